@@ -1,0 +1,254 @@
+//! Flags of each subcommand, and their lowering into the library's configs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::feeds::mock::FaultSpec;
+use crate::serve::ServeConfig;
+use crate::telemetry::LogFormat;
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 5s, 2m)"))
+}
+
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a positive number, got {v}")),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    let v = positive_f64(s)?;
+    if v > 1000.0 {
+        return Err(format!("at most 1000 ticks per second per game, got {v}"));
+    }
+    Ok(v)
+}
+
+fn url(s: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+    match parsed.scheme() {
+        "http" | "https" | "ws" | "wss" => Ok(s.trim_end_matches('/').to_owned()),
+        other => Err(format!(
+            "unsupported scheme {other:?}; use http, https, ws or wss"
+        )),
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LIVEGAMES_ADDR", default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Replay speed of the mock upstreams (60 plays a game in about two minutes).
+    #[arg(long, default_value = "1", value_parser = positive_f64)]
+    pub speed: f64,
+    /// Market ticks per second per live game: the stream's message rate.
+    #[arg(long, default_value = "2", value_parser = rate)]
+    pub rate: f64,
+    /// ESPN site API host [default: the built-in mock].
+    #[arg(long, value_parser = url)]
+    pub espn_url: Option<String>,
+    /// Kalshi trade API v2 base, e.g. https://api.elections.kalshi.com/trade-api/v2 [default: the built-in mock].
+    #[arg(long, value_parser = url)]
+    pub kalshi_url: Option<String>,
+    /// Kalshi WebSocket URL [default: derived from --kalshi-url].
+    #[arg(long, value_parser = url)]
+    pub kalshi_ws_url: Option<String>,
+    /// API-SPORTS base with a {sport} placeholder, e.g. https://v1.{sport}.api-sports.io [default: the built-in mock].
+    #[arg(long)]
+    pub apisports_url: Option<String>,
+    /// API-SPORTS key (needed with --apisports-url; the mock's key is used otherwise).
+    #[arg(long, env = "APISPORTS_KEY", hide_env_values = true)]
+    pub apisports_key: Option<String>,
+    /// Serve the mock upstreams on their own address instead of under /mock.
+    #[arg(long)]
+    pub mock_addr: Option<SocketAddr>,
+    /// Read recordings from this folder (laid out like mock-feeds/) instead of the built-in ones.
+    #[arg(long)]
+    pub mock_feeds: Option<PathBuf>,
+    /// Game map joining NBA, ESPN and Kalshi ids [default: the recordings' games.json].
+    #[arg(long)]
+    pub games_map: Option<PathBuf>,
+    /// Most concurrent WebSocket clients; more get 503 with Retry-After.
+    #[arg(long, default_value = "20000", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_conns: u32,
+    /// Frames a client may fall behind before it is closed with 4008.
+    #[arg(long, default_value = "1024", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub send_queue: u32,
+    /// History kept per game for ?since= and the timeline, in MiB.
+    #[arg(long, default_value = "32", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub history_mib: u32,
+    /// Longest silence on a stream before a heartbeat.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub heartbeat: Duration,
+    /// How often the ESPN scoreboard is polled.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    pub espn_poll: Duration,
+    /// Timeout of each upstream request.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    pub upstream_timeout: Duration,
+    /// A source with no good answer for this long is stale.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub stale_after: Duration,
+    /// A source with no good answer for this long is down (its fields become null).
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub down_after: Duration,
+    /// Longest wait between retries of a failing upstream.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub retry_max: Duration,
+    /// A client write that takes longer marks the client as slow (close 4008).
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub write_timeout: Duration,
+    /// Bearer token for /admin; the admin API is off without one.
+    #[arg(long, env = "LIVEGAMES_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Fault to inject at start: SOURCE=MODE[:DURATION], e.g. espn=down:30s (repeatable).
+    #[arg(long = "fault", value_name = "SOURCE=MODE[:DURATION]")]
+    pub faults: Vec<FaultSpec>,
+    /// How long scores stay cached.
+    #[arg(long, default_value = "15s", value_parser = duration)]
+    pub scores_ttl: Duration,
+    /// API-SPORTS requests allowed per UTC day (client-side quota).
+    #[arg(long, default_value = "100")]
+    pub apisports_daily_quota: u32,
+    /// API-SPORTS requests allowed per minute (client-side quota).
+    #[arg(long, default_value = "10")]
+    pub apisports_minute_quota: u32,
+    /// How long shutdown waits for clients to get their close frame.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{flag}: {message}")]
+pub struct LowerError {
+    pub flag: &'static str,
+    pub message: String,
+}
+
+impl ServeArgs {
+    /// Builds the server config, checking relations between flags.
+    pub fn lower(&self) -> Result<ServeConfig, LowerError> {
+        if self.down_after < self.stale_after {
+            return Err(LowerError {
+                flag: "--down-after",
+                message: format!(
+                    "must not be shorter than --stale-after ({:?})",
+                    self.stale_after
+                ),
+            });
+        }
+        if self.heartbeat < Duration::from_millis(500) {
+            return Err(LowerError {
+                flag: "--heartbeat",
+                message: "must be at least 500ms".into(),
+            });
+        }
+        if let Some(url) = &self.apisports_url {
+            if self.apisports_key.is_none() {
+                tracing::warn!(%url, "--apisports-url without a key: the scores endpoints will answer 503 no_api_key");
+            }
+        }
+        let defaults = ServeConfig::default();
+        Ok(ServeConfig {
+            speed: self.speed,
+            rate: self.rate,
+            espn_url: self.espn_url.clone(),
+            kalshi_url: self.kalshi_url.clone(),
+            kalshi_ws_url: self.kalshi_ws_url.clone(),
+            apisports_url: self.apisports_url.clone(),
+            apisports_key: self.apisports_key.clone(),
+            mock_addr: self.mock_addr,
+            mock_feeds: self.mock_feeds.clone(),
+            games_map: self.games_map.clone(),
+            max_conns: self.max_conns as usize,
+            send_queue: self.send_queue as usize,
+            history_bytes: self.history_mib as usize * 1024 * 1024,
+            heartbeat: self.heartbeat,
+            espn_poll: self.espn_poll,
+            upstream_timeout: self.upstream_timeout,
+            stale_after: self.stale_after,
+            down_after: self.down_after,
+            retry_max: self.retry_max,
+            ws: crate::serve::ws::WsSettings {
+                write_timeout: self.write_timeout,
+                ..defaults.ws
+            },
+            admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+            faults: self.faults.clone(),
+            scores: crate::serve::scores::ScoresConfig {
+                ttl: self.scores_ttl,
+                daily_quota: self.apisports_daily_quota,
+                per_minute_quota: self.apisports_minute_quota,
+                ..defaults.scores
+            },
+            shutdown_grace: self.shutdown_grace,
+            ..defaults
+        })
+    }
+}
+
+/// Arguments of a subcommand that is not built yet, taken whole so the message about
+/// it is what the user sees rather than a flag error.
+#[derive(Debug, Clone, Args)]
+pub struct NotYetArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn serve(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let argv = ["livegames", "serve"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(a) => Ok(a),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn serve_defaults_lower_to_the_default_config() {
+        let c = serve(&[]).unwrap().lower().unwrap();
+        assert_eq!((c.rate, c.speed, c.max_conns), (2.0, 1.0, 20_000));
+    }
+
+    #[test]
+    fn serve_rejects_bad_values_naming_the_flag() {
+        let e = serve(&["--rate", "0"]).unwrap_err().to_string();
+        assert!(e.contains("--rate") && e.contains("positive"), "{e}");
+        let e = serve(&["--speed", "fast"]).unwrap_err().to_string();
+        assert!(e.contains("--speed"), "{e}");
+        let e = serve(&["--heartbeat", "5 parsecs"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--heartbeat"), "{e}");
+        let e = serve(&["--fault", "espn=exploded"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown fault mode"), "{e}");
+        let e = serve(&["--espn-url", "ftp://x"]).unwrap_err().to_string();
+        assert!(e.contains("unsupported scheme"), "{e}");
+    }
+
+    #[test]
+    fn down_after_must_not_be_shorter_than_stale_after() {
+        let e = serve(&["--stale-after", "10s", "--down-after", "5s"])
+            .unwrap()
+            .lower()
+            .unwrap_err();
+        assert_eq!(e.flag, "--down-after");
+    }
+}

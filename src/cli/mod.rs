@@ -1,0 +1,95 @@
+//! The command line: clap definitions, dispatch and the runtime.
+
+pub mod args;
+pub mod exit;
+
+use clap::{Parser, Subcommand};
+
+use crate::shutdown::Shutdown;
+use args::{NotYetArgs, ServeArgs};
+use exit::Exit;
+
+/// Live sports and market data over WebSockets: a reference server, a load
+/// generator and a contract checker.
+#[derive(Debug, Parser)]
+#[command(name = "livegames", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the live games server (with mock ESPN, Kalshi and API-SPORTS upstreams).
+    Serve(ServeArgs),
+    /// Load-test a live games server over WebSockets (not built yet).
+    Load(NotYetArgs),
+    /// Check a running server against the message contract (not built yet).
+    Smoke(NotYetArgs),
+    /// Validate, record and print the message contract (not built yet).
+    Contract(NotYetArgs),
+}
+
+/// Runs a parsed command line to completion.
+pub fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Load(_) => not_built("load"),
+        Command::Smoke(_) => not_built("smoke"),
+        Command::Contract(_) => not_built("contract"),
+    }
+}
+
+fn not_built(name: &str) -> Exit {
+    eprintln!(
+        "livegames {name}: not built yet (see the open issues); `livegames serve` works today"
+    );
+    Exit::Usage
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn serve(args: ServeArgs) -> Exit {
+    crate::telemetry::init(args.log_format);
+    let config = match args.lower() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("livegames serve: {e}");
+            return Exit::Usage;
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("livegames serve: cannot start the runtime: {e}");
+            return Exit::Failed;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(args.addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("livegames serve: cannot listen on {}: {e}", args.addr);
+                return Exit::Failed;
+            }
+        };
+        let shutdown = Shutdown::new();
+        let on_signal = shutdown.clone();
+        tokio::spawn(async move {
+            crate::shutdown::signal().await;
+            tracing::info!("shutdown requested; closing client connections");
+            on_signal.trigger();
+        });
+        match crate::serve::run(config, listener, shutdown).await {
+            Ok(()) => Exit::Ok,
+            Err(e) => {
+                eprintln!("livegames serve: {e}");
+                Exit::Failed
+            }
+        }
+    })
+}

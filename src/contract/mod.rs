@@ -1,0 +1,47 @@
+//! The message contract: what `serve` sends, and what `load` and `smoke` check.
+//!
+//! This module is pure: no sockets, files or clocks. Timestamps are parameters.
+//!
+//! # Wire format (contract version [`CONTRACT_VERSION`])
+//!
+//! `WS /ws/live/{game_id}` sends one JSON object per text frame. Every frame has the
+//! envelope:
+//!
+//! | field     | type   | meaning                                                          |
+//! |-----------|--------|------------------------------------------------------------------|
+//! | `type`    | string | `snapshot`, `update`, `status`, `heartbeat`, `final`, `error`, `pong` |
+//! | `game_id` | string | the game this stream is about                                    |
+//! | `seq`     | int    | per-game sequence; `update`, `status` and `final` each add exactly 1, every other type repeats the latest |
+//! | `ts`      | int    | Unix time in microseconds when the server wrote (serialized) the frame |
+//!
+//! Bodies by type (see [`frame`]): `snapshot` has `game` (teams, league, start) and
+//! `data` (the latest [`Point`]); `update` and `final` have `data`; `status` has
+//! `state`, `sources` and `message`; `error` has `code` and `message`; `pong` echoes
+//! `id`. A [`Point`] carries `observed_at`, the Unix microseconds at which the server
+//! observed the upstream change, so end-to-end latency is `receive time - observed_at`.
+//!
+//! Objects may grow new fields in a minor contract version; clients must ignore fields
+//! they do not know.
+//!
+//! To add a frame type: 1. add a variant to [`FrameType`] and a body struct in
+//! [`frame`]; 2. add its `$defs` entry to `fixtures/schemas/frames.schema.json` and
+//! to the root `oneOf`; 3. say whether it is data-bearing in
+//! [`FrameType::is_data_bearing`]; 4. document it in README "The message contract".
+
+pub mod close;
+pub mod frame;
+pub mod game;
+pub mod rules;
+pub mod schema;
+
+pub use frame::*;
+pub use game::*;
+
+/// The version of the published contract (the schemas in `fixtures/schemas`).
+pub const CONTRACT_VERSION: &str = "1.0.0";
+
+/// Client frames larger than this are refused with close code 1009.
+pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
+
+/// The longest gap between two frames on a healthy stream.
+pub const HEARTBEAT_INTERVAL_SECS: u64 = 5;

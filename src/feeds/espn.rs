@@ -1,0 +1,290 @@
+//! ESPN site API client: polls the NBA scoreboard for each game's state, score,
+//! clock and latest win probability (`situation.lastPlay.probability`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use super::resilience::{Backoff, HealthPolicy, HealthTracker};
+use super::{Feed, FeedError, FeedEvent, FeedSink, GameObservation, now_micros};
+use crate::contract::{GameState, Score, Source};
+
+#[derive(Debug, Clone)]
+pub struct EspnFeed {
+    http: reqwest::Client,
+    scoreboard_url: String,
+    poll: Duration,
+    timeout: Duration,
+    health: HealthPolicy,
+    backoff: Backoff,
+}
+
+impl EspnFeed {
+    /// `base_url` is the host part, e.g. `https://site.api.espn.com`.
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        poll: Duration,
+        timeout: Duration,
+        health: HealthPolicy,
+        backoff: Backoff,
+    ) -> Self {
+        let scoreboard_url = format!(
+            "{}/apis/site/v2/sports/basketball/nba/scoreboard",
+            base_url.trim_end_matches('/')
+        );
+        Self {
+            http,
+            scoreboard_url,
+            poll,
+            timeout,
+            health,
+            backoff,
+        }
+    }
+
+    /// One scoreboard fetch, parsed into observations.
+    pub async fn fetch(&self) -> Result<Vec<GameObservation>, FeedError> {
+        let response = self
+            .http
+            .get(&self.scoreboard_url)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
+        let status = response.status();
+        if status.as_u16() == 429 {
+            return Err(FeedError::RateLimited);
+        }
+        if !status.is_success() {
+            return Err(FeedError::Status(status.as_u16()));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
+        let board: Scoreboard =
+            serde_json::from_slice(&body).map_err(|e| FeedError::Malformed(e.to_string()))?;
+        let observed_at = now_micros();
+        Ok(board
+            .events
+            .into_iter()
+            .filter_map(|e| observation(e, observed_at))
+            .collect())
+    }
+}
+
+impl Feed for EspnFeed {
+    fn source(&self) -> Source {
+        Source::Espn
+    }
+
+    fn run(
+        self: Arc<Self>,
+        sink: FeedSink,
+        stop: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let mut health = HealthTracker::new(self.health, Instant::now());
+            let mut last_backoff = None;
+            loop {
+                let result = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = self.fetch() => r,
+                };
+                let wait = match result {
+                    Ok(games) => {
+                        last_backoff = None;
+                        if let Some(h) = health.success(Instant::now()) {
+                            send(
+                                &sink,
+                                FeedEvent::Health {
+                                    source: Source::Espn,
+                                    health: h,
+                                    detail: None,
+                                },
+                            )
+                            .await;
+                        }
+                        for game in games {
+                            send(&sink, FeedEvent::Game(game)).await;
+                        }
+                        self.poll
+                    }
+                    Err(e) => {
+                        tracing::warn!(source = "espn", error = %e, "scoreboard fetch failed");
+                        if let Some(h) = health.failure(Instant::now()) {
+                            send(
+                                &sink,
+                                FeedEvent::Health {
+                                    source: Source::Espn,
+                                    health: h,
+                                    detail: Some(e.to_string()),
+                                },
+                            )
+                            .await;
+                        }
+                        let next = self.backoff.next(last_backoff);
+                        last_backoff = Some(next);
+                        next
+                    }
+                };
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        })
+    }
+}
+
+/// Sends to the aggregator; a closed channel means the server is stopping.
+pub(crate) async fn send(sink: &FeedSink, event: FeedEvent) {
+    let _ = sink.send(event).await;
+}
+
+#[derive(Deserialize)]
+struct Scoreboard {
+    #[serde(default)]
+    events: Vec<Event>,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    id: String,
+    #[serde(default)]
+    competitions: Vec<Competition>,
+}
+
+#[derive(Deserialize)]
+struct Competition {
+    #[serde(default)]
+    competitors: Vec<Competitor>,
+    status: Status,
+    situation: Option<Situation>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Competitor {
+    home_away: String,
+    score: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Status {
+    display_clock: Option<String>,
+    period: Option<u32>,
+    #[serde(rename = "type")]
+    kind: StatusType,
+}
+
+#[derive(Deserialize)]
+struct StatusType {
+    state: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Situation {
+    last_play: Option<LastPlay>,
+}
+
+#[derive(Deserialize)]
+struct LastPlay {
+    id: Option<String>,
+    text: Option<String>,
+    probability: Option<Probability>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Probability {
+    home_win_percentage: f64,
+}
+
+fn observation(event: Event, observed_at: crate::contract::UnixMicros) -> Option<GameObservation> {
+    let comp = event.competitions.into_iter().next()?;
+    let state = match comp.status.kind.state.as_str() {
+        "pre" => GameState::Scheduled,
+        "in" => GameState::Live,
+        "post" => GameState::Final,
+        _ => return None,
+    };
+    let score_of = |side: &str| {
+        comp.competitors
+            .iter()
+            .find(|c| c.home_away == side)
+            .and_then(|c| c.score.as_deref())
+            .and_then(|s| s.parse::<u32>().ok())
+    };
+    let score = match (score_of("home"), score_of("away")) {
+        (Some(home), Some(away)) if state != GameState::Scheduled => Some(Score { home, away }),
+        _ => None,
+    };
+    let last_play = comp.situation.and_then(|s| s.last_play);
+    // ESPN sends fractions; some renderings send percentages. Accept both.
+    let home_win_prob = last_play
+        .as_ref()
+        .and_then(|p| p.probability.as_ref())
+        .map(|p| {
+            if p.home_win_percentage > 1.0 {
+                p.home_win_percentage / 100.0
+            } else {
+                p.home_win_percentage
+            }
+        })
+        .filter(|p| (0.0..=1.0).contains(p));
+    let live_or_final = state != GameState::Scheduled;
+    Some(GameObservation {
+        espn_event_id: event.id,
+        state,
+        period: comp.status.period.filter(|p| *p > 0 && live_or_final),
+        clock: comp.status.display_clock.filter(|_| live_or_final),
+        score,
+        home_win_prob,
+        last_play_id: last_play.as_ref().and_then(|p| p.id.clone()),
+        last_play: last_play.and_then(|p| p.text),
+        observed_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::UnixMicros;
+
+    #[test]
+    fn parses_a_live_event_with_probability() {
+        let json = r#"{"events":[{"id":"401","competitions":[{
+            "competitors":[{"homeAway":"home","score":"61"},{"homeAway":"away","score":"58"}],
+            "status":{"clock":332.0,"displayClock":"5:32","period":3,"type":{"id":"2","state":"in","completed":false}},
+            "situation":{"lastPlay":{"id":"4017","text":"Tatum makes 3","probability":{"homeWinPercentage":0.71}}}}]}]}"#;
+        let board: Scoreboard = serde_json::from_str(json).unwrap();
+        let obs = observation(board.events.into_iter().next().unwrap(), UnixMicros(5)).unwrap();
+        assert_eq!(obs.state, GameState::Live);
+        assert_eq!(obs.score, Some(Score { home: 61, away: 58 }));
+        assert_eq!((obs.period, obs.clock.as_deref()), (Some(3), Some("5:32")));
+        assert_eq!(obs.home_win_prob, Some(0.71));
+    }
+
+    #[test]
+    fn percentages_are_read_as_fractions_and_scheduled_games_have_no_score() {
+        let json = r#"{"events":[{"id":"401","competitions":[{
+            "competitors":[{"homeAway":"home","score":"0"},{"homeAway":"away","score":"0"}],
+            "status":{"displayClock":"12:00","period":0,"type":{"state":"pre"}},
+            "situation":{"lastPlay":{"probability":{"homeWinPercentage":64.0}}}}]}]}"#;
+        let board: Scoreboard = serde_json::from_str(json).unwrap();
+        let obs = observation(board.events.into_iter().next().unwrap(), UnixMicros(5)).unwrap();
+        assert_eq!(
+            (obs.state, obs.score, obs.period),
+            (GameState::Scheduled, None, None)
+        );
+        assert_eq!(obs.home_win_prob, Some(0.64));
+    }
+}

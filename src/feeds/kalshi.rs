@@ -1,0 +1,360 @@
+//! Kalshi trade API v2 client: the current quotes over REST on every (re)connect,
+//! then the `ticker` channel over WebSocket.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+
+use super::espn::send;
+use super::resilience::{Backoff, HealthPolicy, HealthTracker};
+use super::{Feed, FeedError, FeedEvent, FeedSink, QuoteObservation, now_micros};
+use crate::contract::Source;
+
+#[derive(Debug, Clone)]
+pub struct KalshiFeed {
+    http: reqwest::Client,
+    /// e.g. `https://api.elections.kalshi.com/trade-api/v2`
+    rest_url: String,
+    /// e.g. `wss://api.elections.kalshi.com/trade-api/ws/v2`
+    ws_url: String,
+    tickers: Vec<String>,
+    timeout: Duration,
+    health: HealthPolicy,
+    backoff: Backoff,
+}
+
+/// Why a stream ended.
+enum StreamEnd {
+    Stopped,
+    Failed(FeedError),
+}
+
+impl KalshiFeed {
+    pub fn new(
+        http: reqwest::Client,
+        rest_url: &str,
+        ws_url: &str,
+        tickers: Vec<String>,
+        timeout: Duration,
+        health: HealthPolicy,
+        backoff: Backoff,
+    ) -> Self {
+        Self {
+            http,
+            rest_url: rest_url.trim_end_matches('/').to_owned(),
+            ws_url: ws_url.to_owned(),
+            tickers,
+            timeout,
+            health,
+            backoff,
+        }
+    }
+
+    /// The current quote of every followed market, over REST.
+    pub async fn fetch_quotes(&self) -> Result<Vec<QuoteObservation>, FeedError> {
+        let url = format!("{}/markets", self.rest_url);
+        let response = self
+            .http
+            .get(&url)
+            .query(&[("tickers", self.tickers.join(","))])
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
+        match response.status().as_u16() {
+            429 => return Err(FeedError::RateLimited),
+            s if !(200..300).contains(&s) => return Err(FeedError::Status(s)),
+            _ => {}
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
+        let page: MarketsPage =
+            serde_json::from_slice(&body).map_err(|e| FeedError::Malformed(e.to_string()))?;
+        let observed_at = now_micros();
+        page.markets
+            .into_iter()
+            .map(|m| {
+                let price = |s: &str| {
+                    s.parse::<f64>().map_err(|_| {
+                        FeedError::Malformed(format!("price {s:?} of {} is not a number", m.ticker))
+                    })
+                };
+                Ok(QuoteObservation {
+                    yes_bid: price(&m.yes_bid_dollars)?,
+                    yes_ask: price(&m.yes_ask_dollars)?,
+                    last_price: price(&m.last_price_dollars)?,
+                    settled: matches!(m.status.as_str(), "determined" | "finalized" | "settled"),
+                    ticker: m.ticker,
+                    observed_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn stream(
+        &self,
+        sink: &FeedSink,
+        stop: &CancellationToken,
+        health: &mut HealthTracker,
+    ) -> StreamEnd {
+        let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+        let connect =
+            tokio_tungstenite::connect_async_with_config(self.ws_url.as_str(), Some(config), true);
+        let mut socket = match tokio::time::timeout(self.timeout, connect).await {
+            Err(_) => return StreamEnd::Failed(FeedError::Timeout(self.timeout)),
+            Ok(Err(e)) => return StreamEnd::Failed(handshake_error(e)),
+            Ok(Ok((socket, _))) => socket,
+        };
+        let subscribe = serde_json::json!({"id": 1, "cmd": "subscribe",
+            "params": {"channels": ["ticker"], "market_tickers": self.tickers}});
+        if let Err(e) = socket
+            .send(Message::Text(subscribe.to_string().into()))
+            .await
+        {
+            return StreamEnd::Failed(FeedError::Connect(e.to_string()));
+        }
+        // Wake up at least this often to notice a stream that went quiet.
+        let check_every = self.health.stale_after / 2;
+        loop {
+            let next = tokio::select! {
+                _ = stop.cancelled() => {
+                    let _ = socket.close(None).await;
+                    return StreamEnd::Stopped;
+                }
+                next = tokio::time::timeout(check_every, socket.next()) => next,
+            };
+            let now = Instant::now();
+            match next {
+                Err(_) => {
+                    if let Some(h) = health.tick(now) {
+                        send(
+                            sink,
+                            FeedEvent::Health {
+                                source: Source::Kalshi,
+                                health: h,
+                                detail: Some("no messages on the ticker stream".into()),
+                            },
+                        )
+                        .await;
+                    }
+                    if health.state() == crate::contract::SourceHealth::Down {
+                        return StreamEnd::Failed(FeedError::Timeout(self.health.down_after));
+                    }
+                }
+                Ok(None) => return StreamEnd::Failed(FeedError::Connect("stream closed".into())),
+                Ok(Some(Err(e))) => return StreamEnd::Failed(FeedError::Connect(e.to_string())),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    let why = frame
+                        .map(|f| format!("closed with {} {}", f.code, f.reason))
+                        .unwrap_or_else(|| "closed".into());
+                    return StreamEnd::Failed(FeedError::Connect(why));
+                }
+                Ok(Some(Ok(Message::Text(text)))) => match parse_stream_message(&text) {
+                    Ok(Some(quote)) => {
+                        self.healthy(sink, health, now).await;
+                        send(sink, FeedEvent::Quote(quote)).await;
+                    }
+                    Ok(None) => self.healthy(sink, health, now).await,
+                    Err(e @ FeedError::Upstream(_)) => return StreamEnd::Failed(e),
+                    Err(e) => {
+                        tracing::warn!(source = "kalshi", error = %e, "bad ticker message");
+                        if let Some(h) = health.failure(now) {
+                            send(
+                                sink,
+                                FeedEvent::Health {
+                                    source: Source::Kalshi,
+                                    health: h,
+                                    detail: Some(e.to_string()),
+                                },
+                            )
+                            .await;
+                        }
+                    }
+                },
+                // Pings (answered by tungstenite) and pongs prove the link is alive.
+                Ok(Some(Ok(_))) => self.healthy(sink, health, now).await,
+            }
+        }
+    }
+
+    async fn healthy(&self, sink: &FeedSink, health: &mut HealthTracker, now: Instant) {
+        if let Some(h) = health.success(now) {
+            send(
+                sink,
+                FeedEvent::Health {
+                    source: Source::Kalshi,
+                    health: h,
+                    detail: None,
+                },
+            )
+            .await;
+        }
+    }
+}
+
+fn handshake_error(e: tokio_tungstenite::tungstenite::Error) -> FeedError {
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Http(response) if response.status().as_u16() == 429 => FeedError::RateLimited,
+        Error::Http(response) => FeedError::Status(response.status().as_u16()),
+        other => FeedError::Connect(other.to_string()),
+    }
+}
+
+impl Feed for KalshiFeed {
+    fn source(&self) -> Source {
+        Source::Kalshi
+    }
+
+    fn run(
+        self: Arc<Self>,
+        sink: FeedSink,
+        stop: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let mut health = HealthTracker::new(self.health, Instant::now());
+            let mut last_backoff = None;
+            loop {
+                let snapshot = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = self.fetch_quotes() => r,
+                };
+                let failure = match snapshot {
+                    Ok(quotes) => {
+                        self.healthy(&sink, &mut health, Instant::now()).await;
+                        for q in quotes {
+                            send(&sink, FeedEvent::Quote(q)).await;
+                        }
+                        match self.stream(&sink, &stop, &mut health).await {
+                            StreamEnd::Stopped => return,
+                            StreamEnd::Failed(e) => e,
+                        }
+                    }
+                    Err(e) => e,
+                };
+                tracing::warn!(source = "kalshi", error = %failure, "market feed failed; retrying");
+                if let Some(h) = health.failure(Instant::now()) {
+                    send(
+                        &sink,
+                        FeedEvent::Health {
+                            source: Source::Kalshi,
+                            health: h,
+                            detail: Some(failure.to_string()),
+                        },
+                    )
+                    .await;
+                }
+                let wait = self.backoff.next(last_backoff);
+                last_backoff = Some(wait);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct MarketsPage {
+    markets: Vec<Market>,
+}
+
+#[derive(Deserialize)]
+struct Market {
+    ticker: String,
+    status: String,
+    yes_bid_dollars: String,
+    yes_ask_dollars: String,
+    last_price_dollars: String,
+}
+
+#[derive(Deserialize)]
+struct StreamMessage<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    msg: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Ticker {
+    market_ticker: String,
+    price_dollars: String,
+    yes_bid_dollars: String,
+    yes_ask_dollars: String,
+}
+
+/// A ticker message becomes a quote; control messages (`subscribed`, `ok`) are Ok(None).
+fn parse_stream_message(text: &str) -> Result<Option<QuoteObservation>, FeedError> {
+    let message: StreamMessage =
+        serde_json::from_str(text).map_err(|e| FeedError::Malformed(e.to_string()))?;
+    match message.kind {
+        "ticker" => {
+            let ticker: Ticker = message
+                .msg
+                .ok_or_else(|| FeedError::Malformed("ticker without msg".into()))
+                .and_then(|m| {
+                    serde_json::from_value(m).map_err(|e| FeedError::Malformed(e.to_string()))
+                })?;
+            let price = |s: &str| {
+                s.parse::<f64>()
+                    .map_err(|_| FeedError::Malformed(format!("price {s:?} is not a number")))
+            };
+            Ok(Some(QuoteObservation {
+                yes_bid: price(&ticker.yes_bid_dollars)?,
+                yes_ask: price(&ticker.yes_ask_dollars)?,
+                last_price: price(&ticker.price_dollars)?,
+                settled: false,
+                ticker: ticker.market_ticker,
+                observed_at: now_micros(),
+            }))
+        }
+        "error" => Err(FeedError::Upstream(
+            message
+                .msg
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "error without msg".into()),
+        )),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticker_messages_become_quotes() {
+        let q = parse_stream_message(r#"{"type":"ticker","sid":1,"msg":{"market_ticker":"T","price_dollars":"0.560","yes_bid_dollars":"0.550","yes_ask_dollars":"0.570","ts":1}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (q.ticker.as_str(), q.yes_bid, q.yes_ask, q.last_price),
+            ("T", 0.55, 0.57, 0.56)
+        );
+        assert_eq!(
+            parse_stream_message(
+                r#"{"id":1,"type":"subscribed","msg":{"channel":"ticker","sid":1}}"#
+            )
+            .unwrap(),
+            None
+        );
+        assert!(matches!(
+            parse_stream_message("{\"type\":\"ticker\",\"msg\":{"),
+            Err(FeedError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_stream_message(r#"{"type":"error","msg":{"code":17}}"#),
+            Err(FeedError::Upstream(_))
+        ));
+    }
+}

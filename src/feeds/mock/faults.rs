@@ -1,0 +1,223 @@
+//! Faults injected into the mock upstreams: `--fault` at start, `POST /admin/faults`
+//! at run time.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract::Source;
+
+/// How a faulty upstream misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultMode {
+    /// Answers 503 to every request and drops streams.
+    Down,
+    /// Delays every answer (and every streamed message) by [`SLOW_DELAY`].
+    Slow,
+    /// Answers 500 with an error body.
+    Error,
+    /// Answers 200 with a body that is not valid JSON (streams send garbage frames).
+    Malformed,
+    /// Answers as the real upstream does when its rate limit is hit.
+    RateLimited,
+}
+
+/// How long a `slow` upstream takes: longer than the aggregator's request timeout.
+pub const SLOW_DELAY: Duration = Duration::from_secs(3);
+
+impl FaultMode {
+    pub const ALL: [FaultMode; 5] = [
+        FaultMode::Down,
+        FaultMode::Slow,
+        FaultMode::Error,
+        FaultMode::Malformed,
+        FaultMode::RateLimited,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultMode::Down => "down",
+            FaultMode::Slow => "slow",
+            FaultMode::Error => "error",
+            FaultMode::Malformed => "malformed",
+            FaultMode::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// A fault to inject: `SOURCE=MODE[:DURATION]`, e.g. `espn=down:30s`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultSpec {
+    pub source: Source,
+    pub mode: FaultMode,
+    /// None: until cleared.
+    pub duration: Option<Duration>,
+}
+
+impl FromStr for FaultSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (source, rest) = s.split_once('=').ok_or_else(|| {
+            format!("expected SOURCE=MODE[:DURATION] (e.g. espn=down:30s), got {s:?}")
+        })?;
+        let source = Source::parse(source).ok_or_else(|| {
+            format!("unknown source {source:?}; expected espn, kalshi or apisports")
+        })?;
+        let (mode, duration) = match rest.split_once(':') {
+            Some((m, d)) => (m, Some(d)),
+            None => (rest, None),
+        };
+        let mode = FaultMode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == mode)
+            .ok_or_else(|| {
+                format!("unknown fault mode {mode:?}; expected down, slow, error, malformed or rate_limited")
+            })?;
+        let duration = duration
+            .map(|d| humantime::parse_duration(d).map_err(|e| format!("bad duration {d:?}: {e}")))
+            .transpose()?;
+        Ok(FaultSpec {
+            source,
+            mode,
+            duration,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ActiveFault {
+    mode: FaultMode,
+    until: Option<Instant>,
+}
+
+/// The faults currently injected, shared by the mock routers and the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    active: Arc<RwLock<HashMap<Source, ActiveFault>>>,
+}
+
+/// A fault as the admin API lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultView {
+    pub source: Source,
+    pub mode: FaultMode,
+    /// Seconds left, or null when it lasts until cleared.
+    pub remaining_s: Option<f64>,
+}
+
+impl FaultPlan {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn inject(&self, spec: &FaultSpec, now: Instant) {
+        let fault = ActiveFault {
+            mode: spec.mode,
+            until: spec.duration.map(|d| now + d),
+        };
+        self.write().insert(spec.source, fault);
+    }
+
+    /// Clears the fault on `source`, or all faults when None.
+    pub fn clear(&self, source: Option<Source>) {
+        match source {
+            Some(s) => {
+                self.write().remove(&s);
+            }
+            None => self.write().clear(),
+        }
+    }
+
+    /// The fault on `source` right now, if any.
+    pub fn active(&self, source: Source, now: Instant) -> Option<FaultMode> {
+        let guard = self.active.read().unwrap_or_else(|e| e.into_inner());
+        guard
+            .get(&source)
+            .filter(|f| f.until.is_none_or(|u| now < u))
+            .map(|f| f.mode)
+    }
+
+    pub fn list(&self, now: Instant) -> Vec<FaultView> {
+        let guard = self.active.read().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<FaultView> = guard
+            .iter()
+            .filter(|(_, f)| f.until.is_none_or(|u| now < u))
+            .map(|(source, f)| FaultView {
+                source: *source,
+                mode: f.mode,
+                remaining_s: f.until.map(|u| u.duration_since(now).as_secs_f64()),
+            })
+            .collect();
+        out.sort_by_key(|f| f.source.as_str());
+        out
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Source, ActiveFault>> {
+        self.active.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs_parse_and_explain_mistakes() {
+        let f: FaultSpec = "espn=down:30s".parse().unwrap();
+        assert_eq!(
+            f,
+            FaultSpec {
+                source: Source::Espn,
+                mode: FaultMode::Down,
+                duration: Some(Duration::from_secs(30))
+            }
+        );
+        let f: FaultSpec = "kalshi=rate_limited".parse().unwrap();
+        assert_eq!(f.duration, None);
+        assert!(
+            "espn"
+                .parse::<FaultSpec>()
+                .unwrap_err()
+                .contains("SOURCE=MODE")
+        );
+        assert!(
+            "nba=down"
+                .parse::<FaultSpec>()
+                .unwrap_err()
+                .contains("unknown source")
+        );
+        assert!(
+            "espn=broken"
+                .parse::<FaultSpec>()
+                .unwrap_err()
+                .contains("unknown fault mode")
+        );
+        assert!(
+            "espn=down:soon"
+                .parse::<FaultSpec>()
+                .unwrap_err()
+                .contains("bad duration")
+        );
+    }
+
+    #[test]
+    fn faults_expire_and_clear() {
+        let plan = FaultPlan::new();
+        let t0 = Instant::now();
+        plan.inject(&"espn=slow:10s".parse().unwrap(), t0);
+        plan.inject(&"kalshi=down".parse().unwrap(), t0);
+        assert_eq!(plan.active(Source::Espn, t0), Some(FaultMode::Slow));
+        assert_eq!(
+            plan.active(Source::Espn, t0 + Duration::from_secs(10)),
+            None
+        );
+        assert_eq!(plan.list(t0).len(), 2);
+        plan.clear(Some(Source::Kalshi));
+        assert_eq!(plan.active(Source::Kalshi, t0), None);
+    }
+}

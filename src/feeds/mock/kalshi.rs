@@ -1,0 +1,386 @@
+//! Mock Kalshi trade API v2: markets over REST and the `ticker` channel over WebSocket,
+//! with prices replayed from the recorded history plus per-tick jitter.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::replay::Phase;
+use super::{FaultMode, MockState, cents, dollars, jitter_cents, price_at, tick_interval};
+use crate::contract::Source;
+
+pub(super) fn router() -> Router<MockState> {
+    Router::new()
+        .route("/trade-api/v2/markets", get(markets))
+        .route("/trade-api/v2/markets/{ticker}", get(market))
+        .route("/trade-api/v2/markets/{ticker}/orderbook", get(orderbook))
+        .route("/trade-api/v2/events/{event_ticker}", get(event))
+        .route("/trade-api/ws/v2", get(ws))
+}
+
+/// One market's quote at the current replay time.
+struct Quote {
+    status: &'static str,
+    result: &'static str,
+    bid: f64,
+    ask: f64,
+    last: f64,
+    /// Seconds since tip-off, for volume figures.
+    elapsed_s: f64,
+    live: bool,
+}
+
+/// Finds a market by ticker: (game index, market index within the game).
+fn find(state: &MockState, ticker: &str) -> Option<(usize, usize)> {
+    state
+        .0
+        .recordings
+        .nba
+        .iter()
+        .enumerate()
+        .find_map(|(g, rec)| {
+            rec.kalshi_markets
+                .iter()
+                .position(|m| m["ticker"] == ticker)
+                .map(|m| (g, m))
+        })
+}
+
+fn quote(state: &MockState, game: usize, market: usize, tick: Option<u64>) -> Quote {
+    let rec = &state.0.recordings.nba[game];
+    let (phase, _) = state.0.nba.phase(game, state.replay_s());
+    let won = rec.kalshi_markets[market]["final_result"] == "yes";
+    let (status, result, elapsed_s, live) = match phase {
+        Phase::Scheduled { .. } => ("active", "", 0.0, false),
+        Phase::Live { elapsed_s } => ("active", "", elapsed_s, true),
+        Phase::Final { ended_s_ago } => {
+            let status = if ended_s_ago < 600.0 {
+                "determined"
+            } else {
+                "finalized"
+            };
+            (
+                status,
+                if won { "yes" } else { "no" },
+                rec.duration_s,
+                false,
+            )
+        }
+    };
+    if !result.is_empty() {
+        let settled = if won { 1.0 } else { 0.0 };
+        return Quote {
+            status,
+            result,
+            bid: settled,
+            ask: settled,
+            last: settled,
+            elapsed_s,
+            live,
+        };
+    }
+    let [bid, ask, last] = price_at(&rec.home_price_history, elapsed_s);
+    let ticker = rec.kalshi_markets[market]["ticker"].as_str().unwrap_or("");
+    let jitter = tick.map(|n| jitter_cents(ticker, n) / 100.0).unwrap_or(0.0);
+    let (bid, ask, last) = (
+        cents(bid + jitter),
+        cents(ask + jitter),
+        cents(last + jitter),
+    );
+    let (bid, ask, last) = if market == 0 {
+        (bid, ask.max(bid + 0.01), last)
+    } else {
+        (
+            cents(1.0 - ask),
+            cents(1.0 - bid).max(cents(1.0 - ask) + 0.01),
+            cents(1.0 - last),
+        )
+    };
+    Quote {
+        status,
+        result,
+        bid,
+        ask,
+        last,
+        elapsed_s,
+        live,
+    }
+}
+
+fn market_json(state: &MockState, game: usize, market: usize) -> Value {
+    let q = quote(state, game, market, None);
+    let mut m = state.0.recordings.nba[game].kalshi_markets[market].clone();
+    if let Some(obj) = m.as_object_mut() {
+        obj.remove("final_result");
+    }
+    let volume = 40_000.0 + q.elapsed_s * 21.0;
+    m["status"] = json!(q.status);
+    m["result"] = json!(q.result);
+    m["yes_bid_dollars"] = json!(dollars(q.bid));
+    m["yes_ask_dollars"] = json!(dollars(q.ask));
+    m["no_bid_dollars"] = json!(dollars(cents(1.0 - q.ask)));
+    m["no_ask_dollars"] = json!(dollars(cents(1.0 - q.bid)));
+    m["last_price_dollars"] = json!(dollars(q.last));
+    m["yes_bid_size_fp"] = json!("1200.00");
+    m["yes_ask_size_fp"] = json!("800.00");
+    m["volume_fp"] = json!(format!("{volume:.2}"));
+    m["volume_24h_fp"] = json!(format!("{:.2}", volume * 0.6));
+    m["open_interest_fp"] = json!(format!("{:.2}", volume * 0.4));
+    m
+}
+
+#[derive(Deserialize)]
+struct MarketsQuery {
+    tickers: Option<String>,
+    event_ticker: Option<String>,
+    series_ticker: Option<String>,
+    status: Option<String>,
+}
+
+async fn markets(State(state): State<MockState>, Query(q): Query<MarketsQuery>) -> Json<Value> {
+    let wanted: Option<HashSet<&str>> = q.tickers.as_deref().map(|t| t.split(',').collect());
+    let mut out = Vec::new();
+    for (g, rec) in state.0.recordings.nba.iter().enumerate() {
+        for (m, raw) in rec.kalshi_markets.iter().enumerate() {
+            let ticker = raw["ticker"].as_str().unwrap_or("");
+            let keep = wanted.as_ref().is_none_or(|w| w.contains(ticker))
+                && q.event_ticker
+                    .as_deref()
+                    .is_none_or(|e| raw["event_ticker"] == e)
+                && q.series_ticker
+                    .as_deref()
+                    .is_none_or(|s| ticker.starts_with(s));
+            if !keep {
+                continue;
+            }
+            let market = market_json(&state, g, m);
+            // The filter's vocabulary differs from the object's status field.
+            let status_ok = match q.status.as_deref() {
+                None => true,
+                Some("open") => market["status"] == "active",
+                Some("closed") => market["status"] == "determined",
+                Some("settled") => market["status"] == "finalized",
+                Some(_) => false,
+            };
+            if status_ok {
+                out.push(market);
+            }
+        }
+    }
+    Json(json!({"markets": out, "cursor": ""}))
+}
+
+fn not_found(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"code": "not_found", "message": format!("{what} not found"), "details": "", "service": "exchange"})),
+    )
+        .into_response()
+}
+
+async fn market(State(state): State<MockState>, Path(ticker): Path<String>) -> Response {
+    match find(&state, &ticker) {
+        Some((g, m)) => Json(json!({"market": market_json(&state, g, m)})).into_response(),
+        None => not_found("market"),
+    }
+}
+
+async fn orderbook(State(state): State<MockState>, Path(ticker): Path<String>) -> Response {
+    let Some((g, m)) = find(&state, &ticker) else {
+        return not_found("market");
+    };
+    let q = quote(&state, g, m, None);
+    // Bids only on both sides, ascending, best bid last.
+    let side = |best: f64| -> Vec<Value> {
+        (0..3)
+            .rev()
+            .map(|k| cents(best - k as f64 * 0.01))
+            .filter(|p| *p > 0.0)
+            .map(|p| json!([dollars(p), "500.00"]))
+            .collect()
+    };
+    Json(json!({"orderbook_fp": {"yes_dollars": side(q.bid), "no_dollars": side(cents(1.0 - q.ask))}})).into_response()
+}
+
+async fn event(State(state): State<MockState>, Path(event_ticker): Path<String>) -> Response {
+    let Some(g) = state
+        .0
+        .recordings
+        .nba
+        .iter()
+        .position(|r| r.kalshi_event["event_ticker"] == event_ticker)
+    else {
+        return not_found("event");
+    };
+    let rec = &state.0.recordings.nba[g];
+    let markets: Vec<Value> = (0..rec.kalshi_markets.len())
+        .map(|m| market_json(&state, g, m))
+        .collect();
+    Json(json!({"event": rec.kalshi_event, "markets": markets})).into_response()
+}
+
+async fn ws(State(state): State<MockState>, upgrade: WebSocketUpgrade) -> Response {
+    let hold = state.0.shutdown.hold();
+    upgrade.on_upgrade(move |socket| async move {
+        stream_tickers(state, socket).await;
+        drop(hold);
+    })
+}
+
+/// Markets a connection subscribed to (None = all markets).
+struct Subscription {
+    sid: u64,
+    markets: Option<Vec<(usize, usize)>>,
+}
+
+async fn stream_tickers(state: MockState, mut socket: WebSocket) {
+    let mut subscription: Option<Subscription> = None;
+    let mut ticks = tokio::time::interval(tick_interval(state.0.config.rate));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut keepalive = tokio::time::interval(std::time::Duration::from_secs(10));
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = state.0.shutdown.triggered() => {
+                let _ = socket.send(Message::Close(Some(CloseFrame { code: 1001, reason: "shutting down".into() }))).await;
+                return;
+            }
+            incoming = socket.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let reply = command(&state, &text, &mut subscription);
+                    if socket.send(Message::Text(reply.to_string().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = keepalive.tick() => {
+                if socket.send(Message::Ping("heartbeat".into())).await.is_err() {
+                    return;
+                }
+            }
+            _ = ticks.tick(), if subscription.is_some() => {
+                n += 1;
+                match state.faults().active(Source::Kalshi, Instant::now()) {
+                    Some(FaultMode::Down) => return,
+                    Some(FaultMode::Error | FaultMode::RateLimited) => {
+                        let _ = socket.send(Message::Text(json!({"type": "error", "msg": {"code": 17, "msg": "Internal error"}}).to_string().into())).await;
+                        return;
+                    }
+                    Some(FaultMode::Malformed) => {
+                        if socket.send(Message::Text("{\"type\":\"ticker\",\"msg\":{".into())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Some(FaultMode::Slow) => tokio::time::sleep(super::faults::SLOW_DELAY).await,
+                    None => {}
+                }
+                if let Some(sub) = &subscription {
+                    for text in ticker_messages(&state, sub, n) {
+                        if socket.send(Message::Text(text.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Answers one client command (`subscribe`, `unsubscribe`, `list_subscriptions`).
+fn command(state: &MockState, text: &str, subscription: &mut Option<Subscription>) -> Value {
+    let Ok(cmd) = serde_json::from_str::<Value>(text) else {
+        return json!({"type": "error", "msg": {"code": 2, "msg": "Params required"}});
+    };
+    let id = cmd["id"].clone();
+    match cmd["cmd"].as_str() {
+        Some("subscribe") => {
+            let channels = cmd["params"]["channels"].as_array();
+            if !channels.is_some_and(|c| c.iter().any(|c| c == "ticker")) {
+                return json!({"id": id, "type": "error", "msg": {"code": 8, "msg": "Unknown channel"}});
+            }
+            let tickers: Option<Vec<&str>> = cmd["params"]["market_tickers"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .or_else(|| cmd["params"]["market_ticker"].as_str().map(|t| vec![t]));
+            let markets = match tickers {
+                None => None,
+                Some(list) => {
+                    let found: Vec<_> = list.iter().filter_map(|t| find(state, t)).collect();
+                    if found.len() != list.len() {
+                        return json!({"id": id, "type": "error", "msg": {"code": 16, "msg": "Market not found"}});
+                    }
+                    Some(found)
+                }
+            };
+            *subscription = Some(Subscription { sid: 1, markets });
+            json!({"id": id, "type": "subscribed", "msg": {"channel": "ticker", "sid": 1}})
+        }
+        Some("unsubscribe") => {
+            *subscription = None;
+            json!({"id": id, "sid": 1, "type": "unsubscribed"})
+        }
+        Some("list_subscriptions") => {
+            let list: Vec<Value> = subscription
+                .iter()
+                .map(|s| json!({"channel": "ticker", "sid": s.sid}))
+                .collect();
+            json!({"id": id, "type": "ok", "msg": list})
+        }
+        _ => json!({"id": id, "type": "error", "msg": {"code": 5, "msg": "Unknown command"}}),
+    }
+}
+
+fn ticker_messages(state: &MockState, sub: &Subscription, n: u64) -> Vec<String> {
+    let all: Vec<(usize, usize)>;
+    let markets = match &sub.markets {
+        Some(m) => m,
+        None => {
+            all = state
+                .0
+                .recordings
+                .nba
+                .iter()
+                .enumerate()
+                .flat_map(|(g, r)| (0..r.kalshi_markets.len()).map(move |m| (g, m)))
+                .collect();
+            &all
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    markets
+        .iter()
+        .filter_map(|&(g, m)| {
+            let q = quote(state, g, m, Some(n));
+            if !q.live {
+                return None;
+            }
+            let ticker = &state.0.recordings.nba[g].kalshi_markets[m]["ticker"];
+            let volume = 40_000.0 + q.elapsed_s * 21.0;
+            Some(
+                json!({"type": "ticker", "sid": sub.sid, "msg": {
+                    "market_ticker": ticker, "market_id": format!("mock-{g}-{m}"),
+                    "price_dollars": format!("{:.3}", q.last),
+                    "yes_bid_dollars": format!("{:.3}", q.bid), "yes_ask_dollars": format!("{:.3}", q.ask),
+                    "volume_fp": format!("{volume:.2}"), "open_interest_fp": format!("{:.2}", volume * 0.4),
+                    "yes_bid_size_fp": "1200.00", "yes_ask_size_fp": "800.00", "last_trade_size_fp": "25.00",
+                    "ts": now.as_secs(), "ts_ms": now.as_millis() as u64
+                }})
+                .to_string(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,125 @@
+//! Upstream sources behind one trait.
+//!
+//! Each [`Feed`] runs its own loop (polling for ESPN, a WebSocket stream for Kalshi)
+//! and pushes [`FeedEvent`]s into a bounded channel that the aggregator drains. A
+//! feed reports its own health as events, so the aggregator never has to guess.
+//! Upstream DTOs stay inside each feed's file: only contract types and the events
+//! below leave it.
+
+pub mod apisports;
+pub mod catalog;
+pub mod espn;
+pub mod kalshi;
+pub mod mock;
+pub mod resilience;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::contract::{GameState, Score, Source, SourceHealth, UnixMicros};
+
+/// How many events may wait for the aggregator before feeds are slowed down.
+/// A second of ticks at 50/s for a dozen games fits with room to spare.
+pub const FEED_CHANNEL_CAPACITY: usize = 1024;
+
+/// What a feed observed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedEvent {
+    Game(GameObservation),
+    Quote(QuoteObservation),
+    Health {
+        source: Source,
+        health: SourceHealth,
+        detail: Option<String>,
+    },
+}
+
+/// One game as the scoreboard feed (ESPN) shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GameObservation {
+    pub espn_event_id: String,
+    pub state: GameState,
+    pub period: Option<u32>,
+    pub clock: Option<String>,
+    pub score: Option<Score>,
+    pub home_win_prob: Option<f64>,
+    pub last_play_id: Option<String>,
+    pub last_play: Option<String>,
+    pub observed_at: UnixMicros,
+}
+
+/// One quote of a prediction market (Kalshi).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuoteObservation {
+    pub ticker: String,
+    pub yes_bid: f64,
+    pub yes_ask: f64,
+    pub last_price: f64,
+    /// The market has settled (the game is over).
+    pub settled: bool,
+    pub observed_at: UnixMicros,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    #[error("timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("could not connect: {0}")]
+    Connect(String),
+    #[error("answered HTTP {0}")]
+    Status(u16),
+    #[error("rate limited by the upstream")]
+    RateLimited,
+    #[error("malformed response: {0}")]
+    Malformed(String),
+    #[error("upstream error: {0}")]
+    Upstream(String),
+}
+
+impl FeedError {
+    pub(crate) fn from_reqwest(e: reqwest::Error, timeout: std::time::Duration) -> Self {
+        if e.is_timeout() {
+            FeedError::Timeout(timeout)
+        } else if e.is_decode() {
+            FeedError::Malformed(e.to_string())
+        } else if let Some(status) = e.status() {
+            FeedError::Status(status.as_u16())
+        } else {
+            FeedError::Connect(crate::feeds::error_chain(&e))
+        }
+    }
+}
+
+/// An error and its causes on one line (`a: b: c`).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Where a feed sends what it sees.
+pub type FeedSink = mpsc::Sender<FeedEvent>;
+
+/// A source of live data. `run` loops until `stop` is cancelled; it handles its own
+/// retries and reports its health through the sink.
+pub trait Feed: Send + Sync + 'static {
+    fn source(&self) -> Source;
+    fn run(
+        self: Arc<Self>,
+        sink: FeedSink,
+        stop: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+pub(crate) fn now_micros() -> UnixMicros {
+    UnixMicros::from_system_time(std::time::SystemTime::now())
+}

@@ -1,0 +1,397 @@
+//! Timeouts, backoff, health, circuit breaking, rate limiting and caching for
+//! upstream calls. Everything here is pure: the current time is a parameter, so each
+//! rule is unit-tested without a clock.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+use crate::contract::SourceHealth;
+
+/// Exponential backoff: `base` after the first failure, doubling, never above `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The wait after a failure, given the previous wait (None after a success).
+    pub fn next(&self, previous: Option<Duration>) -> Duration {
+        match previous {
+            None => self.base.min(self.max),
+            Some(prev) => prev.saturating_mul(2).clamp(self.base, self.max),
+        }
+    }
+}
+
+/// When a source counts as stale or down.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthPolicy {
+    /// No successful fetch for this long: stale.
+    pub stale_after: Duration,
+    /// No successful fetch for this long: down.
+    pub down_after: Duration,
+}
+
+/// The health of one source, driven by successes, failures and silence.
+#[derive(Debug, Clone)]
+pub struct HealthTracker {
+    policy: HealthPolicy,
+    state: SourceHealth,
+    last_success: Option<Instant>,
+    started: Instant,
+}
+
+impl HealthTracker {
+    /// A source starts `stale`: it has not answered yet.
+    pub fn new(policy: HealthPolicy, now: Instant) -> Self {
+        Self {
+            policy,
+            state: SourceHealth::Stale,
+            last_success: None,
+            started: now,
+        }
+    }
+
+    pub fn state(&self) -> SourceHealth {
+        self.state
+    }
+
+    /// Records a success; returns the new state if it changed.
+    pub fn success(&mut self, now: Instant) -> Option<SourceHealth> {
+        self.last_success = Some(now);
+        self.set(SourceHealth::Ok)
+    }
+
+    /// Records a failure; returns the new state if it changed.
+    pub fn failure(&mut self, now: Instant) -> Option<SourceHealth> {
+        let silent_for = now.duration_since(self.last_success.unwrap_or(self.started));
+        let next = if silent_for >= self.policy.down_after || self.last_success.is_none() {
+            SourceHealth::Down
+        } else {
+            SourceHealth::Stale
+        };
+        self.set(next)
+    }
+
+    /// Re-evaluates after a period with no news (a stream that went quiet).
+    pub fn tick(&mut self, now: Instant) -> Option<SourceHealth> {
+        let silent_for = now.duration_since(self.last_success.unwrap_or(self.started));
+        let next = if silent_for >= self.policy.down_after {
+            SourceHealth::Down
+        } else if silent_for >= self.policy.stale_after {
+            SourceHealth::Stale
+        } else {
+            return None;
+        };
+        // Silence only makes things worse, never better.
+        if rank(next) > rank(self.state) {
+            self.set(next)
+        } else {
+            None
+        }
+    }
+
+    fn set(&mut self, next: SourceHealth) -> Option<SourceHealth> {
+        (next != self.state).then(|| {
+            self.state = next;
+            next
+        })
+    }
+}
+
+fn rank(h: SourceHealth) -> u8 {
+    match h {
+        SourceHealth::Ok => 0,
+        SourceHealth::Stale => 1,
+        SourceHealth::Down => 2,
+    }
+}
+
+/// Closed (calls go through), open (calls fail fast), half-open (one probe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl CircuitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CircuitBreaker {
+    failure_threshold: u32,
+    open_for: Duration,
+    consecutive_failures: u32,
+    opened_at: Option<Instant>,
+    probe_in_flight: bool,
+}
+
+impl CircuitBreaker {
+    pub fn new(failure_threshold: u32, open_for: Duration) -> Self {
+        Self {
+            failure_threshold: failure_threshold.max(1),
+            open_for,
+            consecutive_failures: 0,
+            opened_at: None,
+            probe_in_flight: false,
+        }
+    }
+
+    pub fn state(&self, now: Instant) -> CircuitState {
+        match self.opened_at {
+            None => CircuitState::Closed,
+            Some(at) if now.duration_since(at) >= self.open_for => CircuitState::HalfOpen,
+            Some(_) => CircuitState::Open,
+        }
+    }
+
+    /// May a call go out now? Err carries how long until the next probe.
+    pub fn allow(&mut self, now: Instant) -> Result<(), Duration> {
+        match self.state(now) {
+            CircuitState::Closed => Ok(()),
+            CircuitState::HalfOpen if !self.probe_in_flight => {
+                self.probe_in_flight = true;
+                Ok(())
+            }
+            CircuitState::HalfOpen => Err(Duration::ZERO),
+            CircuitState::Open => {
+                let opened = self.opened_at.unwrap_or(now);
+                Err(self.open_for.saturating_sub(now.duration_since(opened)))
+            }
+        }
+    }
+
+    pub fn success(&mut self) {
+        self.consecutive_failures = 0;
+        self.opened_at = None;
+        self.probe_in_flight = false;
+    }
+
+    /// A half-open probe was admitted but made no call: free the slot for another.
+    pub fn success_if_probe(&mut self) {
+        self.probe_in_flight = false;
+    }
+
+    pub fn failure(&mut self, now: Instant) {
+        self.consecutive_failures += 1;
+        if self.probe_in_flight || self.consecutive_failures >= self.failure_threshold {
+            self.opened_at = Some(now);
+        }
+        self.probe_in_flight = false;
+    }
+}
+
+/// A client-side limit of requests per minute and per UTC day, in fixed windows.
+/// The upstream's own remaining-count headers can only lower what is left.
+#[derive(Debug, Clone)]
+pub struct QuotaLimiter {
+    per_day: u32,
+    per_minute: u32,
+    day: u64,
+    used_today: u32,
+    minute: u64,
+    used_this_minute: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaError {
+    /// The daily quota is spent; it resets at 00:00 UTC.
+    DailySpent { resets_in_s: u64 },
+    /// The per-minute limit is reached.
+    MinuteSpent { resets_in_s: u64 },
+}
+
+impl QuotaLimiter {
+    pub fn new(per_day: u32, per_minute: u32) -> Self {
+        Self {
+            per_day,
+            per_minute,
+            day: 0,
+            used_today: 0,
+            minute: 0,
+            used_this_minute: 0,
+        }
+    }
+
+    /// Takes one request from the quota at `unix_s` (seconds since the epoch, UTC).
+    pub fn try_acquire(&mut self, unix_s: u64) -> Result<(), QuotaError> {
+        self.roll(unix_s);
+        if self.used_today >= self.per_day {
+            return Err(QuotaError::DailySpent {
+                resets_in_s: 86_400 - unix_s % 86_400,
+            });
+        }
+        if self.used_this_minute >= self.per_minute {
+            return Err(QuotaError::MinuteSpent {
+                resets_in_s: 60 - unix_s % 60,
+            });
+        }
+        self.used_today += 1;
+        self.used_this_minute += 1;
+        Ok(())
+    }
+
+    /// Applies the upstream's `x-ratelimit-requests-remaining` (daily) header.
+    pub fn observe_daily_remaining(&mut self, unix_s: u64, remaining: u32) {
+        self.roll(unix_s);
+        let used_per_upstream = self.per_day.saturating_sub(remaining);
+        self.used_today = self.used_today.max(used_per_upstream);
+    }
+
+    pub fn remaining_today(&self) -> u32 {
+        self.per_day.saturating_sub(self.used_today)
+    }
+
+    pub fn remaining_this_minute(&self) -> u32 {
+        self.per_minute.saturating_sub(self.used_this_minute)
+    }
+
+    pub fn limits(&self) -> (u32, u32) {
+        (self.per_day, self.per_minute)
+    }
+
+    fn roll(&mut self, unix_s: u64) {
+        let (day, minute) = (unix_s / 86_400, unix_s / 60);
+        if day != self.day {
+            self.day = day;
+            self.used_today = 0;
+        }
+        if minute != self.minute {
+            self.minute = minute;
+            self.used_this_minute = 0;
+        }
+    }
+}
+
+/// A map whose entries expire `ttl` after they were put.
+#[derive(Debug)]
+pub struct TtlCache<K, V> {
+    ttl: Duration,
+    entries: HashMap<K, (Instant, V)>,
+}
+
+impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: HashMap::new(),
+        }
+    }
+
+    pub fn get(&self, key: &K, now: Instant) -> Option<V> {
+        self.entries
+            .get(key)
+            .filter(|(at, _)| now.duration_since(*at) < self.ttl)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn put(&mut self, key: K, value: V, now: Instant) {
+        self.entries.insert(key, (now, value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn backoff_doubles_from_base_and_caps_at_max() {
+        let b = Backoff {
+            base: S / 4,
+            max: 2 * S,
+        };
+        let waits: Vec<_> = std::iter::successors(Some(b.next(None)), |w| Some(b.next(Some(*w))))
+            .take(6)
+            .collect();
+        assert_eq!(waits, [S / 4, S / 2, S, 2 * S, 2 * S, 2 * S]);
+    }
+
+    #[test]
+    fn backoff_cap_is_a_ceiling_not_a_floor() {
+        // tokio-console's `max(backoff, MAX)` bug: the cap must never raise a short wait.
+        let b = Backoff {
+            base: S / 10,
+            max: 5 * S,
+        };
+        assert_eq!(b.next(None), S / 10);
+        assert_eq!(b.next(Some(S / 10)), S / 5);
+    }
+
+    #[test]
+    fn health_goes_stale_then_down_and_recovers() {
+        let t0 = Instant::now();
+        let policy = HealthPolicy {
+            stale_after: 2 * S,
+            down_after: 5 * S,
+        };
+        let mut h = HealthTracker::new(policy, t0);
+        assert_eq!(h.success(t0), Some(SourceHealth::Ok));
+        assert_eq!(h.failure(t0 + S), Some(SourceHealth::Stale));
+        assert_eq!(h.failure(t0 + 2 * S), None);
+        assert_eq!(h.failure(t0 + 5 * S), Some(SourceHealth::Down));
+        assert_eq!(h.success(t0 + 6 * S), Some(SourceHealth::Ok));
+        assert_eq!(h.tick(t0 + 7 * S), None);
+        assert_eq!(h.tick(t0 + 9 * S), Some(SourceHealth::Stale));
+        assert_eq!(h.tick(t0 + 11 * S), Some(SourceHealth::Down));
+    }
+
+    #[test]
+    fn circuit_opens_after_threshold_and_half_opens_for_one_probe() {
+        let t0 = Instant::now();
+        let mut c = CircuitBreaker::new(3, 10 * S);
+        for _ in 0..3 {
+            assert!(c.allow(t0).is_ok());
+            c.failure(t0);
+        }
+        assert_eq!(c.state(t0), CircuitState::Open);
+        assert_eq!(c.allow(t0 + S), Err(9 * S));
+        assert_eq!(c.state(t0 + 10 * S), CircuitState::HalfOpen);
+        assert!(c.allow(t0 + 10 * S).is_ok());
+        assert!(c.allow(t0 + 10 * S).is_err(), "only one probe at a time");
+        c.failure(t0 + 10 * S);
+        assert_eq!(c.state(t0 + 11 * S), CircuitState::Open);
+        assert!(c.allow(t0 + 20 * S).is_ok());
+        c.success();
+        assert_eq!(c.state(t0 + 20 * S), CircuitState::Closed);
+    }
+
+    #[test]
+    fn quota_counts_per_day_and_minute_and_honours_upstream_remaining() {
+        let mut q = QuotaLimiter::new(5, 2);
+        let t = 86_400 * 100 + 30;
+        assert!(q.try_acquire(t).is_ok());
+        assert!(q.try_acquire(t).is_ok());
+        assert_eq!(
+            q.try_acquire(t),
+            Err(QuotaError::MinuteSpent { resets_in_s: 30 })
+        );
+        assert!(q.try_acquire(t + 60).is_ok());
+        q.observe_daily_remaining(t + 60, 0);
+        assert!(matches!(
+            q.try_acquire(t + 120),
+            Err(QuotaError::DailySpent { .. })
+        ));
+        assert!(q.try_acquire(t + 86_400).is_ok(), "resets at 00:00 UTC");
+    }
+
+    #[test]
+    fn ttl_cache_expires() {
+        let t0 = Instant::now();
+        let mut c = TtlCache::new(S);
+        c.put("nfl", 1, t0);
+        assert_eq!(c.get(&"nfl", t0 + S / 2), Some(1));
+        assert_eq!(c.get(&"nfl", t0 + S), None);
+    }
+}

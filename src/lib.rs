@@ -1,0 +1,22 @@
+//! livegames: a live games server, a WebSocket load generator and a contract checker
+//! that share one message model.
+//!
+//! # Layout
+//!
+//! | module       | owns                                                        | may import |
+//! |--------------|-------------------------------------------------------------|------------|
+//! | [`contract`] | frames, games, close codes, schemas, stream rules (pure)    | nothing of the crate |
+//! | [`feeds`]    | upstream clients behind [`feeds::Feed`], mocks, resilience  | contract, shutdown |
+//! | [`serve`]    | the server: aggregator, hub, WebSockets, REST, metrics      | contract, feeds, shutdown |
+//! | [`cli`]      | flags, lowering to configs, exit codes                      | everything |
+//! | [`shutdown`] | task ownership and stop signals                             | tokio |
+//! | [`telemetry`]| log setup                                                   | tracing |
+//!
+//! `tests/layering.rs` enforces the arrows.
+
+pub mod cli;
+pub mod contract;
+pub mod feeds;
+pub mod serve;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,117 @@
+//! `/admin/faults`: inject and clear faults in the mock upstreams at run time.
+//! Requires `Authorization: Bearer <token>`; without a configured token the admin
+//! API is off.
+
+use std::time::Instant;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::contract::Source;
+use crate::feeds::mock::{FaultMode, FaultSpec, FaultView};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/faults", get(list).post(inject).delete(clear))
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = state.0.admin_token.as_deref() else {
+        return Err(ApiError::NotFound(
+            "the admin API is off; start serve with --admin-token (or LIVEGAMES_ADMIN_TOKEN)"
+                .into(),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::Unauthorized("wrong admin token".into())),
+        None => Err(ApiError::Unauthorized(
+            "missing 'Authorization: Bearer <admin token>' header".into(),
+        )),
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRequest {
+    source: Source,
+    mode: FaultMode,
+    /// humantime, e.g. "30s"; absent: until cleared.
+    duration: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<FaultView>>, ApiError> {
+    authorize(&state, &headers)?;
+    Ok(Json(state.0.faults.list(Instant::now())))
+}
+
+async fn inject(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<FaultRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Vec<FaultView>>, ApiError> {
+    authorize(&state, &headers)?;
+    let Json(request) = body.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "{}; expected {{\"source\": \"espn|kalshi|apisports\", \"mode\": \"down|slow|error|malformed|rate_limited\", \"duration\": \"30s\"}}",
+            e.body_text()
+        ))
+    })?;
+    let duration = request
+        .duration
+        .as_deref()
+        .map(|d| {
+            humantime::parse_duration(d)
+                .map_err(|e| ApiError::BadRequest(format!("bad duration {d:?}: {e}")))
+        })
+        .transpose()?;
+    let spec = FaultSpec {
+        source: request.source,
+        mode: request.mode,
+        duration,
+    };
+    tracing::info!(source = %spec.source, mode = spec.mode.as_str(), duration = ?spec.duration, "fault injected");
+    state.0.faults.inject(&spec, Instant::now());
+    Ok(Json(state.0.faults.list(Instant::now())))
+}
+
+#[derive(Deserialize)]
+struct ClearQuery {
+    source: Option<String>,
+}
+
+async fn clear(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ClearQuery>,
+) -> Result<Json<Vec<FaultView>>, ApiError> {
+    authorize(&state, &headers)?;
+    let source = q
+        .source
+        .map(|s| {
+            Source::parse(&s).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "unknown source {s:?}; expected espn, kalshi or apisports"
+                ))
+            })
+        })
+        .transpose()?;
+    state.0.faults.clear(source);
+    Ok(Json(state.0.faults.list(Instant::now())))
+}

@@ -1,0 +1,238 @@
+//! Merges what the feeds observe into each game's stream: every change becomes one
+//! `update` (or `final`) frame, every change of a source's health one `status`
+//! frame per game, and idle games get heartbeats.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::hub::Hub;
+use super::observe::{Metrics, SourceBoard};
+use crate::contract::{
+    Cause, FrameType, GameState, MarketQuote, Point, Source, SourceHealth, SourceStatuses,
+    UnixMicros,
+};
+use crate::feeds::catalog::CatalogEntry;
+use crate::feeds::{FeedEvent, GameObservation, QuoteObservation};
+
+/// How often idle games are checked for a heartbeat.
+const HEARTBEAT_CHECK: Duration = Duration::from_millis(250);
+
+#[derive(Default)]
+struct GameTrack {
+    espn: Option<GameObservation>,
+    quote: Option<QuoteObservation>,
+    state: Option<GameState>,
+}
+
+pub struct Aggregator {
+    hub: Arc<Hub>,
+    by_event: HashMap<String, usize>,
+    by_ticker: HashMap<String, usize>,
+    games: Vec<GameTrack>,
+    sources: SourceStatuses,
+    board: Arc<SourceBoard>,
+    metrics: Arc<Metrics>,
+    heartbeat: Duration,
+}
+
+impl Aggregator {
+    pub fn new(
+        hub: Arc<Hub>,
+        catalog: &[CatalogEntry],
+        board: Arc<SourceBoard>,
+        metrics: Arc<Metrics>,
+        heartbeat: Duration,
+    ) -> Self {
+        let by_event = catalog
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.espn_event_id.clone(), i))
+            .collect();
+        let by_ticker = catalog
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.kalshi_home_market.clone(), i))
+            .collect();
+        let games = catalog.iter().map(|_| GameTrack::default()).collect();
+        Self {
+            hub,
+            by_event,
+            by_ticker,
+            games,
+            sources: SourceStatuses {
+                espn: SourceHealth::Stale,
+                kalshi: SourceHealth::Stale,
+            },
+            board,
+            metrics,
+            heartbeat,
+        }
+    }
+
+    /// Drains feed events until `stop` or until every feed is gone.
+    pub async fn run(mut self, mut events: mpsc::Receiver<FeedEvent>, stop: CancellationToken) {
+        let mut beat = tokio::time::interval(HEARTBEAT_CHECK);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Fire a little early so the gap between frames never exceeds the interval.
+        let idle = self.heartbeat.saturating_sub(HEARTBEAT_CHECK);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                event = events.recv() => match event {
+                    Some(event) => self.apply(event),
+                    None => return,
+                },
+                _ = beat.tick() => {
+                    let now = Instant::now();
+                    for game in self.hub.games() {
+                        game.heartbeat_if_idle(idle, now);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn apply(&mut self, event: FeedEvent) {
+        match event {
+            FeedEvent::Game(obs) => self.apply_game(obs),
+            FeedEvent::Quote(quote) => self.apply_quote(quote),
+            FeedEvent::Health {
+                source,
+                health,
+                detail,
+            } => self.apply_health(source, health, detail),
+        }
+    }
+
+    fn apply_game(&mut self, obs: GameObservation) {
+        let Some(&i) = self.by_event.get(&obs.espn_event_id) else {
+            return;
+        };
+        let track = &mut self.games[i];
+        if track
+            .espn
+            .as_ref()
+            .is_some_and(|prev| same_game_view(prev, &obs))
+        {
+            return;
+        }
+        let was = track.state;
+        track.state = Some(obs.state);
+        let observed_at = obs.observed_at;
+        track.espn = Some(obs);
+        let kind = if track.state == Some(GameState::Final) && was != Some(GameState::Final) {
+            FrameType::Final
+        } else {
+            FrameType::Update
+        };
+        self.publish(i, kind, Cause::Play, observed_at);
+    }
+
+    fn apply_quote(&mut self, quote: QuoteObservation) {
+        let Some(&i) = self.by_ticker.get(&quote.ticker) else {
+            return;
+        };
+        let observed_at = quote.observed_at;
+        let track = &mut self.games[i];
+        if track.state.is_none() && quote.settled {
+            track.state = Some(GameState::Final);
+        }
+        track.quote = Some(quote);
+        self.publish(i, FrameType::Update, Cause::Market, observed_at);
+    }
+
+    fn apply_health(&mut self, source: Source, health: SourceHealth, detail: Option<String>) {
+        self.board.set(source, health, detail.clone());
+        self.metrics.set_source_state(source, health);
+        let slot = match source {
+            Source::Espn => &mut self.sources.espn,
+            Source::Kalshi => &mut self.sources.kalshi,
+            Source::Apisports => return,
+        };
+        if *slot == health {
+            return;
+        }
+        *slot = health;
+        let message = match (&detail, health) {
+            (_, SourceHealth::Ok) => format!("{source} is ok"),
+            (Some(d), h) => format!("{source} is {}: {d}", h.as_str()),
+            (None, h) => format!("{source} is {}", h.as_str()),
+        };
+        tracing::info!(source = %source, health = health.as_str(), detail = detail.as_deref().unwrap_or(""), "source health changed");
+        for (i, game) in self.hub.games().iter().enumerate() {
+            let state = self.games[i].state.unwrap_or(GameState::Scheduled);
+            game.publish_status(state, self.sources, &message);
+            self.metrics.frames_published.inc();
+        }
+    }
+
+    fn publish(&self, i: usize, kind: FrameType, cause: Cause, observed_at: UnixMicros) {
+        let point = self.point(i, cause, observed_at);
+        self.hub.games()[i].publish_point(kind, point);
+        self.metrics.frames_published.inc();
+    }
+
+    /// The game's data now. A source that is down contributes nulls, so a client can
+    /// tell "unavailable" from "unchanged".
+    fn point(&self, i: usize, cause: Cause, observed_at: UnixMicros) -> Point {
+        let track = &self.games[i];
+        let espn = track
+            .espn
+            .as_ref()
+            .filter(|_| self.sources.espn != SourceHealth::Down);
+        let quote = track
+            .quote
+            .as_ref()
+            .filter(|_| self.sources.kalshi != SourceHealth::Down);
+        Point {
+            observed_at,
+            cause,
+            state: track.state.unwrap_or(GameState::Scheduled),
+            period: espn.and_then(|e| e.period),
+            clock: espn.and_then(|e| e.clock.clone()),
+            score: espn.and_then(|e| e.score),
+            home_win_prob: espn.and_then(|e| e.home_win_prob),
+            last_play: espn.and_then(|e| e.last_play.clone()),
+            market: quote.map(|q| MarketQuote {
+                ticker: q.ticker.clone(),
+                yes_bid: q.yes_bid,
+                yes_ask: q.yes_ask,
+                last_price: q.last_price,
+            }),
+            sources: self.sources,
+        }
+    }
+}
+
+/// Two scoreboard readings that a viewer could not tell apart.
+fn same_game_view(a: &GameObservation, b: &GameObservation) -> bool {
+    a.state == b.state
+        && a.period == b.period
+        && a.clock == b.clock
+        && a.score == b.score
+        && a.home_win_prob == b.home_win_prob
+        && a.last_play_id == b.last_play_id
+}
+
+/// The point a game starts with, before any source has answered.
+pub fn initial_point() -> Point {
+    Point {
+        observed_at: UnixMicros::from_system_time(std::time::SystemTime::now()),
+        cause: Cause::Play,
+        state: GameState::Scheduled,
+        period: None,
+        clock: None,
+        score: None,
+        home_win_prob: None,
+        last_play: None,
+        market: None,
+        sources: SourceStatuses {
+            espn: SourceHealth::Stale,
+            kalshi: SourceHealth::Stale,
+        },
+    }
+}

@@ -1,0 +1,29 @@
+//! The router: every route of `serve` in one place.
+
+use axum::Router;
+use axum::http::{Method, Uri};
+use axum::routing::get;
+
+use super::error::ApiError;
+use super::{AppState, admin, observe, rest, scores, ws};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(observe::health))
+        .route("/metrics", get(observe::metrics))
+        .route("/api/live/games", get(rest::list_games))
+        .route("/api/games/{game_id}/timeline", get(rest::timeline))
+        .route("/api/nfl/scores", get(scores::nfl))
+        .route("/api/nhl/scores", get(scores::nhl))
+        .route("/ws/live/{game_id}", get(ws::upgrade))
+        .nest("/admin", admin::router())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    let path = crate::contract::schema::cut(uri.path(), 200);
+    ApiError::NotFound(format!(
+        "no route for {method} {path}; the API is /api/live/games, /api/games/{{id}}/timeline, /api/nfl/scores, /api/nhl/scores, /ws/live/{{id}}, /health, /metrics"
+    ))
+}

@@ -1,0 +1,502 @@
+//! Per-game fan-out: assigns `seq`, serializes each frame once, keeps the history
+//! that `?since=` resumes from, and hands every subscriber the same bytes.
+//!
+//! Each game has a `tokio::sync::broadcast` ring: the ring's capacity is every
+//! subscriber's send queue, shared, so memory does not grow with slow clients. A
+//! subscriber that falls a full ring behind gets `Lagged` and is closed (4008).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::broadcast;
+
+use crate::contract::{
+    DataBody, EmptyBody, ErrorBody, ErrorCode, Frame, FrameType, GameId, GameInfo, GameState,
+    Point, SnapshotBody, SourceStatuses, StatusBody, Timeline, TimelinePoint, UnixMicros,
+};
+
+/// A serialized frame on its way to subscribers.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub seq: u64,
+    pub kind: FrameType,
+    pub text: Utf8Bytes,
+    /// When it was serialized, for the broadcast latency histogram.
+    pub published: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    /// Frames a subscriber may fall behind before it is closed as a slow consumer.
+    pub queue: usize,
+    /// Bytes of serialized history kept per game for `?since=` and the timeline.
+    pub history_bytes: usize,
+}
+
+/// All games' channels, fixed at start from the catalog.
+pub struct Hub {
+    games: Vec<Arc<GameChannel>>,
+    by_id: HashMap<GameId, usize>,
+}
+
+impl Hub {
+    pub fn new(games: Vec<GameInfo>, initial: Point, config: HubConfig) -> Self {
+        let by_id = games
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id.clone(), i))
+            .collect();
+        let games = games
+            .into_iter()
+            .map(|info| Arc::new(GameChannel::new(info, initial.clone(), config)))
+            .collect();
+        Self { games, by_id }
+    }
+
+    pub fn get(&self, id: &GameId) -> Option<&Arc<GameChannel>> {
+        self.by_id.get(id).map(|i| &self.games[*i])
+    }
+
+    pub fn games(&self) -> &[Arc<GameChannel>] {
+        &self.games
+    }
+}
+
+/// One retained data-bearing frame.
+struct Retained {
+    seq: u64,
+    text: Utf8Bytes,
+    /// The point of an update/final frame, for the timeline.
+    data: Option<Point>,
+}
+
+struct ChannelState {
+    seq: u64,
+    latest: Point,
+    history: VecDeque<Retained>,
+    history_bytes: usize,
+    /// When anything was last broadcast, for heartbeats.
+    last_sent: Instant,
+}
+
+pub struct GameChannel {
+    pub info: GameInfo,
+    state: Mutex<ChannelState>,
+    tx: broadcast::Sender<Outgoing>,
+    history_limit: usize,
+}
+
+/// How a resume request was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// No `since`: a snapshot.
+    Fresh,
+    /// Every frame after `since` is replayed.
+    Complete { replayed: usize },
+    /// Frames after `since` up to `first_retained - 1` were dropped from history.
+    Gap {
+        first_retained: u64,
+        replayed: usize,
+    },
+    /// `since` is beyond the latest seq.
+    Ahead,
+}
+
+/// A new subscriber: what to send before live frames, and the live receiver.
+pub struct Subscription {
+    /// Replayed frames, error frames and the snapshot, in order.
+    pub preamble: Vec<Utf8Bytes>,
+    pub rx: broadcast::Receiver<Outgoing>,
+    /// The seq of the snapshot: live data frames start after it.
+    pub seq: u64,
+    pub resume: Resume,
+}
+
+fn now_micros() -> UnixMicros {
+    UnixMicros::from_system_time(std::time::SystemTime::now())
+}
+
+impl GameChannel {
+    fn new(info: GameInfo, initial: Point, config: HubConfig) -> Self {
+        let (tx, _) = broadcast::channel(config.queue.max(1));
+        Self {
+            info,
+            state: Mutex::new(ChannelState {
+                seq: 0,
+                latest: initial,
+                history: VecDeque::new(),
+                history_bytes: 0,
+                last_sent: Instant::now(),
+            }),
+            tx,
+            history_limit: config.history_bytes,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ChannelState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The latest seq and point.
+    pub fn latest(&self) -> (u64, Point) {
+        let s = self.lock();
+        (s.seq, s.latest.clone())
+    }
+
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// Publishes an `update` or `final` frame carrying `point`.
+    pub fn publish_point(&self, kind: FrameType, point: Point) {
+        debug_assert!(matches!(kind, FrameType::Update | FrameType::Final));
+        let mut s = self.lock();
+        s.seq += 1;
+        let text = Frame {
+            kind,
+            game_id: self.info.id.as_str(),
+            seq: s.seq,
+            ts: now_micros(),
+            body: DataBody { data: &point },
+        }
+        .encode();
+        s.latest = point.clone();
+        self.retain_and_send(&mut s, kind, text, Some(point));
+    }
+
+    /// Publishes a `status` frame (a source's health or the game's state changed).
+    pub fn publish_status(&self, state: GameState, sources: SourceStatuses, message: &str) {
+        let mut s = self.lock();
+        s.seq += 1;
+        s.latest.sources = sources;
+        s.latest.state = state;
+        let body = StatusBody {
+            state,
+            sources,
+            message,
+        };
+        let text = Frame {
+            kind: FrameType::Status,
+            game_id: self.info.id.as_str(),
+            seq: s.seq,
+            ts: now_micros(),
+            body,
+        }
+        .encode();
+        self.retain_and_send(&mut s, FrameType::Status, text, None);
+    }
+
+    fn retain_and_send(
+        &self,
+        s: &mut ChannelState,
+        kind: FrameType,
+        text: String,
+        data: Option<Point>,
+    ) {
+        let text = Utf8Bytes::from(text);
+        s.history_bytes += text.len();
+        s.history.push_back(Retained {
+            seq: s.seq,
+            text: text.clone(),
+            data,
+        });
+        while s.history_bytes > self.history_limit && s.history.len() > 1 {
+            if let Some(old) = s.history.pop_front() {
+                s.history_bytes -= old.text.len();
+            }
+        }
+        s.last_sent = Instant::now();
+        // No subscribers is fine: the frame is in the history for later resumes.
+        let _ = self.tx.send(Outgoing {
+            seq: s.seq,
+            kind,
+            text,
+            published: s.last_sent,
+        });
+    }
+
+    /// Broadcasts a heartbeat if nothing was sent for `idle`; returns whether it did.
+    pub fn heartbeat_if_idle(&self, idle: Duration, now: Instant) -> bool {
+        let mut s = self.lock();
+        if now.saturating_duration_since(s.last_sent) < idle {
+            return false;
+        }
+        let text = Frame {
+            kind: FrameType::Heartbeat,
+            game_id: self.info.id.as_str(),
+            seq: s.seq,
+            ts: now_micros(),
+            body: EmptyBody {},
+        }
+        .encode();
+        s.last_sent = now;
+        let _ = self.tx.send(Outgoing {
+            seq: s.seq,
+            kind: FrameType::Heartbeat,
+            text: text.into(),
+            published: now,
+        });
+        true
+    }
+
+    /// Subscribes to live frames; with `since`, first replays every retained
+    /// data-bearing frame after it. Atomic with publishing, so nothing falls between
+    /// the replay and the live stream.
+    pub fn subscribe(&self, since: Option<u64>) -> Subscription {
+        let s = self.lock();
+        let rx = self.tx.subscribe();
+        let mut preamble = Vec::new();
+        let first_retained = s.history.front().map(|r| r.seq).unwrap_or(s.seq + 1);
+        let resume = match since {
+            None => Resume::Fresh,
+            Some(since) if since > s.seq => {
+                let message = format!(
+                    "since={since} is ahead of the latest seq {}; the server may have restarted; sending a fresh snapshot",
+                    s.seq
+                );
+                preamble.push(self.error_frame(s.seq, ErrorCode::ResumeAhead, &message));
+                Resume::Ahead
+            }
+            Some(since) => {
+                let replay: Vec<Utf8Bytes> = s
+                    .history
+                    .iter()
+                    .filter(|r| r.seq > since)
+                    .map(|r| r.text.clone())
+                    .collect();
+                let replayed = replay.len();
+                let resume = if since + 1 < first_retained {
+                    let message = format!(
+                        "frames {}..={} are no longer retained; replaying from {first_retained}; fetch the timeline for older data",
+                        since + 1,
+                        first_retained - 1
+                    );
+                    preamble.push(self.error_frame(s.seq, ErrorCode::ResumeGap, &message));
+                    Resume::Gap {
+                        first_retained,
+                        replayed,
+                    }
+                } else {
+                    Resume::Complete { replayed }
+                };
+                preamble.extend(replay);
+                resume
+            }
+        };
+        let snapshot = Frame {
+            kind: FrameType::Snapshot,
+            game_id: self.info.id.as_str(),
+            seq: s.seq,
+            ts: now_micros(),
+            body: SnapshotBody {
+                game: &self.info,
+                data: &s.latest,
+            },
+        }
+        .encode();
+        preamble.push(snapshot.into());
+        Subscription {
+            preamble,
+            rx,
+            seq: s.seq,
+            resume,
+        }
+    }
+
+    fn error_frame(&self, seq: u64, code: ErrorCode, message: &str) -> Utf8Bytes {
+        Frame {
+            kind: FrameType::Error,
+            game_id: self.info.id.as_str(),
+            seq,
+            ts: now_micros(),
+            body: ErrorBody { code, message },
+        }
+        .encode()
+        .into()
+    }
+
+    /// Retained points after `since`, at most `limit`.
+    pub fn timeline(&self, since: u64, limit: usize) -> Timeline {
+        let s = self.lock();
+        let points: Vec<TimelinePoint> = s
+            .history
+            .iter()
+            .filter(|r| r.seq > since)
+            .filter_map(|r| {
+                r.data.as_ref().map(|d| TimelinePoint {
+                    seq: r.seq,
+                    data: d.clone(),
+                })
+            })
+            .take(limit)
+            .collect();
+        let last_seq = points.last().map(|p| p.seq).unwrap_or(since.min(s.seq));
+        Timeline {
+            game_id: self.info.id.clone(),
+            last_seq,
+            first_retained_seq: s.history.front().map(|r| r.seq).unwrap_or(s.seq + 1),
+            points,
+        }
+    }
+
+    /// The error frame for a frame a client sent that the server does not accept.
+    pub fn client_error(&self, code: ErrorCode, message: &str) -> Utf8Bytes {
+        let seq = self.lock().seq;
+        self.error_frame(seq, code, message)
+    }
+
+    /// A `pong` echoing `id`.
+    pub fn pong(&self, id: &serde_json::Value) -> Utf8Bytes {
+        let seq = self.lock().seq;
+        Frame {
+            kind: FrameType::Pong,
+            game_id: self.info.id.as_str(),
+            seq,
+            ts: now_micros(),
+            body: crate::contract::PongBody { id },
+        }
+        .encode()
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::*;
+
+    fn point(n: u32) -> Point {
+        Point {
+            observed_at: UnixMicros(n as i64),
+            cause: Cause::Market,
+            state: GameState::Live,
+            period: None,
+            clock: None,
+            score: Some(Score { home: n, away: 0 }),
+            home_win_prob: None,
+            last_play: None,
+            market: None,
+            sources: SourceStatuses {
+                espn: SourceHealth::Ok,
+                kalshi: SourceHealth::Ok,
+            },
+        }
+    }
+
+    fn channel(history_bytes: usize) -> GameChannel {
+        let info = GameInfo {
+            id: GameId::parse("g1").unwrap(),
+            league: League::Nba,
+            home: Team {
+                abbreviation: "BOS".into(),
+                name: "Boston".into(),
+            },
+            away: Team {
+                abbreviation: "MIL".into(),
+                name: "Milwaukee".into(),
+            },
+            scheduled_at: "2024-11-17T00:30:00Z".into(),
+        };
+        GameChannel::new(
+            info,
+            point(0),
+            HubConfig {
+                queue: 8,
+                history_bytes,
+            },
+        )
+    }
+
+    fn seq_of(text: &str) -> (String, u64) {
+        let head: FrameHead = serde_json::from_str(text).unwrap();
+        (head.kind.into_owned(), head.seq)
+    }
+
+    #[test]
+    fn resume_replays_exactly_the_missed_frames_then_a_snapshot() {
+        let ch = channel(1 << 20);
+        for n in 1..=5 {
+            ch.publish_point(FrameType::Update, point(n));
+        }
+        let sub = ch.subscribe(Some(2));
+        let seqs: Vec<_> = sub.preamble.iter().map(|t| seq_of(t)).collect();
+        assert_eq!(
+            seqs,
+            [
+                ("update".into(), 3),
+                ("update".into(), 4),
+                ("update".into(), 5),
+                ("snapshot".into(), 5)
+            ]
+        );
+        assert_eq!(sub.resume, Resume::Complete { replayed: 3 });
+    }
+
+    #[test]
+    fn live_frames_after_subscribing_continue_the_sequence() {
+        let ch = channel(1 << 20);
+        ch.publish_point(FrameType::Update, point(1));
+        let mut sub = ch.subscribe(None);
+        ch.publish_point(FrameType::Update, point(2));
+        let live = sub.rx.try_recv().unwrap();
+        assert_eq!((sub.seq, live.seq), (1, 2));
+    }
+
+    #[test]
+    fn history_is_bounded_and_old_resumes_report_a_gap() {
+        let ch = channel(2_000);
+        for n in 1..=50 {
+            ch.publish_point(FrameType::Update, point(n));
+        }
+        let sub = ch.subscribe(Some(1));
+        let Resume::Gap {
+            first_retained,
+            replayed,
+        } = sub.resume
+        else {
+            panic!("{:?}", sub.resume)
+        };
+        assert!(first_retained > 2 && replayed as u64 == 50 - first_retained + 1);
+        assert_eq!(seq_of(&sub.preamble[0]).0, "error");
+        let ahead = ch.subscribe(Some(99));
+        assert_eq!(ahead.resume, Resume::Ahead);
+    }
+
+    #[test]
+    fn timeline_pages_points_in_update_shape() {
+        let ch = channel(1 << 20);
+        for n in 1..=5 {
+            ch.publish_point(FrameType::Update, point(n));
+        }
+        ch.publish_status(
+            GameState::Live,
+            SourceStatuses {
+                espn: SourceHealth::Down,
+                kalshi: SourceHealth::Ok,
+            },
+            "espn down",
+        );
+        let t = ch.timeline(1, 2);
+        assert_eq!(t.points.iter().map(|p| p.seq).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(t.last_seq, 3);
+        assert_eq!(
+            ch.timeline(3, 100).points.len(),
+            2,
+            "status frames carry no point"
+        );
+    }
+
+    #[test]
+    fn heartbeats_only_when_idle_and_repeat_the_seq() {
+        let ch = channel(1 << 20);
+        ch.publish_point(FrameType::Update, point(1));
+        let mut sub = ch.subscribe(None);
+        let now = Instant::now();
+        assert!(!ch.heartbeat_if_idle(Duration::from_secs(5), now));
+        assert!(ch.heartbeat_if_idle(Duration::from_secs(5), now + Duration::from_secs(5)));
+        let hb = sub.rx.try_recv().unwrap();
+        assert_eq!((hb.kind, hb.seq), (FrameType::Heartbeat, 1));
+    }
+}

@@ -1,0 +1,292 @@
+//! `/health` and `/metrics` (Prometheus text), and the counters behind them.
+//!
+//! Hot paths hold the metric handles directly (an atomic add per batch of frames),
+//! never a registry lookup.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde_json::json;
+
+use super::AppState;
+use crate::contract::{Source, SourceHealth};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabel {
+    pub league: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeagueLabel {
+    pub league: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub ws_connections: Gauge,
+    pub ws_connections_opened: Counter,
+    pub ws_rejected: Family<ReasonLabel, Counter>,
+    pub ws_frames_sent: Counter,
+    pub ws_bytes_sent: Counter,
+    pub ws_closes: Family<CodeLabel, Counter>,
+    pub slow_consumer_closes: Counter,
+    pub broadcast_latency: Histogram,
+    pub frames_published: Counter,
+    pub source_state: Family<SourceLabel, Gauge>,
+    pub upstream_failures: Family<SourceLabel, Counter>,
+    pub scores_cache: Family<CacheLabel, Counter>,
+    pub circuit_state: Family<LeagueLabel, Gauge>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("livegames");
+        let m = Metrics {
+            ws_connections: Gauge::default(),
+            ws_connections_opened: Counter::default(),
+            ws_rejected: Family::default(),
+            ws_frames_sent: Counter::default(),
+            ws_bytes_sent: Counter::default(),
+            ws_closes: Family::default(),
+            slow_consumer_closes: Counter::default(),
+            // 50 µs .. ~1.6 s
+            broadcast_latency: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            frames_published: Counter::default(),
+            source_state: Family::default(),
+            upstream_failures: Family::default(),
+            scores_cache: Family::default(),
+            circuit_state: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "ws_connections",
+            "Open WebSocket connections",
+            m.ws_connections.clone(),
+        );
+        registry.register(
+            "ws_connections_opened",
+            "WebSocket connections accepted",
+            m.ws_connections_opened.clone(),
+        );
+        registry.register(
+            "ws_rejected",
+            "WebSocket upgrades refused, by reason",
+            m.ws_rejected.clone(),
+        );
+        registry.register(
+            "ws_frames_sent",
+            "Frames written to WebSocket clients",
+            m.ws_frames_sent.clone(),
+        );
+        registry.register(
+            "ws_bytes_sent",
+            "Payload bytes written to WebSocket clients",
+            m.ws_bytes_sent.clone(),
+        );
+        registry.register(
+            "ws_closes",
+            "WebSocket connections closed by the server, by close code",
+            m.ws_closes.clone(),
+        );
+        registry.register(
+            "ws_slow_consumer_closes",
+            "Clients closed with 4008 for not keeping up",
+            m.slow_consumer_closes.clone(),
+        );
+        registry.register(
+            "broadcast_latency_seconds",
+            "Time from serializing a frame to writing it to a client socket",
+            m.broadcast_latency.clone(),
+        );
+        registry.register(
+            "frames_published",
+            "Frames published by the hub (once per game, not per client)",
+            m.frames_published.clone(),
+        );
+        registry.register(
+            "source_state",
+            "Upstream source state: 0 ok, 1 stale, 2 down",
+            m.source_state.clone(),
+        );
+        registry.register(
+            "upstream_failures",
+            "Failed upstream calls, by source",
+            m.upstream_failures.clone(),
+        );
+        registry.register(
+            "scores_cache",
+            "Scores cache lookups, by league and hit/miss",
+            m.scores_cache.clone(),
+        );
+        registry.register(
+            "circuit_state",
+            "Scores circuit breaker: 0 closed, 1 half-open, 2 open",
+            m.circuit_state.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn set_source_state(&self, source: Source, health: SourceHealth) {
+        let v = match health {
+            SourceHealth::Ok => 0,
+            SourceHealth::Stale => 1,
+            SourceHealth::Down => 2,
+        };
+        self.source_state
+            .get_or_create(&SourceLabel {
+                source: source.as_str().into(),
+            })
+            .set(v);
+    }
+
+    pub fn count_close(&self, code: u16) {
+        self.ws_closes
+            .get_or_create(&CodeLabel {
+                code: code.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The health of each upstream source, as the feeds last reported it.
+#[derive(Default)]
+pub struct SourceBoard {
+    entries: RwLock<HashMap<Source, SourceEntry>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceEntry {
+    pub state: SourceHealth,
+    pub detail: Option<String>,
+    pub last_ok: Option<Instant>,
+}
+
+impl SourceBoard {
+    pub fn new(sources: &[Source]) -> Self {
+        let entries = sources
+            .iter()
+            .map(|s| {
+                (
+                    *s,
+                    SourceEntry {
+                        state: SourceHealth::Stale,
+                        detail: Some("no answer yet".into()),
+                        last_ok: None,
+                    },
+                )
+            })
+            .collect();
+        Self {
+            entries: RwLock::new(entries),
+        }
+    }
+
+    pub fn set(&self, source: Source, state: SourceHealth, detail: Option<String>) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.entry(source).or_insert(SourceEntry {
+            state,
+            detail: None,
+            last_ok: None,
+        });
+        entry.state = state;
+        entry.detail = detail;
+        if state == SourceHealth::Ok {
+            entry.last_ok = Some(Instant::now());
+        }
+    }
+
+    pub fn get(&self, source: Source) -> Option<SourceEntry> {
+        self.entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&source)
+            .cloned()
+    }
+
+    pub fn all(&self) -> Vec<(Source, SourceEntry)> {
+        let mut all: Vec<_> = self
+            .entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(s, e)| (*s, e.clone()))
+            .collect();
+        all.sort_by_key(|(s, _)| s.as_str());
+        all
+    }
+}
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    let mut sources = serde_json::Map::new();
+    let mut healthy = true;
+    let now = Instant::now();
+    let mut entries = state.0.sources.all();
+    entries.push((Source::Apisports, state.0.scores.health()));
+    for (source, entry) in entries {
+        healthy &= entry.state == SourceHealth::Ok;
+        sources.insert(
+            source.as_str().into(),
+            json!({
+                "state": entry.state.as_str(),
+                "detail": entry.detail,
+                "last_success_age_ms": entry.last_ok.map(|t| now.duration_since(t).as_millis() as u64),
+            }),
+        );
+    }
+    Json(json!({
+        "status": if healthy { "healthy" } else { "degraded" },
+        "uptime_s": state.0.started.elapsed().as_secs_f64(),
+        "connections": state.0.metrics.ws_connections.get(),
+        "sources": sources,
+    }))
+    .into_response()
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut response = state.0.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,88 @@
+//! `GET /api/live/games` and `GET /api/games/{id}/timeline`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::contract::{CONTRACT_VERSION, GameId, GameSummary, GamesList, Timeline};
+
+/// Most points one timeline request returns; page with `since`.
+pub const MAX_TIMELINE_LIMIT: usize = 100_000;
+
+pub async fn list_games(State(state): State<AppState>, headers: HeaderMap) -> Json<GamesList> {
+    let host = public_host(&state, &headers);
+    let games = state
+        .0
+        .hub
+        .games()
+        .iter()
+        .map(|game| {
+            let (seq, latest) = game.latest();
+            GameSummary {
+                info: game.info.clone(),
+                seq,
+                latest,
+                ws_url: format!("ws://{host}/ws/live/{}", game.info.id),
+                timeline_url: format!("http://{host}/api/games/{}/timeline", game.info.id),
+            }
+        })
+        .collect();
+    Json(GamesList {
+        contract_version: CONTRACT_VERSION.to_owned(),
+        games,
+    })
+}
+
+/// The host clients reached us by (so URLs work behind port mappings), else our address.
+fn public_host(state: &AppState, headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.len() < 256 && !h.contains(['/', ' ', '"']))
+        .map(str::to_owned)
+        .unwrap_or_else(|| state.0.local_addr.to_string())
+}
+
+#[derive(Deserialize)]
+pub struct TimelineQuery {
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+pub async fn timeline(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    Query(q): Query<TimelineQuery>,
+) -> Result<Json<Timeline>, ApiError> {
+    let id = GameId::parse(&raw_id)
+        .map_err(|e| ApiError::BadRequest(format!("invalid game id: {e}")))?;
+    let game = state.0.hub.get(&id).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "unknown game id {:?}; list valid ids with GET /api/live/games",
+            id.as_str()
+        ))
+    })?;
+    let since = parse_param(q.since.as_deref(), "since", 0)?;
+    let limit = parse_param(q.limit.as_deref(), "limit", MAX_TIMELINE_LIMIT as u64)?;
+    if limit == 0 || limit > MAX_TIMELINE_LIMIT as u64 {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1..={MAX_TIMELINE_LIMIT}, got {limit}"
+        )));
+    }
+    Ok(Json(game.timeline(since, limit as usize)))
+}
+
+fn parse_param(raw: Option<&str>, name: &str, default: u64) -> Result<u64, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(s) => s.parse().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{name} must be a non-negative integer, got {:?}",
+                crate::contract::schema::cut(s, 40)
+            ))
+        }),
+    }
+}

@@ -1,0 +1,299 @@
+//! `GET /api/nfl/scores` and `GET /api/nhl/scores`: API-SPORTS behind a TTL cache, a
+//! client-side quota (per day and per minute) and a circuit breaker per league.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header::HeaderName};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::ApiError;
+use super::observe::{CacheLabel, LeagueLabel, Metrics, SourceEntry};
+use crate::contract::{League, ScoresBody, Source, SourceHealth};
+use crate::feeds::FeedError;
+use crate::feeds::apisports::ApiSportsClient;
+use crate::feeds::resilience::{CircuitBreaker, CircuitState, QuotaError, QuotaLimiter, TtlCache};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ScoresConfig {
+    pub ttl: Duration,
+    pub daily_quota: u32,
+    pub per_minute_quota: u32,
+    pub breaker_failures: u32,
+    pub breaker_open_for: Duration,
+}
+
+struct Guarded {
+    cache: TtlCache<League, ScoresBody>,
+    quota: QuotaLimiter,
+    breakers: HashMap<League, CircuitBreaker>,
+    last_error: Option<String>,
+}
+
+pub struct Scores {
+    client: ApiSportsClient,
+    guarded: Mutex<Guarded>,
+    /// One upstream fetch per league at a time; waiters then find the cache filled.
+    fetching: HashMap<League, tokio::sync::Mutex<()>>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Scores {
+    pub fn new(client: ApiSportsClient, config: ScoresConfig, metrics: Arc<Metrics>) -> Self {
+        let leagues = [League::Nfl, League::Nhl];
+        let breakers = leagues
+            .iter()
+            .map(|l| {
+                (
+                    *l,
+                    CircuitBreaker::new(config.breaker_failures, config.breaker_open_for),
+                )
+            })
+            .collect();
+        Self {
+            client,
+            guarded: Mutex::new(Guarded {
+                cache: TtlCache::new(config.ttl),
+                quota: QuotaLimiter::new(config.daily_quota, config.per_minute_quota),
+                breakers,
+                last_error: None,
+            }),
+            fetching: leagues
+                .iter()
+                .map(|l| (*l, tokio::sync::Mutex::new(())))
+                .collect(),
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Guarded> {
+        self.guarded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count_cache(&self, league: League, status: CacheStatus) {
+        let result = if status == CacheStatus::Hit {
+            "hit"
+        } else {
+            "miss"
+        };
+        self.metrics
+            .scores_cache
+            .get_or_create(&CacheLabel {
+                league: league_name(league).into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    fn record_circuit(&self, league: League, state: CircuitState) {
+        let v = match state {
+            CircuitState::Closed => 0,
+            CircuitState::HalfOpen => 1,
+            CircuitState::Open => 2,
+        };
+        self.metrics
+            .circuit_state
+            .get_or_create(&LeagueLabel {
+                league: league_name(league).into(),
+            })
+            .set(v);
+    }
+
+    pub async fn get(&self, league: League) -> Result<(ScoresBody, CacheStatus), ApiError> {
+        if !self.client.has_key() {
+            return Err(ApiError::Unavailable {
+                code: "no_api_key",
+                message: "no API-SPORTS key is configured; set APISPORTS_KEY (or --apisports-key)"
+                    .into(),
+                retry_after_s: None,
+            });
+        }
+        if let Some(body) = self.lock().cache.get(&league, Instant::now()) {
+            self.count_cache(league, CacheStatus::Hit);
+            return Ok((body, CacheStatus::Hit));
+        }
+        let _one_at_a_time = self.fetching[&league].lock().await;
+        self.admit(league)?;
+        if let Some(body) = self.lock().cache.get(&league, Instant::now()) {
+            self.release_probe(league);
+            self.count_cache(league, CacheStatus::Hit);
+            return Ok((body, CacheStatus::Hit));
+        }
+        self.count_cache(league, CacheStatus::Miss);
+        let fetched = self.client.games(league).await;
+        let mut g = self.lock();
+        let now = Instant::now();
+        let breaker = g.breakers.get_mut(&league).expect("a breaker per league");
+        match fetched {
+            Ok(f) => {
+                breaker.success();
+                self.record_circuit(league, CircuitState::Closed);
+                if let Some(remaining) = f.daily_remaining {
+                    g.quota.observe_daily_remaining(unix_now(), remaining);
+                }
+                g.last_error = None;
+                let body = ScoresBody {
+                    league,
+                    source: Source::Apisports,
+                    games: f.games,
+                };
+                g.cache.put(league, body.clone(), now);
+                Ok((body, CacheStatus::Miss))
+            }
+            Err(e) => {
+                breaker.failure(now);
+                self.record_circuit(league, breaker.state(now));
+                self.metrics
+                    .upstream_failures
+                    .get_or_create(&super::observe::SourceLabel {
+                        source: "apisports".into(),
+                    })
+                    .inc();
+                g.last_error = Some(e.to_string());
+                Err(match e {
+                    FeedError::RateLimited => ApiError::Unavailable {
+                        code: "upstream_rate_limited",
+                        message: "API-SPORTS refused the request: rate limit or daily quota reached upstream".into(),
+                        retry_after_s: Some(60),
+                    },
+                    other => ApiError::BadGateway(format!("API-SPORTS {}: {other}", league_name(league))),
+                })
+            }
+        }
+    }
+
+    /// Checks the circuit and takes one request from the quota.
+    fn admit(&self, league: League) -> Result<(), ApiError> {
+        let mut g = self.lock();
+        let now = Instant::now();
+        let breaker = g.breakers.get_mut(&league).expect("a breaker per league");
+        if let Err(wait) = breaker.allow(now) {
+            self.record_circuit(league, CircuitState::Open);
+            return Err(ApiError::Unavailable {
+                code: "circuit_open",
+                message: format!(
+                    "API-SPORTS failed repeatedly; not calling it for another {}s",
+                    wait.as_secs().max(1)
+                ),
+                retry_after_s: Some(wait.as_secs().max(1)),
+            });
+        }
+        if let Err(e) = g.quota.try_acquire(unix_now()) {
+            g.breakers
+                .get_mut(&league)
+                .expect("a breaker per league")
+                .success_if_probe();
+            let (code, resets) = match e {
+                QuotaError::DailySpent { resets_in_s } => ("quota_exhausted", resets_in_s),
+                QuotaError::MinuteSpent { resets_in_s } => ("rate_limited", resets_in_s),
+            };
+            return Err(ApiError::Unavailable {
+                code,
+                message: format!("the API-SPORTS request quota is spent; it resets in {resets}s"),
+                retry_after_s: Some(resets),
+            });
+        }
+        Ok(())
+    }
+
+    /// A half-open probe that found the cache filled made no call: let another probe go.
+    fn release_probe(&self, league: League) {
+        self.lock()
+            .breakers
+            .get_mut(&league)
+            .expect("a breaker per league")
+            .success_if_probe();
+    }
+
+    /// The health of API-SPORTS for `/health`: the worse of the two leagues' circuits.
+    pub fn health(&self) -> SourceEntry {
+        if !self.client.has_key() {
+            return SourceEntry {
+                state: SourceHealth::Down,
+                detail: Some("no API key configured".into()),
+                last_ok: None,
+            };
+        }
+        let g = self.lock();
+        let now = Instant::now();
+        let worst = g
+            .breakers
+            .values()
+            .map(|b| b.state(now))
+            .max_by_key(|s| match s {
+                CircuitState::Closed => 0,
+                CircuitState::HalfOpen => 1,
+                CircuitState::Open => 2,
+            });
+        let state = match worst {
+            Some(CircuitState::Open) => SourceHealth::Down,
+            Some(CircuitState::HalfOpen) => SourceHealth::Stale,
+            _ => SourceHealth::Ok,
+        };
+        let detail = match state {
+            SourceHealth::Ok => None,
+            _ => Some(format!(
+                "circuit {}: {}",
+                worst.map(CircuitState::as_str).unwrap_or(""),
+                g.last_error.clone().unwrap_or_default()
+            )),
+        };
+        SourceEntry {
+            state,
+            detail,
+            last_ok: None,
+        }
+    }
+}
+
+fn league_name(league: League) -> &'static str {
+    match league {
+        League::Nba => "nba",
+        League::Nfl => "nfl",
+        League::Nhl => "nhl",
+    }
+}
+
+async fn answer(state: AppState, league: League) -> Response {
+    match state.0.scores.get(league).await {
+        Ok((body, cache)) => {
+            let mut response = Json(body).into_response();
+            let value = if cache == CacheStatus::Hit {
+                "HIT"
+            } else {
+                "MISS"
+            };
+            response.headers_mut().insert(
+                HeaderName::from_static("x-cache"),
+                HeaderValue::from_static(value),
+            );
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn nfl(State(state): State<AppState>) -> Response {
+    answer(state, League::Nfl).await
+}
+
+pub async fn nhl(State(state): State<AppState>) -> Response {
+    answer(state, League::Nhl).await
+}

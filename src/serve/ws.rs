@@ -1,0 +1,361 @@
+//! One WebSocket client: snapshot (or resume), then live frames in batches, pings
+//! answered, junk answered with `error` frames, slow readers closed with 4008, and a
+//! 1001 goodbye on shutdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use super::AppState;
+use super::hub::{GameChannel, Outgoing};
+use crate::contract::{
+    ClientFrame, ErrorBody, ErrorCode, Frame, FrameType, GameId, MAX_CLIENT_FRAME_BYTES,
+    UnixMicros, close,
+};
+
+/// Most frames written per socket wake-up before one flush: batching is what makes
+/// fan-out to thousands of sockets affordable.
+const MAX_BATCH: usize = 64;
+
+/// Per-connection socket settings.
+#[derive(Debug, Clone, Copy)]
+pub struct WsSettings {
+    /// tungstenite's read buffer; its 128 KiB default dominates per-connection memory.
+    pub read_buffer: usize,
+    /// Bytes buffered before a write reaches the socket (a flush writes them anyway).
+    pub write_buffer: usize,
+    /// A write that does not complete in this time marks the client as slow.
+    pub write_timeout: Duration,
+    /// How long a goodbye (close frame) may take before the socket is dropped.
+    pub close_grace: Duration,
+}
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    since: Option<String>,
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    Query(query): Query<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if state.0.shutdown.is_triggered() {
+        return refuse(&state, "shutting_down", "the server is shutting down");
+    }
+    let Ok(permit) = state.0.conns.clone().try_acquire_owned() else {
+        return refuse(
+            &state,
+            "max_conns",
+            "connection limit reached (--max-conns); retry later",
+        );
+    };
+    let settings = state.0.ws;
+    let hold = state.0.shutdown.hold();
+    upgrade
+        .read_buffer_size(settings.read_buffer)
+        .write_buffer_size(settings.write_buffer)
+        .max_write_buffer_size(settings.write_buffer.max(MAX_CLIENT_FRAME_BYTES) * 4)
+        .max_message_size(MAX_CLIENT_FRAME_BYTES)
+        .max_frame_size(MAX_CLIENT_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            serve_socket(state, socket, raw_id, query.since).await;
+            drop(permit);
+            drop(hold);
+        })
+}
+
+fn refuse(state: &AppState, reason: &str, message: &str) -> Response {
+    state
+        .0
+        .metrics
+        .ws_rejected
+        .get_or_create(&super::observe::ReasonLabel {
+            reason: reason.into(),
+        })
+        .inc();
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(serde_json::json!({"error": reason, "message": message})),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// Why a connection ended, for logs and metrics.
+enum End {
+    ClientLeft,
+    Closed(u16),
+}
+
+struct Connection {
+    state: AppState,
+    socket: WebSocket,
+    channel: Arc<GameChannel>,
+    /// The seq of the last data-bearing frame this client was sent.
+    last_seq: u64,
+}
+
+async fn serve_socket(
+    state: AppState,
+    mut socket: WebSocket,
+    raw_id: String,
+    since: Option<String>,
+) {
+    let channel = match GameId::parse(&raw_id) {
+        Ok(id) => state.0.hub.get(&id).cloned(),
+        Err(_) => None,
+    };
+    let Some(channel) = channel else {
+        reject_unknown_game(&state, &mut socket, &raw_id).await;
+        return;
+    };
+    let metrics = &state.0.metrics;
+    metrics.ws_connections.inc();
+    metrics.ws_connections_opened.inc();
+    let since_parsed = since.as_deref().map(|s| s.parse::<u64>());
+    let subscription = channel.subscribe(since_parsed.clone().and_then(Result::ok));
+    let mut conn = Connection {
+        state: state.clone(),
+        socket,
+        channel,
+        last_seq: subscription.seq,
+    };
+    let mut preamble = subscription.preamble;
+    if let (Some(raw), Some(Err(_))) = (&since, since_parsed) {
+        let message = format!(
+            "since must be a non-negative integer seq, got {:?}; sending a fresh snapshot",
+            crate::contract::schema::cut(raw, 40)
+        );
+        preamble.insert(
+            0,
+            conn.channel.client_error(ErrorCode::InvalidSince, &message),
+        );
+    }
+    let end = match conn.write_all(preamble).await {
+        Ok(()) => conn.live(subscription.rx).await,
+        Err(end) => end,
+    };
+    if let End::Closed(code) = end {
+        metrics.count_close(code);
+    }
+    metrics.ws_connections.dec();
+}
+
+async fn reject_unknown_game(state: &AppState, socket: &mut WebSocket, raw_id: &str) {
+    let shown = crate::contract::schema::cut(raw_id, 64);
+    let (code, message) = match GameId::parse(raw_id) {
+        Ok(_) => (
+            ErrorCode::UnknownGame,
+            format!("unknown game id {shown:?}; list valid ids with GET /api/live/games"),
+        ),
+        Err(e) => (
+            ErrorCode::InvalidGameId,
+            format!("invalid game id {shown:?}: {e}; list valid ids with GET /api/live/games"),
+        ),
+    };
+    let ts = UnixMicros::from_system_time(std::time::SystemTime::now());
+    let text = Frame {
+        kind: FrameType::Error,
+        game_id: &shown,
+        seq: 0,
+        ts,
+        body: ErrorBody {
+            code,
+            message: &message,
+        },
+    }
+    .encode();
+    let grace = state.0.ws.close_grace;
+    let goodbye = async {
+        socket.send(Message::Text(text.into())).await?;
+        socket
+            .send(Message::Close(Some(CloseFrame {
+                code: close::UNKNOWN_GAME,
+                reason: "unknown game".into(),
+            })))
+            .await
+    };
+    let _ = tokio::time::timeout(grace, goodbye).await;
+    state.0.metrics.count_close(close::UNKNOWN_GAME);
+}
+
+impl Connection {
+    async fn live(&mut self, mut rx: tokio::sync::broadcast::Receiver<Outgoing>) -> End {
+        let shutdown = self.state.0.shutdown.clone();
+        let mut batch: Vec<Outgoing> = Vec::with_capacity(8);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.triggered() => {
+                    return self.close(close::GOING_AWAY, "server shutting down").await;
+                }
+                received = rx.recv() => match received {
+                    Ok(first) => {
+                        batch.clear();
+                        batch.push(first);
+                        let mut lagged = None;
+                        while batch.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(next) => batch.push(next),
+                                Err(TryRecvError::Lagged(n)) => { lagged = Some(n); break; }
+                                Err(_) => break,
+                            }
+                        }
+                        if let Err(end) = self.write_batch(&batch).await {
+                            return end;
+                        }
+                        if let Some(n) = lagged {
+                            return self.slow_consumer(&format!("fell {n} frames behind")).await;
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => return self.slow_consumer(&format!("fell {n} frames behind")).await,
+                    Err(RecvError::Closed) => return self.close(close::GOING_AWAY, "stream ended").await,
+                },
+                incoming = self.socket.next() => match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Err(end) = self.answer(&text).await {
+                            return end;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        let frame = self.channel.client_error(ErrorCode::BinaryNotSupported, "binary frames are not accepted; send JSON text frames");
+                        if let Err(end) = self.write_all(vec![frame]).await {
+                            return end;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None => return End::ClientLeft,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        if is_too_big(e) {
+                            return self.close(close::MESSAGE_TOO_BIG, "frame larger than 64 KiB").await;
+                        }
+                        return End::ClientLeft;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Answers a client text frame: a ping gets its pong, anything else an error.
+    async fn answer(&mut self, text: &Utf8Bytes) -> Result<(), End> {
+        let reply = match serde_json::from_str::<ClientFrame>(text.as_str()) {
+            Ok(ClientFrame::Ping { id }) => self.channel.pong(&id),
+            Err(_) => match serde_json::from_str::<serde_json::Value>(text.as_str()) {
+                Err(e) => self.channel.client_error(
+                    ErrorCode::InvalidJson,
+                    &format!("frame is not JSON ({e}); send {{\"type\":\"ping\",\"id\":N}}"),
+                ),
+                Ok(v) => {
+                    let kind = v
+                        .get("type")
+                        .map(|t| crate::contract::schema::excerpt(t, 40))
+                        .unwrap_or_else(|| "nothing".into());
+                    self.channel.client_error(
+                        ErrorCode::UnsupportedFrame,
+                        &format!("unsupported frame (type {kind}); the only client frame is {{\"type\":\"ping\",\"id\":N}}"),
+                    )
+                }
+            },
+        };
+        self.write_all(vec![reply]).await
+    }
+
+    async fn write_batch(&mut self, batch: &[Outgoing]) -> Result<(), End> {
+        let timeout = self.state.0.ws.write_timeout;
+        let socket = &mut self.socket;
+        let mut bytes = 0u64;
+        let mut sent = 0u64;
+        let mut last_seq = self.last_seq;
+        let write = async {
+            for out in batch {
+                // Live frames at or below the snapshot's seq were already replayed.
+                if out.kind.is_data_bearing() && out.seq <= last_seq {
+                    continue;
+                }
+                if out.kind.is_data_bearing() {
+                    last_seq = out.seq;
+                }
+                bytes += out.text.len() as u64;
+                sent += 1;
+                socket.feed(Message::Text(out.text.clone())).await?;
+            }
+            socket.flush().await
+        };
+        match tokio::time::timeout(timeout, write).await {
+            Ok(Ok(())) => {
+                self.last_seq = last_seq;
+                let metrics = &self.state.0.metrics;
+                metrics.ws_frames_sent.inc_by(sent);
+                metrics.ws_bytes_sent.inc_by(bytes);
+                let now = Instant::now();
+                for out in batch {
+                    metrics
+                        .broadcast_latency
+                        .observe(now.duration_since(out.published).as_secs_f64());
+                }
+                Ok(())
+            }
+            Ok(Err(_)) => Err(End::ClientLeft),
+            Err(_) => {
+                self.last_seq = last_seq;
+                Err(self
+                    .slow_consumer(&format!("a write took over {timeout:?}"))
+                    .await)
+            }
+        }
+    }
+
+    /// Writes frames made for this client alone (replay, snapshot, replies). They are
+    /// marked as not data-bearing so the live stream's dedup never skips them.
+    async fn write_all(&mut self, frames: Vec<Utf8Bytes>) -> Result<(), End> {
+        let now = Instant::now();
+        let batch: Vec<Outgoing> = frames
+            .into_iter()
+            .map(|text| Outgoing {
+                seq: 0,
+                kind: FrameType::Snapshot,
+                text,
+                published: now,
+            })
+            .collect();
+        self.write_batch(&batch).await
+    }
+
+    async fn slow_consumer(&mut self, why: &str) -> End {
+        self.state.0.metrics.slow_consumer_closes.inc();
+        tracing::info!(game = %self.channel.info.id, why, last_seq = self.last_seq, "closing slow consumer");
+        let reason = format!("slow consumer; resume with ?since={}", self.last_seq);
+        self.close(close::SLOW_CONSUMER, &reason).await
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) -> End {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let grace = self.state.0.ws.close_grace;
+        let _ = tokio::time::timeout(grace, self.socket.send(Message::Close(Some(frame)))).await;
+        End::Closed(code)
+    }
+}
+
+/// Whether a read error is tungstenite refusing a frame over the size limit.
+fn is_too_big(e: axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    match e.into_inner().downcast::<Error>() {
+        Ok(inner) => matches!(*inner, Error::Capacity(_)),
+        Err(_) => false,
+    }
+}
