@@ -1,1 +1,23 @@
+//! The one integration-test binary: each module starts real servers on 127.0.0.1:0.
 
+// Shared harness: servers, WebSocket clients that check every frame, waiting helpers.
+mod support;
+
+// GET /api/live/games, timeline, /health, /metrics, 404s.
+mod serve_rest;
+// The WebSocket stream: snapshot, seq, ts, ping/pong, junk, limits, unknown games.
+mod serve_ws;
+// Lossless resume with ?since=.
+mod serve_resume;
+// A slow client is closed with 4008 while others keep their latency.
+mod serve_slow;
+// Upstream faults: the stream goes on, marks what is unavailable, and recovers.
+mod serve_faults;
+// Scores: cache, quota, circuit breaker, missing key.
+mod serve_scores;
+// Graceful shutdown: every client gets close 1001.
+mod serve_shutdown;
+// The binary: exit codes and messages for bad usage.
+mod cli;
+// Module boundaries: the contract stays pure; parts do not reach into each other.
+mod layering;

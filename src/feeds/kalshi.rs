@@ -122,8 +122,8 @@ impl KalshiFeed {
         {
             return StreamEnd::Failed(FeedError::Connect(e.to_string()));
         }
-        // Wake up at least this often to notice a stream that went quiet.
-        let check_every = self.health.stale_after / 2;
+        // Wake up at least this often to ping a quiet stream and notice a dead one.
+        let check_every = self.health.stale_after / 3;
         loop {
             let next = tokio::select! {
                 _ = stop.cancelled() => {
@@ -135,6 +135,15 @@ impl KalshiFeed {
             let now = Instant::now();
             match next {
                 Err(_) => {
+                    // A quiet market is not a dead link: ask for a pong, which counts
+                    // as a sign of life when it comes back.
+                    if socket
+                        .send(Message::Ping("livegames".into()))
+                        .await
+                        .is_err()
+                    {
+                        return StreamEnd::Failed(FeedError::Connect("ping failed".into()));
+                    }
                     if let Some(h) = health.tick(now) {
                         send(
                             sink,

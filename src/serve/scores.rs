@@ -87,6 +87,10 @@ impl Scores {
         self.guarded.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn cached(&self, league: League) -> Option<ScoresBody> {
+        self.lock().cache.get(&league, Instant::now())
+    }
+
     fn count_cache(&self, league: League, status: CacheStatus) {
         let result = if status == CacheStatus::Hit {
             "hit"
@@ -125,13 +129,16 @@ impl Scores {
                 retry_after_s: None,
             });
         }
-        if let Some(body) = self.lock().cache.get(&league, Instant::now()) {
+        let cached = self.cached(league);
+        if let Some(body) = cached {
             self.count_cache(league, CacheStatus::Hit);
             return Ok((body, CacheStatus::Hit));
         }
         let _one_at_a_time = self.fetching[&league].lock().await;
         self.admit(league)?;
-        if let Some(body) = self.lock().cache.get(&league, Instant::now()) {
+        // Another request may have filled the cache while this one waited its turn.
+        let cached = self.cached(league);
+        if let Some(body) = cached {
             self.release_probe(league);
             self.count_cache(league, CacheStatus::Hit);
             return Ok((body, CacheStatus::Hit));

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -44,10 +45,17 @@ pub struct WsQuery {
 
 pub async fn upgrade(
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
+    uri: Uri,
     Query(query): Query<WsQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // An id that does not even decode (invalid UTF-8) still gets the protocol's answer
+    // (error frame + 4404) rather than an HTTP 400, so clients handle one failure mode.
+    let raw_id = match path {
+        Ok(Path(id)) => id,
+        Err(_) => uri.path().rsplit('/').next().unwrap_or_default().to_owned(),
+    };
     if state.0.shutdown.is_triggered() {
         return refuse(&state, "shutting_down", "the server is shutting down");
     }

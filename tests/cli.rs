@@ -1,0 +1,115 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+fn livegames(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn bad_flags_exit_2_naming_the_flag() {
+    let out = livegames(&["serve", "--rate", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--rate") && err.contains("positive"), "{err}");
+    let out = livegames(&["serve", "--fault", "espn"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SOURCE=MODE"));
+    let out = livegames(&["serve", "--stale-after", "10s", "--down-after", "1s"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--down-after"));
+    let out = livegames(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn help_exits_0() {
+    let out = livegames(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("serve"));
+}
+
+#[test]
+fn parts_not_built_yet_say_so_and_exit_2() {
+    for part in ["load", "smoke", "contract"] {
+        let out = livegames(&[part, "--conns", "5"]);
+        assert_eq!(out.status.code(), Some(2), "{part}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not built yet"),
+            "{part}"
+        );
+    }
+}
+
+#[test]
+fn an_address_in_use_exits_1_with_the_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = livegames(&["serve", "--addr", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot listen"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn sigterm_closes_clients_with_1001_and_exits_0() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--speed",
+            "60",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The log's first line says where the server listens.
+    let stderr = child.stderr.take().unwrap();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if let Some(addr) = v["local_addr"].as_str() {
+                    let _ = addr_tx.send(addr.to_owned());
+                }
+            }
+        }
+    });
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the server logs its address");
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/live/0022400196"))
+        .await
+        .unwrap();
+    let mut client = Client {
+        ws,
+        frames: Vec::new(),
+    };
+    assert_eq!(client.next_frame().await.kind, "snapshot");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(client.closed().await.map(|c| c.0), Some(1001));
+    let status = wait_for("the process to exit", || {
+        let s = child.try_wait().unwrap();
+        async move { s }
+    })
+    .await;
+    assert_eq!(status.code(), Some(0));
+}

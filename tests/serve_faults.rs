@@ -1,0 +1,267 @@
+use livegames::contract::schema::Body;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const TOKEN: &str = "test-admin-token";
+
+fn admin_config() -> livegames::serve::ServeConfig {
+    let mut c = fast_config();
+    c.admin_token = Some(TOKEN.into());
+    c
+}
+
+async fn admin(
+    server: &livegames::serve::ServerHandle,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, format!("{}{path}", server.http_url()));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+async fn inject(server: &livegames::serve::ServerHandle, source: &str, mode: &str) {
+    let (status, body) = admin(
+        server,
+        reqwest::Method::POST,
+        "/admin/faults",
+        Some(json!({"source": source, "mode": mode})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn clear(server: &livegames::serve::ServerHandle, source: &str) {
+    let (status, body) = admin(
+        server,
+        reqwest::Method::DELETE,
+        &format!("/admin/faults?source={source}"),
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Reads until a status frame says `source` is `state`.
+async fn status_until(client: &mut Client, source: &str, state: &str) -> Received {
+    loop {
+        let f = client.next_of("status").await;
+        if f.value["sources"][source] == state {
+            return f;
+        }
+    }
+}
+
+#[tokio::test]
+async fn espn_down_the_stream_continues_with_prices_and_recovers() {
+    let server = start(admin_config()).await;
+    let game = live_game(&server).await;
+    let mut client = connect(&server, &format!("/ws/live/{game}")).await;
+    client.next_of("snapshot").await;
+
+    inject(&server, "espn", "down").await;
+    let down = status_until(&mut client, "espn", "down").await;
+    assert!(
+        down.value["message"].as_str().unwrap().contains("espn"),
+        "{}",
+        down.value
+    );
+    for _ in 0..5 {
+        let u = client.next_of("update").await;
+        let data = &u.value["data"];
+        assert_eq!(data["sources"]["espn"], "down");
+        assert_eq!(
+            data["cause"], "market",
+            "only Kalshi moves while ESPN is down"
+        );
+        assert!(
+            data["score"].is_null() && data["home_win_prob"].is_null(),
+            "ESPN fields are marked unavailable: {data}"
+        );
+        assert!(!data["market"].is_null());
+    }
+    let (_, health) = get_valid(&format!("{}/health", server.http_url()), Body::Health).await;
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(health["sources"]["espn"]["state"], "down");
+
+    clear(&server, "espn").await;
+    status_until(&mut client, "espn", "ok").await;
+    loop {
+        let u = client.next_of("update").await;
+        if !u.value["data"]["score"].is_null() {
+            assert_eq!(u.value["data"]["sources"]["espn"], "ok");
+            break;
+        }
+    }
+    wait_for("healthy again", || async {
+        let (_, h) = get_valid(&format!("{}/health", server.http_url()), Body::Health).await;
+        (h["status"] == "healthy").then_some(())
+    })
+    .await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn kalshi_down_the_stream_continues_with_plays_and_recovers() {
+    let server = start(admin_config()).await;
+    let game = live_game(&server).await;
+    let mut client = connect(&server, &format!("/ws/live/{game}")).await;
+    client.next_of("snapshot").await;
+    inject(&server, "kalshi", "down").await;
+    status_until(&mut client, "kalshi", "down").await;
+    let u = client.next_of("update").await;
+    assert_eq!(u.value["data"]["cause"], "play");
+    assert!(u.value["data"]["market"].is_null());
+    assert!(!u.value["data"]["score"].is_null());
+    clear(&server, "kalshi").await;
+    status_until(&mut client, "kalshi", "ok").await;
+    loop {
+        let u = client.next_of("update").await;
+        if u.value["data"]["cause"] == "market" {
+            assert!(!u.value["data"]["market"].is_null());
+            break;
+        }
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_both_sources_down_the_stream_sends_status_and_heartbeats() {
+    let server = start(admin_config()).await;
+    let game = live_game(&server).await;
+    let mut client = connect(&server, &format!("/ws/live/{game}")).await;
+    client.next_of("snapshot").await;
+    inject(&server, "espn", "down").await;
+    inject(&server, "kalshi", "down").await;
+    loop {
+        let f = client.next_of("status").await;
+        if f.value["sources"]["espn"] == "down" && f.value["sources"]["kalshi"] == "down" {
+            break;
+        }
+    }
+    let hb = client.next_of("heartbeat").await;
+    assert_eq!(hb.value["game_id"], game.as_str());
+    clear(&server, "espn").await;
+    clear(&server, "kalshi").await;
+    status_until(&mut client, "kalshi", "ok").await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_fault_mode_makes_espn_unhealthy_until_cleared() {
+    let server = start(admin_config()).await;
+    let health_url = format!("{}/health", server.http_url());
+    let espn_state = || async {
+        let (_, h) = get_valid(&health_url, Body::Health).await;
+        h["sources"]["espn"]["state"].as_str().unwrap().to_owned()
+    };
+    wait_for("espn ok", || async {
+        (espn_state().await == "ok").then_some(())
+    })
+    .await;
+    for mode in ["error", "malformed", "rate_limited", "slow"] {
+        inject(&server, "espn", mode).await;
+        wait_for("espn down", || async {
+            (espn_state().await == "down").then_some(())
+        })
+        .await;
+        clear(&server, "espn").await;
+        wait_for("espn ok again", || async {
+            (espn_state().await == "ok").then_some(())
+        })
+        .await;
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn faults_given_at_start_apply_from_the_start() {
+    let mut config = fast_config();
+    config.faults = vec!["espn=down".parse().unwrap()];
+    let server = start(config).await;
+    let url = format!("{}/health", server.http_url());
+    let health = wait_for("espn down", || async {
+        let (_, h) = get_valid(&url, Body::Health).await;
+        (h["sources"]["espn"]["state"] == "down" && h["sources"]["kalshi"]["state"] == "ok")
+            .then_some(h)
+    })
+    .await;
+    assert_eq!(health["status"], "degraded");
+    assert!(
+        health["sources"]["espn"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("503"),
+        "{health}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn admin_routes_need_a_configured_token() {
+    let off = start(fast_config()).await;
+    let (status, body) = admin(
+        &off,
+        reqwest::Method::GET,
+        "/admin/faults",
+        None,
+        Some("anything"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(body["message"].as_str().unwrap().contains("--admin-token"));
+    off.stop().await.unwrap();
+
+    let server = start(admin_config()).await;
+    assert_eq!(
+        admin(&server, reqwest::Method::GET, "/admin/faults", None, None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        admin(
+            &server,
+            reqwest::Method::GET,
+            "/admin/faults",
+            None,
+            Some("wrong")
+        )
+        .await
+        .0,
+        401
+    );
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        "/admin/faults",
+        Some(json!({"source": "espn", "mode": "exploded"})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("mode"), "{body}");
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        "/admin/faults",
+        Some(json!({"source": "espn", "mode": "slow", "duration": "30s"})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body[0]["mode"], "slow");
+    assert!(body[0]["remaining_s"].as_f64().unwrap() <= 30.0);
+    server.stop().await.unwrap();
+}

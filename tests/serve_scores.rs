@@ -1,0 +1,156 @@
+use std::time::Duration;
+
+use livegames::contract::schema::Body;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+async fn scores(
+    server: &livegames::serve::ServerHandle,
+    league: &str,
+) -> (u16, Option<String>, Option<String>, Value) {
+    let response = get(&format!("{}/api/{league}/scores", server.http_url())).await;
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let (cache, retry) = (header("x-cache"), header("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    let schema = if status == 200 {
+        Body::Scores
+    } else {
+        Body::Error
+    };
+    assert_valid(schema, &body, std::panic::Location::caller());
+    (status, cache, retry, body)
+}
+
+#[tokio::test]
+async fn scores_are_cached_with_x_cache_miss_then_hit() {
+    let server = start(fast_config()).await;
+    let (status, cache, _, body) = scores(&server, "nfl").await;
+    assert_eq!((status, cache.as_deref()), (200, Some("MISS")), "{body}");
+    assert!(!body["games"].as_array().unwrap().is_empty());
+    let (status, cache, _, _) = scores(&server, "nfl").await;
+    assert_eq!((status, cache.as_deref()), (200, Some("HIT")));
+    let (status, cache, _, body) = scores(&server, "nhl").await;
+    assert_eq!((status, cache.as_deref()), (200, Some("MISS")));
+    assert_eq!(body["league"], "nhl");
+    assert!(
+        metric(
+            &server,
+            "livegames_scores_cache_total{league=\"nfl\",result=\"hit\"}"
+        )
+        .await
+            >= 1.0
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_client_side_quota_answers_503_with_a_reason_when_spent() {
+    let mut config = fast_config();
+    config.scores.ttl = Duration::ZERO;
+    config.scores.per_minute_quota = 2;
+    let server = start(config).await;
+    assert_eq!(scores(&server, "nfl").await.0, 200);
+    assert_eq!(scores(&server, "nhl").await.0, 200);
+    let (status, _, retry, body) = scores(&server, "nfl").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "rate_limited");
+    assert!(retry.is_some());
+    server.stop().await.unwrap();
+
+    let mut config = fast_config();
+    config.scores.ttl = Duration::ZERO;
+    config.scores.daily_quota = 1;
+    let server = start(config).await;
+    assert_eq!(scores(&server, "nhl").await.0, 200);
+    let (status, _, _, body) = scores(&server, "nhl").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("quota_exhausted")),
+        "{body}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_circuit_opens_after_failures_and_closes_after_a_good_probe() {
+    let mut config = fast_config();
+    config.admin_token = Some("t".into());
+    config.scores.ttl = Duration::ZERO;
+    config.scores.breaker_failures = 2;
+    config.scores.breaker_open_for = Duration::from_millis(500);
+    let server = start(config).await;
+    let admin = reqwest::Client::new();
+    let faults = format!("{}/admin/faults", server.http_url());
+    admin
+        .post(&faults)
+        .bearer_auth("t")
+        .json(&json!({"source": "apisports", "mode": "error"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scores(&server, "nfl").await.0, 502);
+    assert_eq!(scores(&server, "nfl").await.0, 502);
+    let (status, _, retry, body) = scores(&server, "nfl").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("circuit_open")),
+        "{body}"
+    );
+    assert!(retry.is_some());
+    assert_eq!(
+        metric(&server, "livegames_circuit_state{league=\"nfl\"}").await,
+        2.0
+    );
+    let (_, health) = get_valid(&format!("{}/health", server.http_url()), Body::Health).await;
+    assert_eq!(health["sources"]["apisports"]["state"], "down");
+
+    admin.delete(&faults).bearer_auth("t").send().await.unwrap();
+    let body = wait_for("the half-open probe to succeed", || async {
+        let (status, _, _, body) = scores(&server, "nfl").await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    assert_eq!(body["league"], "nfl");
+    assert_eq!(
+        metric(&server, "livegames_circuit_state{league=\"nfl\"}").await,
+        0.0
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn upstream_rate_limit_in_a_200_body_is_a_503() {
+    let mut config = fast_config();
+    config.faults = vec!["apisports=rate_limited".parse().unwrap()];
+    let server = start(config).await;
+    let (status, _, _, body) = scores(&server, "nhl").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("upstream_rate_limited")),
+        "{body}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_a_key_for_a_foreign_upstream_scores_answer_503_no_api_key() {
+    let mut config = fast_config();
+    // Never contacted: the missing key is caught first.
+    config.apisports_url = Some("http://127.0.0.1:9/{sport}".into());
+    let server = start(config).await;
+    let (status, _, _, body) = scores(&server, "nfl").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("no_api_key")),
+        "{body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("APISPORTS_KEY"));
+    server.stop().await.unwrap();
+}

@@ -1,0 +1,100 @@
+use std::time::Duration;
+
+use tokio::net::TcpSocket;
+use tokio_tungstenite::MaybeTlsStream;
+
+use crate::support::*;
+
+/// A client whose socket holds only a few KiB and that does not read.
+async fn stalled_client(server: &livegames::serve::ServerHandle, path: &str) -> Client {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.local_addr).await.unwrap();
+    let url = format!("{}{path}", server.ws_url());
+    let (ws, _) = tokio_tungstenite::client_async(url.as_str(), MaybeTlsStream::Plain(stream))
+        .await
+        .unwrap();
+    Client {
+        ws,
+        frames: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_slow_client_is_closed_with_4008_while_others_keep_their_latency() {
+    let mut config = fast_config();
+    config.rate = 100.0;
+    config.send_queue = 64;
+    config.socket_send_buffer = Some(4096);
+    config.ws.write_timeout = Duration::from_millis(300);
+    // Long enough for the stalled client to wake up and read its close frame.
+    config.ws.close_grace = Duration::from_secs(15);
+    let server = start(config).await;
+    let game = live_game(&server).await;
+
+    let mut slow = stalled_client(&server, &format!("/ws/live/{game}")).await;
+    let mut fast = connect(&server, &format!("/ws/live/{game}")).await;
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let reader = tokio::spawn(async move {
+        let mut latencies = Vec::new();
+        let mut last_seq = None;
+        loop {
+            tokio::select! {
+                _ = &mut stop_rx => return (latencies, fast),
+                f = fast.next_frame() => {
+                    if matches!(f.kind.as_str(), "update" | "status" | "final") {
+                        if let Some(prev) = last_seq {
+                            assert_eq!(f.seq, prev + 1, "the fast client lost nothing");
+                        }
+                        last_seq = Some(f.seq);
+                        latencies.push(f.received_at - f.ts);
+                    }
+                }
+            }
+        }
+    });
+
+    wait_for("the stalled client to be closed as slow", || async {
+        (metric(&server, "livegames_ws_slow_consumer_closes_total").await >= 1.0).then_some(())
+    })
+    .await;
+    // Keep measuring the fast client for a moment after the slow one was dealt with.
+    let published = game_seq(&server, &game).await;
+    wait_for("more frames after the close", || async {
+        (game_seq(&server, &game).await >= published + 20).then_some(())
+    })
+    .await;
+    stop_tx.send(()).unwrap();
+    let (mut latencies, _fast) = reader.await.unwrap();
+
+    let close = slow
+        .closed()
+        .await
+        .expect("a close frame, not a dropped connection");
+    assert_eq!(close.0, 4008, "{close:?}");
+    let since: u64 = close
+        .1
+        .rsplit("since=")
+        .next()
+        .unwrap()
+        .parse()
+        .expect("the reason says where to resume");
+
+    assert!(
+        latencies.len() >= 50,
+        "only {} frames measured",
+        latencies.len()
+    );
+    let p99 = percentile(&mut latencies, 0.99);
+    assert!(
+        p99 < 250_000,
+        "fast client p99 {p99} µs while another client stalled"
+    );
+
+    // The slow client can resume where it was cut off.
+    let mut resumed = connect(&server, &format!("/ws/live/{game}?since={since}")).await;
+    let first = resumed.next_frame().await;
+    assert!(first.kind != "error", "{:?}", first.value);
+    assert_eq!(first.seq, since + 1);
+    server.stop().await.unwrap();
+}

@@ -1,0 +1,362 @@
+//! Test harness: in-process servers, checking WebSocket clients, deadline waits.
+
+#![allow(dead_code)] // each test module uses a different part of the harness
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use livegames::contract::schema::{self, Body};
+use livegames::serve::{ServeConfig, ServerHandle};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Generous: CI machines are small and busy. Waits end as soon as the condition holds.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A config that makes things happen quickly: fast replay, fast health decisions.
+pub fn fast_config() -> ServeConfig {
+    let mut c = ServeConfig::default();
+    c.speed = 60.0;
+    c.rate = 20.0;
+    c.espn_poll = Duration::from_millis(100);
+    c.stale_after = Duration::from_millis(400);
+    c.down_after = Duration::from_millis(800);
+    c.retry_max = Duration::from_millis(200);
+    c.upstream_timeout = Duration::from_millis(1500);
+    c.heartbeat = Duration::from_secs(1);
+    c.shutdown_grace = Duration::from_secs(5);
+    c
+}
+
+pub async fn start(config: ServeConfig) -> ServerHandle {
+    livegames::serve::spawn(config, "127.0.0.1:0")
+        .await
+        .expect("server starts")
+}
+
+/// Polls `check` until it returns Some, or panics at the deadline naming `what`.
+#[track_caller]
+pub fn wait_for<T, F, Fut>(what: &'static str, mut check: F) -> impl Future<Output = T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let caller = std::panic::Location::caller();
+    async move {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{caller}: timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+pub async fn get(url: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("request")
+}
+
+/// GETs a JSON body and checks it against the published schema for `body`.
+#[track_caller]
+pub fn get_valid(url: &str, body: Body) -> impl Future<Output = (u16, Value)> + '_ {
+    let caller = std::panic::Location::caller();
+    async move {
+        let response = get(url).await;
+        let status = response.status().as_u16();
+        let value: Value = response.json().await.expect("JSON body");
+        assert_valid(body, &value, caller);
+        (status, value)
+    }
+}
+
+pub fn assert_valid(body: Body, value: &Value, caller: &std::panic::Location) {
+    let violations = schema::validate(body, value);
+    assert!(
+        violations.is_empty(),
+        "{caller}: {body:?} breaks the schema: {violations:#?}\n{value}"
+    );
+}
+
+/// The first live game with a market quote, from the list endpoint.
+pub async fn live_game(server: &ServerHandle) -> String {
+    let url = format!("{}/api/live/games", server.http_url());
+    wait_for("a live game with a market", || async {
+        let list: Value = get(&url).await.json().await.ok()?;
+        list["games"]
+            .as_array()?
+            .iter()
+            .find(|g| g["latest"]["state"] == "live" && !g["latest"]["market"].is_null())
+            .map(|g| g["id"].as_str().unwrap().to_owned())
+    })
+    .await
+}
+
+pub async fn game_seq(server: &ServerHandle, game: &str) -> u64 {
+    let list: Value = get(&format!("{}/api/live/games", server.http_url()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["games"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == game)
+        .unwrap()["seq"]
+        .as_u64()
+        .unwrap()
+}
+
+pub async fn metric(server: &ServerHandle, name: &str) -> f64 {
+    let text = get(&format!("{}/metrics", server.http_url()))
+        .await
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+/// The strict test-side model of a frame: any field the contract does not name is
+/// an error here, so undocumented additions fail tests (the product itself ignores
+/// unknown fields).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StrictFrame {
+    Snapshot {
+        game_id: String,
+        seq: u64,
+        ts: i64,
+        game: Value,
+        data: Value,
+    },
+    Update {
+        game_id: String,
+        seq: u64,
+        ts: i64,
+        data: Value,
+    },
+    Status {
+        game_id: String,
+        seq: u64,
+        ts: i64,
+        state: String,
+        sources: Value,
+        message: String,
+    },
+    Heartbeat {
+        game_id: String,
+        seq: u64,
+        ts: i64,
+    },
+    Final {
+        game_id: String,
+        seq: u64,
+        ts: i64,
+        data: Value,
+    },
+    Error {
+        game_id: String,
+        seq: u64,
+        ts: i64,
+        code: String,
+        message: String,
+    },
+    Pong {
+        game_id: String,
+        seq: u64,
+        ts: i64,
+        id: Value,
+    },
+}
+
+pub const POINT_FIELDS: [&str; 10] = [
+    "observed_at",
+    "cause",
+    "state",
+    "period",
+    "clock",
+    "score",
+    "home_win_prob",
+    "last_play",
+    "market",
+    "sources",
+];
+
+/// A received frame, already checked against the schema and the strict model.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub value: Value,
+    pub kind: String,
+    pub seq: u64,
+    pub ts: i64,
+    pub received_at: i64,
+}
+
+pub enum Event {
+    Frame(Received),
+    Closed(Option<(u16, String)>),
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub frames: Vec<Received>,
+}
+
+pub async fn connect(server: &ServerHandle, path: &str) -> Client {
+    let url = format!("{}{path}", server.ws_url());
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(url.as_str()),
+    )
+    .await
+    .expect("connect in time")
+    .expect("handshake");
+    Client {
+        ws,
+        frames: Vec::new(),
+    }
+}
+
+impl Client {
+    /// The next frame or close, checking every frame against the contract.
+    #[track_caller]
+    pub fn next_event(&mut self) -> impl Future<Output = Event> + '_ {
+        let caller = std::panic::Location::caller();
+        async move {
+            loop {
+                let msg = tokio::time::timeout(DEADLINE, self.ws.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("{caller}: no frame within {DEADLINE:?}"));
+                match msg {
+                    Some(Ok(Message::Text(text))) => {
+                        let received_at = now_micros();
+                        let value: Value =
+                            serde_json::from_str(text.as_str()).unwrap_or_else(|e| {
+                                panic!("{caller}: frame is not JSON ({e}): {text}")
+                            });
+                        let violations = schema::validate_frame(&value);
+                        assert!(
+                            violations.is_empty(),
+                            "{caller}: frame breaks the schema: {violations:#?}\n{value}"
+                        );
+                        let strict: Result<StrictFrame, _> = serde_json::from_value(value.clone());
+                        assert!(
+                            strict.is_ok(),
+                            "{caller}: frame has fields the contract does not name: {strict:?}\n{value}"
+                        );
+                        if let Some(data) = value.get("data") {
+                            let mut keys: Vec<_> = data
+                                .as_object()
+                                .unwrap()
+                                .keys()
+                                .map(String::as_str)
+                                .collect();
+                            keys.sort();
+                            let mut expected = POINT_FIELDS.to_vec();
+                            expected.sort();
+                            assert_eq!(
+                                keys, expected,
+                                "{caller}: data has other fields than a point"
+                            );
+                        }
+                        let frame = Received {
+                            kind: value["type"].as_str().unwrap().to_owned(),
+                            seq: value["seq"].as_u64().unwrap(),
+                            ts: value["ts"].as_i64().unwrap(),
+                            value,
+                            received_at,
+                        };
+                        self.frames.push(frame.clone());
+                        return Event::Frame(frame);
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        return Event::Closed(
+                            frame.map(|f: CloseFrame| (u16::from(f.code), f.reason.to_string())),
+                        );
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return Event::Closed(None),
+                }
+            }
+        }
+    }
+
+    #[track_caller]
+    pub fn next_frame(&mut self) -> impl Future<Output = Received> + '_ {
+        let caller = std::panic::Location::caller();
+        async move {
+            match self.next_event().await {
+                Event::Frame(f) => f,
+                Event::Closed(c) => {
+                    panic!("{caller}: stream closed ({c:?}) while a frame was expected")
+                }
+            }
+        }
+    }
+
+    /// Reads frames until one of `kind` arrives.
+    #[track_caller]
+    pub fn next_of(&mut self, kind: &'static str) -> impl Future<Output = Received> + '_ {
+        let caller = std::panic::Location::caller();
+        async move {
+            loop {
+                let f = self.next_frame().await;
+                if f.kind == kind {
+                    return f;
+                }
+                let _ = caller;
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns the close code and reason.
+    #[track_caller]
+    pub fn closed(&mut self) -> impl Future<Output = Option<(u16, String)>> + '_ {
+        async move {
+            loop {
+                if let Event::Closed(c) = self.next_event().await {
+                    return c;
+                }
+            }
+        }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .expect("send");
+    }
+}
+
+/// Percentile of microsecond samples.
+pub fn percentile(samples: &mut [i64], p: f64) -> i64 {
+    samples.sort_unstable();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i]
+}
