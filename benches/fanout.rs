@@ -1,1 +1,456 @@
-fn main() {}
+//! Fan-out benchmark: `livegames serve` against a bare tokio-tungstenite broadcast
+//! server, on loopback, at 100, 1,000 and 10,000 WebSocket clients.
+//!
+//! Run: `cargo bench --bench fanout` (all scenarios, about 3 minutes), or
+//! `cargo bench --bench fanout -- --clients 1000 --rate 20 --seconds 10` for one.
+//!
+//! Each server runs in its own process so its CPU time (from /proc) and memory (RSS)
+//! are its own. Clients run in this process, spread over the server's live games;
+//! each records `receive time - ts` of every frame (delivery latency, one clock).
+//! Reported per scenario and server: frames/s delivered, p50/p99/max latency,
+//! server CPU-seconds per 100,000 frames, and server memory per connection (RSS
+//! growth while the clients are connected, divided by the number of clients).
+//!
+//! Traffic goes to 127.0.0.1 only, for a bounded time.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+const GAMES: usize = 4;
+const FRAME_PAD: usize = 380; // bare frames about as large as livegames updates
+
+#[derive(Clone, Copy, Debug)]
+struct Scenario {
+    clients: usize,
+    rate: f64,
+    seconds: u64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("bare-server") {
+        let rate: f64 = args[2].parse().expect("rate");
+        return bare_server(rate);
+    }
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse::<f64>().expect(name))
+    };
+    let scenarios = match flag("--clients") {
+        Some(clients) => vec![Scenario {
+            clients: clients as usize,
+            rate: flag("--rate").unwrap_or(1.0),
+            seconds: flag("--seconds").unwrap_or(10.0) as u64,
+        }],
+        None => vec![
+            Scenario {
+                clients: 100,
+                rate: 100.0,
+                seconds: 10,
+            },
+            Scenario {
+                clients: 1_000,
+                rate: 20.0,
+                seconds: 10,
+            },
+            Scenario {
+                clients: 10_000,
+                rate: 1.0,
+                seconds: 15,
+            },
+        ],
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "fanout: {} cores; clients spread over live games; each game publishes RATE frames/s",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "{:<10} {:>7} {:>6} {:>11} {:>9} {:>9} {:>9} {:>13} {:>11}",
+        "server",
+        "clients",
+        "rate",
+        "frames/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "cpu-s/100k",
+        "KiB/conn"
+    );
+    for s in scenarios {
+        for kind in [ServerKind::Bare, ServerKind::Livegames] {
+            let result = rt.block_on(run(kind, s));
+            println!(
+                "{:<10} {:>7} {:>6} {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>13.3} {:>11.1}",
+                kind.name(),
+                s.clients,
+                s.rate,
+                result.fps,
+                result.p50_ms,
+                result.p99_ms,
+                result.max_ms,
+                result.cpu_per_100k,
+                result.kib_per_conn
+            );
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum ServerKind {
+    Bare,
+    Livegames,
+}
+
+impl ServerKind {
+    fn name(self) -> &'static str {
+        match self {
+            ServerKind::Bare => "bare-tt",
+            ServerKind::Livegames => "livegames",
+        }
+    }
+}
+
+struct Outcome {
+    fps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    cpu_per_100k: f64,
+    kib_per_conn: f64,
+}
+
+/// A server process and the WebSocket URLs of its games.
+struct Server {
+    child: Child,
+    urls: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start(kind: ServerKind, rate: f64) -> Server {
+    let mut cmd = match kind {
+        ServerKind::Bare => {
+            let mut c = Command::new(std::env::current_exe().unwrap());
+            c.args(["bare-server", &rate.to_string()]);
+            c
+        }
+        ServerKind::Livegames => {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_livegames"));
+            // A near-frozen replay: the stream is the market ticks at RATE per live game.
+            c.args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--speed",
+                "0.001",
+                "--rate",
+                &rate.to_string(),
+                "--log-format",
+                "json",
+            ]);
+            c.env("RUST_LOG", "warn,livegames::serve=info");
+            c
+        }
+    };
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let addr = read_addr(&mut child);
+    let urls = match kind {
+        ServerKind::Bare => (0..GAMES).map(|g| format!("ws://{addr}/{g}")).collect(),
+        ServerKind::Livegames => live_game_urls(&addr).await,
+    };
+    Server { child, urls }
+}
+
+/// The bare server prints its address on stdout; livegames logs it as JSON on stderr.
+fn read_addr(child: &mut Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line.trim().to_owned());
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if let Some(a) = v["local_addr"].as_str() {
+                    let _ = tx2.send(a.to_owned());
+                }
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("server address")
+}
+
+async fn live_game_urls(addr: &str) -> Vec<String> {
+    let url = format!("http://{addr}/api/live/games");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = reqwest::get(&url).await {
+            if let Ok(list) = r.json::<serde_json::Value>().await {
+                let live: Vec<String> = list["games"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|g| g["latest"]["state"] == "live" && !g["latest"]["market"].is_null())
+                    .map(|g| g["ws_url"].as_str().unwrap().to_owned())
+                    .collect();
+                if !live.is_empty() {
+                    return live;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no live game on {addr}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+/// The `ts` field of a frame, found without parsing the whole frame.
+fn ts_of(text: &str) -> Option<i64> {
+    let start = text.find("\"ts\":")? + 5;
+    let digits: &str = &text[start..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+/// (utime + stime) in seconds and RSS in KiB of a process.
+fn proc_stats(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(") ")
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = 100.0; // USER_HZ on Linux
+    let cpu = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / ticks
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / ticks;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0.0);
+    (cpu, rss)
+}
+
+async fn run(kind: ServerKind, s: Scenario) -> Outcome {
+    let server = start(kind, s.rate).await;
+    let pid = server.child.id();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, rss_before) = proc_stats(pid);
+
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let frames = Arc::new(AtomicU64::new(0));
+    let connected = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    // Connect in waves so the accept queue never overflows.
+    let per_task = 50;
+    for chunk in 0..s.clients.div_ceil(per_task) {
+        let n = per_task.min(s.clients - chunk * per_task);
+        let urls: Vec<String> = (0..n)
+            .map(|i| server.urls[(chunk * per_task + i) % server.urls.len()].clone())
+            .collect();
+        let (measuring, stop, frames, connected) = (
+            measuring.clone(),
+            stop.clone(),
+            frames.clone(),
+            connected.clone(),
+        );
+        tasks.push(tokio::spawn(clients(
+            urls, measuring, stop, frames, connected,
+        )));
+        if chunk % 20 == 19 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while connected.load(Ordering::Relaxed) < s.clients as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} clients connected",
+            connected.load(Ordering::Relaxed),
+            s.clients
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Settle (snapshots, first frames), then measure.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (cpu0, rss_connected) = proc_stats(pid);
+    measuring.store(true, Ordering::Relaxed);
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(s.seconds)).await;
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = t0.elapsed().as_secs_f64();
+    let (cpu1, _) = proc_stats(pid);
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    drop(server);
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    let delivered = frames.load(Ordering::Relaxed) as f64;
+    Outcome {
+        fps: delivered / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+        cpu_per_100k: (cpu1 - cpu0) / delivered.max(1.0) * 100_000.0,
+        kib_per_conn: (rss_connected - rss_before).max(0.0) / s.clients as f64,
+    }
+}
+
+/// Several clients on one task: read frames, record latency while measuring.
+async fn clients(
+    urls: Vec<String>,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    frames: Arc<AtomicU64>,
+    connected: Arc<AtomicU64>,
+) -> Vec<u32> {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let mut streams = futures_util::stream::SelectAll::new();
+    for url in urls {
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
+                .await
+                .expect("client connects");
+        connected.fetch_add(1, Ordering::Relaxed);
+        streams.push(ws);
+    }
+    let mut latencies = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let next = tokio::time::timeout(Duration::from_millis(200), streams.next()).await;
+        match next {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                if measuring.load(Ordering::Relaxed) {
+                    frames.fetch_add(1, Ordering::Relaxed);
+                    if let Some(ts) = ts_of(text.as_str()) {
+                        latencies.push((now_micros() - ts).clamp(0, u32::MAX as i64) as u32);
+                    }
+                }
+            }
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(Some(Err(_))) | Ok(None) => break,
+        }
+    }
+    latencies
+}
+
+/// The baseline: tokio-tungstenite with default settings, one broadcast per game,
+/// one `send` (write + flush) per frame per client.
+fn bare_server(rate: f64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        let games: Vec<broadcast::Sender<Utf8Bytes>> =
+            (0..GAMES).map(|_| broadcast::channel(1024).0).collect();
+        for (g, tx) in games.iter().cloned().enumerate() {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+                let pad = "x".repeat(FRAME_PAD);
+                for seq in 0u64.. {
+                    tick.tick().await;
+                    let frame = format!(
+                        r#"{{"type":"update","game_id":"{g}","seq":{seq},"ts":{},"data":"{pad}"}}"#,
+                        now_micros()
+                    );
+                    let _ = tx.send(Utf8Bytes::from(frame));
+                }
+            });
+        }
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let games = games.clone();
+            tokio::spawn(async move { bare_connection(stream, games).await });
+        }
+    });
+}
+
+async fn bare_connection(stream: TcpStream, games: Vec<broadcast::Sender<Utf8Bytes>>) {
+    let mut game = 0;
+    let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+        game = req
+            .uri()
+            .path()
+            .trim_start_matches('/')
+            .parse()
+            .unwrap_or(0);
+        Ok(resp)
+    };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+        return;
+    };
+    let mut rx = games[game % GAMES].subscribe();
+    loop {
+        tokio::select! {
+            frame = rx.recv() => match frame {
+                Ok(text) => if ws.send(Message::Text(text)).await.is_err() { return },
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            },
+            incoming = ws.next() => if !matches!(incoming, Some(Ok(_))) { return },
+        }
+    }
+}

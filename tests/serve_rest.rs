@@ -262,3 +262,27 @@ async fn mock_upstreams_answer_in_the_real_apis_shapes() {
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn mock_upstreams_can_listen_on_their_own_address() {
+    let mut config = fast_config();
+    config.mock_addr = Some("127.0.0.1:0".parse().unwrap());
+    let server = start(config).await;
+    let url = format!("{}/health", server.http_url());
+    wait_for("healthy through the separate mock listener", || async {
+        let (_, h) = get_valid(&url, Body::Health).await;
+        (h["status"] == "healthy").then_some(())
+    })
+    .await;
+    let moved = get(&format!(
+        "{}/mock/espn/apis/site/v2/sports/basketball/nba/scoreboard",
+        server.http_url()
+    ))
+    .await;
+    assert_eq!(
+        moved.status(),
+        404,
+        "the mocks are not on the main address any more"
+    );
+    server.stop().await.unwrap();
+}

@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the live games server (with mock ESPN, Kalshi and API-SPORTS upstreams).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load-test a live games server over WebSockets (not built yet).
     Load(NotYetArgs),
     /// Check a running server against the message contract (not built yet).
@@ -33,7 +33,7 @@ pub enum Command {
 /// Runs a parsed command line to completion.
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Load(_) => not_built("load"),
         Command::Smoke(_) => not_built("smoke"),
         Command::Contract(_) => not_built("contract"),

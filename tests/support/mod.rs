@@ -20,17 +20,18 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A config that makes things happen quickly: fast replay, fast health decisions.
 pub fn fast_config() -> ServeConfig {
-    let mut c = ServeConfig::default();
-    c.speed = 60.0;
-    c.rate = 20.0;
-    c.espn_poll = Duration::from_millis(100);
-    c.stale_after = Duration::from_millis(400);
-    c.down_after = Duration::from_millis(800);
-    c.retry_max = Duration::from_millis(200);
-    c.upstream_timeout = Duration::from_millis(1500);
-    c.heartbeat = Duration::from_secs(1);
-    c.shutdown_grace = Duration::from_secs(5);
-    c
+    ServeConfig {
+        speed: 60.0,
+        rate: 20.0,
+        espn_poll: Duration::from_millis(100),
+        stale_after: Duration::from_millis(400),
+        down_after: Duration::from_millis(800),
+        retry_max: Duration::from_millis(200),
+        upstream_timeout: Duration::from_millis(1500),
+        heartbeat: Duration::from_secs(1),
+        shutdown_grace: Duration::from_secs(5),
+        ..ServeConfig::default()
+    }
 }
 
 pub async fn start(config: ServeConfig) -> ServerHandle {
@@ -335,13 +336,10 @@ impl Client {
     }
 
     /// Reads until the server closes; returns the close code and reason.
-    #[track_caller]
-    pub fn closed(&mut self) -> impl Future<Output = Option<(u16, String)>> + '_ {
-        async move {
-            loop {
-                if let Event::Closed(c) = self.next_event().await {
-                    return c;
-                }
+    pub async fn closed(&mut self) -> Option<(u16, String)> {
+        loop {
+            if let Event::Closed(c) = self.next_event().await {
+                return c;
             }
         }
     }
