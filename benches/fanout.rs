@@ -408,7 +408,10 @@ fn bare_server(rate: f64) {
             (0..GAMES).map(|_| broadcast::channel(1024).0).collect();
         for (g, tx) in games.iter().cloned().enumerate() {
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+                // Games tick on their own phases, as independent markets do (livegames' mock too).
+                let period = Duration::from_secs_f64(1.0 / rate);
+                let start = tokio::time::Instant::now() + period * g as u32 / GAMES as u32;
+                let mut tick = tokio::time::interval_at(start, period);
                 let pad = "x".repeat(FRAME_PAD);
                 for seq in 0u64.. {
                     tick.tick().await;

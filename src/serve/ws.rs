@@ -2,7 +2,10 @@
 //! answered, junk answered with `error` frames, slow readers closed with 4008, and a
 //! 1001 goodbye on shutdown.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::PathRejection;
@@ -201,12 +204,16 @@ async fn reject_unknown_game(state: &AppState, socket: &mut WebSocket, raw_id: &
 
 impl Connection {
     async fn live(&mut self, mut rx: tokio::sync::broadcast::Receiver<Outgoing>) -> End {
-        let shutdown = self.state.0.shutdown.clone();
+        // Registered once: re-creating it per frame would take the token's lock
+        // on every wake-up of every connection.
+        let token = self.state.0.shutdown.token().clone();
+        let cancelled = token.cancelled();
+        tokio::pin!(cancelled);
         let mut batch: Vec<Outgoing> = Vec::with_capacity(8);
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.triggered() => {
+                _ = &mut cancelled => {
                     return self.close(close::GOING_AWAY, "server shutting down").await;
                 }
                 received = rx.recv() => match received {
@@ -282,26 +289,40 @@ impl Connection {
 
     async fn write_batch(&mut self, batch: &[Outgoing]) -> Result<(), End> {
         let timeout = self.state.0.ws.write_timeout;
-        let socket = &mut self.socket;
-        let mut bytes = 0u64;
-        let mut sent = 0u64;
-        let mut last_seq = self.last_seq;
-        let write = async {
-            for out in batch {
-                // Live frames at or below the snapshot's seq were already replayed.
-                if out.kind.is_data_bearing() && out.seq <= last_seq {
-                    continue;
-                }
-                if out.kind.is_data_bearing() {
-                    last_seq = out.seq;
-                }
-                bytes += out.text.len() as u64;
-                sent += 1;
-                socket.feed(Message::Text(out.text.clone())).await?;
+        // Live frames at or below the snapshot's seq were already replayed.
+        let replayed_up_to = self.last_seq;
+        let fresh = |out: &&Outgoing| !(out.kind.is_data_bearing() && out.seq <= replayed_up_to);
+        let (mut bytes, mut sent, mut last_seq) = (0u64, 0u64, replayed_up_to);
+        for out in batch.iter().filter(fresh) {
+            bytes += out.text.len() as u64;
+            sent += 1;
+            if out.kind.is_data_bearing() {
+                last_seq = out.seq;
             }
-            socket.flush().await
+        }
+        // The last data seq handed to the socket: after a stall it is where a resume
+        // must start, since everything handed over is sent before the close frame.
+        let handed_over = AtomicU64::new(replayed_up_to);
+        let outcome = {
+            let socket = &mut self.socket;
+            let write = async {
+                for out in batch.iter().filter(fresh) {
+                    socket.feed(Message::Text(out.text.clone())).await?;
+                    if out.kind.is_data_bearing() {
+                        handed_over.store(out.seq, Ordering::Relaxed);
+                    }
+                }
+                socket.flush().await
+            };
+            // Most writes complete at once: arm the timer only for one that does not.
+            let mut write = std::pin::pin!(write);
+            let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+            match first {
+                Poll::Ready(result) => Ok(result),
+                Poll::Pending => tokio::time::timeout(timeout, write).await,
+            }
         };
-        match tokio::time::timeout(timeout, write).await {
+        match outcome {
             Ok(Ok(())) => {
                 self.last_seq = last_seq;
                 let metrics = &self.state.0.metrics;
@@ -317,7 +338,7 @@ impl Connection {
             }
             Ok(Err(_)) => Err(End::ClientLeft),
             Err(_) => {
-                self.last_seq = last_seq;
+                self.last_seq = handed_over.load(Ordering::Relaxed);
                 Err(self
                     .slow_consumer(&format!("a write took over {timeout:?}"))
                     .await)

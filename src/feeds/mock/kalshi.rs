@@ -236,19 +236,59 @@ async fn ws(State(state): State<MockState>, upgrade: WebSocketUpgrade) -> Respon
     })
 }
 
-/// Markets a connection subscribed to (None = all markets).
+/// Markets a connection subscribed to, each ticking `rate` times a second on its own
+/// phase (independent markets do not tick in lockstep).
 struct Subscription {
     sid: u64,
-    markets: Option<Vec<(usize, usize)>>,
+    markets: Vec<(usize, usize)>,
+    due: Vec<Instant>,
+    ticks: Vec<u64>,
+    period: std::time::Duration,
+}
+
+impl Subscription {
+    fn new(markets: Vec<(usize, usize)>, rate: f64, now: Instant) -> Self {
+        let period = tick_interval(rate);
+        let n = markets.len().max(1) as u32;
+        let due = (0..markets.len() as u32)
+            .map(|k| now + period * k / n)
+            .collect();
+        Self {
+            sid: 1,
+            ticks: vec![0; markets.len()],
+            markets,
+            due,
+            period,
+        }
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.due.iter().min().copied()
+    }
+
+    /// Markets whose tick is due at `now`, each with its tick number. A market that
+    /// fell more than a period behind (a stall) skips ahead instead of bursting.
+    fn take_due(&mut self, now: Instant) -> Vec<(usize, u64)> {
+        let mut out = Vec::new();
+        for k in 0..self.markets.len() {
+            if self.due[k] <= now {
+                self.ticks[k] += 1;
+                out.push((k, self.ticks[k]));
+                self.due[k] += self.period;
+                if self.due[k] < now {
+                    self.due[k] = now + self.period;
+                }
+            }
+        }
+        out
+    }
 }
 
 async fn stream_tickers(state: MockState, mut socket: WebSocket) {
     let mut subscription: Option<Subscription> = None;
-    let mut ticks = tokio::time::interval(tick_interval(state.0.config.rate));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut keepalive = tokio::time::interval(std::time::Duration::from_secs(10));
-    let mut n: u64 = 0;
     loop {
+        let next_tick = subscription.as_ref().and_then(Subscription::next_due);
         tokio::select! {
             _ = state.0.shutdown.triggered() => {
                 let _ = socket.send(Message::Close(Some(CloseFrame { code: 1001, reason: "shutting down".into() }))).await;
@@ -269,8 +309,7 @@ async fn stream_tickers(state: MockState, mut socket: WebSocket) {
                     return;
                 }
             }
-            _ = ticks.tick(), if subscription.is_some() => {
-                n += 1;
+            _ = tokio::time::sleep_until(next_tick.unwrap_or_else(Instant::now).into()), if next_tick.is_some() => {
                 match state.faults().active(Source::Kalshi, Instant::now()) {
                     Some(FaultMode::Down) => return,
                     Some(FaultMode::Error | FaultMode::RateLimited) => {
@@ -278,6 +317,9 @@ async fn stream_tickers(state: MockState, mut socket: WebSocket) {
                         return;
                     }
                     Some(FaultMode::Malformed) => {
+                        if let Some(sub) = subscription.as_mut() {
+                            sub.take_due(Instant::now());
+                        }
                         if socket.send(Message::Text("{\"type\":\"ticker\",\"msg\":{".into())).await.is_err() {
                             return;
                         }
@@ -286,11 +328,11 @@ async fn stream_tickers(state: MockState, mut socket: WebSocket) {
                     Some(FaultMode::Slow) => tokio::time::sleep(super::faults::SLOW_DELAY).await,
                     None => {}
                 }
-                if let Some(sub) = &subscription {
-                    for text in ticker_messages(&state, sub, n) {
-                        if socket.send(Message::Text(text.into())).await.is_err() {
-                            return;
-                        }
+                let Some(sub) = subscription.as_mut() else { continue };
+                for (k, n) in sub.take_due(Instant::now()) {
+                    let Some(text) = ticker_message(&state, sub.sid, sub.markets[k], n) else { continue };
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
                     }
                 }
             }
@@ -315,16 +357,20 @@ fn command(state: &MockState, text: &str, subscription: &mut Option<Subscription
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .or_else(|| cmd["params"]["market_ticker"].as_str().map(|t| vec![t]));
             let markets = match tickers {
-                None => None,
+                None => all_markets(state),
                 Some(list) => {
                     let found: Vec<_> = list.iter().filter_map(|t| find(state, t)).collect();
                     if found.len() != list.len() {
                         return json!({"id": id, "type": "error", "msg": {"code": 16, "msg": "Market not found"}});
                     }
-                    Some(found)
+                    found
                 }
             };
-            *subscription = Some(Subscription { sid: 1, markets });
+            *subscription = Some(Subscription::new(
+                markets,
+                state.0.config.rate,
+                Instant::now(),
+            ));
             json!({"id": id, "type": "subscribed", "msg": {"channel": "ticker", "sid": 1}})
         }
         Some("unsubscribe") => {
@@ -342,45 +388,37 @@ fn command(state: &MockState, text: &str, subscription: &mut Option<Subscription
     }
 }
 
-fn ticker_messages(state: &MockState, sub: &Subscription, n: u64) -> Vec<String> {
-    let all: Vec<(usize, usize)>;
-    let markets = match &sub.markets {
-        Some(m) => m,
-        None => {
-            all = state
-                .0
-                .recordings
-                .nba
-                .iter()
-                .enumerate()
-                .flat_map(|(g, r)| (0..r.kalshi_markets.len()).map(move |m| (g, m)))
-                .collect();
-            &all
-        }
-    };
+fn all_markets(state: &MockState) -> Vec<(usize, usize)> {
+    state
+        .0
+        .recordings
+        .nba
+        .iter()
+        .enumerate()
+        .flat_map(|(g, r)| (0..r.kalshi_markets.len()).map(move |m| (g, m)))
+        .collect()
+}
+
+/// Tick `n` of one market, if its game is live (markets of other games are quiet).
+fn ticker_message(state: &MockState, sid: u64, (g, m): (usize, usize), n: u64) -> Option<String> {
+    let q = quote(state, g, m, Some(n));
+    if !q.live {
+        return None;
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    markets
-        .iter()
-        .filter_map(|&(g, m)| {
-            let q = quote(state, g, m, Some(n));
-            if !q.live {
-                return None;
-            }
-            let ticker = &state.0.recordings.nba[g].kalshi_markets[m]["ticker"];
-            let volume = 40_000.0 + q.elapsed_s * 21.0;
-            Some(
-                json!({"type": "ticker", "sid": sub.sid, "msg": {
-                    "market_ticker": ticker, "market_id": format!("mock-{g}-{m}"),
-                    "price_dollars": format!("{:.3}", q.last),
-                    "yes_bid_dollars": format!("{:.3}", q.bid), "yes_ask_dollars": format!("{:.3}", q.ask),
-                    "volume_fp": format!("{volume:.2}"), "open_interest_fp": format!("{:.2}", volume * 0.4),
-                    "yes_bid_size_fp": "1200.00", "yes_ask_size_fp": "800.00", "last_trade_size_fp": "25.00",
-                    "ts": now.as_secs(), "ts_ms": now.as_millis() as u64
-                }})
-                .to_string(),
-            )
-        })
-        .collect()
+    let ticker = &state.0.recordings.nba[g].kalshi_markets[m]["ticker"];
+    let volume = 40_000.0 + q.elapsed_s * 21.0;
+    Some(
+        json!({"type": "ticker", "sid": sid, "msg": {
+            "market_ticker": ticker, "market_id": format!("mock-{g}-{m}"),
+            "price_dollars": format!("{:.3}", q.last),
+            "yes_bid_dollars": format!("{:.3}", q.bid), "yes_ask_dollars": format!("{:.3}", q.ask),
+            "volume_fp": format!("{volume:.2}"), "open_interest_fp": format!("{:.2}", volume * 0.4),
+            "yes_bid_size_fp": "1200.00", "yes_ask_size_fp": "800.00", "last_trade_size_fp": "25.00",
+            "ts": now.as_secs(), "ts_ms": now.as_millis() as u64
+        }})
+        .to_string(),
+    )
 }
