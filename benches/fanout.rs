@@ -1,7 +1,7 @@
 //! Fan-out benchmark: `livegames serve` against a bare tokio-tungstenite broadcast
 //! server, on loopback, at 100, 1,000 and 10,000 WebSocket clients.
 //!
-//! Run: `cargo bench --bench fanout` (all scenarios, about 3 minutes), or
+//! Run: `cargo bench --bench fanout` (all scenarios, about 6 minutes), or
 //! `cargo bench --bench fanout -- --clients 1000 --rate 20 --seconds 10` for one.
 //!
 //! Each server runs in its own process so its CPU time (from /proc) and memory (RSS)
@@ -96,7 +96,7 @@ fn main() {
         for kind in [ServerKind::Bare, ServerKind::Livegames] {
             let result = rt.block_on(run(kind, s));
             println!(
-                "{:<10} {:>7} {:>6} {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>13.3} {:>11.1}",
+                "{:<10} {:>7} {:>6} {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>13.3} {:>11.1} {:>7}",
                 kind.name(),
                 s.clients,
                 s.rate,
@@ -105,7 +105,8 @@ fn main() {
                 result.p99_ms,
                 result.max_ms,
                 result.cpu_per_100k,
-                result.kib_per_conn
+                result.kib_per_conn,
+                result.closed
             );
         }
     }
@@ -133,6 +134,8 @@ struct Outcome {
     max_ms: f64,
     cpu_per_100k: f64,
     kib_per_conn: f64,
+    /// Clients whose stream the server ended during the run (e.g. slow-consumer closes).
+    closed: u64,
 }
 
 /// A server process and the WebSocket URLs of its games.
@@ -288,8 +291,8 @@ async fn run(kind: ServerKind, s: Scenario) -> Outcome {
 
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let frames = Arc::new(AtomicU64::new(0));
-    let connected = Arc::new(AtomicU64::new(0));
+    let counters = Arc::new(Counters::default());
+    let connected = &counters.connected;
     let mut tasks = Vec::new();
     // Connect in waves so the accept queue never overflows.
     let per_task = 50;
@@ -298,14 +301,11 @@ async fn run(kind: ServerKind, s: Scenario) -> Outcome {
         let urls: Vec<String> = (0..n)
             .map(|i| server.urls[(chunk * per_task + i) % server.urls.len()].clone())
             .collect();
-        let (measuring, stop, frames, connected) = (
+        tasks.push(tokio::spawn(clients(
+            urls,
             measuring.clone(),
             stop.clone(),
-            frames.clone(),
-            connected.clone(),
-        );
-        tasks.push(tokio::spawn(clients(
-            urls, measuring, stop, frames, connected,
+            counters.clone(),
         )));
         if chunk % 20 == 19 {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -344,7 +344,7 @@ async fn run(kind: ServerKind, s: Scenario) -> Outcome {
             .unwrap_or(0) as f64
             / 1000.0
     };
-    let delivered = frames.load(Ordering::Relaxed) as f64;
+    let delivered = counters.frames.load(Ordering::Relaxed) as f64;
     Outcome {
         fps: delivered / elapsed,
         p50_ms: pct(0.50),
@@ -352,7 +352,16 @@ async fn run(kind: ServerKind, s: Scenario) -> Outcome {
         max_ms: latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
         cpu_per_100k: (cpu1 - cpu0) / delivered.max(1.0) * 100_000.0,
         kib_per_conn: (rss_connected - rss_before).max(0.0) / s.clients as f64,
+        closed: counters.closed.load(Ordering::Relaxed),
     }
+}
+
+/// Counters shared by all client tasks.
+#[derive(Default)]
+struct Counters {
+    frames: AtomicU64,
+    connected: AtomicU64,
+    closed: AtomicU64,
 }
 
 /// Several clients on one task: read frames, record latency while measuring.
@@ -360,9 +369,9 @@ async fn clients(
     urls: Vec<String>,
     measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
-    frames: Arc<AtomicU64>,
-    connected: Arc<AtomicU64>,
+    counters: Arc<Counters>,
 ) -> Vec<u32> {
+    let (frames, connected, closed) = (&counters.frames, &counters.connected, &counters.closed);
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
@@ -388,7 +397,10 @@ async fn clients(
                 }
             }
             Ok(Some(Ok(_))) | Err(_) => {}
-            Ok(Some(Err(_))) | Ok(None) => break,
+            Ok(Some(Err(_))) | Ok(None) => {
+                closed.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
         }
     }
     latencies
