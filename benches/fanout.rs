@@ -445,6 +445,8 @@ fn bare_server(rate: f64) {
 
 async fn bare_connection(stream: TcpStream, games: Vec<broadcast::Sender<Utf8Bytes>>) {
     let mut game = 0;
+    // The callback's signature, Err type included, is tungstenite's.
+    #[allow(clippy::result_large_err)]
     let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
         game = req
             .uri()

@@ -59,6 +59,20 @@ fn an_address_in_use_exits_1_with_the_reason() {
     );
 }
 
+#[test]
+fn the_address_can_come_from_livegames_addr() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .arg("serve")
+        .env("LIVEGAMES_ADDR", &addr)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+}
+
 #[tokio::test]
 async fn sigterm_closes_clients_with_1001_and_exits_0() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_livegames"))

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::resilience::{Backoff, HealthPolicy, HealthTracker};
-use super::{Feed, FeedError, FeedEvent, FeedSink, GameObservation, now_micros};
+use super::{
+    Feed, FeedError, FeedEvent, FeedSink, GameObservation, now_micros, report_health, send,
+};
 use crate::contract::{GameState, Score, Source};
 
 #[derive(Debug, Clone)]
@@ -99,17 +101,8 @@ impl Feed for EspnFeed {
                 let wait = match result {
                     Ok(games) => {
                         last_backoff = None;
-                        if let Some(h) = health.success(Instant::now()) {
-                            send(
-                                &sink,
-                                FeedEvent::Health {
-                                    source: Source::Espn,
-                                    health: h,
-                                    detail: None,
-                                },
-                            )
+                        report_health(&sink, Source::Espn, health.success(Instant::now()), None)
                             .await;
-                        }
                         for game in games {
                             send(&sink, FeedEvent::Game(game)).await;
                         }
@@ -117,17 +110,13 @@ impl Feed for EspnFeed {
                     }
                     Err(e) => {
                         tracing::warn!(source = "espn", error = %e, "scoreboard fetch failed");
-                        if let Some(h) = health.failure(Instant::now()) {
-                            send(
-                                &sink,
-                                FeedEvent::Health {
-                                    source: Source::Espn,
-                                    health: h,
-                                    detail: Some(e.to_string()),
-                                },
-                            )
-                            .await;
-                        }
+                        report_health(
+                            &sink,
+                            Source::Espn,
+                            health.failure(Instant::now()),
+                            Some(e.to_string()),
+                        )
+                        .await;
                         let next = self.backoff.next(last_backoff);
                         last_backoff = Some(next);
                         next
@@ -140,11 +129,6 @@ impl Feed for EspnFeed {
             }
         })
     }
-}
-
-/// Sends to the aggregator; a closed channel means the server is stopping.
-pub(crate) async fn send(sink: &FeedSink, event: FeedEvent) {
-    let _ = sink.send(event).await;
 }
 
 #[derive(Deserialize)]

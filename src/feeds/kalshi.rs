@@ -12,9 +12,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
-use super::espn::send;
 use super::resilience::{Backoff, HealthPolicy, HealthTracker};
-use super::{Feed, FeedError, FeedEvent, FeedSink, QuoteObservation, now_micros};
+use super::{
+    Feed, FeedError, FeedEvent, FeedSink, QuoteObservation, now_micros, report_health, send,
+};
 use crate::contract::Source;
 
 #[derive(Debug, Clone)]
@@ -144,17 +145,13 @@ impl KalshiFeed {
                     {
                         return StreamEnd::Failed(FeedError::Connect("ping failed".into()));
                     }
-                    if let Some(h) = health.tick(now) {
-                        send(
-                            sink,
-                            FeedEvent::Health {
-                                source: Source::Kalshi,
-                                health: h,
-                                detail: Some("no messages on the ticker stream".into()),
-                            },
-                        )
-                        .await;
-                    }
+                    report_health(
+                        sink,
+                        Source::Kalshi,
+                        health.tick(now),
+                        Some("no messages on the ticker stream".into()),
+                    )
+                    .await;
                     if health.state() == crate::contract::SourceHealth::Down {
                         return StreamEnd::Failed(FeedError::Timeout(self.health.down_after));
                     }
@@ -176,17 +173,13 @@ impl KalshiFeed {
                     Err(e @ FeedError::Upstream(_)) => return StreamEnd::Failed(e),
                     Err(e) => {
                         tracing::warn!(source = "kalshi", error = %e, "bad ticker message");
-                        if let Some(h) = health.failure(now) {
-                            send(
-                                sink,
-                                FeedEvent::Health {
-                                    source: Source::Kalshi,
-                                    health: h,
-                                    detail: Some(e.to_string()),
-                                },
-                            )
-                            .await;
-                        }
+                        report_health(
+                            sink,
+                            Source::Kalshi,
+                            health.failure(now),
+                            Some(e.to_string()),
+                        )
+                        .await;
                     }
                 },
                 // Pings (answered by tungstenite) and pongs prove the link is alive.
@@ -196,17 +189,7 @@ impl KalshiFeed {
     }
 
     async fn healthy(&self, sink: &FeedSink, health: &mut HealthTracker, now: Instant) {
-        if let Some(h) = health.success(now) {
-            send(
-                sink,
-                FeedEvent::Health {
-                    source: Source::Kalshi,
-                    health: h,
-                    detail: None,
-                },
-            )
-            .await;
-        }
+        report_health(sink, Source::Kalshi, health.success(now), None).await;
     }
 }
 
@@ -251,17 +234,13 @@ impl Feed for KalshiFeed {
                     Err(e) => e,
                 };
                 tracing::warn!(source = "kalshi", error = %failure, "market feed failed; retrying");
-                if let Some(h) = health.failure(Instant::now()) {
-                    send(
-                        &sink,
-                        FeedEvent::Health {
-                            source: Source::Kalshi,
-                            health: h,
-                            detail: Some(failure.to_string()),
-                        },
-                    )
-                    .await;
-                }
+                report_health(
+                    &sink,
+                    Source::Kalshi,
+                    health.failure(Instant::now()),
+                    Some(failure.to_string()),
+                )
+                .await;
                 let wait = self.backoff.next(last_backoff);
                 last_backoff = Some(wait);
                 tokio::select! {

@@ -120,6 +120,31 @@ pub trait Feed: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
+/// Sends to the aggregator; a closed channel means the server is stopping.
+pub(crate) async fn send(sink: &FeedSink, event: FeedEvent) {
+    let _ = sink.send(event).await;
+}
+
+/// Tells the aggregator about a health change, if there was one.
+pub(crate) async fn report_health(
+    sink: &FeedSink,
+    source: Source,
+    change: Option<SourceHealth>,
+    detail: Option<String>,
+) {
+    if let Some(health) = change {
+        send(
+            sink,
+            FeedEvent::Health {
+                source,
+                health,
+                detail,
+            },
+        )
+        .await;
+    }
+}
+
 pub(crate) fn now_micros() -> UnixMicros {
     UnixMicros::from_system_time(std::time::SystemTime::now())
 }

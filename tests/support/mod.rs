@@ -208,6 +208,24 @@ pub const POINT_FIELDS: [&str; 10] = [
     "sources",
 ];
 
+/// A point has exactly the contract's fields: no more, no fewer.
+#[track_caller]
+pub fn assert_point_shape(data: &Value) {
+    let mut keys: Vec<&str> = data
+        .as_object()
+        .expect("a point is an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut expected = POINT_FIELDS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(
+        keys, expected,
+        "a point has other fields than the contract's: {data}"
+    );
+}
+
 /// A received frame, already checked against the schema and the strict model.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -271,19 +289,7 @@ impl Client {
                             "{caller}: frame has fields the contract does not name: {strict:?}\n{value}"
                         );
                         if let Some(data) = value.get("data") {
-                            let mut keys: Vec<_> = data
-                                .as_object()
-                                .unwrap()
-                                .keys()
-                                .map(String::as_str)
-                                .collect();
-                            keys.sort();
-                            let mut expected = POINT_FIELDS.to_vec();
-                            expected.sort();
-                            assert_eq!(
-                                keys, expected,
-                                "{caller}: data has other fields than a point"
-                            );
+                            assert_point_shape(data);
                         }
                         let frame = Received {
                             kind: value["type"].as_str().unwrap().to_owned(),
