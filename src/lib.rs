@@ -9,14 +9,20 @@
 //! | [`feeds`]    | upstream clients behind [`feeds::Feed`], mocks, resilience  | contract, shutdown |
 //! | [`serve`]    | the server: aggregator, hub, WebSockets, REST, metrics      | contract, feeds, shutdown |
 //! | [`cli`]      | flags, lowering to configs, exit codes                      | everything |
+//! | [`client`]   | outbound WebSocket/HTTP plumbing for load (and smoke)       | contract |
+//! | [`load`]     | the load generator: virtual users, recorder, budgets        | client, contract, retry, shutdown |
+//! | [`retry`]    | backoff timing                                              | std |
 //! | [`shutdown`] | task ownership and stop signals                             | tokio |
 //! | [`telemetry`]| log setup                                                   | tracing |
 //!
 //! `tests/layering.rs` enforces the arrows.
 
 pub mod cli;
+pub mod client;
 pub mod contract;
 pub mod feeds;
+pub mod load;
+pub mod retry;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;

@@ -36,7 +36,7 @@ fn help_exits_0() {
 
 #[test]
 fn parts_not_built_yet_say_so_and_exit_2() {
-    for part in ["load", "smoke", "contract"] {
+    for part in ["smoke", "contract"] {
         let out = livegames(&[part, "--conns", "5"]);
         assert_eq!(out.status.code(), Some(2), "{part}");
         assert!(
@@ -106,10 +106,7 @@ async fn sigterm_closes_clients_with_1001_and_exits_0() {
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/live/0022400196"))
         .await
         .unwrap();
-    let mut client = Client {
-        ws,
-        frames: Vec::new(),
-    };
+    let mut client = Client::new(ws);
     assert_eq!(client.next_frame().await.kind, "snapshot");
     let pid = child.id().to_string();
     assert!(

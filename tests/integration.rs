@@ -17,6 +17,10 @@ mod serve_faults;
 mod serve_scores;
 // Graceful shutdown: every client gets close 1001.
 mod serve_shutdown;
+// load against in-process servers: figures match what the servers did.
+mod load_measures;
+// load as a CI gate: budgets and exit codes.
+mod load_budgets;
 // The binary: exit codes and messages for bad usage.
 mod cli;
 // Module boundaries: the contract stays pure; parts do not reach into each other.

@@ -14,10 +14,7 @@ async fn stalled_client(server: &livegames::serve::ServerHandle, path: &str) -> 
     let (ws, _) = tokio_tungstenite::client_async(url.as_str(), MaybeTlsStream::Plain(stream))
         .await
         .unwrap();
-    Client {
-        ws,
-        frames: Vec::new(),
-    }
+    Client::new(ws)
 }
 
 #[tokio::test]

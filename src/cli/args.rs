@@ -252,3 +252,66 @@ mod tests {
         assert_eq!(e.flag, "--down-after");
     }
 }
+
+fn conns(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("must be 1..=100000, got {n}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Target: ws[s]://host:port (our layout), or a URL with {game_id} (filled from
+    /// --games or the target's /api/live/games), or one stream URL. None: an embedded server.
+    pub url: Option<String>,
+    /// Concurrent WebSocket connections.
+    #[arg(long, default_value = "10", value_parser = conns)]
+    pub conns: usize,
+    /// How long to run.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub duration: Duration,
+    /// Open the connections evenly over this time (0s: all at once).
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    pub ramp: Duration,
+    /// Message rate of the embedded server (ticks per second per live game).
+    #[arg(long, default_value = "10", value_parser = rate)]
+    pub rate: f64,
+    /// Game ids to spread connections over (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub games: Vec<String>,
+    /// Client messages per second per connection, on a fixed (open-model) schedule.
+    #[arg(long, value_parser = positive_f64)]
+    pub send_rate: Option<f64>,
+    /// File with the JSON body to send ({id} is replaced by the message number); default a ping.
+    #[arg(long)]
+    pub send_template: Option<PathBuf>,
+    /// JSON pointer of each frame's send time.
+    #[arg(long, default_value = "/ts")]
+    pub ts_field: String,
+    /// Unit of that time.
+    #[arg(long, value_enum, default_value = "us")]
+    pub ts_unit: crate::load::vu::TsUnit,
+    /// Reconnect after a disconnect, resuming with ?since=.
+    #[arg(long)]
+    pub reconnect: bool,
+    /// Budget such as p99<250ms, connect_p99<1s, errors<1%, lost=0 (repeatable).
+    #[arg(long = "budget", value_name = "EXPR")]
+    pub budgets: Vec<String>,
+    /// Where to write report.json [default: reports/<timestamp>/].
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// No progress display.
+    #[arg(long, conflicts_with = "json")]
+    pub quiet: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Give up a connection attempt after this long.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub connect_timeout: Duration,
+    /// A connection with no frame for this long counts as failed.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    pub idle_timeout: Duration,
+}

@@ -2,11 +2,12 @@
 
 pub mod args;
 pub mod exit;
+mod load;
 
 use clap::{Parser, Subcommand};
 
 use crate::shutdown::Shutdown;
-use args::{NotYetArgs, ServeArgs};
+use args::{LoadArgs, NotYetArgs, ServeArgs};
 use exit::Exit;
 
 /// Live sports and market data over WebSockets: a reference server, a load
@@ -22,8 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the live games server (with mock ESPN, Kalshi and API-SPORTS upstreams).
     Serve(Box<ServeArgs>),
-    /// Load-test a live games server over WebSockets (not built yet).
-    Load(NotYetArgs),
+    /// Load-test a live games server over WebSockets (an embedded one without a URL).
+    Load(Box<LoadArgs>),
     /// Check a running server against the message contract (not built yet).
     Smoke(NotYetArgs),
     /// Validate, record and print the message contract (not built yet).
@@ -34,7 +35,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Serve(args) => serve(*args),
-        Command::Load(_) => not_built("load"),
+        Command::Load(args) => load::run(*args),
         Command::Smoke(_) => not_built("smoke"),
         Command::Contract(_) => not_built("contract"),
     }

@@ -273,7 +273,12 @@ impl GameChannel {
                         since + 1,
                         first_retained - 1
                     );
-                    preamble.push(self.error_frame(s.seq, ErrorCode::ResumeGap, &message));
+                    // The error sits just before the replayed frames in seq order.
+                    preamble.push(self.error_frame(
+                        first_retained - 1,
+                        ErrorCode::ResumeGap,
+                        &message,
+                    ));
                     Resume::Gap {
                         first_retained,
                         replayed,
@@ -342,14 +347,14 @@ impl GameChannel {
     }
 
     /// The error frame for a frame a client sent that the server does not accept.
-    pub fn client_error(&self, code: ErrorCode, message: &str) -> Utf8Bytes {
-        let seq = self.lock().seq;
+    /// `seq` is the last seq this client was sent: replies must not run ahead of the
+    /// frames still queued for it.
+    pub fn client_error(&self, seq: u64, code: ErrorCode, message: &str) -> Utf8Bytes {
         self.error_frame(seq, code, message)
     }
 
-    /// A `pong` echoing `id`.
-    pub fn pong(&self, id: &serde_json::Value) -> Utf8Bytes {
-        let seq = self.lock().seq;
+    /// A `pong` echoing `id`, carrying the last seq this client was sent.
+    pub fn pong(&self, seq: u64, id: &serde_json::Value) -> Utf8Bytes {
         Frame {
             kind: FrameType::Pong,
             game_id: self.info.id.as_str(),

@@ -151,7 +151,8 @@ async fn serve_socket(
         );
         preamble.insert(
             0,
-            conn.channel.client_error(ErrorCode::InvalidSince, &message),
+            conn.channel
+                .client_error(conn.last_seq, ErrorCode::InvalidSince, &message),
         );
     }
     let end = match conn.write_all(preamble).await {
@@ -245,7 +246,7 @@ impl Connection {
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        let frame = self.channel.client_error(ErrorCode::BinaryNotSupported, "binary frames are not accepted; send JSON text frames");
+                        let frame = self.channel.client_error(self.last_seq, ErrorCode::BinaryNotSupported, "binary frames are not accepted; send JSON text frames");
                         if let Err(end) = self.write_all(vec![frame]).await {
                             return end;
                         }
@@ -266,9 +267,10 @@ impl Connection {
     /// Answers a client text frame: a ping gets its pong, anything else an error.
     async fn answer(&mut self, text: &Utf8Bytes) -> Result<(), End> {
         let reply = match serde_json::from_str::<ClientFrame>(text.as_str()) {
-            Ok(ClientFrame::Ping { id }) => self.channel.pong(&id),
+            Ok(ClientFrame::Ping { id }) => self.channel.pong(self.last_seq, &id),
             Err(_) => match serde_json::from_str::<serde_json::Value>(text.as_str()) {
                 Err(e) => self.channel.client_error(
+                    self.last_seq,
                     ErrorCode::InvalidJson,
                     &format!("frame is not JSON ({e}); send {{\"type\":\"ping\",\"id\":N}}"),
                 ),
@@ -277,8 +279,7 @@ impl Connection {
                         .get("type")
                         .map(|t| crate::contract::schema::excerpt(t, 40))
                         .unwrap_or_else(|| "nothing".into());
-                    self.channel.client_error(
-                        ErrorCode::UnsupportedFrame,
+                    self.channel.client_error(self.last_seq, ErrorCode::UnsupportedFrame,
                         &format!("unsupported frame (type {kind}); the only client frame is {{\"type\":\"ping\",\"id\":N}}"),
                     )
                 }

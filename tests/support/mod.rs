@@ -2,10 +2,14 @@
 
 #![allow(dead_code)] // each test module uses a different part of the harness
 
+pub mod fake;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use livegames::contract::FrameType;
+use livegames::contract::rules::{SeqEvent, SeqTracker};
 use livegames::contract::schema::{self, Body};
 use livegames::serve::{ServeConfig, ServerHandle};
 use serde::Deserialize;
@@ -244,6 +248,8 @@ pub enum Event {
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub frames: Vec<Received>,
+    /// Every stream is checked: data frames step by one, nothing goes backwards.
+    pub seq: SeqTracker,
 }
 
 pub async fn connect(server: &ServerHandle, path: &str) -> Client {
@@ -255,13 +261,18 @@ pub async fn connect(server: &ServerHandle, path: &str) -> Client {
     .await
     .expect("connect in time")
     .expect("handshake");
-    Client {
-        ws,
-        frames: Vec::new(),
-    }
+    Client::new(ws)
 }
 
 impl Client {
+    pub fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Client {
+            ws,
+            frames: Vec::new(),
+            seq: SeqTracker::new(),
+        }
+    }
+
     /// The next frame or close, checking every frame against the contract.
     #[track_caller]
     pub fn next_event(&mut self) -> impl Future<Output = Event> + '_ {
@@ -291,6 +302,9 @@ impl Client {
                         if let Some(data) = value.get("data") {
                             assert_point_shape(data);
                         }
+                        let kind = FrameType::parse(value["type"].as_str().unwrap()).unwrap();
+                        let event = self.seq.observe(kind, value["seq"].as_u64().unwrap());
+                        assert_eq!(event, SeqEvent::InOrder, "{caller}: seq broken by {value}");
                         let frame = Received {
                             kind: value["type"].as_str().unwrap().to_owned(),
                             seq: value["seq"].as_u64().unwrap(),

@@ -1,0 +1,295 @@
+//! The result of a run: every figure, machine-readable (`report.json`), and the
+//! terminal table.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::LoadConfig;
+use super::budget::{BudgetResult, Distribution, Figures, Quantile, format_micros};
+use super::recorder::{Latencies, Recorder};
+
+/// Version of the `report.json` layout.
+pub const REPORT_VERSION: &str = "0.1.0";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p95_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Second {
+    /// Seconds since the start.
+    pub t: f64,
+    pub open: u64,
+    pub frames: u64,
+    pub frames_per_s: f64,
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    pub max_us: Option<f64>,
+    pub rtt_p99_us: Option<f64>,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Totals {
+    pub frames: u64,
+    pub bytes: u64,
+    pub frames_per_s: f64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    pub connect_attempts: u64,
+    pub connected: u64,
+    pub peak_open: u64,
+    pub disconnects: u64,
+    pub reconnect_attempts: u64,
+    pub reconnect_successes: u64,
+    pub pings_sent: u64,
+    pub pongs: u64,
+    pub clamped_latencies: u64,
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadSummary {
+    pub version: &'static str,
+    pub started_at: String,
+    pub duration_s: f64,
+    /// The run was cut short (Ctrl-C): what was measured until then.
+    pub stopped_early: bool,
+    pub targets: Vec<String>,
+    pub conns: usize,
+    pub totals: Totals,
+    /// By distribution: delivery, e2e, rtt, connect, first_frame, reconnect.
+    pub latency: BTreeMap<&'static str, Percentiles>,
+    pub per_second: Vec<Second>,
+    pub budgets: Vec<BudgetResult>,
+    /// This process's CPU use: if it nears the core count, the generator is the bottleneck.
+    pub generator_cpu_percent: Option<f64>,
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    pub latencies: Latencies,
+}
+
+pub(super) struct Inputs<'a> {
+    pub config: &'a LoadConfig,
+    pub total: &'a Recorder,
+    pub seconds: Vec<Second>,
+    pub peak_open: u64,
+    pub elapsed: Duration,
+    pub started_wall: SystemTime,
+    pub cpu_seconds: Option<f64>,
+    pub stopped_early: bool,
+}
+
+pub fn distribution_name(d: Distribution) -> &'static str {
+    match d {
+        Distribution::Delivery => "delivery",
+        Distribution::EndToEnd => "e2e",
+        Distribution::Rtt => "rtt",
+        Distribution::Connect => "connect",
+        Distribution::FirstFrame => "first_frame",
+        Distribution::Reconnect => "reconnect",
+    }
+}
+
+pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
+    let c = &inputs.total.counters;
+    let secs = inputs.elapsed.as_secs_f64().max(1e-9);
+    let mut latency = BTreeMap::new();
+    for d in Latencies::ALL {
+        let h = inputs.total.latencies.get(d);
+        if h.is_empty() {
+            continue;
+        }
+        let q = |q: f64| h.value_at_quantile(q) as f64;
+        latency.insert(
+            distribution_name(d),
+            Percentiles {
+                count: h.len(),
+                p50_us: q(0.5),
+                p90_us: q(0.9),
+                p95_us: q(0.95),
+                p99_us: q(0.99),
+                p999_us: q(0.999),
+                max_us: h.max() as f64,
+                mean_us: h.mean(),
+            },
+        );
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let cpu_percent = inputs.cpu_seconds.map(|cpu| cpu / secs * 100.0);
+    let mut warnings = Vec::new();
+    if let Some(p) = cpu_percent {
+        if p > 85.0 * cores {
+            warnings.push(format!("the load generator used {p:.0}% CPU of {cores} cores: it may be the bottleneck; latencies include its own delay"));
+        }
+    }
+    if c.clamped > 0 {
+        warnings.push(format!("{} latencies were negative or over an hour and were clamped (clock skew between client and server?)", c.clamped));
+    }
+    let mut summary = LoadSummary {
+        version: REPORT_VERSION,
+        started_at: humantime::format_rfc3339_millis(inputs.started_wall).to_string(),
+        duration_s: secs,
+        stopped_early: inputs.stopped_early,
+        targets: inputs.config.targets.clone(),
+        conns: inputs.config.conns,
+        totals: Totals {
+            frames: c.frames,
+            bytes: c.bytes,
+            frames_per_s: c.frames as f64 / secs,
+            lost: c.lost,
+            duplicates: c.duplicates,
+            reordered: c.reordered,
+            connect_attempts: c.connect_attempts,
+            connected: c.connected,
+            peak_open: inputs.peak_open,
+            disconnects: c.disconnects,
+            reconnect_attempts: c.reconnect_attempts,
+            reconnect_successes: c.reconnect_successes,
+            pings_sent: c.pings_sent,
+            pongs: c.pongs,
+            clamped_latencies: c.clamped,
+            errors: c.errors.clone(),
+        },
+        latency,
+        per_second: inputs.seconds,
+        budgets: Vec::new(),
+        generator_cpu_percent: cpu_percent,
+        warnings,
+        latencies: inputs.total.latencies.clone(),
+    };
+    summary.budgets = inputs
+        .config
+        .budgets
+        .iter()
+        .map(|b| b.evaluate(&summary))
+        .collect();
+    summary
+}
+
+impl Figures for LoadSummary {
+    fn latency(&self, dist: Distribution, q: Quantile) -> Option<f64> {
+        let h = self.latencies.get(dist);
+        if h.is_empty() {
+            return None;
+        }
+        Some(match q {
+            Quantile::Max => h.max() as f64,
+            q => h.value_at_quantile(q.fraction()) as f64,
+        })
+    }
+    fn connection_attempts(&self) -> u64 {
+        self.totals.connect_attempts
+    }
+    fn errors(&self) -> u64 {
+        self.totals.errors.values().sum()
+    }
+    fn lost(&self) -> u64 {
+        self.totals.lost
+    }
+    fn reconnect_attempts(&self) -> u64 {
+        self.totals.reconnect_attempts
+    }
+    fn reconnect_successes(&self) -> u64 {
+        self.totals.reconnect_successes
+    }
+    fn peak_conns(&self) -> u64 {
+        self.totals.peak_open
+    }
+}
+
+impl LoadSummary {
+    pub fn budgets_passed(&self) -> bool {
+        self.budgets.iter().all(|b| b.passed)
+    }
+
+    /// The summary for people: latency table, totals, errors, budgets.
+    pub fn render_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let t = &self.totals;
+        let _ = writeln!(
+            out,
+            "livegames load: {} connections, {:.1}s{}",
+            self.conns,
+            self.duration_s,
+            if self.stopped_early {
+                " (stopped early)"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  frames {} ({:.0}/s), bytes {}, lost {}, duplicates {}, reordered {}",
+            t.frames, t.frames_per_s, t.bytes, t.lost, t.duplicates, t.reordered
+        );
+        let _ = writeln!(
+            out,
+            "  connections: {} attempted, {} connected, peak open {}, disconnects {}, reconnects {}/{}",
+            t.connect_attempts,
+            t.connected,
+            t.peak_open,
+            t.disconnects,
+            t.reconnect_successes,
+            t.reconnect_attempts
+        );
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "latency", "count", "p50", "p90", "p95", "p99", "p99.9", "max"
+        );
+        for (name, p) in &self.latency {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                name,
+                p.count,
+                format_micros(p.p50_us),
+                format_micros(p.p90_us),
+                format_micros(p.p95_us),
+                format_micros(p.p99_us),
+                format_micros(p.p999_us),
+                format_micros(p.max_us)
+            );
+        }
+        if !t.errors.is_empty() {
+            let list: Vec<String> = t.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(out, "  errors: {}", list.join(", "));
+        }
+        if let Some(cpu) = self.generator_cpu_percent {
+            let _ = writeln!(out, "  generator CPU: {cpu:.0}%");
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "  warning: {w}");
+        }
+        for b in &self.budgets {
+            let verdict = if b.passed { "PASS" } else { "FAIL" };
+            let note = b
+                .note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  budget {verdict} {}: measured {} (limit {}){note}",
+                b.budget, b.measured, b.limit
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,96 @@
+use std::process::Command;
+
+fn load(args: &[&str]) -> (Option<i32>, String, String) {
+    let report = std::env::temp_dir().join(format!(
+        "livegames-test-{}-{}",
+        std::process::id(),
+        args.join("_").replace(['/', '<', '>', '=', '%', ':'], "")
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .arg("load")
+        .args(args)
+        .args(["--quiet", "--report", report.to_str().unwrap()])
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn budgets_that_hold_exit_0_and_write_a_versioned_report() {
+    let report = std::env::temp_dir().join(format!("livegames-report-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args([
+            "load",
+            "--conns",
+            "5",
+            "--duration",
+            "2s",
+            "--ramp",
+            "0s",
+            "--budget",
+            "p99<10s",
+            "--budget",
+            "conns>=5",
+            "--budget",
+            "lost=0",
+            "--quiet",
+            "--report",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("budget PASS p99<10s"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    assert!(json["version"].is_string());
+    assert_eq!(json["totals"]["connected"], 5);
+    assert_eq!(json["budgets"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_budget_that_fails_exits_1_with_measured_and_limit() {
+    let (code, stdout, _) = load(&["--conns", "3", "--duration", "2s", "--budget", "p50<1us"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("budget FAIL p50<1us: measured"), "{stdout}");
+}
+
+#[test]
+fn bad_budget_syntax_exits_2_saying_what_was_expected() {
+    let (code, _, stderr) = load(&["--budget", "p99<<fast"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("p99<<fast"), "{stderr}");
+    let (code, _, stderr) = load(&["--budget", "latency<1s"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("unknown metric"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_target_exits_3() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    // The port is closed again: nothing listens there.
+    let (code, _, stderr) = load(&[
+        "ws://ADDR/ws/live/x"
+            .replace("ADDR", &free.to_string())
+            .as_str(),
+        "--conns",
+        "2",
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+}

@@ -1,0 +1,165 @@
+use std::time::Duration;
+
+use livegames::load::budget::{Distribution, Quantile};
+use livegames::load::vu::{DEFAULT_PING, TsSpec, TsUnit, VuConfig};
+use livegames::load::{LoadConfig, summary::LoadSummary};
+use livegames::retry::Backoff;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::fake::{self, Behaviour};
+use crate::support::*;
+
+fn vu(send_rate: Option<f64>) -> VuConfig {
+    VuConfig {
+        connect_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(10),
+        send_rate,
+        send_template: DEFAULT_PING.into(),
+        ts: TsSpec {
+            pointer: "/ts".into(),
+            unit: TsUnit::Us,
+        },
+        reconnect: None,
+        read_buffer: 4096,
+    }
+}
+
+async fn load(targets: Vec<String>, conns: usize, secs: u64, vu: VuConfig) -> LoadSummary {
+    let config = LoadConfig {
+        targets,
+        conns,
+        duration: Duration::from_secs(secs),
+        ramp: Duration::ZERO,
+        vu,
+        budgets: Vec::new(),
+    };
+    livegames::load::run(config, CancellationToken::new(), |_| {}).await
+}
+
+fn pct(s: &LoadSummary, d: Distribution, q: Quantile) -> f64 {
+    use livegames::load::budget::Figures;
+    s.latency(d, q)
+        .unwrap_or_else(|| panic!("no {d:?} samples"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_received_match_frames_the_server_sent() {
+    let server = start(fast_config()).await;
+    let game = live_game(&server).await;
+    let url = format!("{}/ws/live/{game}", server.ws_url());
+    let summary = load(vec![url], 5, 3, vu(Some(5.0))).await;
+    let sent_by_server = metric(&server, "livegames_ws_frames_sent_total").await as u64;
+    let received = summary.totals.frames;
+    assert!(received > 50, "{received}");
+    // Frames written in the last instant before the clients closed may not have been read.
+    assert!(
+        received <= sent_by_server && sent_by_server - received <= 5 * 5,
+        "server wrote {sent_by_server}, clients read {received}"
+    );
+    assert_eq!(
+        (
+            summary.totals.lost,
+            summary.totals.duplicates,
+            summary.totals.reordered
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(summary.totals.connected, 5);
+    assert_eq!(summary.totals.peak_open, 5);
+    assert!(
+        summary.totals.pongs >= summary.totals.pings_sent.saturating_sub(5)
+            && summary.totals.pongs > 0
+    );
+    assert!(
+        summary.totals.errors.is_empty(),
+        "{:?}",
+        summary.totals.errors
+    );
+    assert!(pct(&summary, Distribution::Delivery, Quantile::P99) < 1_000_000.0);
+    assert!(
+        summary.latency.contains_key("e2e")
+            && summary.latency.contains_key("rtt")
+            && summary.latency.contains_key("connect")
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_injected_delay_shows_up_in_the_percentiles() {
+    let addr = fake::start(Behaviour::Delayed {
+        delay: Duration::from_millis(200),
+        every: Duration::from_millis(250),
+    })
+    .await;
+    let summary = load(vec![format!("ws://{addr}/")], 3, 2, vu(None)).await;
+    let p50 = pct(&summary, Distribution::Delivery, Quantile::P50);
+    let p99 = pct(&summary, Distribution::Delivery, Quantile::P99);
+    assert!(
+        p50 >= 200_000.0,
+        "p50 {p50} µs must include the 200 ms delay"
+    );
+    assert!(p99 < 400_000.0, "p99 {p99} µs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stalls_for_1s_shows_up_as_p99_of_at_least_1s_with_client_traffic() {
+    let addr = fake::start(Behaviour::StallOnce {
+        after: 10,
+        stall: Duration::from_secs(1),
+    })
+    .await;
+    let summary = load(vec![format!("ws://{addr}/")], 1, 3, vu(Some(20.0))).await;
+    let p99 = pct(&summary, Distribution::Rtt, Quantile::P99);
+    assert!(p99 >= 1_000_000.0, "rtt p99 {p99} µs hides the 1 s stall");
+    // Open model: every ping sent during the stall is timed from its slot, so many
+    // samples are long, not just the one a closed-loop client would have measured.
+    let slow = summary.latencies.rtt.count_between(500_000, 10_000_000);
+    assert!(slow >= 8, "only {slow} rtt samples over 500 ms");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_counts_as_a_disconnect_with_its_close_code() {
+    let addr = fake::start(Behaviour::CloseAfter {
+        after: Duration::from_millis(300),
+        code: 1011,
+    })
+    .await;
+    let summary = load(vec![format!("ws://{addr}/")], 4, 2, vu(None)).await;
+    assert_eq!(summary.totals.disconnects, 4);
+    assert_eq!(
+        summary.totals.errors.get("close_1011"),
+        Some(&4),
+        "{:?}",
+        summary.totals.errors
+    );
+    assert_eq!(summary.totals.peak_open, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnecting_users_come_back_and_each_return_is_timed() {
+    let addr = fake::start(Behaviour::CloseAfter {
+        after: Duration::from_millis(300),
+        code: 1011,
+    })
+    .await;
+    let mut config = vu(None);
+    config.reconnect = Some(Backoff {
+        base: Duration::from_millis(50),
+        max: Duration::from_millis(200),
+    });
+    let summary = load(vec![format!("ws://{addr}/")], 2, 2, config).await;
+    assert!(
+        summary.totals.reconnect_attempts >= 2,
+        "{:?}",
+        summary.totals
+    );
+    assert_eq!(
+        summary.totals.reconnect_attempts, summary.totals.reconnect_successes,
+        "the server always takes them back"
+    );
+    assert_eq!(
+        summary.latencies.reconnect.len(),
+        summary.totals.reconnect_successes
+    );
+    assert!(summary.latency.contains_key("reconnect"));
+}

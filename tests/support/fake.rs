@@ -1,0 +1,93 @@
+//! Tiny WebSocket servers with one behaviour each, for checking what `load` measures.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+use super::now_micros;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Behaviour {
+    /// Every frame is written `delay` after its `ts` was taken.
+    Delayed { delay: Duration, every: Duration },
+    /// Answers pings at once, except that after the `after`-th ping it stops for `stall`.
+    StallOnce { after: u64, stall: Duration },
+    /// Sends frames, then closes every connection with `code` after `after`.
+    CloseAfter { after: Duration, code: u16 },
+}
+
+/// Starts the server; it runs until the test's runtime ends.
+pub async fn start(behaviour: Behaviour) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                serve(ws, behaviour).await;
+            });
+        }
+    });
+    addr
+}
+
+fn frame(kind: &str, seq: u64, ts: i64, extra: &str) -> Message {
+    Message::Text(
+        format!(r#"{{"type":"{kind}","game_id":"fake","seq":{seq},"ts":{ts}{extra}}}"#).into(),
+    )
+}
+
+async fn serve(
+    mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    behaviour: Behaviour,
+) {
+    match behaviour {
+        Behaviour::Delayed { delay, every } => {
+            let _ = ws.send(frame("snapshot", 0, now_micros(), "")).await;
+            for seq in 1.. {
+                let ts = now_micros();
+                tokio::time::sleep(delay).await;
+                if ws.send(frame("update", seq, ts, "")).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(every.saturating_sub(delay)).await;
+            }
+        }
+        Behaviour::StallOnce { after, stall } => {
+            let _ = ws.send(frame("snapshot", 0, now_micros(), "")).await;
+            let mut pings = 0;
+            while let Some(Ok(msg)) = ws.next().await {
+                let Message::Text(text) = msg else { continue };
+                let v: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                pings += 1;
+                if pings == after {
+                    tokio::time::sleep(stall).await;
+                }
+                let extra = format!(r#","id":{}"#, v["id"]);
+                if ws
+                    .send(frame("pong", 0, now_micros(), &extra))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        Behaviour::CloseAfter { after, code } => {
+            let _ = ws.send(frame("snapshot", 0, now_micros(), "")).await;
+            tokio::time::sleep(after).await;
+            let _ = ws
+                .send(Message::Close(Some(CloseFrame {
+                    code: code.into(),
+                    reason: "test".into(),
+                })))
+                .await;
+        }
+    }
+}
