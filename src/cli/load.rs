@@ -118,7 +118,7 @@ async fn run_async(args: LoadArgs) -> Exit {
     }
     let dir = args.report.clone().unwrap_or_else(default_report_dir);
     match write_report(&dir, &summary) {
-        Ok(path) => eprintln!("report: {}", path.display()),
+        Ok(path) => eprintln!("report: {}/ (report.json, report.html, junit.xml, latency.hlog)", path.display()),
         Err(e) => {
             eprintln!(
                 "livegames load: cannot write the report in {}: {e}",
@@ -241,13 +241,7 @@ fn default_report_dir() -> PathBuf {
     PathBuf::from("reports").join(stamp)
 }
 
-fn write_report(
-    dir: &std::path::Path,
-    summary: &crate::load::summary::LoadSummary,
-) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("report.json");
-    let json = serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?;
-    std::fs::write(&path, json)?;
-    Ok(path)
+fn write_report(dir: &std::path::Path, summary: &crate::load::summary::LoadSummary) -> std::io::Result<PathBuf> {
+    crate::load::report::write_all(dir, summary)?;
+    Ok(dir.to_path_buf())
 }

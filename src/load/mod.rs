@@ -6,7 +6,9 @@
 //! the run totals and a per-second series and feeds the progress display.
 
 pub mod budget;
+pub mod hdrlog;
 pub mod recorder;
+pub mod report;
 pub mod summary;
 pub mod vu;
 
@@ -100,8 +102,15 @@ pub async fn run(
         })
     };
 
-    let mut total = Recorder::new();
-    let mut interval = Recorder::new();
+    let mut collector = Collector {
+        shards: shards.clone(),
+        gauges: gauges.clone(),
+        started,
+        interval: Recorder::new(),
+        total: Recorder::new(),
+        log: hdrlog::HdrLog::new(started_wall),
+        last_fold: Duration::ZERO,
+    };
     let mut seconds = Vec::new();
     let mut ticker = tokio::time::interval_at(
         (started + Duration::from_secs(1)).into(),
@@ -114,7 +123,7 @@ pub async fn run(
             _ = tokio::time::sleep_until(deadline.into()) => true,
             _ = ticker.tick() => false,
         };
-        let second = fold(&shards, &mut interval, &mut total, started, &gauges);
+        let second = collector.fold();
         on_tick(Tick {
             elapsed: started.elapsed(),
             open: second.open,
@@ -131,7 +140,7 @@ pub async fn run(
     tracker.close();
     // Every user closes its socket (bounded by a 1 s close timeout each).
     let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
-    let last = fold(&shards, &mut interval, &mut total, started, &gauges);
+    let last = collector.fold();
     if last.frames > 0 {
         seconds.push(last);
     }
@@ -139,7 +148,8 @@ pub async fn run(
     let cpu = process_cpu_seconds().map(|after| after - cpu_before.unwrap_or(after));
     summary::build(summary::Inputs {
         config: &config,
-        total: &total,
+        total: &collector.total,
+        hdr_log: collector.log.bytes().to_vec(),
         seconds,
         peak_open: gauges.peak_open.load(Ordering::Relaxed),
         elapsed,
@@ -149,33 +159,42 @@ pub async fn run(
     })
 }
 
-/// Folds every shard into the interval, the interval into the total, and reports it.
-fn fold(
-    shards: &[Arc<Mutex<Recorder>>],
-    interval: &mut Recorder,
-    total: &mut Recorder,
+/// Folds the shards once a second: into the interval (per-second figures and the
+/// interval log), then into the run totals.
+struct Collector {
+    shards: Vec<Arc<Mutex<Recorder>>>,
+    gauges: Arc<Gauges>,
     started: Instant,
-    gauges: &Gauges,
-) -> Second {
-    for shard in shards {
-        shard
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain_into(interval);
+    interval: Recorder,
+    total: Recorder,
+    log: hdrlog::HdrLog,
+    last_fold: Duration,
+}
+
+impl Collector {
+    fn fold(&mut self) -> Second {
+        for shard in &self.shards {
+            shard.lock().unwrap_or_else(|e| e.into_inner()).drain_into(&mut self.interval);
+        }
+        let now = self.started.elapsed();
+        let length = now.saturating_sub(self.last_fold);
+        self.log.write_interval(&self.interval.latencies, self.last_fold, length);
+        self.last_fold = now;
+        let i = &self.interval;
+        let second = Second {
+            t: now.as_secs_f64(),
+            open: self.gauges.open.load(Ordering::Relaxed),
+            frames: i.counters.frames,
+            frames_per_s: i.counters.frames as f64 / length.as_secs_f64().max(1e-3),
+            p50_us: i.quantile(Distribution::Delivery, Quantile::P50),
+            p99_us: i.quantile(Distribution::Delivery, Quantile::P99),
+            max_us: i.quantile(Distribution::Delivery, Quantile::Max),
+            rtt_p99_us: i.quantile(Distribution::Rtt, Quantile::P99),
+            errors: i.counters.error_total(),
+        };
+        self.interval.drain_into(&mut self.total);
+        second
     }
-    let second = Second {
-        t: started.elapsed().as_secs_f64(),
-        open: gauges.open.load(Ordering::Relaxed),
-        frames: interval.counters.frames,
-        frames_per_s: interval.counters.frames as f64,
-        p50_us: interval.quantile(Distribution::Delivery, Quantile::P50),
-        p99_us: interval.quantile(Distribution::Delivery, Quantile::P99),
-        max_us: interval.quantile(Distribution::Delivery, Quantile::Max),
-        rtt_p99_us: interval.quantile(Distribution::Rtt, Quantile::P99),
-        errors: interval.counters.error_total(),
-    };
-    interval.drain_into(total);
-    second
 }
 
 /// CPU time (user + system) this process has used, from /proc (Linux).

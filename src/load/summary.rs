@@ -79,11 +79,15 @@ pub struct LoadSummary {
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub latencies: Latencies,
+    /// The HdrHistogram interval log of the run (written as `latency.hlog`).
+    #[serde(skip)]
+    pub hdr_log: Vec<u8>,
 }
 
 pub(super) struct Inputs<'a> {
     pub config: &'a LoadConfig,
     pub total: &'a Recorder,
+    pub hdr_log: Vec<u8>,
     pub seconds: Vec<Second>,
     pub peak_open: u64,
     pub elapsed: Duration,
@@ -171,6 +175,7 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
         generator_cpu_percent: cpu_percent,
         warnings,
         latencies: inputs.total.latencies.clone(),
+        hdr_log: inputs.hdr_log,
     };
     summary.budgets = inputs
         .config
