@@ -56,6 +56,104 @@ fn budgets_that_hold_exit_0_and_write_a_versioned_report() {
     assert!(json["version"].is_string());
     assert_eq!(json["totals"]["connected"], 5);
     assert_eq!(json["budgets"].as_array().unwrap().len(), 3);
+    let junit = std::fs::read_to_string(report.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"tests="3" failures="0""#) && junit.contains(r#"name="p99&lt;10s""#),
+        "{junit}"
+    );
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("all budgets met"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the HTML report needs no network"
+    );
+    let hlog = std::fs::read(report.join("latency.hlog")).unwrap();
+    let intervals = livegames::load::hdrlog::read(&hlog).unwrap();
+    let delivered: u64 = intervals
+        .iter()
+        .filter(|i| i.tag == "delivery")
+        .map(|i| i.histogram.len())
+        .sum();
+    assert_eq!(
+        delivered,
+        json["latency"]["delivery"]["count"].as_u64().unwrap(),
+        "the log holds every sample"
+    );
+}
+
+#[test]
+fn runs_merge_into_one_report_with_exact_counts() {
+    let base = std::env::temp_dir().join(format!("livegames-merge-{}", std::process::id()));
+    let (a, b, merged) = (base.join("a"), base.join("b"), base.join("merged"));
+    for (dir, conns) in [(&a, "3"), (&b, "4")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
+            .args([
+                "load",
+                "--conns",
+                conns,
+                "--duration",
+                "2s",
+                "--ramp",
+                "0s",
+                "--quiet",
+                "--report",
+            ])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args(["report", "merge"])
+        .args([&a, &b])
+        .arg("--report")
+        .arg(&merged)
+        .args(["--budget", "conns>=7"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |d: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("report.json")).unwrap()).unwrap()
+    };
+    let (ra, rb, rm) = (read(&a), read(&b), read(&merged));
+    let sum = |k: &str| ra["totals"][k].as_u64().unwrap() + rb["totals"][k].as_u64().unwrap();
+    assert_eq!(rm["totals"]["frames"].as_u64().unwrap(), sum("frames"));
+    assert_eq!(rm["totals"]["connected"].as_u64().unwrap(), 7);
+    let count = |r: &serde_json::Value| r["latency"]["delivery"]["count"].as_u64().unwrap();
+    assert_eq!(
+        count(&rm),
+        count(&ra) + count(&rb),
+        "merged histograms hold every sample"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args(["report", "merge"])
+        .arg(&a)
+        .arg("--report")
+        .arg(&merged)
+        .args(["--budget", "conns>=100"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args(["report", "merge"])
+        .arg(&base)
+        .arg("--report")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("report.json"));
 }
 
 #[test]

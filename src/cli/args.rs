@@ -315,3 +315,25 @@ pub struct LoadArgs {
     #[arg(long, default_value = "30s", value_parser = duration)]
     pub idle_timeout: Duration,
 }
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ReportCommand {
+    /// Merge the report directories of several runs (e.g. one per machine) into one report.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// Report directories written by `livegames load --report DIR`.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the merged report.
+    #[arg(long)]
+    pub report: PathBuf,
+    /// Budgets to check on the merged figures (repeatable).
+    #[arg(long = "budget", value_name = "EXPR")]
+    pub budgets: Vec<String>,
+    /// Print the merged summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::args::LoadArgs;
+use super::args::{LoadArgs, MergeArgs};
 use super::exit::Exit;
 use crate::client::{discover, ws};
 use crate::load::budget;
@@ -74,6 +74,9 @@ async fn run_async(args: LoadArgs) -> Exit {
             }
         },
     };
+    if let Some(server) = &embedded {
+        wait_for_live_games(&server.http_url()).await;
+    }
     let targets = match resolve_targets(&url, &args.games).await {
         Ok(t) => t,
         Err(Setup::Usage(m)) => return usage(&m),
@@ -118,7 +121,10 @@ async fn run_async(args: LoadArgs) -> Exit {
     }
     let dir = args.report.clone().unwrap_or_else(default_report_dir);
     match write_report(&dir, &summary) {
-        Ok(path) => eprintln!("report: {}/ (report.json, report.html, junit.xml, latency.hlog)", path.display()),
+        Ok(path) => eprintln!(
+            "report: {}/ (report.json, report.html, junit.xml, latency.hlog)",
+            path.display()
+        ),
         Err(e) => {
             eprintln!(
                 "livegames load: cannot write the report in {}: {e}",
@@ -190,6 +196,20 @@ async fn execute(config: LoadConfig, args: &LoadArgs) -> crate::load::summary::L
     summary
 }
 
+/// An embedded server knows its games' states once its upstreams have answered
+/// (well within a second on the built-in mocks); wait for that, up to 5 s.
+async fn wait_for_live_games(http_base: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(games) = discover::games(http_base, Duration::from_secs(2)).await {
+            if games.iter().any(|(_, live)| *live) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The WebSocket URLs to spread connections over.
 async fn resolve_targets(url: &str, games: &[String]) -> Result<Vec<String>, Setup> {
     let parsed =
@@ -241,7 +261,52 @@ fn default_report_dir() -> PathBuf {
     PathBuf::from("reports").join(stamp)
 }
 
-fn write_report(dir: &std::path::Path, summary: &crate::load::summary::LoadSummary) -> std::io::Result<PathBuf> {
+fn write_report(
+    dir: &std::path::Path,
+    summary: &crate::load::summary::LoadSummary,
+) -> std::io::Result<PathBuf> {
     crate::load::report::write_all(dir, summary)?;
     Ok(dir.to_path_buf())
+}
+
+/// `livegames report merge`.
+pub fn merge(args: MergeArgs) -> Exit {
+    let budgets = match budget::parse_all(&args.budgets) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("livegames report merge: {e}");
+            return Exit::Usage;
+        }
+    };
+    let summary = match crate::load::merge::merge(&args.dirs, &budgets) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("livegames report merge: {e}");
+            return Exit::Usage;
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&summary) {
+            Ok(j) => println!("{j}"),
+            Err(e) => eprintln!("livegames report merge: cannot render JSON: {e}"),
+        }
+    } else {
+        print!("{}", summary.render_text());
+    }
+    if let Err(e) = crate::load::report::write_all(&args.report, &summary) {
+        eprintln!(
+            "livegames report merge: cannot write {}: {e}",
+            args.report.display()
+        );
+        return Exit::Failed;
+    }
+    eprintln!(
+        "report: {}/ (report.json, report.html, junit.xml, latency.hlog)",
+        args.report.display()
+    );
+    if summary.budgets_passed() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    }
 }

@@ -7,7 +7,7 @@ mod load;
 use clap::{Parser, Subcommand};
 
 use crate::shutdown::Shutdown;
-use args::{LoadArgs, NotYetArgs, ServeArgs};
+use args::{LoadArgs, NotYetArgs, ReportCommand, ServeArgs};
 use exit::Exit;
 
 /// Live sports and market data over WebSockets: a reference server, a load
@@ -25,6 +25,9 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Load-test a live games server over WebSockets (an embedded one without a URL).
     Load(Box<LoadArgs>),
+    /// Work with load reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Check a running server against the message contract (not built yet).
     Smoke(NotYetArgs),
     /// Validate, record and print the message contract (not built yet).
@@ -36,6 +39,7 @@ pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Load(args) => load::run(*args),
+        Command::Report(ReportCommand::Merge(args)) => load::merge(args),
         Command::Smoke(_) => not_built("smoke"),
         Command::Contract(_) => not_built("contract"),
     }

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag};
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+};
 use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 
 use super::recorder::Latencies;
@@ -20,7 +22,10 @@ pub struct HdrLog {
 
 impl HdrLog {
     pub fn new(start: SystemTime) -> Self {
-        let mut log = HdrLog { buf: Vec::new(), serializer: V2DeflateSerializer::new() };
+        let mut log = HdrLog {
+            buf: Vec::new(),
+            serializer: V2DeflateSerializer::new(),
+        };
         // Writing to a Vec cannot fail.
         let _ = IntervalLogWriterBuilder::new()
             .add_comment("livegames load: latency in microseconds; tags delivery, e2e, rtt, connect, first_frame, reconnect")
@@ -38,7 +43,9 @@ impl HdrLog {
                 continue;
             }
             let tag = Tag::new(distribution_name(d));
-            if let Ok(mut writer) = IntervalLogWriterBuilder::new().begin_log_with(&mut self.buf, &mut self.serializer) {
+            if let Ok(mut writer) =
+                IntervalLogWriterBuilder::new().begin_log_with(&mut self.buf, &mut self.serializer)
+            {
                 let _ = writer.write_histogram(h, offset, length, tag);
             }
         }
@@ -77,8 +84,12 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Interval>, ReadError> {
                 }
             }
             LogEntry::Interval(i) => {
-                let raw = base64::engine::general_purpose::STANDARD.decode(i.encoded_histogram()).map_err(|e| ReadError(e.to_string()))?;
-                let histogram: Histogram<u64> = deserializer.deserialize(&mut raw.as_slice()).map_err(|e| ReadError(format!("{e:?}")))?;
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(i.encoded_histogram())
+                    .map_err(|e| ReadError(e.to_string()))?;
+                let histogram: Histogram<u64> = deserializer
+                    .deserialize(&mut raw.as_slice())
+                    .map_err(|e| ReadError(format!("{e:?}")))?;
                 out.push(Interval {
                     tag: i.tag().map(|t| t.as_str().to_owned()).unwrap_or_default(),
                     start_s: base + i.start_timestamp().as_secs_f64(),
@@ -92,7 +103,9 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Interval>, ReadError> {
 }
 
 pub fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 #[cfg(test)]

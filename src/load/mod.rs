@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod hdrlog;
+pub mod merge;
 pub mod recorder;
 pub mod report;
 pub mod summary;
@@ -174,11 +175,15 @@ struct Collector {
 impl Collector {
     fn fold(&mut self) -> Second {
         for shard in &self.shards {
-            shard.lock().unwrap_or_else(|e| e.into_inner()).drain_into(&mut self.interval);
+            shard
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain_into(&mut self.interval);
         }
         let now = self.started.elapsed();
         let length = now.saturating_sub(self.last_fold);
-        self.log.write_interval(&self.interval.latencies, self.last_fold, length);
+        self.log
+            .write_interval(&self.interval.latencies, self.last_fold, length);
         self.last_fold = now;
         let i = &self.interval;
         let second = Second {

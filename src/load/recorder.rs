@@ -166,6 +166,20 @@ impl Recorder {
         }
     }
 
+    /// Adds a whole histogram (e.g. one read back from an interval log).
+    pub fn add_histogram(&mut self, d: Distribution, h: &Histogram<u64>) {
+        // Histograms from other logs may have other bounds; values beyond ours are
+        // clamped by saturating adds rather than refused.
+        if self.latencies.get_mut(d).add(h).is_err() {
+            for v in h.iter_recorded() {
+                self.latencies.get_mut(d).saturating_record_n(
+                    v.value_iterated_to().clamp(1, MAX_MICROS),
+                    v.count_at_value(),
+                );
+            }
+        }
+    }
+
     pub fn add(&mut self, other: &Recorder) {
         self.latencies.add(&other.latencies);
         self.counters.add(&other.counters);

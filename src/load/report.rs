@@ -15,7 +15,10 @@ pub const STYLE: &str = include_str!("../../assets/livegames.css");
 pub fn write_all(dir: &Path, summary: &LoadSummary) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let files = [
-        ("report.json", serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?),
+        (
+            "report.json",
+            serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?,
+        ),
         ("report.html", html(summary).into_bytes()),
         ("junit.xml", junit(summary).into_bytes()),
         ("latency.hlog", summary.hdr_log.clone()),
@@ -30,7 +33,11 @@ pub fn write_all(dir: &Path, summary: &LoadSummary) -> std::io::Result<Vec<PathB
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 /// JUnit XML: one test case per budget, failed ones with measured vs limit.
@@ -45,13 +52,27 @@ pub fn junit(summary: &LoadSummary) -> String {
         xml_escape(&summary.started_at)
     );
     for b in &summary.budgets {
-        let _ = write!(out, "  <testcase classname=\"livegames.load.budgets\" name=\"{}\" time=\"{:.3}\"", xml_escape(&b.budget), summary.duration_s);
+        let _ = write!(
+            out,
+            "  <testcase classname=\"livegames.load.budgets\" name=\"{}\" time=\"{:.3}\"",
+            xml_escape(&b.budget),
+            summary.duration_s
+        );
         if b.passed {
             let _ = writeln!(out, "/>");
         } else {
-            let note = b.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            let note = b
+                .note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
             let message = format!("measured {} against limit {}{note}", b.measured, b.limit);
-            let _ = writeln!(out, ">\n    <failure message=\"{}\" type=\"budget\">{}</failure>\n  </testcase>", xml_escape(&message), xml_escape(&message));
+            let _ = writeln!(
+                out,
+                ">\n    <failure message=\"{}\" type=\"budget\">{}</failure>\n  </testcase>",
+                xml_escape(&message),
+                xml_escape(&message)
+            );
         }
     }
     out.push_str("</testsuite>\n");
@@ -61,7 +82,12 @@ pub fn junit(summary: &LoadSummary) -> String {
 const COLORS: [&str; 4] = ["var(--accent)", "var(--c2)", "var(--c3)", "var(--good)"];
 
 /// An SVG line chart; x and y are data units, `y_label` formats the y axis.
-fn line_chart(series: &[(&str, Vec<(f64, f64)>)], x_ticks: &[(f64, String)], y_label: &dyn Fn(f64) -> String, log_y: bool) -> String {
+fn line_chart(
+    series: &[(&str, Vec<(f64, f64)>)],
+    x_ticks: &[(f64, String)],
+    y_label: &dyn Fn(f64) -> String,
+    log_y: bool,
+) -> String {
     let (w, h, left, bottom, top, right) = (640.0, 220.0, 64.0, 24.0, 10.0, 12.0);
     let points: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
     if points.is_empty() {
@@ -69,10 +95,30 @@ fn line_chart(series: &[(&str, Vec<(f64, f64)>)], x_ticks: &[(f64, String)], y_l
     }
     let tf = |y: f64| if log_y { y.max(1.0).log10() } else { y };
     let x_min = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let x_max = points.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max).max(x_min + 1e-9);
-    let y_min = if log_y { points.iter().map(|p| tf(p.1)).fold(f64::INFINITY, f64::min).floor() } else { 0.0 };
-    let y_max = points.iter().map(|p| tf(p.1)).fold(f64::NEG_INFINITY, f64::max).max(y_min + 1e-9);
-    let y_max = if log_y { y_max.ceil().max(y_min + 1.0) } else { y_max * 1.1 };
+    let x_max = points
+        .iter()
+        .map(|p| p.0)
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(x_min + 1e-9);
+    let y_min = if log_y {
+        points
+            .iter()
+            .map(|p| tf(p.1))
+            .fold(f64::INFINITY, f64::min)
+            .floor()
+    } else {
+        0.0
+    };
+    let y_max = points
+        .iter()
+        .map(|p| tf(p.1))
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(y_min + 1e-9);
+    let y_max = if log_y {
+        y_max.ceil().max(y_min + 1.0)
+    } else {
+        y_max * 1.1
+    };
     let sx = |x: f64| left + (x - x_min) / (x_max - x_min) * (w - left - right);
     let sy = |y: f64| top + (1.0 - (tf(y) - y_min) / (y_max - y_min)) * (h - top - bottom);
     let mut svg = format!("<svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\">");
@@ -80,18 +126,44 @@ fn line_chart(series: &[(&str, Vec<(f64, f64)>)], x_ticks: &[(f64, String)], y_l
         let v = y_min + (y_max - y_min) * k as f64 / 4.0;
         let value = if log_y { 10f64.powf(v) } else { v };
         let y = sy(value);
-        let _ = write!(svg, "<line class=\"grid\" x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", w - right, left - 6.0, y + 4.0, xml_escape(&y_label(value)));
+        let _ = write!(
+            svg,
+            "<line class=\"grid\" x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            w - right,
+            left - 6.0,
+            y + 4.0,
+            xml_escape(&y_label(value))
+        );
     }
     for (x, label) in x_ticks {
-        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", sx(*x), h - 6.0, xml_escape(label));
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            sx(*x),
+            h - 6.0,
+            xml_escape(label)
+        );
     }
     for (i, (_, pts)) in series.iter().enumerate() {
-        let path: Vec<String> = pts.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
-        let _ = write!(svg, "<polyline class=\"series\" stroke=\"{}\" points=\"{}\"/>", COLORS[i % COLORS.len()], path.join(" "));
+        let path: Vec<String> = pts
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .collect();
+        let _ = write!(
+            svg,
+            "<polyline class=\"series\" stroke=\"{}\" points=\"{}\"/>",
+            COLORS[i % COLORS.len()],
+            path.join(" ")
+        );
     }
     svg.push_str("</svg><div class=\"legend\">");
     for (i, (name, _)) in series.iter().enumerate() {
-        let _ = write!(svg, "<span><i style=\"background:{}\"></i>{}</span>", COLORS[i % COLORS.len()], xml_escape(name));
+        let _ = write!(
+            svg,
+            "<span><i style=\"background:{}\"></i>{}</span>",
+            COLORS[i % COLORS.len()],
+            xml_escape(name)
+        );
     }
     svg.push_str("</div>");
     svg
@@ -99,7 +171,10 @@ fn line_chart(series: &[(&str, Vec<(f64, f64)>)], x_ticks: &[(f64, String)], y_l
 
 fn time_ticks(summary: &LoadSummary) -> Vec<(f64, String)> {
     let end = summary.duration_s.max(1.0);
-    (0..=4).map(|k| end * k as f64 / 4.0).map(|t| (t, format!("{t:.0}s"))).collect()
+    (0..=4)
+        .map(|k| end * k as f64 / 4.0)
+        .map(|t| (t, format!("{t:.0}s")))
+        .collect()
 }
 
 /// The self-contained HTML report.
@@ -119,38 +194,113 @@ pub fn html(summary: &LoadSummary) -> String {
     if summary.budgets.is_empty() {
         body.push_str("<p class=\"muted\">none given (--budget)</p>");
     } else {
-        body.push_str("<table><tr><th>budget</th><th>result</th><th>measured</th><th>limit</th></tr>");
+        body.push_str(
+            "<table><tr><th>budget</th><th>result</th><th>measured</th><th>limit</th></tr>",
+        );
         for b in &summary.budgets {
             let class = if b.passed { "pass" } else { "fail" };
-            let note = b.note.as_deref().map(|n| format!(" <span class=\"muted\">({})</span>", xml_escape(n))).unwrap_or_default();
-            let _ = write!(body, "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}{note}</td><td>{}</td></tr>", xml_escape(&b.budget), class.to_uppercase(), xml_escape(&b.measured), xml_escape(&b.limit));
+            let note = b
+                .note
+                .as_deref()
+                .map(|n| format!(" <span class=\"muted\">({})</span>", xml_escape(n)))
+                .unwrap_or_default();
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}{note}</td><td>{}</td></tr>",
+                xml_escape(&b.budget),
+                class.to_uppercase(),
+                xml_escape(&b.measured),
+                xml_escape(&b.limit)
+            );
         }
         body.push_str("</table>");
     }
     body.push_str("</section>");
     // Percentiles over time.
     let per = &summary.per_second;
-    let series = |f: &dyn Fn(&super::summary::Second) -> Option<f64>| per.iter().filter_map(|s| f(s).map(|v| (s.t, v))).collect::<Vec<_>>();
-    let over_time = vec![("delivery p50", series(&|s| s.p50_us)), ("delivery p99", series(&|s| s.p99_us)), ("delivery max", series(&|s| s.max_us)), ("rtt p99", series(&|s| s.rtt_p99_us))];
-    let over_time: Vec<_> = over_time.into_iter().filter(|(_, p)| !p.is_empty()).collect();
-    let _ = write!(body, "<section><h2>Latency over time (per second, log scale)</h2>{}</section>", line_chart(&over_time, &time_ticks(summary), &|v| format_micros(v), true));
+    let series = |f: &dyn Fn(&super::summary::Second) -> Option<f64>| {
+        per.iter()
+            .filter_map(|s| f(s).map(|v| (s.t, v)))
+            .collect::<Vec<_>>()
+    };
+    let over_time = vec![
+        ("delivery p50", series(&|s| s.p50_us)),
+        ("delivery p99", series(&|s| s.p99_us)),
+        ("delivery max", series(&|s| s.max_us)),
+        ("rtt p99", series(&|s| s.rtt_p99_us)),
+    ];
+    let over_time: Vec<_> = over_time
+        .into_iter()
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    let _ = write!(
+        body,
+        "<section><h2>Latency over time (per second, log scale)</h2>{}</section>",
+        line_chart(
+            &over_time,
+            &time_ticks(summary),
+            &|v| format_micros(v),
+            true
+        )
+    );
     // Distribution.
-    const QS: [(f64, &str); 8] = [(0.5, "50"), (0.75, "75"), (0.9, "90"), (0.95, "95"), (0.99, "99"), (0.999, "99.9"), (0.9999, "99.99"), (1.0, "max")];
+    const QS: [(f64, &str); 8] = [
+        (0.5, "50"),
+        (0.75, "75"),
+        (0.9, "90"),
+        (0.95, "95"),
+        (0.99, "99"),
+        (0.999, "99.9"),
+        (0.9999, "99.99"),
+        (1.0, "max"),
+    ];
     let mut dist = Vec::new();
     for (name, _) in &summary.latency {
-        if let Some(d) = super::recorder::Latencies::ALL.iter().find(|d| super::summary::distribution_name(**d) == *name) {
+        if let Some(d) = super::recorder::Latencies::ALL
+            .iter()
+            .find(|d| super::summary::distribution_name(**d) == *name)
+        {
             let h = summary.latencies.get(*d);
-            let pts = QS.iter().enumerate().map(|(i, (q, _))| (i as f64, if *q >= 1.0 { h.max() as f64 } else { h.value_at_quantile(*q) as f64 })).collect();
+            let pts = QS
+                .iter()
+                .enumerate()
+                .map(|(i, (q, _))| {
+                    (
+                        i as f64,
+                        if *q >= 1.0 {
+                            h.max() as f64
+                        } else {
+                            h.value_at_quantile(*q) as f64
+                        },
+                    )
+                })
+                .collect();
             dist.push((*name, pts));
         }
     }
-    let ticks: Vec<(f64, String)> = QS.iter().enumerate().map(|(i, (_, l))| (i as f64, format!("p{l}"))).collect();
-    let _ = write!(body, "<section><h2>Latency distribution (log scale)</h2>{}</section>", line_chart(&dist, &ticks, &|v| format_micros(v), true));
+    let ticks: Vec<(f64, String)> = QS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, l))| (i as f64, format!("p{l}")))
+        .collect();
+    let _ = write!(
+        body,
+        "<section><h2>Latency distribution (log scale)</h2>{}</section>",
+        line_chart(&dist, &ticks, &|v| format_micros(v), true)
+    );
     // Connections and rates.
     let conns = vec![("open connections", series(&|s| Some(s.open as f64)))];
     let rate = vec![("frames/s", series(&|s| Some(s.frames_per_s)))];
-    let _ = write!(body, "<section><h2>Open connections</h2>{}</section>", line_chart(&conns, &time_ticks(summary), &|v| format!("{v:.0}"), false));
-    let _ = write!(body, "<section><h2>Frames per second</h2>{}</section>", line_chart(&rate, &time_ticks(summary), &|v| format!("{v:.0}"), false));
+    let _ = write!(
+        body,
+        "<section><h2>Open connections</h2>{}</section>",
+        line_chart(&conns, &time_ticks(summary), &|v| format!("{v:.0}"), false)
+    );
+    let _ = write!(
+        body,
+        "<section><h2>Frames per second</h2>{}</section>",
+        line_chart(&rate, &time_ticks(summary), &|v| format!("{v:.0}"), false)
+    );
     // Tables.
     body.push_str("<section><h2>Latency</h2><table><tr><th>distribution</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
     for (name, p) in &summary.latency {
@@ -174,21 +324,41 @@ pub fn html(summary: &LoadSummary) -> String {
         ("lost (seq gaps)", t.lost.to_string()),
         ("duplicates", t.duplicates.to_string()),
         ("reordered", t.reordered.to_string()),
-        ("connections attempted / opened / peak", format!("{} / {} / {}", t.connect_attempts, t.connected, t.peak_open)),
+        (
+            "connections attempted / opened / peak",
+            format!("{} / {} / {}", t.connect_attempts, t.connected, t.peak_open),
+        ),
         ("disconnects", t.disconnects.to_string()),
-        ("reconnects succeeded / attempted", format!("{} / {}", t.reconnect_successes, t.reconnect_attempts)),
+        (
+            "reconnects succeeded / attempted",
+            format!("{} / {}", t.reconnect_successes, t.reconnect_attempts),
+        ),
         ("pings / pongs", format!("{} / {}", t.pings_sent, t.pongs)),
-        ("generator CPU", summary.generator_cpu_percent.map(|c| format!("{c:.0}%")).unwrap_or_else(|| "n/a".into())),
+        (
+            "generator CPU",
+            summary
+                .generator_cpu_percent
+                .map(|c| format!("{c:.0}%"))
+                .unwrap_or_else(|| "n/a".into()),
+        ),
     ];
     body.push_str("<section><h2>Totals</h2><table>");
     for (k, v) in rows {
         let _ = write!(body, "<tr><td>{k}</td><td>{}</td></tr>", xml_escape(&v));
     }
     for (k, v) in &t.errors {
-        let _ = write!(body, "<tr><td class=\"fail\">error: {}</td><td>{v}</td></tr>", xml_escape(k));
+        let _ = write!(
+            body,
+            "<tr><td class=\"fail\">error: {}</td><td>{v}</td></tr>",
+            xml_escape(k)
+        );
     }
     for w in &summary.warnings {
-        let _ = write!(body, "<tr><td class=\"warn\" colspan=\"2\">warning: {}</td></tr>", xml_escape(w));
+        let _ = write!(
+            body,
+            "<tr><td class=\"warn\" colspan=\"2\">warning: {}</td></tr>",
+            xml_escape(w)
+        );
     }
     body.push_str("</table></section>");
     format!(
@@ -196,6 +366,10 @@ pub fn html(summary: &LoadSummary) -> String {
         summary.conns,
         summary.duration_s,
         xml_escape(&summary.started_at),
-        if summary.stopped_early { " · stopped early" } else { "" }
+        if summary.stopped_early {
+            " · stopped early"
+        } else {
+            ""
+        }
     )
 }

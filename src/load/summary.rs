@@ -107,12 +107,26 @@ pub fn distribution_name(d: Distribution) -> &'static str {
     }
 }
 
-pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
-    let c = &inputs.total.counters;
-    let secs = inputs.elapsed.as_secs_f64().max(1e-9);
+/// Everything a summary is made of; percentiles are computed from `latencies`.
+pub struct Parts {
+    pub started_at: String,
+    pub duration_s: f64,
+    pub stopped_early: bool,
+    pub targets: Vec<String>,
+    pub conns: usize,
+    pub totals: Totals,
+    pub latencies: Latencies,
+    pub per_second: Vec<Second>,
+    pub generator_cpu_percent: Option<f64>,
+    pub warnings: Vec<String>,
+    pub hdr_log: Vec<u8>,
+}
+
+/// A summary from its parts, without budgets (see [`LoadSummary::budgets`]).
+pub fn from_parts(p: Parts) -> LoadSummary {
     let mut latency = BTreeMap::new();
     for d in Latencies::ALL {
-        let h = inputs.total.latencies.get(d);
+        let h = p.latencies.get(d);
         if h.is_empty() {
             continue;
         }
@@ -131,6 +145,27 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
             },
         );
     }
+    LoadSummary {
+        version: REPORT_VERSION,
+        started_at: p.started_at,
+        duration_s: p.duration_s,
+        stopped_early: p.stopped_early,
+        targets: p.targets,
+        conns: p.conns,
+        totals: p.totals,
+        latency,
+        per_second: p.per_second,
+        budgets: Vec::new(),
+        generator_cpu_percent: p.generator_cpu_percent,
+        warnings: p.warnings,
+        latencies: p.latencies,
+        hdr_log: p.hdr_log,
+    }
+}
+
+pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
+    let c = &inputs.total.counters;
+    let secs = inputs.elapsed.as_secs_f64().max(1e-9);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1) as f64;
@@ -144,39 +179,37 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
     if c.clamped > 0 {
         warnings.push(format!("{} latencies were negative or over an hour and were clamped (clock skew between client and server?)", c.clamped));
     }
-    let mut summary = LoadSummary {
-        version: REPORT_VERSION,
+    let totals = Totals {
+        frames: c.frames,
+        bytes: c.bytes,
+        frames_per_s: c.frames as f64 / secs,
+        lost: c.lost,
+        duplicates: c.duplicates,
+        reordered: c.reordered,
+        connect_attempts: c.connect_attempts,
+        connected: c.connected,
+        peak_open: inputs.peak_open,
+        disconnects: c.disconnects,
+        reconnect_attempts: c.reconnect_attempts,
+        reconnect_successes: c.reconnect_successes,
+        pings_sent: c.pings_sent,
+        pongs: c.pongs,
+        clamped_latencies: c.clamped,
+        errors: c.errors.clone(),
+    };
+    let mut summary = from_parts(Parts {
         started_at: humantime::format_rfc3339_millis(inputs.started_wall).to_string(),
         duration_s: secs,
         stopped_early: inputs.stopped_early,
         targets: inputs.config.targets.clone(),
         conns: inputs.config.conns,
-        totals: Totals {
-            frames: c.frames,
-            bytes: c.bytes,
-            frames_per_s: c.frames as f64 / secs,
-            lost: c.lost,
-            duplicates: c.duplicates,
-            reordered: c.reordered,
-            connect_attempts: c.connect_attempts,
-            connected: c.connected,
-            peak_open: inputs.peak_open,
-            disconnects: c.disconnects,
-            reconnect_attempts: c.reconnect_attempts,
-            reconnect_successes: c.reconnect_successes,
-            pings_sent: c.pings_sent,
-            pongs: c.pongs,
-            clamped_latencies: c.clamped,
-            errors: c.errors.clone(),
-        },
-        latency,
+        totals,
+        latencies: inputs.total.latencies.clone(),
         per_second: inputs.seconds,
-        budgets: Vec::new(),
         generator_cpu_percent: cpu_percent,
         warnings,
-        latencies: inputs.total.latencies.clone(),
         hdr_log: inputs.hdr_log,
-    };
+    });
     summary.budgets = inputs
         .config
         .budgets
