@@ -255,7 +255,7 @@ pub fn html(summary: &LoadSummary) -> String {
         (1.0, "max"),
     ];
     let mut dist = Vec::new();
-    for (name, _) in &summary.latency {
+    for name in summary.latency.keys() {
         if let Some(d) = super::recorder::Latencies::ALL
             .iter()
             .find(|d| super::summary::distribution_name(**d) == *name)
