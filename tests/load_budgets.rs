@@ -192,3 +192,59 @@ fn an_unreachable_target_exits_3() {
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("refused"), "{stderr}");
 }
+
+#[test]
+fn a_scenario_runs_its_stages_with_per_stage_reports() {
+    let dir = std::env::temp_dir().join(format!("livegames-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("two.toml");
+    std::fs::write(&file, "budgets = [\"lost=0\"]\n[[stages]]\nname = \"small\"\nconns = 2\nduration = \"1s\"\nramp = \"0s\"\n[[stages]]\nname = \"bigger\"\nconns = 4\nduration = \"1s\"\nramp = \"0s\"\nbudgets = [\"conns>=4\"]\n").unwrap();
+    let report = dir.join("report");
+    let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args(["load", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("== stage 1/2: small") && stdout.contains("== stage 2/2: bigger"),
+        "{stdout}"
+    );
+    let scenario: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("scenario.json")).unwrap()).unwrap();
+    assert_eq!(scenario["stages"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        scenario["stages"][1]["budgets"].as_array().unwrap().len(),
+        2,
+        "scenario-wide and stage budgets"
+    );
+    assert!(
+        report.join("01-small/report.json").exists()
+            && report.join("02-bigger/report.html").exists()
+    );
+}
+
+#[test]
+fn a_malformed_scenario_exits_2_with_the_line_and_what_was_expected() {
+    let file = std::env::temp_dir().join(format!("livegames-bad-{}.toml", std::process::id()));
+    std::fs::write(&file, "[[stages]]\nconns = 10\nduration = \"forever\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args(["load", "--scenario"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 3") && err.contains("duration like"),
+        "{err}"
+    );
+}

@@ -20,6 +20,7 @@ fn vu(send_rate: Option<f64>) -> VuConfig {
             unit: TsUnit::Us,
         },
         reconnect: None,
+        churn: None,
         read_buffer: 4096,
     }
 }
@@ -162,4 +163,30 @@ async fn reconnecting_users_come_back_and_each_return_is_timed() {
         summary.totals.reconnect_successes
     );
     assert!(summary.latency.contains_key("reconnect"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_that_leave_and_resume_with_since_lose_nothing() {
+    let server = start(fast_config()).await;
+    let game = live_game(&server).await;
+    let mut config = vu(Some(2.0));
+    config.churn = Some(Duration::from_millis(700));
+    let summary = load(
+        vec![format!("{}/ws/live/{game}", server.ws_url())],
+        4,
+        3,
+        config,
+    )
+    .await;
+    let t = &summary.totals;
+    assert!(t.reconnect_attempts >= 8, "{t:?}");
+    assert_eq!(t.reconnect_successes, t.reconnect_attempts, "{t:?}");
+    assert_eq!(
+        (t.lost, t.duplicates, t.reordered),
+        (0, 0, 0),
+        "every resume replays exactly what was missed: {t:?}"
+    );
+    assert!(t.errors.is_empty(), "{:?}", t.errors);
+    assert!(summary.latency.contains_key("reconnect"));
+    server.stop().await.unwrap();
 }

@@ -296,6 +296,9 @@ pub struct LoadArgs {
     /// Reconnect after a disconnect, resuming with ?since=.
     #[arg(long)]
     pub reconnect: bool,
+    /// Each connection closes itself after this long and resumes with ?since= (measures resumes).
+    #[arg(long, value_parser = duration)]
+    pub churn: Option<Duration>,
     /// Budget such as p99<250ms, connect_p99<1s, errors<1%, lost=0 (repeatable).
     #[arg(long = "budget", value_name = "EXPR")]
     pub budgets: Vec<String>,
@@ -308,6 +311,9 @@ pub struct LoadArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Scenario file (TOML) with stages and budgets; see scenarios/.
+    #[arg(long, conflicts_with_all = ["conns", "duration", "ramp", "rate", "games", "send_rate", "reconnect", "churn"])]
+    pub scenario: Option<PathBuf>,
     /// Give up a connection attempt after this long.
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub connect_timeout: Duration,

@@ -34,10 +34,73 @@ pub fn run(args: LoadArgs) -> Exit {
     rt.block_on(run_async(args))
 }
 
+/// One stage to run: a plain `load` is a single stage; a scenario has several.
+struct StagePlan {
+    label: String,
+    url: Option<String>,
+    games: Vec<String>,
+    conns: usize,
+    duration: Duration,
+    ramp: Duration,
+    rate: f64,
+    send_rate: Option<f64>,
+    reconnect: bool,
+    churn: Option<Duration>,
+    budgets: Vec<budget::Budget>,
+}
+
+/// The stages to run, from flags or from `--scenario`.
+fn plan(args: &LoadArgs) -> Result<Vec<StagePlan>, String> {
+    let flag_budgets = budget::parse_all(&args.budgets).map_err(|e| e.to_string())?;
+    let Some(path) = &args.scenario else {
+        return Ok(vec![StagePlan {
+            label: format!("{} connections", args.conns),
+            url: args.url.clone(),
+            games: args.games.clone(),
+            conns: args.conns,
+            duration: args.duration,
+            ramp: args.ramp,
+            rate: args.rate,
+            send_rate: args.send_rate,
+            reconnect: args.reconnect,
+            churn: args.churn,
+            budgets: flag_budgets,
+        }]);
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--scenario {}: {e}", path.display()))?;
+    let scenario = crate::load::scenario::parse(&path.display().to_string(), &text)
+        .map_err(|e| e.to_string())?;
+    Ok(scenario
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| StagePlan {
+            label: stage.label(i),
+            url: args.url.clone().or_else(|| scenario.url.clone()),
+            games: scenario.games.clone(),
+            conns: stage.conns,
+            duration: stage.duration,
+            ramp: stage.ramp.unwrap_or(Duration::from_secs(1)),
+            rate: stage.rate.or(scenario.rate).unwrap_or(args.rate),
+            send_rate: stage.send_rate.or(scenario.send_rate),
+            reconnect: stage.reconnect.unwrap_or(scenario.reconnect),
+            churn: stage.churn.or(scenario.churn),
+            budgets: scenario
+                .budgets
+                .iter()
+                .chain(&stage.budgets)
+                .chain(&flag_budgets)
+                .cloned()
+                .collect(),
+        })
+        .collect())
+}
+
 async fn run_async(args: LoadArgs) -> Exit {
-    let budgets = match budget::parse_all(&args.budgets) {
-        Ok(b) => b,
-        Err(e) => return usage(&e.to_string()),
+    let stages = match plan(&args) {
+        Ok(s) => s,
+        Err(e) => return usage(&e),
     };
     let send_template = match &args.send_template {
         None => DEFAULT_PING.to_owned(),
@@ -54,103 +117,167 @@ async fn run_async(args: LoadArgs) -> Exit {
             Err(e) => return usage(&format!("--send-template {}: {e}", path.display())),
         },
     };
-    let mut embedded = None;
-    let url = match &args.url {
-        Some(u) => u.clone(),
-        None => match crate::serve::spawn(
-            crate::serve::ServeConfig::embedded(args.rate),
-            "127.0.0.1:0",
-        )
-        .await
-        {
-            Ok(server) => {
-                let url = server.ws_url();
-                embedded = Some(server);
-                url
-            }
-            Err(e) => {
-                eprintln!("livegames load: cannot start the embedded server: {e}");
-                return Exit::Failed;
-            }
-        },
-    };
-    if let Some(server) = &embedded {
-        wait_for_live_games(&server.http_url()).await;
-    }
-    let targets = match resolve_targets(&url, &args.games).await {
-        Ok(t) => t,
-        Err(Setup::Usage(m)) => return usage(&m),
-        Err(Setup::Unreachable(m)) => {
-            eprintln!("livegames load: {m}");
-            return Exit::Unreachable;
-        }
-    };
-    let config = LoadConfig {
-        targets,
-        conns: args.conns,
-        duration: args.duration,
-        ramp: args.ramp,
-        vu: VuConfig {
-            connect_timeout: args.connect_timeout,
-            idle_timeout: args.idle_timeout,
-            send_rate: args.send_rate,
-            send_template,
-            ts: TsSpec {
-                pointer: args.ts_field.clone(),
-                unit: args.ts_unit,
-            },
-            reconnect: args.reconnect.then_some(Backoff {
-                base: Duration::from_millis(100),
-                max: Duration::from_secs(5),
-            }),
-            read_buffer: 4 * 1024,
-        },
-        budgets,
-    };
-    let summary = execute(config, &args).await;
-    if let Some(server) = embedded {
-        let _ = server.stop().await;
-    }
-    if args.json {
-        match serde_json::to_string_pretty(&summary) {
-            Ok(j) => println!("{j}"),
-            Err(e) => eprintln!("livegames load: cannot render JSON: {e}"),
-        }
-    } else {
-        print!("{}", summary.render_text());
-    }
+    crate::load::raise_open_files_limit(
+        stages.iter().map(|s| s.conns).max().unwrap_or(0) as u64 * 2 + 256,
+    );
     let dir = args.report.clone().unwrap_or_else(default_report_dir);
-    match write_report(&dir, &summary) {
-        Ok(path) => eprintln!(
-            "report: {}/ (report.json, report.html, junit.xml, latency.hlog)",
-            path.display()
-        ),
-        Err(e) => {
+    let scenario = stages.len() > 1 || args.scenario.is_some();
+    let mut results = Vec::new();
+    for (i, stage) in stages.iter().enumerate() {
+        let stage_dir = if scenario {
+            dir.join(format!("{:02}-{}", i + 1, slug(&stage.label)))
+        } else {
+            dir.clone()
+        };
+        if scenario && !args.json {
+            println!("== stage {}/{}: {}", i + 1, stages.len(), stage.label);
+        }
+        let summary = match run_stage(stage, &args, &send_template).await {
+            Ok(s) => s,
+            Err(exit) => return exit,
+        };
+        if args.json {
+            match serde_json::to_string_pretty(&summary) {
+                Ok(j) => println!("{j}"),
+                Err(e) => eprintln!("livegames load: cannot render JSON: {e}"),
+            }
+        } else {
+            print!("{}", summary.render_text());
+        }
+        if let Err(e) = crate::load::report::write_all(&stage_dir, &summary) {
+            eprintln!(
+                "livegames load: cannot write the report in {}: {e}",
+                stage_dir.display()
+            );
+            return Exit::Failed;
+        }
+        let stopped = summary.stopped_early;
+        results.push((stage.label.clone(), stage_dir, summary));
+        if stopped {
+            break;
+        }
+    }
+    if scenario {
+        if let Err(e) = crate::load::report::write_scenario(&dir, &results) {
             eprintln!(
                 "livegames load: cannot write the report in {}: {e}",
                 dir.display()
             );
             return Exit::Failed;
         }
+        if !args.json {
+            print!("{}", crate::load::report::scenario_table(&results));
+        }
     }
-    if summary.totals.connected == 0 {
-        let why: Vec<String> = summary
+    eprintln!(
+        "report: {}/ (report.json, report.html, junit.xml, latency.hlog{})",
+        dir.display(),
+        if scenario {
+            " per stage; scenario.json"
+        } else {
+            ""
+        }
+    );
+    if let Some((label, _, s)) = results.iter().find(|(_, _, s)| s.totals.connected == 0) {
+        let why: Vec<String> = s
             .totals
             .errors
             .iter()
             .map(|(k, v)| format!("{k} x{v}"))
             .collect();
         eprintln!(
-            "livegames load: no connection could be opened ({})",
+            "livegames load: {label}: no connection could be opened ({})",
             why.join(", ")
         );
         return Exit::Unreachable;
     }
-    if summary.budgets_passed() {
+    if results.iter().all(|(_, _, s)| s.budgets_passed()) {
         Exit::Ok
     } else {
         Exit::Failed
     }
+}
+
+/// Runs one stage: its embedded server if it has no URL, target discovery, the load.
+async fn run_stage(
+    stage: &StagePlan,
+    args: &LoadArgs,
+    send_template: &str,
+) -> Result<crate::load::summary::LoadSummary, Exit> {
+    let mut embedded = None;
+    let url = match &stage.url {
+        Some(u) => u.clone(),
+        None => match crate::serve::spawn(
+            crate::serve::ServeConfig::embedded(stage.rate),
+            "127.0.0.1:0",
+        )
+        .await
+        {
+            Ok(server) => {
+                let url = server.ws_url();
+                wait_for_live_games(&server.http_url()).await;
+                embedded = Some(server);
+                url
+            }
+            Err(e) => {
+                eprintln!("livegames load: cannot start the embedded server: {e}");
+                return Err(Exit::Failed);
+            }
+        },
+    };
+    let targets = match resolve_targets(&url, &stage.games).await {
+        Ok(t) => t,
+        Err(Setup::Usage(m)) => return Err(usage(&m)),
+        Err(Setup::Unreachable(m)) => {
+            eprintln!("livegames load: {m}");
+            return Err(Exit::Unreachable);
+        }
+    };
+    let config = LoadConfig {
+        targets,
+        conns: stage.conns,
+        duration: stage.duration,
+        ramp: stage.ramp,
+        vu: VuConfig {
+            connect_timeout: args.connect_timeout,
+            idle_timeout: args.idle_timeout,
+            send_rate: stage.send_rate,
+            send_template: send_template.to_owned(),
+            ts: TsSpec {
+                pointer: args.ts_field.clone(),
+                unit: args.ts_unit,
+            },
+            reconnect: stage.reconnect.then_some(Backoff {
+                base: Duration::from_millis(100),
+                max: Duration::from_secs(5),
+            }),
+            churn: stage.churn,
+            read_buffer: 4 * 1024,
+        },
+        budgets: stage.budgets.clone(),
+    };
+    let summary = execute(config, args).await;
+    if let Some(server) = embedded {
+        let _ = server.stop().await;
+    }
+    Ok(summary)
+}
+
+fn slug(label: &str) -> String {
+    let s: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 fn usage(message: &str) -> Exit {
@@ -259,14 +386,6 @@ fn default_report_dir() -> PathBuf {
         .to_string()
         .replace(':', "-");
     PathBuf::from("reports").join(stamp)
-}
-
-fn write_report(
-    dir: &std::path::Path,
-    summary: &crate::load::summary::LoadSummary,
-) -> std::io::Result<PathBuf> {
-    crate::load::report::write_all(dir, summary)?;
-    Ok(dir.to_path_buf())
 }
 
 /// `livegames report merge`.

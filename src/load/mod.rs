@@ -10,6 +10,7 @@ pub mod hdrlog;
 pub mod merge;
 pub mod recorder;
 pub mod report;
+pub mod scenario;
 pub mod summary;
 pub mod vu;
 
@@ -141,10 +142,9 @@ pub async fn run(
     tracker.close();
     // Every user closes its socket (bounded by a 1 s close timeout each).
     let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
-    let last = collector.fold();
-    if last.frames > 0 {
-        seconds.push(last);
-    }
+    // What arrived while the users were closing counts in the totals; as a point of
+    // the per-second series it would be a stub of a second with nobody connected.
+    let _closing = collector.fold();
     let elapsed = started.elapsed();
     let cpu = process_cpu_seconds().map(|after| after - cpu_before.unwrap_or(after));
     summary::build(summary::Inputs {
@@ -210,4 +210,42 @@ pub fn process_cpu_seconds() -> Option<f64> {
     let user: f64 = fields.get(11)?.parse().ok()?;
     let system: f64 = fields.get(12)?.parse().ok()?;
     Some((user + system) / ticks_per_s)
+}
+
+/// Raises this process's open-files limit to `wanted` where the OS allows, and says
+/// clearly when it does not (each connection is a file descriptor).
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux but not on every unix
+pub fn raise_open_files_limit(wanted: u64) {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return;
+        }
+        if limit.rlim_cur as u64 >= wanted {
+            return;
+        }
+        let target = (wanted as libc::rlim_t).min(limit.rlim_max);
+        let raised = libc::rlimit {
+            rlim_cur: target,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        let ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0;
+        if !ok || (target as u64) < wanted {
+            eprintln!(
+                "livegames load: the OS allows {} open files (hard limit {}), fewer than the {wanted} this run needs; connections beyond it will fail with 'io' errors (raise it with `ulimit -Hn`)",
+                if ok {
+                    target as u64
+                } else {
+                    limit.rlim_cur as u64
+                },
+                limit.rlim_max as u64
+            );
+        }
+    }
 }

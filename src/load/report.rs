@@ -79,7 +79,14 @@ pub fn junit(summary: &LoadSummary) -> String {
     out
 }
 
-const COLORS: [&str; 4] = ["var(--accent)", "var(--c2)", "var(--c3)", "var(--good)"];
+const COLORS: [&str; 6] = [
+    "var(--accent)",
+    "var(--c2)",
+    "var(--c3)",
+    "var(--good)",
+    "var(--warn)",
+    "var(--bad)",
+];
 
 /// An SVG line chart; x and y are data units, `y_label` formats the y axis.
 fn line_chart(
@@ -372,4 +379,84 @@ pub fn html(summary: &LoadSummary) -> String {
             ""
         }
     )
+}
+
+/// One stage of a scenario: its label, report directory and summary.
+pub type StageResult = (String, PathBuf, LoadSummary);
+
+/// `scenario.json` (every stage's budgets and key figures) and an overall
+/// `junit.xml` (one test case per budget per stage) at the top of a scenario's report.
+pub fn write_scenario(dir: &Path, stages: &[StageResult]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::json!({
+        "version": super::summary::REPORT_VERSION,
+        "passed": stages.iter().all(|(_, _, s)| s.budgets_passed()),
+        "stages": stages.iter().map(|(label, d, s)| serde_json::json!({
+            "name": label,
+            "report": d.file_name().map(|n| n.to_string_lossy().into_owned()),
+            "conns": s.conns,
+            "duration_s": s.duration_s,
+            "frames_per_s": s.totals.frames_per_s,
+            "latency": s.latency,
+            "lost": s.totals.lost,
+            "errors": s.totals.errors,
+            "budgets": s.budgets,
+        })).collect::<Vec<_>>(),
+    });
+    std::fs::write(
+        dir.join("scenario.json"),
+        serde_json::to_vec_pretty(&json).map_err(std::io::Error::other)?,
+    )?;
+    let cases: usize = stages.iter().map(|(_, _, s)| s.budgets.len()).sum();
+    let failures: usize = stages
+        .iter()
+        .map(|(_, _, s)| s.budgets.iter().filter(|b| !b.passed).count())
+        .sum();
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites tests=\"{cases}\" failures=\"{failures}\">\n"
+    );
+    for (label, _, s) in stages {
+        let inner = junit(s);
+        let body: String = inner.lines().skip(1).collect::<Vec<_>>().join("\n");
+        out.push_str(&body.replacen(
+            "name=\"livegames load\"",
+            &format!("name=\"livegames load: {}\"", xml_escape(label)),
+            1,
+        ));
+        out.push('\n');
+    }
+    out.push_str("</testsuites>\n");
+    std::fs::write(dir.join("junit.xml"), out)
+}
+
+/// The per-stage summary table printed at the end of a scenario.
+pub fn scenario_table(stages: &[StageResult]) -> String {
+    let mut out = format!(
+        "\n{:<28} {:>6} {:>10} {:>10} {:>10} {:>10} {:>6} {:>7}\n",
+        "stage", "conns", "frames/s", "p50", "p99", "max", "lost", "budgets"
+    );
+    for (label, _, s) in stages {
+        let d = s.latency.get("delivery");
+        let f = |v: Option<f64>| v.map(format_micros).unwrap_or_else(|| "-".into());
+        let verdict = if s.budgets.is_empty() {
+            "-"
+        } else if s.budgets_passed() {
+            "PASS"
+        } else {
+            "FAIL"
+        };
+        let _ = writeln!(
+            out,
+            "{:<28} {:>6} {:>10.0} {:>10} {:>10} {:>10} {:>6} {:>7}",
+            crate::contract::schema::cut(label, 28),
+            s.totals.peak_open,
+            s.totals.frames_per_s,
+            f(d.map(|p| p.p50_us)),
+            f(d.map(|p| p.p99_us)),
+            f(d.map(|p| p.max_us)),
+            s.totals.lost,
+            verdict
+        );
+    }
+    out
 }

@@ -53,6 +53,9 @@ pub struct VuConfig {
     pub ts: TsSpec,
     /// Reconnect (with `?since=`) after a disconnect, with this backoff.
     pub reconnect: Option<Backoff>,
+    /// Each connection closes itself after this long and resumes with `?since=`
+    /// (clients that come and go, as on mobile networks); implies reconnecting.
+    pub churn: Option<Duration>,
     pub read_buffer: usize,
 }
 
@@ -89,6 +92,8 @@ enum End {
     Stopped,
     /// The server or the network ended it; `kind` names why (`close_4008`, `reset`, ...).
     Lost { kind: String },
+    /// This user closed it on purpose (`churn`), to come back with `?since=`.
+    Churned,
 }
 
 /// The fields of a frame the load generator reads; the rest is skipped, not built.
@@ -223,6 +228,11 @@ impl VirtualUser {
                     self.gauges.closed();
                     match end {
                         End::Stopped => return,
+                        End::Churned => {
+                            session.disconnected_at = Some(Instant::now());
+                            self.record(|r| r.counters.disconnects += 1);
+                            continue;
+                        }
                         End::Lost { kind } => {
                             session.disconnected_at = Some(Instant::now());
                             self.record(|r| {
@@ -264,12 +274,17 @@ impl VirtualUser {
         let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
         let cancelled = self.stop.cancelled();
         tokio::pin!(cancelled);
+        let churn_at = self.config.churn.map(|c| opened + c);
         loop {
             let send_due = next_send.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 _ = &mut cancelled => {
                     let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;
                     return End::Stopped;
+                }
+                _ = tokio::time::sleep_until(churn_at.unwrap_or(opened).into()), if churn_at.is_some() => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;
+                    return End::Churned;
                 }
                 _ = tokio::time::sleep_until(send_due.into()), if next_send.is_some() => {
                     // Open model: every slot that came due is sent and timed from its

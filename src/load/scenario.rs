@@ -1,0 +1,205 @@
+//! Scenario files (`scenarios/*.toml`): stages run one after another, each with its
+//! own connections, duration, ramp, rates and budgets, plus budgets for every stage.
+//!
+//! ```toml
+//! name = "ramp 10 to 100"
+//! budgets = ["p99<250ms", "lost=0"]      # checked on every stage
+//! send_rate = 1                           # defaults for every stage
+//!
+//! [[stages]]
+//! name = "10 connections"
+//! conns = 10
+//! duration = "10s"
+//! ramp = "2s"
+//! rate = 10                               # embedded server's frames/s per game
+//! budgets = ["conns>=10"]                 # this stage only
+//! ```
+//!
+//! Every key has a `livegames load` flag of the same name (with dashes). Mistakes are
+//! reported with the line and column and what was expected.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use super::budget::Budget;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Target URL; none: the embedded server.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub games: Vec<String>,
+    #[serde(default, deserialize_with = "budgets")]
+    pub budgets: Vec<Budget>,
+    #[serde(default, deserialize_with = "opt_positive")]
+    pub send_rate: Option<f64>,
+    #[serde(default, deserialize_with = "opt_positive")]
+    pub rate: Option<f64>,
+    #[serde(default)]
+    pub reconnect: bool,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub churn: Option<Duration>,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(deserialize_with = "conns")]
+    pub conns: usize,
+    #[serde(deserialize_with = "duration")]
+    pub duration: Duration,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub ramp: Option<Duration>,
+    /// Embedded server's frames per second per live game.
+    #[serde(default, deserialize_with = "opt_positive")]
+    pub rate: Option<f64>,
+    #[serde(default, deserialize_with = "opt_positive")]
+    pub send_rate: Option<f64>,
+    #[serde(default)]
+    pub reconnect: Option<bool>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub churn: Option<Duration>,
+    #[serde(default, deserialize_with = "budgets")]
+    pub budgets: Vec<Budget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ScenarioError {
+    pub file: String,
+    pub message: String,
+}
+
+/// Parses a scenario; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError {
+        file: file.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    if scenario.stages.is_empty() {
+        return Err(ScenarioError {
+            file: file.to_owned(),
+            message: "no stages: add at least one [[stages]] table with conns and duration".into(),
+        });
+    }
+    Ok(scenario)
+}
+
+impl Stage {
+    pub fn label(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("stage {} ({} connections)", index + 1, self.conns))
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration like \"10s\" or \"500ms\": {e}"
+        ))
+    })
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+fn conns<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = i64::deserialize(d)?;
+    if !(1..=100_000).contains(&n) {
+        return Err(serde::de::Error::custom(format!(
+            "conns must be 1..=100000, got {n}"
+        )));
+    }
+    Ok(n as usize)
+}
+
+fn opt_positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(serde::de::Error::custom(format!(
+            "must be a positive number, got {v}"
+        )));
+    }
+    Ok(Some(v))
+}
+
+fn budgets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Budget>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts
+        .iter()
+        .map(|t| t.parse::<Budget>().map_err(serde::de::Error::custom))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scenario_with_defaults_and_stages_parses() {
+        let s = parse("t.toml", "budgets = [\"p99<250ms\"]\nsend_rate = 1\n[[stages]]\nconns = 10\nduration = \"5s\"\nramp = \"1s\"\n[[stages]]\nname = \"big\"\nconns = 25\nduration = \"5s\"\nrate = 50\n").unwrap();
+        assert_eq!(s.stages.len(), 2);
+        assert_eq!(s.stages[0].ramp, Some(Duration::from_secs(1)));
+        assert_eq!(s.stages[1].rate, Some(50.0));
+        assert_eq!(s.budgets[0].text, "p99<250ms");
+        assert_eq!(s.stages[1].label(1), "big");
+    }
+
+    #[test]
+    fn every_shipped_scenario_parses() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                parse(&path.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 5, "ramp, two rates, reconnect and the CI gate");
+    }
+
+    #[test]
+    fn mistakes_name_the_line_and_what_was_expected() {
+        let e = parse("t.toml", "[[stages]]\nconns = 10\nduration = \"soon\"\n").unwrap_err();
+        assert!(
+            e.message.contains("line 3") && e.message.contains("duration like"),
+            "{e}"
+        );
+        let e = parse("t.toml", "[[stages]]\nconns = 0\nduration = \"1s\"\n").unwrap_err();
+        assert!(
+            e.message.contains("line 2") && e.message.contains("1..=100000"),
+            "{e}"
+        );
+        let e = parse("t.toml", "[[stages]]\nconn = 10\nduration = \"1s\"\n").unwrap_err();
+        assert!(
+            e.message.contains("unknown field") && e.message.contains("conns"),
+            "{e}"
+        );
+        let e = parse(
+            "t.toml",
+            "budgets = [\"p99<<1s\"]\n[[stages]]\nconns = 1\nduration = \"1s\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("line 1") && e.message.contains("p99<<1s"),
+            "{e}"
+        );
+        let e = parse("t.toml", "stages = []\n").unwrap_err();
+        assert!(e.message.contains("no stages"), "{e}");
+        let e = parse("t.toml", "[[stages]\n").unwrap_err();
+        assert!(e.message.contains("line 1"), "{e}");
+    }
+}
