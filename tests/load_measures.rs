@@ -21,6 +21,7 @@ fn vu(send_rate: Option<f64>) -> VuConfig {
         },
         reconnect: None,
         churn: None,
+        ws_ping: Some(Duration::from_millis(200)),
         read_buffer: 4096,
     }
 }

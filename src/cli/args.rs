@@ -311,6 +311,9 @@ pub struct LoadArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// WebSocket protocol Ping per connection this often (0s: off); RTT any server answers.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub ws_ping: Duration,
     /// Scenario file (TOML) with stages and budgets; see scenarios/.
     #[arg(long, conflicts_with_all = ["conns", "duration", "ramp", "rate", "games", "send_rate", "reconnect", "churn"])]
     pub scenario: Option<PathBuf>,

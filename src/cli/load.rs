@@ -252,6 +252,7 @@ async fn run_stage(
                 max: Duration::from_secs(5),
             }),
             churn: stage.churn,
+            ws_ping: (!args.ws_ping.is_zero()).then_some(args.ws_ping),
             read_buffer: 4 * 1024,
         },
         budgets: stage.budgets.clone(),

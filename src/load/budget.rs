@@ -55,6 +55,8 @@ pub enum Distribution {
     EndToEnd,
     /// Application ping to pong, from the scheduled send time.
     Rtt,
+    /// WebSocket protocol Ping to Pong (any compliant server answers these).
+    WsRtt,
     /// TCP + TLS + WebSocket handshake.
     Connect,
     /// Connection open to first frame.
@@ -76,7 +78,7 @@ pub enum Metric {
     Conns,
 }
 
-const METRIC_HELP: &str = "p50|p90|p95|p99|p999|max (delivery latency), connect_*, first_frame_*, rtt_*, e2e_*, reconnect_* (same percentiles), errors, lost, reconnect_success, conns";
+const METRIC_HELP: &str = "p50|p90|p95|p99|p999|max (delivery latency), connect_*, first_frame_*, rtt_*, ws_rtt_*, e2e_*, reconnect_* (same percentiles), errors, lost, reconnect_success, conns";
 
 impl Metric {
     fn parse(s: &str) -> Option<Metric> {
@@ -93,6 +95,7 @@ impl Metric {
                     "connect" => Distribution::Connect,
                     "first_frame" => Distribution::FirstFrame,
                     "rtt" => Distribution::Rtt,
+                    "ws_rtt" => Distribution::WsRtt,
                     "e2e" => Distribution::EndToEnd,
                     "reconnect" => Distribution::Reconnect,
                     "delivery" => Distribution::Delivery,

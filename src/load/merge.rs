@@ -206,6 +206,8 @@ pub fn merge(dirs: &[PathBuf], budgets: &[Budget]) -> Result<LoadSummary, MergeE
         latencies: total.latencies,
         per_second: seconds,
         generator_cpu_percent: None,
+        // Each machine has its own clock: see the runs' own reports.
+        clock: None,
         warnings,
         hdr_log: log.bytes().to_vec(),
     });

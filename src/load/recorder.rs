@@ -23,6 +23,7 @@ pub struct Latencies {
     pub delivery: Histogram<u64>,
     pub e2e: Histogram<u64>,
     pub rtt: Histogram<u64>,
+    pub ws_rtt: Histogram<u64>,
     pub connect: Histogram<u64>,
     pub first_frame: Histogram<u64>,
     pub reconnect: Histogram<u64>,
@@ -34,6 +35,7 @@ impl Default for Latencies {
             delivery: histogram(),
             e2e: histogram(),
             rtt: histogram(),
+            ws_rtt: histogram(),
             connect: histogram(),
             first_frame: histogram(),
             reconnect: histogram(),
@@ -47,6 +49,7 @@ impl Latencies {
             Distribution::Delivery => &self.delivery,
             Distribution::EndToEnd => &self.e2e,
             Distribution::Rtt => &self.rtt,
+            Distribution::WsRtt => &self.ws_rtt,
             Distribution::Connect => &self.connect,
             Distribution::FirstFrame => &self.first_frame,
             Distribution::Reconnect => &self.reconnect,
@@ -58,16 +61,18 @@ impl Latencies {
             Distribution::Delivery => &mut self.delivery,
             Distribution::EndToEnd => &mut self.e2e,
             Distribution::Rtt => &mut self.rtt,
+            Distribution::WsRtt => &mut self.ws_rtt,
             Distribution::Connect => &mut self.connect,
             Distribution::FirstFrame => &mut self.first_frame,
             Distribution::Reconnect => &mut self.reconnect,
         }
     }
 
-    pub const ALL: [Distribution; 6] = [
+    pub const ALL: [Distribution; 7] = [
         Distribution::Delivery,
         Distribution::EndToEnd,
         Distribution::Rtt,
+        Distribution::WsRtt,
         Distribution::Connect,
         Distribution::FirstFrame,
         Distribution::Reconnect,
@@ -108,6 +113,9 @@ pub struct Counters {
     pub clamped: u64,
     /// Errors by kind: `refused`, `handshake_503`, `close_4008`, `timeout`, `invalid_json`, ...
     pub errors: BTreeMap<String, u64>,
+    /// The ping/pong exchange with the shortest round trip: (round trip µs, server
+    /// clock minus local clock µs). The offset is known to within half that round trip.
+    pub best_offset: Option<(u64, i64)>,
 }
 
 impl Counters {
@@ -127,6 +135,16 @@ impl Counters {
         self.clamped += o.clamped;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
+        }
+        if let Some((rtt, offset)) = o.best_offset {
+            self.observe_offset(rtt, offset);
+        }
+    }
+
+    /// Keeps the clock-offset estimate of the tightest exchange (NTP's rule).
+    pub fn observe_offset(&mut self, rtt_us: u64, offset_us: i64) {
+        if self.best_offset.is_none_or(|(best, _)| rtt_us < best) {
+            self.best_offset = Some((rtt_us, offset_us));
         }
     }
 

@@ -60,6 +60,56 @@ pub struct Totals {
     pub errors: BTreeMap<String, u64>,
 }
 
+/// How far the server's clock is from ours, from the tightest ping/pong exchange.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClockEstimate {
+    /// Server clock minus local clock.
+    pub offset_us: i64,
+    /// The offset is known to within ± this (half the tightest round trip).
+    pub uncertainty_us: u64,
+    pub note: String,
+}
+
+impl ClockEstimate {
+    fn from_best(best: Option<(u64, i64)>, targets: &[String]) -> Option<ClockEstimate> {
+        let (rtt, offset_us) = best?;
+        let uncertainty_us = rtt / 2;
+        let note = if targets.iter().all(|t| is_loopback(t)) {
+            format!(
+                "the target is on this host (one clock); the estimate, {offset_us}µs ± {uncertainty_us}µs, shows the method's precision"
+            )
+        } else if offset_us.unsigned_abs() > uncertainty_us {
+            format!(
+                "the server clock differs by about {} (± {}): delivery and e2e latencies are shifted by that much; rtt figures are not",
+                format_micros(offset_us.unsigned_abs() as f64),
+                format_micros(uncertainty_us as f64)
+            )
+        } else {
+            format!(
+                "the clocks agree within ± {}: delivery and e2e latencies are trustworthy to about that",
+                format_micros(uncertainty_us as f64)
+            )
+        };
+        Some(ClockEstimate {
+            offset_us,
+            uncertainty_us,
+            note,
+        })
+    }
+}
+
+fn is_loopback(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("");
+    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    host == "localhost" || host.starts_with("127.") || host == "[::1]"
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadSummary {
     pub version: &'static str,
@@ -76,6 +126,8 @@ pub struct LoadSummary {
     pub budgets: Vec<BudgetResult>,
     /// This process's CPU use: if it nears the core count, the generator is the bottleneck.
     pub generator_cpu_percent: Option<f64>,
+    /// The server's clock against ours (needs pongs that carry `ts`: `--send-rate`).
+    pub clock: Option<ClockEstimate>,
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub latencies: Latencies,
@@ -101,6 +153,7 @@ pub fn distribution_name(d: Distribution) -> &'static str {
         Distribution::Delivery => "delivery",
         Distribution::EndToEnd => "e2e",
         Distribution::Rtt => "rtt",
+        Distribution::WsRtt => "ws_rtt",
         Distribution::Connect => "connect",
         Distribution::FirstFrame => "first_frame",
         Distribution::Reconnect => "reconnect",
@@ -118,6 +171,7 @@ pub struct Parts {
     pub latencies: Latencies,
     pub per_second: Vec<Second>,
     pub generator_cpu_percent: Option<f64>,
+    pub clock: Option<ClockEstimate>,
     pub warnings: Vec<String>,
     pub hdr_log: Vec<u8>,
 }
@@ -157,6 +211,7 @@ pub fn from_parts(p: Parts) -> LoadSummary {
         per_second: p.per_second,
         budgets: Vec::new(),
         generator_cpu_percent: p.generator_cpu_percent,
+        clock: p.clock,
         warnings: p.warnings,
         latencies: p.latencies,
         hdr_log: p.hdr_log,
@@ -175,6 +230,10 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
         if p > 85.0 * cores {
             warnings.push(format!("the load generator used {p:.0}% CPU of {cores} cores: it may be the bottleneck; latencies include its own delay"));
         }
+    }
+    let clock = ClockEstimate::from_best(c.best_offset, &inputs.config.targets);
+    if clock.is_none() && !inputs.config.targets.iter().all(|t| is_loopback(t)) {
+        warnings.push("no ping/pong exchange carried a server time, so the clock offset is unknown: delivery and e2e latencies assume synchronized clocks (use --send-rate)".into());
     }
     if c.clamped > 0 {
         warnings.push(format!("{} latencies were negative or over an hour and were clamped (clock skew between client and server?)", c.clamped));
@@ -207,6 +266,7 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
         latencies: inputs.total.latencies.clone(),
         per_second: inputs.seconds,
         generator_cpu_percent: cpu_percent,
+        clock,
         warnings,
         hdr_log: inputs.hdr_log,
     });
@@ -308,6 +368,9 @@ impl LoadSummary {
         if !t.errors.is_empty() {
             let list: Vec<String> = t.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(out, "  errors: {}", list.join(", "));
+        }
+        if let Some(c) = &self.clock {
+            let _ = writeln!(out, "  clock: {}", c.note);
         }
         if let Some(cpu) = self.generator_cpu_percent {
             let _ = writeln!(out, "  generator CPU: {cpu:.0}%");

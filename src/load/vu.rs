@@ -56,6 +56,8 @@ pub struct VuConfig {
     /// Each connection closes itself after this long and resumes with `?since=`
     /// (clients that come and go, as on mobile networks); implies reconnecting.
     pub churn: Option<Duration>,
+    /// WebSocket protocol Ping interval per connection (RTT any server answers), or none.
+    pub ws_ping: Option<Duration>,
     pub read_buffer: usize,
 }
 
@@ -172,6 +174,16 @@ pub struct VirtualUser {
     pub stop: CancellationToken,
 }
 
+/// A client message awaiting its answer.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    id: u64,
+    /// Its slot in the open-model schedule: RTT is measured from here.
+    due: Instant,
+    /// When it was really sent (Unix µs), for the clock-offset estimate.
+    sent_us: i64,
+}
+
 /// State that lives across reconnects.
 struct Session {
     last_seq: Option<u64>,
@@ -271,7 +283,11 @@ impl VirtualUser {
         let mut next_send = period.map(|p| Instant::now() + p);
         // Intended send times of pings awaiting their pong (bounded: a server that
         // never answers must not grow this).
-        let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        // Protocol pings awaiting their pong: (number, sent at).
+        let mut ws_pings: VecDeque<(u64, Instant)> = VecDeque::new();
+        let mut ws_ping_n: u64 = 0;
+        let mut next_ws_ping = self.config.ws_ping.map(|p| opened + p);
         let cancelled = self.stop.cancelled();
         tokio::pin!(cancelled);
         let churn_at = self.config.churn.map(|c| opened + c);
@@ -298,12 +314,23 @@ impl VirtualUser {
                             pending.pop_front();
                             self.record(|r| r.error("pong_missing"));
                         }
-                        pending.push_back((session.ping_id, due));
+                        pending.push_back(Pending { id: session.ping_id, due, sent_us: now_micros() });
                         next_send = Some(due + period);
                         if let Err(e) = socket.send(Message::Text(body.into())).await {
                             return End::Lost { kind: format!("send_failed: {}", short(&e.to_string())) };
                         }
                         self.record(|r| r.counters.pings_sent += 1);
+                    }
+                }
+                _ = tokio::time::sleep_until(next_ws_ping.unwrap_or(opened).into()), if next_ws_ping.is_some() => {
+                    ws_ping_n += 1;
+                    if ws_pings.len() >= 64 {
+                        ws_pings.pop_front();
+                    }
+                    ws_pings.push_back((ws_ping_n, Instant::now()));
+                    next_ws_ping = self.config.ws_ping.map(|p| Instant::now() + p);
+                    if let Err(e) = socket.send(Message::Ping(ws_ping_n.to_be_bytes().to_vec().into())).await {
+                        return End::Lost { kind: format!("send_failed: {}", short(&e.to_string())) };
                     }
                 }
                 next = tokio::time::timeout(self.config.idle_timeout, socket.next()) => match next {
@@ -328,6 +355,17 @@ impl VirtualUser {
                         }
                         self.frame(text.as_str(), &mut seq, &mut replaying, &mut pending, session);
                     }
+                    Ok(Some(Ok(Message::Pong(payload)))) => {
+                        let now = Instant::now();
+                        if let Ok(bytes) = <[u8; 8]>::try_from(payload.as_ref()) {
+                            let n = u64::from_be_bytes(bytes);
+                            if let Some(pos) = ws_pings.iter().position(|(k, _)| *k == n) {
+                                let (_, sent) = ws_pings[pos];
+                                ws_pings.drain(..=pos);
+                                self.record(|r| r.latency(Distribution::WsRtt, now.duration_since(sent).as_micros() as i64));
+                            }
+                        }
+                    }
                     Ok(Some(Ok(_))) => {}
                 },
             }
@@ -340,7 +378,7 @@ impl VirtualUser {
         text: &str,
         seq: &mut SeqTracker,
         replaying: &mut bool,
-        pending: &mut VecDeque<(u64, Instant)>,
+        pending: &mut VecDeque<Pending>,
         session: &mut Session,
     ) {
         let received = now_micros();
@@ -398,17 +436,25 @@ impl VirtualUser {
         }
         if kind == Some(FrameType::Pong) {
             if let Some(id) = head.id.0.and_then(|i| u64::try_from(i).ok()) {
-                while let Some(&(pid, intended)) = pending.front() {
-                    if pid > id {
+                while let Some(p) = pending.front().copied() {
+                    if p.id > id {
                         break;
                     }
                     pending.pop_front();
-                    if pid == id {
+                    if p.id == id {
                         shard.counters.pongs += 1;
                         shard.latency(
                             Distribution::Rtt,
-                            received_at.duration_since(intended).as_micros() as i64,
+                            received_at.duration_since(p.due).as_micros() as i64,
                         );
+                        // The pong's ts is the server's clock between our send and receive.
+                        if let Some(server_ts) = ts {
+                            let actual_rtt = (received - p.sent_us).max(0);
+                            shard.counters.observe_offset(
+                                actual_rtt as u64,
+                                server_ts - (p.sent_us + received) / 2,
+                            );
+                        }
                     } else {
                         shard.error("pong_missing");
                     }
