@@ -248,3 +248,57 @@ fn a_malformed_scenario_exits_2_with_the_line_and_what_was_expected() {
         "{err}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_the_run_and_still_writes_the_report() {
+    use std::io::{BufRead, BufReader};
+    let report = std::env::temp_dir().join(format!("livegames-sigint-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args([
+            "load",
+            "--conns",
+            "3",
+            "--duration",
+            "60s",
+            "--ramp",
+            "0s",
+            "--report",
+        ])
+        .arg(&report)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run announces itself once connections start opening.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("connections over") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the run ended before it started"
+        );
+    }
+    let started = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "Ctrl-C must stop a 60 s run promptly"
+    );
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "no budgets: stopping early is not a failure"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["stopped_early"], true);
+    assert_eq!(json["totals"]["connected"], 3);
+}

@@ -304,6 +304,16 @@ async fn execute(config: LoadConfig, args: &LoadArgs) -> crate::load::summary::L
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     let total = config.duration;
+    if !show && !args.quiet {
+        // A log line instead of the bar when stderr is not a terminal (CI logs).
+        eprintln!(
+            "livegames load: {} connections over {} targets for {:?} (ramp {:?})",
+            config.conns,
+            config.targets.len(),
+            config.duration,
+            config.ramp
+        );
+    }
     let summary = crate::load::run(config, stop, |t: Tick| {
         let p99 = t
             .p99_us
