@@ -191,3 +191,54 @@ async fn users_that_leave_and_resume_with_since_lose_nothing() {
     assert!(summary.latency.contains_key("reconnect"));
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_load_counts_requests_by_path_and_status() {
+    use livegames::load::http::{HttpConfig, run};
+    let server = start(fast_config()).await;
+    let config = HttpConfig {
+        base_url: server.http_url(),
+        paths: vec!["/api/live/games".into(), "/no/such/path".into()],
+        users: 3,
+        duration: Duration::from_secs(2),
+        ramp: Duration::ZERO,
+        timeout: Duration::from_secs(5),
+    };
+    let mut recorder = livegames::load::recorder::Recorder::new();
+    let http = run(&config, &mut recorder).await.unwrap();
+    let ok = &http.by_path["GET /api/live/games"];
+    let missing = &http.by_path["GET /no/such/path"];
+    assert!(
+        ok.requests > 10 && ok.failures == 0 && ok.status_codes.get(&200) == Some(&ok.requests),
+        "{ok:?}"
+    );
+    assert!(
+        missing.failures == missing.requests && missing.status_codes.contains_key(&404),
+        "{missing:?}"
+    );
+    assert_eq!(http.requests, ok.requests + missing.requests);
+    assert_eq!(
+        recorder.latencies.http.len(),
+        http.requests,
+        "every request timed"
+    );
+    let budgets = [
+        "errors<1%".parse().unwrap(),
+        "http_p99<10s".parse().unwrap(),
+    ];
+    let summary = livegames::load::summary::http_summary(
+        std::time::SystemTime::now(),
+        config.duration,
+        &config.base_url,
+        recorder,
+        http,
+        &budgets,
+    );
+    assert!(
+        !summary.budgets[0].passed,
+        "half the requests failed: {:?}",
+        summary.budgets[0]
+    );
+    assert!(summary.budgets[1].passed);
+    server.stop().await.unwrap();
+}

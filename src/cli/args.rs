@@ -311,6 +311,17 @@ pub struct LoadArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// HTTP load instead of WebSockets: --conns users GET --paths in turn (via goose).
+    #[arg(long, conflicts_with_all = ["scenario", "send_rate", "reconnect", "churn"])]
+    pub http: bool,
+    /// Paths for --http (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "/api/live/games,/api/nfl/scores,/api/nhl/scores",
+        requires = "http"
+    )]
+    pub paths: Vec<String>,
     /// WebSocket protocol Ping per connection this often (0s: off); RTT any server answers.
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub ws_ping: Duration,

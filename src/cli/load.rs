@@ -98,6 +98,9 @@ fn plan(args: &LoadArgs) -> Result<Vec<StagePlan>, String> {
 }
 
 async fn run_async(args: LoadArgs) -> Exit {
+    if args.http {
+        return run_http(&args).await;
+    }
     let stages = match plan(&args) {
         Ok(s) => s,
         Err(e) => return usage(&e),
@@ -262,6 +265,111 @@ async fn run_stage(
         let _ = server.stop().await;
     }
     Ok(summary)
+}
+
+/// `load --http`: goose users against the REST API, reported like a WebSocket run.
+async fn run_http(args: &LoadArgs) -> Exit {
+    let budgets = match budget::parse_all(&args.budgets) {
+        Ok(b) => b,
+        Err(e) => return usage(&e.to_string()),
+    };
+    if let Some(bad) = args.paths.iter().find(|p| !p.starts_with('/')) {
+        return usage(&format!("--paths: {bad:?} must start with '/'"));
+    }
+    let mut embedded = None;
+    let base = match &args.url {
+        Some(u) => match reqwest::Url::parse(u) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                u.trim_end_matches('/').to_owned()
+            }
+            _ => return usage(&format!("{u:?}: --http needs an http:// or https:// URL")),
+        },
+        None => match crate::serve::spawn(
+            crate::serve::ServeConfig::embedded(args.rate),
+            "127.0.0.1:0",
+        )
+        .await
+        {
+            Ok(server) => {
+                let url = server.http_url();
+                embedded = Some(server);
+                url
+            }
+            Err(e) => {
+                eprintln!("livegames load: cannot start the embedded server: {e}");
+                return Exit::Failed;
+            }
+        },
+    };
+    let config = crate::load::http::HttpConfig {
+        base_url: base.clone(),
+        paths: args.paths.clone(),
+        users: args.conns,
+        duration: args.duration,
+        ramp: args.ramp,
+        timeout: args.connect_timeout.max(Duration::from_secs(1)),
+    };
+    if !args.quiet {
+        eprintln!(
+            "livegames load --http: {} users on {} for {:?}",
+            config.users, base, config.duration
+        );
+    }
+    let started_wall = std::time::SystemTime::now();
+    let mut recorder = crate::load::recorder::Recorder::new();
+    let outcome = crate::load::http::run(&config, &mut recorder).await;
+    if let Some(server) = embedded {
+        let _ = server.stop().await;
+    }
+    let http = match outcome {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("livegames load: {e}");
+            return Exit::Failed;
+        }
+    };
+    let summary = crate::load::summary::http_summary(
+        started_wall,
+        config.duration,
+        &base,
+        recorder,
+        http,
+        &budgets,
+    );
+    if args.json {
+        match serde_json::to_string_pretty(&summary) {
+            Ok(j) => println!("{j}"),
+            Err(e) => eprintln!("livegames load: cannot render JSON: {e}"),
+        }
+    } else {
+        print!("{}", summary.render_text());
+    }
+    let dir = args.report.clone().unwrap_or_else(default_report_dir);
+    if let Err(e) = crate::load::report::write_all(&dir, &summary) {
+        eprintln!(
+            "livegames load: cannot write the report in {}: {e}",
+            dir.display()
+        );
+        return Exit::Failed;
+    }
+    eprintln!(
+        "report: {}/ (report.json, report.html, junit.xml, latency.hlog)",
+        dir.display()
+    );
+    let http = summary
+        .http
+        .as_ref()
+        .map(|h| (h.requests, h.failures))
+        .unwrap_or_default();
+    if http.0 == 0 || (http.0 == http.1 && summary.latencies.http.is_empty()) {
+        eprintln!("livegames load: no request to {base} got an answer");
+        return Exit::Unreachable;
+    }
+    if summary.budgets_passed() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    }
 }
 
 fn slug(label: &str) -> String {

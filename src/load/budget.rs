@@ -57,6 +57,8 @@ pub enum Distribution {
     Rtt,
     /// WebSocket protocol Ping to Pong (any compliant server answers these).
     WsRtt,
+    /// HTTP request to response (`load --http`).
+    Http,
     /// TCP + TLS + WebSocket handshake.
     Connect,
     /// Connection open to first frame.
@@ -78,7 +80,7 @@ pub enum Metric {
     Conns,
 }
 
-const METRIC_HELP: &str = "p50|p90|p95|p99|p999|max (delivery latency), connect_*, first_frame_*, rtt_*, ws_rtt_*, e2e_*, reconnect_* (same percentiles), errors, lost, reconnect_success, conns";
+const METRIC_HELP: &str = "p50|p90|p95|p99|p999|max (delivery latency), connect_*, first_frame_*, rtt_*, ws_rtt_*, http_*, e2e_*, reconnect_* (same percentiles), errors, lost, reconnect_success, conns";
 
 impl Metric {
     fn parse(s: &str) -> Option<Metric> {
@@ -96,6 +98,7 @@ impl Metric {
                     "first_frame" => Distribution::FirstFrame,
                     "rtt" => Distribution::Rtt,
                     "ws_rtt" => Distribution::WsRtt,
+                    "http" => Distribution::Http,
                     "e2e" => Distribution::EndToEnd,
                     "reconnect" => Distribution::Reconnect,
                     "delivery" => Distribution::Delivery,

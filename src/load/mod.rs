@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod hdrlog;
+pub mod http;
 pub mod merge;
 pub mod recorder;
 pub mod report;

@@ -24,6 +24,7 @@ pub struct Latencies {
     pub e2e: Histogram<u64>,
     pub rtt: Histogram<u64>,
     pub ws_rtt: Histogram<u64>,
+    pub http: Histogram<u64>,
     pub connect: Histogram<u64>,
     pub first_frame: Histogram<u64>,
     pub reconnect: Histogram<u64>,
@@ -36,6 +37,7 @@ impl Default for Latencies {
             e2e: histogram(),
             rtt: histogram(),
             ws_rtt: histogram(),
+            http: histogram(),
             connect: histogram(),
             first_frame: histogram(),
             reconnect: histogram(),
@@ -50,6 +52,7 @@ impl Latencies {
             Distribution::EndToEnd => &self.e2e,
             Distribution::Rtt => &self.rtt,
             Distribution::WsRtt => &self.ws_rtt,
+            Distribution::Http => &self.http,
             Distribution::Connect => &self.connect,
             Distribution::FirstFrame => &self.first_frame,
             Distribution::Reconnect => &self.reconnect,
@@ -62,17 +65,19 @@ impl Latencies {
             Distribution::EndToEnd => &mut self.e2e,
             Distribution::Rtt => &mut self.rtt,
             Distribution::WsRtt => &mut self.ws_rtt,
+            Distribution::Http => &mut self.http,
             Distribution::Connect => &mut self.connect,
             Distribution::FirstFrame => &mut self.first_frame,
             Distribution::Reconnect => &mut self.reconnect,
         }
     }
 
-    pub const ALL: [Distribution; 7] = [
+    pub const ALL: [Distribution; 8] = [
         Distribution::Delivery,
         Distribution::EndToEnd,
         Distribution::Rtt,
         Distribution::WsRtt,
+        Distribution::Http,
         Distribution::Connect,
         Distribution::FirstFrame,
         Distribution::Reconnect,
@@ -173,6 +178,14 @@ impl Recorder {
             self.counters.clamped += 1;
         }
         self.latencies.get_mut(d).saturating_record(clamped);
+    }
+
+    /// Records `count` samples of one latency (a bucket from another tool's histogram).
+    pub fn latency_n(&mut self, d: Distribution, micros: i64, count: u64) {
+        let clamped = micros.clamp(1, MAX_MICROS as i64) as u64;
+        self.latencies
+            .get_mut(d)
+            .saturating_record_n(clamped, count);
     }
 
     pub fn error(&mut self, kind: &str) {

@@ -128,6 +128,8 @@ pub struct LoadSummary {
     pub generator_cpu_percent: Option<f64>,
     /// The server's clock against ours (needs pongs that carry `ts`: `--send-rate`).
     pub clock: Option<ClockEstimate>,
+    /// Requests of an HTTP load (`--http`), by path.
+    pub http: Option<super::http::HttpTotals>,
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub latencies: Latencies,
@@ -154,6 +156,7 @@ pub fn distribution_name(d: Distribution) -> &'static str {
         Distribution::EndToEnd => "e2e",
         Distribution::Rtt => "rtt",
         Distribution::WsRtt => "ws_rtt",
+        Distribution::Http => "http",
         Distribution::Connect => "connect",
         Distribution::FirstFrame => "first_frame",
         Distribution::Reconnect => "reconnect",
@@ -212,6 +215,7 @@ pub fn from_parts(p: Parts) -> LoadSummary {
         budgets: Vec::new(),
         generator_cpu_percent: p.generator_cpu_percent,
         clock: p.clock,
+        http: None,
         warnings: p.warnings,
         latencies: p.latencies,
         hdr_log: p.hdr_log,
@@ -291,10 +295,10 @@ impl Figures for LoadSummary {
         })
     }
     fn connection_attempts(&self) -> u64 {
-        self.totals.connect_attempts
+        self.totals.connect_attempts + self.http.as_ref().map_or(0, |h| h.requests)
     }
     fn errors(&self) -> u64 {
-        self.totals.errors.values().sum()
+        self.totals.errors.values().sum::<u64>() + self.http.as_ref().map_or(0, |h| h.failures)
     }
     fn lost(&self) -> u64 {
         self.totals.lost
@@ -331,21 +335,23 @@ impl LoadSummary {
                 ""
             }
         );
-        let _ = writeln!(
-            out,
-            "  frames {} ({:.0}/s), bytes {}, lost {}, duplicates {}, reordered {}",
-            t.frames, t.frames_per_s, t.bytes, t.lost, t.duplicates, t.reordered
-        );
-        let _ = writeln!(
-            out,
-            "  connections: {} attempted, {} connected, peak open {}, disconnects {}, reconnects {}/{}",
-            t.connect_attempts,
-            t.connected,
-            t.peak_open,
-            t.disconnects,
-            t.reconnect_successes,
-            t.reconnect_attempts
-        );
+        if t.connect_attempts > 0 {
+            let _ = writeln!(
+                out,
+                "  frames {} ({:.0}/s), bytes {}, lost {}, duplicates {}, reordered {}",
+                t.frames, t.frames_per_s, t.bytes, t.lost, t.duplicates, t.reordered
+            );
+            let _ = writeln!(
+                out,
+                "  connections: {} attempted, {} connected, peak open {}, disconnects {}, reconnects {}/{}",
+                t.connect_attempts,
+                t.connected,
+                t.peak_open,
+                t.disconnects,
+                t.reconnect_successes,
+                t.reconnect_attempts
+            );
+        }
         let _ = writeln!(
             out,
             "  {:<12} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
@@ -364,6 +370,30 @@ impl LoadSummary {
                 format_micros(p.p999_us),
                 format_micros(p.max_us)
             );
+        }
+        if let Some(h) = &self.http {
+            let _ = writeln!(
+                out,
+                "  http: {} users, {} requests ({:.0}/s), {} failed",
+                h.users, h.requests, h.requests_per_s, h.failures
+            );
+            for (path, p) in &h.by_path {
+                let codes: Vec<String> = p
+                    .status_codes
+                    .iter()
+                    .map(|(c, n)| format!("{c}x{n}"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "    {path:<28} {:>7} req  p50 {:>9}  p95 {:>9}  p99 {:>9}  max {:>9}  [{}]",
+                    p.requests,
+                    format_micros(p.p50_us),
+                    format_micros(p.p95_us),
+                    format_micros(p.p99_us),
+                    format_micros(p.max_us),
+                    codes.join(" ")
+                );
+            }
         }
         if !t.errors.is_empty() {
             let list: Vec<String> = t.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -393,4 +423,53 @@ impl LoadSummary {
         }
         out
     }
+}
+
+/// The summary of an HTTP run (`load --http`): the `http` latency and per-path figures.
+pub fn http_summary(
+    started: SystemTime,
+    duration: Duration,
+    base: &str,
+    recorder: Recorder,
+    http: super::http::HttpTotals,
+    budgets: &[super::budget::Budget],
+) -> LoadSummary {
+    let mut log = super::hdrlog::HdrLog::new(started);
+    log.write_interval(&recorder.latencies, Duration::ZERO, duration);
+    let totals = Totals {
+        frames: 0,
+        bytes: 0,
+        frames_per_s: 0.0,
+        lost: 0,
+        duplicates: 0,
+        reordered: 0,
+        connect_attempts: 0,
+        connected: 0,
+        peak_open: 0,
+        disconnects: 0,
+        reconnect_attempts: 0,
+        reconnect_successes: 0,
+        pings_sent: 0,
+        pongs: 0,
+        clamped_latencies: 0,
+        // Failed requests are counted in `http` (by path and status), not here.
+        errors: BTreeMap::new(),
+    };
+    let mut summary = from_parts(Parts {
+        started_at: humantime::format_rfc3339_millis(started).to_string(),
+        duration_s: duration.as_secs_f64(),
+        stopped_early: false,
+        targets: vec![base.to_owned()],
+        conns: http.users,
+        totals,
+        latencies: recorder.latencies,
+        per_second: Vec::new(),
+        generator_cpu_percent: None,
+        clock: None,
+        warnings: vec!["http latencies come from goose's microsecond buckets (0.78% wide)".into()],
+        hdr_log: log.bytes().to_vec(),
+    });
+    summary.http = Some(http);
+    summary.budgets = budgets.iter().map(|b| b.evaluate(&summary)).collect();
+    summary
 }
