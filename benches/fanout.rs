@@ -13,7 +13,7 @@
 //!
 //! Traffic goes to 127.0.0.1 only, for a bounded time.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +23,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+mod common;
+use common::{Server, now_micros, proc_stats, read_addr, ts_of};
 
 const GAMES: usize = 4;
 const FRAME_PAD: usize = 380; // bare frames about as large as livegames updates
@@ -138,149 +141,21 @@ struct Outcome {
     closed: u64,
 }
 
-/// A server process and the WebSocket URLs of its games.
-struct Server {
-    child: Child,
-    urls: Vec<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn start(kind: ServerKind, rate: f64) -> Server {
-    let mut cmd = match kind {
+    match kind {
+        ServerKind::Livegames => common::start_livegames(rate).await,
         ServerKind::Bare => {
-            let mut c = Command::new(std::env::current_exe().unwrap());
-            c.args(["bare-server", &rate.to_string()]);
-            c
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .args(["bare-server", &rate.to_string()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("server starts");
+            let addr = read_addr(&mut child);
+            let urls = (0..GAMES).map(|g| format!("ws://{addr}/{g}")).collect();
+            Server { child, urls }
         }
-        ServerKind::Livegames => {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_livegames"));
-            // A near-frozen replay: the stream is the market ticks at RATE per live game.
-            c.args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--speed",
-                "0.001",
-                "--rate",
-                &rate.to_string(),
-                "--log-format",
-                "json",
-            ]);
-            c.env("RUST_LOG", "warn,livegames::serve=info");
-            c
-        }
-    };
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("server starts");
-    let addr = read_addr(&mut child);
-    let urls = match kind {
-        ServerKind::Bare => (0..GAMES).map(|g| format!("ws://{addr}/{g}")).collect(),
-        ServerKind::Livegames => live_game_urls(&addr).await,
-    };
-    Server { child, urls }
-}
-
-/// The bare server prints its address on stdout; livegames logs it as JSON on stderr.
-fn read_addr(child: &mut Child) -> String {
-    use std::io::{BufRead, BufReader};
-    let (tx, rx) = std::sync::mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line.trim().to_owned());
-        }
-    });
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if let Some(a) = v["local_addr"].as_str() {
-                    let _ = tx2.send(a.to_owned());
-                }
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("server address")
-}
-
-async fn live_game_urls(addr: &str) -> Vec<String> {
-    let url = format!("http://{addr}/api/live/games");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = reqwest::get(&url).await {
-            if let Ok(list) = r.json::<serde_json::Value>().await {
-                let live: Vec<String> = list["games"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|g| g["latest"]["state"] == "live" && !g["latest"]["market"].is_null())
-                    .map(|g| g["ws_url"].as_str().unwrap().to_owned())
-                    .collect();
-                if !live.is_empty() {
-                    return live;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "no live game on {addr}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64
-}
-
-/// The `ts` field of a frame, found without parsing the whole frame.
-fn ts_of(text: &str) -> Option<i64> {
-    let start = text.find("\"ts\":")? + 5;
-    let digits: &str = &text[start..];
-    let end = digits
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(digits.len());
-    digits[..end].parse().ok()
-}
-
-/// (utime + stime) in seconds and RSS in KiB of a process.
-fn proc_stats(pid: u32) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(") ")
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = 100.0; // USER_HZ on Linux
-    let cpu = fields
-        .get(11)
-        .and_then(|u| u.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / ticks
-        + fields
-            .get(12)
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / ticks;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0.0);
-    (cpu, rss)
 }
 
 async fn run(kind: ServerKind, s: Scenario) -> Outcome {

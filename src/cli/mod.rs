@@ -75,7 +75,7 @@ fn serve(args: ServeArgs) -> Exit {
         }
     };
     rt.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(args.addr).await {
+        let listener = match crate::serve::bind(args.addr) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("livegames serve: cannot listen on {}: {e}", args.addr);

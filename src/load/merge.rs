@@ -226,6 +226,7 @@ fn sum_totals(runs: &[Run], seconds: f64) -> Totals {
         connect_attempts: 0,
         connected: 0,
         peak_open: 0,
+        all_open_after_s: None,
         disconnects: 0,
         reconnect_attempts: 0,
         reconnect_successes: 0,

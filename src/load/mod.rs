@@ -69,7 +69,7 @@ pub async fn run(
     let shards: Vec<Arc<Mutex<Recorder>>> = (0..shard_count())
         .map(|_| Arc::new(Mutex::new(Recorder::new())))
         .collect();
-    let gauges = Arc::new(Gauges::default());
+    let gauges = Arc::new(Gauges::new(config.conns as u64));
     let users = CancellationToken::new();
     let tracker = TaskTracker::new();
     let vu_config = Arc::new(config.vu.clone());
@@ -154,6 +154,7 @@ pub async fn run(
         hdr_log: collector.log.bytes().to_vec(),
         seconds,
         peak_open: gauges.peak_open.load(Ordering::Relaxed),
+        all_open_after: gauges.all_open_at.get().map(|t| t.duration_since(started)),
         elapsed,
         started_wall,
         cpu_seconds: cpu,

@@ -51,6 +51,8 @@ pub struct Totals {
     pub connect_attempts: u64,
     pub connected: u64,
     pub peak_open: u64,
+    /// Seconds from the start until every connection was open at once (None: never).
+    pub all_open_after_s: Option<f64>,
     pub disconnects: u64,
     pub reconnect_attempts: u64,
     pub reconnect_successes: u64,
@@ -144,6 +146,7 @@ pub(super) struct Inputs<'a> {
     pub hdr_log: Vec<u8>,
     pub seconds: Vec<Second>,
     pub peak_open: u64,
+    pub all_open_after: Option<Duration>,
     pub elapsed: Duration,
     pub started_wall: SystemTime,
     pub cpu_seconds: Option<f64>,
@@ -252,6 +255,7 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
         connect_attempts: c.connect_attempts,
         connected: c.connected,
         peak_open: inputs.peak_open,
+        all_open_after_s: inputs.all_open_after.map(|d| d.as_secs_f64()),
         disconnects: c.disconnects,
         reconnect_attempts: c.reconnect_attempts,
         reconnect_successes: c.reconnect_successes,
@@ -351,6 +355,9 @@ impl LoadSummary {
                 t.reconnect_successes,
                 t.reconnect_attempts
             );
+            if let Some(s) = t.all_open_after_s {
+                let _ = writeln!(out, "  all {} connections open after {:.2}s", self.conns, s);
+            }
         }
         let _ = writeln!(
             out,
@@ -446,6 +453,7 @@ pub fn http_summary(
         connect_attempts: 0,
         connected: 0,
         peak_open: 0,
+        all_open_after_s: None,
         disconnects: 0,
         reconnect_attempts: 0,
         reconnect_successes: 0,

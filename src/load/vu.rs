@@ -68,12 +68,26 @@ pub const DEFAULT_PING: &str = r#"{"type":"ping","id":{id}}"#;
 pub struct Gauges {
     pub open: AtomicU64,
     pub peak_open: AtomicU64,
+    /// How many connections the run wants open.
+    pub target: u64,
+    /// When all of them were first open at once.
+    pub all_open_at: std::sync::OnceLock<Instant>,
 }
 
 impl Gauges {
+    pub fn new(target: u64) -> Self {
+        Self {
+            target,
+            ..Self::default()
+        }
+    }
+
     fn opened(&self) {
         let now = self.open.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak_open.fetch_max(now, Ordering::Relaxed);
+        if now >= self.target {
+            let _ = self.all_open_at.set(Instant::now());
+        }
     }
 
     fn closed(&self) {
@@ -291,22 +305,52 @@ impl VirtualUser {
         let cancelled = self.stop.cancelled();
         tokio::pin!(cancelled);
         let churn_at = self.config.churn.map(|c| opened + c);
+        // Idleness is checked lazily: a frame only stores its arrival time, and the
+        // one timer of this connection looks at it when the check comes due. (A
+        // timeout around every read would touch the timer wheel once per frame.)
+        let idle = self.config.idle_timeout;
+        let mut last_frame = opened;
+        let mut idle_check = opened + idle;
+        let earliest = |send: Option<Instant>, ws: Option<Instant>, idle_check: Instant| {
+            [send, ws, churn_at]
+                .into_iter()
+                .flatten()
+                .fold(idle_check, Instant::min)
+        };
+        let timer = tokio::time::sleep_until(earliest(next_send, next_ws_ping, idle_check).into());
+        tokio::pin!(timer);
         loop {
-            let send_due = next_send.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 _ = &mut cancelled => {
                     let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;
                     return End::Stopped;
                 }
-                _ = tokio::time::sleep_until(churn_at.unwrap_or(opened).into()), if churn_at.is_some() => {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;
-                    return End::Churned;
-                }
-                _ = tokio::time::sleep_until(send_due.into()), if next_send.is_some() => {
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    if churn_at.is_some_and(|c| c <= now) {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;
+                        return End::Churned;
+                    }
+                    if idle_check <= now {
+                        if now.duration_since(last_frame) >= idle {
+                            return End::Lost { kind: "idle_timeout".into() };
+                        }
+                        idle_check = last_frame + idle;
+                    }
+                    if next_ws_ping.is_some_and(|t| t <= now) {
+                        ws_ping_n += 1;
+                        if ws_pings.len() >= 64 {
+                            ws_pings.pop_front();
+                        }
+                        ws_pings.push_back((ws_ping_n, now));
+                        next_ws_ping = self.config.ws_ping.map(|p| now + p);
+                        if let Err(e) = socket.send(Message::Ping(ws_ping_n.to_be_bytes().to_vec().into())).await {
+                            return End::Lost { kind: format!("send_failed: {}", short(&e.to_string())) };
+                        }
+                    }
                     // Open model: every slot that came due is sent and timed from its
                     // slot, however late the sending is.
                     let period = period.unwrap_or_default();
-                    let now = Instant::now();
                     while let Some(due) = next_send.filter(|d| *d <= now) {
                         session.ping_id += 1;
                         let body = self.config.send_template.replace("{id}", &session.ping_id.to_string());
@@ -321,28 +365,18 @@ impl VirtualUser {
                         }
                         self.record(|r| r.counters.pings_sent += 1);
                     }
+                    timer.as_mut().reset(earliest(next_send, next_ws_ping, idle_check).into());
                 }
-                _ = tokio::time::sleep_until(next_ws_ping.unwrap_or(opened).into()), if next_ws_ping.is_some() => {
-                    ws_ping_n += 1;
-                    if ws_pings.len() >= 64 {
-                        ws_pings.pop_front();
-                    }
-                    ws_pings.push_back((ws_ping_n, Instant::now()));
-                    next_ws_ping = self.config.ws_ping.map(|p| Instant::now() + p);
-                    if let Err(e) = socket.send(Message::Ping(ws_ping_n.to_be_bytes().to_vec().into())).await {
-                        return End::Lost { kind: format!("send_failed: {}", short(&e.to_string())) };
-                    }
-                }
-                next = tokio::time::timeout(self.config.idle_timeout, socket.next()) => match next {
-                    Err(_) => return End::Lost { kind: "idle_timeout".into() },
-                    Ok(None) => return End::Lost { kind: "closed_without_frame".into() },
-                    Ok(Some(Err(e))) => return End::Lost { kind: io_kind(&e) },
-                    Ok(Some(Ok(Message::Close(frame)))) => {
+                next = socket.next() => match next {
+                    None => return End::Lost { kind: "closed_without_frame".into() },
+                    Some(Err(e)) => return End::Lost { kind: io_kind(&e) },
+                    Some(Ok(Message::Close(frame))) => {
                         let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
                         return End::Lost { kind: format!("close_{code}") };
                     }
-                    Ok(Some(Ok(Message::Text(text)))) => {
+                    Some(Ok(Message::Text(text))) => {
                         let now = Instant::now();
+                        last_frame = now;
                         if first_frame {
                             first_frame = false;
                             self.record(|r| r.latency(Distribution::FirstFrame, now.duration_since(opened).as_micros() as i64));
@@ -355,8 +389,9 @@ impl VirtualUser {
                         }
                         self.frame(text.as_str(), &mut seq, &mut replaying, &mut pending, session);
                     }
-                    Ok(Some(Ok(Message::Pong(payload)))) => {
+                    Some(Ok(Message::Pong(payload))) => {
                         let now = Instant::now();
+                        last_frame = now;
                         if let Ok(bytes) = <[u8; 8]>::try_from(payload.as_ref()) {
                             let n = u64::from_be_bytes(bytes);
                             if let Some(pos) = ws_pings.iter().position(|(k, _)| *k == n) {
@@ -366,7 +401,7 @@ impl VirtualUser {
                             }
                         }
                     }
-                    Ok(Some(Ok(_))) => {}
+                    Some(Ok(_)) => last_frame = Instant::now(),
                 },
             }
         }

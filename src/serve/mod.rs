@@ -203,14 +203,33 @@ impl ServerHandle {
     }
 }
 
+/// How many connections may wait to be accepted. tokio's default (1024) overflows
+/// when thousands of clients connect at once, and each overflow costs the client a
+/// SYN retransmit (1 s); the kernel caps this at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 8192;
+
+/// Binds a listener with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Binds `addr` and runs the server in a task of this runtime.
 pub async fn spawn(config: ServeConfig, addr: &str) -> Result<ServerHandle, ServeError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: addr.to_owned(),
-            source,
-        })?;
+    let parsed: SocketAddr = addr.parse().map_err(|e| ServeError::Bind {
+        addr: addr.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+    })?;
+    let listener = bind(parsed).map_err(|source| ServeError::Bind {
+        addr: addr.to_owned(),
+        source,
+    })?;
     let local_addr = listener.local_addr()?;
     let shutdown = Shutdown::new();
     let task = tokio::spawn(run(config, listener, shutdown.clone()));
