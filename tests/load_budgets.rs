@@ -302,3 +302,34 @@ fn ctrl_c_stops_the_run_and_still_writes_the_report() {
     assert_eq!(json["stopped_early"], true);
     assert_eq!(json["totals"]["connected"], 3);
 }
+
+#[test]
+fn a_scenario_can_mix_http_and_websocket_stages() {
+    let dir = std::env::temp_dir().join(format!("livegames-mixed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mixed.toml");
+    std::fs::write(&file, "[[stages]]\nname = \"rest\"\nhttp = true\npaths = [\"/api/live/games\"]\nconns = 2\nduration = \"1s\"\nramp = \"0s\"\nbudgets = [\"http_p99<5s\", \"errors<1%\"]\n[[stages]]\nname = \"ws\"\nconns = 2\nduration = \"1s\"\nramp = \"0s\"\n").unwrap();
+    let report = dir.join("report");
+    let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args(["load", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("01-rest/report.json")).unwrap())
+            .unwrap();
+    assert!(rest["http"]["requests"].as_u64().unwrap() > 0, "{rest}");
+    assert!(rest["latency"]["http"]["count"].as_u64().unwrap() > 0);
+    let ws: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("02-ws/report.json")).unwrap()).unwrap();
+    assert_eq!(ws["totals"]["connected"], 2);
+}

@@ -46,6 +46,8 @@ struct StagePlan {
     send_rate: Option<f64>,
     reconnect: bool,
     churn: Option<Duration>,
+    /// An HTTP stage: the paths its users GET.
+    http: Option<Vec<String>>,
     budgets: Vec<budget::Budget>,
 }
 
@@ -64,6 +66,7 @@ fn plan(args: &LoadArgs) -> Result<Vec<StagePlan>, String> {
             send_rate: args.send_rate,
             reconnect: args.reconnect,
             churn: args.churn,
+            http: args.http.then(|| args.paths.clone()),
             budgets: flag_budgets,
         }]);
     };
@@ -86,6 +89,9 @@ fn plan(args: &LoadArgs) -> Result<Vec<StagePlan>, String> {
             send_rate: stage.send_rate.or(scenario.send_rate),
             reconnect: stage.reconnect.unwrap_or(scenario.reconnect),
             churn: stage.churn.or(scenario.churn),
+            http: stage
+                .http
+                .then(|| stage.paths.clone().unwrap_or_else(|| args.paths.clone())),
             budgets: scenario
                 .budgets
                 .iter()
@@ -98,9 +104,6 @@ fn plan(args: &LoadArgs) -> Result<Vec<StagePlan>, String> {
 }
 
 async fn run_async(args: LoadArgs) -> Exit {
-    if args.http {
-        return run_http(&args).await;
-    }
     let stages = match plan(&args) {
         Ok(s) => s,
         Err(e) => return usage(&e),
@@ -135,7 +138,17 @@ async fn run_async(args: LoadArgs) -> Exit {
         if scenario && !args.json {
             println!("== stage {}/{}: {}", i + 1, stages.len(), stage.label);
         }
-        let summary = match run_stage(stage, &args, &send_template).await {
+        if let Some(bad) = stage.http.iter().flatten().find(|p| !p.starts_with('/')) {
+            return usage(&format!(
+                "{}: HTTP path {bad:?} must start with '/'",
+                stage.label
+            ));
+        }
+        let outcome = match &stage.http {
+            Some(paths) => run_http_stage(stage, paths, &args).await,
+            None => run_stage(stage, &args, &send_template).await,
+        };
+        let summary = match outcome {
             Ok(s) => s,
             Err(exit) => return exit,
         };
@@ -181,7 +194,7 @@ async fn run_async(args: LoadArgs) -> Exit {
             ""
         }
     );
-    if let Some((label, _, s)) = results.iter().find(|(_, _, s)| s.totals.connected == 0) {
+    if let Some((label, _, s)) = results.iter().find(|(_, _, s)| !s.reached_target()) {
         let why: Vec<String> = s
             .totals
             .errors
@@ -189,7 +202,7 @@ async fn run_async(args: LoadArgs) -> Exit {
             .map(|(k, v)| format!("{k} x{v}"))
             .collect();
         eprintln!(
-            "livegames load: {label}: no connection could be opened ({})",
+            "livegames load: {label}: the target could not be reached ({})",
             why.join(", ")
         );
         return Exit::Unreachable;
@@ -267,25 +280,24 @@ async fn run_stage(
     Ok(summary)
 }
 
-/// `load --http`: goose users against the REST API, reported like a WebSocket run.
-async fn run_http(args: &LoadArgs) -> Exit {
-    let budgets = match budget::parse_all(&args.budgets) {
-        Ok(b) => b,
-        Err(e) => return usage(&e.to_string()),
-    };
-    if let Some(bad) = args.paths.iter().find(|p| !p.starts_with('/')) {
-        return usage(&format!("--paths: {bad:?} must start with '/'"));
-    }
+/// An HTTP stage: goose users GET `paths` in turn, reported like a WebSocket stage.
+async fn run_http_stage(
+    stage: &StagePlan,
+    paths: &[String],
+    args: &LoadArgs,
+) -> Result<crate::load::summary::LoadSummary, Exit> {
     let mut embedded = None;
-    let base = match &args.url {
-        Some(u) => match reqwest::Url::parse(u) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {
-                u.trim_end_matches('/').to_owned()
+    let base = match &stage.url {
+        Some(u) => match ws::http_base(u) {
+            Some(base) => base,
+            None => {
+                return Err(usage(&format!(
+                    "{u:?}: an HTTP stage needs an http(s):// (or ws(s)://) URL"
+                )));
             }
-            _ => return usage(&format!("{u:?}: --http needs an http:// or https:// URL")),
         },
         None => match crate::serve::spawn(
-            crate::serve::ServeConfig::embedded(args.rate),
+            crate::serve::ServeConfig::embedded(stage.rate),
             "127.0.0.1:0",
         )
         .await
@@ -297,16 +309,16 @@ async fn run_http(args: &LoadArgs) -> Exit {
             }
             Err(e) => {
                 eprintln!("livegames load: cannot start the embedded server: {e}");
-                return Exit::Failed;
+                return Err(Exit::Failed);
             }
         },
     };
     let config = crate::load::http::HttpConfig {
         base_url: base.clone(),
-        paths: args.paths.clone(),
-        users: args.conns,
-        duration: args.duration,
-        ramp: args.ramp,
+        paths: paths.to_vec(),
+        users: stage.conns,
+        duration: stage.duration,
+        ramp: stage.ramp,
         timeout: args.connect_timeout.max(Duration::from_secs(1)),
     };
     if !args.quiet {
@@ -321,54 +333,19 @@ async fn run_http(args: &LoadArgs) -> Exit {
     if let Some(server) = embedded {
         let _ = server.stop().await;
     }
-    let http = match outcome {
-        Ok(h) => h,
+    match outcome {
+        Ok(http) => Ok(crate::load::summary::http_summary(
+            started_wall,
+            config.duration,
+            &base,
+            recorder,
+            http,
+            &stage.budgets,
+        )),
         Err(e) => {
             eprintln!("livegames load: {e}");
-            return Exit::Failed;
+            Err(Exit::Failed)
         }
-    };
-    let summary = crate::load::summary::http_summary(
-        started_wall,
-        config.duration,
-        &base,
-        recorder,
-        http,
-        &budgets,
-    );
-    if args.json {
-        match serde_json::to_string_pretty(&summary) {
-            Ok(j) => println!("{j}"),
-            Err(e) => eprintln!("livegames load: cannot render JSON: {e}"),
-        }
-    } else {
-        print!("{}", summary.render_text());
-    }
-    let dir = args.report.clone().unwrap_or_else(default_report_dir);
-    if let Err(e) = crate::load::report::write_all(&dir, &summary) {
-        eprintln!(
-            "livegames load: cannot write the report in {}: {e}",
-            dir.display()
-        );
-        return Exit::Failed;
-    }
-    eprintln!(
-        "report: {}/ (report.json, report.html, junit.xml, latency.hlog)",
-        dir.display()
-    );
-    let http = summary
-        .http
-        .as_ref()
-        .map(|h| (h.requests, h.failures))
-        .unwrap_or_default();
-    if http.0 == 0 || (http.0 == http.1 && summary.latencies.http.is_empty()) {
-        eprintln!("livegames load: no request to {base} got an answer");
-        return Exit::Unreachable;
-    }
-    if summary.budgets_passed() {
-        Exit::Ok
-    } else {
-        Exit::Failed
     }
 }
 

@@ -433,10 +433,18 @@ pub fn write_scenario(dir: &Path, stages: &[StageResult]) -> std::io::Result<()>
 pub fn scenario_table(stages: &[StageResult]) -> String {
     let mut out = format!(
         "\n{:<28} {:>6} {:>10} {:>10} {:>10} {:>10} {:>6} {:>7}\n",
-        "stage", "conns", "frames/s", "p50", "p99", "max", "lost", "budgets"
+        "stage", "conns", "msgs/s", "p50", "p99", "max", "lost", "budgets"
     );
     for (label, _, s) in stages {
-        let d = s.latency.get("delivery");
+        // An HTTP stage shows users, requests/s and request latency in the same columns.
+        let (d, open, rate) = match &s.http {
+            Some(h) => (s.latency.get("http"), h.users as u64, h.requests_per_s),
+            None => (
+                s.latency.get("delivery"),
+                s.totals.peak_open,
+                s.totals.frames_per_s,
+            ),
+        };
         let f = |v: Option<f64>| v.map(format_micros).unwrap_or_else(|| "-".into());
         let verdict = if s.budgets.is_empty() {
             "-"
@@ -449,8 +457,8 @@ pub fn scenario_table(stages: &[StageResult]) -> String {
             out,
             "{:<28} {:>6} {:>10.0} {:>10} {:>10} {:>10} {:>6} {:>7}",
             crate::contract::schema::cut(label, 28),
-            s.totals.peak_open,
-            s.totals.frames_per_s,
+            open,
+            rate,
             f(d.map(|p| p.p50_us)),
             f(d.map(|p| p.p99_us)),
             f(d.map(|p| p.max_us)),

@@ -67,6 +67,11 @@ pub struct Stage {
     pub reconnect: Option<bool>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub churn: Option<Duration>,
+    /// An HTTP stage: `conns` users GET `paths` in turn (goose).
+    #[serde(default)]
+    pub http: bool,
+    #[serde(default)]
+    pub paths: Option<Vec<String>>,
     #[serde(default, deserialize_with = "budgets")]
     pub budgets: Vec<Budget>,
 }

@@ -319,6 +319,14 @@ impl Figures for LoadSummary {
 }
 
 impl LoadSummary {
+    /// Whether anything reached the target: a connection, or an answered request.
+    pub fn reached_target(&self) -> bool {
+        match &self.http {
+            Some(_) => !self.latencies.http.is_empty(),
+            None => self.totals.connected > 0,
+        }
+    }
+
     pub fn budgets_passed(&self) -> bool {
         self.budgets.iter().all(|b| b.passed)
     }
