@@ -10,7 +10,7 @@
 //! | [`serve`]    | the server: aggregator, hub, WebSockets, REST, metrics      | contract, feeds, shutdown |
 //! | [`cli`]      | flags, lowering to configs, exit codes                      | everything |
 //! | [`client`]   | outbound WebSocket/HTTP plumbing for load (and smoke)       | contract |
-//! | [`load`]     | the load generator: virtual users, recorder, budgets        | client, contract, retry, shutdown |
+//! | [`load`]     | the load generator: virtual users, recorder, budgets, reports, scenarios, HTTP via goose | client, contract, retry |
 //! | [`retry`]    | backoff timing                                              | std |
 //! | [`shutdown`] | task ownership and stop signals                             | tokio |
 //! | [`telemetry`]| log setup                                                   | tracing |
