@@ -249,9 +249,18 @@ async fn a_custom_send_template_is_sent_on_schedule_and_answered() {
     let game = live_game(&server).await;
     let mut config = vu(Some(10.0));
     config.send_template = r#"{"type":"ping","id":{id},"client":"custom"}"#.into();
-    let summary = load(vec![format!("{}/ws/live/{game}", server.ws_url())], 2, 2, config).await;
+    let summary = load(
+        vec![format!("{}/ws/live/{game}", server.ws_url())],
+        2,
+        2,
+        config,
+    )
+    .await;
     let t = &summary.totals;
     assert!(t.pings_sent >= 30, "10/s for 2 s on 2 connections: {t:?}");
-    assert!(t.pongs + 4 >= t.pings_sent, "the server answers the template's pings: {t:?}");
+    assert!(
+        t.pongs + 4 >= t.pings_sent,
+        "the server answers the template's pings: {t:?}"
+    );
     server.stop().await.unwrap();
 }
