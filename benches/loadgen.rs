@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use livegames::load::budget::{Distribution, Figures, Quantile};
-use livegames::load::vu::{DEFAULT_PING, TsSpec, TsUnit, VuConfig};
+use livegames::load::vu::VuConfig;
 use livegames::load::{LoadConfig, process_cpu_seconds};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -109,15 +109,8 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             send_rate: None,
-            send_template: DEFAULT_PING.into(),
-            ts: TsSpec {
-                pointer: "/ts".into(),
-                unit: TsUnit::Us,
-            },
-            reconnect: None,
-            churn: None,
             ws_ping: None,
-            read_buffer: 4 * 1024,
+            ..VuConfig::default()
         },
         budgets: Vec::new(),
     };

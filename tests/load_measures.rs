@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use livegames::load::budget::{Distribution, Quantile};
-use livegames::load::vu::{DEFAULT_PING, TsSpec, TsUnit, VuConfig};
+use livegames::load::vu::VuConfig;
 use livegames::load::{LoadConfig, summary::LoadSummary};
 use livegames::retry::Backoff;
 use tokio_util::sync::CancellationToken;
@@ -14,15 +14,8 @@ fn vu(send_rate: Option<f64>) -> VuConfig {
         connect_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(10),
         send_rate,
-        send_template: DEFAULT_PING.into(),
-        ts: TsSpec {
-            pointer: "/ts".into(),
-            unit: TsUnit::Us,
-        },
-        reconnect: None,
-        churn: None,
         ws_ping: Some(Duration::from_millis(200)),
-        read_buffer: 4096,
+        ..VuConfig::default()
     }
 }
 

@@ -216,25 +216,7 @@ pub fn merge(dirs: &[PathBuf], budgets: &[Budget]) -> Result<LoadSummary, MergeE
 }
 
 fn sum_totals(runs: &[Run], seconds: f64) -> Totals {
-    let mut t = Totals {
-        frames: 0,
-        bytes: 0,
-        frames_per_s: 0.0,
-        lost: 0,
-        duplicates: 0,
-        reordered: 0,
-        connect_attempts: 0,
-        connected: 0,
-        peak_open: 0,
-        all_open_after_s: None,
-        disconnects: 0,
-        reconnect_attempts: 0,
-        reconnect_successes: 0,
-        pings_sent: 0,
-        pongs: 0,
-        clamped_latencies: 0,
-        errors: BTreeMap::new(),
-    };
+    let mut t = Totals::default();
     for r in runs {
         let o = &r.report.totals;
         t.frames += o.frames;

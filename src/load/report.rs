@@ -311,17 +311,8 @@ pub fn html(summary: &LoadSummary) -> String {
     // Tables.
     body.push_str("<section><h2>Latency</h2><table><tr><th>distribution</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
     for (name, p) in &summary.latency {
-        let _ = write!(
-            body,
-            "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            p.count,
-            format_micros(p.p50_us),
-            format_micros(p.p90_us),
-            format_micros(p.p95_us),
-            format_micros(p.p99_us),
-            format_micros(p.p999_us),
-            format_micros(p.max_us)
-        );
+        let cells: String = p.cells().iter().map(|c| format!("<td>{c}</td>")).collect();
+        let _ = write!(body, "<tr><td>{name}</td>{cells}</tr>");
     }
     body.push_str("</table></section>");
     let rows = [

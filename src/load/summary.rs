@@ -25,6 +25,21 @@ pub struct Percentiles {
     pub mean_us: f64,
 }
 
+impl Percentiles {
+    /// count, p50, p90, p95, p99, p99.9, max as people read them (tables).
+    pub fn cells(&self) -> [String; 7] {
+        [
+            self.count.to_string(),
+            format_micros(self.p50_us),
+            format_micros(self.p90_us),
+            format_micros(self.p95_us),
+            format_micros(self.p99_us),
+            format_micros(self.p999_us),
+            format_micros(self.max_us),
+        ]
+    }
+}
+
 /// One second of the run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Second {
@@ -40,7 +55,7 @@ pub struct Second {
     pub errors: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
     pub frames: u64,
     pub bytes: u64,
@@ -373,17 +388,10 @@ impl LoadSummary {
             "latency", "count", "p50", "p90", "p95", "p99", "p99.9", "max"
         );
         for (name, p) in &self.latency {
+            let [count, p50, p90, p95, p99, p999, max] = p.cells();
             let _ = writeln!(
                 out,
-                "  {:<12} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-                name,
-                p.count,
-                format_micros(p.p50_us),
-                format_micros(p.p90_us),
-                format_micros(p.p95_us),
-                format_micros(p.p99_us),
-                format_micros(p.p999_us),
-                format_micros(p.max_us)
+                "  {name:<12} {count:>8} {p50:>10} {p90:>10} {p95:>10} {p99:>10} {p999:>10} {max:>10}"
             );
         }
         if let Some(h) = &self.http {
@@ -451,26 +459,8 @@ pub fn http_summary(
 ) -> LoadSummary {
     let mut log = super::hdrlog::HdrLog::new(started);
     log.write_interval(&recorder.latencies, Duration::ZERO, duration);
-    let totals = Totals {
-        frames: 0,
-        bytes: 0,
-        frames_per_s: 0.0,
-        lost: 0,
-        duplicates: 0,
-        reordered: 0,
-        connect_attempts: 0,
-        connected: 0,
-        peak_open: 0,
-        all_open_after_s: None,
-        disconnects: 0,
-        reconnect_attempts: 0,
-        reconnect_successes: 0,
-        pings_sent: 0,
-        pongs: 0,
-        clamped_latencies: 0,
-        // Failed requests are counted in `http` (by path and status), not here.
-        errors: BTreeMap::new(),
-    };
+    // Failed requests are counted in `http` (by path and status), not in `errors`.
+    let totals = Totals::default();
     let mut summary = from_parts(Parts {
         started_at: humantime::format_rfc3339_millis(started).to_string(),
         duration_s: duration.as_secs_f64(),

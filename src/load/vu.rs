@@ -63,6 +63,27 @@ pub struct VuConfig {
 
 pub const DEFAULT_PING: &str = r#"{"type":"ping","id":{id}}"#;
 
+impl Default for VuConfig {
+    /// Our contract's defaults: `ts` in µs, pings as the client frame, a 4 KiB read
+    /// buffer, no client traffic, no reconnects.
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            send_rate: None,
+            send_template: DEFAULT_PING.to_owned(),
+            ts: TsSpec {
+                pointer: "/ts".into(),
+                unit: TsUnit::Us,
+            },
+            reconnect: None,
+            churn: None,
+            ws_ping: None,
+            read_buffer: 4 * 1024,
+        }
+    }
+}
+
 /// Numbers every virtual user shares.
 #[derive(Debug, Default)]
 pub struct Gauges {
