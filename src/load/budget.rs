@@ -325,7 +325,7 @@ impl Metric {
                         let pct = errors as f64 * 100.0 / attempts as f64;
                         Ok((
                             pct,
-                            format!("{pct:.2}% ({errors} of {attempts} connection attempts)"),
+                            format!("{pct:.2}% ({errors} of {attempts} attempts)"),
                         ))
                     }
                     _ => Ok((errors as f64, errors.to_string())),
