@@ -323,10 +323,7 @@ impl Metric {
                     Limit::Percent(_) => {
                         let attempts = figures.connection_attempts().max(1);
                         let pct = errors as f64 * 100.0 / attempts as f64;
-                        Ok((
-                            pct,
-                            format!("{pct:.2}% ({errors} of {attempts} attempts)"),
-                        ))
+                        Ok((pct, format!("{pct:.2}% ({errors} of {attempts} attempts)")))
                     }
                     _ => Ok((errors as f64, errors.to_string())),
                 }
