@@ -11,6 +11,7 @@
 //! | [`cli`]      | flags, lowering to configs, exit codes                      | everything |
 //! | [`client`]   | outbound WebSocket/HTTP plumbing for load (and smoke)       | contract |
 //! | [`load`]     | the load generator: virtual users, recorder, budgets, reports, scenarios, HTTP via goose | client, contract, retry |
+//! | [`inspect`]  | `contract validate` and `contract schema`, offline            | contract |
 //! | [`retry`]    | backoff timing                                              | std |
 //! | [`shutdown`] | task ownership and stop signals                             | tokio |
 //! | [`telemetry`]| log setup                                                   | tracing |
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod client;
 pub mod contract;
 pub mod feeds;
+pub mod inspect;
 pub mod load;
 pub mod retry;
 pub mod serve;

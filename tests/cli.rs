@@ -36,12 +36,15 @@ fn help_exits_0() {
 
 #[test]
 fn parts_not_built_yet_say_so_and_exit_2() {
-    for part in ["smoke", "contract"] {
-        let out = livegames(&[part, "--conns", "5"]);
-        assert_eq!(out.status.code(), Some(2), "{part}");
+    for part in [
+        &["smoke", "--url", "http://127.0.0.1:9"][..],
+        &["contract", "record", "ws://127.0.0.1:9"],
+    ] {
+        let out = livegames(part);
+        assert_eq!(out.status.code(), Some(2), "{part:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("not built yet"),
-            "{part}"
+            "{part:?}"
         );
     }
 }
@@ -123,4 +126,72 @@ async fn sigterm_closes_clients_with_1001_and_exits_0() {
     })
     .await;
     assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn contract_validate_passes_a_recording_of_our_server_and_names_what_breaks() {
+    let server = start(fast_config()).await;
+    let game = live_game(&server).await;
+    let mut client = connect(&server, &format!("/ws/live/{game}")).await;
+    let mut lines = Vec::new();
+    for _ in 0..20 {
+        lines.push(client.next_frame().await.value.to_string());
+    }
+    server.stop().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("livegames-contract-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.jsonl");
+    std::fs::write(&good, lines.join("\n")).unwrap();
+    let out = livegames(&["contract", "validate", good.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid: 20 frames"));
+
+    // Break it three ways: a frame without type, a seq going backwards, and junk.
+    let mut bad = lines.clone();
+    let mut no_type: serde_json::Value = serde_json::from_str(&bad[3]).unwrap();
+    no_type.as_object_mut().unwrap().remove("type");
+    bad[3] = no_type.to_string();
+    bad.push(bad[1].clone());
+    bad.push("{not json".into());
+    let bad_file = dir.join("bad.jsonl");
+    std::fs::write(&bad_file, bad.join("\n")).unwrap();
+    let out = livegames(&["contract", "validate", bad_file.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<(String, u64)> = report["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["check"].as_str().unwrap().to_owned(),
+                v["frame"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(found.contains(&("schema".into(), 4)), "{found:?}");
+    assert!(
+        found.iter().any(|(c, f)| c == "seq" && *f == 21),
+        "{found:?}"
+    );
+    assert!(found.contains(&("json".into(), 22)), "{found:?}");
+
+    let out = livegames(&[
+        "contract",
+        "validate",
+        dir.join("missing.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = livegames(&["contract", "schema", "update"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok());
+    assert_eq!(
+        livegames(&["contract", "schema", "nope"]).status.code(),
+        Some(2)
+    );
 }

@@ -357,3 +357,25 @@ pub struct MergeArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ContractCommand {
+    /// Check recorded frames (JSON Lines, or a JSON array) against the contract, offline.
+    Validate(ValidateArgs),
+    /// Print the published JSON Schemas: all frames, `rest`, or one type (e.g. `update`, `games_list`).
+    Schema {
+        /// A frame type, a REST body name, `frames` or `rest`.
+        name: Option<String>,
+    },
+    /// Record a live stream to a file (not built yet).
+    Record(NotYetArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The recording; `-` reads standard input.
+    pub file: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

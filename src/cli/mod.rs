@@ -7,7 +7,7 @@ mod load;
 use clap::{Parser, Subcommand};
 
 use crate::shutdown::Shutdown;
-use args::{LoadArgs, NotYetArgs, ReportCommand, ServeArgs};
+use args::{ContractCommand, LoadArgs, NotYetArgs, ReportCommand, ServeArgs};
 use exit::Exit;
 
 /// Live sports and market data over WebSockets: a reference server, a load
@@ -30,8 +30,9 @@ pub enum Command {
     Report(ReportCommand),
     /// Check a running server against the message contract (not built yet).
     Smoke(NotYetArgs),
-    /// Validate, record and print the message contract (not built yet).
-    Contract(NotYetArgs),
+    /// Work with the message contract offline: validate recordings, print schemas.
+    #[command(subcommand)]
+    Contract(ContractCommand),
 }
 
 /// Runs a parsed command line to completion.
@@ -41,7 +42,20 @@ pub fn run(cli: Cli) -> Exit {
         Command::Load(args) => load::run(*args),
         Command::Report(ReportCommand::Merge(args)) => load::merge(args),
         Command::Smoke(_) => not_built("smoke"),
-        Command::Contract(_) => not_built("contract"),
+        Command::Contract(ContractCommand::Validate(args)) => contract_validate(args),
+        Command::Contract(ContractCommand::Schema { name }) => {
+            match crate::inspect::schema_text(name.as_deref()) {
+                Ok(text) => {
+                    println!("{text}");
+                    Exit::Ok
+                }
+                Err(e) => {
+                    eprintln!("livegames contract schema: {e}");
+                    Exit::Usage
+                }
+            }
+        }
+        Command::Contract(ContractCommand::Record(_)) => not_built("contract record"),
     }
 }
 
@@ -97,4 +111,44 @@ fn serve(args: ServeArgs) -> Exit {
             }
         }
     })
+}
+
+fn contract_validate(args: args::ValidateArgs) -> Exit {
+    let result = if args.file.as_os_str() == "-" {
+        crate::inspect::validate(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(&args.file) {
+            Ok(f) => crate::inspect::validate(std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!(
+                    "livegames contract validate: cannot read {}: {e}",
+                    args.file.display()
+                );
+                return Exit::Usage;
+            }
+        }
+    };
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "livegames contract validate: reading {} failed: {e}",
+                args.file.display()
+            );
+            return Exit::Usage;
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(j) => println!("{j}"),
+            Err(e) => eprintln!("livegames contract validate: {e}"),
+        }
+    } else {
+        print!("{}", report.render_text());
+    }
+    if report.passed() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    }
 }

@@ -40,6 +40,9 @@ pub use game::*;
 /// The version of the published contract (the schemas in `fixtures/schemas`).
 pub const CONTRACT_VERSION: &str = "1.0.0";
 
+/// The contract version the embedded schemas describe (their `x-contract-version`).
+pub const FRAMES_SCHEMA_VERSION: &str = CONTRACT_VERSION;
+
 /// Client frames larger than this are refused with close code 1009.
 pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
 

@@ -1,0 +1,462 @@
+//! `livegames contract validate|schema`: the contract, offline.
+//!
+//! `validate` reads recorded frames (JSON Lines, or one JSON array) from any reader,
+//! one frame at a time, so memory stays bounded by the largest frame (itself capped),
+//! not by the file.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Read};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::contract::rules::{SeqEvent, SeqTracker};
+use crate::contract::schema::{self, cut};
+use crate::contract::{FRAMES_SCHEMA_VERSION, FrameType};
+
+/// Frames longer than this are reported and skipped, not parsed.
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+/// Violations listed in full; the rest are only counted.
+pub const MAX_LISTED: usize = 1000;
+/// Games whose seq is tracked; a file with more distinct ids is not followed further.
+const MAX_GAMES: usize = 10_000;
+
+/// One broken rule, located.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Violation {
+    /// `json`, `size`, `schema`, `seq`.
+    pub check: &'static str,
+    /// 1-based frame number in the file.
+    pub frame: u64,
+    /// JSON pointer of the field (`""`: the whole frame).
+    pub pointer: String,
+    pub expected: String,
+    pub actual: String,
+    /// The frame, cut to a readable length.
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ValidateReport {
+    pub contract_version: &'static str,
+    pub frames: u64,
+    pub valid_frames: u64,
+    pub violation_count: u64,
+    pub violations: Vec<Violation>,
+}
+
+impl ValidateReport {
+    pub fn passed(&self) -> bool {
+        self.violation_count == 0
+    }
+
+    fn add(&mut self, v: Violation) {
+        self.violation_count += 1;
+        if self.violations.len() < MAX_LISTED {
+            self.violations.push(v);
+        }
+    }
+
+    pub fn render_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for v in &self.violations {
+            let _ = writeln!(
+                out,
+                "FAIL {} frame {} at {:?}: expected {}; got {}\n     frame: {}",
+                v.check, v.frame, v.pointer, v.expected, v.actual, v.raw
+            );
+        }
+        if self.violation_count as usize > self.violations.len() {
+            let _ = writeln!(
+                out,
+                "... and {} more violations",
+                self.violation_count as usize - self.violations.len()
+            );
+        }
+        let verdict = if self.passed() { "valid" } else { "INVALID" };
+        let _ = writeln!(
+            out,
+            "{verdict}: {} frames, {} valid, {} violations (contract {})",
+            self.frames, self.valid_frames, self.violation_count, self.contract_version
+        );
+        out
+    }
+}
+
+/// Checks frame after frame against the schemas and the seq rules.
+struct Checker {
+    report: ValidateReport,
+    seq: HashMap<String, SeqTracker>,
+}
+
+impl Checker {
+    fn new() -> Self {
+        Self {
+            report: ValidateReport {
+                contract_version: FRAMES_SCHEMA_VERSION,
+                ..Default::default()
+            },
+            seq: HashMap::new(),
+        }
+    }
+
+    fn raw_bytes(&mut self, bytes: &[u8], truncated: bool) {
+        self.report.frames += 1;
+        let frame = self.report.frames;
+        let raw = cut(&String::from_utf8_lossy(bytes), 200);
+        if truncated {
+            self.report.add(Violation {
+                check: "size",
+                frame,
+                pointer: String::new(),
+                expected: format!("a frame of at most {MAX_FRAME_BYTES} bytes"),
+                actual: "a longer frame".into(),
+                raw,
+            });
+            return;
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(v) => self.value(v, frame, raw),
+            Err(e) => self.report.add(Violation {
+                check: "json",
+                frame,
+                pointer: String::new(),
+                expected: "one JSON object".into(),
+                actual: e.to_string(),
+                raw,
+            }),
+        }
+    }
+
+    fn value(&mut self, value: Value, frame: u64, raw: String) {
+        let before = self.report.violation_count;
+        for v in schema::validate_frame(&value) {
+            self.report.add(Violation {
+                check: "schema",
+                frame,
+                pointer: v.pointer,
+                expected: v.expected,
+                actual: v.actual,
+                raw: raw.clone(),
+            });
+        }
+        let kind = value
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(FrameType::parse);
+        let seq = value.get("seq").and_then(Value::as_u64);
+        let game = value.get("game_id").and_then(Value::as_str);
+        if let (Some(kind), Some(seq), Some(game)) = (kind, seq, game) {
+            if self.seq.len() < MAX_GAMES || self.seq.contains_key(game) {
+                let tracker = self.seq.entry(game.to_owned()).or_default();
+                let expected = |e: &str| {
+                    format!("{e} (data frames step by exactly 1; others repeat the latest)")
+                };
+                let problem = match tracker.observe(kind, seq) {
+                    SeqEvent::InOrder => None,
+                    SeqEvent::Gap {
+                        expected: e,
+                        got,
+                        missing,
+                    } => Some((
+                        expected(&format!("seq {e}")),
+                        format!("seq {got}: {missing} frame(s) missing"),
+                    )),
+                    SeqEvent::Duplicate { seq } => {
+                        Some((expected("a new seq"), format!("seq {seq} again")))
+                    }
+                    SeqEvent::Backwards { latest, got } => {
+                        Some((expected(&format!("seq >= {latest}")), format!("seq {got}")))
+                    }
+                };
+                if let Some((expected, actual)) = problem {
+                    self.report.add(Violation {
+                        check: "seq",
+                        frame,
+                        pointer: "/seq".into(),
+                        expected,
+                        actual,
+                        raw,
+                    });
+                }
+            }
+        }
+        if self.report.violation_count == before {
+            self.report.valid_frames += 1;
+        }
+    }
+}
+
+/// Validates JSON Lines or a JSON array of frames from `input`.
+pub fn validate(mut input: impl BufRead) -> std::io::Result<ValidateReport> {
+    let mut checker = Checker::new();
+    // Look at the first non-blank byte to tell an array from JSON Lines.
+    let first = loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            break None;
+        }
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => break Some(buf[i]),
+            None => {
+                let n = buf.len();
+                input.consume(n);
+            }
+        }
+    };
+    match first {
+        None => {}
+        Some(b'[') => validate_array(input, &mut checker)?,
+        Some(_) => validate_lines(input, &mut checker)?,
+    }
+    Ok(checker.report)
+}
+
+fn validate_lines(mut input: impl BufRead, checker: &mut Checker) -> std::io::Result<()> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let (read, truncated) = read_capped_line(&mut input, &mut line)?;
+        if read == 0 {
+            return Ok(());
+        }
+        if line.iter().all(u8::is_ascii_whitespace) && !truncated {
+            continue;
+        }
+        checker.raw_bytes(&line, truncated);
+    }
+}
+
+/// Reads one line into `line`, keeping at most [`MAX_FRAME_BYTES`]; returns the bytes
+/// consumed and whether the line was longer than kept.
+fn read_capped_line(
+    input: &mut impl BufRead,
+    line: &mut Vec<u8>,
+) -> std::io::Result<(usize, bool)> {
+    let mut consumed = 0;
+    let mut truncated = false;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((consumed, truncated));
+        }
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        let room = MAX_FRAME_BYTES.saturating_sub(line.len());
+        if chunk.len() > room {
+            truncated = true;
+        }
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = done.unwrap_or(buf.len());
+        consumed += used;
+        input.consume(used);
+        if done.is_some() {
+            return Ok((consumed, truncated));
+        }
+    }
+}
+
+/// A JSON array, element by element (never the whole array in memory).
+fn validate_array(input: impl Read, checker: &mut Checker) -> std::io::Result<()> {
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    struct Frames<'a>(&'a mut Checker);
+    impl<'de> Visitor<'de> for Frames<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of frames")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(value) = seq.next_element::<Value>()? {
+                self.0.report.frames += 1;
+                let frame = self.0.report.frames;
+                let raw = cut(&value.to_string(), 200);
+                self.0.value(value, frame, raw);
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_reader(input);
+    if let Err(e) = de.deserialize_seq(Frames(checker)) {
+        checker.report.frames += 1;
+        let frame = checker.report.frames;
+        checker.report.add(Violation {
+            check: "json",
+            frame,
+            pointer: String::new(),
+            expected: "a JSON array of frame objects".into(),
+            actual: e.to_string(),
+            raw: String::new(),
+        });
+    }
+    Ok(())
+}
+
+/// The published schema of `kind` (a frame type, a REST body, or everything).
+pub fn schema_text(kind: Option<&str>) -> Result<String, String> {
+    let frames: Value = serde_json::from_str(schema::FRAMES_SCHEMA).map_err(|e| e.to_string())?;
+    let rest: Value = serde_json::from_str(schema::REST_SCHEMA).map_err(|e| e.to_string())?;
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    match kind {
+        None | Some("frames") => Ok(pretty(&frames)),
+        Some("rest") => Ok(pretty(&rest)),
+        Some(k) => frames["$defs"]
+            .get(k)
+            .or_else(|| rest["$defs"].get(k))
+            .map(pretty)
+            .ok_or_else(|| {
+                let names: Vec<&str> = frames["$defs"]
+                    .as_object()
+                    .into_iter()
+                    .chain(rest["$defs"].as_object())
+                    .flat_map(|m| m.keys().map(String::as_str))
+                    .collect();
+                format!(
+                    "no schema named {k:?}; known: frames, rest, {}",
+                    names.join(", ")
+                )
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &[u8]) -> ValidateReport {
+        validate(std::io::Cursor::new(input.to_vec())).unwrap()
+    }
+
+    const GOOD: &str = r#"{"type":"heartbeat","game_id":"g","seq":3,"ts":1763900000000000}"#;
+
+    #[test]
+    fn good_lines_and_arrays_pass() {
+        let lines = format!("{GOOD}\n\n{GOOD}\n");
+        let r = check(lines.as_bytes());
+        assert!(r.passed(), "{r:?}");
+        assert_eq!((r.frames, r.valid_frames), (2, 2));
+        let r = check(format!("  [{GOOD}, {GOOD}]").as_bytes());
+        assert_eq!((r.frames, r.valid_frames, r.violation_count), (2, 2, 0));
+        assert_eq!(check(b"").frames, 0);
+    }
+
+    #[test]
+    fn each_broken_rule_is_named_with_frame_and_pointer() {
+        let input = concat!(
+            r#"{"type":"update","game_id":"g","seq":5,"ts":1763900000000000,"data":{}}"#,
+            "\n",
+            r#"{"game_id":"g","seq":6,"ts":1763900000000000}"#,
+            "\n",
+            r#"{"type":"heartbeat","game_id":"g","seq":4,"ts":1763900000000000}"#,
+            "\n{\"type\": truncated\n"
+        );
+        let r = check(input.as_bytes());
+        let checks: Vec<(&str, u64)> = r.violations.iter().map(|v| (v.check, v.frame)).collect();
+        assert!(checks.contains(&("schema", 1)), "{checks:?}");
+        assert!(
+            r.violations
+                .iter()
+                .any(|v| v.frame == 2 && v.pointer == "/type"),
+            "{r:?}"
+        );
+        assert!(checks.contains(&("seq", 3)), "{checks:?}");
+        assert!(checks.contains(&("json", 4)), "{checks:?}");
+    }
+
+    #[test]
+    fn hostile_input_is_reported_not_panicked_on() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let huge_number = r#"{"type":"heartbeat","game_id":"g","seq":1e999,"ts":1}"#;
+        let input = [
+            GOOD.as_bytes(),
+            b"\n",
+            deep.as_bytes(),
+            b"\n",
+            huge_number.as_bytes(),
+            b"\n",
+            &[0xff, 0xfe, b'{', b'}'],
+            b"\n",
+        ]
+        .concat();
+        let r = check(&input);
+        assert_eq!((r.frames, r.valid_frames), (4, 1), "{r:?}");
+        assert!(r.violations.iter().all(|v| v.check == "json"), "{r:?}");
+        // The same nesting as a whole file is read as an array and refused as one.
+        assert!(!check(deep.as_bytes()).passed());
+        let long = vec![b'x'; MAX_FRAME_BYTES + 10];
+        let r = check(&[&long[..], b"\n", GOOD.as_bytes()].concat());
+        assert_eq!((r.violations[0].check, r.valid_frames), ("size", 1));
+        let r = check(b"[1, {\"type\":");
+        assert!(!r.passed());
+    }
+
+    fn peak_rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_100_mb_input_is_read_in_bounded_memory() {
+        use std::io::Read as _;
+        let before = peak_rss_kib();
+        // 100 MiB: 100,000 lines of 1 KiB that are not JSON, then one 8 MiB line.
+        let line: Vec<u8> = [vec![b'x'; 1023], vec![b'\n']].concat();
+        let lines = std::io::Cursor::new(line).repeat_reader(100_000);
+        let giant = std::io::repeat(b'y').take(8 << 20);
+        let r = validate(std::io::BufReader::new(lines.chain(giant))).unwrap();
+        assert_eq!(r.frames, 100_001);
+        assert_eq!(r.violation_count, 100_001);
+        assert_eq!(r.violations.len(), MAX_LISTED, "only so many are kept");
+        let grown_mib = (peak_rss_kib().saturating_sub(before)) / 1024;
+        assert!(
+            grown_mib < 40,
+            "peak memory grew by {grown_mib} MiB reading 100 MiB"
+        );
+    }
+
+    /// Repeats a reader's content `n` times without holding the copies.
+    trait RepeatReader: Sized {
+        fn repeat_reader(self, n: usize) -> Repeated;
+    }
+    impl RepeatReader for std::io::Cursor<Vec<u8>> {
+        fn repeat_reader(self, n: usize) -> Repeated {
+            Repeated {
+                cursor: self,
+                left: n,
+            }
+        }
+    }
+    struct Repeated {
+        cursor: std::io::Cursor<Vec<u8>>,
+        left: usize,
+    }
+    impl std::io::Read for Repeated {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            loop {
+                if self.left == 0 {
+                    return Ok(0);
+                }
+                let n = self.cursor.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                self.left -= 1;
+                self.cursor.set_position(0);
+            }
+        }
+    }
+
+    #[test]
+    fn schemas_are_printed_by_name() {
+        assert!(schema_text(Some("update")).unwrap().contains("\"data\""));
+        assert!(schema_text(Some("games_list")).unwrap().contains("games"));
+        assert!(schema_text(None).unwrap().contains("$defs"));
+        assert!(schema_text(Some("nope")).unwrap_err().contains("known"));
+    }
+}
