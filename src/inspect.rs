@@ -294,6 +294,29 @@ fn validate_array(input: impl Read, checker: &mut Checker) -> std::io::Result<()
     Ok(())
 }
 
+/// How a recording ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordEnd {
+    /// The wanted number of frames was recorded.
+    Frames,
+    /// The time was up.
+    Time,
+    /// The server closed the stream (code, if it sent one).
+    Closed(Option<u16>),
+}
+
+/// One frame as one JSON Lines line: compact JSON as it came, or (for a frame that
+/// is not JSON) its text with line breaks flattened, so `validate` reports it.
+pub fn jsonl_line(text: &str) -> String {
+    if !text.contains('\n') {
+        return text.to_owned();
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => v.to_string(),
+        Err(_) => text.replace(['\n', '\r'], " "),
+    }
+}
+
 /// The published schema of `kind` (a frame type, a REST body, or everything).
 pub fn schema_text(kind: Option<&str>) -> Result<String, String> {
     let frames: Value = serde_json::from_str(schema::FRAMES_SCHEMA).map_err(|e| e.to_string())?;
@@ -450,6 +473,13 @@ mod tests {
                 self.cursor.set_position(0);
             }
         }
+    }
+
+    #[test]
+    fn recorded_lines_stay_one_per_frame() {
+        assert_eq!(jsonl_line("{\"a\":1}"), "{\"a\":1}");
+        assert_eq!(jsonl_line("{\n  \"a\": 1\n}"), "{\"a\":1}");
+        assert_eq!(jsonl_line("not\njson"), "not json");
     }
 
     #[test]

@@ -36,17 +36,9 @@ fn help_exits_0() {
 
 #[test]
 fn parts_not_built_yet_say_so_and_exit_2() {
-    for part in [
-        &["smoke", "--url", "http://127.0.0.1:9"][..],
-        &["contract", "record", "ws://127.0.0.1:9"],
-    ] {
-        let out = livegames(part);
-        assert_eq!(out.status.code(), Some(2), "{part:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("not built yet"),
-            "{part:?}"
-        );
-    }
+    let out = livegames(&["smoke", "--url", "http://127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
 }
 
 #[test]
@@ -194,4 +186,53 @@ async fn contract_validate_passes_a_recording_of_our_server_and_names_what_break
         livegames(&["contract", "schema", "nope"]).status.code(),
         Some(2)
     );
+}
+
+#[tokio::test]
+async fn contract_record_writes_frames_that_validate() {
+    let server = start(fast_config()).await;
+    let _ = live_game(&server).await;
+    let out_file =
+        std::env::temp_dir().join(format!("livegames-record-{}.jsonl", std::process::id()));
+    let url = server.ws_url();
+    let record = tokio::task::spawn_blocking({
+        let out_file = out_file.clone();
+        move || {
+            livegames(&[
+                "contract",
+                "record",
+                &url,
+                "--out",
+                out_file.to_str().unwrap(),
+                "--frames",
+                "15",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        record.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&record.stderr)
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(text.lines().count(), 15);
+    let out = livegames(&["contract", "validate", out_file.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    server.stop().await.unwrap();
+    let unreachable = livegames(&[
+        "contract",
+        "record",
+        "ws://127.0.0.1:9/ws/live/x",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(unreachable.status.code(), Some(3));
 }

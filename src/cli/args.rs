@@ -367,8 +367,23 @@ pub enum ContractCommand {
         /// A frame type, a REST body name, `frames` or `rest`.
         name: Option<String>,
     },
-    /// Record a live stream to a file (not built yet).
-    Record(NotYetArgs),
+    /// Record a live stream to a JSON Lines file (one frame per line) for `validate`.
+    Record(RecordArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// ws[s]://host:port (records the first live game) or a stream URL.
+    pub url: String,
+    /// The file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Stop after this many frames.
+    #[arg(long, default_value = "100")]
+    pub frames: u64,
+    /// Stop after this long.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    pub duration: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -55,7 +55,13 @@ pub fn run(cli: Cli) -> Exit {
                 }
             }
         }
-        Command::Contract(ContractCommand::Record(_)) => not_built("contract record"),
+        Command::Contract(ContractCommand::Record(args)) => match runtime() {
+            Ok(rt) => rt.block_on(contract_record(args)),
+            Err(e) => {
+                eprintln!("livegames contract record: cannot start the runtime: {e}");
+                Exit::Failed
+            }
+        },
     }
 }
 
@@ -151,4 +157,77 @@ fn contract_validate(args: args::ValidateArgs) -> Exit {
     } else {
         Exit::Failed
     }
+}
+
+async fn contract_record(args: args::RecordArgs) -> Exit {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let url = match crate::client::ws::stream_url(&args.url).await {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("livegames contract record: {e}");
+            return Exit::Unreachable;
+        }
+    };
+    let mut connected =
+        match crate::client::ws::connect(&url, std::time::Duration::from_secs(10), 64 * 1024).await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("livegames contract record: {url}: {e}");
+                return Exit::Unreachable;
+            }
+        };
+    let file = match std::fs::File::create(&args.out) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "livegames contract record: cannot write {}: {e}",
+                args.out.display()
+            );
+            return Exit::Usage;
+        }
+    };
+    let mut out = std::io::BufWriter::new(file);
+    let deadline = tokio::time::Instant::now() + args.duration;
+    let mut recorded = 0u64;
+    let end = loop {
+        if recorded >= args.frames {
+            break crate::inspect::RecordEnd::Frames;
+        }
+        let next = tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => break crate::inspect::RecordEnd::Time,
+            next = connected.socket.next() => next,
+        };
+        match next {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                if writeln!(out, "{}", crate::inspect::jsonl_line(text.as_str())).is_err() {
+                    eprintln!(
+                        "livegames contract record: cannot write {}",
+                        args.out.display()
+                    );
+                    return Exit::Failed;
+                }
+                recorded += 1;
+            }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
+                break crate::inspect::RecordEnd::Closed(frame.map(|f| u16::from(f.code)));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break crate::inspect::RecordEnd::Closed(None),
+        }
+    };
+    let _ = connected.socket.close(None).await;
+    if out.flush().is_err() {
+        eprintln!(
+            "livegames contract record: cannot write {}",
+            args.out.display()
+        );
+        return Exit::Failed;
+    }
+    eprintln!(
+        "recorded {recorded} frames from {url} to {} ({end:?})",
+        args.out.display()
+    );
+    Exit::Ok
 }

@@ -84,6 +84,27 @@ pub async fn connect(
     }
 }
 
+/// The stream to record or check: a full stream URL as given, or for a bare
+/// `ws://host:port`, the first live game the server lists.
+pub async fn stream_url(url: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "ws" | "wss") {
+        return Err(format!("{url:?}: use a ws:// or wss:// URL"));
+    }
+    if parsed.path() != "/" && !parsed.path().is_empty() {
+        return Ok(url.to_owned());
+    }
+    let base = http_base(url).ok_or_else(|| format!("{url:?}: cannot derive the HTTP address"))?;
+    let games = super::discover::games(&base, Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (id, _) = games
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("{base}/api/live/games lists no games"))?;
+    Ok(format!("{}/ws/live/{id}", url.trim_end_matches('/')))
+}
+
 /// Fills `{game_id}` in a URL template.
 pub fn fill(template: &str, game_id: &str) -> String {
     template.replace("{game_id}", game_id)
