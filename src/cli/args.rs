@@ -367,6 +367,8 @@ pub enum ContractCommand {
         /// A frame type, a REST body name, `frames` or `rest`.
         name: Option<String>,
     },
+    /// Print the AsyncAPI 3.0 document of the WebSocket API (generated from the schemas).
+    Asyncapi,
     /// Record a live stream to a JSON Lines file (one frame per line) for `validate`.
     Record(RecordArgs),
 }

@@ -55,6 +55,16 @@ pub fn run(cli: Cli) -> Exit {
                 }
             }
         }
+        Command::Contract(ContractCommand::Asyncapi) => match crate::inspect::asyncapi() {
+            Ok(doc) => {
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                Exit::Ok
+            }
+            Err(e) => {
+                eprintln!("livegames contract asyncapi: {e}");
+                Exit::Failed
+            }
+        },
         Command::Contract(ContractCommand::Record(args)) => match runtime() {
             Ok(rt) => rt.block_on(contract_record(args)),
             Err(e) => {
