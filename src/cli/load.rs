@@ -374,8 +374,13 @@ fn usage(message: &str) -> Exit {
 async fn execute(config: LoadConfig, args: &LoadArgs) -> crate::load::summary::LoadSummary {
     let stop = CancellationToken::new();
     let on_signal = stop.clone();
+    // Registered before the run announces itself, so an early Ctrl-C is caught too.
+    let signals = crate::shutdown::Signals::install();
     let signal = tokio::spawn(async move {
-        crate::shutdown::signal().await;
+        match signals {
+            Ok(mut s) => s.recv().await,
+            Err(_) => std::future::pending::<()>().await,
+        }
         on_signal.cancel();
     });
     let show = !args.quiet && !args.json && std::io::stderr().is_terminal();

@@ -114,8 +114,15 @@ fn serve(args: ServeArgs) -> Exit {
         };
         let shutdown = Shutdown::new();
         let on_signal = shutdown.clone();
+        let mut signals = match crate::shutdown::Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("livegames serve: cannot listen for signals: {e}");
+                return Exit::Failed;
+            }
+        };
         tokio::spawn(async move {
-            crate::shutdown::signal().await;
+            signals.recv().await;
             tracing::info!("shutdown requested; closing client connections");
             on_signal.trigger();
         });
