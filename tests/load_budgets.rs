@@ -193,12 +193,12 @@ fn an_unreachable_target_exits_3() {
     assert!(stderr.contains("refused"), "{stderr}");
 }
 
-#[test]
-fn a_scenario_runs_its_stages_with_per_stage_reports() {
-    let dir = std::env::temp_dir().join(format!("livegames-scenario-{}", std::process::id()));
+/// Writes `toml` as a scenario file and runs it; returns the output and the report directory.
+fn run_scenario(name: &str, toml: &str) -> (std::process::Output, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("livegames-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("two.toml");
-    std::fs::write(&file, "budgets = [\"lost=0\"]\n[[stages]]\nname = \"small\"\nconns = 2\nduration = \"1s\"\nramp = \"0s\"\n[[stages]]\nname = \"bigger\"\nconns = 4\nduration = \"1s\"\nramp = \"0s\"\nbudgets = [\"conns>=4\"]\n").unwrap();
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, toml).unwrap();
     let report = dir.join("report");
     let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
         .args(["load", "--quiet", "--scenario"])
@@ -207,6 +207,15 @@ fn a_scenario_runs_its_stages_with_per_stage_reports() {
         .arg(&report)
         .output()
         .unwrap();
+    (out, report)
+}
+
+#[test]
+fn a_scenario_runs_its_stages_with_per_stage_reports() {
+    let (out, report) = run_scenario(
+        "scenario",
+        "budgets = [\"lost=0\"]\n[[stages]]\nname = \"small\"\nconns = 2\nduration = \"1s\"\nramp = \"0s\"\n[[stages]]\nname = \"bigger\"\nconns = 4\nduration = \"1s\"\nramp = \"0s\"\nbudgets = [\"conns>=4\"]\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -305,18 +314,10 @@ fn ctrl_c_stops_the_run_and_still_writes_the_report() {
 
 #[test]
 fn a_scenario_can_mix_http_and_websocket_stages() {
-    let dir = std::env::temp_dir().join(format!("livegames-mixed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("mixed.toml");
-    std::fs::write(&file, "[[stages]]\nname = \"rest\"\nhttp = true\npaths = [\"/api/live/games\"]\nconns = 2\nduration = \"1s\"\nramp = \"0s\"\nbudgets = [\"http_p99<5s\", \"errors<1%\"]\n[[stages]]\nname = \"ws\"\nconns = 2\nduration = \"1s\"\nramp = \"0s\"\n").unwrap();
-    let report = dir.join("report");
-    let out = Command::new(env!("CARGO_BIN_EXE_livegames"))
-        .args(["load", "--quiet", "--scenario"])
-        .arg(&file)
-        .arg("--report")
-        .arg(&report)
-        .output()
-        .unwrap();
+    let (out, report) = run_scenario(
+        "mixed",
+        "[[stages]]\nname = \"rest\"\nhttp = true\npaths = [\"/api/live/games\"]\nconns = 2\nduration = \"1s\"\nramp = \"0s\"\nbudgets = [\"http_p99<5s\", \"errors<1%\"]\n[[stages]]\nname = \"ws\"\nconns = 2\nduration = \"1s\"\nramp = \"0s\"\n",
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
