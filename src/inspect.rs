@@ -4,41 +4,26 @@
 //! one frame at a time, so memory stays bounded by the largest frame (itself capped),
 //! not by the file.
 
-use std::collections::HashMap;
 use std::io::{BufRead, Read};
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::contract::rules::{SeqEvent, SeqTracker};
-use crate::contract::schema::{self, cut};
+pub use crate::contract::check::Violation;
+use crate::contract::check::{FrameChecker, RAW_EXCERPT_BYTES};
+use crate::contract::schema::{self, Schemas, cut};
 use crate::contract::{FRAMES_SCHEMA_VERSION, FrameType};
 
 /// Frames longer than this are reported and skipped, not parsed.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 /// Violations listed in full; the rest are only counted.
 pub const MAX_LISTED: usize = 1000;
-/// Games whose seq is tracked; a file with more distinct ids is not followed further.
-const MAX_GAMES: usize = 10_000;
-
-/// One broken rule, located.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Violation {
-    /// `json`, `size`, `schema`, `seq`.
-    pub check: &'static str,
-    /// 1-based frame number in the file.
-    pub frame: u64,
-    /// JSON pointer of the field (`""`: the whole frame).
-    pub pointer: String,
-    pub expected: String,
-    pub actual: String,
-    /// The frame, cut to a readable length.
-    pub raw: String,
-}
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ValidateReport {
-    pub contract_version: &'static str,
+    pub contract_version: String,
+    /// Unknown fields counted as violations (`--strict`).
+    pub strict: bool,
     pub frames: u64,
     pub valid_frames: u64,
     pub violation_count: u64,
@@ -75,9 +60,10 @@ impl ValidateReport {
             );
         }
         let verdict = if self.passed() { "valid" } else { "INVALID" };
+        let strict = if self.strict { ", strict" } else { "" };
         let _ = writeln!(
             out,
-            "{verdict}: {} frames, {} valid, {} violations (contract {})",
+            "{verdict}: {} frames, {} valid, {} violations (contract {}{strict})",
             self.frames, self.valid_frames, self.violation_count, self.contract_version
         );
         out
@@ -85,112 +71,66 @@ impl ValidateReport {
 }
 
 /// Checks frame after frame against the schemas and the seq rules.
-struct Checker {
+struct Checker<'s> {
     report: ValidateReport,
-    seq: HashMap<String, SeqTracker>,
+    frames: FrameChecker<'s>,
+    found: Vec<Violation>,
 }
 
-impl Checker {
-    fn new() -> Self {
+impl<'s> Checker<'s> {
+    fn new(schemas: &'s Schemas) -> Self {
         Self {
             report: ValidateReport {
-                contract_version: FRAMES_SCHEMA_VERSION,
+                contract_version: schemas.version().to_owned(),
+                strict: schemas.is_strict(),
                 ..Default::default()
             },
-            seq: HashMap::new(),
+            frames: FrameChecker::new(schemas),
+            found: Vec::new(),
         }
     }
 
     fn raw_bytes(&mut self, bytes: &[u8], truncated: bool) {
         self.report.frames += 1;
         let frame = self.report.frames;
-        let raw = cut(&String::from_utf8_lossy(bytes), 200);
         if truncated {
-            self.report.add(Violation {
-                check: "size",
+            self.found.push(Violation::new(
+                "size",
                 frame,
-                pointer: String::new(),
-                expected: format!("a frame of at most {MAX_FRAME_BYTES} bytes"),
-                actual: "a longer frame".into(),
-                raw,
-            });
-            return;
+                "",
+                format!("a frame of at most {MAX_FRAME_BYTES} bytes"),
+                "a longer frame",
+                &String::from_utf8_lossy(&bytes[..bytes.len().min(RAW_EXCERPT_BYTES * 2)]),
+            ));
+        } else {
+            self.frames.check_bytes(frame, bytes, &mut self.found);
         }
-        match serde_json::from_slice::<Value>(bytes) {
-            Ok(v) => self.value(v, frame, raw),
-            Err(e) => self.report.add(Violation {
-                check: "json",
-                frame,
-                pointer: String::new(),
-                expected: "one JSON object".into(),
-                actual: e.to_string(),
-                raw,
-            }),
-        }
+        self.settle();
     }
 
-    fn value(&mut self, value: Value, frame: u64, raw: String) {
-        let before = self.report.violation_count;
-        for v in schema::validate_frame(&value) {
-            self.report.add(Violation {
-                check: "schema",
-                frame,
-                pointer: v.pointer,
-                expected: v.expected,
-                actual: v.actual,
-                raw: raw.clone(),
-            });
-        }
-        let kind = value
-            .get("type")
-            .and_then(Value::as_str)
-            .and_then(FrameType::parse);
-        let seq = value.get("seq").and_then(Value::as_u64);
-        let game = value.get("game_id").and_then(Value::as_str);
-        if let (Some(kind), Some(seq), Some(game)) = (kind, seq, game) {
-            if self.seq.len() < MAX_GAMES || self.seq.contains_key(game) {
-                let tracker = self.seq.entry(game.to_owned()).or_default();
-                let expected = |e: &str| {
-                    format!("{e} (data frames step by exactly 1; others repeat the latest)")
-                };
-                let problem = match tracker.observe(kind, seq) {
-                    SeqEvent::InOrder => None,
-                    SeqEvent::Gap {
-                        expected: e,
-                        got,
-                        missing,
-                    } => Some((
-                        expected(&format!("seq {e}")),
-                        format!("seq {got}: {missing} frame(s) missing"),
-                    )),
-                    SeqEvent::Duplicate { seq } => {
-                        Some((expected("a new seq"), format!("seq {seq} again")))
-                    }
-                    SeqEvent::Backwards { latest, got } => {
-                        Some((expected(&format!("seq >= {latest}")), format!("seq {got}")))
-                    }
-                };
-                if let Some((expected, actual)) = problem {
-                    self.report.add(Violation {
-                        check: "seq",
-                        frame,
-                        pointer: "/seq".into(),
-                        expected,
-                        actual,
-                        raw,
-                    });
-                }
-            }
-        }
-        if self.report.violation_count == before {
+    fn value(&mut self, value: Value) {
+        self.report.frames += 1;
+        let frame = self.report.frames;
+        let raw = cut(&value.to_string(), RAW_EXCERPT_BYTES);
+        self.frames
+            .check_value(frame, &value, &raw, &mut self.found);
+        self.settle();
+    }
+
+    /// Files the current frame's violations (none: one more valid frame).
+    fn settle(&mut self) {
+        if self.found.is_empty() {
             self.report.valid_frames += 1;
+        }
+        for v in self.found.drain(..) {
+            self.report.add(v);
         }
     }
 }
 
 /// Validates JSON Lines or a JSON array of frames from `input`.
-pub fn validate(mut input: impl BufRead) -> std::io::Result<ValidateReport> {
-    let mut checker = Checker::new();
+pub fn validate(mut input: impl BufRead, schemas: &Schemas) -> std::io::Result<ValidateReport> {
+    let mut checker = Checker::new(schemas);
     // Look at the first non-blank byte to tell an array from JSON Lines.
     let first = loop {
         let buf = input.fill_buf()?;
@@ -262,18 +202,15 @@ fn read_capped_line(
 /// A JSON array, element by element (never the whole array in memory).
 fn validate_array(input: impl Read, checker: &mut Checker) -> std::io::Result<()> {
     use serde::de::{Deserializer, SeqAccess, Visitor};
-    struct Frames<'a>(&'a mut Checker);
-    impl<'de> Visitor<'de> for Frames<'_> {
+    struct Frames<'a, 's>(&'a mut Checker<'s>);
+    impl<'de> Visitor<'de> for Frames<'_, '_> {
         type Value = ();
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("an array of frames")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             while let Some(value) = seq.next_element::<Value>()? {
-                self.0.report.frames += 1;
-                let frame = self.0.report.frames;
-                let raw = cut(&value.to_string(), 200);
-                self.0.value(value, frame, raw);
+                self.0.value(value);
             }
             Ok(())
         }
@@ -282,16 +219,51 @@ fn validate_array(input: impl Read, checker: &mut Checker) -> std::io::Result<()
     if let Err(e) = de.deserialize_seq(Frames(checker)) {
         checker.report.frames += 1;
         let frame = checker.report.frames;
-        checker.report.add(Violation {
-            check: "json",
+        checker.report.add(Violation::new(
+            "json",
             frame,
-            pointer: String::new(),
-            expected: "a JSON array of frame objects".into(),
-            actual: e.to_string(),
-            raw: String::new(),
-        });
+            "",
+            "a JSON array of frame objects",
+            e.to_string(),
+            "",
+        ));
     }
     Ok(())
+}
+
+/// The schemas to check against: the built-in ones, or a user's copy.
+#[derive(Debug)]
+pub enum LoadedSchemas {
+    Builtin(&'static Schemas),
+    Dir(Box<Schemas>),
+}
+
+impl std::ops::Deref for LoadedSchemas {
+    type Target = Schemas;
+    fn deref(&self) -> &Schemas {
+        match self {
+            LoadedSchemas::Builtin(s) => s,
+            LoadedSchemas::Dir(s) => s,
+        }
+    }
+}
+
+/// The built-in schemas, or `frames.schema.json` and `rest.schema.json` from `dir`.
+pub fn load_schemas(dir: Option<&std::path::Path>, strict: bool) -> Result<LoadedSchemas, String> {
+    let Some(dir) = dir else {
+        return Ok(LoadedSchemas::Builtin(Schemas::builtin(strict)));
+    };
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let schemas = Schemas::from_texts(
+        &read("frames.schema.json")?,
+        &read("rest.schema.json")?,
+        strict,
+    )
+    .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(LoadedSchemas::Dir(Box::new(schemas)))
 }
 
 /// How a recording ended.
@@ -403,7 +375,11 @@ mod tests {
     use super::*;
 
     fn check(input: &[u8]) -> ValidateReport {
-        validate(std::io::Cursor::new(input.to_vec())).unwrap()
+        validate(
+            std::io::Cursor::new(input.to_vec()),
+            Schemas::builtin(false),
+        )
+        .unwrap()
     }
 
     const GOOD: &str = r#"{"type":"heartbeat","game_id":"g","seq":3,"ts":1763900000000000}"#;
@@ -486,7 +462,11 @@ mod tests {
         let line: Vec<u8> = [vec![b'x'; 1023], vec![b'\n']].concat();
         let lines = std::io::Cursor::new(line).repeat_reader(100_000);
         let giant = std::io::repeat(b'y').take(8 << 20);
-        let r = validate(std::io::BufReader::new(lines.chain(giant))).unwrap();
+        let r = validate(
+            std::io::BufReader::new(lines.chain(giant)),
+            Schemas::builtin(false),
+        )
+        .unwrap();
         assert_eq!(r.frames, 100_001);
         assert_eq!(r.violation_count, 100_001);
         assert_eq!(r.violations.len(), MAX_LISTED, "only so many are kept");
@@ -527,6 +507,36 @@ mod tests {
                 self.cursor.set_position(0);
             }
         }
+    }
+
+    #[test]
+    fn unknown_fields_are_violations_only_when_strict() {
+        let extended = GOOD.replacen('{', r#"{"region":"eu","#, 1);
+        let lenient = check(extended.as_bytes());
+        assert!(lenient.passed(), "{lenient:?}");
+        let strict = validate(std::io::Cursor::new(extended), Schemas::builtin(true)).unwrap();
+        assert_eq!(strict.violation_count, 1, "{strict:?}");
+        assert_eq!(strict.violations[0].check, "schema");
+        assert!(
+            strict.violations[0].expected.contains("region"),
+            "{strict:?}"
+        );
+        assert!(strict.render_text().contains("strict"));
+    }
+
+    #[test]
+    fn schemas_load_from_a_folder_or_say_why_not() {
+        let dir = std::env::temp_dir().join(format!("lg-schemas-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = load_schemas(Some(&dir), false).unwrap_err();
+        assert!(e.contains("frames.schema.json"), "{e}");
+        std::fs::write(dir.join("frames.schema.json"), schema::FRAMES_SCHEMA).unwrap();
+        std::fs::write(dir.join("rest.schema.json"), schema::REST_SCHEMA).unwrap();
+        assert!(matches!(
+            load_schemas(Some(&dir), true),
+            Ok(LoadedSchemas::Dir(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -395,4 +395,12 @@ pub struct ValidateArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Count fields the contract does not know as violations (default: allowed, for
+    /// forward compatibility).
+    #[arg(long)]
+    pub strict: bool,
+    /// Use frames.schema.json and rest.schema.json from this folder instead of the
+    /// built-in schemas.
+    #[arg(long, value_name = "DIR")]
+    pub schema_dir: Option<PathBuf>,
 }

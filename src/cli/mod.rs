@@ -137,11 +137,18 @@ fn serve(args: ServeArgs) -> Exit {
 }
 
 fn contract_validate(args: args::ValidateArgs) -> Exit {
+    let schemas = match crate::inspect::load_schemas(args.schema_dir.as_deref(), args.strict) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("livegames contract validate: {e}");
+            return Exit::Usage;
+        }
+    };
     let result = if args.file.as_os_str() == "-" {
-        crate::inspect::validate(std::io::stdin().lock())
+        crate::inspect::validate(std::io::stdin().lock(), &schemas)
     } else {
         match std::fs::File::open(&args.file) {
-            Ok(f) => crate::inspect::validate(std::io::BufReader::new(f)),
+            Ok(f) => crate::inspect::validate(std::io::BufReader::new(f), &schemas),
             Err(e) => {
                 eprintln!(
                     "livegames contract validate: cannot read {}: {e}",

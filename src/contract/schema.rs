@@ -1,7 +1,7 @@
 //! The published JSON Schemas (`fixtures/schemas`), built into the binary, and
 //! validation against them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -63,63 +63,197 @@ pub struct SchemaViolation {
     pub actual: String,
 }
 
-fn validators() -> &'static HashMap<Body, jsonschema::Validator> {
-    static VALIDATORS: OnceLock<HashMap<Body, jsonschema::Validator>> = OnceLock::new();
-    VALIDATORS.get_or_init(|| {
-        // The embedded schemas are checked by this module's tests, so failing here
-        // means the binary was built from a broken tree.
-        let frames: Value = serde_json::from_str(FRAMES_SCHEMA).expect("frames schema is JSON");
-        let rest: Value = serde_json::from_str(REST_SCHEMA).expect("rest schema is JSON");
+/// A compiled set of the contract's schemas: the built-in ones or a user's copy, lenient
+/// (unknown fields allowed: forward compatibility) or strict (unknown fields are
+/// violations).
+pub struct Schemas {
+    validators: HashMap<Body, jsonschema::Validator>,
+    version: String,
+    strict: bool,
+}
+
+impl std::fmt::Debug for Schemas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schemas")
+            .field("version", &self.version)
+            .field("strict", &self.strict)
+            .finish()
+    }
+}
+
+impl Schemas {
+    /// Compiles the frames and REST schema documents (the text of
+    /// `frames.schema.json` and `rest.schema.json`).
+    pub fn from_texts(frames: &str, rest: &str, strict: bool) -> Result<Self, String> {
+        let mut frames: Value = serde_json::from_str(frames)
+            .map_err(|e| format!("frames.schema.json is not JSON: {e}"))?;
+        let mut rest: Value =
+            serde_json::from_str(rest).map_err(|e| format!("rest.schema.json is not JSON: {e}"))?;
+        let version = frames
+            .get("x-contract-version")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned();
+        // Registered under our URIs whatever their own $id says, so the REST
+        // document's relative references to the frames document resolve.
+        frames["$id"] = Value::from(FRAMES_URI);
+        rest["$id"] = Value::from(REST_URI);
+        if strict {
+            close_objects(&mut frames, &mut rest);
+        }
         let registry = jsonschema::Registry::new()
             .add(FRAMES_URI, frames)
             .and_then(|r| r.add(REST_URI, rest))
             .and_then(|r| r.prepare())
-            .expect("schemas register");
-        Body::all()
-            .into_iter()
-            .map(|body| {
-                let schema = serde_json::json!({ "$ref": body.definition_uri() });
-                let validator = jsonschema::options()
-                    .with_registry(&registry)
-                    .build(&schema)
-                    .expect("schema definition compiles");
-                (body, validator)
+            .map_err(|e| format!("the schemas do not register: {e}"))?;
+        let mut validators = HashMap::new();
+        for body in Body::all() {
+            let schema = serde_json::json!({ "$ref": body.definition_uri() });
+            let validator = jsonschema::options()
+                .with_registry(&registry)
+                .build(&schema)
+                .map_err(|e| format!("schema {}: {e}", body.definition_uri()))?;
+            validators.insert(body, validator);
+        }
+        Ok(Self {
+            validators,
+            version,
+            strict,
+        })
+    }
+
+    /// The schemas built into the binary (`fixtures/schemas`).
+    pub fn builtin(strict: bool) -> &'static Schemas {
+        static LENIENT: OnceLock<Schemas> = OnceLock::new();
+        static STRICT: OnceLock<Schemas> = OnceLock::new();
+        let cell = if strict { &STRICT } else { &LENIENT };
+        // The embedded schemas are compiled by this module's tests, so failing here
+        // means the binary was built from a broken tree.
+        cell.get_or_init(|| {
+            Schemas::from_texts(FRAMES_SCHEMA, REST_SCHEMA, strict)
+                .expect("the embedded schemas compile")
+        })
+    }
+
+    /// The contract version the schemas declare (`x-contract-version`).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn is_strict(&self) -> bool {
+        self.strict
+    }
+
+    /// Validates `value` against the schema of `body`; an empty list means valid.
+    pub fn validate(&self, body: Body, value: &Value) -> Vec<SchemaViolation> {
+        self.validators[&body]
+            .iter_errors(value)
+            .map(|e| SchemaViolation {
+                pointer: e.instance_path().as_str().to_owned(),
+                expected: e.to_string(),
+                actual: excerpt(e.instance(), 120),
             })
             .collect()
-    })
-}
+    }
 
-/// Validates `value` against the schema of `body`; an empty list means valid.
-pub fn validate(body: Body, value: &Value) -> Vec<SchemaViolation> {
-    validators()[&body]
-        .iter_errors(value)
-        .map(|e| SchemaViolation {
-            pointer: e.instance_path().as_str().to_owned(),
-            expected: e.to_string(),
-            actual: excerpt(e.instance(), 120),
-        })
-        .collect()
-}
-
-/// Validates a server frame, choosing the schema by its `type`.
-pub fn validate_frame(value: &Value) -> Vec<SchemaViolation> {
-    match value.get("type").and_then(Value::as_str) {
-        Some(kind) => match FrameType::parse(kind) {
-            Some(t) => validate(Body::Frame(t), value),
+    /// Validates a server frame, choosing the schema by its `type`.
+    pub fn validate_frame(&self, value: &Value) -> Vec<SchemaViolation> {
+        match value.get("type").and_then(Value::as_str) {
+            Some(kind) => match FrameType::parse(kind) {
+                Some(t) => self.validate(Body::Frame(t), value),
+                None => vec![SchemaViolation {
+                    pointer: "/type".into(),
+                    expected: "one of snapshot, update, status, heartbeat, final, error, pong"
+                        .into(),
+                    actual: excerpt(&value["type"], 120),
+                }],
+            },
             None => vec![SchemaViolation {
                 pointer: "/type".into(),
-                expected: "one of snapshot, update, status, heartbeat, final, error, pong".into(),
-                actual: excerpt(&value["type"], 120),
+                expected: "a string field \"type\"".into(),
+                actual: match value.get("type") {
+                    Some(v) => excerpt(v, 120),
+                    None => "missing".into(),
+                },
             }],
-        },
-        None => vec![SchemaViolation {
-            pointer: "/type".into(),
-            expected: "a string field \"type\"".into(),
-            actual: match value.get("type") {
-                Some(v) => excerpt(v, 120),
-                None => "missing".into(),
-            },
-        }],
+        }
+    }
+}
+
+/// Validates `value` against the built-in (lenient) schema of `body`.
+pub fn validate(body: Body, value: &Value) -> Vec<SchemaViolation> {
+    Schemas::builtin(false).validate(body, value)
+}
+
+/// Validates a server frame against the built-in (lenient) schemas.
+pub fn validate_frame(value: &Value) -> Vec<SchemaViolation> {
+    Schemas::builtin(false).validate_frame(value)
+}
+
+/// Strict mode: every object schema that lists `properties` refuses the others.
+/// Definitions that others extend through `allOf` (the envelope, game_info) stay
+/// open themselves (JSON Schema evaluates them alone) and are closed where they are
+/// used directly instead.
+fn close_objects(frames: &mut Value, rest: &mut Value) {
+    let mut bases = HashSet::new();
+    collect_all_of_bases(frames, &mut bases);
+    collect_all_of_bases(rest, &mut bases);
+    for doc in [frames, rest] {
+        if let Some(defs) = doc.get_mut("$defs").and_then(Value::as_object_mut) {
+            for (name, def) in defs.iter_mut() {
+                close_schema(def, !bases.contains(name), &bases);
+            }
+        }
+    }
+}
+
+fn def_name(reference: &str) -> Option<&str> {
+    reference.rsplit_once("#/$defs/").map(|(_, name)| name)
+}
+
+fn collect_all_of_bases(node: &Value, bases: &mut HashSet<String>) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Array(parts)) = map.get("allOf") {
+                for part in parts {
+                    if let Some(name) = part.get("$ref").and_then(Value::as_str).and_then(def_name)
+                    {
+                        bases.insert(name.to_owned());
+                    }
+                }
+            }
+            map.values().for_each(|v| collect_all_of_bases(v, bases));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_all_of_bases(v, bases)),
+        _ => {}
+    }
+}
+
+fn close_schema(node: &mut Value, close_here: bool, bases: &HashSet<String>) {
+    let Value::Object(map) = node else { return };
+    let refers_to_base = map
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(def_name)
+        .is_some_and(|name| bases.contains(name));
+    if (close_here && map.contains_key("properties")) || refers_to_base {
+        map.insert("unevaluatedProperties".into(), Value::Bool(false));
+    }
+    for (key, child) in map.iter_mut() {
+        match (key.as_str(), child) {
+            ("properties", Value::Object(props)) => {
+                props
+                    .values_mut()
+                    .for_each(|p| close_schema(p, true, bases));
+            }
+            ("items" | "additionalProperties", c) => close_schema(c, true, bases),
+            ("oneOf" | "anyOf", Value::Array(options)) => {
+                options
+                    .iter_mut()
+                    .for_each(|o| close_schema(o, true, bases));
+            }
+            _ => {}
+        }
     }
 }
 
@@ -146,8 +280,79 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn every_definition_compiles() {
-        assert_eq!(validators().len(), Body::all().len());
+    fn every_definition_compiles_lenient_and_strict() {
+        for strict in [false, true] {
+            let schemas = Schemas::builtin(strict);
+            assert_eq!(schemas.validators.len(), Body::all().len());
+            assert_eq!(schemas.version(), crate::contract::FRAMES_SCHEMA_VERSION);
+        }
+    }
+
+    fn point() -> Value {
+        json!({"observed_at": 1, "cause": "play", "state": "live", "period": 1, "clock": "1:00",
+               "score": {"home": 1, "away": 0}, "home_win_prob": 0.5, "last_play": null,
+               "market": null, "sources": {"espn": "ok", "kalshi": "down"}})
+    }
+
+    fn snapshot() -> Value {
+        json!({"type": "snapshot", "game_id": "g1", "seq": 3, "ts": 1_763_900_000_000_000i64,
+               "game": {"id": "g1", "league": "nba", "scheduled_at": "2026-11-23T00:00:00Z",
+                        "home": {"abbreviation": "BOS", "name": "Celtics"},
+                        "away": {"abbreviation": "NYK", "name": "Knicks"}},
+               "data": point()})
+    }
+
+    #[test]
+    fn unknown_fields_pass_unless_strict_and_strict_names_where() {
+        let lenient = Schemas::builtin(false);
+        let strict = Schemas::builtin(true);
+        assert!(
+            strict.validate_frame(&snapshot()).is_empty(),
+            "a valid frame stays valid"
+        );
+        for (pointer, extended) in [
+            ("", {
+                let mut v = snapshot();
+                v["extra"] = json!(1);
+                v
+            }),
+            ("/game", {
+                let mut v = snapshot();
+                v["game"]["venue"] = json!("TD Garden");
+                v
+            }),
+            ("/data/score", {
+                let mut v = snapshot();
+                v["data"]["score"]["ot"] = json!(0);
+                v
+            }),
+        ] {
+            assert!(lenient.validate_frame(&extended).is_empty(), "{extended}");
+            let found = strict.validate_frame(&extended);
+            assert!(
+                found.iter().any(|v| v.pointer == pointer),
+                "{pointer}: {found:?}"
+            );
+        }
+        let heartbeat =
+            json!({"type":"heartbeat","game_id":"g","seq":1,"ts":1_763_900_000_000_000i64,"x":1});
+        assert!(!strict.validate_frame(&heartbeat).is_empty());
+    }
+
+    #[test]
+    fn a_users_schema_copy_is_compiled_or_refused_with_a_reason() {
+        let own = Schemas::from_texts(
+            &FRAMES_SCHEMA.replace("livegames.dev", "example.com"),
+            REST_SCHEMA,
+            false,
+        )
+        .unwrap();
+        assert!(own.validate_frame(&snapshot()).is_empty());
+        let e = Schemas::from_texts("{", REST_SCHEMA, false).unwrap_err();
+        assert!(e.contains("frames.schema.json is not JSON"), "{e}");
+        let without_update = FRAMES_SCHEMA.replace("\"update\": {", "\"renamed\": {");
+        let e = Schemas::from_texts(&without_update, REST_SCHEMA, false).unwrap_err();
+        assert!(e.contains("update"), "{e}");
     }
 
     #[test]
