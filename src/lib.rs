@@ -23,6 +23,7 @@ pub mod client;
 pub mod contract;
 pub mod feeds;
 pub mod inspect;
+pub mod junit;
 pub mod load;
 pub mod retry;
 pub mod serve;

@@ -2,6 +2,7 @@
 //! (self-contained: inline CSS and SVG, no network), `junit.xml` (one test case per
 //! budget) and `latency.hlog` (the HdrHistogram interval log).
 
+use crate::junit::escape;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -32,51 +33,45 @@ pub fn write_all(dir: &Path, summary: &LoadSummary) -> std::io::Result<Vec<PathB
     Ok(paths)
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
 /// JUnit XML: one test case per budget, failed ones with measured vs limit.
 pub fn junit(summary: &LoadSummary) -> String {
-    let failures = summary.budgets.iter().filter(|b| !b.passed).count();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuite name=\"livegames load\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\" timestamp=\"{}\">",
-        summary.budgets.len(),
+    crate::junit::document(
+        "livegames load",
+        &summary.started_at,
         summary.duration_s,
-        xml_escape(&summary.started_at)
-    );
-    for b in &summary.budgets {
-        let _ = write!(
-            out,
-            "  <testcase classname=\"livegames.load.budgets\" name=\"{}\" time=\"{:.3}\"",
-            xml_escape(&b.budget),
-            summary.duration_s
-        );
-        if b.passed {
-            let _ = writeln!(out, "/>");
-        } else {
-            let note = b
-                .note
-                .as_deref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
-            let message = format!("measured {} against limit {}{note}", b.measured, b.limit);
-            let _ = writeln!(
-                out,
-                ">\n    <failure message=\"{}\" type=\"budget\">{}</failure>\n  </testcase>",
-                xml_escape(&message),
-                xml_escape(&message)
-            );
-        }
-    }
-    out.push_str("</testsuite>\n");
-    out
+        &budget_cases(summary),
+    )
+}
+
+fn budget_cases(summary: &LoadSummary) -> Vec<crate::junit::Case> {
+    use crate::junit::{Case, Outcome};
+    summary
+        .budgets
+        .iter()
+        .map(|b| {
+            let outcome = if b.passed {
+                Outcome::Passed
+            } else {
+                let note = b
+                    .note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
+                let message = format!("measured {} against limit {}{note}", b.measured, b.limit);
+                Outcome::Failed {
+                    kind: "budget".into(),
+                    details: message.clone(),
+                    message,
+                }
+            };
+            Case {
+                classname: "livegames.load.budgets".into(),
+                name: b.budget.clone(),
+                time_s: summary.duration_s,
+                outcome,
+            }
+        })
+        .collect()
 }
 
 const COLORS: [&str; 6] = [
@@ -139,7 +134,7 @@ fn line_chart(
             w - right,
             left - 6.0,
             y + 4.0,
-            xml_escape(&y_label(value))
+            escape(&y_label(value))
         );
     }
     for (x, label) in x_ticks {
@@ -148,7 +143,7 @@ fn line_chart(
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
             sx(*x),
             h - 6.0,
-            xml_escape(label)
+            escape(label)
         );
     }
     for (i, (_, pts)) in series.iter().enumerate() {
@@ -169,7 +164,7 @@ fn line_chart(
             svg,
             "<span><i style=\"background:{}\"></i>{}</span>",
             COLORS[i % COLORS.len()],
-            xml_escape(name)
+            escape(name)
         );
     }
     svg.push_str("</div>");
@@ -209,15 +204,15 @@ pub fn html(summary: &LoadSummary) -> String {
             let note = b
                 .note
                 .as_deref()
-                .map(|n| format!(" <span class=\"muted\">({})</span>", xml_escape(n)))
+                .map(|n| format!(" <span class=\"muted\">({})</span>", escape(n)))
                 .unwrap_or_default();
             let _ = write!(
                 body,
                 "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}{note}</td><td>{}</td></tr>",
-                xml_escape(&b.budget),
+                escape(&b.budget),
                 class.to_uppercase(),
-                xml_escape(&b.measured),
-                xml_escape(&b.limit)
+                escape(&b.measured),
+                escape(&b.limit)
             );
         }
         body.push_str("</table>");
@@ -342,20 +337,20 @@ pub fn html(summary: &LoadSummary) -> String {
     ];
     body.push_str("<section><h2>Totals</h2><table>");
     for (k, v) in rows {
-        let _ = write!(body, "<tr><td>{k}</td><td>{}</td></tr>", xml_escape(&v));
+        let _ = write!(body, "<tr><td>{k}</td><td>{}</td></tr>", escape(&v));
     }
     for (k, v) in &t.errors {
         let _ = write!(
             body,
             "<tr><td class=\"fail\">error: {}</td><td>{v}</td></tr>",
-            xml_escape(k)
+            escape(k)
         );
     }
     for w in &summary.warnings {
         let _ = write!(
             body,
             "<tr><td class=\"warn\" colspan=\"2\">warning: {}</td></tr>",
-            xml_escape(w)
+            escape(w)
         );
     }
     body.push_str("</table></section>");
@@ -363,7 +358,7 @@ pub fn html(summary: &LoadSummary) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>livegames load report</title><style>{STYLE}</style></head><body><header><h1>livegames load</h1><span class=\"sub\">{} connections · {:.1}s · started {}{}</span>{verdict}</header><main>{body}</main></body></html>\n",
         summary.conns,
         summary.duration_s,
-        xml_escape(&summary.started_at),
+        escape(&summary.started_at),
         if summary.stopped_early {
             " · stopped early"
         } else {
@@ -407,14 +402,12 @@ pub fn write_scenario(dir: &Path, stages: &[StageResult]) -> std::io::Result<()>
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites tests=\"{cases}\" failures=\"{failures}\">\n"
     );
     for (label, _, s) in stages {
-        let inner = junit(s);
-        let body: String = inner.lines().skip(1).collect::<Vec<_>>().join("\n");
-        out.push_str(&body.replacen(
-            "name=\"livegames load\"",
-            &format!("name=\"livegames load: {}\"", xml_escape(label)),
-            1,
+        out.push_str(&crate::junit::suite_element(
+            &format!("livegames load: {label}"),
+            &s.started_at,
+            s.duration_s,
+            &budget_cases(s),
         ));
-        out.push('\n');
     }
     out.push_str("</testsuites>\n");
     std::fs::write(dir.join("junit.xml"), out)
