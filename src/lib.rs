@@ -28,4 +28,5 @@ pub mod load;
 pub mod retry;
 pub mod serve;
 pub mod shutdown;
+pub mod smoke;
 pub mod telemetry;

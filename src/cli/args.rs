@@ -199,10 +199,87 @@ impl ServeArgs {
 
 /// Arguments of a subcommand that is not built yet, taken whole so the message about
 /// it is what the user sees rather than a flag error.
+fn messages(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("must be 1..=100000, got {n}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn nonzero_duration(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
+}
+
+fn checks(s: &str) -> Result<crate::smoke::Selection, String> {
+    crate::smoke::Selection::parse(s)
+}
+
 #[derive(Debug, Clone, Args)]
-pub struct NotYetArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
+pub struct SmokeArgs {
+    /// The server: http[s]://host:port (ws[s]:// works too). None: an embedded server.
+    #[arg(long, env = "LIVEGAMES_URL", value_parser = url)]
+    pub url: Option<String>,
+    /// The game to stream [default: the first live one the server lists].
+    #[arg(long)]
+    pub game: Option<String>,
+    /// Frames to receive after the snapshot.
+    #[arg(long, default_value = "20", value_parser = messages)]
+    pub messages: usize,
+    /// How long any one check may wait.
+    #[arg(long, default_value = "30s", value_parser = nonzero_duration)]
+    pub timeout: Duration,
+    /// How far a frame's ts may be from this machine's clock.
+    #[arg(long, default_value = "2s", value_parser = nonzero_duration)]
+    pub max_skew: Duration,
+    /// The server's heartbeat interval (the contract's is 5s).
+    #[arg(long, default_value = "5s", value_parser = nonzero_duration)]
+    pub heartbeat: Duration,
+    /// Checks to run: names, prefixes (ws.*), `default`, `all`; comma-separated.
+    #[arg(long, default_value = "default", value_parser = checks)]
+    pub checks: crate::smoke::Selection,
+    /// Bearer token for the admin checks (admin.faults).
+    #[arg(long, env = "LIVEGAMES_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Count fields the contract does not know as violations.
+    #[arg(long)]
+    pub strict: bool,
+    /// Use frames.schema.json and rest.schema.json from this folder.
+    #[arg(long, value_name = "DIR")]
+    pub schema_dir: Option<PathBuf>,
+    /// Print the report as JSON instead of the checklist.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the report as JUnit XML.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Message rate of the embedded server (ticks per second per live game).
+    #[arg(long, default_value = "10", value_parser = rate)]
+    pub rate: f64,
+}
+
+impl SmokeArgs {
+    /// `http(s)://host[:port]` of a URL given in any of the four schemes.
+    pub fn http_base(url: &str) -> Result<String, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("--url {url:?}: {e}"))?;
+        let scheme = match parsed.scheme() {
+            "http" | "ws" => "http",
+            "https" | "wss" => "https",
+            other => return Err(format!("--url: unsupported scheme {other:?}")),
+        };
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| format!("--url {url:?} has no host"))?;
+        let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+        Ok(match parsed.port() {
+            Some(port) => format!("{scheme}://{host}:{port}"),
+            None => format!("{scheme}://{host}"),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -426,7 +426,7 @@ async fn execute(config: LoadConfig, args: &LoadArgs) -> crate::load::summary::L
 
 /// An embedded server knows its games' states once its upstreams have answered
 /// (well within a second on the built-in mocks); wait for that, up to 5 s.
-async fn wait_for_live_games(http_base: &str) {
+pub(super) async fn wait_for_live_games(http_base: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline {
         if let Ok(games) = discover::games(http_base, Duration::from_secs(2)).await {

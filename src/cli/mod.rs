@@ -3,11 +3,12 @@
 pub mod args;
 pub mod exit;
 mod load;
+mod smoke;
 
 use clap::{Parser, Subcommand};
 
 use crate::shutdown::Shutdown;
-use args::{ContractCommand, LoadArgs, NotYetArgs, ReportCommand, ServeArgs};
+use args::{ContractCommand, LoadArgs, ReportCommand, ServeArgs, SmokeArgs};
 use exit::Exit;
 
 /// Live sports and market data over WebSockets: a reference server, a load
@@ -28,8 +29,8 @@ pub enum Command {
     /// Work with load reports.
     #[command(subcommand)]
     Report(ReportCommand),
-    /// Check a running server against the message contract (not built yet).
-    Smoke(NotYetArgs),
+    /// Check a running server (an embedded one without --url) against the message contract.
+    Smoke(Box<SmokeArgs>),
     /// Work with the message contract offline: validate recordings, print schemas.
     #[command(subcommand)]
     Contract(ContractCommand),
@@ -41,7 +42,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Serve(args) => serve(*args),
         Command::Load(args) => load::run(*args),
         Command::Report(ReportCommand::Merge(args)) => load::merge(args),
-        Command::Smoke(_) => not_built("smoke"),
+        Command::Smoke(args) => smoke::run(*args),
         Command::Contract(ContractCommand::Validate(args)) => contract_validate(args),
         Command::Contract(ContractCommand::Schema { name }) => {
             match crate::inspect::schema_text(name.as_deref()) {
@@ -75,14 +76,7 @@ pub fn run(cli: Cli) -> Exit {
     }
 }
 
-fn not_built(name: &str) -> Exit {
-    eprintln!(
-        "livegames {name}: not built yet (see the open issues); `livegames serve` works today"
-    );
-    Exit::Usage
-}
-
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -69,9 +69,29 @@ pub async fn connect(
     timeout: Duration,
     read_buffer: usize,
 ) -> Result<Connected, ConnectError> {
+    connect_with(url, timeout, WebSocketConfig::default().read_buffer_size(read_buffer)).await
+}
+
+/// Like [`connect`], refusing frames over `max_frame` bytes (the connection fails).
+pub async fn connect_limited(
+    url: &str,
+    timeout: Duration,
+    read_buffer: usize,
+    max_frame: usize,
+) -> Result<Connected, ConnectError> {
     let config = WebSocketConfig::default()
         .read_buffer_size(read_buffer)
-        .write_buffer_size(0);
+        .max_message_size(Some(max_frame))
+        .max_frame_size(Some(max_frame));
+    connect_with(url, timeout, config).await
+}
+
+async fn connect_with(
+    url: &str,
+    timeout: Duration,
+    config: WebSocketConfig,
+) -> Result<Connected, ConnectError> {
+    let config = config.write_buffer_size(0);
     let started = Instant::now();
     let attempt = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
     match tokio::time::timeout(timeout, attempt).await {
