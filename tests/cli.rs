@@ -35,10 +35,93 @@ fn help_exits_0() {
 }
 
 #[test]
-fn parts_not_built_yet_say_so_and_exit_2() {
-    let out = livegames(&["smoke", "--url", "http://127.0.0.1:9"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+fn smoke_exits_3_when_nothing_answers_and_2_for_bad_usage() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = livegames(&["smoke", "--url", &format!("http://127.0.0.1:{port}")]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("cannot reach") && text.contains("connection refused"),
+        "{text}"
+    );
+    for bad in [
+        vec!["smoke", "--url", "ftp://h"],
+        vec!["smoke", "--checks", "ws.nope"],
+        vec!["smoke", "--messages", "0"],
+        vec!["smoke", "--timeout", "soon"],
+        vec!["smoke", "--schema-dir", "/no/such/dir"],
+    ] {
+        let out = livegames(&bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(!out.stderr.is_empty(), "{bad:?} says why");
+    }
+}
+
+/// Runs the binary without blocking the runtime that serves the test's server.
+async fn livegames_async(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        livegames(&args)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_reports_json_and_junit_and_exits_by_verdict() {
+    use crate::support::contract_server::{self, Breakage, HEARTBEAT};
+    let dir = std::env::temp_dir().join(format!("lg-smoke-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junit = dir.join("smoke.xml");
+    let heartbeat = format!("{}ms", HEARTBEAT.as_millis());
+    for (breakage, code) in [(Breakage::None, 0), (Breakage::SeqBackwards, 1)] {
+        let addr = contract_server::start(breakage).await;
+        let args: Vec<String> = [
+            "smoke",
+            "--url",
+            &format!("http://{addr}"),
+            "--heartbeat",
+            &heartbeat,
+            "--timeout",
+            "10s",
+            "--json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = livegames_async(args).await;
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{breakage:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("--json prints JSON only");
+        assert_eq!(report["passed"], code == 0);
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(
+            xml.contains("<testcase classname=\"livegames.smoke\" name=\"ws.seq\""),
+            "{xml}"
+        );
+        if code == 1 {
+            let seq = report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == "ws.seq")
+                .unwrap();
+            assert_eq!(seq["status"], "fail");
+            assert_eq!(seq["violations"][0]["pointer"], "/seq");
+            assert!(xml.contains("failures=\"1\""), "{xml}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

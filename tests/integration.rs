@@ -21,6 +21,8 @@ mod serve_shutdown;
 mod load_measures;
 // load as a CI gate: budgets and exit codes.
 mod load_budgets;
+// smoke against our server and an independent one broken one way at a time.
+mod smoke;
 // The binary: exit codes and messages for bad usage.
 mod cli;
 // Module boundaries: the contract stays pure; parts do not reach into each other.

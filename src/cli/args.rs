@@ -274,7 +274,11 @@ impl SmokeArgs {
         let host = parsed
             .host_str()
             .ok_or_else(|| format!("--url {url:?} has no host"))?;
-        let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
         Ok(match parsed.port() {
             Some(port) => format!("{scheme}://{host}:{port}"),
             None => format!("{scheme}://{host}"),

@@ -69,7 +69,12 @@ pub async fn connect(
     timeout: Duration,
     read_buffer: usize,
 ) -> Result<Connected, ConnectError> {
-    connect_with(url, timeout, WebSocketConfig::default().read_buffer_size(read_buffer)).await
+    connect_with(
+        url,
+        timeout,
+        WebSocketConfig::default().read_buffer_size(read_buffer),
+    )
+    .await
 }
 
 /// Like [`connect`], refusing frames over `max_frame` bytes (the connection fails).

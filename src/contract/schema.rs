@@ -148,10 +148,13 @@ impl Schemas {
     pub fn validate(&self, body: Body, value: &Value) -> Vec<SchemaViolation> {
         self.validators[&body]
             .iter_errors(value)
-            .map(|e| SchemaViolation {
-                pointer: e.instance_path().as_str().to_owned(),
-                expected: e.to_string(),
-                actual: excerpt(e.instance(), 120),
+            .map(|e| {
+                let (expected, actual) = expectation(&e);
+                SchemaViolation {
+                    pointer: e.instance_path().as_str().to_owned(),
+                    expected,
+                    actual,
+                }
             })
             .collect()
     }
@@ -177,6 +180,34 @@ impl Schemas {
                 },
             }],
         }
+    }
+}
+
+/// What the schema wanted and what came, in words, for the common keywords.
+fn expectation(e: &jsonschema::ValidationError<'_>) -> (String, String) {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as K};
+    let actual = || excerpt(e.instance(), 120);
+    match e.kind() {
+        K::Minimum { limit } => (format!("at least {limit}"), actual()),
+        K::Maximum { limit } => (format!("at most {limit}"), actual()),
+        K::ExclusiveMinimum { limit } => (format!("more than {limit}"), actual()),
+        K::ExclusiveMaximum { limit } => (format!("less than {limit}"), actual()),
+        K::MinLength { limit } => (format!("at least {limit} characters"), actual()),
+        K::Required { property } => (format!("a field {property}"), "missing".into()),
+        K::Type {
+            kind: TypeKind::Single(t),
+        } => (format!("a value of type {t}"), actual()),
+        K::Enum { options } => (format!("one of {options}"), actual()),
+        K::Constant { expected_value } => (expected_value.to_string(), actual()),
+        K::Pattern { pattern } => (format!("a string matching {pattern}"), actual()),
+        K::UnevaluatedProperties { unexpected } | K::AdditionalProperties { unexpected } => (
+            "only the fields the contract defines (--strict)".into(),
+            format!("unknown field(s) {}", unexpected.join(", ")),
+        ),
+        K::OneOfNotValid { .. } | K::AnyOf { .. } => {
+            ("one of the forms the schema allows".into(), actual())
+        }
+        _ => (e.to_string(), actual()),
     }
 }
 
@@ -362,7 +393,10 @@ mod tests {
         let bad = json!({"type":"heartbeat","game_id":"g1","ts":1_763_900_000_000_000i64});
         let v = validate_frame(&bad);
         assert_eq!(v.len(), 1, "{v:?}");
-        assert!(v[0].expected.contains("seq"), "{v:?}");
+        assert_eq!(
+            (v[0].expected.as_str(), v[0].actual.as_str()),
+            ("a field \"seq\"", "missing")
+        );
     }
 
     #[test]

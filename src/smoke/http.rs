@@ -32,7 +32,10 @@ pub(crate) fn client(timeout: Duration) -> reqwest::Client {
 
 /// What a GET came back with.
 pub(crate) enum Answer {
-    Reply { status: u16, body: Vec<u8> },
+    Reply {
+        status: u16,
+        body: Vec<u8>,
+    },
     /// No HTTP answer at all: refused, DNS, TLS, timeout; the reason in one line.
     Unreachable(String),
 }
@@ -103,7 +106,12 @@ pub(crate) fn body_excerpt(body: &[u8], max: usize) -> String {
 }
 
 /// The body as JSON, or a failed check saying what came instead.
-fn json(name: &'static str, took: Duration, status: u16, body: &[u8]) -> Result<Value, CheckResult> {
+fn json(
+    name: &'static str,
+    took: Duration,
+    status: u16,
+    body: &[u8],
+) -> Result<Value, CheckResult> {
     serde_json::from_slice(body).map_err(|e| {
         CheckResult::fail(
             name,
@@ -134,7 +142,10 @@ pub(crate) async fn health(ctx: &Ctx<'_>) -> (CheckResult, Option<String>) {
         Answer::Reply { status, body } => (status, body),
         Answer::Unreachable(why) => {
             let detail = format!("cannot reach {}/health: {why}", ctx.base);
-            return (CheckResult::fail(NAME, started.elapsed(), detail), Some(why));
+            return (
+                CheckResult::fail(NAME, started.elapsed(), detail),
+                Some(why),
+            );
         }
     };
     let took = started.elapsed();
@@ -179,7 +190,11 @@ pub(crate) async fn games(
         Answer::Reply { status, body } => (status, body),
         Answer::Unreachable(why) => {
             let detail = format!("cannot reach {}/api/live/games: {why}", ctx.base);
-            return (CheckResult::fail(NAME, started.elapsed(), detail), targets, Some(why));
+            return (
+                CheckResult::fail(NAME, started.elapsed(), detail),
+                targets,
+                Some(why),
+            );
         }
     };
     let took = started.elapsed();
@@ -369,7 +384,11 @@ pub(crate) async fn unknown_path(ctx: &Ctx<'_>) -> CheckResult {
 
 /// `GET /api/{league}/scores`: 200 with valid scores, or 503 with a JSON reason.
 pub(crate) async fn scores(ctx: &Ctx<'_>, league: &'static str) -> CheckResult {
-    let name = if league == "nfl" { "scores.nfl" } else { "scores.nhl" };
+    let name = if league == "nfl" {
+        "scores.nfl"
+    } else {
+        "scores.nhl"
+    };
     let path = format!("/api/{league}/scores");
     let started = Instant::now();
     let (status, body) = match get(ctx, &path).await {
@@ -476,7 +495,8 @@ pub(crate) async fn timeline_matches(ctx: &Ctx<'_>, main: &MainStream) -> CheckR
             None => {}
         }
     }
-    let ok = format!("{compared} points equal to what the stream sent; every point has the live shape");
+    let ok =
+        format!("{compared} points equal to what the stream sent; every point has the live shape");
     CheckResult::judged(NAME, took, ok, violations)
 }
 
@@ -518,7 +538,11 @@ fn shape_diff(reference: &Value, actual: &Value, at: &str) -> Option<(String, St
         (Value::Null, _) | (_, Value::Null) => None,
         (Value::Object(r), Value::Object(a)) => {
             if let Some(missing) = r.keys().find(|k| !a.contains_key(*k)) {
-                return Some((at.to_owned(), format!("a field {missing:?}"), "missing".into()));
+                return Some((
+                    at.to_owned(),
+                    format!("a field {missing:?}"),
+                    "missing".into(),
+                ));
             }
             if let Some(extra) = a.keys().find(|k| !r.contains_key(*k)) {
                 return Some((
@@ -553,7 +577,10 @@ mod tests {
             first_difference(&a, &b, String::new()).as_deref(),
             Some("/score/away")
         );
-        assert_eq!(first_difference(&json!(1), &json!(1.0), String::new()), None);
+        assert_eq!(
+            first_difference(&json!(1), &json!(1.0), String::new()),
+            None
+        );
     }
 
     #[test]
@@ -565,12 +592,18 @@ mod tests {
         assert_eq!(shape_diff(&live, &renamed, "").unwrap().0, "/score");
         let stringly = json!({"score": {"home": "3", "away": 1}, "market": null});
         let (at, expected, _) = shape_diff(&live, &stringly, "").unwrap();
-        assert_eq!((at.as_str(), expected.as_str()), ("/score/home", "a number"));
+        assert_eq!(
+            (at.as_str(), expected.as_str()),
+            ("/score/home", "a number")
+        );
     }
 
     #[test]
     fn timeline_paths_are_encoded() {
         assert_eq!(timeline_path("g1", None), "/api/games/g1/timeline");
-        assert_eq!(timeline_path("a b", Some(4)), "/api/games/a%20b/timeline?since=4");
+        assert_eq!(
+            timeline_path("a b", Some(4)),
+            "/api/games/a%20b/timeline?since=4"
+        );
     }
 }

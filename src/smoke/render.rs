@@ -63,7 +63,12 @@ pub fn text(report: &SmokeReport, palette: Palette) -> String {
         );
         return out;
     }
-    let width = report.checks.iter().map(|c| c.name.len()).max().unwrap_or(10);
+    let width = report
+        .checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(10);
     for check in &report.checks {
         let _ = writeln!(
             out,
@@ -96,15 +101,23 @@ pub fn text(report: &SmokeReport, palette: Palette) -> String {
 
 fn violations(out: &mut String, check: &CheckResult) {
     for v in check.violations.iter().take(SHOWN) {
-        let place = if v.frame == 0 {
-            "body".to_owned()
-        } else {
-            format!("frame {}", v.frame)
+        let mut place = match (v.frame, v.raw.is_empty()) {
+            (0, true) => String::new(),
+            (0, false) => "body".to_owned(),
+            (n, _) => format!("frame {n}"),
         };
+        if !v.pointer.is_empty() {
+            place = format!("{place} at {:?}", v.pointer)
+                .trim_start()
+                .to_owned();
+        }
+        if !place.is_empty() {
+            place.push_str(": ");
+        }
         let _ = writeln!(
             out,
-            "       {place} at {:?}: expected {}; got {}",
-            v.pointer, v.expected, v.actual
+            "       {place}expected {}; got {}",
+            v.expected, v.actual
         );
         if !v.raw.is_empty() {
             let _ = writeln!(out, "         {}", v.raw);

@@ -156,7 +156,10 @@ fn raw(frame: &Frame) -> String {
 }
 
 fn kind(value: &Value) -> Option<FrameType> {
-    value.get("type").and_then(Value::as_str).and_then(FrameType::parse)
+    value
+        .get("type")
+        .and_then(Value::as_str)
+        .and_then(FrameType::parse)
 }
 
 /// What the main stream saw, for its own checks and for resume and the timeline.
@@ -177,10 +180,12 @@ pub(crate) struct MainStream {
 impl MainStream {
     /// The update/final frames' points: (seq, frame number, data).
     pub fn points(&self) -> impl Iterator<Item = (u64, u64, &Value)> {
-        self.data_frames.iter().filter_map(|(seq, (n, frame))| {
-            matches!(kind(frame), Some(FrameType::Update | FrameType::Final))
-                .then(|| (*seq, *n, &frame["data"]))
-        })
+        self.data_frames
+            .iter()
+            .filter(|(_, (_, frame))| {
+                matches!(kind(frame), Some(FrameType::Update | FrameType::Final))
+            })
+            .map(|(seq, (n, frame))| (*seq, *n, &frame["data"]))
     }
 
     fn skipped(game: Option<&str>, why: &str) -> Self {
@@ -222,7 +227,8 @@ pub(crate) async fn main_stream(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str
     let (mut conn, connect_time) = match Conn::open(&url, config.timeout).await {
         Ok(c) => c,
         Err(e) => {
-            let mut skipped = MainStream::skipped(Some(game), "the stream did not open (see ws.connect)");
+            let mut skipped =
+                MainStream::skipped(Some(game), "the stream did not open (see ws.connect)");
             skipped.results[0] =
                 CheckResult::fail("ws.connect", started.elapsed(), format!("{url}: {e}"));
             return skipped;
@@ -305,7 +311,14 @@ fn analyze(
             if let Some(t) = value.get("ts").and_then(Value::as_i64) {
                 max_skew_seen = max_skew_seen.max((frame.at_us - t).abs());
                 if let Some((expected, actual)) = ts_problem(t, frame.at_us, config.max_skew) {
-                    ts.push(Violation::new("ts", frame.n, "/ts", expected, actual, &raw(frame)));
+                    ts.push(Violation::new(
+                        "ts",
+                        frame.n,
+                        "/ts",
+                        expected,
+                        actual,
+                        &raw(frame),
+                    ));
                 }
             }
             let type_name = value.get("type").and_then(Value::as_str).unwrap_or("?");
@@ -326,7 +339,11 @@ fn analyze(
         CheckResult::pass(
             "ws.frames",
             took,
-            format!("{after} frames after the first in {} ({})", secs(took), kinds_text.join(", ")),
+            format!(
+                "{after} frames after the first in {} ({})",
+                secs(took),
+                kinds_text.join(", ")
+            ),
         )
     } else {
         CheckResult::fail(
@@ -346,11 +363,19 @@ fn analyze(
         format!("{} frames, all JSON objects", frames.len()),
         json,
     ));
-    let strict = if ctx.schemas.is_strict() { ", strict" } else { "" };
+    let strict = if ctx.schemas.is_strict() {
+        ", strict"
+    } else {
+        ""
+    };
     main.results.push(CheckResult::judged(
         "ws.schema",
         took,
-        format!("{} frames valid (contract {}{strict})", frames.len(), ctx.schemas.version()),
+        format!(
+            "{} frames valid (contract {}{strict})",
+            frames.len(),
+            ctx.schemas.version()
+        ),
         schema,
     ));
     let seqs: Vec<u64> = parsed
@@ -362,7 +387,8 @@ fn analyze(
         (Some(a), Some(b)) => format!("seq {a}..{b}: in order, data frames step by 1"),
         _ => "no seq seen".into(),
     };
-    main.results.push(CheckResult::judged("ws.seq", took, seq_ok, seq));
+    main.results
+        .push(CheckResult::judged("ws.seq", took, seq_ok, seq));
     main.results.push(CheckResult::judged(
         "ws.ts",
         took,
@@ -383,7 +409,8 @@ fn record_for_resume(main: &mut MainStream, frames: &[Frame], parsed: &[Option<V
         .filter(|v| kind(v) == Some(FrameType::Snapshot));
     main.snapshot_seq = snapshot.and_then(|v| v["seq"].as_u64());
     if main.snapshot_seq.is_none() {
-        main.skip_reason = "the stream did not start with a snapshot (see ws.snapshot_first)".into();
+        main.skip_reason =
+            "the stream did not start with a snapshot (see ws.snapshot_first)".into();
         return;
     }
     for (frame, value) in frames.iter().zip(parsed).skip(1) {
@@ -509,17 +536,14 @@ pub(crate) async fn heartbeat(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str) 
         Ok((c, _)) => c,
         Err(e) => return CheckResult::fail(NAME, started.elapsed(), format!("{url}: {e}")),
     };
-    let mut checker = FrameChecker::new(ctx.schemas);
+    // Only timing is judged here: the frames' content is ws.schema's business.
     let mut violations = Vec::new();
     let window_end = tokio::time::Instant::now() + limit;
     let mut last = tokio::time::Instant::now();
     let outcome = loop {
         match conn.next(last + limit).await {
             Next::Frame(frame) => {
-                let value = match &frame.text {
-                    Ok(t) => checker.check_bytes(frame.n, t.as_bytes(), &mut violations),
-                    Err(_) => None,
-                };
+                let value = parse(&frame);
                 let gap = tokio::time::Instant::now().duration_since(last);
                 last = tokio::time::Instant::now();
                 if value.as_ref().and_then(kind) == Some(FrameType::Heartbeat) && frame.n > 1 {
@@ -578,12 +602,15 @@ pub(crate) async fn resume(ctx: &Ctx<'_>, main: &MainStream) -> CheckResult {
             Next::Frame(f) => f,
             other => break Err(other.describe()),
         };
+        let mut found = Vec::new();
         let Some(value) = (match &frame.text {
-            Ok(t) => checker.check_bytes(frame.n, t.as_bytes(), &mut violations),
+            Ok(t) => checker.check_bytes(frame.n, t.as_bytes(), &mut found),
             Err(_) => None,
         }) else {
             continue;
         };
+        // The order of the replay is judged here; the frames' schema is ws.schema's.
+        violations.extend(found.into_iter().filter(|v| v.check == "seq"));
         match kind(&value) {
             Some(FrameType::Snapshot) => break Ok(value["seq"].as_u64()),
             Some(FrameType::Error) => violations.push(Violation::new(
@@ -595,7 +622,9 @@ pub(crate) async fn resume(ctx: &Ctx<'_>, main: &MainStream) -> CheckResult {
                 &raw(&frame),
             )),
             Some(k) if k.is_data_bearing() => {
-                let Some(seq) = value["seq"].as_u64() else { continue };
+                let Some(seq) = value["seq"].as_u64() else {
+                    continue;
+                };
                 replayed.push(seq);
                 if let Some((_, sent)) = main.data_frames.get(&seq) {
                     if let Some(at) = http::first_difference(sent, &value, String::new()) {
@@ -673,10 +702,15 @@ pub(crate) async fn ping(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str) -> Ch
         };
         let Some(value) = parse(&frame) else { continue };
         match kind(&value) {
-            Some(FrameType::Pong) if value["id"] == Value::from(id.as_str()) => {
+            Some(FrameType::Pong) if value["id"] == id.as_str() => {
                 for v in ctx.schemas.validate_frame(&value) {
                     violations.push(Violation::new(
-                        "schema", frame.n, v.pointer, v.expected, v.actual, &raw(&frame),
+                        "schema",
+                        frame.n,
+                        v.pointer,
+                        v.expected,
+                        v.actual,
+                        &raw(&frame),
                     ));
                 }
                 break Ok(sent_at.elapsed());
@@ -733,7 +767,12 @@ pub(crate) async fn unknown_game(ctx: &Ctx<'_>) -> CheckResult {
                         let value = value.unwrap_or_default();
                         for v in ctx.schemas.validate_frame(&value) {
                             violations.push(Violation::new(
-                                "schema", frame.n, v.pointer, v.expected, v.actual, &raw(&frame),
+                                "schema",
+                                frame.n,
+                                v.pointer,
+                                v.expected,
+                                v.actual,
+                                &raw(&frame),
                             ));
                         }
                         error_code = value["code"].as_str().map(str::to_owned);
@@ -780,7 +819,10 @@ pub(crate) async fn unknown_game(ctx: &Ctx<'_>) -> CheckResult {
     };
     if closed_with != Some(close::UNKNOWN_GAME) {
         let actual = match &end {
-            Next::TimedOut => format!("the connection stayed open for {}", secs(ctx.config.timeout)),
+            Next::TimedOut => format!(
+                "the connection stayed open for {}",
+                secs(ctx.config.timeout)
+            ),
             other => other.describe(),
         };
         violations.push(Violation::new(

@@ -1,0 +1,119 @@
+//! smoke against our server (passes), an independent server that keeps the contract
+//! (passes), and that server broken in one way at a time (fails, naming the check).
+
+use std::time::Duration;
+
+use livegames::contract::schema::Schemas;
+use livegames::smoke::{Selection, SmokeConfig, SmokeReport, Status};
+
+use crate::support::contract_server::{self, Breakage, HEARTBEAT};
+use crate::support::*;
+
+fn config(base: String, heartbeat: Duration) -> SmokeConfig {
+    SmokeConfig {
+        base,
+        game: None,
+        messages: 20,
+        timeout: Duration::from_secs(15),
+        max_skew: Duration::from_secs(2),
+        heartbeat,
+        checks: Selection::default_checks(),
+        admin_token: None,
+    }
+}
+
+fn listing(report: &SmokeReport) -> String {
+    livegames::smoke::render::text(report, livegames::smoke::render::Palette::new(false))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_server_passes_every_check_including_admin_faults() {
+    let mut serve_config = fast_config();
+    serve_config.admin_token = Some("smoke-token".into());
+    let server = start(serve_config).await;
+    live_game(&server).await;
+    let mut config = config(server.http_url(), Duration::from_secs(1));
+    config.checks = Selection::parse("all").unwrap();
+    config.admin_token = Some("smoke-token".into());
+    let report = livegames::smoke::run(&config, Schemas::builtin(true)).await;
+    let text = listing(&report);
+    assert!(report.passed, "{text}");
+    assert_eq!(report.counts.skipped, 0, "{text}");
+    assert_eq!(
+        report.checks.len(),
+        livegames::smoke::CHECKS.len(),
+        "{text}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_server_that_keeps_the_contract_passes() {
+    let addr = contract_server::start(Breakage::None).await;
+    let report = livegames::smoke::run(
+        &config(format!("http://{addr}"), HEARTBEAT),
+        Schemas::builtin(false),
+    )
+    .await;
+    let text = listing(&report);
+    assert!(report.passed, "{text}");
+    assert_eq!(report.counts.skipped, 0, "{text}");
+    let heartbeat = report.check("ws.heartbeat").unwrap();
+    assert!(heartbeat.detail.contains("a heartbeat after"), "{text}");
+}
+
+/// Each breakage, the checks that must fail (and no others), and what the first
+/// violation of the named check must point at.
+const BREAKAGES: &[(Breakage, &[&str], &str)] = &[
+    (Breakage::SeqBackwards, &["ws.seq"], "/seq"),
+    (Breakage::NoType, &["ws.schema"], "/type"),
+    (
+        Breakage::TsMillis,
+        // ms values are also below the schema's minimum, in every frame type.
+        &["ws.ts", "ws.schema", "ws.ping", "ws.unknown_game"],
+        "/ts",
+    ),
+    (Breakage::NonJson, &["ws.json"], ""),
+    (Breakage::Unhealthy, &["health"], ""),
+    (Breakage::NoSnapshot, &["ws.snapshot_first"], "/type"),
+    (Breakage::UnknownGameNotClosed, &["ws.unknown_game"], ""),
+    (Breakage::NoHeartbeat, &["ws.heartbeat"], ""),
+    (Breakage::NoPong, &["ws.ping"], ""),
+    (Breakage::ResumeIgnored, &["ws.resume"], "/seq"),
+    (
+        Breakage::TimelineShape,
+        &["timeline.matches_stream"],
+        "/points/0/data",
+    ),
+    (Breakage::CatchAll200, &["http.unknown_path"], ""),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_breakage_fails_the_right_check_and_only_that() {
+    let mut config = config(String::new(), HEARTBEAT);
+    // Failing checks wait for their timeout: keep it short, but not flaky.
+    config.timeout = Duration::from_secs(4);
+    for (breakage, expected, pointer) in BREAKAGES {
+        let addr = contract_server::start(*breakage).await;
+        config.base = format!("http://{addr}");
+        let report = livegames::smoke::run(&config, Schemas::builtin(false)).await;
+        let text = listing(&report);
+        let mut failed = report.failed();
+        failed.sort();
+        let mut wanted = expected.to_vec();
+        wanted.sort();
+        assert_eq!(failed, wanted, "{breakage:?}:\n{text}");
+        let named = report.check(expected[0]).unwrap();
+        assert_eq!(named.status, Status::Fail);
+        if !pointer.is_empty() {
+            assert!(
+                named
+                    .violations
+                    .iter()
+                    .any(|v| v.pointer.starts_with(pointer)),
+                "{breakage:?}: no violation at {pointer}:\n{text}"
+            );
+        }
+        assert!(text.contains(&format!("FAIL {}", expected[0])), "{text}");
+    }
+}

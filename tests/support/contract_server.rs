@@ -1,0 +1,393 @@
+//! A small live-games server written from the README's contract alone (no code shared
+//! with `serve`), that can break the contract in exactly one way. Smoke must pass it
+//! when it is intact and name the right check for each breakage.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use super::now_micros;
+
+/// The one thing the server gets wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakage {
+    None,
+    /// An old update is sent again on live streams (seq goes backwards).
+    SeqBackwards,
+    /// A heartbeat-like frame without `type`.
+    NoType,
+    /// Every `ts` is Unix milliseconds.
+    TsMillis,
+    /// One frame is not JSON.
+    NonJson,
+    /// `/health` answers 503.
+    Unhealthy,
+    /// A fresh connection gets updates but no snapshot first.
+    NoSnapshot,
+    /// An unknown game gets an error frame, then a normal close (1000).
+    UnknownGameNotClosed,
+    /// The quiet game never sends heartbeats.
+    NoHeartbeat,
+    /// Pings are ignored.
+    NoPong,
+    /// `?since=` is ignored: a resumed stream starts with a fresh snapshot.
+    ResumeIgnored,
+    /// Timeline points carry a field live updates do not have.
+    TimelineShape,
+    /// Unknown paths answer 200.
+    CatchAll200,
+}
+
+pub const LIVE: &str = "g1";
+pub const QUIET: &str = "q1";
+/// An update every TICK on the live game.
+const TICK: Duration = Duration::from_millis(20);
+/// The server's heartbeat interval; smoke is told it with `heartbeat`.
+pub const HEARTBEAT: Duration = Duration::from_millis(300);
+const HISTORY: usize = 5000;
+
+struct Shared {
+    breakage: Breakage,
+    /// (seq, frame text, point data) of every update, oldest first.
+    history: Mutex<VecDeque<(u64, String, Value)>>,
+    live: broadcast::Sender<(u64, String)>,
+}
+
+type St = Arc<Shared>;
+
+fn ts(breakage: Breakage) -> i64 {
+    if breakage == Breakage::TsMillis {
+        now_micros() / 1000
+    } else {
+        now_micros()
+    }
+}
+
+fn point(n: u64) -> Value {
+    json!({
+        "observed_at": now_micros(), "cause": "market", "state": "live", "period": 1,
+        "clock": "10:00", "score": {"home": n / 10, "away": 0}, "home_win_prob": 0.5,
+        "last_play": null,
+        "market": {"ticker": "KXG1", "yes_bid": 0.4, "yes_ask": 0.6, "last_price": 0.5},
+        "sources": {"espn": "ok", "kalshi": "ok"}
+    })
+}
+
+fn info(id: &str) -> Value {
+    json!({"id": id, "league": "nba", "scheduled_at": "2026-11-23T00:00:00Z",
+           "home": {"abbreviation": "BOS", "name": "Celtics"},
+           "away": {"abbreviation": "NYK", "name": "Knicks"}})
+}
+
+/// Starts the server on 127.0.0.1:0; it runs until the test's runtime ends.
+pub async fn start(breakage: Breakage) -> SocketAddr {
+    let (live, _) = broadcast::channel(1024);
+    let shared = Arc::new(Shared {
+        breakage,
+        history: Mutex::new(VecDeque::new()),
+        live,
+    });
+    tokio::spawn(tick(shared.clone()));
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/api/live/games", get(games))
+        .route("/api/games/{id}/timeline", get(timeline))
+        .route("/api/{league}/scores", get(scores))
+        .route("/ws/live/{id}", get(ws))
+        .fallback(fallback)
+        .with_state(shared);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+async fn tick(shared: St) {
+    let mut seq = 0;
+    let mut every = tokio::time::interval(TICK);
+    loop {
+        every.tick().await;
+        seq += 1;
+        let data = point(seq);
+        let text = json!({"type": "update", "game_id": LIVE, "seq": seq,
+                          "ts": ts(shared.breakage), "data": data})
+        .to_string();
+        {
+            let mut history = shared.history.lock().unwrap();
+            history.push_back((seq, text.clone(), data));
+            if history.len() > HISTORY {
+                history.pop_front();
+            }
+        }
+        let _ = shared.live.send((seq, text));
+    }
+}
+
+fn latest(shared: &Shared) -> (u64, Value) {
+    let history = shared.history.lock().unwrap();
+    history
+        .back()
+        .map(|(seq, _, data)| (*seq, data.clone()))
+        .unwrap_or((0, point(0)))
+}
+
+async fn health(State(shared): State<St>) -> Response {
+    let sources = json!({"espn": {"state": "ok"}, "kalshi": {"state": "ok"}});
+    if shared.breakage == Breakage::Unhealthy {
+        let body = json!({"status": "down", "uptime_s": 1.0, "sources": sources});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    Json(json!({"status": "healthy", "uptime_s": 1.0, "sources": sources})).into_response()
+}
+
+async fn games(State(shared): State<St>) -> Json<Value> {
+    let (seq, data) = latest(&shared);
+    let mut quiet = data.clone();
+    quiet["state"] = json!("final");
+    let summary = |id: &str, seq: u64, latest: Value| {
+        let mut s = info(id);
+        s["seq"] = json!(seq);
+        s["latest"] = latest;
+        s["ws_url"] = json!(format!("ws://example.invalid/ws/live/{id}"));
+        s["timeline_url"] = json!(format!("/api/games/{id}/timeline"));
+        s
+    };
+    Json(json!({"contract_version": "1.0.0",
+                "games": [summary(QUIET, 0, quiet), summary(LIVE, seq, data)]}))
+}
+
+#[derive(serde::Deserialize)]
+struct Since {
+    since: Option<u64>,
+}
+
+async fn timeline(
+    State(shared): State<St>,
+    Path(id): Path<String>,
+    Query(q): Query<Since>,
+) -> Response {
+    if id != LIVE && id != QUIET {
+        let body = json!({"error": "unknown_game", "message": "no such game"});
+        return (StatusCode::NOT_FOUND, Json(body)).into_response();
+    }
+    let history = shared.history.lock().unwrap();
+    let since = q.since.unwrap_or(0);
+    let points: Vec<Value> = if id == LIVE {
+        history
+            .iter()
+            .filter(|(seq, _, _)| *seq > since)
+            .map(|(seq, _, data)| {
+                let mut data = data.clone();
+                if shared.breakage == Breakage::TimelineShape {
+                    data["period_name"] = json!("Q1");
+                }
+                json!({"seq": seq, "data": data})
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let first = history.front().map_or(0, |h| h.0);
+    let last = if id == LIVE {
+        history.back().map_or(0, |h| h.0)
+    } else {
+        0
+    };
+    Json(json!({"game_id": id, "last_seq": last, "first_retained_seq": first, "points": points}))
+        .into_response()
+}
+
+async fn scores(Path(league): Path<String>) -> Response {
+    match league.as_str() {
+        "nfl" => {
+            let body = json!({"error": "upstream_unavailable", "message": "no API key configured"});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+        "nhl" => Json(json!({"league": "nhl", "source": "apisports", "games": []})).into_response(),
+        _ => fallback_404(),
+    }
+}
+
+fn fallback_404() -> Response {
+    let body = json!({"error": "not_found", "message": "no such path"});
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+async fn fallback(State(shared): State<St>) -> Response {
+    if shared.breakage == Breakage::CatchAll200 {
+        return Json(json!({"ok": true})).into_response();
+    }
+    fallback_404()
+}
+
+async fn ws(
+    State(shared): State<St>,
+    Path(id): Path<String>,
+    Query(q): Query<Since>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade.on_upgrade(move |socket| async move {
+        match id.as_str() {
+            LIVE => live_stream(socket, shared, q.since).await,
+            QUIET => quiet_stream(socket, shared).await,
+            _ => unknown(socket, shared, &id).await,
+        }
+    })
+}
+
+fn envelope(kind: &str, game: &str, seq: u64, breakage: Breakage) -> Value {
+    json!({"type": kind, "game_id": game, "seq": seq, "ts": ts(breakage)})
+}
+
+fn snapshot(game: &str, seq: u64, data: Value, breakage: Breakage) -> String {
+    let mut frame = envelope("snapshot", game, seq, breakage);
+    frame["game"] = info(game);
+    frame["data"] = data;
+    frame.to_string()
+}
+
+async fn send(socket: &mut WebSocket, text: String) -> bool {
+    socket.send(Message::text(text)).await.is_ok()
+}
+
+/// The pong for a client frame, if it is a ping.
+fn pong(text: &str, game: &str, seq: u64, breakage: Breakage) -> Option<String> {
+    let ping: Value = serde_json::from_str(text).ok()?;
+    if ping["type"] != "ping" || breakage == Breakage::NoPong {
+        return None;
+    }
+    let mut frame = envelope("pong", game, seq, breakage);
+    frame["id"] = ping["id"].clone();
+    Some(frame.to_string())
+}
+
+async fn live_stream(mut socket: WebSocket, shared: St, since: Option<u64>) {
+    let breakage = shared.breakage;
+    let mut updates = shared.live.subscribe();
+    let since = since.filter(|_| breakage != Breakage::ResumeIgnored);
+    let (mut sent_seq, data) = latest(&shared);
+    if let Some(since) = since {
+        let replay: Vec<(u64, String)> = {
+            let history = shared.history.lock().unwrap();
+            history
+                .iter()
+                .filter(|(seq, _, _)| *seq > since)
+                .map(|(seq, text, _)| (*seq, text.clone()))
+                .collect()
+        };
+        for (seq, text) in replay {
+            sent_seq = seq;
+            if !send(&mut socket, text).await {
+                return;
+            }
+        }
+    }
+    let wants_snapshot = since.is_some() || breakage != Breakage::NoSnapshot;
+    if wants_snapshot && !send(&mut socket, snapshot(LIVE, sent_seq, data, breakage)).await {
+        return;
+    }
+    let mut count = 0u64;
+    loop {
+        tokio::select! {
+            update = updates.recv() => {
+                let Ok((seq, text)) = update else { return };
+                if seq <= sent_seq {
+                    continue;
+                }
+                sent_seq = seq;
+                count += 1;
+                if !send(&mut socket, text).await {
+                    return;
+                }
+                if count == 5 {
+                    if let Some(extra) = extra_frame(&shared, sent_seq) {
+                        if !send(&mut socket, extra).await {
+                            return;
+                        }
+                    }
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(pong) = pong(text.as_str(), LIVE, sent_seq, breakage) {
+                        if !send(&mut socket, pong).await {
+                            return;
+                        }
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+        }
+    }
+}
+
+/// The one bad frame some breakages add to a live stream.
+fn extra_frame(shared: &Shared, seq: u64) -> Option<String> {
+    match shared.breakage {
+        Breakage::SeqBackwards => {
+            let history = shared.history.lock().unwrap();
+            history
+                .iter()
+                .find(|(s, _, _)| *s + 3 == seq)
+                .map(|(_, text, _)| text.clone())
+        }
+        Breakage::NoType => {
+            let mut frame = envelope("heartbeat", LIVE, seq, shared.breakage);
+            frame.as_object_mut().unwrap().remove("type");
+            Some(frame.to_string())
+        }
+        Breakage::NonJson => Some("this is not JSON {".into()),
+        _ => None,
+    }
+}
+
+async fn quiet_stream(mut socket: WebSocket, shared: St) {
+    let breakage = shared.breakage;
+    let mut data = point(0);
+    data["state"] = json!("final");
+    if !send(&mut socket, snapshot(QUIET, 0, data, breakage)).await {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(HEARTBEAT) => {
+                if breakage != Breakage::NoHeartbeat {
+                    let beat = envelope("heartbeat", QUIET, 0, breakage).to_string();
+                    if !send(&mut socket, beat).await {
+                        return;
+                    }
+                }
+            }
+            incoming = socket.recv() => if !matches!(incoming, Some(Ok(_))) { return },
+        }
+    }
+}
+
+async fn unknown(mut socket: WebSocket, shared: St, id: &str) {
+    let mut frame = envelope("error", id, 0, shared.breakage);
+    frame["code"] = json!("unknown_game");
+    frame["message"] = json!(format!("no game {id}"));
+    let _ = send(&mut socket, frame.to_string()).await;
+    let code = if shared.breakage == Breakage::UnknownGameNotClosed {
+        1000
+    } else {
+        4404
+    };
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: "unknown game".into(),
+        })))
+        .await;
+}
