@@ -46,7 +46,7 @@ impl Violation {
             pointer: pointer.into(),
             expected: expected.into(),
             actual: actual.into(),
-            raw: cut(raw, RAW_EXCERPT_BYTES),
+            raw: cut(raw, RAW_EXCERPT_BYTES).replace(['\n', '\r'], " "),
         }
     }
 }

@@ -102,7 +102,10 @@ pub(crate) fn body_excerpt(body: &[u8], max: usize) -> String {
     if body.is_empty() {
         return "(empty body)".into();
     }
-    cut(&String::from_utf8_lossy(body), max)
+    let text = String::from_utf8_lossy(body);
+    // One line: an HTML error page would otherwise break the checklist apart.
+    let flat: Vec<&str> = text.split_whitespace().collect();
+    cut(&flat.join(" "), max)
 }
 
 /// The body as JSON, or a failed check saying what came instead.

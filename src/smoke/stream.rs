@@ -480,11 +480,16 @@ pub(crate) fn ts_problem(ts: i64, at_us: i64, max_skew: Duration) -> Option<(Str
     .into_iter()
     .find(|(scaled, _)| distance(*scaled) <= allowed.max(60_000_000))
     .map(|(_, unit)| unit);
-    let off = (at_us - ts) as f64 / 1e6;
+    let off_us = at_us.saturating_sub(ts);
+    let off = if off_us.abs() < 1_000_000 {
+        format!("{:.3} ms", off_us.abs() as f64 / 1e3)
+    } else {
+        format!("{:.3} s", off_us.abs() as f64 / 1e6)
+    };
     let actual = match looks_like {
         Some(unit) => format!("{ts}: this looks like Unix {unit}, not microseconds"),
-        None if off > 0.0 => format!("{ts}: {off:.3} s behind the local clock"),
-        None => format!("{ts}: {:.3} s ahead of the local clock", -off),
+        None if off_us > 0 => format!("{ts}: {off} behind the local clock"),
+        None => format!("{ts}: {off} ahead of the local clock"),
     };
     Some((expected, actual))
 }
