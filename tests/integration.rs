@@ -23,6 +23,8 @@ mod load_measures;
 mod load_budgets;
 // smoke against our server and an independent one broken one way at a time.
 mod smoke;
+// The dashboard in headless Chromium: list, game chart, reconnect, memory.
+mod dashboard;
 // The binary: exit codes and messages for bad usage.
 mod cli;
 // Module boundaries: the contract stays pure; parts do not reach into each other.

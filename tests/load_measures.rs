@@ -210,10 +210,13 @@ async fn http_load_counts_requests_by_path_and_status() {
         "{missing:?}"
     );
     assert_eq!(http.requests, ok.requests + missing.requests);
-    assert_eq!(
-        recorder.latencies.http.len(),
-        http.requests,
-        "every request timed"
+    // goose may count a request that was in flight when the run stopped without
+    // timing it: at most one per user.
+    let timed = recorder.latencies.http.len();
+    assert!(
+        timed <= http.requests && timed + config.users as u64 >= http.requests,
+        "every finished request timed: {timed} of {}",
+        http.requests
     );
     let budgets = [
         "errors<1%".parse().unwrap(),

@@ -5,10 +5,13 @@ use axum::http::{Method, Uri};
 use axum::routing::get;
 
 use super::error::ApiError;
-use super::{AppState, admin, observe, rest, scores, ws};
+use super::{AppState, admin, dashboard, observe, rest, scores, ws};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(dashboard::page))
+        .route("/assets/dashboard.js", get(dashboard::script))
+        .route("/assets/livegames.css", get(dashboard::style))
         .route("/health", get(observe::health))
         .route("/metrics", get(observe::metrics))
         .route("/api/live/games", get(rest::list_games))
@@ -24,6 +27,6 @@ pub fn router(state: AppState) -> Router {
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     let path = crate::contract::schema::cut(uri.path(), 200);
     ApiError::NotFound(format!(
-        "no route for {method} {path}; the API is /api/live/games, /api/games/{{id}}/timeline, /api/nfl/scores, /api/nhl/scores, /ws/live/{{id}}, /health, /metrics"
+        "no route for {method} {path}; the dashboard is /#/live; the API is /api/live/games, /api/games/{{id}}/timeline, /api/nfl/scores, /api/nhl/scores, /ws/live/{{id}}, /health, /metrics"
     ))
 }

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod aggregator;
 pub mod app;
+pub mod dashboard;
 pub mod error;
 pub mod hub;
 pub mod observe;
