@@ -210,23 +210,6 @@ impl Proxy {
     }
 }
 
-/// The latest seq of a game, as the server lists it.
-async fn server_seq(server: &livegames::serve::ServerHandle, id: &str) -> u64 {
-    let list: Value = get(&format!("{}/api/live/games", server.http_url()))
-        .await
-        .json()
-        .await
-        .unwrap();
-    list["games"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == id)
-        .unwrap()["seq"]
-        .as_u64()
-        .unwrap()
-}
-
 /// Seqs of the timeline's points from `from` on.
 async fn timeline_seqs(server: &livegames::serve::ServerHandle, id: &str, from: u64) -> Vec<u64> {
     let url = format!(
@@ -381,7 +364,7 @@ async fn memory_stays_bounded_at_50_frames_per_second() {
         samples.push(browser.heap_after_gc().await);
     }
     let frames = browser.eval(LAST_SEQ).await.as_u64().unwrap() - start_seq;
-    let server_frames = server_seq(&server, &id).await - start_seq;
+    let server_frames = game_seq(&server, &id).await - start_seq;
     let per_second = frames as f64 / run.as_secs_f64();
     // The stream runs at 50 frames/s (fewer when this machine is busy): the page must
     // keep up with whatever the server sent, within its 200 ms batching.

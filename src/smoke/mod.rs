@@ -365,18 +365,9 @@ pub async fn run(config: &SmokeConfig, schemas: &Schemas) -> SmokeReport {
             &targets.no_game
         )),
         when(
-            sel.any(&[
-                "ws.connect",
-                "ws.snapshot_first",
-                "ws.frames",
-                "ws.json",
-                "ws.schema",
-                "ws.seq",
-                "ws.ts",
-                "ws.heartbeat",
-                "ws.resume",
-                "timeline.matches_stream"
-            ]),
+            // resume, the timeline comparison and the heartbeat's silences use it too
+            sel.any(stream::MAIN_STREAM_CHECKS)
+                || sel.any(&["ws.heartbeat", "ws.resume", "timeline.matches_stream"]),
             || stream::main_stream(&stream_ctx, game, &targets.no_game)
         ),
         when(sel.has("ws.heartbeat"), || stream::heartbeat(
@@ -398,12 +389,7 @@ pub async fn run(config: &SmokeConfig, schemas: &Schemas) -> SmokeReport {
     );
     results.extend(timeline);
     let main = main.unwrap_or_default();
-    for result in main.results.iter().cloned() {
-        let merge_heartbeat = result.name == "ws.heartbeat";
-        if sel.has(result.name) && !merge_heartbeat {
-            results.push(result);
-        }
-    }
+    results.extend(main.results.iter().filter(|r| sel.has(r.name)).cloned());
     if let Some(quiet) = heartbeat {
         results.push(stream::merge_heartbeat(quiet, &main));
     }

@@ -155,12 +155,41 @@ fn raw(frame: &Frame) -> String {
     }
 }
 
+/// The frame's schema violations, located on its connection.
+fn schema_violations(schemas: &Schemas, frame: &Frame, value: &Value) -> Vec<Violation> {
+    schemas
+        .validate_frame(value)
+        .into_iter()
+        .map(|v| {
+            Violation::new(
+                "schema",
+                frame.n,
+                v.pointer,
+                v.expected,
+                v.actual,
+                &raw(frame),
+            )
+        })
+        .collect()
+}
+
 fn kind(value: &Value) -> Option<FrameType> {
     value
         .get("type")
         .and_then(Value::as_str)
         .and_then(FrameType::parse)
 }
+
+/// The checks judged on the main stream's frames, in the order it reports them.
+pub(crate) const MAIN_STREAM_CHECKS: &[&str] = &[
+    "ws.connect",
+    "ws.snapshot_first",
+    "ws.frames",
+    "ws.json",
+    "ws.schema",
+    "ws.seq",
+    "ws.ts",
+];
 
 /// What the main stream saw, for its own checks and for resume and the timeline.
 #[derive(Default)]
@@ -189,18 +218,10 @@ impl MainStream {
     }
 
     fn skipped(game: Option<&str>, why: &str) -> Self {
-        let results = [
-            "ws.connect",
-            "ws.snapshot_first",
-            "ws.frames",
-            "ws.json",
-            "ws.schema",
-            "ws.seq",
-            "ws.ts",
-        ]
-        .into_iter()
-        .map(|name| CheckResult::skip(name, why))
-        .collect();
+        let results = MAIN_STREAM_CHECKS
+            .iter()
+            .map(|name| CheckResult::skip(name, why))
+            .collect();
         MainStream {
             results,
             game: game.map(str::to_owned),
@@ -708,16 +729,7 @@ pub(crate) async fn ping(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str) -> Ch
         let Some(value) = parse(&frame) else { continue };
         match kind(&value) {
             Some(FrameType::Pong) if value["id"] == id.as_str() => {
-                for v in ctx.schemas.validate_frame(&value) {
-                    violations.push(Violation::new(
-                        "schema",
-                        frame.n,
-                        v.pointer,
-                        v.expected,
-                        v.actual,
-                        &raw(&frame),
-                    ));
-                }
+                violations.extend(schema_violations(ctx.schemas, &frame, &value));
                 break Ok(sent_at.elapsed());
             }
             Some(FrameType::Error) => {
@@ -770,16 +782,7 @@ pub(crate) async fn unknown_game(ctx: &Ctx<'_>) -> CheckResult {
                 match value.as_ref().and_then(kind) {
                     Some(FrameType::Error) => {
                         let value = value.unwrap_or_default();
-                        for v in ctx.schemas.validate_frame(&value) {
-                            violations.push(Violation::new(
-                                "schema",
-                                frame.n,
-                                v.pointer,
-                                v.expected,
-                                v.actual,
-                                &raw(&frame),
-                            ));
-                        }
+                        violations.extend(schema_violations(ctx.schemas, &frame, &value));
                         error_code = value["code"].as_str().map(str::to_owned);
                     }
                     _ => violations.push(Violation::new(
