@@ -17,9 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use livegames::load::budget::{Distribution, Figures, Quantile};
+use livegames::client::ConnectOptions;
+use livegames::load::LoadConfig;
+use livegames::load::budget::Figures;
+use livegames::load::host::process_cpu_seconds;
+use livegames::load::recorder::{Distribution, Quantile};
 use livegames::load::vu::VuConfig;
-use livegames::load::{LoadConfig, process_cpu_seconds};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +41,7 @@ fn main() {
     let conns = flag("--conns").unwrap_or(1000.0) as usize;
     let rate = flag("--rate").unwrap_or(100.0);
     let seconds = flag("--seconds").unwrap_or(10.0) as u64;
-    livegames::load::raise_open_files_limit(12_000);
+    livegames::load::host::raise_open_files_limit(12_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -101,12 +104,18 @@ fn print_row(name: &str, o: &Outcome) {
 
 async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome {
     let config = LoadConfig {
-        targets: urls.to_vec(),
+        targets: urls
+            .iter()
+            .map(|u| url::Url::parse(u).expect("a stream URL"))
+            .collect(),
         conns,
         duration: Duration::from_secs(seconds),
         ramp: Duration::ZERO,
         vu: VuConfig {
-            connect_timeout: Duration::from_secs(10),
+            connect: ConnectOptions {
+                connect_timeout: Duration::from_secs(10),
+                ..ConnectOptions::default()
+            },
             idle_timeout: Duration::from_secs(30),
             send_rate: None,
             ws_ping: None,
@@ -124,7 +133,7 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
     .await;
     let cpu = process_cpu_seconds().unwrap_or(0.0) - cpu0;
     assert_eq!(
-        summary.totals.lost, 0,
+        summary.totals.counts.lost, 0,
         "the server dropped frames: the comparison would be unfair"
     );
     let q = |q| {
@@ -135,7 +144,7 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
     };
     Outcome {
         fps: summary.totals.frames_per_s,
-        cpu_per_100k: cpu / summary.totals.frames.max(1) as f64 * 100_000.0,
+        cpu_per_100k: cpu / summary.totals.counts.frames.max(1) as f64 * 100_000.0,
         p50_ms: q(Quantile::P50),
         p99_ms: q(Quantile::P99),
         all_open_after_s: summary.totals.all_open_after_s,

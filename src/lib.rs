@@ -20,11 +20,13 @@
 
 pub mod cli;
 pub mod client;
+pub mod console;
 pub mod contract;
 pub mod feeds;
 pub mod inspect;
 pub mod junit;
 pub mod load;
+pub mod outcome;
 pub mod retry;
 pub mod serve;
 pub mod shutdown;

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
-use livegames::load::budget::{Distribution, Quantile};
+use livegames::client::ConnectOptions;
+use livegames::load::recorder::{Distribution, Quantile};
 use livegames::load::vu::VuConfig;
 use livegames::load::{LoadConfig, summary::LoadSummary};
 use livegames::retry::Backoff;
@@ -11,7 +12,10 @@ use crate::support::*;
 
 fn vu(send_rate: Option<f64>) -> VuConfig {
     VuConfig {
-        connect_timeout: Duration::from_secs(5),
+        connect: ConnectOptions {
+            connect_timeout: Duration::from_secs(5),
+            ..ConnectOptions::default()
+        },
         idle_timeout: Duration::from_secs(10),
         send_rate,
         ws_ping: Some(Duration::from_millis(200)),
@@ -21,7 +25,10 @@ fn vu(send_rate: Option<f64>) -> VuConfig {
 
 async fn load(targets: Vec<String>, conns: usize, secs: u64, vu: VuConfig) -> LoadSummary {
     let config = LoadConfig {
-        targets,
+        targets: targets
+            .iter()
+            .map(|t| url::Url::parse(t).expect("a stream URL"))
+            .collect(),
         conns,
         duration: Duration::from_secs(secs),
         ramp: Duration::ZERO,
@@ -44,7 +51,7 @@ async fn frames_received_match_frames_the_server_sent() {
     let url = format!("{}/ws/live/{game}", server.ws_url());
     let summary = load(vec![url], 5, 3, vu(Some(5.0))).await;
     let sent_by_server = metric(&server, "livegames_ws_frames_sent_total").await as u64;
-    let received = summary.totals.frames;
+    let received = summary.totals.counts.frames;
     assert!(received > 50, "{received}");
     // Frames written in the last instant before the clients closed may not have been read.
     assert!(
@@ -53,22 +60,22 @@ async fn frames_received_match_frames_the_server_sent() {
     );
     assert_eq!(
         (
-            summary.totals.lost,
-            summary.totals.duplicates,
-            summary.totals.reordered
+            summary.totals.counts.lost,
+            summary.totals.counts.duplicates,
+            summary.totals.counts.reordered
         ),
         (0, 0, 0)
     );
-    assert_eq!(summary.totals.connected, 5);
+    assert_eq!(summary.totals.counts.connected, 5);
     assert_eq!(summary.totals.peak_open, 5);
     assert!(
-        summary.totals.pongs >= summary.totals.pings_sent.saturating_sub(5)
-            && summary.totals.pongs > 0
+        summary.totals.counts.pongs >= summary.totals.counts.pings_sent.saturating_sub(5)
+            && summary.totals.counts.pongs > 0
     );
     assert!(
-        summary.totals.errors.is_empty(),
+        summary.totals.counts.errors.is_empty(),
         "{:?}",
-        summary.totals.errors
+        summary.totals.counts.errors
     );
     assert!(pct(&summary, Distribution::Delivery, Quantile::P99) < 1_000_000.0);
     assert!(
@@ -108,7 +115,10 @@ async fn a_server_that_stalls_for_1s_shows_up_as_p99_of_at_least_1s_with_client_
     assert!(p99 >= 1_000_000.0, "rtt p99 {p99} µs hides the 1 s stall");
     // Open model: every ping sent during the stall is timed from its slot, so many
     // samples are long, not just the one a closed-loop client would have measured.
-    let slow = summary.latencies.rtt.count_between(500_000, 10_000_000);
+    let slow = summary
+        .latencies
+        .get(Distribution::Rtt)
+        .count_between(500_000, 10_000_000);
     assert!(slow >= 8, "only {slow} rtt samples over 500 ms");
 }
 
@@ -120,12 +130,12 @@ async fn a_dropped_connection_counts_as_a_disconnect_with_its_close_code() {
     })
     .await;
     let summary = load(vec![format!("ws://{addr}/")], 4, 2, vu(None)).await;
-    assert_eq!(summary.totals.disconnects, 4);
+    assert_eq!(summary.totals.counts.disconnects, 4);
     assert_eq!(
-        summary.totals.errors.get("close_1011"),
+        summary.totals.counts.errors.get("close_1011"),
         Some(&4),
         "{:?}",
-        summary.totals.errors
+        summary.totals.counts.errors
     );
     assert_eq!(summary.totals.peak_open, 4);
 }
@@ -144,17 +154,17 @@ async fn reconnecting_users_come_back_and_each_return_is_timed() {
     });
     let summary = load(vec![format!("ws://{addr}/")], 2, 2, config).await;
     assert!(
-        summary.totals.reconnect_attempts >= 2,
+        summary.totals.counts.reconnect_attempts >= 2,
         "{:?}",
         summary.totals
     );
     assert_eq!(
-        summary.totals.reconnect_attempts, summary.totals.reconnect_successes,
+        summary.totals.counts.reconnect_attempts, summary.totals.counts.reconnect_successes,
         "the server always takes them back"
     );
     assert_eq!(
-        summary.latencies.reconnect.len(),
-        summary.totals.reconnect_successes
+        summary.latencies.get(Distribution::Reconnect).len(),
+        summary.totals.counts.reconnect_successes
     );
     assert!(summary.latency.contains_key("reconnect"));
 }
@@ -172,7 +182,7 @@ async fn users_that_leave_and_resume_with_since_lose_nothing() {
         config,
     )
     .await;
-    let t = &summary.totals;
+    let t = &summary.totals.counts;
     assert!(t.reconnect_attempts >= 8, "{t:?}");
     assert_eq!(t.reconnect_successes, t.reconnect_attempts, "{t:?}");
     assert_eq!(
@@ -212,7 +222,7 @@ async fn http_load_counts_requests_by_path_and_status() {
     assert_eq!(http.requests, ok.requests + missing.requests);
     // goose may count a request that was in flight when the run stopped without
     // timing it: at most one per user.
-    let timed = recorder.latencies.http.len();
+    let timed = recorder.latencies.get(Distribution::Http).len();
     assert!(
         timed <= http.requests && timed + config.users as u64 >= http.requests,
         "every finished request timed: {timed} of {}",
@@ -252,7 +262,7 @@ async fn a_custom_send_template_is_sent_on_schedule_and_answered() {
         config,
     )
     .await;
-    let t = &summary.totals;
+    let t = &summary.totals.counts;
     assert!(t.pings_sent >= 30, "10/s for 2 s on 2 connections: {t:?}");
     assert!(
         t.pongs + 4 >= t.pings_sent,

@@ -3,22 +3,18 @@
 
 use std::time::Duration;
 
+use livegames::client::Target;
 use livegames::contract::schema::Schemas;
-use livegames::smoke::{Selection, SmokeConfig, SmokeReport, Status};
+use livegames::smoke::{CheckId, Selection, SmokeConfig, SmokeReport, Status};
 
 use crate::support::contract_server::{self, Breakage, HEARTBEAT};
 use crate::support::*;
 
 fn config(base: String, heartbeat: Duration) -> SmokeConfig {
     SmokeConfig {
-        base,
-        game: None,
-        messages: 20,
         timeout: Duration::from_secs(15),
-        max_skew: Duration::from_secs(2),
         heartbeat,
-        checks: Selection::default_checks(),
-        admin_token: None,
+        ..SmokeConfig::new(Target::parse(&base).expect("a server URL"))
     }
 }
 
@@ -39,11 +35,7 @@ async fn our_server_passes_every_check_including_admin_faults() {
     let text = listing(&report);
     assert!(report.passed, "{text}");
     assert_eq!(report.counts.skipped, 0, "{text}");
-    assert_eq!(
-        report.checks.len(),
-        livegames::smoke::CHECKS.len(),
-        "{text}"
-    );
+    assert_eq!(report.checks.len(), CheckId::ALL.len(), "{text}");
     server.stop().await.unwrap();
 }
 
@@ -90,12 +82,12 @@ const BREAKAGES: &[(Breakage, &[&str], &str)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_breakage_fails_the_right_check_and_only_that() {
-    let mut config = config(String::new(), HEARTBEAT);
+    let mut config = config("http://127.0.0.1:1".into(), HEARTBEAT);
     // Failing checks wait for their timeout: keep it short, but not flaky.
     config.timeout = Duration::from_secs(4);
     for (breakage, expected, pointer) in BREAKAGES {
         let addr = contract_server::start(*breakage).await;
-        config.base = format!("http://{addr}");
+        config.target = Target::parse(&format!("http://{addr}")).unwrap();
         let report = livegames::smoke::run(&config, Schemas::builtin(false)).await;
         let text = listing(&report);
         let mut failed = report.failed();

@@ -6,8 +6,21 @@ use std::time::Duration;
 
 use clap::Args;
 
+use anyhow::Context;
+
+use crate::client::target::DEFAULT_READ_BUFFER;
+use crate::client::{ConnectOptions, Target};
 use crate::feeds::mock::FaultSpec;
+use crate::inspect::record::RecordPlan;
+use crate::load::budget::{self, Budget};
+use crate::load::frame_head::{TsSpec, TsUnit};
+use crate::load::runner::MergePlan;
+use crate::load::scenario::{self, FlagDefaults};
+use crate::load::vu::{DEFAULT_PING, VuConfig};
+use crate::load::{Output, Plan, StagePlan};
+use crate::outcome::{Classify, Failure};
 use crate::serve::ServeConfig;
+use crate::smoke::SmokeConfig;
 use crate::telemetry::LogFormat;
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -30,14 +43,15 @@ fn rate(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// An upstream URL for `serve` (kept as given, without a trailing slash).
 fn url(s: &str) -> Result<String, String> {
-    let parsed = reqwest::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
-    match parsed.scheme() {
-        "http" | "https" | "ws" | "wss" => Ok(s.trim_end_matches('/').to_owned()),
-        other => Err(format!(
-            "unsupported scheme {other:?}; use http, https, ws or wss"
-        )),
-    }
+    Target::parse(s).map_err(|e| e.to_string())?;
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// The server (or stream) a client command tests.
+fn target(s: &str) -> Result<Target, String> {
+    Target::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, Args)]
@@ -179,7 +193,7 @@ impl ServeArgs {
             stale_after: self.stale_after,
             down_after: self.down_after,
             retry_max: self.retry_max,
-            ws: crate::serve::ws::WsSettings {
+            ws: crate::serve::WsSettings {
                 write_timeout: self.write_timeout,
                 ..defaults.ws
             },
@@ -222,8 +236,8 @@ fn checks(s: &str) -> Result<crate::smoke::Selection, String> {
 #[derive(Debug, Clone, Args)]
 pub struct SmokeArgs {
     /// The server: http[s]://host:port (ws[s]:// works too). None: an embedded server.
-    #[arg(long, env = "LIVEGAMES_URL", value_parser = url)]
-    pub url: Option<String>,
+    #[arg(long, env = "LIVEGAMES_URL", value_parser = target)]
+    pub url: Option<Target>,
     /// The game to stream [default: the first live one the server lists].
     #[arg(long)]
     pub game: Option<String>,
@@ -263,74 +277,23 @@ pub struct SmokeArgs {
 }
 
 impl SmokeArgs {
-    /// `http(s)://host[:port]` of a URL given in any of the four schemes.
-    pub fn http_base(url: &str) -> Result<String, String> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("--url {url:?}: {e}"))?;
-        let scheme = match parsed.scheme() {
-            "http" | "ws" => "http",
-            "https" | "wss" => "https",
-            other => return Err(format!("--url: unsupported scheme {other:?}")),
-        };
-        let host = parsed
-            .host_str()
-            .ok_or_else(|| format!("--url {url:?} has no host"))?;
-        let host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.to_owned()
-        };
-        Ok(match parsed.port() {
-            Some(port) => format!("{scheme}://{host}:{port}"),
-            None => format!("{scheme}://{host}"),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
-
-    fn serve(args: &[&str]) -> Result<ServeArgs, clap::Error> {
-        let argv = ["livegames", "serve"].iter().chain(args).copied();
-        match Cli::try_parse_from(argv)?.command {
-            Command::Serve(a) => Ok(*a),
-            _ => unreachable!(),
+    /// The checks to run against `target` (the `--url`, or an embedded server).
+    pub fn lower(&self, target: Target) -> SmokeConfig {
+        let defaults = SmokeConfig::new(target);
+        SmokeConfig {
+            game: self.game.clone(),
+            messages: self.messages,
+            timeout: self.timeout,
+            max_skew: self.max_skew,
+            heartbeat: self.heartbeat,
+            checks: self.checks.clone(),
+            admin_token: self.admin_token.clone(),
+            connect: ConnectOptions {
+                connect_timeout: self.timeout,
+                ..defaults.connect.clone()
+            },
+            ..defaults
         }
-    }
-
-    #[test]
-    fn serve_defaults_lower_to_the_default_config() {
-        let c = serve(&[]).unwrap().lower().unwrap();
-        assert_eq!((c.rate, c.speed, c.max_conns), (2.0, 1.0, 20_000));
-    }
-
-    #[test]
-    fn serve_rejects_bad_values_naming_the_flag() {
-        let e = serve(&["--rate", "0"]).unwrap_err().to_string();
-        assert!(e.contains("--rate") && e.contains("positive"), "{e}");
-        let e = serve(&["--speed", "fast"]).unwrap_err().to_string();
-        assert!(e.contains("--speed"), "{e}");
-        let e = serve(&["--heartbeat", "5 parsecs"])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("--heartbeat"), "{e}");
-        let e = serve(&["--fault", "espn=exploded"])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("unknown fault mode"), "{e}");
-        let e = serve(&["--espn-url", "ftp://x"]).unwrap_err().to_string();
-        assert!(e.contains("unsupported scheme"), "{e}");
-    }
-
-    #[test]
-    fn down_after_must_not_be_shorter_than_stale_after() {
-        let e = serve(&["--stale-after", "10s", "--down-after", "5s"])
-            .unwrap()
-            .lower()
-            .unwrap_err();
-        assert_eq!(e.flag, "--down-after");
     }
 }
 
@@ -346,7 +309,8 @@ fn conns(s: &str) -> Result<usize, String> {
 pub struct LoadArgs {
     /// Target: ws[s]://host:port (our layout), or a URL with {game_id} (filled from
     /// --games or the target's /api/live/games), or one stream URL. None: an embedded server.
-    pub url: Option<String>,
+    #[arg(value_parser = target)]
+    pub url: Option<Target>,
     /// Concurrent WebSocket connections.
     #[arg(long, default_value = "10", value_parser = conns)]
     pub conns: usize,
@@ -373,7 +337,7 @@ pub struct LoadArgs {
     pub ts_field: String,
     /// Unit of that time.
     #[arg(long, value_enum, default_value = "us")]
-    pub ts_unit: crate::load::vu::TsUnit,
+    pub ts_unit: TsUnit,
     /// Reconnect after a disconnect, resuming with ?since=.
     #[arg(long)]
     pub reconnect: bool,
@@ -457,7 +421,8 @@ pub enum ContractCommand {
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
     /// ws[s]://host:port (records the first live game) or a stream URL.
-    pub url: String,
+    #[arg(value_parser = target)]
+    pub url: Target,
     /// The file to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -484,4 +449,190 @@ pub struct ValidateArgs {
     /// built-in schemas.
     #[arg(long, value_name = "DIR")]
     pub schema_dir: Option<PathBuf>,
+}
+
+impl LoadArgs {
+    /// The run these flags (and `--scenario`) describe. `progress_bar`: whether a live
+    /// display can be shown (stderr is a terminal).
+    pub fn lower(&self, progress_bar: bool) -> Result<Plan, Failure> {
+        let budgets = budget::parse_all(&self.budgets).usage()?;
+        let stages = match &self.scenario {
+            None => vec![self.single_stage(budgets)],
+            Some(path) => self.scenario_stages(path, budgets)?,
+        };
+        if let Some((stage, bad)) = stages
+            .iter()
+            .find_map(|s| s.bad_http_path().map(|bad| (s, bad)))
+        {
+            return Err(Failure::usage(format!(
+                "{}: HTTP path {bad:?} must start with '/'",
+                stage.label
+            )));
+        }
+        Ok(Plan {
+            stages,
+            scenario: self.scenario.is_some(),
+            report_dir: self.report.clone().unwrap_or_else(default_report_dir),
+            vu: VuConfig {
+                connect: ConnectOptions {
+                    connect_timeout: self.connect_timeout,
+                    read_buffer: DEFAULT_READ_BUFFER,
+                    max_message: None,
+                },
+                idle_timeout: self.idle_timeout,
+                send_template: self.send_template()?,
+                ts: TsSpec {
+                    pointer: self.ts_field.clone(),
+                    unit: self.ts_unit,
+                },
+                ws_ping: (!self.ws_ping.is_zero()).then_some(self.ws_ping),
+                ..VuConfig::default()
+            },
+            output: Output {
+                json: self.json,
+                quiet: self.quiet,
+                progress_bar,
+            },
+        })
+    }
+
+    fn single_stage(&self, budgets: Vec<Budget>) -> StagePlan {
+        StagePlan {
+            label: format!("{} connections", self.conns),
+            target: self.url.clone(),
+            games: self.games.clone(),
+            conns: self.conns,
+            duration: self.duration,
+            ramp: self.ramp,
+            rate: self.rate,
+            send_rate: self.send_rate,
+            reconnect: self.reconnect,
+            churn: self.churn,
+            http: self.http.then(|| self.paths.clone()),
+            budgets,
+        }
+    }
+
+    fn scenario_stages(
+        &self,
+        path: &std::path::Path,
+        budgets: Vec<Budget>,
+    ) -> Result<Vec<StagePlan>, Failure> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--scenario {}", path.display()))
+            .usage()?;
+        let scenario = scenario::parse(&path.display().to_string(), &text).usage()?;
+        Ok(scenario.stages(&FlagDefaults {
+            target: self.url.clone(),
+            rate: self.rate,
+            paths: self.paths.clone(),
+            budgets,
+        }))
+    }
+
+    /// The client message: `--send-template`'s file (JSON once `{id}` is a number), or
+    /// our contract's ping.
+    fn send_template(&self) -> Result<String, Failure> {
+        let Some(path) = &self.send_template else {
+            return Ok(DEFAULT_PING.to_owned());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--send-template {}", path.display()))
+            .usage()?;
+        if serde_json::from_str::<serde_json::Value>(&text.replace("{id}", "0")).is_err() {
+            return Err(Failure::usage(format!(
+                "--send-template {}: not JSON (with {{id}} read as a number)",
+                path.display()
+            )));
+        }
+        Ok(text.trim().to_owned())
+    }
+}
+
+/// `reports/<UTC timestamp>/`: a new folder per run.
+fn default_report_dir() -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    PathBuf::from("reports").join(stamp)
+}
+
+impl MergeArgs {
+    pub fn lower(&self) -> Result<MergePlan, Failure> {
+        Ok(MergePlan {
+            dirs: self.dirs.clone(),
+            report_dir: self.report.clone(),
+            budgets: budget::parse_all(&self.budgets).usage()?,
+            json: self.json,
+        })
+    }
+}
+
+/// How long `contract record` waits for the connection.
+const RECORD_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `contract record` keeps whole frames of any size the contract allows in one read.
+const RECORD_READ_BUFFER: usize = 64 * 1024;
+
+impl RecordArgs {
+    pub fn lower(&self) -> RecordPlan {
+        RecordPlan {
+            target: self.url.clone(),
+            options: ConnectOptions {
+                connect_timeout: RECORD_CONNECT_TIMEOUT,
+                read_buffer: RECORD_READ_BUFFER,
+                max_message: None,
+            },
+            out: self.out.clone(),
+            frames: self.frames,
+            duration: self.duration,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn serve(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let argv = ["livegames", "serve"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(a) => Ok(*a),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn serve_defaults_lower_to_the_default_config() {
+        let c = serve(&[]).unwrap().lower().unwrap();
+        assert_eq!((c.rate, c.speed, c.max_conns), (2.0, 1.0, 20_000));
+    }
+
+    #[test]
+    fn serve_rejects_bad_values_naming_the_flag() {
+        let e = serve(&["--rate", "0"]).unwrap_err().to_string();
+        assert!(e.contains("--rate") && e.contains("positive"), "{e}");
+        let e = serve(&["--speed", "fast"]).unwrap_err().to_string();
+        assert!(e.contains("--speed"), "{e}");
+        let e = serve(&["--heartbeat", "5 parsecs"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--heartbeat"), "{e}");
+        let e = serve(&["--fault", "espn=exploded"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown fault mode"), "{e}");
+        let e = serve(&["--espn-url", "ftp://x"]).unwrap_err().to_string();
+        assert!(e.contains("unsupported scheme"), "{e}");
+    }
+
+    #[test]
+    fn down_after_must_not_be_shorter_than_stale_after() {
+        let e = serve(&["--stale-after", "10s", "--down-after", "5s"])
+            .unwrap()
+            .lower()
+            .unwrap_err();
+        assert_eq!(e.flag, "--down-after");
+    }
 }

@@ -1,8 +1,9 @@
 //! Finding the games to test: `GET /api/live/games` of the target.
 
-use std::time::Duration;
-
 use serde::Deserialize;
+
+use super::http::{self, Answer};
+use super::target::{ConnectOptions, Target};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DiscoverError {
@@ -30,43 +31,40 @@ struct Latest {
     state: Option<String>,
 }
 
-/// Ids of the games the server lists, live ones first.
+/// A game the server lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: String,
+    pub live: bool,
+}
+
+/// The games the server lists, live ones first.
 pub async fn games(
-    http_base: &str,
-    timeout: Duration,
-) -> Result<Vec<(String, bool)>, DiscoverError> {
-    let url = format!("{}/api/live/games", http_base.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(|e| DiscoverError::Unreachable {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| DiscoverError::Unreachable {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
-    let status = response.status().as_u16();
-    if status != 200 {
-        return Err(DiscoverError::Status { url, status });
-    }
-    let list: List = response.json().await.map_err(|e| DiscoverError::Invalid {
-        url: url.clone(),
+    target: &Target,
+    options: &ConnectOptions,
+) -> Result<Vec<Listed>, DiscoverError> {
+    let url = target.api("/api/live/games");
+    let shown = url.to_string();
+    let client = http::client(options);
+    let body = match http::get(&client, url, options.connect_timeout).await {
+        Answer::Reply { status: 200, body } => body,
+        Answer::Reply { status, .. } => return Err(DiscoverError::Status { url: shown, status }),
+        Answer::Unreachable(reason) => {
+            return Err(DiscoverError::Unreachable { url: shown, reason });
+        }
+    };
+    let list: List = serde_json::from_slice(&body).map_err(|e| DiscoverError::Invalid {
+        url: shown,
         reason: e.to_string(),
     })?;
-    let mut games: Vec<(String, bool)> = list
+    let mut games: Vec<Listed> = list
         .games
         .into_iter()
-        .map(|g| {
-            let live = g.latest.and_then(|l| l.state).is_some_and(|s| s == "live");
-            (g.id, live)
+        .map(|g| Listed {
+            live: g.latest.and_then(|l| l.state).is_some_and(|s| s == "live"),
+            id: g.id,
         })
         .collect();
-    games.sort_by_key(|(_, live)| !live);
+    games.sort_by_key(|g| !g.live);
     Ok(games)
 }

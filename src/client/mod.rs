@@ -1,5 +1,12 @@
-//! Outbound plumbing shared by the parts that test a server: WebSocket connects with
-//! timing and typed failures, `{game_id}` templating, and live-game discovery.
+//! Outbound plumbing shared by the parts that test a server (`load`, `smoke`,
+//! `contract record`): one [`Target`] type and one [`ConnectOptions`] value, WebSocket
+//! connects with timing and typed failures, capped HTTP requests, live-game discovery,
+//! and the seam through which a command gets an embedded server.
 
 pub mod discover;
+pub mod http;
+pub mod local;
+pub mod target;
 pub mod ws;
+
+pub use target::{ConnectOptions, Shape, Target, TargetError};

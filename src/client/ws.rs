@@ -5,6 +5,9 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use url::Url;
+
+use super::target::ConnectOptions;
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -62,123 +65,23 @@ pub struct Connected {
     pub connect_time: Duration,
 }
 
-/// Connects with a small read buffer: tungstenite's 128 KiB default would dominate the
-/// memory of a many-connection client.
-pub async fn connect(
-    url: &str,
-    timeout: Duration,
-    read_buffer: usize,
-) -> Result<Connected, ConnectError> {
-    connect_with(
-        url,
-        timeout,
-        WebSocketConfig::default().read_buffer_size(read_buffer),
-    )
-    .await
-}
-
-/// Like [`connect`], refusing frames over `max_frame` bytes (the connection fails).
-pub async fn connect_limited(
-    url: &str,
-    timeout: Duration,
-    read_buffer: usize,
-    max_frame: usize,
-) -> Result<Connected, ConnectError> {
-    let config = WebSocketConfig::default()
-        .read_buffer_size(read_buffer)
-        .max_message_size(Some(max_frame))
-        .max_frame_size(Some(max_frame));
-    connect_with(url, timeout, config).await
-}
-
-async fn connect_with(
-    url: &str,
-    timeout: Duration,
-    config: WebSocketConfig,
-) -> Result<Connected, ConnectError> {
-    let config = config.write_buffer_size(0);
+/// Opens a WebSocket to `url` with `options`: its read buffer, its message cap, and
+/// no write buffering (each send goes out at once).
+pub async fn connect(url: &Url, options: &ConnectOptions) -> Result<Connected, ConnectError> {
+    let mut config = WebSocketConfig::default()
+        .read_buffer_size(options.read_buffer)
+        .write_buffer_size(0);
+    if let Some(max) = options.max_message {
+        config = config.max_message_size(Some(max)).max_frame_size(Some(max));
+    }
     let started = Instant::now();
-    let attempt = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
-    match tokio::time::timeout(timeout, attempt).await {
-        Err(_) => Err(ConnectError::Timeout(timeout)),
+    let attempt = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
+    match tokio::time::timeout(options.connect_timeout, attempt).await {
+        Err(_) => Err(ConnectError::Timeout(options.connect_timeout)),
         Ok(Err(e)) => Err(classify(e)),
         Ok(Ok((socket, _))) => Ok(Connected {
             socket,
             connect_time: started.elapsed(),
         }),
-    }
-}
-
-/// The stream to record or check: a full stream URL as given, or for a bare
-/// `ws://host:port`, the first live game the server lists.
-pub async fn stream_url(url: &str) -> Result<String, String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    if !matches!(parsed.scheme(), "ws" | "wss") {
-        return Err(format!("{url:?}: use a ws:// or wss:// URL"));
-    }
-    if parsed.path() != "/" && !parsed.path().is_empty() {
-        return Ok(url.to_owned());
-    }
-    let base = http_base(url).ok_or_else(|| format!("{url:?}: cannot derive the HTTP address"))?;
-    let games = super::discover::games(&base, Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
-    let (id, _) = games
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("{base}/api/live/games lists no games"))?;
-    Ok(format!("{}/ws/live/{id}", url.trim_end_matches('/')))
-}
-
-/// Fills `{game_id}` in a URL template.
-pub fn fill(template: &str, game_id: &str) -> String {
-    template.replace("{game_id}", game_id)
-}
-
-/// Adds or replaces `since=SEQ` in a URL's query.
-pub fn with_since(url: &str, since: u64) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("since="))
-        .collect();
-    let mut out = format!("{base}?");
-    for p in kept {
-        out.push_str(p);
-        out.push('&');
-    }
-    out.push_str(&format!("since={since}"));
-    out
-}
-
-/// `ws://host:port/...` → `http://host:port`, `wss://` → `https://`.
-pub fn http_base(ws_url: &str) -> Option<String> {
-    let (scheme, rest) = ws_url.split_once("://")?;
-    let http = match scheme {
-        "ws" | "http" => "http",
-        "wss" | "https" => "https",
-        _ => return None,
-    };
-    let host = rest.split(['/', '?']).next()?;
-    Some(format!("{http}://{host}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_templated_and_resumed() {
-        assert_eq!(fill("ws://h/ws/live/{game_id}", "g1"), "ws://h/ws/live/g1");
-        assert_eq!(with_since("ws://h/x", 5), "ws://h/x?since=5");
-        assert_eq!(
-            with_since("ws://h/x?a=1&since=2", 9),
-            "ws://h/x?a=1&since=9"
-        );
-        assert_eq!(
-            http_base("wss://h:9/ws/live/g?x=1").as_deref(),
-            Some("https://h:9")
-        );
-        assert_eq!(http_base("ftp://h"), None);
     }
 }

@@ -28,6 +28,7 @@
 //! to the root `oneOf`; 3. say whether it is data-bearing in
 //! [`FrameType::is_data_bearing`]; 4. document it in README "The message contract".
 
+pub mod asyncapi;
 pub mod check;
 pub mod close;
 pub mod frame;

@@ -1,4 +1,7 @@
-//! Stream invariants as pure state machines: fed frames, they report what broke.
+//! Stream invariants as pure functions and state machines: fed frames (and the time,
+//! as a parameter), they report what broke.
+
+use std::time::Duration;
 
 use super::frame::FrameType;
 
@@ -79,6 +82,47 @@ impl SeqTracker {
     }
 }
 
+/// The longest silence a stream may have: the heartbeat interval plus slack for
+/// timer granularity and the network.
+pub fn silence_limit(heartbeat: Duration) -> Duration {
+    heartbeat + (heartbeat / 2).max(Duration::from_secs(1))
+}
+
+/// Why a frame's `ts` (received at local time `at_us`, both Unix µs) breaks the rule
+/// that it is Unix microseconds within `max_skew` of the receiver's clock: the
+/// expectation and what came, naming the unit it looks like when it is another.
+pub fn ts_problem(ts: i64, at_us: i64, max_skew: Duration) -> Option<(String, String)> {
+    let allowed = max_skew.as_micros() as i64;
+    let distance = |t: i64| at_us.saturating_sub(t).saturating_abs();
+    if distance(ts) <= allowed {
+        return None;
+    }
+    let expected = format!(
+        "Unix microseconds within {} of the local clock ({at_us})",
+        humantime::format_duration(max_skew)
+    );
+    let looks_like = [
+        (ts.saturating_mul(1000), "milliseconds"),
+        (ts.saturating_mul(1_000_000), "seconds"),
+        (ts / 1000, "nanoseconds"),
+    ]
+    .into_iter()
+    .find(|(scaled, _)| distance(*scaled) <= allowed.max(60_000_000))
+    .map(|(_, unit)| unit);
+    let off_us = at_us.saturating_sub(ts);
+    let off = if off_us.abs() < 1_000_000 {
+        format!("{:.3} ms", off_us.abs() as f64 / 1e3)
+    } else {
+        format!("{:.3} s", off_us.abs() as f64 / 1e6)
+    };
+    let actual = match looks_like {
+        Some(unit) => format!("{ts}: this looks like Unix {unit}, not microseconds"),
+        None if off_us > 0 => format!("{ts}: {off} behind the local clock"),
+        None => format!("{ts}: {off} ahead of the local clock"),
+    };
+    Some((expected, actual))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +168,22 @@ mod tests {
                 missing: 2
             }
         );
+    }
+
+    const NOW: i64 = 1_795_000_000_000_000;
+
+    #[test]
+    fn ts_units_are_recognised() {
+        let skew = Duration::from_secs(2);
+        assert_eq!(ts_problem(NOW - 1_000_000, NOW, skew), None);
+        let (_, ms) = ts_problem(NOW / 1000, NOW, skew).unwrap();
+        assert!(ms.contains("milliseconds"), "{ms}");
+        let (_, s) = ts_problem(NOW / 1_000_000, NOW, skew).unwrap();
+        assert!(s.contains("seconds"), "{s}");
+        let (_, ns) = ts_problem(NOW * 1000, NOW, skew).unwrap();
+        assert!(ns.contains("nanoseconds"), "{ns}");
+        let (expected, behind) = ts_problem(NOW - 10_000_000, NOW, skew).unwrap();
+        assert!(behind.contains("10.000 s behind"), "{behind}");
+        assert!(expected.contains("2s"), "{expected}");
     }
 }

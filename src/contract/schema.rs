@@ -13,6 +13,10 @@ pub const FRAMES_SCHEMA: &str = include_str!("../../fixtures/schemas/frames.sche
 /// `fixtures/schemas/rest.schema.json`: every REST response body.
 pub const REST_SCHEMA: &str = include_str!("../../fixtures/schemas/rest.schema.json");
 
+/// The file names of the two documents, in a schema folder (`--schema-dir`).
+pub const FRAMES_FILE: &str = "frames.schema.json";
+pub const REST_FILE: &str = "rest.schema.json";
+
 const FRAMES_URI: &str = "https://livegames.dev/schemas/frames.schema.json";
 const REST_URI: &str = "https://livegames.dev/schemas/rest.schema.json";
 
@@ -52,6 +56,17 @@ impl Body {
     }
 }
 
+/// Why a set of schema documents cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    #[error("{file} is not JSON: {reason}")]
+    NotJson { file: &'static str, reason: String },
+    #[error("the schemas do not register: {0}")]
+    Register(String),
+    #[error("schema {definition}: {reason}")]
+    Compile { definition: String, reason: String },
+}
+
 /// One place where a value breaks the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaViolation {
@@ -84,11 +99,15 @@ impl std::fmt::Debug for Schemas {
 impl Schemas {
     /// Compiles the frames and REST schema documents (the text of
     /// `frames.schema.json` and `rest.schema.json`).
-    pub fn from_texts(frames: &str, rest: &str, strict: bool) -> Result<Self, String> {
-        let mut frames: Value = serde_json::from_str(frames)
-            .map_err(|e| format!("frames.schema.json is not JSON: {e}"))?;
-        let mut rest: Value =
-            serde_json::from_str(rest).map_err(|e| format!("rest.schema.json is not JSON: {e}"))?;
+    pub fn from_texts(frames: &str, rest: &str, strict: bool) -> Result<Self, SchemaError> {
+        let not_json = |file: &'static str| {
+            move |e: serde_json::Error| SchemaError::NotJson {
+                file,
+                reason: e.to_string(),
+            }
+        };
+        let mut frames: Value = serde_json::from_str(frames).map_err(not_json(FRAMES_FILE))?;
+        let mut rest: Value = serde_json::from_str(rest).map_err(not_json(REST_FILE))?;
         let version = frames
             .get("x-contract-version")
             .and_then(Value::as_str)
@@ -105,14 +124,17 @@ impl Schemas {
             .add(FRAMES_URI, frames)
             .and_then(|r| r.add(REST_URI, rest))
             .and_then(|r| r.prepare())
-            .map_err(|e| format!("the schemas do not register: {e}"))?;
+            .map_err(|e| SchemaError::Register(e.to_string()))?;
         let mut validators = HashMap::new();
         for body in Body::all() {
             let schema = serde_json::json!({ "$ref": body.definition_uri() });
             let validator = jsonschema::options()
                 .with_registry(&registry)
                 .build(&schema)
-                .map_err(|e| format!("schema {}: {e}", body.definition_uri()))?;
+                .map_err(|e| SchemaError::Compile {
+                    definition: body.definition_uri(),
+                    reason: e.to_string(),
+                })?;
             validators.insert(body, validator);
         }
         Ok(Self {
@@ -379,10 +401,14 @@ mod tests {
         )
         .unwrap();
         assert!(own.validate_frame(&snapshot()).is_empty());
-        let e = Schemas::from_texts("{", REST_SCHEMA, false).unwrap_err();
+        let e = Schemas::from_texts("{", REST_SCHEMA, false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("frames.schema.json is not JSON"), "{e}");
         let without_update = FRAMES_SCHEMA.replace("\"update\": {", "\"renamed\": {");
-        let e = Schemas::from_texts(&without_update, REST_SCHEMA, false).unwrap_err();
+        let e = Schemas::from_texts(&without_update, REST_SCHEMA, false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("update"), "{e}");
     }
 

@@ -10,62 +10,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// A percentile of a latency distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quantile {
-    P50,
-    P90,
-    P95,
-    P99,
-    P999,
-    Max,
-}
-
-impl Quantile {
-    fn parse(s: &str) -> Option<Quantile> {
-        Some(match s {
-            "p50" => Quantile::P50,
-            "p90" => Quantile::P90,
-            "p95" => Quantile::P95,
-            "p99" => Quantile::P99,
-            "p999" | "p99.9" => Quantile::P999,
-            "max" => Quantile::Max,
-            _ => return None,
-        })
-    }
-
-    pub fn fraction(self) -> f64 {
-        match self {
-            Quantile::P50 => 0.50,
-            Quantile::P90 => 0.90,
-            Quantile::P95 => 0.95,
-            Quantile::P99 => 0.99,
-            Quantile::P999 => 0.999,
-            Quantile::Max => 1.0,
-        }
-    }
-}
-
-/// Which latency distribution a percentile is taken from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Distribution {
-    /// Receive time minus the frame's `ts`: server-pushed frames.
-    Delivery,
-    /// Receive time minus the upstream observation time (`data.observed_at`).
-    EndToEnd,
-    /// Application ping to pong, from the scheduled send time.
-    Rtt,
-    /// WebSocket protocol Ping to Pong (any compliant server answers these).
-    WsRtt,
-    /// HTTP request to response (`load --http`).
-    Http,
-    /// TCP + TLS + WebSocket handshake.
-    Connect,
-    /// Connection open to first frame.
-    FirstFrame,
-    /// Disconnect to the first frame of the resumed stream.
-    Reconnect,
-}
+use super::recorder::{Distribution, Quantile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {

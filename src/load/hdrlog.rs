@@ -12,8 +12,7 @@ use hdrhistogram::serialization::interval_log::{
 };
 use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 
-use super::recorder::Latencies;
-use super::summary::distribution_name;
+use super::recorder::{Distribution, Latencies};
 
 pub struct HdrLog {
     buf: Vec<u8>,
@@ -28,7 +27,7 @@ impl HdrLog {
         };
         // Writing to a Vec cannot fail.
         let _ = IntervalLogWriterBuilder::new()
-            .add_comment("livegames load: latency in microseconds; tags delivery, e2e, rtt, connect, first_frame, reconnect")
+            .add_comment("livegames load: latency in microseconds; tags delivery, e2e, rtt, ws_rtt, http, connect, first_frame, reconnect")
             .with_start_time(start)
             .with_base_time(start)
             .begin_log_with(&mut log.buf, &mut log.serializer);
@@ -37,12 +36,12 @@ impl HdrLog {
 
     /// Appends one interval: every distribution that has samples, tagged by name.
     pub fn write_interval(&mut self, latencies: &Latencies, offset: Duration, length: Duration) {
-        for d in Latencies::ALL {
+        for d in Distribution::ALL {
             let h = latencies.get(d);
             if h.is_empty() {
                 continue;
             }
-            let tag = Tag::new(distribution_name(d));
+            let tag = Tag::new(d.name());
             if let Ok(mut writer) =
                 IntervalLogWriterBuilder::new().begin_log_with(&mut self.buf, &mut self.serializer)
             {
@@ -111,7 +110,6 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::budget::Distribution;
     use crate::load::recorder::Recorder;
 
     #[test]

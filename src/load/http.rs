@@ -15,8 +15,7 @@ use goose::config::GooseConfiguration;
 use goose::goose::{Scenario, Transaction, TransactionFunction};
 use serde::Serialize;
 
-use super::budget::Distribution;
-use super::recorder::Recorder;
+use super::recorder::{Distribution, Recorder};
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -61,8 +60,16 @@ fn get_path(path: Arc<str>) -> TransactionFunction {
     })
 }
 
+/// goose could not run the load (its configuration, or its run).
+#[derive(Debug, thiserror::Error)]
+#[error("goose: {0}")]
+pub struct HttpLoadError(#[from] goose::GooseError);
+
 /// Runs the HTTP load; the latencies land in `recorder` as the `http` distribution.
-pub async fn run(config: &HttpConfig, recorder: &mut Recorder) -> Result<HttpTotals, String> {
+pub async fn run(
+    config: &HttpConfig,
+    recorder: &mut Recorder,
+) -> Result<HttpTotals, HttpLoadError> {
     let mut goose = GooseConfiguration::default();
     goose.host = Some(config.base_url.clone());
     goose.users = Some(config.users);
@@ -84,10 +91,8 @@ pub async fn run(config: &HttpConfig, recorder: &mut Recorder) -> Result<HttpTot
             Transaction::new(get_path(Arc::from(path.as_str()))).set_name(path),
         );
     }
-    let attack = GooseAttack::initialize_with_config(goose)
-        .map_err(|e| format!("goose: {e}"))?
-        .register_scenario(scenario);
-    let metrics = attack.execute().await.map_err(|e| format!("goose: {e}"))?;
+    let attack = GooseAttack::initialize_with_config(goose)?.register_scenario(scenario);
+    let metrics = attack.execute().await?;
     let mut by_path = BTreeMap::new();
     let (mut requests, mut failures) = (0u64, 0u64);
     for aggregate in metrics.requests.values() {

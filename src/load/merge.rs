@@ -3,14 +3,15 @@
 //! interval logs, so merged percentiles are exact, not averages of percentiles;
 //! counts are summed from the `report.json` files; seconds are aligned on wall time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use super::budget::{Budget, Distribution, Quantile};
+use super::budget::Budget;
 use super::hdrlog::{self, HdrLog};
-use super::recorder::{Latencies, Recorder};
+use super::recorder::{Counters, Distribution, Quantile, Recorder};
 use super::summary::{self, LoadSummary, Second, Totals};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,23 +37,12 @@ struct RunReport {
     generator_cpu_percent: Option<f64>,
 }
 
+/// A run's totals: the counters as they were counted, and the run's peak.
 #[derive(Deserialize)]
 struct RunTotals {
-    frames: u64,
-    bytes: u64,
-    lost: u64,
-    duplicates: u64,
-    reordered: u64,
-    connect_attempts: u64,
-    connected: u64,
+    #[serde(flatten)]
+    counts: Counters,
     peak_open: u64,
-    disconnects: u64,
-    reconnect_attempts: u64,
-    reconnect_successes: u64,
-    pings_sent: u64,
-    pongs: u64,
-    clamped_latencies: u64,
-    errors: BTreeMap<String, u64>,
 }
 
 #[derive(Deserialize)]
@@ -90,12 +80,6 @@ fn load_run(dir: &Path) -> Result<Run, MergeError> {
     })
 }
 
-fn distribution(tag: &str) -> Option<Distribution> {
-    Latencies::ALL
-        .into_iter()
-        .find(|d| summary::distribution_name(*d) == tag)
-}
-
 /// Merges the runs in `dirs` and evaluates `budgets` on the result.
 pub fn merge(dirs: &[PathBuf], budgets: &[Budget]) -> Result<LoadSummary, MergeError> {
     if dirs.is_empty() {
@@ -110,64 +94,108 @@ pub fn merge(dirs: &[PathBuf], budgets: &[Budget]) -> Result<LoadSummary, MergeE
         .iter()
         .map(|r| r.start_s + r.report.duration_s)
         .fold(f64::NEG_INFINITY, f64::max);
+    let start = UNIX_EPOCH + Duration::from_secs_f64(start_s.max(0.0));
+    let (total, by_second) = latencies_by_second(&runs, start_s);
+    let counts = counts_by_second(&runs, start_s);
+    let mut log = HdrLog::new(start);
+    let seconds = merged_seconds(&by_second, &counts, &mut log);
+    let mut merged = summary::from_parts(summary::Parts {
+        started_at: humantime::format_rfc3339_millis(start).to_string(),
+        duration_s: end_s - start_s,
+        stopped_early: runs.iter().any(|r| r.report.stopped_early),
+        targets: runs
+            .iter()
+            .flat_map(|r| r.report.targets.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        conns: runs.iter().map(|r| r.report.conns).sum(),
+        totals: sum_totals(&runs, (end_s - start_s).max(1e-9)),
+        latencies: total.latencies,
+        per_second: seconds,
+        generator_cpu_percent: None,
+        // Each machine has its own clock: see the runs' own reports.
+        clock: None,
+        warnings: warnings(dirs, &runs),
+        hdr_log: log.bytes().to_vec(),
+    });
+    merged.budgets = budgets.iter().map(|b| b.evaluate(&merged)).collect();
+    Ok(merged)
+}
 
-    // Latencies: the total, and one merged recorder per wall-clock second.
+/// Every run's latencies: the total, and one merged recorder per wall-clock second
+/// from `start_s`.
+fn latencies_by_second(runs: &[Run], start_s: f64) -> (Recorder, BTreeMap<u64, Recorder>) {
     let mut total = Recorder::new();
     let mut by_second: BTreeMap<u64, Recorder> = BTreeMap::new();
-    for run in &runs {
+    for run in runs {
         for interval in &run.intervals {
-            let Some(d) = distribution(&interval.tag) else {
+            let Some(d) = Distribution::from_name(&interval.tag) else {
                 continue;
             };
             let bucket = (interval.start_s - start_s).max(0.0).floor() as u64;
-            let slot = by_second.entry(bucket).or_default();
             let mut one = Recorder::new();
             one.add_histogram(d, &interval.histogram);
-            slot.add(&one);
+            by_second.entry(bucket).or_default().add(&one);
             total.add(&one);
         }
     }
-    // Counts per second, on the same wall-clock buckets.
-    let mut counts: BTreeMap<u64, (u64, u64, u64)> = BTreeMap::new();
-    for run in &runs {
+    (total, by_second)
+}
+
+/// Open connections, frames and errors per wall-clock second, summed over the runs.
+#[derive(Debug, Clone, Copy, Default)]
+struct SecondCounts {
+    open: u64,
+    frames: u64,
+    errors: u64,
+}
+
+fn counts_by_second(runs: &[Run], start_s: f64) -> BTreeMap<u64, SecondCounts> {
+    let mut counts: BTreeMap<u64, SecondCounts> = BTreeMap::new();
+    for run in runs {
         for s in &run.report.per_second {
+            // A run's second `t` covers (t - 1, t] of its own clock.
             let bucket = (run.start_s + s.t - 1.0 - start_s).max(0.0).floor() as u64;
             let c = counts.entry(bucket).or_default();
-            c.0 += s.open;
-            c.1 += s.frames;
-            c.2 += s.errors;
+            c.open += s.open;
+            c.frames += s.frames;
+            c.errors += s.errors;
         }
     }
-    let mut log =
-        HdrLog::new(std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(start_s.max(0.0)));
-    let buckets: std::collections::BTreeSet<u64> =
-        by_second.keys().chain(counts.keys()).copied().collect();
-    let seconds: Vec<Second> = buckets
+    counts
+}
+
+/// The merged per-second series; each second's latencies also go into `log`.
+fn merged_seconds(
+    by_second: &BTreeMap<u64, Recorder>,
+    counts: &BTreeMap<u64, SecondCounts>,
+    log: &mut HdrLog,
+) -> Vec<Second> {
+    let buckets: BTreeSet<u64> = by_second.keys().chain(counts.keys()).copied().collect();
+    let empty = Recorder::new();
+    buckets
         .into_iter()
         .map(|b| {
-            let empty = Recorder::new();
             let r = by_second.get(&b).unwrap_or(&empty);
-            log.write_interval(
-                &r.latencies,
-                std::time::Duration::from_secs(b),
-                std::time::Duration::from_secs(1),
-            );
-            let (open, frames, errors) = counts.get(&b).copied().unwrap_or_default();
+            log.write_interval(&r.latencies, Duration::from_secs(b), Duration::from_secs(1));
+            let c = counts.get(&b).copied().unwrap_or_default();
             Second {
                 t: (b + 1) as f64,
-                open,
-                frames,
-                frames_per_s: frames as f64,
+                open: c.open,
+                frames: c.frames,
+                frames_per_s: c.frames as f64,
                 p50_us: r.quantile(Distribution::Delivery, Quantile::P50),
                 p99_us: r.quantile(Distribution::Delivery, Quantile::P99),
                 max_us: r.quantile(Distribution::Delivery, Quantile::Max),
                 rtt_p99_us: r.quantile(Distribution::Rtt, Quantile::P99),
-                errors,
+                errors: c.errors,
             }
         })
-        .collect();
+        .collect()
+}
 
-    let totals = sum_totals(&runs, (end_s - start_s).max(1e-9));
+fn warnings(dirs: &[PathBuf], runs: &[Run]) -> Vec<String> {
     let mut warnings = vec![format!(
         "merged from {} runs: {}",
         runs.len(),
@@ -188,56 +216,16 @@ pub fn merge(dirs: &[PathBuf], budgets: &[Budget]) -> Result<LoadSummary, MergeE
             "highest generator CPU among the runs: {max_cpu:.0}%"
         ));
     }
-    let mut merged = summary::from_parts(summary::Parts {
-        started_at: humantime::format_rfc3339_millis(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(start_s.max(0.0)),
-        )
-        .to_string(),
-        duration_s: end_s - start_s,
-        stopped_early: runs.iter().any(|r| r.report.stopped_early),
-        targets: runs
-            .iter()
-            .flat_map(|r| r.report.targets.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect(),
-        conns: runs.iter().map(|r| r.report.conns).sum(),
-        totals,
-        latencies: total.latencies,
-        per_second: seconds,
-        generator_cpu_percent: None,
-        // Each machine has its own clock: see the runs' own reports.
-        clock: None,
-        warnings,
-        hdr_log: log.bytes().to_vec(),
-    });
-    merged.budgets = budgets.iter().map(|b| b.evaluate(&merged)).collect();
-    Ok(merged)
+    warnings
 }
 
 fn sum_totals(runs: &[Run], seconds: f64) -> Totals {
     let mut t = Totals::default();
     for r in runs {
-        let o = &r.report.totals;
-        t.frames += o.frames;
-        t.bytes += o.bytes;
-        t.lost += o.lost;
-        t.duplicates += o.duplicates;
-        t.reordered += o.reordered;
-        t.connect_attempts += o.connect_attempts;
-        t.connected += o.connected;
+        t.counts.add(&r.report.totals.counts);
         // Runs on different machines run at the same time: their peaks add up.
-        t.peak_open += o.peak_open;
-        t.disconnects += o.disconnects;
-        t.reconnect_attempts += o.reconnect_attempts;
-        t.reconnect_successes += o.reconnect_successes;
-        t.pings_sent += o.pings_sent;
-        t.pongs += o.pongs;
-        t.clamped_latencies += o.clamped_latencies;
-        for (k, v) in &o.errors {
-            *t.errors.entry(k.clone()).or_default() += v;
-        }
+        t.peak_open += r.report.totals.peak_open;
     }
-    t.frames_per_s = t.frames as f64 / seconds;
+    t.frames_per_s = t.counts.frames as f64 / seconds;
     t
 }

@@ -1,77 +1,47 @@
-//! What a run measures: HdrHistograms (microseconds, 3 significant digits) and
-//! counters. Connections record into one of a few shards (a short uncontended lock
-//! per frame); once a second the collector folds every shard into the interval and
-//! run totals and resets it, so memory does not grow with connections or time.
+//! What a run measures: HdrHistograms (microseconds, 3 significant digits), one per
+//! [`Distribution`], and [`Counters`]. Connections record into one of a few shards (a
+//! short uncontended lock per frame); once a second the collector folds every shard
+//! into the interval and run totals and resets it, so memory does not grow with
+//! connections or time.
+//!
+//! To add a distribution: 1. add a [`Distribution`] variant, list it in
+//! [`Distribution::ALL`] and name it in [`Distribution::name`] (the report key and
+//! the interval-log tag); 2. record into it where it is measured; 3. give it a budget
+//! prefix in `budget::Metric::parse`.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-
-use super::budget::{Distribution, Quantile};
+use serde::{Deserialize, Serialize};
 
 /// Highest latency recorded: an hour. Larger values are clamped and counted.
 pub const MAX_MICROS: u64 = 3_600_000_000;
+/// HdrHistogram precision: values are kept to 3 significant digits (0.1 %).
+const SIGNIFICANT_DIGITS: u8 = 3;
 
-fn histogram() -> Histogram<u64> {
-    // Bounds and precision are constants that the crate accepts.
-    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds")
+/// Which latency distribution a sample belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Distribution {
+    /// Receive time minus the frame's `ts`: server-pushed frames.
+    Delivery,
+    /// Receive time minus the upstream observation time (`data.observed_at`).
+    EndToEnd,
+    /// Application ping to pong, from the scheduled send time.
+    Rtt,
+    /// WebSocket protocol Ping to Pong (any compliant server answers these).
+    WsRtt,
+    /// HTTP request to response (`load --http`).
+    Http,
+    /// TCP + TLS + WebSocket handshake.
+    Connect,
+    /// Connection open to first frame.
+    FirstFrame,
+    /// Disconnect to the first frame of the resumed stream.
+    Reconnect,
 }
 
-/// The latency distributions of a run, one per [`Distribution`].
-#[derive(Debug, Clone)]
-pub struct Latencies {
-    pub delivery: Histogram<u64>,
-    pub e2e: Histogram<u64>,
-    pub rtt: Histogram<u64>,
-    pub ws_rtt: Histogram<u64>,
-    pub http: Histogram<u64>,
-    pub connect: Histogram<u64>,
-    pub first_frame: Histogram<u64>,
-    pub reconnect: Histogram<u64>,
-}
-
-impl Default for Latencies {
-    fn default() -> Self {
-        Self {
-            delivery: histogram(),
-            e2e: histogram(),
-            rtt: histogram(),
-            ws_rtt: histogram(),
-            http: histogram(),
-            connect: histogram(),
-            first_frame: histogram(),
-            reconnect: histogram(),
-        }
-    }
-}
-
-impl Latencies {
-    pub fn get(&self, d: Distribution) -> &Histogram<u64> {
-        match d {
-            Distribution::Delivery => &self.delivery,
-            Distribution::EndToEnd => &self.e2e,
-            Distribution::Rtt => &self.rtt,
-            Distribution::WsRtt => &self.ws_rtt,
-            Distribution::Http => &self.http,
-            Distribution::Connect => &self.connect,
-            Distribution::FirstFrame => &self.first_frame,
-            Distribution::Reconnect => &self.reconnect,
-        }
-    }
-
-    fn get_mut(&mut self, d: Distribution) -> &mut Histogram<u64> {
-        match d {
-            Distribution::Delivery => &mut self.delivery,
-            Distribution::EndToEnd => &mut self.e2e,
-            Distribution::Rtt => &mut self.rtt,
-            Distribution::WsRtt => &mut self.ws_rtt,
-            Distribution::Http => &mut self.http,
-            Distribution::Connect => &mut self.connect,
-            Distribution::FirstFrame => &mut self.first_frame,
-            Distribution::Reconnect => &mut self.reconnect,
-        }
-    }
-
+impl Distribution {
+    /// Every distribution, in report order; `d as usize` indexes this list.
     pub const ALL: [Distribution; 8] = [
         Distribution::Delivery,
         Distribution::EndToEnd,
@@ -83,22 +53,112 @@ impl Latencies {
         Distribution::Reconnect,
     ];
 
-    fn add(&mut self, other: &Latencies) {
-        for d in Self::ALL {
-            // Same bounds everywhere, so adding cannot fail.
-            let _ = self.get_mut(d).add(other.get(d));
+    /// The key in `report.json` and the tag in `latency.hlog`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Distribution::Delivery => "delivery",
+            Distribution::EndToEnd => "e2e",
+            Distribution::Rtt => "rtt",
+            Distribution::WsRtt => "ws_rtt",
+            Distribution::Http => "http",
+            Distribution::Connect => "connect",
+            Distribution::FirstFrame => "first_frame",
+            Distribution::Reconnect => "reconnect",
         }
     }
 
-    fn reset(&mut self) {
-        for d in Self::ALL {
-            self.get_mut(d).reset();
+    pub fn from_name(name: &str) -> Option<Distribution> {
+        Distribution::ALL.into_iter().find(|d| d.name() == name)
+    }
+}
+
+/// A percentile of a latency distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantile {
+    P50,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+}
+
+impl Quantile {
+    pub fn parse(s: &str) -> Option<Quantile> {
+        Some(match s {
+            "p50" => Quantile::P50,
+            "p90" => Quantile::P90,
+            "p95" => Quantile::P95,
+            "p99" => Quantile::P99,
+            "p999" | "p99.9" => Quantile::P999,
+            "max" => Quantile::Max,
+            _ => return None,
+        })
+    }
+
+    pub fn fraction(self) -> f64 {
+        match self {
+            Quantile::P50 => 0.50,
+            Quantile::P90 => 0.90,
+            Quantile::P95 => 0.95,
+            Quantile::P99 => 0.99,
+            Quantile::P999 => 0.999,
+            Quantile::Max => 1.0,
         }
     }
 }
 
-/// Counts of what happened.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+fn histogram() -> Histogram<u64> {
+    // Bounds and precision are constants that the crate accepts.
+    Histogram::new_with_bounds(1, MAX_MICROS, SIGNIFICANT_DIGITS).expect("valid histogram bounds")
+}
+
+/// The latency distributions of a run: one histogram per [`Distribution`].
+#[derive(Debug, Clone)]
+pub struct Latencies([Histogram<u64>; Distribution::ALL.len()]);
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| histogram()))
+    }
+}
+
+impl Latencies {
+    pub fn get(&self, d: Distribution) -> &Histogram<u64> {
+        &self.0[d as usize]
+    }
+
+    fn get_mut(&mut self, d: Distribution) -> &mut Histogram<u64> {
+        &mut self.0[d as usize]
+    }
+
+    fn add(&mut self, other: &Latencies) {
+        for (mine, theirs) in self.0.iter_mut().zip(&other.0) {
+            // Same bounds everywhere, so adding cannot fail.
+            let _ = mine.add(theirs);
+        }
+    }
+
+    fn reset(&mut self) {
+        self.0.iter_mut().for_each(Histogram::reset);
+    }
+
+    /// A percentile in microseconds, or None without samples.
+    pub fn quantile(&self, d: Distribution, q: Quantile) -> Option<f64> {
+        let h = self.get(d);
+        if h.is_empty() {
+            return None;
+        }
+        Some(match q {
+            Quantile::Max => h.max() as f64,
+            q => h.value_at_quantile(q.fraction()) as f64,
+        })
+    }
+}
+
+/// Counts of what happened. They are the report's totals as they are (`report.json`
+/// `totals`), and `report merge` reads them back from there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     pub frames: u64,
     pub bytes: u64,
@@ -115,16 +175,18 @@ pub struct Counters {
     pub pings_sent: u64,
     pub pongs: u64,
     /// Latencies above [`MAX_MICROS`] (recorded as the maximum) or below zero (clock skew).
+    #[serde(rename = "clamped_latencies")]
     pub clamped: u64,
     /// Errors by kind: `refused`, `handshake_503`, `close_4008`, `timeout`, `invalid_json`, ...
     pub errors: BTreeMap<String, u64>,
     /// The ping/pong exchange with the shortest round trip: (round trip µs, server
     /// clock minus local clock µs). The offset is known to within half that round trip.
+    #[serde(skip)]
     pub best_offset: Option<(u64, i64)>,
 }
 
 impl Counters {
-    fn add(&mut self, o: &Counters) {
+    pub fn add(&mut self, o: &Counters) {
         self.frames += o.frames;
         self.bytes += o.bytes;
         self.lost += o.lost;
@@ -225,14 +287,7 @@ impl Recorder {
 
     /// A percentile in microseconds, or None without samples.
     pub fn quantile(&self, d: Distribution, q: Quantile) -> Option<f64> {
-        let h = self.latencies.get(d);
-        if h.is_empty() {
-            return None;
-        }
-        Some(match q {
-            Quantile::Max => h.max() as f64,
-            q => h.value_at_quantile(q.fraction()) as f64,
-        })
+        self.latencies.quantile(d, q)
     }
 }
 
@@ -257,7 +312,7 @@ mod tests {
         r.latency(Distribution::Delivery, -500);
         r.latency(Distribution::Delivery, 10 * MAX_MICROS as i64);
         assert_eq!(r.counters.clamped, 2);
-        assert_eq!(r.latencies.delivery.len(), 2);
+        assert_eq!(r.latencies.get(Distribution::Delivery).len(), 2);
     }
 
     #[test]
@@ -272,7 +327,19 @@ mod tests {
         shard.drain_into(&mut total);
         assert_eq!(total.counters.frames, 3);
         assert_eq!(total.counters.errors["refused"], 2);
-        assert_eq!(total.latencies.rtt.len(), 1);
-        assert!(shard.latencies.rtt.is_empty());
+        assert_eq!(total.latencies.get(Distribution::Rtt).len(), 1);
+        assert!(shard.latencies.get(Distribution::Rtt).is_empty());
+    }
+
+    #[test]
+    fn each_distribution_has_its_own_slot_and_name() {
+        for (i, d) in Distribution::ALL.into_iter().enumerate() {
+            assert_eq!(d as usize, i, "ALL is in declaration order");
+            assert_eq!(Distribution::from_name(d.name()), Some(d));
+        }
+        let mut r = Recorder::new();
+        r.latency(Distribution::Reconnect, 7);
+        assert_eq!(r.latencies.get(Distribution::Reconnect).len(), 1);
+        assert!(r.latencies.get(Distribution::Delivery).is_empty());
     }
 }

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::budget::format_micros;
-use super::summary::LoadSummary;
+use super::recorder::Distribution;
+use super::summary::{LoadSummary, Second};
 
 /// The look shared with the serve dashboard.
 pub const STYLE: &str = include_str!("../../assets/livegames.css");
@@ -181,18 +182,41 @@ fn time_ticks(summary: &LoadSummary) -> Vec<(f64, String)> {
 
 /// The self-contained HTML report.
 pub fn html(summary: &LoadSummary) -> String {
-    let t = &summary.totals;
-    let passed = summary.budgets_passed();
-    let verdict = if summary.budgets.is_empty() {
-        "<span class=\"badge\">no budgets</span>".to_owned()
-    } else if passed {
-        "<span class=\"badge pass\">all budgets met</span>".to_owned()
+    let sections = [
+        budgets_section(summary),
+        over_time_section(summary),
+        distribution_section(summary),
+        rates_sections(summary),
+        latency_table_section(summary),
+        totals_section(summary),
+    ];
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>livegames load report</title><style>{STYLE}</style></head><body><header><h1>livegames load</h1><span class=\"sub\">{} connections · {:.1}s · started {}{}</span>{}</header><main>{}</main></body></html>\n",
+        summary.conns,
+        summary.duration_s,
+        escape(&summary.started_at),
+        if summary.stopped_early {
+            " · stopped early"
+        } else {
+            ""
+        },
+        verdict_badge(summary),
+        sections.concat()
+    )
+}
+
+fn verdict_badge(summary: &LoadSummary) -> &'static str {
+    if summary.budgets.is_empty() {
+        "<span class=\"badge\">no budgets</span>"
+    } else if summary.budgets_passed() {
+        "<span class=\"badge pass\">all budgets met</span>"
     } else {
-        "<span class=\"badge fail\">budget failed</span>".to_owned()
-    };
-    let mut body = String::new();
-    // Budgets.
-    body.push_str("<section class=\"wide\"><h2>Budgets</h2>");
+        "<span class=\"badge fail\">budget failed</span>"
+    }
+}
+
+fn budgets_section(summary: &LoadSummary) -> String {
+    let mut body = String::from("<section class=\"wide\"><h2>Budgets</h2>");
     if summary.budgets.is_empty() {
         body.push_str("<p class=\"muted\">none given (--budget)</p>");
     } else {
@@ -218,25 +242,29 @@ pub fn html(summary: &LoadSummary) -> String {
         body.push_str("</table>");
     }
     body.push_str("</section>");
-    // Percentiles over time.
-    let per = &summary.per_second;
-    let series = |f: &dyn Fn(&super::summary::Second) -> Option<f64>| {
-        per.iter()
-            .filter_map(|s| f(s).map(|v| (s.t, v)))
-            .collect::<Vec<_>>()
-    };
-    let over_time = vec![
-        ("delivery p50", series(&|s| s.p50_us)),
-        ("delivery p99", series(&|s| s.p99_us)),
-        ("delivery max", series(&|s| s.max_us)),
-        ("rtt p99", series(&|s| s.rtt_p99_us)),
-    ];
-    let over_time: Vec<_> = over_time
-        .into_iter()
-        .filter(|(_, p)| !p.is_empty())
-        .collect();
-    let _ = write!(
-        body,
+    body
+}
+
+/// One per-second series: (seconds since the start, value) where the second has one.
+fn series(summary: &LoadSummary, f: impl Fn(&Second) -> Option<f64>) -> Vec<(f64, f64)> {
+    summary
+        .per_second
+        .iter()
+        .filter_map(|s| f(s).map(|v| (s.t, v)))
+        .collect()
+}
+
+fn over_time_section(summary: &LoadSummary) -> String {
+    let over_time: Vec<_> = [
+        ("delivery p50", series(summary, |s| s.p50_us)),
+        ("delivery p99", series(summary, |s| s.p99_us)),
+        ("delivery max", series(summary, |s| s.max_us)),
+        ("rtt p99", series(summary, |s| s.rtt_p99_us)),
+    ]
+    .into_iter()
+    .filter(|(_, p)| !p.is_empty())
+    .collect();
+    format!(
         "<section><h2>Latency over time (per second, log scale)</h2>{}</section>",
         line_chart(
             &over_time,
@@ -244,89 +272,96 @@ pub fn html(summary: &LoadSummary) -> String {
             &|v| format_micros(v),
             true
         )
-    );
-    // Distribution.
-    const QS: [(f64, &str); 8] = [
-        (0.5, "50"),
-        (0.75, "75"),
-        (0.9, "90"),
-        (0.95, "95"),
-        (0.99, "99"),
-        (0.999, "99.9"),
-        (0.9999, "99.99"),
-        (1.0, "max"),
-    ];
+    )
+}
+
+/// The percentiles the distribution chart shows, with their labels.
+const CHART_QUANTILES: [(f64, &str); 8] = [
+    (0.5, "50"),
+    (0.75, "75"),
+    (0.9, "90"),
+    (0.95, "95"),
+    (0.99, "99"),
+    (0.999, "99.9"),
+    (0.9999, "99.99"),
+    (1.0, "max"),
+];
+
+fn distribution_section(summary: &LoadSummary) -> String {
     let mut dist = Vec::new();
     for name in summary.latency.keys() {
-        if let Some(d) = super::recorder::Latencies::ALL
+        let Some(d) = Distribution::from_name(name) else {
+            continue;
+        };
+        let h = summary.latencies.get(d);
+        let pts = CHART_QUANTILES
             .iter()
-            .find(|d| super::summary::distribution_name(**d) == *name)
-        {
-            let h = summary.latencies.get(*d);
-            let pts = QS
-                .iter()
-                .enumerate()
-                .map(|(i, (q, _))| {
-                    (
-                        i as f64,
-                        if *q >= 1.0 {
-                            h.max() as f64
-                        } else {
-                            h.value_at_quantile(*q) as f64
-                        },
-                    )
-                })
-                .collect();
-            dist.push((*name, pts));
-        }
+            .enumerate()
+            .map(|(i, (q, _))| {
+                let value = if *q >= 1.0 {
+                    h.max()
+                } else {
+                    h.value_at_quantile(*q)
+                };
+                (i as f64, value as f64)
+            })
+            .collect();
+        dist.push((*name, pts));
     }
-    let ticks: Vec<(f64, String)> = QS
+    let ticks: Vec<(f64, String)> = CHART_QUANTILES
         .iter()
         .enumerate()
         .map(|(i, (_, l))| (i as f64, format!("p{l}")))
         .collect();
-    let _ = write!(
-        body,
+    format!(
         "<section><h2>Latency distribution (log scale)</h2>{}</section>",
         line_chart(&dist, &ticks, &|v| format_micros(v), true)
+    )
+}
+
+fn rates_sections(summary: &LoadSummary) -> String {
+    let conns = vec![("open connections", series(summary, |s| Some(s.open as f64)))];
+    let rate = vec![("frames/s", series(summary, |s| Some(s.frames_per_s)))];
+    let count = |v: f64| format!("{v:.0}");
+    format!(
+        "<section><h2>Open connections</h2>{}</section><section><h2>Frames per second</h2>{}</section>",
+        line_chart(&conns, &time_ticks(summary), &count, false),
+        line_chart(&rate, &time_ticks(summary), &count, false)
+    )
+}
+
+fn latency_table_section(summary: &LoadSummary) -> String {
+    let mut body = String::from(
+        "<section><h2>Latency</h2><table><tr><th>distribution</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th></tr>",
     );
-    // Connections and rates.
-    let conns = vec![("open connections", series(&|s| Some(s.open as f64)))];
-    let rate = vec![("frames/s", series(&|s| Some(s.frames_per_s)))];
-    let _ = write!(
-        body,
-        "<section><h2>Open connections</h2>{}</section>",
-        line_chart(&conns, &time_ticks(summary), &|v| format!("{v:.0}"), false)
-    );
-    let _ = write!(
-        body,
-        "<section><h2>Frames per second</h2>{}</section>",
-        line_chart(&rate, &time_ticks(summary), &|v| format!("{v:.0}"), false)
-    );
-    // Tables.
-    body.push_str("<section><h2>Latency</h2><table><tr><th>distribution</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
     for (name, p) in &summary.latency {
         let cells: String = p.cells().iter().map(|c| format!("<td>{c}</td>")).collect();
         let _ = write!(body, "<tr><td>{name}</td>{cells}</tr>");
     }
     body.push_str("</table></section>");
+    body
+}
+
+fn totals_section(summary: &LoadSummary) -> String {
+    let t = &summary.totals;
+    let c = &t.counts;
     let rows = [
-        ("frames", t.frames.to_string()),
+        ("frames", c.frames.to_string()),
         ("frames/s", format!("{:.0}", t.frames_per_s)),
-        ("bytes", t.bytes.to_string()),
-        ("lost (seq gaps)", t.lost.to_string()),
-        ("duplicates", t.duplicates.to_string()),
-        ("reordered", t.reordered.to_string()),
+        ("bytes", c.bytes.to_string()),
+        ("lost (seq gaps)", c.lost.to_string()),
+        ("duplicates", c.duplicates.to_string()),
+        ("reordered", c.reordered.to_string()),
         (
             "connections attempted / opened / peak",
-            format!("{} / {} / {}", t.connect_attempts, t.connected, t.peak_open),
+            format!("{} / {} / {}", c.connect_attempts, c.connected, t.peak_open),
         ),
-        ("disconnects", t.disconnects.to_string()),
+        ("disconnects", c.disconnects.to_string()),
         (
             "reconnects succeeded / attempted",
-            format!("{} / {}", t.reconnect_successes, t.reconnect_attempts),
+            format!("{} / {}", c.reconnect_successes, c.reconnect_attempts),
         ),
-        ("pings / pongs", format!("{} / {}", t.pings_sent, t.pongs)),
+        ("pings / pongs", format!("{} / {}", c.pings_sent, c.pongs)),
         (
             "generator CPU",
             summary
@@ -335,11 +370,11 @@ pub fn html(summary: &LoadSummary) -> String {
                 .unwrap_or_else(|| "n/a".into()),
         ),
     ];
-    body.push_str("<section><h2>Totals</h2><table>");
+    let mut body = String::from("<section><h2>Totals</h2><table>");
     for (k, v) in rows {
         let _ = write!(body, "<tr><td>{k}</td><td>{}</td></tr>", escape(&v));
     }
-    for (k, v) in &t.errors {
+    for (k, v) in &c.errors {
         let _ = write!(
             body,
             "<tr><td class=\"fail\">error: {}</td><td>{v}</td></tr>",
@@ -354,17 +389,7 @@ pub fn html(summary: &LoadSummary) -> String {
         );
     }
     body.push_str("</table></section>");
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>livegames load report</title><style>{STYLE}</style></head><body><header><h1>livegames load</h1><span class=\"sub\">{} connections · {:.1}s · started {}{}</span>{verdict}</header><main>{body}</main></body></html>\n",
-        summary.conns,
-        summary.duration_s,
-        escape(&summary.started_at),
-        if summary.stopped_early {
-            " · stopped early"
-        } else {
-            ""
-        }
-    )
+    body
 }
 
 /// One stage of a scenario: its label, report directory and summary.
@@ -384,8 +409,8 @@ pub fn write_scenario(dir: &Path, stages: &[StageResult]) -> std::io::Result<()>
             "duration_s": s.duration_s,
             "frames_per_s": s.totals.frames_per_s,
             "latency": s.latency,
-            "lost": s.totals.lost,
-            "errors": s.totals.errors,
+            "lost": s.totals.counts.lost,
+            "errors": s.totals.counts.errors,
             "budgets": s.budgets,
         })).collect::<Vec<_>>(),
     });
@@ -446,7 +471,7 @@ pub fn scenario_table(stages: &[StageResult]) -> String {
             f(d.map(|p| p.p50_us)),
             f(d.map(|p| p.p99_us)),
             f(d.map(|p| p.max_us)),
-            s.totals.lost,
+            s.totals.counts.lost,
             verdict
         );
     }

@@ -23,6 +23,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::budget::Budget;
+use super::plan::{DEFAULT_RAMP, StagePlan};
+use crate::client::Target;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,8 +32,8 @@ pub struct Scenario {
     #[serde(default)]
     pub name: Option<String>,
     /// Target URL; none: the embedded server.
-    #[serde(default)]
-    pub url: Option<String>,
+    #[serde(default, deserialize_with = "opt_target")]
+    pub url: Option<Target>,
     #[serde(default)]
     pub games: Vec<String>,
     #[serde(default, deserialize_with = "budgets")]
@@ -98,6 +100,51 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     Ok(scenario)
 }
 
+/// What the command line gives every stage of a scenario. A target on the command
+/// line wins over the file's; the file's rates win over the flags' defaults; budgets
+/// add up (the file's, the stage's, the flags').
+#[derive(Debug, Clone)]
+pub struct FlagDefaults {
+    pub target: Option<Target>,
+    /// The embedded server's rate when neither the stage nor the file sets one.
+    pub rate: f64,
+    /// The paths of HTTP stages that list none.
+    pub paths: Vec<String>,
+    pub budgets: Vec<Budget>,
+}
+
+impl Scenario {
+    /// The stages to run: this file merged with the command line.
+    pub fn stages(&self, flags: &FlagDefaults) -> Vec<StagePlan> {
+        self.stages
+            .iter()
+            .enumerate()
+            .map(|(i, stage)| StagePlan {
+                label: stage.label(i),
+                target: flags.target.clone().or_else(|| self.url.clone()),
+                games: self.games.clone(),
+                conns: stage.conns,
+                duration: stage.duration,
+                ramp: stage.ramp.unwrap_or(DEFAULT_RAMP),
+                rate: stage.rate.or(self.rate).unwrap_or(flags.rate),
+                send_rate: stage.send_rate.or(self.send_rate),
+                reconnect: stage.reconnect.unwrap_or(self.reconnect),
+                churn: stage.churn.or(self.churn),
+                http: stage
+                    .http
+                    .then(|| stage.paths.clone().unwrap_or_else(|| flags.paths.clone())),
+                budgets: self
+                    .budgets
+                    .iter()
+                    .chain(&stage.budgets)
+                    .chain(&flags.budgets)
+                    .cloned()
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
 impl Stage {
     pub fn label(&self, index: usize) -> String {
         self.name
@@ -113,6 +160,13 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
             "{text:?} is not a duration like \"10s\" or \"500ms\": {e}"
         ))
     })
+}
+
+fn opt_target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Target>, D::Error> {
+    let text = String::deserialize(d)?;
+    Target::parse(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -206,5 +260,48 @@ mod tests {
         assert!(e.message.contains("no stages"), "{e}");
         let e = parse("t.toml", "[[stages]\n").unwrap_err();
         assert!(e.message.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn stages_merge_the_file_with_the_flags() {
+        let s = parse(
+            "t.toml",
+            "url = \"ws://h:1\"\nrate = 5\nbudgets = [\"lost=0\"]\n[[stages]]\nconns = 2\nduration = \"1s\"\nbudgets = [\"p99<1s\"]\n[[stages]]\nconns = 3\nduration = \"2s\"\nrate = 7\nhttp = true\n",
+        )
+        .unwrap();
+        let flags = FlagDefaults {
+            target: None,
+            rate: 10.0,
+            paths: vec!["/health".into()],
+            budgets: vec!["conns>=1".parse().unwrap()],
+        };
+        let stages = s.stages(&flags);
+        assert_eq!(stages[0].target.as_ref().unwrap().to_string(), "ws://h:1/");
+        assert_eq!((stages[0].rate, stages[1].rate), (5.0, 7.0));
+        assert_eq!(stages[0].ramp, DEFAULT_RAMP);
+        let budgets: Vec<&str> = stages[0].budgets.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(budgets, ["lost=0", "p99<1s", "conns>=1"]);
+        assert_eq!(stages[1].http.as_deref(), Some(&["/health".to_owned()][..]));
+        let on_the_command_line = FlagDefaults {
+            target: Some(Target::parse("ws://other:2").unwrap()),
+            ..flags
+        };
+        assert_eq!(
+            s.stages(&on_the_command_line)[0]
+                .target
+                .as_ref()
+                .unwrap()
+                .to_string(),
+            "ws://other:2/"
+        );
+        let e = parse(
+            "t.toml",
+            "url = \"ftp://x\"\n[[stages]]\nconns = 1\nduration = \"1s\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("line 1") && e.message.contains("scheme"),
+            "{e}"
+        );
     }
 }

@@ -6,12 +6,13 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::LoadConfig;
-use super::budget::{BudgetResult, Distribution, Figures, Quantile, format_micros};
-use super::recorder::{Latencies, Recorder};
+use super::budget::{Budget, BudgetResult, Figures, format_micros};
+use super::recorder::{Counters, Distribution, Latencies, Quantile, Recorder};
 
 /// Version of the `report.json` layout.
 pub const REPORT_VERSION: &str = "0.1.0";
+/// Per core: a generator this busy delays what it measures.
+const SATURATED_CPU_PERCENT: f64 = 85.0;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Percentiles {
@@ -55,26 +56,16 @@ pub struct Second {
     pub errors: u64,
 }
 
+/// The run's totals: its [`Counters`] as they were counted, and what is derived from
+/// the run as a whole.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
-    pub frames: u64,
-    pub bytes: u64,
+    #[serde(flatten)]
+    pub counts: Counters,
     pub frames_per_s: f64,
-    pub lost: u64,
-    pub duplicates: u64,
-    pub reordered: u64,
-    pub connect_attempts: u64,
-    pub connected: u64,
     pub peak_open: u64,
     /// Seconds from the start until every connection was open at once (None: never).
     pub all_open_after_s: Option<f64>,
-    pub disconnects: u64,
-    pub reconnect_attempts: u64,
-    pub reconnect_successes: u64,
-    pub pings_sent: u64,
-    pub pongs: u64,
-    pub clamped_latencies: u64,
-    pub errors: BTreeMap<String, u64>,
 }
 
 /// How far the server's clock is from ours, from the tightest ping/pong exchange.
@@ -88,10 +79,10 @@ pub struct ClockEstimate {
 }
 
 impl ClockEstimate {
-    fn from_best(best: Option<(u64, i64)>, targets: &[String]) -> Option<ClockEstimate> {
+    fn from_best(best: Option<(u64, i64)>, on_this_host: bool) -> Option<ClockEstimate> {
         let (rtt, offset_us) = best?;
         let uncertainty_us = rtt / 2;
-        let note = if targets.iter().all(|t| is_loopback(t)) {
+        let note = if on_this_host {
             format!(
                 "the target is on this host (one clock); the estimate, {offset_us}µs ± {uncertainty_us}µs, shows the method's precision"
             )
@@ -113,18 +104,6 @@ impl ClockEstimate {
             note,
         })
     }
-}
-
-fn is_loopback(url: &str) -> bool {
-    let host = url
-        .split("://")
-        .nth(1)
-        .unwrap_or("")
-        .split(['/', '?'])
-        .next()
-        .unwrap_or("");
-    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-    host == "localhost" || host.starts_with("127.") || host == "[::1]"
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,8 +134,11 @@ pub struct LoadSummary {
     pub hdr_log: Vec<u8>,
 }
 
+/// What a finished run hands over to become its summary.
 pub(super) struct Inputs<'a> {
-    pub config: &'a LoadConfig,
+    pub targets: &'a [url::Url],
+    pub conns: usize,
+    pub budgets: &'a [Budget],
     pub total: &'a Recorder,
     pub hdr_log: Vec<u8>,
     pub seconds: Vec<Second>,
@@ -166,19 +148,6 @@ pub(super) struct Inputs<'a> {
     pub started_wall: SystemTime,
     pub cpu_seconds: Option<f64>,
     pub stopped_early: bool,
-}
-
-pub fn distribution_name(d: Distribution) -> &'static str {
-    match d {
-        Distribution::Delivery => "delivery",
-        Distribution::EndToEnd => "e2e",
-        Distribution::Rtt => "rtt",
-        Distribution::WsRtt => "ws_rtt",
-        Distribution::Http => "http",
-        Distribution::Connect => "connect",
-        Distribution::FirstFrame => "first_frame",
-        Distribution::Reconnect => "reconnect",
-    }
 }
 
 /// Everything a summary is made of; percentiles are computed from `latencies`.
@@ -200,14 +169,14 @@ pub struct Parts {
 /// A summary from its parts, without budgets (see [`LoadSummary::budgets`]).
 pub fn from_parts(p: Parts) -> LoadSummary {
     let mut latency = BTreeMap::new();
-    for d in Latencies::ALL {
+    for d in Distribution::ALL {
         let h = p.latencies.get(d);
         if h.is_empty() {
             continue;
         }
         let q = |q: f64| h.value_at_quantile(q) as f64;
         latency.insert(
-            distribution_name(d),
+            d.name(),
             Percentiles {
                 count: h.len(),
                 p50_us: q(0.5),
@@ -243,58 +212,33 @@ pub fn from_parts(p: Parts) -> LoadSummary {
 pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
     let c = &inputs.total.counters;
     let secs = inputs.elapsed.as_secs_f64().max(1e-9);
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1) as f64;
     let cpu_percent = inputs.cpu_seconds.map(|cpu| cpu / secs * 100.0);
-    let mut warnings = Vec::new();
-    if let Some(p) = cpu_percent {
-        if p > 85.0 * cores {
-            warnings.push(format!("the load generator used {p:.0}% CPU of {cores} cores: it may be the bottleneck; latencies include its own delay"));
-        }
-    }
-    let clock = ClockEstimate::from_best(c.best_offset, &inputs.config.targets);
-    if clock.is_none() && !inputs.config.targets.iter().all(|t| is_loopback(t)) {
-        warnings.push("no ping/pong exchange carried a server time, so the clock offset is unknown: delivery and e2e latencies assume synchronized clocks (use --send-rate)".into());
-    }
-    if c.clamped > 0 {
-        warnings.push(format!("{} latencies were negative or over an hour and were clamped (clock skew between client and server?)", c.clamped));
-    }
+    let on_this_host = inputs
+        .targets
+        .iter()
+        .all(crate::client::target::is_loopback);
+    let clock = ClockEstimate::from_best(c.best_offset, on_this_host);
     let totals = Totals {
-        frames: c.frames,
-        bytes: c.bytes,
+        counts: c.clone(),
         frames_per_s: c.frames as f64 / secs,
-        lost: c.lost,
-        duplicates: c.duplicates,
-        reordered: c.reordered,
-        connect_attempts: c.connect_attempts,
-        connected: c.connected,
         peak_open: inputs.peak_open,
         all_open_after_s: inputs.all_open_after.map(|d| d.as_secs_f64()),
-        disconnects: c.disconnects,
-        reconnect_attempts: c.reconnect_attempts,
-        reconnect_successes: c.reconnect_successes,
-        pings_sent: c.pings_sent,
-        pongs: c.pongs,
-        clamped_latencies: c.clamped,
-        errors: c.errors.clone(),
     };
     let mut summary = from_parts(Parts {
         started_at: humantime::format_rfc3339_millis(inputs.started_wall).to_string(),
         duration_s: secs,
         stopped_early: inputs.stopped_early,
-        targets: inputs.config.targets.clone(),
-        conns: inputs.config.conns,
+        targets: inputs.targets.iter().map(|u| u.to_string()).collect(),
+        conns: inputs.conns,
         totals,
         latencies: inputs.total.latencies.clone(),
         per_second: inputs.seconds,
         generator_cpu_percent: cpu_percent,
+        warnings: warnings(cpu_percent, clock.is_none() && !on_this_host, c.clamped),
         clock,
-        warnings,
         hdr_log: inputs.hdr_log,
     });
     summary.budgets = inputs
-        .config
         .budgets
         .iter()
         .map(|b| b.evaluate(&summary))
@@ -302,31 +246,43 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
     summary
 }
 
+/// What the reader of a run's figures should know: a saturated generator, an unknown
+/// clock offset, clamped latencies.
+fn warnings(cpu_percent: Option<f64>, clock_unknown: bool, clamped: u64) -> Vec<String> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let mut warnings = Vec::new();
+    if let Some(p) = cpu_percent.filter(|p| *p > SATURATED_CPU_PERCENT * cores) {
+        warnings.push(format!("the load generator used {p:.0}% CPU of {cores} cores: it may be the bottleneck; latencies include its own delay"));
+    }
+    if clock_unknown {
+        warnings.push("no ping/pong exchange carried a server time, so the clock offset is unknown: delivery and e2e latencies assume synchronized clocks (use --send-rate)".into());
+    }
+    if clamped > 0 {
+        warnings.push(format!("{clamped} latencies were negative or over an hour and were clamped (clock skew between client and server?)"));
+    }
+    warnings
+}
+
 impl Figures for LoadSummary {
     fn latency(&self, dist: Distribution, q: Quantile) -> Option<f64> {
-        let h = self.latencies.get(dist);
-        if h.is_empty() {
-            return None;
-        }
-        Some(match q {
-            Quantile::Max => h.max() as f64,
-            q => h.value_at_quantile(q.fraction()) as f64,
-        })
+        self.latencies.quantile(dist, q)
     }
     fn connection_attempts(&self) -> u64 {
-        self.totals.connect_attempts + self.http.as_ref().map_or(0, |h| h.requests)
+        self.totals.counts.connect_attempts + self.http.as_ref().map_or(0, |h| h.requests)
     }
     fn errors(&self) -> u64 {
-        self.totals.errors.values().sum::<u64>() + self.http.as_ref().map_or(0, |h| h.failures)
+        self.totals.counts.error_total() + self.http.as_ref().map_or(0, |h| h.failures)
     }
     fn lost(&self) -> u64 {
-        self.totals.lost
+        self.totals.counts.lost
     }
     fn reconnect_attempts(&self) -> u64 {
-        self.totals.reconnect_attempts
+        self.totals.counts.reconnect_attempts
     }
     fn reconnect_successes(&self) -> u64 {
-        self.totals.reconnect_successes
+        self.totals.counts.reconnect_successes
     }
     fn peak_conns(&self) -> u64 {
         self.totals.peak_open
@@ -337,8 +293,8 @@ impl LoadSummary {
     /// Whether anything reached the target: a connection, or an answered request.
     pub fn reached_target(&self) -> bool {
         match &self.http {
-            Some(_) => !self.latencies.http.is_empty(),
-            None => self.totals.connected > 0,
+            Some(_) => !self.latencies.get(Distribution::Http).is_empty(),
+            None => self.totals.counts.connected > 0,
         }
     }
 
@@ -362,21 +318,26 @@ impl LoadSummary {
                 ""
             }
         );
-        if t.connect_attempts > 0 {
+        if t.counts.connect_attempts > 0 {
             let _ = writeln!(
                 out,
                 "  frames {} ({:.0}/s), bytes {}, lost {}, duplicates {}, reordered {}",
-                t.frames, t.frames_per_s, t.bytes, t.lost, t.duplicates, t.reordered
+                t.counts.frames,
+                t.frames_per_s,
+                t.counts.bytes,
+                t.counts.lost,
+                t.counts.duplicates,
+                t.counts.reordered
             );
             let _ = writeln!(
                 out,
                 "  connections: {} attempted, {} connected, peak open {}, disconnects {}, reconnects {}/{}",
-                t.connect_attempts,
-                t.connected,
+                t.counts.connect_attempts,
+                t.counts.connected,
                 t.peak_open,
-                t.disconnects,
-                t.reconnect_successes,
-                t.reconnect_attempts
+                t.counts.disconnects,
+                t.counts.reconnect_successes,
+                t.counts.reconnect_attempts
             );
             if let Some(s) = t.all_open_after_s {
                 let _ = writeln!(out, "  all {} connections open after {:.2}s", self.conns, s);
@@ -418,8 +379,13 @@ impl LoadSummary {
                 );
             }
         }
-        if !t.errors.is_empty() {
-            let list: Vec<String> = t.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        if !t.counts.errors.is_empty() {
+            let list: Vec<String> = t
+                .counts
+                .errors
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             let _ = writeln!(out, "  errors: {}", list.join(", "));
         }
         if let Some(c) = &self.clock {

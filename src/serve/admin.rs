@@ -10,8 +10,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 use crate::contract::Source;
 use crate::feeds::mock::{FaultMode, FaultSpec, FaultView};
 

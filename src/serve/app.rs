@@ -5,19 +5,20 @@ use axum::http::{Method, Uri};
 use axum::routing::get;
 
 use super::error::ApiError;
-use super::{AppState, admin, dashboard, observe, rest, scores, ws};
+use super::state::AppState;
+use super::{admin, dashboard, probes, rest, ws};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/assets/dashboard.js", get(dashboard::script))
         .route("/assets/livegames.css", get(dashboard::style))
-        .route("/health", get(observe::health))
-        .route("/metrics", get(observe::metrics))
+        .route("/health", get(probes::health))
+        .route("/metrics", get(probes::metrics))
         .route("/api/live/games", get(rest::list_games))
         .route("/api/games/{game_id}/timeline", get(rest::timeline))
-        .route("/api/nfl/scores", get(scores::nfl))
-        .route("/api/nhl/scores", get(scores::nhl))
+        .route("/api/nfl/scores", get(rest::nfl))
+        .route("/api/nhl/scores", get(rest::nhl))
         .route("/ws/live/{game_id}", get(ws::upgrade))
         .nest("/admin", admin::router())
         .fallback(not_found)

@@ -9,16 +9,18 @@
 pub mod admin;
 pub mod aggregator;
 pub mod app;
+pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod hub;
 pub mod observe;
+pub mod probes;
 pub mod rest;
 pub mod scores;
+pub mod state;
 pub mod ws;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,113 +33,15 @@ use crate::feeds::apisports::ApiSportsClient;
 use crate::feeds::catalog::{self, CatalogEntry};
 use crate::feeds::espn::EspnFeed;
 use crate::feeds::kalshi::KalshiFeed;
-use crate::feeds::mock::{self, FaultPlan, FaultSpec, MockConfig, MockState, Recordings};
+use crate::feeds::mock::{self, FaultPlan, MockConfig, MockState, Recordings};
 use crate::feeds::resilience::{Backoff, HealthPolicy};
 use crate::feeds::{FEED_CHANNEL_CAPACITY, Feed};
 use crate::shutdown::Shutdown;
+pub use config::{ServeConfig, WsSettings};
 use hub::{Hub, HubConfig};
 use observe::{Metrics, SourceBoard};
-use scores::{Scores, ScoresConfig};
-use ws::WsSettings;
-
-/// Everything `serve` can be told. [`ServeConfig::default`] is what
-/// `livegames serve` runs with no flags.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    /// Replay seconds per wall second for the mock upstreams.
-    pub speed: f64,
-    /// Market ticks per second per live game (the stream's message rate).
-    pub rate: f64,
-    /// ESPN host (default: the built-in mock).
-    pub espn_url: Option<String>,
-    /// Kalshi REST base, e.g. `https://api.elections.kalshi.com/trade-api/v2`.
-    pub kalshi_url: Option<String>,
-    /// Kalshi WebSocket URL; derived from `kalshi_url` when not given.
-    pub kalshi_ws_url: Option<String>,
-    /// API-SPORTS base with a `{sport}` placeholder.
-    pub apisports_url: Option<String>,
-    /// API-SPORTS key; defaults to the mock's key when the mock is the upstream.
-    pub apisports_key: Option<String>,
-    /// Serve the mock upstreams on their own address instead of under `/mock`.
-    pub mock_addr: Option<SocketAddr>,
-    /// Read recordings from this folder instead of the built-in ones.
-    pub mock_feeds: Option<PathBuf>,
-    /// The game map (default: the recordings' `games.json`).
-    pub games_map: Option<PathBuf>,
-    pub max_conns: usize,
-    /// Frames a client may fall behind before it is closed with 4008.
-    pub send_queue: usize,
-    /// Serialized history kept per game for resume and the timeline, in bytes.
-    pub history_bytes: usize,
-    pub heartbeat: Duration,
-    pub espn_poll: Duration,
-    pub upstream_timeout: Duration,
-    pub stale_after: Duration,
-    pub down_after: Duration,
-    /// The longest wait between retries of a failing upstream.
-    pub retry_max: Duration,
-    pub ws: WsSettings,
-    /// SO_SNDBUF for client sockets: bounds kernel memory held for a slow reader.
-    pub socket_send_buffer: Option<usize>,
-    pub admin_token: Option<String>,
-    pub faults: Vec<FaultSpec>,
-    pub scores: ScoresConfig,
-    /// How long shutdown waits for clients to get their goodbye.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for ServeConfig {
-    fn default() -> Self {
-        Self {
-            speed: 1.0,
-            rate: 2.0,
-            espn_url: None,
-            kalshi_url: None,
-            kalshi_ws_url: None,
-            apisports_url: None,
-            apisports_key: None,
-            mock_addr: None,
-            mock_feeds: None,
-            games_map: None,
-            max_conns: 20_000,
-            send_queue: 1024,
-            history_bytes: 32 * 1024 * 1024,
-            heartbeat: Duration::from_secs(crate::contract::HEARTBEAT_INTERVAL_SECS),
-            espn_poll: Duration::from_secs(1),
-            upstream_timeout: Duration::from_secs(2),
-            stale_after: Duration::from_secs(5),
-            down_after: Duration::from_secs(10),
-            retry_max: Duration::from_secs(5),
-            ws: WsSettings {
-                read_buffer: 4 * 1024,
-                write_buffer: 8 * 1024,
-                write_timeout: Duration::from_secs(5),
-                close_grace: Duration::from_secs(2),
-            },
-            socket_send_buffer: Some(64 * 1024),
-            admin_token: None,
-            faults: Vec::new(),
-            scores: ScoresConfig {
-                ttl: Duration::from_secs(15),
-                daily_quota: 100,
-                per_minute_quota: 10,
-                breaker_failures: 3,
-                breaker_open_for: Duration::from_secs(30),
-            },
-            shutdown_grace: Duration::from_secs(5),
-        }
-    }
-}
-
-impl ServeConfig {
-    /// The server `load` starts when given no URL: defaults with `rate` ticks/s.
-    pub fn embedded(rate: f64) -> Self {
-        Self {
-            rate,
-            ..Self::default()
-        }
-    }
-}
+use scores::Scores;
+use state::{AppInner, AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -159,23 +63,6 @@ pub enum ServeError {
     HttpClient(String),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
-}
-
-#[derive(Clone)]
-pub struct AppState(pub(crate) Arc<AppInner>);
-
-pub(crate) struct AppInner {
-    pub hub: Arc<Hub>,
-    pub sources: Arc<SourceBoard>,
-    pub metrics: Arc<Metrics>,
-    pub scores: Scores,
-    pub faults: FaultPlan,
-    pub admin_token: Option<String>,
-    pub conns: Arc<Semaphore>,
-    pub ws: WsSettings,
-    pub shutdown: Shutdown,
-    pub started: Instant,
-    pub local_addr: SocketAddr,
 }
 
 /// A server running in this process.
@@ -272,78 +159,35 @@ pub async fn run(
         shutdown.clone(),
     );
     let mock_base = match config.mock_addr {
-        Some(addr) => {
-            let mock_listener =
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| ServeError::Bind {
-                        addr: addr.to_string(),
-                        source,
-                    })?;
-            let mock_addr = mock_listener.local_addr()?;
-            let router = axum::Router::new().nest("/mock", mock::router(mock_state.clone()));
-            let stop = shutdown.clone();
-            shutdown.spawn(async move {
-                let serve = axum::serve(mock_listener, router)
-                    .with_graceful_shutdown(async move { stop.triggered().await });
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "mock upstream server failed");
-                }
-            });
-            tracing::info!(%mock_addr, "mock upstreams listening");
-            format!("http://{mock_addr}/mock")
-        }
+        Some(addr) => serve_mocks_apart(addr, mock_state.clone(), &shutdown).await?,
         None => format!("http://{local_addr}/mock"),
     };
-
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("livegames/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(config.upstream_timeout)
+        .build()
+        .map_err(|e| ServeError::HttpClient(e.to_string()))?;
     let metrics = Arc::new(Metrics::new());
     let sources = Arc::new(SourceBoard::new(&[Source::Espn, Source::Kalshi]));
-    let infos = catalog.iter().map(|c| c.info.clone()).collect();
     let hub = Arc::new(Hub::new(
-        infos,
+        catalog.iter().map(|c| c.info.clone()).collect(),
         aggregator::initial_point(),
         HubConfig {
             queue: config.send_queue,
             history_bytes: config.history_bytes,
         },
     ));
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("livegames/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(config.upstream_timeout)
-        .build()
-        .map_err(|e| ServeError::HttpClient(e.to_string()))?;
-
-    let apisports_on_mock = config.apisports_url.is_none();
-    let apisports_url = config
-        .apisports_url
-        .clone()
-        .unwrap_or_else(|| format!("{mock_base}/apisports/{{sport}}"));
-    let apisports_key = config
-        .apisports_key
-        .clone()
-        .or_else(|| apisports_on_mock.then(|| mock::DEFAULT_APISPORTS_KEY.to_owned()));
-    let scores = Scores::new(
-        ApiSportsClient::new(
-            http.clone(),
-            &apisports_url,
-            apisports_key,
-            config.upstream_timeout,
-        ),
-        config.scores,
-        metrics.clone(),
-    );
-
-    start_feeds(
-        &config,
-        &catalog,
-        &mock_base,
-        http,
-        hub.clone(),
-        sources.clone(),
-        metrics.clone(),
-        &shutdown,
-    );
-
+    let scores = scores_service(&config, &mock_base, http.clone(), metrics.clone());
+    let wiring = Wiring {
+        config: &config,
+        catalog: &catalog,
+        mock_base: &mock_base,
+        hub: hub.clone(),
+        sources: sources.clone(),
+        metrics: metrics.clone(),
+        shutdown: &shutdown,
+    };
+    wiring.start_feeds(http);
     let state = AppState(Arc::new(AppInner {
         hub,
         sources,
@@ -362,7 +206,64 @@ pub async fn run(
         router = router.nest("/mock", mock::router(mock_state));
     }
     tracing::info!(%local_addr, speed = config.speed, rate = config.rate, games = catalog.len(), "serving live games");
+    serve_until_shutdown(&config, listener, router, &shutdown).await
+}
 
+/// Serves the mock upstreams on their own address (`--mock-addr`); returns their base.
+async fn serve_mocks_apart(
+    addr: SocketAddr,
+    mock_state: MockState,
+    shutdown: &Shutdown,
+) -> Result<String, ServeError> {
+    let mock_listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let mock_addr = mock_listener.local_addr()?;
+    let router = axum::Router::new().nest("/mock", mock::router(mock_state));
+    let stop = shutdown.clone();
+    shutdown.spawn(async move {
+        let serve = axum::serve(mock_listener, router)
+            .with_graceful_shutdown(async move { stop.triggered().await });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "mock upstream server failed");
+        }
+    });
+    tracing::info!(%mock_addr, "mock upstreams listening");
+    Ok(format!("http://{mock_addr}/mock"))
+}
+
+/// The NFL/NHL scores behind their cache, quota and circuit breaker, on API-SPORTS or
+/// its mock (with the mock's key).
+fn scores_service(
+    config: &ServeConfig,
+    mock_base: &str,
+    http: reqwest::Client,
+    metrics: Arc<Metrics>,
+) -> Scores {
+    let on_mock = config.apisports_url.is_none();
+    let url = config
+        .apisports_url
+        .clone()
+        .unwrap_or_else(|| format!("{mock_base}/apisports/{{sport}}"));
+    let key = config
+        .apisports_key
+        .clone()
+        .or_else(|| on_mock.then(|| mock::DEFAULT_APISPORTS_KEY.to_owned()));
+    let client = ApiSportsClient::new(http, &url, key, config.upstream_timeout);
+    Scores::new(client, config.scores, metrics)
+}
+
+/// Accepts clients until the shutdown, then waits (up to the grace period) for every
+/// owned task to say goodbye.
+async fn serve_until_shutdown(
+    config: &ServeConfig,
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: &Shutdown,
+) -> Result<(), ServeError> {
     let send_buffer = config.socket_send_buffer;
     let listener = listener.tap_io(move |tcp| {
         let _ = tcp.set_nodelay(true);
@@ -395,67 +296,82 @@ fn load_catalog(
     Ok(catalog::parse(&text)?)
 }
 
-#[allow(clippy::too_many_arguments)] // wiring: each argument is a distinct shared part
-fn start_feeds(
-    config: &ServeConfig,
-    catalog: &[CatalogEntry],
-    mock_base: &str,
-    http: reqwest::Client,
+/// The shared parts the feeds and the aggregator are started with.
+struct Wiring<'a> {
+    config: &'a ServeConfig,
+    catalog: &'a [CatalogEntry],
+    mock_base: &'a str,
     hub: Arc<Hub>,
     sources: Arc<SourceBoard>,
     metrics: Arc<Metrics>,
-    shutdown: &Shutdown,
-) {
-    let health = HealthPolicy {
-        stale_after: config.stale_after,
-        down_after: config.down_after,
-    };
-    let backoff = Backoff {
-        base: Duration::from_millis(100).min(config.retry_max),
-        max: config.retry_max,
-    };
-    let espn_url = config
-        .espn_url
-        .clone()
-        .unwrap_or_else(|| format!("{mock_base}/espn"));
-    let kalshi_url = config
-        .kalshi_url
-        .clone()
-        .unwrap_or_else(|| format!("{mock_base}/kalshi/trade-api/v2"));
-    let kalshi_ws_url = config
-        .kalshi_ws_url
-        .clone()
-        .unwrap_or_else(|| kalshi_ws_from_rest(&kalshi_url));
-    let tickers = catalog
-        .iter()
-        .map(|c| c.kalshi_home_market.clone())
-        .collect();
-    let feeds: Vec<Arc<dyn Feed>> = vec![
-        Arc::new(EspnFeed::new(
-            http.clone(),
-            &espn_url,
-            config.espn_poll,
-            config.upstream_timeout,
-            health,
-            backoff,
-        )),
-        Arc::new(KalshiFeed::new(
-            http,
-            &kalshi_url,
-            &kalshi_ws_url,
-            tickers,
-            config.upstream_timeout,
-            health,
-            backoff,
-        )),
-    ];
-    let (events_tx, events_rx) = mpsc::channel(FEED_CHANNEL_CAPACITY);
-    for feed in feeds {
-        tracing::debug!(source = %feed.source(), "starting feed");
-        shutdown.spawn(feed.run(events_tx.clone(), shutdown.token().clone()));
+    shutdown: &'a Shutdown,
+}
+
+impl Wiring<'_> {
+    /// Starts the ESPN and Kalshi feeds and the aggregator that merges them, each a
+    /// task owned by the shutdown.
+    fn start_feeds(self, http: reqwest::Client) {
+        let config = self.config;
+        let health = HealthPolicy {
+            stale_after: config.stale_after,
+            down_after: config.down_after,
+        };
+        let backoff = Backoff {
+            base: Duration::from_millis(100).min(config.retry_max),
+            max: config.retry_max,
+        };
+        let espn_url = config
+            .espn_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/espn", self.mock_base));
+        let kalshi_url = config
+            .kalshi_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/kalshi/trade-api/v2", self.mock_base));
+        let kalshi_ws_url = config
+            .kalshi_ws_url
+            .clone()
+            .unwrap_or_else(|| kalshi_ws_from_rest(&kalshi_url));
+        let tickers = self
+            .catalog
+            .iter()
+            .map(|c| c.kalshi_home_market.clone())
+            .collect();
+        let feeds: Vec<Arc<dyn Feed>> = vec![
+            Arc::new(EspnFeed::new(
+                http.clone(),
+                &espn_url,
+                config.espn_poll,
+                config.upstream_timeout,
+                health,
+                backoff,
+            )),
+            Arc::new(KalshiFeed::new(
+                http,
+                &kalshi_url,
+                &kalshi_ws_url,
+                tickers,
+                config.upstream_timeout,
+                health,
+                backoff,
+            )),
+        ];
+        let (events_tx, events_rx) = mpsc::channel(FEED_CHANNEL_CAPACITY);
+        for feed in feeds {
+            tracing::debug!(source = %feed.source(), "starting feed");
+            self.shutdown
+                .spawn(feed.run(events_tx.clone(), self.shutdown.token().clone()));
+        }
+        let aggregator = aggregator::Aggregator::new(
+            self.hub,
+            self.catalog,
+            self.sources,
+            self.metrics,
+            config.heartbeat,
+        );
+        self.shutdown
+            .spawn(aggregator.run(events_rx, self.shutdown.token().clone()));
     }
-    let aggregator = aggregator::Aggregator::new(hub, catalog, sources, metrics, config.heartbeat);
-    shutdown.spawn(aggregator.run(events_rx, shutdown.token().clone()));
 }
 
 /// `https://host/trade-api/v2` → `wss://host/trade-api/ws/v2` (Kalshi's layout).

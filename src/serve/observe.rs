@@ -1,4 +1,5 @@
-//! `/health` and `/metrics` (Prometheus text), and the counters behind them.
+//! The figures behind `/health` and `/metrics`: source health and the Prometheus
+//! counters (the handlers are in `probes`).
 //!
 //! Hot paths hold the metric handles directly (an atomic add per batch of frames),
 //! never a registry lookup.
@@ -7,19 +8,13 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Instant;
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use serde_json::json;
 
-use super::AppState;
 use crate::contract::{Source, SourceHealth};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -254,39 +249,4 @@ impl SourceBoard {
         all.sort_by_key(|(s, _)| s.as_str());
         all
     }
-}
-
-pub async fn health(State(state): State<AppState>) -> Response {
-    let mut sources = serde_json::Map::new();
-    let mut healthy = true;
-    let now = Instant::now();
-    let mut entries = state.0.sources.all();
-    entries.push((Source::Apisports, state.0.scores.health()));
-    for (source, entry) in entries {
-        healthy &= entry.state == SourceHealth::Ok;
-        sources.insert(
-            source.as_str().into(),
-            json!({
-                "state": entry.state.as_str(),
-                "detail": entry.detail,
-                "last_success_age_ms": entry.last_ok.map(|t| now.duration_since(t).as_millis() as u64),
-            }),
-        );
-    }
-    Json(json!({
-        "status": if healthy { "healthy" } else { "degraded" },
-        "uptime_s": state.0.started.elapsed().as_secs_f64(),
-        "connections": state.0.metrics.ws_connections.get(),
-        "sources": sources,
-    }))
-    .into_response()
-}
-
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = state.0.metrics.render().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    response
 }

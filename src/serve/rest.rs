@@ -1,13 +1,17 @@
-//! `GET /api/live/games` and `GET /api/games/{id}/timeline`.
+//! The REST API: `GET /api/live/games`, `GET /api/games/{id}/timeline` and
+//! `GET /api/{nfl,nhl}/scores`.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::header::HeaderName;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::AppState;
 use super::error::ApiError;
-use crate::contract::{CONTRACT_VERSION, GameId, GameSummary, GamesList, Timeline};
+use super::scores::CacheStatus;
+use super::state::AppState;
+use crate::contract::{CONTRACT_VERSION, GameId, GameSummary, GamesList, League, Timeline};
 
 /// Most points one timeline request returns; page with `since`.
 pub const MAX_TIMELINE_LIMIT: usize = 100_000;
@@ -85,4 +89,32 @@ fn parse_param(raw: Option<&str>, name: &str, default: u64) -> Result<u64, ApiEr
             ))
         }),
     }
+}
+
+/// The scores of `league`, with `X-Cache: HIT|MISS`, or the 503 that says why not.
+async fn scores(state: AppState, league: League) -> Response {
+    match state.0.scores.get(league).await {
+        Ok((body, cache)) => {
+            let mut response = Json(body).into_response();
+            let value = if cache == CacheStatus::Hit {
+                "HIT"
+            } else {
+                "MISS"
+            };
+            response.headers_mut().insert(
+                HeaderName::from_static("x-cache"),
+                HeaderValue::from_static(value),
+            );
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn nfl(State(state): State<AppState>) -> Response {
+    scores(state, League::Nfl).await
+}
+
+pub async fn nhl(State(state): State<AppState>) -> Response {
+    scores(state, League::Nhl).await
 }

@@ -5,12 +5,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderValue, header::HeaderName};
-use axum::response::{IntoResponse, Response};
-
-use super::AppState;
 use super::error::ApiError;
 use super::observe::{CacheLabel, LeagueLabel, Metrics, SourceEntry};
 use crate::contract::{League, ScoresBody, Source, SourceHealth};
@@ -276,31 +270,4 @@ fn league_name(league: League) -> &'static str {
         League::Nfl => "nfl",
         League::Nhl => "nhl",
     }
-}
-
-async fn answer(state: AppState, league: League) -> Response {
-    match state.0.scores.get(league).await {
-        Ok((body, cache)) => {
-            let mut response = Json(body).into_response();
-            let value = if cache == CacheStatus::Hit {
-                "HIT"
-            } else {
-                "MISS"
-            };
-            response.headers_mut().insert(
-                HeaderName::from_static("x-cache"),
-                HeaderValue::from_static(value),
-            );
-            response
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-pub async fn nfl(State(state): State<AppState>) -> Response {
-    answer(state, League::Nfl).await
-}
-
-pub async fn nhl(State(state): State<AppState>) -> Response {
-    answer(state, League::Nhl).await
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -17,8 +17,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use super::AppState;
 use super::hub::{GameChannel, Outgoing};
+use super::state::AppState;
 use crate::contract::{
     ClientFrame, ErrorBody, ErrorCode, Frame, FrameType, GameId, MAX_CLIENT_FRAME_BYTES,
     UnixMicros, close,
@@ -27,19 +27,6 @@ use crate::contract::{
 /// Most frames written per socket wake-up before one flush: batching is what makes
 /// fan-out to thousands of sockets affordable.
 const MAX_BATCH: usize = 64;
-
-/// Per-connection socket settings.
-#[derive(Debug, Clone, Copy)]
-pub struct WsSettings {
-    /// tungstenite's read buffer; its 128 KiB default dominates per-connection memory.
-    pub read_buffer: usize,
-    /// Bytes buffered before a write reaches the socket (a flush writes them anyway).
-    pub write_buffer: usize,
-    /// A write that does not complete in this time marks the client as slow.
-    pub write_timeout: Duration,
-    /// How long a goodbye (close frame) may take before the socket is dropped.
-    pub close_grace: Duration,
-}
 
 #[derive(Deserialize)]
 pub struct WsQuery {

@@ -66,7 +66,7 @@ pub fn text(report: &SmokeReport, palette: Palette) -> String {
     let width = report
         .checks
         .iter()
-        .map(|c| c.name.len())
+        .map(|c| c.name.name().len())
         .max()
         .unwrap_or(10);
     for check in &report.checks {
@@ -161,7 +161,7 @@ pub fn junit(report: &SmokeReport) -> String {
             };
             Case {
                 classname: "livegames.smoke".into(),
-                name: check.name.into(),
+                name: check.name.name().into(),
                 time_s: check.duration_ms / 1000.0,
                 outcome,
             }

@@ -1,18 +1,14 @@
-//! `livegames contract validate|schema`: the contract, offline.
-//!
-//! `validate` reads recorded frames (JSON Lines, or one JSON array) from any reader,
-//! one frame at a time, so memory stays bounded by the largest frame (itself capped),
-//! not by the file.
+//! `livegames contract validate`: recorded frames (JSON Lines, or one JSON array)
+//! checked against the contract, read one frame at a time so memory stays bounded by
+//! the largest frame (itself capped), not by the file.
 
 use std::io::{BufRead, Read};
 
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::contract::check::Violation;
-use crate::contract::check::{FrameChecker, RAW_EXCERPT_BYTES};
-use crate::contract::schema::{self, Schemas, cut};
-use crate::contract::{FRAMES_SCHEMA_VERSION, FrameType};
+use crate::contract::check::{FrameChecker, RAW_EXCERPT_BYTES, Violation};
+use crate::contract::schema::{Schemas, cut};
 
 /// Frames longer than this are reported and skipped, not parsed.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
@@ -231,147 +227,9 @@ fn validate_array(input: impl Read, checker: &mut Checker) -> std::io::Result<()
     Ok(())
 }
 
-/// The schemas to check against: the built-in ones, or a user's copy.
-#[derive(Debug)]
-pub enum LoadedSchemas {
-    Builtin(&'static Schemas),
-    Dir(Box<Schemas>),
-}
-
-impl std::ops::Deref for LoadedSchemas {
-    type Target = Schemas;
-    fn deref(&self) -> &Schemas {
-        match self {
-            LoadedSchemas::Builtin(s) => s,
-            LoadedSchemas::Dir(s) => s,
-        }
-    }
-}
-
-/// The built-in schemas, or `frames.schema.json` and `rest.schema.json` from `dir`.
-pub fn load_schemas(dir: Option<&std::path::Path>, strict: bool) -> Result<LoadedSchemas, String> {
-    let Some(dir) = dir else {
-        return Ok(LoadedSchemas::Builtin(Schemas::builtin(strict)));
-    };
-    let read = |name: &str| {
-        let path = dir.join(name);
-        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-    };
-    let schemas = Schemas::from_texts(
-        &read("frames.schema.json")?,
-        &read("rest.schema.json")?,
-        strict,
-    )
-    .map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(LoadedSchemas::Dir(Box::new(schemas)))
-}
-
-/// How a recording ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordEnd {
-    /// The wanted number of frames was recorded.
-    Frames,
-    /// The time was up.
-    Time,
-    /// The server closed the stream (code, if it sent one).
-    Closed(Option<u16>),
-}
-
-/// One frame as one JSON Lines line: compact JSON as it came, or (for a frame that
-/// is not JSON) its text with line breaks flattened, so `validate` reports it.
-pub fn jsonl_line(text: &str) -> String {
-    if !text.contains('\n') {
-        return text.to_owned();
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(v) => v.to_string(),
-        Err(_) => text.replace(['\n', '\r'], " "),
-    }
-}
-
-/// The AsyncAPI 3.0 document of the WebSocket API, generated from the published
-/// frame schemas (`fixtures/asyncapi.json` is this, checked by a drift test).
-pub fn asyncapi() -> Result<Value, String> {
-    let frames: Value = serde_json::from_str(schema::FRAMES_SCHEMA).map_err(|e| e.to_string())?;
-    // The schemas' local references point into components.schemas once moved there.
-    let defs_text = frames["$defs"]
-        .to_string()
-        .replace("#/$defs/", "#/components/schemas/");
-    let mut schemas: serde_json::Map<String, Value> =
-        serde_json::from_str(&defs_text).map_err(|e| e.to_string())?;
-    schemas.insert(
-        "ping".into(),
-        serde_json::json!({"type": "object", "required": ["type", "id"], "properties": {"type": {"const": "ping"}, "id": {"description": "echoed in the pong"}}}),
-    );
-    let server_types: Vec<&str> = FrameType::ALL.iter().map(|t| t.as_str()).collect();
-    let mut messages = serde_json::Map::new();
-    let mut channel_messages = serde_json::Map::new();
-    for name in server_types.iter().copied().chain(["ping"]) {
-        let description = if name == "ping" {
-            "client to server: answered with a pong"
-        } else {
-            "server to client"
-        };
-        messages.insert(name.into(), serde_json::json!({"name": name, "contentType": "application/json", "summary": description, "payload": {"$ref": format!("#/components/schemas/{name}")}}));
-        channel_messages.insert(
-            name.into(),
-            serde_json::json!({"$ref": format!("#/components/messages/{name}")}),
-        );
-    }
-    let receive: Vec<Value> = server_types
-        .iter()
-        .map(|n| serde_json::json!({"$ref": format!("#/channels/live/messages/{n}")}))
-        .collect();
-    Ok(serde_json::json!({
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": "livegames live stream",
-            "version": FRAMES_SCHEMA_VERSION,
-            "description": "One JSON object per text frame. Every frame has type, game_id, seq (data-bearing update/status/final frames add exactly 1; others repeat the latest) and ts (Unix microseconds when the server wrote it). ?since=SEQ replays every data-bearing frame after SEQ, then a snapshot. Close codes: 1001 shutdown, 1009 frame over 64 KiB, 4008 slow consumer, 4404 unknown game. Generated from fixtures/schemas/frames.schema.json by `livegames contract asyncapi`."
-        },
-        "servers": {"local": {"host": "127.0.0.1:8000", "protocol": "ws", "description": "livegames serve"}},
-        "channels": {"live": {
-            "address": "/ws/live/{game_id}",
-            "parameters": {"game_id": {"description": "a game id from GET /api/live/games"}},
-            "messages": channel_messages
-        }},
-        "operations": {
-            "receiveFrames": {"action": "receive", "channel": {"$ref": "#/channels/live"}, "messages": receive},
-            "sendPing": {"action": "send", "channel": {"$ref": "#/channels/live"}, "messages": [{"$ref": "#/channels/live/messages/ping"}]}
-        },
-        "components": {"messages": messages, "schemas": schemas}
-    }))
-}
-
-/// The published schema of `kind` (a frame type, a REST body, or everything).
-pub fn schema_text(kind: Option<&str>) -> Result<String, String> {
-    let frames: Value = serde_json::from_str(schema::FRAMES_SCHEMA).map_err(|e| e.to_string())?;
-    let rest: Value = serde_json::from_str(schema::REST_SCHEMA).map_err(|e| e.to_string())?;
-    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
-    match kind {
-        None | Some("frames") => Ok(pretty(&frames)),
-        Some("rest") => Ok(pretty(&rest)),
-        Some(k) => frames["$defs"]
-            .get(k)
-            .or_else(|| rest["$defs"].get(k))
-            .map(pretty)
-            .ok_or_else(|| {
-                let names: Vec<&str> = frames["$defs"]
-                    .as_object()
-                    .into_iter()
-                    .chain(rest["$defs"].as_object())
-                    .flat_map(|m| m.keys().map(String::as_str))
-                    .collect();
-                format!(
-                    "no schema named {k:?}; known: frames, rest, {}",
-                    names.join(", ")
-                )
-            }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     fn check(input: &[u8]) -> ValidateReport {
@@ -519,49 +377,5 @@ mod tests {
         assert_eq!(strict.violations[0].check, "schema");
         assert!(strict.violations[0].actual.contains("region"), "{strict:?}");
         assert!(strict.render_text().contains("strict"));
-    }
-
-    #[test]
-    fn schemas_load_from_a_folder_or_say_why_not() {
-        let dir = std::env::temp_dir().join(format!("lg-schemas-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let e = load_schemas(Some(&dir), false).unwrap_err();
-        assert!(e.contains("frames.schema.json"), "{e}");
-        std::fs::write(dir.join("frames.schema.json"), schema::FRAMES_SCHEMA).unwrap();
-        std::fs::write(dir.join("rest.schema.json"), schema::REST_SCHEMA).unwrap();
-        assert!(matches!(
-            load_schemas(Some(&dir), true),
-            Ok(LoadedSchemas::Dir(_))
-        ));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn recorded_lines_stay_one_per_frame() {
-        assert_eq!(jsonl_line("{\"a\":1}"), "{\"a\":1}");
-        assert_eq!(jsonl_line("{\n  \"a\": 1\n}"), "{\"a\":1}");
-        assert_eq!(jsonl_line("not\njson"), "not json");
-    }
-
-    #[test]
-    fn the_committed_asyncapi_document_matches_the_schemas() {
-        let generated = serde_json::to_string_pretty(&asyncapi().unwrap()).unwrap() + "\n";
-        let committed = include_str!("../fixtures/asyncapi.json");
-        assert!(
-            generated == committed,
-            "fixtures/asyncapi.json is out of date: run `cargo run -- contract asyncapi > fixtures/asyncapi.json`"
-        );
-        assert!(
-            !generated.contains("#/$defs/"),
-            "every reference points into components"
-        );
-    }
-
-    #[test]
-    fn schemas_are_printed_by_name() {
-        assert!(schema_text(Some("update")).unwrap().contains("\"data\""));
-        assert!(schema_text(Some("games_list")).unwrap().contains("games"));
-        assert!(schema_text(None).unwrap().contains("$defs"));
-        assert!(schema_text(Some("nope")).unwrap_err().contains("known"));
     }
 }

@@ -1,0 +1,411 @@
+//! One open connection of a virtual user, as a state machine: one timer (sends on the
+//! open-model schedule, protocol pings, churn, the idle check), and one handler per
+//! kind of message (text frame, pong, close). Everything measured goes into the user's
+//! recorder shard.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::frame_head::{Head, foreign_ts};
+use super::recorder::{Distribution, Recorder};
+use super::vu::{End, Session, VirtualUser};
+use crate::client::ws::Socket;
+use crate::contract::FrameType;
+use crate::contract::rules::{SeqEvent, SeqTracker};
+
+/// Client messages awaiting their answer, at most: a server that never answers must
+/// not grow the queue (the oldest is dropped and counted as `pong_missing`).
+const MAX_PENDING_REPLIES: usize = 4096;
+/// Protocol pings awaiting their pong, at most.
+const MAX_PENDING_WS_PINGS: usize = 64;
+/// How long our close frame may take before the socket is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// RFC 6455's "no status code was present" (a close frame without a code).
+const CLOSE_NO_STATUS: u16 = 1005;
+/// How much of an error message an error kind keeps.
+const ERROR_KIND_CHARS: usize = 60;
+
+/// A client message awaiting its answer.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    id: u64,
+    /// Its slot in the open-model schedule: RTT is measured from here.
+    due: Instant,
+    /// When it was really sent (Unix µs), for the clock-offset estimate.
+    sent_us: i64,
+}
+
+pub(super) struct Connection<'a> {
+    user: &'a VirtualUser,
+    socket: Socket,
+    session: &'a mut Session,
+    opened: Instant,
+    seq: SeqTracker,
+    /// On a resume, frames up to the snapshot are replays with their original `ts`.
+    replaying: bool,
+    first_frame: bool,
+    /// Open-model sends: the period, and the next slot.
+    send_period: Option<Duration>,
+    next_send: Option<Instant>,
+    /// Client messages awaiting their reply, oldest first.
+    pending: VecDeque<Pending>,
+    /// Protocol pings awaiting their pong: (number, sent at).
+    ws_pings: VecDeque<(u64, Instant)>,
+    ws_ping_n: u64,
+    next_ws_ping: Option<Instant>,
+    churn_at: Option<Instant>,
+    /// Idleness is checked lazily: a frame only stores its arrival time, and the one
+    /// timer of this connection looks at it when the check comes due. (A timeout
+    /// around every read would touch the timer wheel once per frame.)
+    last_frame: Instant,
+    idle_check: Instant,
+}
+
+impl<'a> Connection<'a> {
+    pub fn new(
+        user: &'a VirtualUser,
+        socket: Socket,
+        session: &'a mut Session,
+        resumed: bool,
+    ) -> Self {
+        let config = &user.config;
+        let opened = Instant::now();
+        let seq = match (resumed, session.last_seq) {
+            (true, Some(since)) => SeqTracker::starting_at(since),
+            _ => SeqTracker::new(),
+        };
+        let send_period = config.send_rate.map(|r| Duration::from_secs_f64(1.0 / r));
+        Self {
+            user,
+            socket,
+            replaying: resumed && session.last_seq.is_some(),
+            session,
+            opened,
+            seq,
+            first_frame: true,
+            send_period,
+            next_send: send_period.map(|p| opened + p),
+            pending: VecDeque::new(),
+            ws_pings: VecDeque::new(),
+            ws_ping_n: 0,
+            next_ws_ping: config.ws_ping.map(|p| opened + p),
+            churn_at: config.churn.map(|c| opened + c),
+            last_frame: opened,
+            idle_check: opened + config.idle_timeout,
+        }
+    }
+
+    /// Runs the connection until it ends.
+    pub async fn run(mut self) -> End {
+        // A copy of the reference, so waiting on the stop does not borrow `self`.
+        let user = self.user;
+        let cancelled = user.stop.cancelled();
+        tokio::pin!(cancelled);
+        let timer = tokio::time::sleep_until(self.next_wake().into());
+        tokio::pin!(timer);
+        loop {
+            tokio::select! {
+                _ = &mut cancelled => return self.close(End::Stopped).await,
+                _ = &mut timer => {
+                    if let Some(end) = self.on_timer().await {
+                        return end;
+                    }
+                    timer.as_mut().reset(self.next_wake().into());
+                }
+                next = self.socket.next() => {
+                    if let Some(end) = self.on_message(next) {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The earliest instant something is due.
+    fn next_wake(&self) -> Instant {
+        [self.next_send, self.next_ws_ping, self.churn_at]
+            .into_iter()
+            .flatten()
+            .fold(self.idle_check, Instant::min)
+    }
+
+    async fn close(&mut self, end: End) -> End {
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.socket.close(None)).await;
+        end
+    }
+
+    fn record<R>(&self, f: impl FnOnce(&mut Recorder) -> R) -> R {
+        self.user.record(f)
+    }
+
+    /// Whatever came due: churn, the idle check, a protocol ping, scheduled sends.
+    async fn on_timer(&mut self) -> Option<End> {
+        let now = Instant::now();
+        if self.churn_at.is_some_and(|c| c <= now) {
+            return Some(self.close(End::Churned).await);
+        }
+        if self.idle_check <= now {
+            let idle = self.user.config.idle_timeout;
+            if now.duration_since(self.last_frame) >= idle {
+                return Some(lost("idle_timeout"));
+            }
+            self.idle_check = self.last_frame + idle;
+        }
+        if self.next_ws_ping.is_some_and(|t| t <= now) {
+            if let Err(e) = self.send_ws_ping(now).await {
+                return Some(e);
+            }
+        }
+        self.send_due(now).await.err()
+    }
+
+    async fn send_ws_ping(&mut self, now: Instant) -> Result<(), End> {
+        self.ws_ping_n += 1;
+        if self.ws_pings.len() >= MAX_PENDING_WS_PINGS {
+            self.ws_pings.pop_front();
+        }
+        self.ws_pings.push_back((self.ws_ping_n, now));
+        self.next_ws_ping = self.user.config.ws_ping.map(|p| now + p);
+        let payload = self.ws_ping_n.to_be_bytes().to_vec();
+        self.socket
+            .send(Message::Ping(payload.into()))
+            .await
+            .map_err(send_failed)
+    }
+
+    /// Open model: every slot that came due is sent and timed from its slot, however
+    /// late the sending is.
+    async fn send_due(&mut self, now: Instant) -> Result<(), End> {
+        let period = self.send_period.unwrap_or_default();
+        while let Some(due) = self.next_send.filter(|d| *d <= now) {
+            self.session.ping_id += 1;
+            let id = self.session.ping_id;
+            let body = self
+                .user
+                .config
+                .send_template
+                .replace("{id}", &id.to_string());
+            if self.pending.len() >= MAX_PENDING_REPLIES {
+                self.pending.pop_front();
+                self.record(|r| r.error("pong_missing"));
+            }
+            self.pending.push_back(Pending {
+                id,
+                due,
+                sent_us: now_micros(),
+            });
+            self.next_send = Some(due + period);
+            self.socket
+                .send(Message::Text(body.into()))
+                .await
+                .map_err(send_failed)?;
+            self.record(|r| r.counters.pings_sent += 1);
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, next: Option<Result<Message, tungstenite::Error>>) -> Option<End> {
+        match next {
+            None => Some(lost("closed_without_frame")),
+            Some(Err(e)) => Some(End::Lost { kind: io_kind(&e) }),
+            Some(Ok(Message::Close(frame))) => {
+                let code = frame.map(|f| u16::from(f.code)).unwrap_or(CLOSE_NO_STATUS);
+                Some(End::Lost {
+                    kind: format!("close_{code}"),
+                })
+            }
+            Some(Ok(Message::Text(text))) => {
+                self.on_text(text.as_str());
+                None
+            }
+            Some(Ok(Message::Pong(payload))) => {
+                self.on_pong(&payload);
+                None
+            }
+            Some(Ok(_)) => {
+                self.last_frame = Instant::now();
+                None
+            }
+        }
+    }
+
+    fn on_pong(&mut self, payload: &[u8]) {
+        let now = Instant::now();
+        self.last_frame = now;
+        let Ok(bytes) = <[u8; 8]>::try_from(payload) else {
+            return;
+        };
+        let n = u64::from_be_bytes(bytes);
+        if let Some(pos) = self.ws_pings.iter().position(|(k, _)| *k == n) {
+            let (_, sent) = self.ws_pings[pos];
+            self.ws_pings.drain(..=pos);
+            self.record(|r| {
+                r.latency(
+                    Distribution::WsRtt,
+                    now.duration_since(sent).as_micros() as i64,
+                )
+            });
+        }
+    }
+
+    fn on_text(&mut self, text: &str) {
+        let now = Instant::now();
+        self.last_frame = now;
+        if self.first_frame {
+            self.first_frame = false;
+            let since_open = now.duration_since(self.opened).as_micros() as i64;
+            let reconnected = self.session.disconnected_at.take();
+            self.record(|r| {
+                r.latency(Distribution::FirstFrame, since_open);
+                if let Some(at) = reconnected {
+                    r.counters.reconnect_successes += 1;
+                    r.latency(
+                        Distribution::Reconnect,
+                        now.duration_since(at).as_micros() as i64,
+                    );
+                }
+            });
+        }
+        self.measure(text);
+    }
+
+    /// Measures one text frame: counts, seq, delivery and end-to-end latency, pongs.
+    fn measure(&mut self, text: &str) {
+        let received = now_micros();
+        let received_at = Instant::now();
+        let head: Head = match serde_json::from_str(text) {
+            Ok(h) => h,
+            Err(_) => {
+                self.record(|r| {
+                    r.counters.frames += 1;
+                    r.counters.bytes += text.len() as u64;
+                    r.error("invalid_json");
+                });
+                return;
+            }
+        };
+        let kind = head.kind.as_deref().and_then(FrameType::parse);
+        let ts_spec = &self.user.config.ts;
+        let ts = if ts_spec.is_contract_default() {
+            head.ts.0
+        } else {
+            foreign_ts(text, ts_spec)
+        };
+        let was_replay = self.replaying;
+        if kind == Some(FrameType::Snapshot) {
+            self.replaying = false;
+        }
+        // One lock per frame: the shard is shared by a few connections only.
+        let mut shard = self.user.shard.lock().unwrap_or_else(|e| e.into_inner());
+        shard.counters.frames += 1;
+        shard.counters.bytes += text.len() as u64;
+        if let (Some(k), Some(s)) = (kind, head.seq.0.and_then(|s| u64::try_from(s).ok())) {
+            match self.seq.observe(k, s) {
+                SeqEvent::InOrder => {}
+                SeqEvent::Gap { missing, .. } => shard.counters.lost += missing,
+                SeqEvent::Duplicate { .. } => shard.counters.duplicates += 1,
+                SeqEvent::Backwards { .. } => shard.counters.reordered += 1,
+            }
+            // Where a resume starts: the latest data frame, or the snapshot (which is
+            // authoritative, also after a server restart lowered the seqs).
+            if k.is_data_bearing() || k == FrameType::Snapshot {
+                self.session.last_seq = Some(s);
+            }
+        }
+        if kind == Some(FrameType::Error) {
+            shard.error("error_frame");
+        }
+        // Replayed frames carry the time they were first sent: not a delivery latency.
+        if !was_replay {
+            if let Some(ts) = ts {
+                shard.latency(Distribution::Delivery, received - ts);
+            }
+            if matches!(kind, Some(FrameType::Update | FrameType::Final)) {
+                if let Some(observed) = head.data.and_then(|d| d.observed_at.0) {
+                    shard.latency(Distribution::EndToEnd, received - observed);
+                }
+            }
+        }
+        if kind == Some(FrameType::Pong) {
+            if let Some(id) = head.id.0.and_then(|i| u64::try_from(i).ok()) {
+                let reply = Reply {
+                    id,
+                    server_ts: ts,
+                    received,
+                    received_at,
+                };
+                settle_replies(&mut self.pending, &mut shard, reply);
+            }
+        }
+    }
+}
+
+/// A pong as it arrived.
+struct Reply {
+    id: u64,
+    server_ts: Option<i64>,
+    /// Unix µs.
+    received: i64,
+    received_at: Instant,
+}
+
+/// Matches a pong to its ping: earlier pings still waiting are counted as missing.
+fn settle_replies(pending: &mut VecDeque<Pending>, shard: &mut Recorder, reply: Reply) {
+    while let Some(p) = pending.front().copied() {
+        if p.id > reply.id {
+            break;
+        }
+        pending.pop_front();
+        if p.id != reply.id {
+            shard.error("pong_missing");
+            continue;
+        }
+        shard.counters.pongs += 1;
+        shard.latency(
+            Distribution::Rtt,
+            reply.received_at.duration_since(p.due).as_micros() as i64,
+        );
+        // The pong's ts is the server's clock between our send and receive.
+        if let Some(server_ts) = reply.server_ts {
+            let actual_rtt = (reply.received - p.sent_us).max(0);
+            shard.counters.observe_offset(
+                actual_rtt as u64,
+                server_ts - (p.sent_us + reply.received) / 2,
+            );
+        }
+    }
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn lost(kind: &str) -> End {
+    End::Lost { kind: kind.into() }
+}
+
+fn send_failed(e: tungstenite::Error) -> End {
+    End::Lost {
+        kind: format!(
+            "send_failed: {}",
+            crate::contract::schema::cut(&e.to_string(), ERROR_KIND_CHARS)
+        ),
+    }
+}
+
+fn io_kind(e: &tungstenite::Error) -> String {
+    use tungstenite::Error;
+    match e {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset => "reset".into(),
+        Error::Protocol(_) => "protocol_error".into(),
+        Error::Capacity(_) => "frame_too_large".into(),
+        Error::Io(_) => "io".into(),
+        _ => "connection_error".into(),
+    }
+}

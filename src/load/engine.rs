@@ -1,0 +1,235 @@
+//! The engine of a WebSocket load: connections open on a ramp, each a
+//! [`VirtualUser`] recording into one of a few [`Recorder`] shards; once a second the
+//! collector folds the shards into the run totals and a per-second series, and hands
+//! a [`Tick`] to whoever shows progress. It is given WebSocket URLs and knows nothing
+//! of the server behind them.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use url::Url;
+
+use super::budget::Budget;
+use super::hdrlog;
+use super::host;
+use super::recorder::{Distribution, Quantile, Recorder};
+use super::summary::{self, LoadSummary, Second};
+use super::vu::{Gauges, VirtualUser, VuConfig};
+
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// WebSocket URLs, one per game; connections are spread over them in turn.
+    pub targets: Vec<Url>,
+    pub conns: usize,
+    pub duration: Duration,
+    /// Connections open evenly over this time (zero: all at once).
+    pub ramp: Duration,
+    pub vu: VuConfig,
+    pub budgets: Vec<Budget>,
+}
+
+/// What the collector shows each second (for a progress bar).
+#[derive(Debug, Clone, Copy)]
+pub struct Tick {
+    pub elapsed: Duration,
+    pub open: u64,
+    pub frames_per_s: f64,
+    /// p99 delivery latency of the last second, µs.
+    pub p99_us: Option<f64>,
+}
+
+/// Recorder shards per core: a few more shards than cores, so connections rarely
+/// share a lock at the same instant, few enough that the per-second fold stays cheap.
+const SHARDS_PER_CORE: usize = 4;
+/// How long the users have to close their sockets when the run ends (each close is
+/// itself bounded, so this is only reached when the machine is overwhelmed).
+const USERS_CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// The collector's period: per-second figures and one interval-log entry each.
+const FOLD_EVERY: Duration = Duration::from_secs(1);
+
+fn shard_count() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        * SHARDS_PER_CORE
+}
+
+/// Runs the load to completion (or until `stop`), then returns what was measured.
+pub async fn run(
+    config: LoadConfig,
+    stop: CancellationToken,
+    on_tick: impl Fn(Tick),
+) -> LoadSummary {
+    let started_wall = std::time::SystemTime::now();
+    let cpu_before = host::process_cpu_seconds();
+    let shards: Vec<Arc<Mutex<Recorder>>> = (0..shard_count())
+        .map(|_| Arc::new(Mutex::new(Recorder::new())))
+        .collect();
+    let gauges = Arc::new(Gauges::new(config.conns as u64));
+    let users = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let started = Instant::now();
+    let ramp = Ramp {
+        config: &config,
+        started,
+        shards: &shards,
+        gauges: &gauges,
+        users: &users,
+        tracker: &tracker,
+    };
+    let spawner = ramp.spawn();
+    let mut collector = Collector {
+        shards: shards.clone(),
+        gauges: gauges.clone(),
+        started,
+        interval: Recorder::new(),
+        total: Recorder::new(),
+        log: hdrlog::HdrLog::new(started_wall),
+        last_fold: Duration::ZERO,
+    };
+    let (seconds, stopped_early) = collector
+        .until(started + config.duration, &stop, on_tick)
+        .await;
+    users.cancel();
+    spawner.abort();
+    tracker.close();
+    // Every user closes its socket (each close is bounded on its own).
+    let _ = tokio::time::timeout(USERS_CLOSE_GRACE, tracker.wait()).await;
+    // What arrived while the users were closing counts in the totals; as a point of
+    // the per-second series it would be a stub of a second with nobody connected.
+    let _closing = collector.fold();
+    let elapsed = started.elapsed();
+    let cpu = host::process_cpu_seconds().map(|after| after - cpu_before.unwrap_or(after));
+    summary::build(summary::Inputs {
+        targets: &config.targets,
+        conns: config.conns,
+        budgets: &config.budgets,
+        total: &collector.total,
+        hdr_log: collector.log.bytes().to_vec(),
+        seconds,
+        peak_open: gauges.peak_open.load(Ordering::Relaxed),
+        all_open_after: gauges.all_open_at.get().map(|t| t.duration_since(started)),
+        elapsed,
+        started_wall,
+        cpu_seconds: cpu,
+        stopped_early,
+    })
+}
+
+/// What the ramp needs to start the users.
+struct Ramp<'a> {
+    config: &'a LoadConfig,
+    started: Instant,
+    shards: &'a [Arc<Mutex<Recorder>>],
+    gauges: &'a Arc<Gauges>,
+    users: &'a CancellationToken,
+    tracker: &'a TaskTracker,
+}
+
+impl Ramp<'_> {
+    /// Starts connection i at `ramp * i / conns`, each a task owned by the tracker
+    /// and stopped by `users`.
+    fn spawn(&self) -> tokio::task::JoinHandle<()> {
+        let (tracker, users, shards, gauges, targets) = (
+            self.tracker.clone(),
+            self.users.clone(),
+            self.shards.to_vec(),
+            self.gauges.clone(),
+            self.config.targets.clone(),
+        );
+        let vu_config = Arc::new(self.config.vu.clone());
+        let (conns, ramp, started) = (self.config.conns, self.config.ramp, self.started);
+        tokio::spawn(async move {
+            for i in 0..conns {
+                let at = started + ramp.mul_f64(i as f64 / conns.max(1) as f64);
+                tokio::select! {
+                    _ = users.cancelled() => return,
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                }
+                let user = VirtualUser {
+                    url: targets[i % targets.len()].clone(),
+                    config: vu_config.clone(),
+                    shard: shards[i % shards.len()].clone(),
+                    gauges: gauges.clone(),
+                    stop: users.clone(),
+                };
+                tracker.spawn(user.run());
+            }
+        })
+    }
+}
+
+/// Folds the shards once a second: into the interval (per-second figures and the
+/// interval log), then into the run totals.
+struct Collector {
+    shards: Vec<Arc<Mutex<Recorder>>>,
+    gauges: Arc<Gauges>,
+    started: Instant,
+    interval: Recorder,
+    total: Recorder,
+    log: hdrlog::HdrLog,
+    last_fold: Duration,
+}
+
+impl Collector {
+    /// Folds once a second until `deadline` (or `stop`, which makes the run
+    /// "stopped early"), showing each second through `on_tick`.
+    async fn until(
+        &mut self,
+        deadline: Instant,
+        stop: &CancellationToken,
+        on_tick: impl Fn(Tick),
+    ) -> (Vec<Second>, bool) {
+        let mut seconds = Vec::new();
+        let mut ticker = tokio::time::interval_at((self.started + FOLD_EVERY).into(), FOLD_EVERY);
+        loop {
+            let (finished, stopped_early) = tokio::select! {
+                _ = stop.cancelled() => (true, true),
+                _ = tokio::time::sleep_until(deadline.into()) => (true, false),
+                _ = ticker.tick() => (false, false),
+            };
+            let second = self.fold();
+            on_tick(Tick {
+                elapsed: self.started.elapsed(),
+                open: second.open,
+                frames_per_s: second.frames_per_s,
+                p99_us: second.p99_us,
+            });
+            seconds.push(second);
+            if finished {
+                return (seconds, stopped_early);
+            }
+        }
+    }
+
+    fn fold(&mut self) -> Second {
+        for shard in &self.shards {
+            shard
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain_into(&mut self.interval);
+        }
+        let now = self.started.elapsed();
+        let length = now.saturating_sub(self.last_fold);
+        self.log
+            .write_interval(&self.interval.latencies, self.last_fold, length);
+        self.last_fold = now;
+        let i = &self.interval;
+        let second = Second {
+            t: now.as_secs_f64(),
+            open: self.gauges.open.load(Ordering::Relaxed),
+            frames: i.counters.frames,
+            frames_per_s: i.counters.frames as f64 / length.as_secs_f64().max(1e-3),
+            p50_us: i.quantile(Distribution::Delivery, Quantile::P50),
+            p99_us: i.quantile(Distribution::Delivery, Quantile::P99),
+            max_us: i.quantile(Distribution::Delivery, Quantile::Max),
+            rtt_p99_us: i.quantile(Distribution::Rtt, Quantile::P99),
+            errors: i.counters.error_total(),
+        };
+        self.interval.drain_into(&mut self.total);
+        second
+    }
+}

@@ -1,0 +1,73 @@
+//! A load run as the library runs it: stages (one for a plain `load`, several for a
+//! scenario), each with its own target, connections, duration, rates and budgets, and
+//! what every stage shares. The CLI lowers its flags into a [`Plan`];
+//! `scenario::Scenario::stages` merges a scenario file with those flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::budget::Budget;
+use super::vu::VuConfig;
+use crate::client::Target;
+
+/// A whole `livegames load` run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub stages: Vec<StagePlan>,
+    /// From a scenario file: each stage gets its own report folder, and the run a
+    /// `scenario.json` and an overall `junit.xml`.
+    pub scenario: bool,
+    /// Where the report goes.
+    pub report_dir: PathBuf,
+    /// What every WebSocket stage's users share (connect options, timestamps, pings,
+    /// the send template); a stage sets its rates, reconnects and churn on top.
+    pub vu: VuConfig,
+    pub output: Output,
+}
+
+/// How a run talks to the person (or CI log) watching it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Output {
+    /// The summary as JSON on stdout instead of the table.
+    pub json: bool,
+    /// No progress display and no start line.
+    pub quiet: bool,
+    /// A live progress bar (on a terminal); otherwise a start line for logs.
+    pub progress_bar: bool,
+}
+
+/// One stage: a plain `load` is a single stage; a scenario has several.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagePlan {
+    pub label: String,
+    /// None: an embedded server for this stage.
+    pub target: Option<Target>,
+    /// Games to spread connections over; empty: the ones the target lists.
+    pub games: Vec<String>,
+    pub conns: usize,
+    pub duration: Duration,
+    /// Connections open evenly over this time.
+    pub ramp: Duration,
+    /// The embedded server's frames per second per live game.
+    pub rate: f64,
+    pub send_rate: Option<f64>,
+    pub reconnect: bool,
+    pub churn: Option<Duration>,
+    /// An HTTP stage: the paths its users GET (each starting with '/').
+    pub http: Option<Vec<String>>,
+    pub budgets: Vec<Budget>,
+}
+
+/// A stage's ramp when the scenario does not give one.
+pub const DEFAULT_RAMP: Duration = Duration::from_secs(1);
+
+impl StagePlan {
+    /// The first HTTP path that is not a path, for a usage error.
+    pub fn bad_http_path(&self) -> Option<&str> {
+        self.http
+            .iter()
+            .flatten()
+            .find(|p| !p.starts_with('/'))
+            .map(String::as_str)
+    }
+}

@@ -1,0 +1,330 @@
+//! Running a [`Plan`]: each stage against its target (or an embedded server, through
+//! [`LocalServers`]), its summary printed and its report written, and the run's
+//! verdict. Also `report merge`, which ends the same way.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::budget::Budget;
+use super::engine::{self, LoadConfig};
+use super::host;
+use super::http::{self, HttpConfig};
+use super::plan::{Plan, StagePlan};
+use super::progress::Progress;
+use super::recorder::Recorder;
+use super::report::{self, StageResult};
+use super::summary::{self, LoadSummary};
+use super::vu::{RECONNECT_BACKOFF, VuConfig};
+use crate::client::discover;
+use crate::client::local::{LocalServer, LocalServers};
+use crate::client::{ConnectOptions, Target};
+use crate::console::note;
+use crate::outcome::{Classify, CommandResult, Failure, Verdict};
+
+/// Open files this process keeps besides its connections (the runtime, the report,
+/// an embedded server's listener and upstream polls).
+const SPARE_FILES: u64 = 256;
+/// An HTTP request may take at least this long, however short the connect timeout.
+const MIN_HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs every stage of `plan` (until one is stopped by `stop`), printing each summary
+/// to `out` and writing the reports; the verdict covers every stage.
+pub async fn run(
+    plan: &Plan,
+    local: &dyn LocalServers,
+    stop: &CancellationToken,
+    out: &mut dyn Write,
+) -> CommandResult {
+    let most_conns = plan.stages.iter().map(|s| s.conns).max().unwrap_or(0) as u64;
+    // Each connection is a file; an embedded server holds the other end of each.
+    host::raise_open_files_limit(most_conns * 2 + SPARE_FILES);
+    let mut results: Vec<StageResult> = Vec::new();
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let dir = stage_dir(plan, i, stage);
+        if plan.scenario && !plan.output.json {
+            let header = format!(
+                "== stage {}/{}: {}\n",
+                i + 1,
+                plan.stages.len(),
+                stage.label
+            );
+            print(out, &header)?;
+        }
+        let summary = run_stage(plan, stage, local, stop).await?;
+        print_summary(out, plan.output.json, &summary)?;
+        write_report(&dir, &summary)?;
+        let stopped = summary.stopped_early;
+        results.push((stage.label.clone(), dir, summary));
+        if stopped {
+            break;
+        }
+    }
+    if plan.scenario {
+        report::write_scenario(&plan.report_dir, &results)
+            .with_context(|| format!("cannot write the report in {}", plan.report_dir.display()))
+            .failed()?;
+        if !plan.output.json {
+            print(out, &report::scenario_table(&results))?;
+        }
+    }
+    note!(
+        "report: {}/ (report.json, report.html, junit.xml, latency.hlog{})",
+        plan.report_dir.display(),
+        if plan.scenario {
+            " per stage; scenario.json"
+        } else {
+            ""
+        }
+    );
+    verdict(&results)
+}
+
+/// A scenario's stages each write into their own folder under the report's.
+fn stage_dir(plan: &Plan, index: usize, stage: &StagePlan) -> PathBuf {
+    if plan.scenario {
+        plan.report_dir
+            .join(format!("{:02}-{}", index + 1, slug(&stage.label)))
+    } else {
+        plan.report_dir.clone()
+    }
+}
+
+/// Runs one stage against its target, starting (and then stopping) an embedded
+/// server when it names none.
+async fn run_stage(
+    plan: &Plan,
+    stage: &StagePlan,
+    local: &dyn LocalServers,
+    stop: &CancellationToken,
+) -> Result<LoadSummary, Failure> {
+    let (target, embedded): (Target, Option<LocalServer>) = match &stage.target {
+        Some(target) => (target.clone(), None),
+        None => {
+            let server = local.start(stage.rate).await?;
+            (server.target.clone(), Some(server))
+        }
+    };
+    let summary = match &stage.http {
+        Some(paths) => http_stage(plan, stage, &target, paths).await,
+        None => ws_stage(plan, stage, &target, stop).await,
+    };
+    if let Some(server) = embedded {
+        server.stop().await;
+    }
+    summary
+}
+
+/// A WebSocket stage: the games' stream URLs, then the engine with a progress display.
+async fn ws_stage(
+    plan: &Plan,
+    stage: &StagePlan,
+    target: &Target,
+    stop: &CancellationToken,
+) -> Result<LoadSummary, Failure> {
+    let targets = stream_urls(target, &stage.games, &plan.vu.connect).await?;
+    let config = LoadConfig {
+        targets,
+        conns: stage.conns,
+        duration: stage.duration,
+        ramp: stage.ramp,
+        vu: VuConfig {
+            send_rate: stage.send_rate,
+            reconnect: stage.reconnect.then_some(RECONNECT_BACKOFF),
+            churn: stage.churn,
+            ..plan.vu.clone()
+        },
+        budgets: stage.budgets.clone(),
+    };
+    let output = plan.output;
+    if !output.progress_bar && !output.quiet {
+        // A log line instead of the bar when stderr is not a terminal (CI logs).
+        note!(
+            "livegames load: {} connections over {} targets for {:?} (ramp {:?})",
+            config.conns,
+            config.targets.len(),
+            config.duration,
+            config.ramp
+        );
+    }
+    let progress = Progress::new(output.progress_bar, config.duration);
+    let summary = engine::run(config, stop.clone(), |tick| progress.tick(&tick)).await;
+    progress.finish();
+    Ok(summary)
+}
+
+/// The WebSocket URLs to spread connections over: the one stream a URL names, or one
+/// per game (given with `--games`, or the ones the target lists, live ones first).
+async fn stream_urls(
+    target: &Target,
+    games: &[String],
+    options: &ConnectOptions,
+) -> Result<Vec<Url>, Failure> {
+    if let Some(url) = target.fixed_stream() {
+        return Ok(vec![url]);
+    }
+    let ids: Vec<String> = if games.is_empty() {
+        let listed = discover::games(target, options).await.unreachable()?;
+        let live: Vec<String> = listed
+            .iter()
+            .filter(|g| g.live)
+            .map(|g| g.id.clone())
+            .collect();
+        // An embedded server may not have heard from its upstreams yet: take them all.
+        if live.is_empty() {
+            listed.into_iter().map(|g| g.id).collect()
+        } else {
+            live
+        }
+    } else {
+        games.to_vec()
+    };
+    if ids.is_empty() {
+        return Err(Failure::unreachable(format!(
+            "{target}: the server lists no games; pass --games"
+        )));
+    }
+    Ok(ids.iter().map(|id| target.stream(id)).collect())
+}
+
+/// An HTTP stage: goose users GET `paths` in turn, reported like a WebSocket stage.
+async fn http_stage(
+    plan: &Plan,
+    stage: &StagePlan,
+    target: &Target,
+    paths: &[String],
+) -> Result<LoadSummary, Failure> {
+    let base = target.origin();
+    let config = HttpConfig {
+        base_url: base.clone(),
+        paths: paths.to_vec(),
+        users: stage.conns,
+        duration: stage.duration,
+        ramp: stage.ramp,
+        timeout: plan.vu.connect.connect_timeout.max(MIN_HTTP_TIMEOUT),
+    };
+    if !plan.output.quiet {
+        note!(
+            "livegames load --http: {} users on {} for {:?}",
+            config.users,
+            base,
+            config.duration
+        );
+    }
+    let started_wall = std::time::SystemTime::now();
+    let mut recorder = Recorder::new();
+    let totals = http::run(&config, &mut recorder).await.failed()?;
+    Ok(summary::http_summary(
+        started_wall,
+        config.duration,
+        &base,
+        recorder,
+        totals,
+        &stage.budgets,
+    ))
+}
+
+/// The run's verdict: unreachable when a stage reached nothing; otherwise whether
+/// every budget of every stage held.
+fn verdict(results: &[StageResult]) -> CommandResult {
+    if let Some((label, _, s)) = results.iter().find(|(_, _, s)| !s.reached_target()) {
+        let why: Vec<String> = s
+            .totals
+            .counts
+            .errors
+            .iter()
+            .map(|(k, v)| format!("{k} x{v}"))
+            .collect();
+        return Err(Failure::unreachable(format!(
+            "{label}: the target could not be reached ({})",
+            why.join(", ")
+        )));
+    }
+    Ok(Verdict::from_passed(
+        results.iter().all(|(_, _, s)| s.budgets_passed()),
+    ))
+}
+
+/// What `livegames report merge` does.
+#[derive(Debug, Clone)]
+pub struct MergePlan {
+    /// Report folders written by `livegames load --report DIR`.
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged report goes.
+    pub report_dir: PathBuf,
+    pub budgets: Vec<Budget>,
+    pub json: bool,
+}
+
+/// Merges report folders into one report and judges its budgets.
+pub fn merge(plan: &MergePlan, out: &mut dyn Write) -> CommandResult {
+    let summary = super::merge::merge(&plan.dirs, &plan.budgets).usage()?;
+    print_summary(out, plan.json, &summary)?;
+    write_report(&plan.report_dir, &summary)?;
+    note!(
+        "report: {}/ (report.json, report.html, junit.xml, latency.hlog)",
+        plan.report_dir.display()
+    );
+    Ok(Verdict::from_passed(summary.budgets_passed()))
+}
+
+fn print_summary(out: &mut dyn Write, json: bool, summary: &LoadSummary) -> Result<(), Failure> {
+    let text = if json {
+        let mut j = serde_json::to_string_pretty(summary)
+            .context("cannot render the summary as JSON")
+            .failed()?;
+        j.push('\n');
+        j
+    } else {
+        summary.render_text()
+    };
+    print(out, &text)
+}
+
+fn write_report(dir: &Path, summary: &LoadSummary) -> Result<(), Failure> {
+    report::write_all(dir, summary)
+        .with_context(|| format!("cannot write the report in {}", dir.display()))
+        .failed()?;
+    Ok(())
+}
+
+/// Writes to the command's output; a reader that went away is reported as such (and
+/// ends the command quietly: see `cli::exit`).
+fn print(out: &mut dyn Write, text: &str) -> Result<(), Failure> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to standard output")
+        .failed()
+}
+
+/// A stage label as a folder name: `Ramp to 100!` -> `ramp-to-100`.
+fn slug(label: &str) -> String {
+    let s: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_labels_become_folder_names() {
+        assert_eq!(slug("Ramp to 100!"), "ramp-to-100");
+        assert_eq!(slug("stage 2 (50 connections)"), "stage-2-50-connections");
+    }
+}

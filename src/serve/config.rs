@@ -1,0 +1,120 @@
+//! Everything `serve` can be told, with the defaults `livegames serve` runs with.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::scores::ScoresConfig;
+use crate::feeds::mock::FaultSpec;
+
+/// Everything `serve` can be told. [`ServeConfig::default`] is what
+/// `livegames serve` runs with no flags.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Replay seconds per wall second for the mock upstreams.
+    pub speed: f64,
+    /// Market ticks per second per live game (the stream's message rate).
+    pub rate: f64,
+    /// ESPN host (default: the built-in mock).
+    pub espn_url: Option<String>,
+    /// Kalshi REST base, e.g. `https://api.elections.kalshi.com/trade-api/v2`.
+    pub kalshi_url: Option<String>,
+    /// Kalshi WebSocket URL; derived from `kalshi_url` when not given.
+    pub kalshi_ws_url: Option<String>,
+    /// API-SPORTS base with a `{sport}` placeholder.
+    pub apisports_url: Option<String>,
+    /// API-SPORTS key; defaults to the mock's key when the mock is the upstream.
+    pub apisports_key: Option<String>,
+    /// Serve the mock upstreams on their own address instead of under `/mock`.
+    pub mock_addr: Option<SocketAddr>,
+    /// Read recordings from this folder instead of the built-in ones.
+    pub mock_feeds: Option<PathBuf>,
+    /// The game map (default: the recordings' `games.json`).
+    pub games_map: Option<PathBuf>,
+    pub max_conns: usize,
+    /// Frames a client may fall behind before it is closed with 4008.
+    pub send_queue: usize,
+    /// Serialized history kept per game for resume and the timeline, in bytes.
+    pub history_bytes: usize,
+    pub heartbeat: Duration,
+    pub espn_poll: Duration,
+    pub upstream_timeout: Duration,
+    pub stale_after: Duration,
+    pub down_after: Duration,
+    /// The longest wait between retries of a failing upstream.
+    pub retry_max: Duration,
+    pub ws: WsSettings,
+    /// SO_SNDBUF for client sockets: bounds kernel memory held for a slow reader.
+    pub socket_send_buffer: Option<usize>,
+    pub admin_token: Option<String>,
+    pub faults: Vec<FaultSpec>,
+    pub scores: ScoresConfig,
+    /// How long shutdown waits for clients to get their goodbye.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            speed: 1.0,
+            rate: 2.0,
+            espn_url: None,
+            kalshi_url: None,
+            kalshi_ws_url: None,
+            apisports_url: None,
+            apisports_key: None,
+            mock_addr: None,
+            mock_feeds: None,
+            games_map: None,
+            max_conns: 20_000,
+            send_queue: 1024,
+            history_bytes: 32 * 1024 * 1024,
+            heartbeat: Duration::from_secs(crate::contract::HEARTBEAT_INTERVAL_SECS),
+            espn_poll: Duration::from_secs(1),
+            upstream_timeout: Duration::from_secs(2),
+            stale_after: Duration::from_secs(5),
+            down_after: Duration::from_secs(10),
+            retry_max: Duration::from_secs(5),
+            ws: WsSettings {
+                read_buffer: 4 * 1024,
+                write_buffer: 8 * 1024,
+                write_timeout: Duration::from_secs(5),
+                close_grace: Duration::from_secs(2),
+            },
+            socket_send_buffer: Some(64 * 1024),
+            admin_token: None,
+            faults: Vec::new(),
+            scores: ScoresConfig {
+                ttl: Duration::from_secs(15),
+                daily_quota: 100,
+                per_minute_quota: 10,
+                breaker_failures: 3,
+                breaker_open_for: Duration::from_secs(30),
+            },
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// The server `load` starts when given no URL: defaults with `rate` ticks/s.
+    pub fn embedded(rate: f64) -> Self {
+        Self {
+            rate,
+            ..Self::default()
+        }
+    }
+}
+
+/// Per-connection socket settings.
+#[derive(Debug, Clone, Copy)]
+pub struct WsSettings {
+    /// tungstenite's read buffer; its 128 KiB default dominates per-connection memory.
+    pub read_buffer: usize,
+    /// Bytes buffered before a write reaches the socket (a flush writes them anyway).
+    pub write_buffer: usize,
+    /// A write that does not complete in this time marks the client as slow.
+    pub write_timeout: Duration,
+    /// How long a goodbye (close frame) may take before the socket is dropped.
+    pub close_grace: Duration,
+}

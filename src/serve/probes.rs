@@ -1,0 +1,47 @@
+//! `GET /health` and `GET /metrics`.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::state::AppState;
+use crate::contract::{Source, SourceHealth};
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    let mut sources = serde_json::Map::new();
+    let mut healthy = true;
+    let now = Instant::now();
+    let mut entries = state.0.sources.all();
+    entries.push((Source::Apisports, state.0.scores.health()));
+    for (source, entry) in entries {
+        healthy &= entry.state == SourceHealth::Ok;
+        sources.insert(
+            source.as_str().into(),
+            json!({
+                "state": entry.state.as_str(),
+                "detail": entry.detail,
+                "last_success_age_ms": entry.last_ok.map(|t| now.duration_since(t).as_millis() as u64),
+            }),
+        );
+    }
+    Json(json!({
+        "status": if healthy { "healthy" } else { "degraded" },
+        "uptime_s": state.0.started.elapsed().as_secs_f64(),
+        "connections": state.0.metrics.ws_connections.get(),
+        "sources": sources,
+    }))
+    .into_response()
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut response = state.0.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,34 @@
+//! What every handler shares: the hub, health and metrics, the scores cache, the fault
+//! plan, the connection limit and the shutdown. Handlers import this; it imports none
+//! of them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+
+use super::config::WsSettings;
+use super::hub::Hub;
+use super::observe::{Metrics, SourceBoard};
+use super::scores::Scores;
+use crate::feeds::mock::FaultPlan;
+use crate::shutdown::Shutdown;
+
+/// The state behind every route (cheap to clone: one `Arc`).
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<AppInner>);
+
+pub(crate) struct AppInner {
+    pub hub: Arc<Hub>,
+    pub sources: Arc<SourceBoard>,
+    pub metrics: Arc<Metrics>,
+    pub scores: Scores,
+    pub faults: FaultPlan,
+    pub admin_token: Option<String>,
+    pub conns: Arc<Semaphore>,
+    pub ws: WsSettings,
+    pub shutdown: Shutdown,
+    pub started: Instant,
+    pub local_addr: SocketAddr,
+}

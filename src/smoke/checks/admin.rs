@@ -1,0 +1,132 @@
+//! `admin.faults`: an ESPN outage injected through livegames' `/admin/faults` shows in
+//! the stream's status frames and in `/health`, and clears again. Opt-in: it changes
+//! the server it checks.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::client::http::Answer;
+use crate::contract::FrameType;
+use crate::contract::check::Violation;
+use crate::smoke::check::{CheckId, CheckResult};
+use crate::smoke::conn::{Conn, Next, kind, open_stream, parse, secs};
+use crate::smoke::ctx::Ctx;
+use crate::smoke::rest::expect_ok;
+
+const ID: CheckId = CheckId::AdminFaults;
+/// The shortest wait for a status frame: the server decides staleness on its own
+/// clock (`--stale-after`, `--down-after`), which may be longer than `--timeout`.
+const MIN_STATUS_WAIT: Duration = Duration::from_secs(30);
+
+/// Injects an ESPN outage through `/admin/faults`, sees it in status frames and
+/// `/health`, clears it and sees the recovery.
+pub(crate) async fn admin_faults(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str) -> CheckResult {
+    let Some(token) = ctx.config.admin_token.as_deref() else {
+        return CheckResult::skip(
+            ID,
+            "needs --admin-token (and a server with livegames' /admin/faults API)",
+        );
+    };
+    let opened = match open_stream(ctx, ID, game, no_game, None).await {
+        Ok(opened) => opened,
+        Err(not_run) => return not_run,
+    };
+    let (mut conn, started) = (opened.conn, opened.started);
+    let faults = ctx.target().api("/admin/faults");
+    let inject = ctx
+        .client
+        .post(faults.clone())
+        .bearer_auth(token)
+        .json(&serde_json::json!({"source": "espn", "mode": "down", "duration": "2m"}));
+    if let Some(failed) = expect_ok(ctx.send(inject).await, "POST /admin/faults") {
+        conn.close().await;
+        return CheckResult::fail(ID, started.elapsed(), failed);
+    }
+    let wait = ctx.timeout().max(MIN_STATUS_WAIT);
+    let mut violations = Vec::new();
+    let down = await_espn(&mut conn, tokio::time::Instant::now() + wait, |s| s != "ok").await;
+    let down_after = started.elapsed();
+    match &down {
+        Ok(_) => violations.extend(health_degraded(ctx).await),
+        Err(why) => violations.push(Violation::new(
+            "admin",
+            0,
+            "/sources/espn",
+            "a status frame with espn stale or down after the fault",
+            why.clone(),
+            "",
+        )),
+    }
+    let mut clear_url = faults;
+    clear_url.set_query(Some("source=espn"));
+    let clear = ctx.client.delete(clear_url).bearer_auth(token);
+    if let Some(failed) = expect_ok(ctx.send(clear).await, "DELETE /admin/faults") {
+        violations.push(Violation::new("admin", 0, "", "200", failed, ""));
+    }
+    let cleared = Instant::now();
+    let up = await_espn(&mut conn, tokio::time::Instant::now() + wait, |s| s == "ok").await;
+    if let Err(why) = &up {
+        violations.push(Violation::new(
+            "admin",
+            0,
+            "/sources/espn",
+            "a status frame with espn ok after the fault was cleared",
+            why.clone(),
+            "",
+        ));
+    }
+    conn.close().await;
+    let ok = format!(
+        "espn {} after {}, /health degraded; ok again {} after clearing",
+        down.unwrap_or_default(),
+        secs(down_after),
+        secs(cleared.elapsed())
+    );
+    CheckResult::judged(ID, started.elapsed(), ok, violations)
+}
+
+/// During the outage `/health` must say degraded, with espn not ok.
+async fn health_degraded(ctx: &Ctx<'_>) -> Option<Violation> {
+    let Answer::Reply { body, .. } = ctx.get("/health").await else {
+        return None;
+    };
+    let health: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let espn = health["sources"]["espn"]["state"].as_str().unwrap_or("?");
+    if health["status"] == "degraded" && espn != "ok" {
+        return None;
+    }
+    Some(Violation::new(
+        "admin",
+        0,
+        "/status",
+        "/health: degraded, espn not ok",
+        format!("{}, espn {espn}", health["status"]),
+        &health.to_string(),
+    ))
+}
+
+/// Waits for a `status` frame whose `sources.espn` satisfies `wanted`.
+async fn await_espn(
+    conn: &mut Conn,
+    deadline: tokio::time::Instant,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    loop {
+        match conn.next(deadline).await {
+            Next::Frame(frame) => {
+                let Some(value) = parse(&frame) else { continue };
+                if kind(&value) != Some(FrameType::Status) {
+                    continue;
+                }
+                if let Some(state) = value["sources"]["espn"].as_str() {
+                    if wanted(state) {
+                        return Ok(state.to_owned());
+                    }
+                }
+            }
+            Next::TimedOut => return Err("no such status frame in time".into()),
+            other => return Err(other.describe()),
+        }
+    }
+}

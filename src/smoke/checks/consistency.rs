@@ -1,0 +1,178 @@
+//! Does the server say the same thing twice? A resume (`?since=`) must replay what the
+//! main stream sent, frame for frame, and the timeline must hold the same points in
+//! the shape of live updates.
+
+use serde_json::Value;
+
+use crate::contract::FrameType;
+use crate::contract::check::{FrameChecker, Violation};
+use crate::contract::schema::excerpt;
+use crate::smoke::check::{CheckId, CheckResult};
+use crate::smoke::checks::rest::fetch_timeline;
+use crate::smoke::checks::stream::MainStream;
+use crate::smoke::conn::{Next, kind, open_stream, raw};
+use crate::smoke::ctx::Ctx;
+use crate::smoke::diff::{first_difference, shape_diff};
+
+/// `?since=` the main stream's snapshot seq replays what the stream sent after it,
+/// each frame as first sent, then a snapshot.
+pub(crate) async fn resume(ctx: &Ctx<'_>, main: &MainStream) -> CheckResult {
+    const ID: CheckId = CheckId::WsResume;
+    let (Some(game), Some(since)) = (main.game.as_deref(), main.snapshot_seq) else {
+        return CheckResult::skip(ID, main.skip_reason.clone());
+    };
+    let opened = match open_stream(ctx, ID, Some(game), "", Some(since)).await {
+        Ok(opened) => opened,
+        Err(not_run) => return not_run,
+    };
+    let (mut conn, started) = (opened.conn, opened.started);
+    let mut checker = FrameChecker::new(ctx.schemas);
+    checker.resume_at(game, since);
+    let mut violations = Vec::new();
+    let deadline = tokio::time::Instant::now() + ctx.timeout();
+    let mut replayed: Vec<u64> = Vec::new();
+    let ended = loop {
+        let frame = match conn.next(deadline).await {
+            Next::Frame(f) => f,
+            other => break Err(other.describe()),
+        };
+        let mut found = Vec::new();
+        let Some(value) = (match &frame.text {
+            Ok(t) => checker.check_bytes(frame.n, t.as_bytes(), &mut found),
+            Err(_) => None,
+        }) else {
+            continue;
+        };
+        // The order of the replay is judged here; the frames' schema is ws.schema's.
+        violations.extend(found.into_iter().filter(|v| v.check == "seq"));
+        match kind(&value) {
+            Some(FrameType::Snapshot) => break Ok(value["seq"].as_u64()),
+            Some(FrameType::Error) => violations.push(Violation::new(
+                "resume",
+                frame.n,
+                "/code",
+                format!("the frames after seq {since}, which the server sent moments ago"),
+                format!("error {}: {}", value["code"], value["message"]),
+                &raw(&frame),
+            )),
+            Some(k) if k.is_data_bearing() => {
+                let Some(seq) = value["seq"].as_u64() else {
+                    continue;
+                };
+                replayed.push(seq);
+                if let Some((_, sent)) = main.data_frames.get(&seq) {
+                    if let Some(at) = first_difference(sent, &value, String::new()) {
+                        violations.push(Violation::new(
+                            "resume",
+                            frame.n,
+                            at.clone(),
+                            format!(
+                                "seq {seq} exactly as first sent: {}",
+                                excerpt(sent.pointer(&at).unwrap_or(sent), 80)
+                            ),
+                            excerpt(value.pointer(&at).unwrap_or(&Value::Null), 80),
+                            &raw(&frame),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    };
+    conn.close().await;
+    let sent_up_to = main.data_frames.keys().last().copied().unwrap_or(since);
+    let replayed_to = replayed.last().copied().unwrap_or(since);
+    match ended {
+        Err(why) => violations.push(Violation::new(
+            "resume",
+            0,
+            "",
+            "the replay, then a snapshot",
+            format!("{} frames replayed, then {why}", replayed.len()),
+            "",
+        )),
+        Ok(_) if replayed_to < sent_up_to => violations.push(Violation::new(
+            "resume",
+            0,
+            "/seq",
+            format!("a replay up to at least seq {sent_up_to} (sent on the first connection)"),
+            format!("a snapshot after seq {replayed_to}"),
+            "",
+        )),
+        Ok(_) => {}
+    }
+    let ok = format!(
+        "since={since}: {} frames replayed (seq {}..{replayed_to}), each as first sent, then a snapshot",
+        replayed.len(),
+        since + 1
+    );
+    CheckResult::judged(ID, started.elapsed(), ok, violations)
+}
+
+/// The timeline, fetched after the stream, holds every point the stream sent with the
+/// same data, and every point has the shape of live update data.
+pub(crate) async fn timeline_matches(ctx: &Ctx<'_>, main: &MainStream) -> CheckResult {
+    const ID: CheckId = CheckId::TimelineMatchesStream;
+    let (Some(game), Some(since)) = (main.game.as_deref(), main.snapshot_seq) else {
+        return CheckResult::skip(ID, main.skip_reason.clone());
+    };
+    let Some(reference) = main.points().next().map(|(_, _, data)| data) else {
+        return CheckResult::skip(ID, "the stream sent no update or final frame to compare");
+    };
+    let (value, took) = match fetch_timeline(ctx, ID, game, Some(since)).await {
+        Ok(v) => v,
+        Err(failed) => return failed,
+    };
+    let points = value["points"].as_array().cloned().unwrap_or_default();
+    let first_retained = value["first_retained_seq"].as_u64().unwrap_or(0);
+    let last_seq = value["last_seq"].as_u64().unwrap_or(0);
+    let mut violations = Vec::new();
+    for (i, point) in points.iter().enumerate() {
+        if let Some((pointer, expected, actual)) = shape_diff(reference, &point["data"], "") {
+            violations.push(Violation::new(
+                "shape",
+                0,
+                format!("/points/{i}/data{pointer}"),
+                format!("the shape of live update data: {expected}"),
+                actual,
+                &point.to_string(),
+            ));
+        }
+    }
+    let mut compared = 0;
+    for (seq, frame_no, data) in main.points() {
+        let point = points.iter().find(|p| p["seq"].as_u64() == Some(seq));
+        match point {
+            Some(point) => {
+                compared += 1;
+                if let Some(pointer) = first_difference(data, &point["data"], String::new()) {
+                    violations.push(Violation::new(
+                        "timeline",
+                        frame_no,
+                        format!("/data{pointer}"),
+                        format!(
+                            "the timeline's point {seq} to hold what the stream sent: {}",
+                            excerpt(data.pointer(&pointer).unwrap_or(data), 80)
+                        ),
+                        excerpt(point["data"].pointer(&pointer).unwrap_or(&Value::Null), 80),
+                        &point.to_string(),
+                    ));
+                }
+            }
+            None if seq >= first_retained && seq <= last_seq => {
+                violations.push(Violation::new(
+                    "timeline",
+                    frame_no,
+                    "/seq",
+                    format!("the timeline to hold point {seq}, which the stream sent"),
+                    "no such point",
+                    "",
+                ));
+            }
+            None => {}
+        }
+    }
+    let ok =
+        format!("{compared} points equal to what the stream sent; every point has the live shape");
+    CheckResult::judged(ID, took, ok, violations)
+}

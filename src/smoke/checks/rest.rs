@@ -1,0 +1,331 @@
+//! The REST checks: health, the games list (which also picks the games the stream
+//! checks watch), the timeline, an unknown path, and the scores endpoints.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::client::http::Answer;
+use crate::contract::check::Violation;
+use crate::contract::schema::{Body, cut, excerpt};
+use crate::smoke::check::{CheckId, CheckResult};
+use crate::smoke::ctx::Ctx;
+use crate::smoke::rest::{body_excerpt, body_violations, json};
+
+/// The game the stream checks use, and a quiet one for the heartbeat check.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Targets {
+    pub game: Option<String>,
+    pub quiet_game: Option<String>,
+    /// Why there is no game, when there is none.
+    pub no_game: String,
+}
+
+/// `GET /health`; also says whether the server was unreachable.
+pub(crate) async fn health(ctx: &Ctx<'_>) -> (CheckResult, Option<String>) {
+    const ID: CheckId = CheckId::Health;
+    let started = Instant::now();
+    let (status, body) = match ctx.get("/health").await {
+        Answer::Reply { status, body } => (status, body),
+        Answer::Unreachable(why) => {
+            let detail = format!("cannot reach {}/health: {why}", ctx.origin());
+            return (CheckResult::fail(ID, started.elapsed(), detail), Some(why));
+        }
+    };
+    let took = started.elapsed();
+    if status != 200 {
+        let text = body_excerpt(&body, 160);
+        return (
+            CheckResult::fail(ID, took, format!("HTTP {status} (expected 200): {text}")),
+            None,
+        );
+    }
+    let value = match json(ID, took, status, &body) {
+        Ok(v) => v,
+        Err(failed) => return (failed, None),
+    };
+    let violations = body_violations(ctx.schemas, Body::Health, &value);
+    let state = value["status"].as_str().unwrap_or("?");
+    let sources: Vec<String> = value["sources"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(name, s)| format!("{name} {}", s["state"].as_str().unwrap_or("?")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ok = format!("{state}; {}", sources.join(", "));
+    (CheckResult::judged(ID, took, ok, violations), None)
+}
+
+/// `GET /api/live/games`: a valid list, and the games to test.
+pub(crate) async fn games(
+    ctx: &Ctx<'_>,
+    wanted: Option<&str>,
+) -> (CheckResult, Targets, Option<String>) {
+    const ID: CheckId = CheckId::Games;
+    let started = Instant::now();
+    let mut targets = Targets {
+        game: wanted.map(str::to_owned),
+        quiet_game: None,
+        no_game: "no game to stream (see the games check)".into(),
+    };
+    let (status, body) = match ctx.get("/api/live/games").await {
+        Answer::Reply { status, body } => (status, body),
+        Answer::Unreachable(why) => {
+            let detail = format!("cannot reach {}/api/live/games: {why}", ctx.origin());
+            return (
+                CheckResult::fail(ID, started.elapsed(), detail),
+                targets,
+                Some(why),
+            );
+        }
+    };
+    let took = started.elapsed();
+    if status != 200 {
+        let text = body_excerpt(&body, 160);
+        let detail = format!("HTTP {status} (expected 200): {text}");
+        return (CheckResult::fail(ID, took, detail), targets, None);
+    }
+    let value = match json(ID, took, status, &body) {
+        Ok(v) => v,
+        Err(failed) => return (failed, targets, None),
+    };
+    let violations = body_violations(ctx.schemas, Body::GamesList, &value);
+    let listed: Vec<(&str, &str)> = value["games"]
+        .as_array()
+        .map(|games| {
+            games
+                .iter()
+                .filter_map(|g| {
+                    let id = g["id"].as_str()?;
+                    Some((id, g["latest"]["state"].as_str().unwrap_or("")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let live = listed.iter().filter(|(_, s)| *s == "live").count();
+    if targets.game.is_none() {
+        targets.game = listed
+            .iter()
+            .find(|(_, s)| *s == "live")
+            .map(|(id, _)| (*id).to_owned());
+    }
+    targets.quiet_game = listed
+        .iter()
+        .find(|(id, s)| *s != "live" && Some(*id) != targets.game.as_deref())
+        .map(|(id, _)| (*id).to_owned());
+    let summary = format!("{} games, {live} live", listed.len());
+    let result = match (&targets.game, wanted) {
+        (_, _) if !violations.is_empty() => CheckResult::judged(ID, took, "", violations),
+        (None, _) if listed.is_empty() => {
+            targets.no_game = "the server lists no games".into();
+            CheckResult::fail(ID, took, "the server lists no games")
+        }
+        (None, _) => {
+            targets.no_game = "no game is live (see the games check)".into();
+            CheckResult::fail(
+                ID,
+                took,
+                format!(
+                    "{summary}: no game is live, so the stream checks have nothing to watch (pass --game ID to test one anyway)"
+                ),
+            )
+        }
+        (Some(game), Some(_)) if !listed.iter().any(|(id, _)| id == game) => CheckResult::pass(
+            ID,
+            took,
+            format!("{summary}; testing --game {game} (not in the list)"),
+        ),
+        (Some(game), _) => CheckResult::pass(ID, took, format!("{summary}; testing {game}")),
+    };
+    (result, targets, None)
+}
+
+fn timeline_path(game: &str, since: Option<u64>) -> String {
+    let mut url = reqwest::Url::parse("http://x/api/games/").expect("static URL");
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().push(game).push("timeline");
+    }
+    if let Some(since) = since {
+        url.set_query(Some(&format!("since={since}")));
+    }
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// Fetches and parses a timeline; a failed check when that is not possible.
+pub(crate) async fn fetch_timeline(
+    ctx: &Ctx<'_>,
+    id: CheckId,
+    game: &str,
+    since: Option<u64>,
+) -> Result<(Value, Duration), CheckResult> {
+    let started = Instant::now();
+    let path = timeline_path(game, since);
+    match ctx.get(&path).await {
+        Answer::Unreachable(why) => Err(CheckResult::fail(
+            id,
+            started.elapsed(),
+            format!("GET {path}: {why}"),
+        )),
+        Answer::Reply { status: 200, body } => {
+            let took = started.elapsed();
+            json(id, took, 200, &body).map(|v| (v, took))
+        }
+        Answer::Reply { status, body } => Err(CheckResult::fail(
+            id,
+            started.elapsed(),
+            format!(
+                "GET {path}: HTTP {status} (expected 200): {}",
+                body_excerpt(&body, 160)
+            ),
+        )),
+    }
+}
+
+/// `GET /api/games/{id}/timeline`: valid, about this game, seqs rising.
+pub(crate) async fn timeline(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str) -> CheckResult {
+    const ID: CheckId = CheckId::Timeline;
+    let Some(game) = game else {
+        return CheckResult::skip(ID, no_game);
+    };
+    let (value, took) = match fetch_timeline(ctx, ID, game, None).await {
+        Ok(v) => v,
+        Err(failed) => return failed,
+    };
+    let mut violations = body_violations(ctx.schemas, Body::Timeline, &value);
+    let raw = cut(&value.to_string(), 200);
+    if value["game_id"].as_str().is_some_and(|id| id != game) {
+        violations.push(Violation::new(
+            "schema",
+            0,
+            "/game_id",
+            format!("{game:?}"),
+            excerpt(&value["game_id"], 80),
+            &raw,
+        ));
+    }
+    let seqs: Vec<u64> = value["points"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|p| p["seq"].as_u64()).collect())
+        .unwrap_or_default();
+    for (i, pair) in seqs.windows(2).enumerate() {
+        if pair[1] <= pair[0] {
+            violations.push(Violation::new(
+                "seq",
+                0,
+                format!("/points/{}/seq", i + 1),
+                format!("a seq above {}", pair[0]),
+                pair[1].to_string(),
+                &raw,
+            ));
+        }
+    }
+    if let (Some(last), Some(last_seq)) = (seqs.last(), value["last_seq"].as_u64()) {
+        if *last > last_seq {
+            violations.push(Violation::new(
+                "seq",
+                0,
+                "/last_seq",
+                format!("at least {last} (the last point's seq)"),
+                last_seq.to_string(),
+                &raw,
+            ));
+        }
+    }
+    let ok = match (seqs.first(), seqs.last()) {
+        (Some(a), Some(b)) => format!("{} points, seq {a}..{b}", seqs.len()),
+        _ => "no points yet".to_owned(),
+    };
+    CheckResult::judged(ID, took, ok, violations)
+}
+
+/// An unknown path must be a 404, not a catch-all 200.
+pub(crate) async fn unknown_path(ctx: &Ctx<'_>) -> CheckResult {
+    const ID: CheckId = CheckId::HttpUnknownPath;
+    let path = "/api/livegames-smoke/no-such-path";
+    let started = Instant::now();
+    match ctx.get(path).await {
+        Answer::Reply { status: 404, .. } => {
+            CheckResult::pass(ID, started.elapsed(), format!("GET {path}: 404"))
+        }
+        Answer::Reply { status, body } => CheckResult::fail(
+            ID,
+            started.elapsed(),
+            format!(
+                "GET {path}: HTTP {status} (expected 404): {}",
+                body_excerpt(&body, 120)
+            ),
+        ),
+        Answer::Unreachable(why) => {
+            CheckResult::fail(ID, started.elapsed(), format!("GET {path}: {why}"))
+        }
+    }
+}
+
+/// `GET /api/{league}/scores`: 200 with valid scores, or 503 with a JSON reason.
+pub(crate) async fn scores(ctx: &Ctx<'_>, league: &'static str) -> CheckResult {
+    let id = if league == "nfl" {
+        CheckId::ScoresNfl
+    } else {
+        CheckId::ScoresNhl
+    };
+    let path = format!("/api/{league}/scores");
+    let started = Instant::now();
+    let (status, body) = match ctx.get(&path).await {
+        Answer::Reply { status, body } => (status, body),
+        Answer::Unreachable(why) => {
+            return CheckResult::fail(id, started.elapsed(), format!("GET {path}: {why}"));
+        }
+    };
+    let took = started.elapsed();
+    if status != 200 && status != 503 {
+        return CheckResult::fail(
+            id,
+            took,
+            format!(
+                "HTTP {status} (expected 200, or 503 with a reason): {}",
+                body_excerpt(&body, 120)
+            ),
+        );
+    }
+    let value = match json(id, took, status, &body) {
+        Ok(v) => v,
+        Err(failed) => return failed,
+    };
+    if status == 503 {
+        let violations = body_violations(ctx.schemas, Body::Error, &value);
+        let why = value["message"].as_str().unwrap_or("");
+        return CheckResult::judged(id, took, format!("503: {}", cut(why, 100)), violations);
+    }
+    let mut violations = body_violations(ctx.schemas, Body::Scores, &value);
+    if value["league"].as_str().is_some_and(|l| l != league) {
+        violations.push(Violation::new(
+            "schema",
+            0,
+            "/league",
+            format!("{league:?}"),
+            excerpt(&value["league"], 40),
+            &value.to_string(),
+        ));
+    }
+    let count = value["games"].as_array().map_or(0, Vec::len);
+    CheckResult::judged(id, took, format!("200: {count} games"), violations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeline_paths_are_encoded() {
+        assert_eq!(timeline_path("g1", None), "/api/games/g1/timeline");
+        assert_eq!(
+            timeline_path("a b", Some(4)),
+            "/api/games/a%20b/timeline?since=4"
+        );
+    }
+}
