@@ -3,20 +3,28 @@
 //!
 //! # Layout
 //!
-//! | module       | owns                                                        | may import |
-//! |--------------|-------------------------------------------------------------|------------|
-//! | [`contract`] | frames, games, close codes, schemas, stream rules (pure)    | nothing of the crate |
-//! | [`feeds`]    | upstream clients behind [`feeds::Feed`], mocks, resilience  | contract, shutdown |
-//! | [`serve`]    | the server: aggregator, hub, WebSockets, REST, metrics      | contract, feeds, shutdown |
-//! | [`cli`]      | flags, lowering to configs, exit codes                      | everything |
-//! | [`client`]   | outbound WebSocket/HTTP plumbing for load (and smoke)       | contract |
-//! | [`load`]     | the load generator: virtual users, recorder, budgets, reports, scenarios, HTTP via goose | client, contract, retry |
-//! | [`inspect`]  | `contract validate` and `contract schema`, offline            | contract |
-//! | [`retry`]    | backoff timing                                              | std |
-//! | [`shutdown`] | task ownership and stop signals                             | tokio |
-//! | [`telemetry`]| log setup                                                   | tracing |
+//! Every module, what it owns, and what of the crate it may import. Nothing imports
+//! upward: `cli` wires the parts together; `load`, `smoke` and `inspect` test any
+//! server through `client` and never import `serve`; `contract` is pure.
+//! `tests/layering.rs` reads this table and fails on an import it does not allow, and
+//! on a module that is not in it.
 //!
-//! `tests/layering.rs` enforces the arrows.
+//! | module        | owns                                                                      | may import |
+//! |---------------|---------------------------------------------------------------------------|------------|
+//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, inspect, load, outcome, serve, shutdown, smoke, telemetry |
+//! | [`serve`]     | the server: aggregator, hub, WebSockets, REST, probes, dashboard           | contract, feeds, shutdown, retry |
+//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, console, contract, junit, outcome, retry |
+//! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit                             | client, console, contract, junit, outcome |
+//! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder              | client, console, contract, outcome |
+//! | [`feeds`]     | upstream clients behind [`feeds::Feed`], mocks, resilience                 | contract, retry, shutdown |
+//! | [`client`]    | one [`client::Target`] and [`client::ConnectOptions`]; WebSocket and capped HTTP requests, discovery, the embedded-server seam | contract, outcome |
+//! | [`contract`]  | frames, games, close codes, schemas, stream rules, AsyncAPI (pure)         | nothing |
+//! | [`outcome`]   | how a command ends: a verdict or a failure (one per exit code)             | nothing |
+//! | [`console`]   | printing results (errors returned) and notes (never panicking)             | nothing |
+//! | [`junit`]     | JUnit XML for CI                                                           | nothing |
+//! | [`retry`]     | backoff timing                                                             | nothing |
+//! | [`shutdown`]  | task ownership and stop signals                                            | nothing |
+//! | [`telemetry`] | log setup                                                                  | nothing |
 
 pub mod cli;
 pub mod client;

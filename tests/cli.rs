@@ -319,3 +319,41 @@ async fn contract_record_writes_frames_that_validate() {
     ]);
     assert_eq!(unreachable.status.code(), Some(3));
 }
+
+/// issue 9: `livegames contract validate BIG.jsonl | head -1` must end quietly (exit 0,
+/// no panic), however much is left to print when the reader goes away.
+#[test]
+fn a_reader_that_closes_stdout_early_ends_the_command_quietly() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("lg-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.jsonl");
+    // 5,000 frames that are not JSON: 1,000 listed violations, far more than a pipe holds.
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+    for n in 0..5_000 {
+        writeln!(file, "not a frame {n} {}", "x".repeat(200)).unwrap();
+    }
+    file.flush().unwrap();
+    drop(file);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args(["contract", "validate", big.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("FAIL json frame 1"), "{first}");
+    // The reader is gone (its end of the pipe closed when dropped above).
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "nothing to say about a closed pipe: {err}");
+    // With the reader there to the end, the verdict is the exit code as usual.
+    let whole = livegames(&["contract", "validate", big.to_str().unwrap()]);
+    assert_eq!(whole.status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

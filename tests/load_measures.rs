@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use livegames::client::ConnectOptions;
+use livegames::load::plan::VuConfig;
 use livegames::load::recorder::{Distribution, Quantile};
-use livegames::load::vu::VuConfig;
 use livegames::load::{LoadConfig, summary::LoadSummary};
 use livegames::retry::Backoff;
 use tokio_util::sync::CancellationToken;

@@ -3,8 +3,8 @@
 use anyhow::Context;
 
 use super::args::{ContractCommand, RecordArgs, ValidateArgs};
-use super::block_on;
 use super::exit::{self, Exit};
+use super::runtime::block_on;
 use crate::console::{self, note};
 use crate::outcome::{Classify, CommandResult, Failure, Verdict};
 

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::{LoadArgs, MergeArgs};
 use super::embedded::EmbeddedServe;
-use super::{block_on, cancel_on_signal};
+use super::runtime::{block_on, cancel_on_signal};
 use crate::load::runner;
 use crate::outcome::CommandResult;
 

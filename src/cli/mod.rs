@@ -7,18 +7,12 @@ mod contract;
 mod embedded;
 pub mod exit;
 mod load;
+mod runtime;
 mod serve;
 mod smoke;
 
-use std::future::Future;
-
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
 
-use crate::outcome::{Classify, Failure};
-use crate::shutdown::Signals;
 use args::{ContractCommand, LoadArgs, ReportCommand, ServeArgs, SmokeArgs};
 use exit::Exit;
 
@@ -58,28 +52,4 @@ pub fn run(cli: Cli) -> Exit {
         Command::Smoke(args) => exit::finish("smoke", smoke::run(*args)),
         Command::Contract(command) => contract::run(command),
     }
-}
-
-/// Runs `future` on the one runtime every command uses.
-fn block_on<F: Future>(future: F) -> Result<F::Output, Failure> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")
-        .failed()?;
-    Ok(runtime.block_on(future))
-}
-
-/// Cancels `token` on the first Ctrl-C or SIGTERM, until the returned handle is
-/// dropped. The listeners are registered before this returns, so a signal that
-/// arrives while the command announces itself is not lost to the default action
-/// (which would kill the process before it could say goodbye or write its report).
-fn cancel_on_signal(token: CancellationToken) -> Result<AbortOnDropHandle<()>, Failure> {
-    let mut signals = Signals::install()
-        .context("cannot listen for signals")
-        .failed()?;
-    Ok(AbortOnDropHandle::new(tokio::spawn(async move {
-        signals.recv().await;
-        token.cancel();
-    })))
 }

@@ -4,7 +4,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::args::ServeArgs;
-use super::{block_on, cancel_on_signal};
+use super::runtime::{block_on, cancel_on_signal};
 use crate::outcome::{Classify, CommandResult, Verdict};
 use crate::shutdown::Shutdown;
 

@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use anyhow::Context;
 
 use super::args::SmokeArgs;
-use super::block_on;
 use super::embedded::EmbeddedServe;
+use super::runtime::block_on;
 use crate::client::local::LocalServers;
 use crate::console::{self, note};
 use crate::outcome::{Classify, CommandResult, Failure, Verdict};

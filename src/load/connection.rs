@@ -4,14 +4,16 @@
 //! recorder shard.
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::sync::CancellationToken;
 
 use super::frame_head::{Head, foreign_ts};
+use super::plan::VuConfig;
 use super::recorder::{Distribution, Recorder};
-use super::vu::{End, Session, VirtualUser};
 use crate::client::ws::Socket;
 use crate::contract::FrameType;
 use crate::contract::rules::{SeqEvent, SeqTracker};
@@ -28,6 +30,36 @@ const CLOSE_NO_STATUS: u16 = 1005;
 /// How much of an error message an error kind keeps.
 const ERROR_KIND_CHARS: usize = 60;
 
+/// How a connection ended.
+pub(super) enum End {
+    /// The run is over.
+    Stopped,
+    /// The server or the network ended it; `kind` names why (`close_4008`, `reset`, ...).
+    Lost { kind: String },
+    /// This user closed it on purpose (`churn`), to come back with `?since=`.
+    Churned,
+}
+
+/// State that lives across reconnects.
+#[derive(Debug, Default)]
+pub(super) struct Session {
+    /// Where a resume starts: the latest data frame's seq, or the snapshot's.
+    pub last_seq: Option<u64>,
+    /// When the previous connection ended, to time the reconnect.
+    pub disconnected_at: Option<Instant>,
+    /// The last client message number (numbers go on across reconnects).
+    pub ping_id: u64,
+}
+
+/// What a connection borrows from its virtual user.
+pub(super) struct UserParts<'a> {
+    pub config: &'a VuConfig,
+    /// The recorder shard this user records into.
+    pub shard: &'a Mutex<Recorder>,
+    /// The end of the run.
+    pub stop: &'a CancellationToken,
+}
+
 /// A client message awaiting its answer.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -39,7 +71,7 @@ struct Pending {
 }
 
 pub(super) struct Connection<'a> {
-    user: &'a VirtualUser,
+    user: UserParts<'a>,
     socket: Socket,
     session: &'a mut Session,
     opened: Instant,
@@ -66,12 +98,12 @@ pub(super) struct Connection<'a> {
 
 impl<'a> Connection<'a> {
     pub fn new(
-        user: &'a VirtualUser,
+        user: UserParts<'a>,
         socket: Socket,
         session: &'a mut Session,
         resumed: bool,
     ) -> Self {
-        let config = &user.config;
+        let config = user.config;
         let opened = Instant::now();
         let seq = match (resumed, session.last_seq) {
             (true, Some(since)) => SeqTracker::starting_at(since),
@@ -101,8 +133,8 @@ impl<'a> Connection<'a> {
     /// Runs the connection until it ends.
     pub async fn run(mut self) -> End {
         // A copy of the reference, so waiting on the stop does not borrow `self`.
-        let user = self.user;
-        let cancelled = user.stop.cancelled();
+        let stop = self.user.stop;
+        let cancelled = stop.cancelled();
         tokio::pin!(cancelled);
         let timer = tokio::time::sleep_until(self.next_wake().into());
         tokio::pin!(timer);
@@ -138,7 +170,8 @@ impl<'a> Connection<'a> {
     }
 
     fn record<R>(&self, f: impl FnOnce(&mut Recorder) -> R) -> R {
-        self.user.record(f)
+        let mut shard = self.user.shard.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut shard)
     }
 
     /// Whatever came due: churn, the idle check, a protocol ping, scheduled sends.
@@ -303,17 +336,7 @@ impl<'a> Connection<'a> {
         shard.counters.frames += 1;
         shard.counters.bytes += text.len() as u64;
         if let (Some(k), Some(s)) = (kind, head.seq.0.and_then(|s| u64::try_from(s).ok())) {
-            match self.seq.observe(k, s) {
-                SeqEvent::InOrder => {}
-                SeqEvent::Gap { missing, .. } => shard.counters.lost += missing,
-                SeqEvent::Duplicate { .. } => shard.counters.duplicates += 1,
-                SeqEvent::Backwards { .. } => shard.counters.reordered += 1,
-            }
-            // Where a resume starts: the latest data frame, or the snapshot (which is
-            // authoritative, also after a server restart lowered the seqs).
-            if k.is_data_bearing() || k == FrameType::Snapshot {
-                self.session.last_seq = Some(s);
-            }
+            self.follow_seq(k, s, &mut shard);
         }
         if kind == Some(FrameType::Error) {
             shard.error("error_frame");
@@ -339,6 +362,24 @@ impl<'a> Connection<'a> {
                 };
                 settle_replies(&mut self.pending, &mut shard, reply);
             }
+        }
+    }
+}
+
+impl Connection<'_> {
+    /// Counts what a frame's seq says (lost, duplicated, reordered) and remembers
+    /// where a resume would start.
+    fn follow_seq(&mut self, kind: FrameType, seq: u64, shard: &mut Recorder) {
+        match self.seq.observe(kind, seq) {
+            SeqEvent::InOrder => {}
+            SeqEvent::Gap { missing, .. } => shard.counters.lost += missing,
+            SeqEvent::Duplicate { .. } => shard.counters.duplicates += 1,
+            SeqEvent::Backwards { .. } => shard.counters.reordered += 1,
+        }
+        // Where a resume starts: the latest data frame, or the snapshot (which is
+        // authoritative, also after a server restart lowered the seqs).
+        if kind.is_data_bearing() || kind == FrameType::Snapshot {
+            self.session.last_seq = Some(seq);
         }
     }
 }

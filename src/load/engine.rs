@@ -15,9 +15,10 @@ use url::Url;
 use super::budget::Budget;
 use super::hdrlog;
 use super::host;
+use super::plan::VuConfig;
 use super::recorder::{Distribution, Quantile, Recorder};
 use super::summary::{self, LoadSummary, Second};
-use super::vu::{Gauges, VirtualUser, VuConfig};
+use super::vu::{Gauges, VirtualUser};
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {

@@ -70,6 +70,38 @@ pub async fn run(
     config: &HttpConfig,
     recorder: &mut Recorder,
 ) -> Result<HttpTotals, HttpLoadError> {
+    let mut scenario = Scenario::new("livegames http");
+    for path in &config.paths {
+        scenario = scenario.register_transaction(
+            Transaction::new(get_path(Arc::from(path.as_str()))).set_name(path),
+        );
+    }
+    let attack = GooseAttack::initialize_with_config(goose_configuration(config))?
+        .register_scenario(scenario);
+    let metrics = attack.execute().await?;
+    let mut by_path = BTreeMap::new();
+    let (mut requests, mut failures) = (0u64, 0u64);
+    for aggregate in metrics.requests.values() {
+        let (stats, latencies) = path_stats(aggregate);
+        requests += stats.requests;
+        failures += stats.failures;
+        by_path.insert(format!("{} {}", aggregate.method, aggregate.path), stats);
+        recorder.add(&latencies);
+    }
+    let seconds = (metrics.duration as f64)
+        .max(config.duration.as_secs_f64())
+        .max(1e-9);
+    Ok(HttpTotals {
+        users: config.users,
+        requests,
+        failures,
+        requests_per_s: requests as f64 / seconds,
+        by_path,
+    })
+}
+
+/// goose's configuration for `config`, with its own output and controllers off.
+fn goose_configuration(config: &HttpConfig) -> GooseConfiguration {
     let mut goose = GooseConfiguration::default();
     goose.host = Some(config.base_url.clone());
     goose.users = Some(config.users);
@@ -85,48 +117,29 @@ pub async fn run(
     goose.no_print_metrics = true;
     goose.no_error_summary = true;
     goose.quiet = 1;
-    let mut scenario = Scenario::new("livegames http");
-    for path in &config.paths {
-        scenario = scenario.register_transaction(
-            Transaction::new(get_path(Arc::from(path.as_str()))).set_name(path),
-        );
+    goose
+}
+
+/// One path's figures, and its latencies (from goose's microsecond buckets).
+fn path_stats(aggregate: &goose::metrics::GooseRequestMetricAggregate) -> (PathStats, Recorder) {
+    let mut one = Recorder::new();
+    for (bucket_us, count) in aggregate.raw_data.times_us.iter() {
+        one.latency_n(Distribution::Http, *bucket_us as i64, *count as u64);
     }
-    let attack = GooseAttack::initialize_with_config(goose)?.register_scenario(scenario);
-    let metrics = attack.execute().await?;
-    let mut by_path = BTreeMap::new();
-    let (mut requests, mut failures) = (0u64, 0u64);
-    for aggregate in metrics.requests.values() {
-        let mut one = Recorder::new();
-        for (bucket_us, count) in aggregate.raw_data.times_us.iter() {
-            one.latency_n(Distribution::Http, *bucket_us as i64, *count as u64);
-        }
-        let q = |f: f64| one.latencies.get(Distribution::Http).value_at_quantile(f) as f64;
-        let stats = PathStats {
-            requests: (aggregate.success_count + aggregate.fail_count) as u64,
-            failures: aggregate.fail_count as u64,
-            p50_us: q(0.5),
-            p95_us: q(0.95),
-            p99_us: q(0.99),
-            max_us: one.latencies.get(Distribution::Http).max() as f64,
-            status_codes: aggregate
-                .status_code_counts
-                .iter()
-                .map(|(k, v)| (*k, *v as u64))
-                .collect(),
-        };
-        requests += stats.requests;
-        failures += stats.failures;
-        by_path.insert(format!("{} {}", aggregate.method, aggregate.path), stats);
-        recorder.add(&one);
-    }
-    let seconds = (metrics.duration as f64)
-        .max(config.duration.as_secs_f64())
-        .max(1e-9);
-    Ok(HttpTotals {
-        users: config.users,
-        requests,
-        failures,
-        requests_per_s: requests as f64 / seconds,
-        by_path,
-    })
+    let h = one.latencies.get(Distribution::Http);
+    let q = |f: f64| h.value_at_quantile(f) as f64;
+    let stats = PathStats {
+        requests: (aggregate.success_count + aggregate.fail_count) as u64,
+        failures: aggregate.fail_count as u64,
+        p50_us: q(0.5),
+        p95_us: q(0.95),
+        p99_us: q(0.99),
+        max_us: h.max() as f64,
+        status_codes: aggregate
+            .status_code_counts
+            .iter()
+            .map(|(k, v)| (*k, *v as u64))
+            .collect(),
+    };
+    (stats, one)
 }

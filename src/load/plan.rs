@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::budget::Budget;
-use super::vu::VuConfig;
-use crate::client::Target;
+use super::frame_head::TsSpec;
+use crate::client::{ConnectOptions, Target};
+use crate::retry::Backoff;
 
 /// A whole `livegames load` run.
 #[derive(Debug, Clone)]
@@ -69,5 +70,52 @@ impl StagePlan {
             .flatten()
             .find(|p| !p.starts_with('/'))
             .map(String::as_str)
+    }
+}
+
+/// The client frame sent on the schedule unless a template is given: our contract's
+/// ping, answered by a pong with the same id.
+pub const DEFAULT_PING: &str = r#"{"type":"ping","id":{id}}"#;
+
+/// How long reconnects wait: 100 ms after the first failure, doubling up to 5 s.
+pub const RECONNECT_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(100),
+    max: Duration::from_secs(5),
+};
+
+#[derive(Debug, Clone)]
+pub struct VuConfig {
+    /// How each connection is opened.
+    pub connect: ConnectOptions,
+    /// No frame at all for this long ends the connection as a `timeout` error.
+    pub idle_timeout: Duration,
+    /// Client messages per second per connection (open model), or none.
+    pub send_rate: Option<f64>,
+    /// JSON body with `{id}` where the message number goes; default a contract ping.
+    pub send_template: String,
+    pub ts: TsSpec,
+    /// Reconnect (with `?since=`) after a disconnect, with this backoff.
+    pub reconnect: Option<Backoff>,
+    /// Each connection closes itself after this long and resumes with `?since=`
+    /// (clients that come and go, as on mobile networks); implies reconnecting.
+    pub churn: Option<Duration>,
+    /// WebSocket protocol Ping interval per connection (RTT any server answers), or none.
+    pub ws_ping: Option<Duration>,
+}
+
+impl Default for VuConfig {
+    /// Our contract's defaults: `ts` in µs, pings as the client frame, a small read
+    /// buffer, no client traffic, no reconnects.
+    fn default() -> Self {
+        Self {
+            connect: ConnectOptions::default(),
+            idle_timeout: Duration::from_secs(30),
+            send_rate: None,
+            send_template: DEFAULT_PING.to_owned(),
+            ts: TsSpec::default(),
+            reconnect: None,
+            churn: None,
+            ws_ping: None,
+        }
     }
 }

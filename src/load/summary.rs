@@ -2,6 +2,7 @@
 //! terminal table.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -302,11 +303,10 @@ impl LoadSummary {
         self.budgets.iter().all(|b| b.passed)
     }
 
-    /// The summary for people: latency table, totals, errors, budgets.
+    /// The summary for people: totals, latency table, HTTP paths, then errors, notes
+    /// and budgets.
     pub fn render_text(&self) -> String {
-        use std::fmt::Write;
         let mut out = String::new();
-        let t = &self.totals;
         let _ = writeln!(
             out,
             "livegames load: {} connections, {:.1}s{}",
@@ -318,31 +318,40 @@ impl LoadSummary {
                 ""
             }
         );
-        if t.counts.connect_attempts > 0 {
-            let _ = writeln!(
-                out,
-                "  frames {} ({:.0}/s), bytes {}, lost {}, duplicates {}, reordered {}",
-                t.counts.frames,
-                t.frames_per_s,
-                t.counts.bytes,
-                t.counts.lost,
-                t.counts.duplicates,
-                t.counts.reordered
-            );
-            let _ = writeln!(
-                out,
-                "  connections: {} attempted, {} connected, peak open {}, disconnects {}, reconnects {}/{}",
-                t.counts.connect_attempts,
-                t.counts.connected,
-                t.peak_open,
-                t.counts.disconnects,
-                t.counts.reconnect_successes,
-                t.counts.reconnect_attempts
-            );
-            if let Some(s) = t.all_open_after_s {
-                let _ = writeln!(out, "  all {} connections open after {:.2}s", self.conns, s);
-            }
+        self.render_totals(&mut out);
+        self.render_latency(&mut out);
+        self.render_http(&mut out);
+        self.render_notes(&mut out);
+        out
+    }
+
+    fn render_totals(&self, out: &mut String) {
+        let t = &self.totals;
+        let c = &t.counts;
+        if c.connect_attempts == 0 {
+            return;
         }
+        let _ = writeln!(
+            out,
+            "  frames {} ({:.0}/s), bytes {}, lost {}, duplicates {}, reordered {}",
+            c.frames, t.frames_per_s, c.bytes, c.lost, c.duplicates, c.reordered
+        );
+        let _ = writeln!(
+            out,
+            "  connections: {} attempted, {} connected, peak open {}, disconnects {}, reconnects {}/{}",
+            c.connect_attempts,
+            c.connected,
+            t.peak_open,
+            c.disconnects,
+            c.reconnect_successes,
+            c.reconnect_attempts
+        );
+        if let Some(s) = t.all_open_after_s {
+            let _ = writeln!(out, "  all {} connections open after {:.2}s", self.conns, s);
+        }
+    }
+
+    fn render_latency(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "  {:<12} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
@@ -355,37 +364,41 @@ impl LoadSummary {
                 "  {name:<12} {count:>8} {p50:>10} {p90:>10} {p95:>10} {p99:>10} {p999:>10} {max:>10}"
             );
         }
-        if let Some(h) = &self.http {
+    }
+
+    fn render_http(&self, out: &mut String) {
+        let Some(h) = &self.http else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "  http: {} users, {} requests ({:.0}/s), {} failed",
+            h.users, h.requests, h.requests_per_s, h.failures
+        );
+        for (path, p) in &h.by_path {
+            let codes: Vec<String> = p
+                .status_codes
+                .iter()
+                .map(|(c, n)| format!("{c}x{n}"))
+                .collect();
             let _ = writeln!(
                 out,
-                "  http: {} users, {} requests ({:.0}/s), {} failed",
-                h.users, h.requests, h.requests_per_s, h.failures
+                "    {path:<28} {:>7} req  p50 {:>9}  p95 {:>9}  p99 {:>9}  max {:>9}  [{}]",
+                p.requests,
+                format_micros(p.p50_us),
+                format_micros(p.p95_us),
+                format_micros(p.p99_us),
+                format_micros(p.max_us),
+                codes.join(" ")
             );
-            for (path, p) in &h.by_path {
-                let codes: Vec<String> = p
-                    .status_codes
-                    .iter()
-                    .map(|(c, n)| format!("{c}x{n}"))
-                    .collect();
-                let _ = writeln!(
-                    out,
-                    "    {path:<28} {:>7} req  p50 {:>9}  p95 {:>9}  p99 {:>9}  max {:>9}  [{}]",
-                    p.requests,
-                    format_micros(p.p50_us),
-                    format_micros(p.p95_us),
-                    format_micros(p.p99_us),
-                    format_micros(p.max_us),
-                    codes.join(" ")
-                );
-            }
         }
-        if !t.counts.errors.is_empty() {
-            let list: Vec<String> = t
-                .counts
-                .errors
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
+    }
+
+    /// Errors, the clock, the generator's CPU, warnings and budgets.
+    fn render_notes(&self, out: &mut String) {
+        let errors = &self.totals.counts.errors;
+        if !errors.is_empty() {
+            let list: Vec<String> = errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(out, "  errors: {}", list.join(", "));
         }
         if let Some(c) = &self.clock {
@@ -410,7 +423,6 @@ impl LoadSummary {
                 b.budget, b.measured, b.limit
             );
         }
-        out
     }
 }
 

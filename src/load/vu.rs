@@ -3,65 +3,16 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::connection::Connection;
-use super::frame_head::TsSpec;
+use super::connection::{Connection, End, Session, UserParts};
+use super::plan::VuConfig;
 use super::recorder::{Distribution, Recorder};
-use crate::client::ConnectOptions;
 use crate::client::target::with_since;
 use crate::client::ws;
-use crate::retry::Backoff;
-
-/// The client frame sent on the schedule unless a template is given: our contract's
-/// ping, answered by a pong with the same id.
-pub const DEFAULT_PING: &str = r#"{"type":"ping","id":{id}}"#;
-
-/// How long reconnects wait: 100 ms after the first failure, doubling up to 5 s.
-pub const RECONNECT_BACKOFF: Backoff = Backoff {
-    base: Duration::from_millis(100),
-    max: Duration::from_secs(5),
-};
-
-#[derive(Debug, Clone)]
-pub struct VuConfig {
-    /// How each connection is opened.
-    pub connect: ConnectOptions,
-    /// No frame at all for this long ends the connection as a `timeout` error.
-    pub idle_timeout: Duration,
-    /// Client messages per second per connection (open model), or none.
-    pub send_rate: Option<f64>,
-    /// JSON body with `{id}` where the message number goes; default a contract ping.
-    pub send_template: String,
-    pub ts: TsSpec,
-    /// Reconnect (with `?since=`) after a disconnect, with this backoff.
-    pub reconnect: Option<Backoff>,
-    /// Each connection closes itself after this long and resumes with `?since=`
-    /// (clients that come and go, as on mobile networks); implies reconnecting.
-    pub churn: Option<Duration>,
-    /// WebSocket protocol Ping interval per connection (RTT any server answers), or none.
-    pub ws_ping: Option<Duration>,
-}
-
-impl Default for VuConfig {
-    /// Our contract's defaults: `ts` in µs, pings as the client frame, a small read
-    /// buffer, no client traffic, no reconnects.
-    fn default() -> Self {
-        Self {
-            connect: ConnectOptions::default(),
-            idle_timeout: Duration::from_secs(30),
-            send_rate: None,
-            send_template: DEFAULT_PING.to_owned(),
-            ts: TsSpec::default(),
-            reconnect: None,
-            churn: None,
-            ws_ping: None,
-        }
-    }
-}
 
 /// Numbers every virtual user shares.
 #[derive(Debug, Default)]
@@ -95,27 +46,6 @@ impl Gauges {
     }
 }
 
-/// How a connection ended.
-pub(super) enum End {
-    /// The run is over.
-    Stopped,
-    /// The server or the network ended it; `kind` names why (`close_4008`, `reset`, ...).
-    Lost { kind: String },
-    /// This user closed it on purpose (`churn`), to come back with `?since=`.
-    Churned,
-}
-
-/// State that lives across reconnects.
-#[derive(Debug, Default)]
-pub(super) struct Session {
-    /// Where a resume starts: the latest data frame's seq, or the snapshot's.
-    pub last_seq: Option<u64>,
-    /// When the previous connection ended, to time the reconnect.
-    pub disconnected_at: Option<Instant>,
-    /// The last client message number (numbers go on across reconnects).
-    pub ping_id: u64,
-}
-
 pub struct VirtualUser {
     pub url: Url,
     pub config: Arc<VuConfig>,
@@ -125,7 +55,7 @@ pub struct VirtualUser {
 }
 
 impl VirtualUser {
-    pub(super) fn record<R>(&self, f: impl FnOnce(&mut Recorder) -> R) -> R {
+    fn record<R>(&self, f: impl FnOnce(&mut Recorder) -> R) -> R {
         let mut shard = self.shard.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut shard)
     }
@@ -193,7 +123,12 @@ impl VirtualUser {
             );
         });
         self.gauges.opened();
-        let end = Connection::new(self, connected.socket, session, reconnecting)
+        let parts = UserParts {
+            config: &self.config,
+            shard: &self.shard,
+            stop: &self.stop,
+        };
+        let end = Connection::new(parts, connected.socket, session, reconnecting)
             .run()
             .await;
         self.gauges.closed();

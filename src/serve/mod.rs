@@ -146,18 +146,7 @@ pub async fn run(
     for spec in &config.faults {
         faults.inject(spec, started);
     }
-    let mock_config = MockConfig {
-        speed: config.speed,
-        rate: config.rate,
-        ..MockConfig::default()
-    };
-    let mock_state = MockState::new(
-        recordings,
-        mock_config,
-        faults.clone(),
-        started,
-        shutdown.clone(),
-    );
+    let mock_state = mock_upstreams(&config, recordings, &faults, started, &shutdown);
     let mock_base = match config.mock_addr {
         Some(addr) => serve_mocks_apart(addr, mock_state.clone(), &shutdown).await?,
         None => format!("http://{local_addr}/mock"),
@@ -207,6 +196,29 @@ pub async fn run(
     }
     tracing::info!(%local_addr, speed = config.speed, rate = config.rate, games = catalog.len(), "serving live games");
     serve_until_shutdown(&config, listener, router, &shutdown).await
+}
+
+/// The mock upstreams replaying `recordings` at the configured speed and rate, with
+/// the server's fault plan.
+fn mock_upstreams(
+    config: &ServeConfig,
+    recordings: Recordings,
+    faults: &FaultPlan,
+    started: Instant,
+    shutdown: &Shutdown,
+) -> MockState {
+    let mock_config = MockConfig {
+        speed: config.speed,
+        rate: config.rate,
+        ..MockConfig::default()
+    };
+    MockState::new(
+        recordings,
+        mock_config,
+        faults.clone(),
+        started,
+        shutdown.clone(),
+    )
 }
 
 /// Serves the mock upstreams on their own address (`--mock-addr`); returns their base.

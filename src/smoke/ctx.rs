@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::SmokeConfig;
+use super::config::SmokeConfig;
 use crate::client::http::{self, Answer};
 use crate::client::{ConnectOptions, Target};
 use crate::contract::schema::Schemas;

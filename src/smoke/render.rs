@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use super::{CheckResult, SmokeReport, Status};
+use super::check::{CheckResult, MAX_LISTED, Status};
+use super::report::SmokeReport;
 use crate::junit::{Case, Outcome};
 
 /// Violations shown per failed check in the text output (JSON has up to 50).
@@ -128,7 +129,7 @@ fn violations(out: &mut String, check: &CheckResult) {
             out,
             "       ... and {} more (--json lists up to {})",
             check.violation_count - SHOWN,
-            super::MAX_LISTED
+            MAX_LISTED
         );
     }
 }

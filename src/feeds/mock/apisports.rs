@@ -9,9 +9,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
-use super::MockState;
 use super::recordings::ApiSportsRecording;
 use super::replay::{Phase, Schedule};
+use super::state::MockState;
 use crate::feeds::resilience::QuotaError;
 
 pub(super) fn router() -> Router<MockState> {

@@ -8,9 +8,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::MockState;
 use super::recordings::NbaRecording;
 use super::replay::Phase;
+use super::state::MockState;
 
 pub(super) fn router() -> Router<MockState> {
     Router::new()

@@ -14,8 +14,10 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::faults::FaultMode;
+use super::prices::{cents, dollars, jitter_cents, price_at, tick_interval};
 use super::replay::Phase;
-use super::{FaultMode, MockState, cents, dollars, jitter_cents, price_at, tick_interval};
+use super::state::MockState;
 use crate::contract::Source;
 
 pub(super) fn router() -> Router<MockState> {

@@ -10,7 +10,7 @@ use crate::contract::schema::excerpt;
 use crate::smoke::check::{CheckId, CheckResult};
 use crate::smoke::checks::rest::fetch_timeline;
 use crate::smoke::checks::stream::MainStream;
-use crate::smoke::conn::{Next, kind, open_stream, raw};
+use crate::smoke::conn::{Frame, Next, kind, open_stream, raw};
 use crate::smoke::ctx::Ctx;
 use crate::smoke::diff::{first_difference, shape_diff};
 
@@ -60,21 +60,7 @@ pub(crate) async fn resume(ctx: &Ctx<'_>, main: &MainStream) -> CheckResult {
                     continue;
                 };
                 replayed.push(seq);
-                if let Some((_, sent)) = main.data_frames.get(&seq) {
-                    if let Some(at) = first_difference(sent, &value, String::new()) {
-                        violations.push(Violation::new(
-                            "resume",
-                            frame.n,
-                            at.clone(),
-                            format!(
-                                "seq {seq} exactly as first sent: {}",
-                                excerpt(sent.pointer(&at).unwrap_or(sent), 80)
-                            ),
-                            excerpt(value.pointer(&at).unwrap_or(&Value::Null), 80),
-                            &raw(&frame),
-                        ));
-                    }
-                }
+                violations.extend(differs_from_first_send(main, seq, &frame, &value));
             }
             _ => {}
         }
@@ -82,16 +68,59 @@ pub(crate) async fn resume(ctx: &Ctx<'_>, main: &MainStream) -> CheckResult {
     conn.close().await;
     let sent_up_to = main.data_frames.keys().last().copied().unwrap_or(since);
     let replayed_to = replayed.last().copied().unwrap_or(since);
+    violations.extend(replay_ended_short(
+        ended,
+        replayed.len(),
+        replayed_to,
+        sent_up_to,
+    ));
+    let ok = format!(
+        "since={since}: {} frames replayed (seq {}..{replayed_to}), each as first sent, then a snapshot",
+        replayed.len(),
+        since + 1
+    );
+    CheckResult::judged(ID, started.elapsed(), ok, violations)
+}
+
+/// A replayed frame must be exactly what the main stream was sent under that seq.
+fn differs_from_first_send(
+    main: &MainStream,
+    seq: u64,
+    frame: &Frame,
+    value: &Value,
+) -> Option<Violation> {
+    let (_, sent) = main.data_frames.get(&seq)?;
+    let at = first_difference(sent, value, String::new())?;
+    Some(Violation::new(
+        "resume",
+        frame.n,
+        at.clone(),
+        format!(
+            "seq {seq} exactly as first sent: {}",
+            excerpt(sent.pointer(&at).unwrap_or(sent), 80)
+        ),
+        excerpt(value.pointer(&at).unwrap_or(&Value::Null), 80),
+        &raw(frame),
+    ))
+}
+
+/// The replay must end with a snapshot, after everything the main stream was sent.
+fn replay_ended_short(
+    ended: Result<Option<u64>, String>,
+    replayed: usize,
+    replayed_to: u64,
+    sent_up_to: u64,
+) -> Option<Violation> {
     match ended {
-        Err(why) => violations.push(Violation::new(
+        Err(why) => Some(Violation::new(
             "resume",
             0,
             "",
             "the replay, then a snapshot",
-            format!("{} frames replayed, then {why}", replayed.len()),
+            format!("{replayed} frames replayed, then {why}"),
             "",
         )),
-        Ok(_) if replayed_to < sent_up_to => violations.push(Violation::new(
+        Ok(_) if replayed_to < sent_up_to => Some(Violation::new(
             "resume",
             0,
             "/seq",
@@ -99,14 +128,8 @@ pub(crate) async fn resume(ctx: &Ctx<'_>, main: &MainStream) -> CheckResult {
             format!("a snapshot after seq {replayed_to}"),
             "",
         )),
-        Ok(_) => {}
+        Ok(_) => None,
     }
-    let ok = format!(
-        "since={since}: {} frames replayed (seq {}..{replayed_to}), each as first sent, then a snapshot",
-        replayed.len(),
-        since + 1
-    );
-    CheckResult::judged(ID, started.elapsed(), ok, violations)
 }
 
 /// The timeline, fetched after the stream, holds every point the stream sent with the

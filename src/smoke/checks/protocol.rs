@@ -139,53 +139,9 @@ pub(crate) async fn unknown_game(ctx: &Ctx<'_>) -> CheckResult {
     };
     let deadline = tokio::time::Instant::now() + ctx.timeout();
     let mut violations = Vec::new();
-    let mut error_code = None;
-    let end = loop {
-        match conn.next(deadline).await {
-            Next::Frame(frame) => {
-                let value = parse(&frame);
-                match value.as_ref().and_then(kind) {
-                    Some(FrameType::Error) => {
-                        let value = value.unwrap_or_default();
-                        violations.extend(schema_violations(ctx.schemas, &frame, &value));
-                        error_code = value["code"].as_str().map(str::to_owned);
-                    }
-                    _ => violations.push(Violation::new(
-                        "unknown_game",
-                        frame.n,
-                        "/type",
-                        "an error frame with code unknown_game",
-                        match &value {
-                            Some(v) => format!("{} frame", excerpt(&v["type"], 40)),
-                            None => "a frame that is not JSON".into(),
-                        },
-                        &raw(&frame),
-                    )),
-                }
-            }
-            other => break other,
-        }
-    };
+    let (error_code, end) = read_until_closed(ctx, &mut conn, deadline, &mut violations).await;
     let took = started.elapsed();
-    match error_code.as_deref() {
-        Some("unknown_game") => {}
-        Some(other) => violations.push(Violation::new(
-            "unknown_game",
-            0,
-            "/code",
-            "\"unknown_game\"",
-            format!("{other:?}"),
-            "",
-        )),
-        None => violations.push(Violation::new(
-            "unknown_game",
-            0,
-            "",
-            "an error frame with code unknown_game before the close",
-            "no error frame",
-            "",
-        )),
-    }
+    violations.extend(wrong_error_code(error_code.as_deref()));
     let closed_with = match &end {
         Next::Closed(Some((code, _))) => Some(*code),
         _ => None,
@@ -211,4 +167,61 @@ pub(crate) async fn unknown_game(ctx: &Ctx<'_>) -> CheckResult {
         format!("error unknown_game, then close {}", close::UNKNOWN_GAME),
         violations,
     )
+}
+
+/// Reads an unknown game's stream until it ends: the error frame's code (if one
+/// came), how the stream ended, and a violation for every other frame.
+async fn read_until_closed(
+    ctx: &Ctx<'_>,
+    conn: &mut Conn,
+    deadline: tokio::time::Instant,
+    violations: &mut Vec<Violation>,
+) -> (Option<String>, Next) {
+    let mut error_code = None;
+    loop {
+        let frame = match conn.next(deadline).await {
+            Next::Frame(frame) => frame,
+            end => return (error_code, end),
+        };
+        let value = parse(&frame);
+        if let Some(value) = value.as_ref().filter(|v| kind(v) == Some(FrameType::Error)) {
+            violations.extend(schema_violations(ctx.schemas, &frame, value));
+            error_code = value["code"].as_str().map(str::to_owned);
+            continue;
+        }
+        violations.push(Violation::new(
+            "unknown_game",
+            frame.n,
+            "/type",
+            "an error frame with code unknown_game",
+            match &value {
+                Some(v) => format!("{} frame", excerpt(&v["type"], 40)),
+                None => "a frame that is not JSON".into(),
+            },
+            &raw(&frame),
+        ));
+    }
+}
+
+/// The error frame's code must be `unknown_game`.
+fn wrong_error_code(code: Option<&str>) -> Option<Violation> {
+    match code {
+        Some("unknown_game") => None,
+        Some(other) => Some(Violation::new(
+            "unknown_game",
+            0,
+            "/code",
+            "\"unknown_game\"",
+            format!("{other:?}"),
+            "",
+        )),
+        None => Some(Violation::new(
+            "unknown_game",
+            0,
+            "",
+            "an error frame with code unknown_game before the close",
+            "no error frame",
+            "",
+        )),
+    }
 }

@@ -58,6 +58,37 @@ pub(crate) async fn health(ctx: &Ctx<'_>) -> (CheckResult, Option<String>) {
     (CheckResult::judged(ID, took, ok, violations), None)
 }
 
+/// The listed games: (id, state of the latest point).
+fn listed_games(list: &Value) -> Vec<(&str, &str)> {
+    list["games"]
+        .as_array()
+        .map(|games| {
+            games
+                .iter()
+                .filter_map(|g| {
+                    let id = g["id"].as_str()?;
+                    Some((id, g["latest"]["state"].as_str().unwrap_or("")))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The game to stream (the one asked for, else the first live one) and a quiet one
+/// for the heartbeat (not live, not the streamed one).
+fn choose_games(targets: &mut Targets, listed: &[(&str, &str)]) {
+    if targets.game.is_none() {
+        targets.game = listed
+            .iter()
+            .find(|(_, s)| *s == "live")
+            .map(|(id, _)| (*id).to_owned());
+    }
+    targets.quiet_game = listed
+        .iter()
+        .find(|(id, s)| *s != "live" && Some(*id) != targets.game.as_deref())
+        .map(|(id, _)| (*id).to_owned());
+}
+
 /// `GET /api/live/games`: a valid list, and the games to test.
 pub(crate) async fn games(
     ctx: &Ctx<'_>,
@@ -92,29 +123,9 @@ pub(crate) async fn games(
         Err(failed) => return (failed, targets, None),
     };
     let violations = body_violations(ctx.schemas, Body::GamesList, &value);
-    let listed: Vec<(&str, &str)> = value["games"]
-        .as_array()
-        .map(|games| {
-            games
-                .iter()
-                .filter_map(|g| {
-                    let id = g["id"].as_str()?;
-                    Some((id, g["latest"]["state"].as_str().unwrap_or("")))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let listed = listed_games(&value);
     let live = listed.iter().filter(|(_, s)| *s == "live").count();
-    if targets.game.is_none() {
-        targets.game = listed
-            .iter()
-            .find(|(_, s)| *s == "live")
-            .map(|(id, _)| (*id).to_owned());
-    }
-    targets.quiet_game = listed
-        .iter()
-        .find(|(id, s)| *s != "live" && Some(*id) != targets.game.as_deref())
-        .map(|(id, _)| (*id).to_owned());
+    choose_games(&mut targets, &listed);
     let summary = format!("{} games, {live} live", listed.len());
     let result = match (&targets.game, wanted) {
         (_, _) if !violations.is_empty() => CheckResult::judged(ID, took, "", violations),

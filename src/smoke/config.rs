@@ -1,0 +1,54 @@
+//! What a smoke run checks and how patiently ([`SmokeConfig`]).
+
+use std::time::Duration;
+
+use super::check::Selection;
+use crate::client::{ConnectOptions, Target};
+
+/// The read buffer of smoke's connections: a few frames of our contract's size.
+pub const READ_BUFFER: usize = 16 * 1024;
+/// Frames larger than this end the connection (tungstenite refuses them).
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// What to check and how patiently.
+#[derive(Debug, Clone)]
+pub struct SmokeConfig {
+    /// The server, in any of the four schemes; its REST and stream URLs derive from it.
+    pub target: Target,
+    /// The game to stream; default: the first live one.
+    pub game: Option<String>,
+    /// Frames to receive after the snapshot.
+    pub messages: usize,
+    /// How long any one check may wait (connecting included).
+    pub timeout: Duration,
+    /// How far a frame's `ts` may be from the local clock.
+    pub max_skew: Duration,
+    /// The server's heartbeat interval (the contract: 5 s).
+    pub heartbeat: Duration,
+    pub checks: Selection,
+    pub admin_token: Option<String>,
+    /// How connections are opened; their connect timeout is [`SmokeConfig::timeout`].
+    pub connect: ConnectOptions,
+}
+
+impl SmokeConfig {
+    /// `livegames smoke`'s defaults against `target`.
+    pub fn new(target: Target) -> Self {
+        let timeout = Duration::from_secs(30);
+        Self {
+            target,
+            game: None,
+            messages: 20,
+            timeout,
+            max_skew: Duration::from_secs(2),
+            heartbeat: Duration::from_secs(crate::contract::HEARTBEAT_INTERVAL_SECS),
+            checks: Selection::default_checks(),
+            admin_token: None,
+            connect: ConnectOptions {
+                connect_timeout: timeout,
+                read_buffer: READ_BUFFER,
+                max_message: Some(MAX_MESSAGE_BYTES),
+            },
+        }
+    }
+}
