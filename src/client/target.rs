@@ -164,8 +164,7 @@ impl Target {
 
     fn fill(&self, game: &str) -> Url {
         let mut url = self.with_ws_scheme();
-        let encoded = utf8_percent_encode(game, SEGMENT).to_string();
-        let path = url.path().replace(GAME_ID_IN_PATH, &encoded);
+        let path = url.path().replace(GAME_ID_IN_PATH, &encode_segment(game));
         url.set_path(&path);
         if url.query().is_some_and(|q| q.contains(GAME_ID)) {
             let pairs: Vec<(String, String)> = url
@@ -187,6 +186,12 @@ impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.url.as_str())
     }
+}
+
+/// `text` as one path segment: everything but RFC 3986's unreserved characters is
+/// percent-encoded, so a game id can never add a segment or a query.
+pub fn encode_segment(text: &str) -> String {
+    utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 /// Whether a URL's host is this machine.

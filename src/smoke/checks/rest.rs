@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::client::http::Answer;
+use crate::client::target::encode_segment;
 use crate::contract::check::Violation;
 use crate::contract::schema::{Body, cut, excerpt};
 use crate::smoke::check::{CheckId, CheckResult};
@@ -154,16 +155,10 @@ pub(crate) async fn games(
 }
 
 fn timeline_path(game: &str, since: Option<u64>) -> String {
-    let mut url = reqwest::Url::parse("http://x/api/games/").expect("static URL");
-    if let Ok(mut segments) = url.path_segments_mut() {
-        segments.pop_if_empty().push(game).push("timeline");
-    }
-    if let Some(since) = since {
-        url.set_query(Some(&format!("since={since}")));
-    }
-    match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
+    let path = format!("/api/games/{}/timeline", encode_segment(game));
+    match since {
+        Some(since) => format!("{path}?since={since}"),
+        None => path,
     }
 }
 
