@@ -278,14 +278,14 @@ fn ctrl_c_stops_the_run_and_still_writes_the_report() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The run announces itself once connections start opening.
+    // Ctrl-C once the run says every connection is open (issue 12: not before).
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    while !line.contains("connections over") {
+    while !line.contains("all 3 connections open") {
         line.clear();
         assert!(
             stderr.read_line(&mut line).unwrap() > 0,
-            "the run ended before it started"
+            "the run ended before its connections were open"
         );
     }
     let started = std::time::Instant::now();

@@ -40,6 +40,8 @@ pub struct Tick {
     pub frames_per_s: f64,
     /// p99 delivery latency of the last second, µs.
     pub p99_us: Option<f64>,
+    /// How long after the start every connection was first open at once, once it was.
+    pub all_open_after: Option<Duration>,
 }
 
 /// Recorder shards per core: a few more shards than cores, so connections rarely
@@ -198,6 +200,11 @@ impl Collector {
                 open: second.open,
                 frames_per_s: second.frames_per_s,
                 p99_us: second.p99_us,
+                all_open_after: self
+                    .gauges
+                    .all_open_at
+                    .get()
+                    .map(|t| t.duration_since(self.started)),
             });
             seconds.push(second);
             if finished {

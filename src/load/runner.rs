@@ -150,7 +150,21 @@ async fn ws_stage(
         );
     }
     let progress = Progress::new(output.progress_bar, config.duration);
-    let summary = engine::run(config, stop.clone(), |tick| progress.tick(&tick)).await;
+    let log_lines = !output.progress_bar && !output.quiet;
+    let said_all_open = std::cell::Cell::new(false);
+    let conns = config.conns;
+    let summary = engine::run(config, stop.clone(), |tick| {
+        progress.tick(&tick);
+        if let Some(after) = tick.all_open_after.filter(|_| log_lines) {
+            if !said_all_open.replace(true) {
+                note!(
+                    "livegames load: all {conns} connections open after {:.2}s",
+                    after.as_secs_f64()
+                );
+            }
+        }
+    })
+    .await;
     progress.finish();
     Ok(summary)
 }
