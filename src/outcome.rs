@@ -78,6 +78,12 @@ impl<T, E: Into<anyhow::Error>> Classify<T> for Result<T, E> {
     }
 }
 
+/// A write to standard output that failed: the reader went away (`| head -1`, which
+/// `cli::exit` turns into a quiet exit 0) or the disk is full.
+pub fn stdout_failure(error: std::io::Error) -> Failure {
+    Failure::Failed(anyhow::Error::new(error).context("writing to standard output"))
+}
+
 /// What a command returns.
 pub type CommandResult = Result<Verdict, Failure>;
 

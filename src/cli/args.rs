@@ -279,7 +279,6 @@ pub struct SmokeArgs {
 impl SmokeArgs {
     /// The checks to run against `target` (the `--url`, or an embedded server).
     pub fn lower(&self, target: Target) -> SmokeConfig {
-        let defaults = SmokeConfig::new(target);
         SmokeConfig {
             game: self.game.clone(),
             messages: self.messages,
@@ -288,11 +287,7 @@ impl SmokeArgs {
             heartbeat: self.heartbeat,
             checks: self.checks.clone(),
             admin_token: self.admin_token.clone(),
-            connect: ConnectOptions {
-                connect_timeout: self.timeout,
-                ..defaults.connect.clone()
-            },
-            ..defaults
+            ..SmokeConfig::new(target)
         }
     }
 }

@@ -6,7 +6,7 @@ use super::args::{ContractCommand, RecordArgs, ValidateArgs};
 use super::exit::{self, Exit};
 use super::runtime::block_on;
 use crate::console::{self, note};
-use crate::outcome::{Classify, CommandResult, Failure, Verdict};
+use crate::outcome::{Classify, CommandResult, Failure, Verdict, stdout_failure};
 
 pub fn run(command: ContractCommand) -> Exit {
     match command {
@@ -69,7 +69,5 @@ fn record(args: &RecordArgs) -> CommandResult {
 }
 
 fn print(text: &str) -> Result<(), Failure> {
-    console::print(text)
-        .context("writing to standard output")
-        .failed()
+    console::print(text).map_err(stdout_failure)
 }

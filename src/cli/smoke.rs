@@ -9,7 +9,7 @@ use super::embedded::EmbeddedServe;
 use super::runtime::block_on;
 use crate::client::local::LocalServers;
 use crate::console::{self, note};
-use crate::outcome::{Classify, CommandResult, Failure, Verdict};
+use crate::outcome::{Classify, CommandResult, Failure, Verdict, stdout_failure};
 use crate::smoke::{SmokeReport, render};
 
 pub fn run(args: SmokeArgs) -> CommandResult {
@@ -54,7 +54,5 @@ fn print(args: &SmokeArgs, report: &SmokeReport) -> Result<(), Failure> {
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         render::text(report, render::Palette::new(colour))
     };
-    console::print(&text)
-        .context("writing to standard output")
-        .failed()
+    console::print(&text).map_err(stdout_failure)
 }

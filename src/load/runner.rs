@@ -22,7 +22,7 @@ use crate::client::discover;
 use crate::client::local::{LocalServer, LocalServers};
 use crate::client::{ConnectOptions, Target};
 use crate::console::note;
-use crate::outcome::{Classify, CommandResult, Failure, Verdict};
+use crate::outcome::{Classify, CommandResult, Failure, Verdict, stdout_failure};
 
 /// Open files this process keeps besides its connections (the runtime, the report,
 /// an embedded server's listener and upstream polls).
@@ -309,8 +309,7 @@ fn write_report(dir: &Path, summary: &LoadSummary) -> Result<(), Failure> {
 fn print(out: &mut dyn Write, text: &str) -> Result<(), Failure> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .context("writing to standard output")
-        .failed()
+        .map_err(stdout_failure)
 }
 
 /// A stage label as a folder name: `Ramp to 100!` -> `ramp-to-100`.
