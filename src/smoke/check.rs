@@ -122,6 +122,20 @@ impl CheckId {
         }
     }
 
+    /// Whether it is judged on the main stream's frames (one connection serves them all).
+    pub fn on_main_stream(self) -> bool {
+        matches!(
+            self,
+            CheckId::WsConnect
+                | CheckId::WsSnapshotFirst
+                | CheckId::WsFrames
+                | CheckId::WsJson
+                | CheckId::WsSchema
+                | CheckId::WsSeq
+                | CheckId::WsTs
+        )
+    }
+
     /// Whether `--checks default` runs it (admin.faults changes the server: opt in).
     pub fn on_by_default(self) -> bool {
         self != CheckId::AdminFaults

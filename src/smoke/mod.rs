@@ -26,7 +26,6 @@ use std::time::Instant;
 use crate::contract::schema::Schemas;
 pub use check::{CheckId, CheckResult, MAX_LISTED, Selection, Status};
 use checks::rest::Targets;
-use checks::stream::MAIN_STREAM_CHECKS;
 use checks::{admin, consistency, protocol, rest as rest_checks, stream};
 pub use config::{MAX_MESSAGE_BYTES, READ_BUFFER, SmokeConfig};
 use ctx::Ctx;
@@ -81,7 +80,9 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
     let game = targets.game.as_deref();
     let no_game = targets.no_game.as_str();
     // resume, the timeline comparison and the heartbeat's silences use the main stream too
-    let needs_main = sel.any(&MAIN_STREAM_CHECKS)
+    let needs_main = CheckId::ALL
+        .into_iter()
+        .any(|id| id.on_main_stream() && sel.has(id))
         || sel.any(&[
             CheckId::WsHeartbeat,
             CheckId::WsResume,

@@ -15,17 +15,6 @@ use crate::smoke::check::{CheckId, CheckResult};
 use crate::smoke::conn::{Frame, Next, kind, open_stream, raw, secs};
 use crate::smoke::ctx::Ctx;
 
-/// The checks judged on the main stream's frames, in the order it reports them.
-pub(crate) const MAIN_STREAM_CHECKS: [CheckId; 7] = [
-    CheckId::WsConnect,
-    CheckId::WsSnapshotFirst,
-    CheckId::WsFrames,
-    CheckId::WsJson,
-    CheckId::WsSchema,
-    CheckId::WsSeq,
-    CheckId::WsTs,
-];
-
 /// What the main stream saw, for its own checks and for resume and the timeline.
 #[derive(Default)]
 pub(crate) struct MainStream {
@@ -53,9 +42,10 @@ impl MainStream {
     }
 
     fn skipped(game: Option<&str>, why: &str) -> Self {
-        let results = MAIN_STREAM_CHECKS
-            .iter()
-            .map(|id| CheckResult::skip(*id, why))
+        let results = CheckId::ALL
+            .into_iter()
+            .filter(|id| id.on_main_stream())
+            .map(|id| CheckResult::skip(id, why))
             .collect();
         MainStream {
             results,
