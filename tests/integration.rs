@@ -23,6 +23,8 @@ mod load_measures;
 mod load_budgets;
 // smoke against our server and an independent one broken one way at a time.
 mod smoke;
+// load, smoke and record against servers that are not ours: tokens, subprotocols, TLS.
+mod foreign;
 // The dashboard in headless Chromium: list, game chart, reconnect, memory.
 mod dashboard;
 // The binary: exit codes and messages for bad usage.

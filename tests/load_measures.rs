@@ -206,6 +206,7 @@ async fn http_load_counts_requests_by_path_and_status() {
         duration: Duration::from_secs(2),
         ramp: Duration::ZERO,
         timeout: Duration::from_secs(5),
+        connect: ConnectOptions::default(),
     };
     let mut recorder = livegames::load::recorder::Recorder::new();
     let http = run(&config, &mut recorder).await.unwrap();
@@ -239,6 +240,7 @@ async fn http_load_counts_requests_by_path_and_status() {
         recorder,
         http,
         &budgets,
+        true,
     );
     assert!(
         !summary.budgets[0].passed,

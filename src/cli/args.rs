@@ -8,8 +8,11 @@ use clap::Args;
 
 use anyhow::Context;
 
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
 use crate::client::target::DEFAULT_READ_BUFFER;
-use crate::client::{ConnectOptions, Target};
+use crate::client::{ConnectOptions, Target, tls};
+use crate::console::note;
 use crate::feeds::mock::FaultSpec;
 use crate::inspect::record::RecordPlan;
 use crate::load::budget::{self, Budget};
@@ -52,6 +55,100 @@ fn url(s: &str) -> Result<String, String> {
 /// The server (or stream) a client command tests.
 fn target(s: &str) -> Result<Target, String> {
     Target::parse(s).map_err(|e| e.to_string())
+}
+
+/// `Name: value`, as curl's `-H` takes it.
+fn header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: expected 'Name: value'"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("{:?} is not a header name", name.trim()))?;
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| format!("the value of {name} has characters a header cannot hold"))?;
+    Ok((name, value))
+}
+
+/// A size in bytes: `65536`, `64KiB`, `1MiB`, `2GiB` (`KB`/`MB`/`GB` mean the same).
+fn byte_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a size such as 65536, 64KiB or 1MiB"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?}; use KiB, MiB or GiB"
+            ));
+        }
+    };
+    match n.checked_mul(scale) {
+        Some(0) => Err("must be more than 0".into()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{s:?} is too large")),
+    }
+}
+
+/// How a client command connects: the same flags on `load`, `smoke` and
+/// `contract record`, lowered into one `ConnectOptions`.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Header for the WebSocket handshake and every HTTP request, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header)]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// WebSocket subprotocol to offer (repeatable); the server must pick one of them.
+    #[arg(long = "subprotocol", value_name = "NAME")]
+    pub subprotocols: Vec<String>,
+    /// Trust this CA (a PEM file) besides the platform's roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify TLS certificates (said on the terminal and in the report).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Largest WebSocket message accepted; a larger one ends its connection (error message_too_large).
+    #[arg(long, default_value = "1MiB", value_parser = byte_size)]
+    pub max_message: usize,
+}
+
+impl ConnectArgs {
+    /// The options every connection of the command uses.
+    pub fn lower(
+        &self,
+        connect_timeout: Duration,
+        read_buffer: usize,
+    ) -> Result<ConnectOptions, Failure> {
+        if self.insecure && self.cacert.is_some() {
+            return Err(Failure::usage(
+                "--insecure verifies nothing, so --cacert would have no effect: give one of them",
+            ));
+        }
+        let tls = match (&self.cacert, self.insecure) {
+            (None, false) => None,
+            (cacert, insecure) => Some(tls::client_config(cacert.as_deref(), insecure).usage()?),
+        };
+        if self.insecure {
+            note!("livegames: warning: --insecure: TLS certificates are not verified");
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        Ok(ConnectOptions {
+            connect_timeout,
+            read_buffer,
+            max_message: Some(self.max_message),
+            headers,
+            subprotocols: self.subprotocols.clone(),
+            tls,
+            insecure: self.insecure,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -235,6 +332,8 @@ fn checks(s: &str) -> Result<crate::smoke::Selection, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct SmokeArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// The server: http[s]://host:port (ws[s]:// works too). None: an embedded server.
     #[arg(long, env = "LIVEGAMES_URL", value_parser = target)]
     pub url: Option<Target>,
@@ -278,8 +377,8 @@ pub struct SmokeArgs {
 
 impl SmokeArgs {
     /// The checks to run against `target` (the `--url`, or an embedded server).
-    pub fn lower(&self, target: Target) -> SmokeConfig {
-        SmokeConfig {
+    pub fn lower(&self, target: Target) -> Result<SmokeConfig, Failure> {
+        Ok(SmokeConfig {
             game: self.game.clone(),
             messages: self.messages,
             timeout: self.timeout,
@@ -287,8 +386,11 @@ impl SmokeArgs {
             heartbeat: self.heartbeat,
             checks: self.checks.clone(),
             admin_token: self.admin_token.clone(),
+            connect: self
+                .connect
+                .lower(self.timeout, crate::smoke::READ_BUFFER)?,
             ..SmokeConfig::new(target)
-        }
+        })
     }
 }
 
@@ -302,6 +404,8 @@ fn conns(s: &str) -> Result<usize, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// Target: ws[s]://host:port (our layout), or a URL with {game_id} (filled from
     /// --games or the target's /api/live/games), or one stream URL. None: an embedded server.
     #[arg(value_parser = target)]
@@ -415,6 +519,8 @@ pub enum ContractCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// ws[s]://host:port (records the first live game) or a stream URL.
     #[arg(value_parser = target)]
     pub url: Target,
@@ -469,11 +575,9 @@ impl LoadArgs {
             scenario: self.scenario.is_some(),
             report_dir: self.report.clone().unwrap_or_else(default_report_dir),
             vu: VuConfig {
-                connect: ConnectOptions {
-                    connect_timeout: self.connect_timeout,
-                    read_buffer: DEFAULT_READ_BUFFER,
-                    max_message: None,
-                },
+                connect: self
+                    .connect
+                    .lower(self.connect_timeout, DEFAULT_READ_BUFFER)?,
                 idle_timeout: self.idle_timeout,
                 send_template: self.send_template()?,
                 ts: TsSpec {
@@ -569,18 +673,16 @@ const RECORD_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RECORD_READ_BUFFER: usize = 64 * 1024;
 
 impl RecordArgs {
-    pub fn lower(&self) -> RecordPlan {
-        RecordPlan {
+    pub fn lower(&self) -> Result<RecordPlan, Failure> {
+        Ok(RecordPlan {
             target: self.url.clone(),
-            options: ConnectOptions {
-                connect_timeout: RECORD_CONNECT_TIMEOUT,
-                read_buffer: RECORD_READ_BUFFER,
-                max_message: None,
-            },
+            options: self
+                .connect
+                .lower(RECORD_CONNECT_TIMEOUT, RECORD_READ_BUFFER)?,
             out: self.out.clone(),
             frames: self.frames,
             duration: self.duration,
-        }
+        })
     }
 }
 

@@ -56,7 +56,7 @@ fn asyncapi() -> CommandResult {
 }
 
 fn record(args: &RecordArgs) -> CommandResult {
-    let plan = args.lower();
+    let plan = args.lower()?;
     let recorded = block_on(crate::inspect::record::record(&plan))??;
     note!(
         "recorded {} frames from {} to {} ({})",

@@ -26,7 +26,7 @@ pub fn run(args: SmokeArgs) -> CommandResult {
                 (server.target.clone(), Some(server))
             }
         };
-        let report = crate::smoke::run(&args.lower(target), &schemas).await;
+        let report = crate::smoke::run(&args.lower(target)?, &schemas).await;
         if let Some(server) = embedded {
             server.stop().await;
         }

@@ -45,7 +45,10 @@ pub async fn games(
 ) -> Result<Vec<Listed>, DiscoverError> {
     let url = target.api("/api/live/games");
     let shown = url.to_string();
-    let client = http::client(options);
+    let client = http::client(options).map_err(|e| DiscoverError::Unreachable {
+        url: shown.clone(),
+        reason: e.to_string(),
+    })?;
     let body = match http::get(&client, url, options.connect_timeout).await {
         Answer::Reply { status: 200, body } => body,
         Answer::Reply { status, .. } => return Err(DiscoverError::Status { url: shown, status }),

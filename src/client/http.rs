@@ -8,16 +8,29 @@ use super::target::ConnectOptions;
 /// Bodies larger than this are refused rather than read into memory.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
-/// The HTTP client of a command: its options, no redirects (a check must see what the
-/// server answered, not where it pointed).
-pub fn client(options: &ConnectOptions) -> reqwest::Client {
-    reqwest::Client::builder()
+/// The HTTP client could not be built (its TLS backend refused the configuration).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct ClientError(#[from] reqwest::Error);
+
+/// The HTTP client of a command: its options (headers, TLS trust, timeouts), no
+/// redirects (a check must see what the server answered, not where it pointed).
+pub fn client(options: &ConnectOptions) -> Result<reqwest::Client, ClientError> {
+    Ok(builder(options).build()?)
+}
+
+/// [`client`]'s builder, for tools that build their own clients (goose).
+pub fn builder(options: &ConnectOptions) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
         .timeout(options.connect_timeout)
         .connect_timeout(options.connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("livegames/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
+        .default_headers(options.headers.clone());
+    match &options.tls {
+        Some(tls) => builder.tls_backend_preconfigured(rustls::ClientConfig::clone(tls)),
+        None => builder,
+    }
 }
 
 /// What a request came back with.
@@ -66,6 +79,9 @@ pub async fn send(request: reqwest::RequestBuilder, timeout: Duration) -> Answer
 pub fn reason(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("no answer within {}", humantime::format_duration(timeout));
+    }
+    if let Some((_, why)) = super::tls::failure(e) {
+        return format!("TLS failed: {why}");
     }
     let mut parts: Vec<String> = Vec::new();
     let mut source: Option<&dyn std::error::Error> = Some(e);

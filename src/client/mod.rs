@@ -7,6 +7,7 @@ pub mod discover;
 pub mod http;
 pub mod local;
 pub mod target;
+pub mod tls;
 pub mod ws;
 
 pub use target::{ConnectOptions, Shape, Target, TargetError};

@@ -6,9 +6,11 @@
 //! are derived from it with the `url` crate, never by string surgery.
 //! [`ConnectOptions`] is everything an outbound connection is opened with.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::HeaderMap;
 use url::Url;
 
 /// The placeholder a stream template holds where the game id goes.
@@ -222,8 +224,8 @@ pub fn with_since(url: &Url, since: u64) -> Url {
 
 /// How every outbound connection of a command is opened. One value, built once from
 /// the command's flags (or a scenario file), used by the WebSocket connects, the REST
-/// requests and discovery alike.
-#[derive(Debug, Clone, PartialEq)]
+/// requests, discovery and goose alike.
+#[derive(Debug, Clone)]
 pub struct ConnectOptions {
     /// Give up a connection attempt (TCP + TLS + handshake, or a whole HTTP request)
     /// after this long.
@@ -232,19 +234,36 @@ pub struct ConnectOptions {
     /// the memory of a many-connection client.
     pub read_buffer: usize,
     /// The largest WebSocket message (and frame) accepted; larger ones end the
-    /// connection. None: tungstenite's default.
+    /// connection. None: no limit of ours (tungstenite's 64 MiB).
     pub max_message: Option<usize>,
+    /// Sent with every WebSocket handshake and HTTP request (`-H 'Name: value'`).
+    pub headers: HeaderMap,
+    /// Offered on every WebSocket handshake (`--subprotocol`); when any is offered,
+    /// the server must pick one of them.
+    pub subprotocols: Vec<String>,
+    /// Our TLS trust (`--cacert`, `--insecure`); None: the platform's roots.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Certificates are not verified (`--insecure`): commands say so on the terminal
+    /// and in their reports.
+    pub insecure: bool,
 }
 
 /// A read buffer that holds a few frames of our contract's size.
 pub const DEFAULT_READ_BUFFER: usize = 4 * 1024;
+/// The largest WebSocket message a client accepts unless told otherwise: far above the
+/// contract's frames, far below what would let a hostile server exhaust memory.
+pub const DEFAULT_MAX_MESSAGE: usize = 1024 * 1024;
 
 impl Default for ConnectOptions {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(5),
             read_buffer: DEFAULT_READ_BUFFER,
-            max_message: None,
+            max_message: Some(DEFAULT_MAX_MESSAGE),
+            headers: HeaderMap::new(),
+            subprotocols: Vec::new(),
+            tls: None,
+            insecure: false,
         }
     }
 }

@@ -3,8 +3,12 @@
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use super::target::ConnectOptions;
@@ -12,7 +16,7 @@ use super::target::ConnectOptions;
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Why a connection could not be made. [`ConnectError::kind`] is the short name used
-/// in reports (`refused`, `handshake_503`, ...).
+/// in reports (`refused`, `handshake_503`, `tls_unknown_issuer`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
     #[error("connection refused")]
@@ -21,10 +25,13 @@ pub enum ConnectError {
     Timeout(Duration),
     #[error("cannot resolve the host: {0}")]
     Dns(String),
-    #[error("TLS failed: {0}")]
-    Tls(String),
+    /// `kind` names the failure (`unknown_issuer`, `name_mismatch`, `expired`, ...).
+    #[error("TLS failed: {reason}")]
+    Tls { kind: &'static str, reason: String },
     #[error("the server answered the upgrade with HTTP {0}")]
     Handshake(u16),
+    #[error("subprotocol: {0}")]
+    Subprotocol(String),
     #[error("bad URL: {0}")]
     Url(String),
     #[error("{0}")]
@@ -37,19 +44,40 @@ impl ConnectError {
             ConnectError::Refused => "refused".into(),
             ConnectError::Timeout(_) => "connect_timeout".into(),
             ConnectError::Dns(_) => "dns".into(),
-            ConnectError::Tls(_) => "tls".into(),
+            ConnectError::Tls { kind, .. } => format!("tls_{kind}"),
             ConnectError::Handshake(status) => format!("handshake_{status}"),
+            ConnectError::Subprotocol(_) => "subprotocol".into(),
             ConnectError::Url(_) => "bad_url".into(),
             ConnectError::Io(_) => "io".into(),
         }
     }
 }
 
-fn classify(e: tokio_tungstenite::tungstenite::Error) -> ConnectError {
+fn classify(e: tokio_tungstenite::tungstenite::Error, offered: &[String]) -> ConnectError {
     use tokio_tungstenite::tungstenite::Error;
+    use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
+    if let Some((kind, reason)) = super::tls::failure(&e) {
+        return ConnectError::Tls { kind, reason };
+    }
     match e {
         Error::Http(response) => ConnectError::Handshake(response.status().as_u16()),
-        Error::Tls(e) => ConnectError::Tls(e.to_string()),
+        Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(sub)) => {
+            ConnectError::Subprotocol(match sub {
+                SubProtocolError::NoSubProtocol => format!(
+                    "the server picked none of the offered {}",
+                    offered.join(", ")
+                ),
+                SubProtocolError::InvalidSubProtocol => format!(
+                    "the server picked one that was not offered (offered {})",
+                    offered.join(", ")
+                ),
+                other => other.to_string(),
+            })
+        }
+        Error::Tls(e) => ConnectError::Tls {
+            kind: "handshake",
+            reason: e.to_string(),
+        },
         Error::Url(e) => ConnectError::Url(e.to_string()),
         Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => ConnectError::Refused,
         Error::Io(e) if e.to_string().contains("lookup") || e.to_string().contains("resolve") => {
@@ -59,29 +87,57 @@ fn classify(e: tokio_tungstenite::tungstenite::Error) -> ConnectError {
     }
 }
 
-/// A connected socket and how long TCP + TLS + the WebSocket handshake took.
+/// A connected socket, how long TCP + TLS + the WebSocket handshake took, and the
+/// subprotocol the server picked.
 pub struct Connected {
     pub socket: Socket,
     pub connect_time: Duration,
+    pub subprotocol: Option<String>,
 }
 
-/// Opens a WebSocket to `url` with `options`: its read buffer, its message cap, and
-/// no write buffering (each send goes out at once).
+/// Opens a WebSocket to `url` with `options`: its headers, subprotocols, TLS trust,
+/// read buffer and message cap, and no write buffering (each send goes out at once).
 pub async fn connect(url: &Url, options: &ConnectOptions) -> Result<Connected, ConnectError> {
+    let request = handshake(url, options)?;
     let mut config = WebSocketConfig::default()
         .read_buffer_size(options.read_buffer)
         .write_buffer_size(0);
     if let Some(max) = options.max_message {
         config = config.max_message_size(Some(max)).max_frame_size(Some(max));
     }
+    let connector = options.tls.clone().map(Connector::Rustls);
     let started = Instant::now();
-    let attempt = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
+    let attempt =
+        tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, connector);
     match tokio::time::timeout(options.connect_timeout, attempt).await {
         Err(_) => Err(ConnectError::Timeout(options.connect_timeout)),
-        Ok(Err(e)) => Err(classify(e)),
-        Ok(Ok((socket, _))) => Ok(Connected {
+        Ok(Err(e)) => Err(classify(e, &options.subprotocols)),
+        Ok(Ok((socket, response))) => Ok(Connected {
             socket,
             connect_time: started.elapsed(),
+            subprotocol: response
+                .headers()
+                .get(SEC_WEBSOCKET_PROTOCOL)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         }),
     }
+}
+
+/// The upgrade request: the URL's, plus our headers and offered subprotocols.
+fn handshake(url: &Url, options: &ConnectOptions) -> Result<Request, ConnectError> {
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ConnectError::Url(e.to_string()))?;
+    let headers = request.headers_mut();
+    for (name, value) in &options.headers {
+        headers.append(name, value.clone());
+    }
+    if !options.subprotocols.is_empty() {
+        let offered = HeaderValue::from_str(&options.subprotocols.join(", "))
+            .map_err(|e| ConnectError::Subprotocol(e.to_string()))?;
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, offered);
+    }
+    Ok(request)
 }

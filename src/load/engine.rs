@@ -119,6 +119,8 @@ pub async fn run(
         started_wall,
         cpu_seconds: cpu,
         stopped_early,
+        subprotocol: gauges.subprotocol.get().cloned(),
+        tls_verified: !config.vu.connect.insecure,
     })
 }
 

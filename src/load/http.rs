@@ -16,6 +16,7 @@ use goose::goose::{Scenario, Transaction, TransactionFunction};
 use serde::Serialize;
 
 use super::recorder::{Distribution, Recorder};
+use crate::client::{ConnectOptions, http};
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -26,6 +27,8 @@ pub struct HttpConfig {
     pub duration: Duration,
     pub ramp: Duration,
     pub timeout: Duration,
+    /// Headers and TLS trust of every request (each user's client is built from them).
+    pub connect: ConnectOptions,
 }
 
 /// One path's figures.
@@ -49,6 +52,18 @@ pub struct HttpTotals {
     pub by_path: BTreeMap<String, PathStats>,
 }
 
+/// Gives a user the client of our options (headers, TLS trust) before its first
+/// request (a goose on-start transaction).
+fn use_our_client(options: Arc<ConnectOptions>) -> TransactionFunction {
+    Arc::new(move |user| {
+        let options = options.clone();
+        Box::pin(async move {
+            user.set_client_builder(http::builder(&options)).await?;
+            Ok(())
+        })
+    })
+}
+
 /// GET one path (a goose transaction).
 fn get_path(path: Arc<str>) -> TransactionFunction {
     Arc::new(move |user| {
@@ -70,7 +85,12 @@ pub async fn run(
     config: &HttpConfig,
     recorder: &mut Recorder,
 ) -> Result<HttpTotals, HttpLoadError> {
-    let mut scenario = Scenario::new("livegames http");
+    let options = Arc::new(ConnectOptions {
+        connect_timeout: config.timeout,
+        ..config.connect.clone()
+    });
+    let mut scenario = Scenario::new("livegames http")
+        .register_transaction(Transaction::new(use_our_client(options)).set_on_start());
     for path in &config.paths {
         scenario = scenario.register_transaction(
             Transaction::new(get_path(Arc::from(path.as_str()))).set_name(path),

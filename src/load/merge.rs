@@ -35,6 +35,15 @@ struct RunReport {
     per_second: Vec<RunSecond>,
     #[serde(default)]
     generator_cpu_percent: Option<f64>,
+    #[serde(default)]
+    subprotocol: Option<String>,
+    #[serde(default = "verified")]
+    tls_verified: bool,
+}
+
+/// Reports from before `tls_verified` existed were verified.
+fn verified() -> bool {
+    true
 }
 
 /// A run's totals: the counters as they were counted, and the run's peak.
@@ -116,6 +125,8 @@ pub fn merge(dirs: &[PathBuf], budgets: &[Budget]) -> Result<LoadSummary, MergeE
         generator_cpu_percent: None,
         // Each machine has its own clock: see the runs' own reports.
         clock: None,
+        subprotocol: runs.iter().find_map(|r| r.report.subprotocol.clone()),
+        tls_verified: runs.iter().all(|r| r.report.tls_verified),
         warnings: warnings(dirs, &runs),
         hdr_log: log.bytes().to_vec(),
     });

@@ -218,6 +218,7 @@ async fn http_stage(
         duration: stage.duration,
         ramp: stage.ramp,
         timeout: plan.vu.connect.connect_timeout.max(MIN_HTTP_TIMEOUT),
+        connect: plan.vu.connect.clone(),
     };
     if !plan.output.quiet {
         note!(
@@ -237,6 +238,7 @@ async fn http_stage(
         recorder,
         totals,
         &stage.budgets,
+        !plan.vu.connect.insecure,
     ))
 }
 

@@ -127,6 +127,10 @@ pub struct LoadSummary {
     pub clock: Option<ClockEstimate>,
     /// Requests of an HTTP load (`--http`), by path.
     pub http: Option<super::http::HttpTotals>,
+    /// The WebSocket subprotocol the server picked (`--subprotocol`), if any.
+    pub subprotocol: Option<String>,
+    /// False when certificates were not verified (`--insecure`).
+    pub tls_verified: bool,
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub latencies: Latencies,
@@ -149,6 +153,8 @@ pub(super) struct Inputs<'a> {
     pub started_wall: SystemTime,
     pub cpu_seconds: Option<f64>,
     pub stopped_early: bool,
+    pub subprotocol: Option<String>,
+    pub tls_verified: bool,
 }
 
 /// Everything a summary is made of; percentiles are computed from `latencies`.
@@ -163,6 +169,8 @@ pub struct Parts {
     pub per_second: Vec<Second>,
     pub generator_cpu_percent: Option<f64>,
     pub clock: Option<ClockEstimate>,
+    pub subprotocol: Option<String>,
+    pub tls_verified: bool,
     pub warnings: Vec<String>,
     pub hdr_log: Vec<u8>,
 }
@@ -204,6 +212,8 @@ pub fn from_parts(p: Parts) -> LoadSummary {
         generator_cpu_percent: p.generator_cpu_percent,
         clock: p.clock,
         http: None,
+        subprotocol: p.subprotocol,
+        tls_verified: p.tls_verified,
         warnings: p.warnings,
         latencies: p.latencies,
         hdr_log: p.hdr_log,
@@ -237,6 +247,8 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
         generator_cpu_percent: cpu_percent,
         warnings: warnings(cpu_percent, clock.is_none() && !on_this_host, c.clamped),
         clock,
+        subprotocol: inputs.subprotocol,
+        tls_verified: inputs.tls_verified,
         hdr_log: inputs.hdr_log,
     });
     summary.budgets = inputs
@@ -401,6 +413,15 @@ impl LoadSummary {
             let list: Vec<String> = errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(out, "  errors: {}", list.join(", "));
         }
+        if let Some(p) = &self.subprotocol {
+            let _ = writeln!(out, "  subprotocol: {p}");
+        }
+        if !self.tls_verified {
+            let _ = writeln!(
+                out,
+                "  warning: TLS certificates were not verified (--insecure)"
+            );
+        }
         if let Some(c) = &self.clock {
             let _ = writeln!(out, "  clock: {}", c.note);
         }
@@ -434,6 +455,7 @@ pub fn http_summary(
     recorder: Recorder,
     http: super::http::HttpTotals,
     budgets: &[super::budget::Budget],
+    tls_verified: bool,
 ) -> LoadSummary {
     let mut log = super::hdrlog::HdrLog::new(started);
     log.write_interval(&recorder.latencies, Duration::ZERO, duration);
@@ -450,6 +472,8 @@ pub fn http_summary(
         per_second: Vec::new(),
         generator_cpu_percent: None,
         clock: None,
+        subprotocol: None,
+        tls_verified,
         warnings: vec!["http latencies come from goose's microsecond buckets (0.78% wide)".into()],
         hdr_log: log.bytes().to_vec(),
     });

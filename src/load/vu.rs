@@ -23,6 +23,8 @@ pub struct Gauges {
     pub target: u64,
     /// When all of them were first open at once.
     pub all_open_at: std::sync::OnceLock<Instant>,
+    /// The subprotocol the server picked, as first seen.
+    pub subprotocol: std::sync::OnceLock<String>,
 }
 
 impl Gauges {
@@ -122,6 +124,9 @@ impl VirtualUser {
                 connected.connect_time.as_micros() as i64,
             );
         });
+        if let Some(picked) = connected.subprotocol {
+            let _ = self.gauges.subprotocol.set(picked);
+        }
         self.gauges.opened();
         let parts = UserParts {
             config: &self.config,

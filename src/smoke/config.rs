@@ -7,8 +7,6 @@ use crate::client::{ConnectOptions, Target};
 
 /// The read buffer of smoke's connections: a few frames of our contract's size.
 pub const READ_BUFFER: usize = 16 * 1024;
-/// Frames larger than this end the connection (tungstenite refuses them).
-pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 /// What to check and how patiently.
 #[derive(Debug, Clone)]
@@ -47,7 +45,7 @@ impl SmokeConfig {
             connect: ConnectOptions {
                 connect_timeout: timeout,
                 read_buffer: READ_BUFFER,
-                max_message: Some(MAX_MESSAGE_BYTES),
+                ..ConnectOptions::default()
             },
         }
     }

@@ -19,19 +19,19 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(config: &'a SmokeConfig, schemas: &'a Schemas) -> Self {
+    pub fn new(config: &'a SmokeConfig, schemas: &'a Schemas) -> Result<Self, http::ClientError> {
         // No single wait of a check may outlast --timeout, connecting included.
         let options = ConnectOptions {
             connect_timeout: config.timeout,
             ..config.connect.clone()
         };
-        let client = http::client(&options);
-        Self {
+        let client = http::client(&options)?;
+        Ok(Self {
             config,
             schemas,
             options,
             client,
-        }
+        })
     }
 
     pub fn target(&self) -> &Target {

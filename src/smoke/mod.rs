@@ -27,7 +27,7 @@ use crate::contract::schema::Schemas;
 pub use check::{CheckId, CheckResult, MAX_LISTED, Selection, Status};
 use checks::rest::Targets;
 use checks::{admin, consistency, protocol, rest as rest_checks, stream};
-pub use config::{MAX_MESSAGE_BYTES, READ_BUFFER, SmokeConfig};
+pub use config::{READ_BUFFER, SmokeConfig};
 use ctx::Ctx;
 use report::RunFacts;
 pub use report::{Counts, REPORT_VERSION, SmokeReport};
@@ -36,12 +36,18 @@ pub use report::{Counts, REPORT_VERSION, SmokeReport};
 pub async fn run(config: &SmokeConfig, schemas: &Schemas) -> SmokeReport {
     let started = Instant::now();
     let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-    let ctx = Ctx::new(config, schemas);
     let facts = |game, unreachable| RunFacts {
         started,
         started_at: started_at.clone(),
         game,
         unreachable,
+    };
+    let ctx = match Ctx::new(config, schemas) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            let why = e.to_string();
+            return SmokeReport::finish(config, schemas, facts(None, Some(why)), Vec::new());
+        }
     };
     let (mut results, targets) = match first_contact(&ctx).await {
         Ok(found) => found,

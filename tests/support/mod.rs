@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod contract_server;
 pub mod fake;
+pub mod foreign;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -1,0 +1,318 @@
+//! Servers that are not ours. Each wants something of its clients (a bearer token, a
+//! subprotocol, TLS with a private CA) or talks its own way (its own field names and
+//! pong, restarts that lose frames, silence, oversized messages, control bytes).
+//! `load`, `smoke` and `contract record` must get through to them, or say exactly why
+//! not. No code is shared with `serve`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::now_micros;
+
+/// The one game these servers list.
+pub const GAME: &str = "g1";
+/// Frames per second on the stream.
+const TICK: Duration = Duration::from_millis(20);
+
+/// What the stream sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Our contract's shape: a snapshot, then an update every tick.
+    Contract,
+}
+
+/// What the server wants of its clients, and how it streams.
+#[derive(Clone)]
+pub struct Foreign {
+    /// Every route wants `Authorization: Bearer <token>` (401 otherwise).
+    pub token: Option<&'static str>,
+    /// The upgrade wants this subprotocol offered (400 otherwise), and picks it.
+    pub subprotocol: Option<&'static str>,
+    /// Serve TLS with this config.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    pub stream: Stream,
+}
+
+impl Default for Foreign {
+    fn default() -> Self {
+        Self {
+            token: None,
+            subprotocol: None,
+            tls: None,
+            stream: Stream::Contract,
+        }
+    }
+}
+
+type St = Arc<Foreign>;
+
+/// Starts the server on 127.0.0.1; it runs until the test's runtime ends.
+pub async fn start(foreign: Foreign) -> SocketAddr {
+    let tls = foreign.tls.clone();
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/api/live/games", get(games))
+        .route("/ws/live/{id}", get(upgrade))
+        .with_state(Arc::new(foreign));
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    match tls {
+        None => {
+            tokio::spawn(async move { axum::serve(tcp, app).await });
+        }
+        Some(config) => {
+            let listener = TlsListener {
+                tcp,
+                acceptor: TlsAcceptor::from(config),
+            };
+            tokio::spawn(async move { axum::serve(listener, app).await });
+        }
+    }
+    addr
+}
+
+fn authorized(state: &St, headers: &HeaderMap) -> bool {
+    let Some(token) = state.token else {
+        return true;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {token}"))
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response()
+}
+
+async fn health(State(state): State<St>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    Json(json!({"status": "healthy", "uptime_s": 1.0, "connections": 0, "sources": {}}))
+        .into_response()
+}
+
+async fn games(State(state): State<St>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    Json(json!({"games": [{"id": GAME, "latest": {"state": "live"}}]})).into_response()
+}
+
+async fn upgrade(
+    State(state): State<St>,
+    UrlPath(_id): UrlPath<String>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    let upgrade = match state.subprotocol {
+        None => upgrade,
+        Some(wanted) => {
+            let offered = headers
+                .get(header::SEC_WEBSOCKET_PROTOCOL)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !offered.split(',').any(|p| p.trim() == wanted) {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "this server speaks only its subprotocol",
+                )
+                    .into_response();
+            }
+            upgrade.protocols([wanted])
+        }
+    };
+    let stream = state.stream;
+    upgrade.on_upgrade(move |socket| serve_stream(socket, stream))
+}
+
+async fn serve_stream(mut socket: WebSocket, stream: Stream) {
+    match stream {
+        Stream::Contract => contract_stream(&mut socket).await,
+    }
+}
+
+async fn contract_stream(socket: &mut WebSocket) {
+    let mut seq = 100u64;
+    let snapshot = json!({"type": "snapshot", "game_id": GAME, "seq": seq, "ts": now_micros(), "game": {}, "data": {}});
+    if socket
+        .send(Message::text(snapshot.to_string()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tick.tick().await;
+        seq += 1;
+        let update = json!({"type": "update", "game_id": GAME, "seq": seq, "ts": now_micros(), "data": {"observed_at": now_micros()}});
+        if socket
+            .send(Message::text(update.to_string()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// TLS over TCP for axum: each accepted connection's handshake, then HTTP.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            // A client that refuses our certificate just goes away.
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// A private CA and a server certificate it signed, made with the `openssl` command
+/// at test time. The certificate names only `localhost` (not 127.0.0.1).
+pub struct TestPki {
+    pub dir: PathBuf,
+    pub ca_pem: PathBuf,
+    pub server: Arc<tokio_rustls::rustls::ServerConfig>,
+}
+
+impl TestPki {
+    pub fn new(name: &str) -> TestPki {
+        let dir = std::env::temp_dir().join(format!("lg-pki-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &dir,
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=livegames test CA",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &dir,
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(dir.join("server.pem"))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+        let server = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        TestPki {
+            ca_pem: dir.join("ca.pem"),
+            dir,
+            server: Arc::new(server),
+        }
+    }
+}
+
+impl Drop for TestPki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command (Debian's openssl package; .ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
