@@ -106,7 +106,7 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
     let config = LoadConfig {
         targets: urls
             .iter()
-            .map(|u| url::Url::parse(u).expect("a stream URL"))
+            .map(|u| url::Url::parse(u).expect("a stream URL").into())
             .collect(),
         conns,
         duration: Duration::from_secs(seconds),
@@ -133,7 +133,8 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
     .await;
     let cpu = process_cpu_seconds().unwrap_or(0.0) - cpu0;
     assert_eq!(
-        summary.totals.counts.lost, 0,
+        summary.totals.counts.lost,
+        Some(0),
         "the server dropped frames: the comparison would be unfair"
     );
     let q = |q| {

@@ -27,7 +27,7 @@ async fn load(targets: Vec<String>, conns: usize, secs: u64, vu: VuConfig) -> Lo
     let config = LoadConfig {
         targets: targets
             .iter()
-            .map(|t| url::Url::parse(t).expect("a stream URL"))
+            .map(|t| url::Url::parse(t).expect("a stream URL").into())
             .collect(),
         conns,
         duration: Duration::from_secs(secs),
@@ -64,7 +64,7 @@ async fn frames_received_match_frames_the_server_sent() {
             summary.totals.counts.duplicates,
             summary.totals.counts.reordered
         ),
-        (0, 0, 0)
+        (Some(0), Some(0), Some(0))
     );
     assert_eq!(summary.totals.counts.connected, 5);
     assert_eq!(summary.totals.peak_open, 5);
@@ -187,7 +187,7 @@ async fn users_that_leave_and_resume_with_since_lose_nothing() {
     assert_eq!(t.reconnect_successes, t.reconnect_attempts, "{t:?}");
     assert_eq!(
         (t.lost, t.duplicates, t.reordered),
-        (0, 0, 0),
+        (Some(0), Some(0), Some(0)),
         "every resume replays exactly what was missed: {t:?}"
     );
     assert!(t.errors.is_empty(), "{:?}", t.errors);

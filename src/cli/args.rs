@@ -16,7 +16,7 @@ use crate::console::note;
 use crate::feeds::mock::FaultSpec;
 use crate::inspect::record::RecordPlan;
 use crate::load::budget::{self, Budget};
-use crate::load::frame_head::{TsSpec, TsUnit};
+use crate::load::frame_head::{FrameReader, FrameShape, TsSpec, TsUnit};
 use crate::load::plan::{DEFAULT_PING, VuConfig};
 use crate::load::runner::MergePlan;
 use crate::load::scenario::{self, FlagDefaults};
@@ -437,6 +437,17 @@ pub struct LoadArgs {
     /// Unit of that time.
     #[arg(long, value_enum, default_value = "us")]
     pub ts_unit: TsUnit,
+    /// JSON pointer of each frame's sequence number; `none`: do not check loss and order.
+    #[arg(long, default_value = "/seq", value_name = "POINTER|none")]
+    pub seq_field: String,
+    /// JSON pointer where a reply echoes the {id} of a --send-template message (any
+    /// frame); default: the `id` of our contract's pong frames.
+    #[arg(long, value_name = "POINTER")]
+    pub pong_match: Option<String>,
+    /// Sent once right after each handshake and reconnect, before anything else: JSON,
+    /// or @FILE; {game_id} and {since} (the last seq, or null) are filled in.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub subscribe: Option<String>,
     /// Reconnect after a disconnect, resuming with ?since=.
     #[arg(long)]
     pub reconnect: bool,
@@ -580,10 +591,8 @@ impl LoadArgs {
                     .lower(self.connect_timeout, DEFAULT_READ_BUFFER)?,
                 idle_timeout: self.idle_timeout,
                 send_template: self.send_template()?,
-                ts: TsSpec {
-                    pointer: self.ts_field.clone(),
-                    unit: self.ts_unit,
-                },
+                subscribe: self.subscribe()?,
+                reader: FrameReader::new(&self.frame_shape()).usage()?,
                 ws_ping: (!self.ws_ping.is_zero()).then_some(self.ws_ping),
                 ..VuConfig::default()
             },
@@ -645,6 +654,42 @@ impl LoadArgs {
             )));
         }
         Ok(text.trim().to_owned())
+    }
+}
+
+impl LoadArgs {
+    /// Where frames keep what `load` reads.
+    fn frame_shape(&self) -> FrameShape {
+        FrameShape {
+            ts: TsSpec {
+                pointer: self.ts_field.clone(),
+                unit: self.ts_unit,
+            },
+            seq: (self.seq_field != "none").then(|| self.seq_field.clone()),
+            reply_id: self.pong_match.clone(),
+        }
+    }
+
+    /// `--subscribe`: the message itself, or a file's (`@FILE`); JSON once its
+    /// placeholders are filled.
+    fn subscribe(&self) -> Result<Option<String>, Failure> {
+        let Some(given) = &self.subscribe else {
+            return Ok(None);
+        };
+        let text = match given.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("--subscribe @{path}"))
+                .usage()?,
+            None => given.clone(),
+        };
+        let filled = text.replace("{game_id}", "g").replace("{since}", "0");
+        if serde_json::from_str::<serde_json::Value>(&filled).is_err() {
+            return Err(Failure::usage(format!(
+                "--subscribe: not JSON (with {{game_id}} and {{since}} filled in): {}",
+                text.trim()
+            )));
+        }
+        Ok(Some(text.trim().to_owned()))
     }
 }
 

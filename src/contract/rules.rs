@@ -82,6 +82,85 @@ impl SeqTracker {
     }
 }
 
+/// What a frame's seq says once server restarts are taken into account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochEvent {
+    /// Within one run of the server: as [`SeqTracker`] judges it.
+    Seq(SeqEvent),
+    /// The server started a new sequence (it restarted): what it sent after the
+    /// client's last seq is gone and cannot be counted. The frame is the new run's
+    /// first; `why` says how the restart showed.
+    Restarted { why: &'static str },
+}
+
+/// One connection's view of a stream's seq across server restarts. Within one run of
+/// the server (an epoch) the [`SeqTracker`] rules hold and gaps are lost frames. A new
+/// epoch starts when the server shows it restarted: a resume refused with
+/// `resume_ahead` (the client is ahead of the server), a snapshot whose seq is below
+/// one already seen, or, on a resumed connection, a first seq below the resume point
+/// (servers without snapshots).
+#[derive(Debug, Clone, Default)]
+pub struct EpochTracker {
+    tracker: SeqTracker,
+    /// The seq a resumed connection asked to continue after.
+    resumed_after: Option<u64>,
+    /// No seq seen yet on this connection.
+    awaiting_first: bool,
+    /// A refused resume: the next frame with a seq starts the new epoch.
+    restart_pending: Option<&'static str>,
+}
+
+impl EpochTracker {
+    /// A fresh connection.
+    pub fn fresh() -> Self {
+        Self {
+            awaiting_first: true,
+            ..Self::default()
+        }
+    }
+
+    /// A connection resumed after `since`.
+    pub fn resumed(since: u64) -> Self {
+        Self {
+            tracker: SeqTracker::starting_at(since),
+            resumed_after: Some(since),
+            awaiting_first: true,
+            restart_pending: None,
+        }
+    }
+
+    /// An `error` frame refused the resume with `code`. `resume_ahead` means the
+    /// server is behind the client: it restarted. (`resume_gap` is not a restart: the
+    /// seqs it skips are counted as lost from the snapshot that follows.)
+    pub fn refused(&mut self, code: &str) {
+        if code == "resume_ahead" {
+            self.restart_pending =
+                Some("the server refused to resume (resume_ahead): it is behind the client");
+        }
+    }
+
+    pub fn observe(&mut self, kind: FrameType, seq: u64) -> EpochEvent {
+        let first = std::mem::replace(&mut self.awaiting_first, false);
+        let went_back = self.tracker.latest().is_some_and(|latest| seq < latest);
+        let why = self.restart_pending.take().or(if !went_back {
+            None
+        } else if kind == FrameType::Snapshot {
+            Some("a snapshot's seq went back")
+        } else if first && self.resumed_after.is_some() {
+            Some("the first seq after reconnecting went back")
+        } else {
+            None
+        });
+        match why {
+            Some(why) => {
+                self.tracker = SeqTracker::starting_at(seq);
+                EpochEvent::Restarted { why }
+            }
+            None => EpochEvent::Seq(self.tracker.observe(kind, seq)),
+        }
+    }
+}
+
 /// The longest silence a stream may have: the heartbeat interval plus slack for
 /// timer granularity and the network.
 pub fn silence_limit(heartbeat: Duration) -> Duration {
@@ -185,5 +264,49 @@ mod tests {
         let (expected, behind) = ts_problem(NOW - 10_000_000, NOW, skew).unwrap();
         assert!(behind.contains("10.000 s behind"), "{behind}");
         assert!(expected.contains("2s"), "{expected}");
+    }
+
+    #[test]
+    fn a_restart_starts_a_new_epoch_and_gaps_after_it_count() {
+        use EpochEvent::*;
+        // A server that restarts, answers the resume with a snapshot at 0 and loses 10..19.
+        let mut t = EpochTracker::resumed(42);
+        assert!(matches!(t.observe(Snapshot, 0), Restarted { .. }));
+        for seq in 1..10 {
+            assert_eq!(t.observe(Update, seq), Seq(SeqEvent::InOrder));
+        }
+        assert_eq!(
+            t.observe(Update, 20),
+            Seq(SeqEvent::Gap {
+                expected: 10,
+                got: 20,
+                missing: 10
+            })
+        );
+        // Our server: resume_ahead, then a snapshot (whatever its seq).
+        let mut ours = EpochTracker::resumed(500);
+        ours.refused("resume_ahead");
+        assert!(matches!(ours.observe(Snapshot, 900), Restarted { .. }));
+        assert_eq!(ours.observe(Update, 901), Seq(SeqEvent::InOrder));
+        // resume_gap is not a restart: the snapshot's jump is loss.
+        let mut gap = EpochTracker::resumed(10);
+        gap.refused("resume_gap");
+        assert_eq!(
+            gap.observe(Snapshot, 15),
+            Seq(SeqEvent::Gap {
+                expected: 10,
+                got: 15,
+                missing: 5
+            })
+        );
+        // A server without snapshots: its first seq after the reconnect went back.
+        let mut plain = EpochTracker::resumed(30);
+        assert!(matches!(plain.observe(Update, 1), Restarted { .. }));
+        assert_eq!(plain.observe(Update, 2), Seq(SeqEvent::InOrder));
+        // Later, a backwards frame is reordering, not a restart.
+        assert!(matches!(
+            plain.observe(Update, 1),
+            Seq(SeqEvent::Backwards { .. })
+        ));
     }
 }

@@ -236,7 +236,9 @@ pub trait Figures {
     fn latency(&self, dist: Distribution, q: Quantile) -> Option<f64>;
     fn connection_attempts(&self) -> u64;
     fn errors(&self) -> u64;
-    fn lost(&self) -> u64;
+    /// Frames lost, or why loss is unknown (seq not checked, or a restarted server
+    /// could not replay what it had sent).
+    fn lost(&self) -> Result<u64, String>;
     fn reconnect_attempts(&self) -> u64;
     fn reconnect_successes(&self) -> u64;
     fn peak_conns(&self) -> u64;
@@ -273,7 +275,7 @@ impl Metric {
                     _ => Ok((errors as f64, errors.to_string())),
                 }
             }
-            Metric::Lost => Ok((figures.lost() as f64, figures.lost().to_string())),
+            Metric::Lost => figures.lost().map(|n| (n as f64, n.to_string())),
             Metric::Conns => Ok((
                 figures.peak_conns() as f64,
                 figures.peak_conns().to_string(),
@@ -348,8 +350,8 @@ mod tests {
         fn errors(&self) -> u64 {
             3
         }
-        fn lost(&self) -> u64 {
-            0
+        fn lost(&self) -> Result<u64, String> {
+            Ok(0)
         }
         fn reconnect_attempts(&self) -> u64 {
             10

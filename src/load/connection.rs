@@ -11,12 +11,12 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
-use super::frame_head::{Head, foreign_ts};
+use super::frame_head::FrameFacts;
 use super::plan::VuConfig;
 use super::recorder::{Distribution, Recorder};
 use crate::client::ws::Socket;
 use crate::contract::FrameType;
-use crate::contract::rules::{SeqEvent, SeqTracker};
+use crate::contract::rules::{EpochEvent, EpochTracker, SeqEvent};
 
 /// Client messages awaiting their answer, at most: a server that never answers must
 /// not grow the queue (the oldest is dropped and counted as `pong_missing`).
@@ -49,6 +49,8 @@ pub(super) struct Session {
     pub disconnected_at: Option<Instant>,
     /// The last client message number (numbers go on across reconnects).
     pub ping_id: u64,
+    /// This user has had a connection (it counts once in `users_connected`).
+    pub connected_before: bool,
 }
 
 /// What a connection borrows from its virtual user.
@@ -58,6 +60,13 @@ pub(super) struct UserParts<'a> {
     pub shard: &'a Mutex<Recorder>,
     /// The end of the run.
     pub stop: &'a CancellationToken,
+    /// The stream, as reports name it.
+    pub url: &'a str,
+    /// The game of the stream (for `{game_id}` in the subscribe message).
+    pub game: Option<&'a str>,
+    /// Where in its period this user's first scheduled message falls, 0..1, so the
+    /// connections' sends are spread rather than all due at once.
+    pub phase: f64,
 }
 
 /// A client message awaiting its answer.
@@ -75,7 +84,7 @@ pub(super) struct Connection<'a> {
     socket: Socket,
     session: &'a mut Session,
     opened: Instant,
-    seq: SeqTracker,
+    seq: EpochTracker,
     /// On a resume, frames up to the snapshot are replays with their original `ts`.
     replaying: bool,
     first_frame: bool,
@@ -106,10 +115,12 @@ impl<'a> Connection<'a> {
         let config = user.config;
         let opened = Instant::now();
         let seq = match (resumed, session.last_seq) {
-            (true, Some(since)) => SeqTracker::starting_at(since),
-            _ => SeqTracker::new(),
+            (true, Some(since)) => EpochTracker::resumed(since),
+            _ => EpochTracker::fresh(),
         };
         let send_period = config.send_rate.map(|r| Duration::from_secs_f64(1.0 / r));
+        // The schedule starts at the connect, at this user's phase of the period.
+        let first_send = send_period.map(|p| opened + p.mul_f64(user.phase.clamp(0.0, 1.0)));
         Self {
             user,
             socket,
@@ -119,7 +130,7 @@ impl<'a> Connection<'a> {
             seq,
             first_frame: true,
             send_period,
-            next_send: send_period.map(|p| opened + p),
+            next_send: first_send,
             pending: VecDeque::new(),
             ws_pings: VecDeque::new(),
             ws_ping_n: 0,
@@ -132,6 +143,9 @@ impl<'a> Connection<'a> {
 
     /// Runs the connection until it ends.
     pub async fn run(mut self) -> End {
+        if let Err(end) = self.subscribe().await {
+            return end;
+        }
         // A copy of the reference, so waiting on the stop does not borrow `self`.
         let stop = self.user.stop;
         let cancelled = stop.cancelled();
@@ -305,12 +319,12 @@ impl<'a> Connection<'a> {
         self.measure(text);
     }
 
-    /// Measures one text frame: counts, seq, delivery and end-to-end latency, pongs.
+    /// Measures one text frame: counts, seq, delivery and end-to-end latency, replies.
     fn measure(&mut self, text: &str) {
         let received = now_micros();
         let received_at = Instant::now();
-        let head: Head = match serde_json::from_str(text) {
-            Ok(h) => h,
+        let facts = match self.user.config.reader.read(text) {
+            Ok(facts) => facts,
             Err(_) => {
                 self.record(|r| {
                     r.counters.frames += 1;
@@ -320,61 +334,83 @@ impl<'a> Connection<'a> {
                 return;
             }
         };
-        let kind = head.kind.as_deref().and_then(FrameType::parse);
-        let ts_spec = &self.user.config.ts;
-        let ts = if ts_spec.is_contract_default() {
-            head.ts.0
-        } else {
-            foreign_ts(text, ts_spec)
-        };
         let was_replay = self.replaying;
-        if kind == Some(FrameType::Snapshot) {
+        if facts.kind == Some(FrameType::Snapshot) {
             self.replaying = false;
         }
         // One lock per frame: the shard is shared by a few connections only.
-        let mut shard = self.user.shard.lock().unwrap_or_else(|e| e.into_inner());
+        let shard = self.user.shard;
+        let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         shard.counters.frames += 1;
         shard.counters.bytes += text.len() as u64;
-        if let (Some(k), Some(s)) = (kind, head.seq.0.and_then(|s| u64::try_from(s).ok())) {
-            self.follow_seq(k, s, &mut shard);
+        if let Some(code) = facts.resume_refused {
+            self.seq.refused(code);
         }
-        if kind == Some(FrameType::Error) {
+        if let Some(seq) = facts.seq {
+            // A frame of no contract type with a seq is data: it steps by one.
+            let kind = facts.kind.unwrap_or(FrameType::Update);
+            self.follow_seq(kind, seq, &mut shard);
+        }
+        if facts.kind == Some(FrameType::Error) {
             shard.error("error_frame");
         }
         // Replayed frames carry the time they were first sent: not a delivery latency.
         if !was_replay {
-            if let Some(ts) = ts {
-                shard.latency(Distribution::Delivery, received - ts);
-            }
-            if matches!(kind, Some(FrameType::Update | FrameType::Final)) {
-                if let Some(observed) = head.data.and_then(|d| d.observed_at.0) {
-                    shard.latency(Distribution::EndToEnd, received - observed);
-                }
-            }
+            record_latencies(&facts, received, &mut shard);
         }
-        if kind == Some(FrameType::Pong) {
-            if let Some(id) = head.id.0.and_then(|i| u64::try_from(i).ok()) {
-                let reply = Reply {
-                    id,
-                    server_ts: ts,
-                    received,
-                    received_at,
-                };
-                settle_replies(&mut self.pending, &mut shard, reply);
-            }
+        if let Some(id) = facts.reply_id {
+            let reply = Reply {
+                id,
+                server_ts: facts.ts,
+                received,
+                received_at,
+            };
+            settle_replies(&mut self.pending, &mut shard, reply);
         }
     }
-}
 
-impl Connection<'_> {
-    /// Counts what a frame's seq says (lost, duplicated, reordered) and remembers
-    /// where a resume would start.
+    /// Sends the subscribe message (if any): `{game_id}` and `{since}` filled in.
+    async fn subscribe(&mut self) -> Result<(), End> {
+        let Some(template) = &self.user.config.subscribe else {
+            return Ok(());
+        };
+        // The id as the inside of a JSON string: quotes and controls escaped.
+        let game = serde_json::to_string(self.user.game.unwrap_or("")).unwrap_or_default();
+        let since = self
+            .session
+            .last_seq
+            .map_or_else(|| "null".to_owned(), |s| s.to_string());
+        let body = template
+            .replace("{game_id}", &game[1..game.len().saturating_sub(1).max(1)])
+            .replace("{since}", &since);
+        self.socket
+            .send(Message::Text(body.into()))
+            .await
+            .map_err(send_failed)
+    }
+
+    /// Counts what a frame's seq says (lost, duplicated, reordered; a server restart)
+    /// and remembers where a resume would start.
     fn follow_seq(&mut self, kind: FrameType, seq: u64, shard: &mut Recorder) {
+        let counters = &mut shard.counters;
+        counters.seq_checked();
         match self.seq.observe(kind, seq) {
-            SeqEvent::InOrder => {}
-            SeqEvent::Gap { missing, .. } => shard.counters.lost += missing,
-            SeqEvent::Duplicate { .. } => shard.counters.duplicates += 1,
-            SeqEvent::Backwards { .. } => shard.counters.reordered += 1,
+            EpochEvent::Seq(SeqEvent::InOrder) => {}
+            EpochEvent::Seq(SeqEvent::Gap { missing, .. }) => add(&mut counters.lost, missing),
+            EpochEvent::Seq(SeqEvent::Duplicate { .. }) => add(&mut counters.duplicates, 1),
+            EpochEvent::Seq(SeqEvent::Backwards { .. }) => add(&mut counters.reordered, 1),
+            EpochEvent::Restarted { why } => {
+                counters.restarts += 1;
+                counters.unrecoverable += 1;
+                let after = self
+                    .session
+                    .last_seq
+                    .map_or_else(|| "the start".to_owned(), |s| format!("seq {s}"));
+                counters.name_unrecoverable(&format!(
+                    "{}: what the server sent after {after} is gone ({why}); it went on at seq {seq}",
+                    self.user.url
+                ));
+            }
         }
         // Where a resume starts: the latest data frame, or the snapshot (which is
         // authoritative, also after a server restart lowered the seqs).
@@ -382,6 +418,23 @@ impl Connection<'_> {
             self.session.last_seq = Some(seq);
         }
     }
+}
+
+/// Delivery (receive time minus the frame's send time) and end to end (minus the
+/// upstream observation time, for updates).
+fn record_latencies(facts: &FrameFacts, received: i64, shard: &mut Recorder) {
+    if let Some(ts) = facts.ts {
+        shard.latency(Distribution::Delivery, received - ts);
+    }
+    if matches!(facts.kind, Some(FrameType::Update | FrameType::Final)) {
+        if let Some(observed) = facts.observed_at {
+            shard.latency(Distribution::EndToEnd, received - observed);
+        }
+    }
+}
+
+fn add(count: &mut Option<u64>, n: u64) {
+    *count.get_or_insert(0) += n;
 }
 
 /// A pong as it arrived.
@@ -445,7 +498,7 @@ fn io_kind(e: &tungstenite::Error) -> String {
     match e {
         Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset => "reset".into(),
         Error::Protocol(_) => "protocol_error".into(),
-        Error::Capacity(_) => "frame_too_large".into(),
+        Error::Capacity(_) => "message_too_large".into(),
         Error::Io(_) => "io".into(),
         _ => "connection_error".into(),
     }

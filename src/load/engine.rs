@@ -20,10 +20,23 @@ use super::recorder::{Distribution, Quantile, Recorder};
 use super::summary::{self, LoadSummary, Second};
 use super::vu::{Gauges, VirtualUser};
 
+/// One stream to connect to, and the game it is about (when known).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamTarget {
+    pub url: Url,
+    pub game: Option<String>,
+}
+
+impl From<Url> for StreamTarget {
+    fn from(url: Url) -> Self {
+        Self { url, game: None }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    /// WebSocket URLs, one per game; connections are spread over them in turn.
-    pub targets: Vec<Url>,
+    /// The streams, one per game; connections are spread over them in turn.
+    pub targets: Vec<StreamTarget>,
     pub conns: usize,
     pub duration: Duration,
     /// Connections open evenly over this time (zero: all at once).
@@ -106,8 +119,9 @@ pub async fn run(
     let _closing = collector.fold();
     let elapsed = started.elapsed();
     let cpu = host::process_cpu_seconds().map(|after| after - cpu_before.unwrap_or(after));
+    let urls: Vec<Url> = config.targets.iter().map(|t| t.url.clone()).collect();
     summary::build(summary::Inputs {
-        targets: &config.targets,
+        targets: &urls,
         conns: config.conns,
         budgets: &config.budgets,
         total: &collector.total,
@@ -121,6 +135,7 @@ pub async fn run(
         stopped_early,
         subprotocol: gauges.subprotocol.get().cloned(),
         tls_verified: !config.vu.connect.insecure,
+        seq_read: config.vu.reader.reads_seq(),
     })
 }
 
@@ -155,7 +170,8 @@ impl Ramp<'_> {
                     _ = tokio::time::sleep_until(at.into()) => {}
                 }
                 let user = VirtualUser {
-                    url: targets[i % targets.len()].clone(),
+                    index: i,
+                    target: targets[i % targets.len()].clone(),
                     config: vu_config.clone(),
                     shard: shards[i % shards.len()].clone(),
                     gauges: gauges.clone(),

@@ -1,11 +1,17 @@
-//! The few fields `load` reads of each frame (`type`, `seq`, `ts`, `id`,
-//! `data.observed_at`), decoded without building the frame: everything else is
-//! skipped, not allocated. Servers with their own layout name their timestamp with a
-//! [`TsSpec`].
+//! The few fields `load` reads of each frame: its type, sequence number, send time,
+//! reply id and observation time. Two readers give the same [`FrameFacts`]: our
+//! contract's layout through a derived struct (the fast path), and any other layout
+//! ([`FrameShape`]: JSON pointers from the command line) through [`Extractor`], which
+//! walks the frame once and keeps only the values at those pointers. Neither builds
+//! the document.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::contract::FrameType;
 
 /// Where a frame's send time is and in what unit (for servers other than ours).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,18 +21,13 @@ pub struct TsSpec {
     pub unit: TsUnit,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TsUnit {
     Us,
     Ms,
     S,
     Rfc3339,
-}
-
-impl TsSpec {
-    pub fn is_contract_default(&self) -> bool {
-        self.pointer == "/ts" && self.unit == TsUnit::Us
-    }
 }
 
 impl Default for TsSpec {
@@ -39,86 +40,484 @@ impl Default for TsSpec {
     }
 }
 
-/// The fields of a frame the load generator reads; the rest is skipped, not built.
+/// Where a server puts what `load` reads. The defaults are our contract's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameShape {
+    pub ts: TsSpec,
+    /// JSON pointer of the sequence number; None: loss and order are not checked (and
+    /// reported as not measured).
+    pub seq: Option<String>,
+    /// JSON pointer of the id a reply echoes (`--pong-match`): any frame with a pending
+    /// message's number there is its reply. None: our contract (`/id` of `pong` frames).
+    pub reply_id: Option<String>,
+}
+
+impl Default for FrameShape {
+    fn default() -> Self {
+        Self {
+            ts: TsSpec::default(),
+            seq: Some(CONTRACT_SEQ.into()),
+            reply_id: None,
+        }
+    }
+}
+
+const CONTRACT_SEQ: &str = "/seq";
+const TYPE: &str = "/type";
+const OBSERVED_AT: &str = "/data/observed_at";
+const CONTRACT_ID: &str = "/id";
+const CODE: &str = "/code";
+
+impl FrameShape {
+    fn is_contract(&self) -> bool {
+        self.ts == TsSpec::default()
+            && self.seq.as_deref() == Some(CONTRACT_SEQ)
+            && self.reply_id.is_none()
+    }
+}
+
+/// What one frame says, as far as `load` reads it.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct FrameFacts {
+    pub kind: Option<FrameType>,
+    pub seq: Option<u64>,
+    /// Send time, Unix µs.
+    pub ts: Option<i64>,
+    /// The number of the message this frame answers.
+    pub reply_id: Option<u64>,
+    /// When the server observed the upstream change, Unix µs.
+    pub observed_at: Option<i64>,
+    /// An `error` frame refusing a resume (`resume_ahead`, `resume_gap`): the frames
+    /// after the asked-for seq cannot be replayed; its code.
+    pub resume_refused: Option<&'static str>,
+}
+
+/// The contract's error codes that refuse a resume.
+fn resume_refusal(code: &str) -> Option<&'static str> {
+    match code {
+        "resume_ahead" => Some("resume_ahead"),
+        "resume_gap" => Some("resume_gap"),
+        _ => None,
+    }
+}
+
+/// A JSON pointer `load` cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a JSON pointer to a field (it must start with '/', e.g. /seq or /data/n)")]
+pub struct PointerError(pub String);
+
+/// Reads frames of one shape.
+#[derive(Debug, Clone)]
+pub enum FrameReader {
+    /// Our contract: one derived struct, no pointers.
+    Contract,
+    Shaped(Box<Shaped>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Shaped {
+    extractor: Extractor,
+    unit: TsUnit,
+    has_seq: bool,
+    /// Replies are any frame with the id at `--pong-match` (else `pong` frames' `/id`).
+    any_frame_replies: bool,
+}
+
+/// The extractor's slots, in the order its pointers are given.
+const SLOT_TYPE: usize = 0;
+const SLOT_TS: usize = 1;
+const SLOT_REPLY: usize = 2;
+const SLOT_OBSERVED: usize = 3;
+const SLOT_CODE: usize = 4;
+const SLOT_SEQ: usize = 5;
+
+impl FrameReader {
+    pub fn new(shape: &FrameShape) -> Result<FrameReader, PointerError> {
+        if shape.is_contract() {
+            return Ok(FrameReader::Contract);
+        }
+        let reply = shape.reply_id.as_deref().unwrap_or(CONTRACT_ID);
+        let mut pointers = vec![TYPE, &shape.ts.pointer, reply, OBSERVED_AT, CODE];
+        pointers.extend(shape.seq.as_deref());
+        Ok(FrameReader::Shaped(Box::new(Shaped {
+            extractor: Extractor::new(&pointers)?,
+            unit: shape.ts.unit,
+            has_seq: shape.seq.is_some(),
+            any_frame_replies: shape.reply_id.is_some(),
+        })))
+    }
+
+    /// Whether frames' sequence numbers are read at all.
+    pub fn reads_seq(&self) -> bool {
+        match self {
+            FrameReader::Contract => true,
+            FrameReader::Shaped(s) => s.has_seq,
+        }
+    }
+
+    /// The facts of one frame; an error when it is not JSON.
+    pub fn read(&self, text: &str) -> Result<FrameFacts, serde_json::Error> {
+        match self {
+            FrameReader::Contract => {
+                let head: Head = serde_json::from_str(text)?;
+                let kind = head.kind.as_deref().and_then(FrameType::parse);
+                Ok(FrameFacts {
+                    kind,
+                    seq: head.seq.0.and_then(|s| u64::try_from(s).ok()),
+                    ts: head.ts.0,
+                    reply_id: (kind == Some(FrameType::Pong))
+                        .then(|| head.id.0.and_then(|i| u64::try_from(i).ok()))
+                        .flatten(),
+                    observed_at: head.data.and_then(|d| d.observed_at.0),
+                    resume_refused: (kind == Some(FrameType::Error))
+                        .then(|| head.code.as_deref().and_then(resume_refusal))
+                        .flatten(),
+                })
+            }
+            FrameReader::Shaped(shaped) => shaped.read(text),
+        }
+    }
+}
+
+impl Shaped {
+    fn read(&self, text: &str) -> Result<FrameFacts, serde_json::Error> {
+        let mut fields: [Field; 6] = std::array::from_fn(|_| Field::Missing);
+        self.extractor.extract(text, &mut fields)?;
+        let kind = match &fields[SLOT_TYPE] {
+            Field::Str(s) => FrameType::parse(s),
+            _ => None,
+        };
+        let reply_id = if self.any_frame_replies || kind == Some(FrameType::Pong) {
+            fields[SLOT_REPLY].as_u64()
+        } else {
+            None
+        };
+        Ok(FrameFacts {
+            kind,
+            seq: if self.has_seq {
+                fields[SLOT_SEQ].as_u64()
+            } else {
+                None
+            },
+            ts: fields[SLOT_TS].as_micros(self.unit),
+            reply_id,
+            observed_at: fields[SLOT_OBSERVED].as_i64(),
+            resume_refused: match (&fields[SLOT_CODE], kind) {
+                (Field::Str(code), Some(FrameType::Error)) => resume_refusal(code),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// The fields of a contract frame the load generator reads; the rest is skipped.
 #[derive(Deserialize)]
-pub(crate) struct Head<'a> {
+struct Head<'a> {
     #[serde(rename = "type", borrow, default)]
-    pub kind: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
     #[serde(default)]
-    pub seq: Number,
+    seq: Number,
     #[serde(default)]
-    pub ts: Number,
+    ts: Number,
     #[serde(default)]
-    pub id: Number,
+    id: Number,
     #[serde(default)]
-    pub data: Option<DataHead>,
+    data: Option<DataHead>,
+    /// An error frame's code.
+    #[serde(borrow, default)]
+    code: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-pub(crate) struct DataHead {
+struct DataHead {
     #[serde(default)]
-    pub observed_at: Number,
+    observed_at: Number,
 }
 
 /// A field that counts only when it is a number: a foreign server's `"id":"abc"` or
 /// `"ts":"2024-..."` must not make the whole frame unreadable.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub(crate) struct Number(pub Option<i64>);
+struct Number(Option<i64>);
 
 impl<'de> Deserialize<'de> for Number {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Number;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Number, E> {
-                Ok(Number(i64::try_from(v).ok()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Number, E> {
-                Ok(Number(Some(v)))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Number, E> {
-                Ok(Number(v.is_finite().then_some(v as i64)))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Number, E> {
-                Ok(Number(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Number, E> {
-                Ok(Number(None))
-            }
-            fn visit_unit<E>(self) -> Result<Number, E> {
-                Ok(Number(None))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Number, A::Error> {
-                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(Number(None))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Number, A::Error> {
-                while a
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Number(None))
-            }
-        }
-        d.deserialize_any(V)
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match d.deserialize_any(FieldVisitor)? {
+            Field::Int(i) => Number(Some(i)),
+            Field::Float(f) if f.is_finite() => Number(Some(f as i64)),
+            _ => Number(None),
+        })
     }
 }
 
-/// The send time of a frame from a server with its own layout, in Unix µs.
-pub(crate) fn foreign_ts(text: &str, spec: &TsSpec) -> Option<i64> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    let field = value.pointer(&spec.pointer)?;
-    match spec.unit {
-        TsUnit::Us => field.as_i64(),
-        TsUnit::Ms => field.as_f64().map(|v| (v * 1_000.0) as i64),
-        TsUnit::S => field.as_f64().map(|v| (v * 1_000_000.0) as i64),
-        TsUnit::Rfc3339 => {
-            let t = humantime::parse_rfc3339_weak(field.as_str()?).ok()?;
-            Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as i64)
+/// A value found at a pointer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    Missing,
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// An object, array, bool or null.
+    Other,
+}
+
+impl Field {
+    fn as_i64(&self) -> Option<i64> {
+        match self {
+            Field::Int(i) => Some(*i),
+            Field::Float(f) if f.is_finite() => Some(*f as i64),
+            _ => None,
         }
+    }
+
+    /// A whole number, also when a server writes it as a string (`"42"`).
+    fn as_u64(&self) -> Option<u64> {
+        match self {
+            Field::Str(s) => s.parse().ok(),
+            other => other.as_i64().and_then(|i| u64::try_from(i).ok()),
+        }
+    }
+
+    /// A time in `unit`, as Unix µs.
+    fn as_micros(&self, unit: TsUnit) -> Option<i64> {
+        match (unit, self) {
+            (TsUnit::Us, f) => f.as_i64(),
+            (TsUnit::Ms, Field::Int(i)) => i.checked_mul(1_000),
+            (TsUnit::Ms, Field::Float(f)) => Some((f * 1_000.0) as i64),
+            (TsUnit::S, Field::Int(i)) => i.checked_mul(1_000_000),
+            (TsUnit::S, Field::Float(f)) => Some((f * 1_000_000.0) as i64),
+            (TsUnit::Rfc3339, Field::Str(s)) => {
+                let t = humantime::parse_rfc3339_weak(s).ok()?;
+                Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as i64)
+            }
+            _ => None,
+        }
+    }
+}
+
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = Field;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Field, E> {
+        Ok(i64::try_from(v).map_or(Field::Other, Field::Int))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Field, E> {
+        Ok(Field::Int(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Field, E> {
+        Ok(Field::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Field, E> {
+        Ok(Field::Str(v.to_owned()))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Field, E> {
+        Ok(Field::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Field, E> {
+        Ok(Field::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Field, A::Error> {
+        while a.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Field::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Field, A::Error> {
+        while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Field::Other)
+    }
+}
+
+/// The values at a few JSON pointers, found in one pass over a frame without building
+/// it: only the branches on the way to a pointer are entered; everything else is
+/// skipped by the parser.
+#[derive(Debug, Clone)]
+pub struct Extractor {
+    /// Each pointer's segments, unescaped (`~1` is `/`, `~0` is `~`).
+    paths: Vec<Vec<String>>,
+}
+
+/// At most this many pointers: the walk keeps its paths in a bit mask.
+const MAX_POINTERS: usize = 32;
+
+impl Extractor {
+    pub fn new(pointers: &[&str]) -> Result<Extractor, PointerError> {
+        assert!(pointers.len() <= MAX_POINTERS, "a few pointers at most");
+        let paths = pointers
+            .iter()
+            .map(|p| {
+                let rest = p
+                    .strip_prefix('/')
+                    .ok_or_else(|| PointerError((*p).to_owned()))?;
+                Ok(rest
+                    .split('/')
+                    .map(|s| s.replace("~1", "/").replace("~0", "~"))
+                    .collect())
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Extractor { paths })
+    }
+
+    /// Fills `out[i]` with the value at pointer `i` (or `Missing`).
+    pub fn extract(&self, text: &str, out: &mut [Field]) -> Result<(), serde_json::Error> {
+        let all = (1u32 << self.paths.len()) - 1;
+        let walk = Walk {
+            extractor: self,
+            mask: all,
+            depth: 0,
+            out,
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        walk.deserialize(&mut de)?;
+        de.end()
+    }
+
+    /// The paths of `mask` whose segment at `depth` is `key`.
+    fn matching(&self, mask: u32, depth: usize, key: &str) -> u32 {
+        let mut found = 0;
+        for (i, path) in self.paths.iter().enumerate() {
+            if mask & (1 << i) != 0 && path.get(depth).is_some_and(|s| s == key) {
+                found |= 1 << i;
+            }
+        }
+        found
+    }
+}
+
+/// One value of the walk: `mask` holds the paths that lead here.
+struct Walk<'e, 'o> {
+    extractor: &'e Extractor,
+    mask: u32,
+    depth: usize,
+    out: &'o mut [Field],
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Walk<'_, '_> {
+    /// The paths that end at this value.
+    fn ending(&self) -> u32 {
+        let mut ending = 0;
+        for (i, path) in self.extractor.paths.iter().enumerate() {
+            if self.mask & (1 << i) != 0 && path.len() == self.depth {
+                ending |= 1 << i;
+            }
+        }
+        ending
+    }
+
+    fn store(&mut self, field: Field) {
+        let ending = self.ending();
+        for (i, slot) in self.out.iter_mut().enumerate() {
+            if ending & (1 << i) != 0 {
+                *slot = field.clone();
+            }
+        }
+    }
+
+    fn child(&mut self, mask: u32) -> Walk<'_, '_> {
+        Walk {
+            extractor: self.extractor,
+            mask,
+            depth: self.depth + 1,
+            out: self.out,
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_u64<E>(mut self, v: u64) -> Result<(), E> {
+        self.store(i64::try_from(v).map_or(Field::Other, Field::Int));
+        Ok(())
+    }
+    fn visit_i64<E>(mut self, v: i64) -> Result<(), E> {
+        self.store(Field::Int(v));
+        Ok(())
+    }
+    fn visit_f64<E>(mut self, v: f64) -> Result<(), E> {
+        self.store(Field::Float(v));
+        Ok(())
+    }
+    fn visit_str<E>(mut self, v: &str) -> Result<(), E> {
+        if self.ending() != 0 {
+            self.store(Field::Str(v.to_owned()));
+        }
+        Ok(())
+    }
+    fn visit_bool<E>(mut self, _: bool) -> Result<(), E> {
+        self.store(Field::Other);
+        Ok(())
+    }
+    fn visit_unit<E>(mut self) -> Result<(), E> {
+        self.store(Field::Other);
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.store(Field::Other);
+        while let Some(mask) = map.next_key_seed(KeyMatch {
+            extractor: self.extractor,
+            mask: self.mask,
+            depth: self.depth,
+        })? {
+            if mask == 0 {
+                map.next_value::<IgnoredAny>()?;
+            } else {
+                map.next_value_seed(self.child(mask))?;
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.store(Field::Other);
+        let mut index = 0usize;
+        loop {
+            let mask = self
+                .extractor
+                .matching(self.mask, self.depth, &index.to_string());
+            let more = if mask == 0 {
+                seq.next_element::<IgnoredAny>()?.is_some()
+            } else {
+                seq.next_element_seed(self.child(mask))?.is_some()
+            };
+            if !more {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+}
+
+/// A map key, compared with the paths' segments where it is read (no allocation).
+struct KeyMatch<'e> {
+    extractor: &'e Extractor,
+    mask: u32,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for KeyMatch<'_> {
+    type Value = u32;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u32, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyMatch<'_> {
+    type Value = u32;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<u32, E> {
+        Ok(self.extractor.matching(self.mask, self.depth, key))
     }
 }
 
@@ -126,47 +525,94 @@ pub(crate) fn foreign_ts(text: &str, spec: &TsSpec) -> Option<i64> {
 mod tests {
     use super::*;
 
+    fn shaped(ts: &str, unit: TsUnit, seq: Option<&str>, reply: Option<&str>) -> FrameReader {
+        FrameReader::new(&FrameShape {
+            ts: TsSpec {
+                pointer: ts.into(),
+                unit,
+            },
+            seq: seq.map(str::to_owned),
+            reply_id: reply.map(str::to_owned),
+        })
+        .unwrap()
+    }
+
     #[test]
     fn foreign_timestamps_in_every_unit() {
-        let spec = |p: &str, unit| TsSpec {
-            pointer: p.into(),
-            unit,
-        };
+        let read = |text: &str, p: &str, unit| shaped(p, unit, None, None).read(text).unwrap().ts;
         assert_eq!(
-            foreign_ts(r#"{"t":1700000000123}"#, &spec("/t", TsUnit::Ms)),
+            read(r#"{"t":1700000000123}"#, "/t", TsUnit::Ms),
             Some(1_700_000_000_123_000)
         );
         assert_eq!(
-            foreign_ts(r#"{"m":{"t":1700000000.5}}"#, &spec("/m/t", TsUnit::S)),
+            read(r#"{"m":{"t":1700000000.5}}"#, "/m/t", TsUnit::S),
             Some(1_700_000_000_500_000)
         );
         assert_eq!(
-            foreign_ts(
-                r#"{"t":"1970-01-01T00:00:01Z"}"#,
-                &spec("/t", TsUnit::Rfc3339)
-            ),
+            read(r#"{"t":"1970-01-01T00:00:01Z"}"#, "/t", TsUnit::Rfc3339),
             Some(1_000_000)
         );
-        assert_eq!(foreign_ts(r#"{"x":1}"#, &spec("/t", TsUnit::Us)), None);
+        assert_eq!(read(r#"{"x":1}"#, "/t", TsUnit::Us), None);
     }
 
     #[test]
     fn the_head_of_a_contract_frame_is_read_without_a_dom() {
-        let h: Head = serde_json::from_str(r#"{"type":"update","game_id":"g","seq":4,"ts":10,"data":{"observed_at":7,"market":{"x":[1,2]}}}"#).unwrap();
+        let facts = FrameReader::Contract
+            .read(r#"{"type":"update","game_id":"g","seq":4,"ts":10,"data":{"observed_at":7,"market":{"x":[1,2]}}}"#)
+            .unwrap();
         assert_eq!(
-            (
-                h.kind.as_deref(),
-                h.seq.0,
-                h.ts.0,
-                h.data.and_then(|d| d.observed_at.0)
-            ),
-            (Some("update"), Some(4), Some(10), Some(7))
+            (facts.kind, facts.seq, facts.ts, facts.observed_at),
+            (Some(FrameType::Update), Some(4), Some(10), Some(7))
         );
-        let foreign: Head =
-            serde_json::from_str(r#"{"id":"abc","ts":"2024-01-01T00:00:00Z","seq":[1]}"#).unwrap();
+        let pong = FrameReader::Contract
+            .read(r#"{"type":"pong","id":9,"seq":4,"ts":1}"#)
+            .unwrap();
+        assert_eq!(pong.reply_id, Some(9));
+        let foreign = FrameReader::Contract
+            .read(r#"{"id":"abc","ts":"2024-01-01T00:00:00Z","seq":[1]}"#)
+            .unwrap();
         assert_eq!(
-            (foreign.id.0, foreign.ts.0, foreign.seq.0),
+            (foreign.reply_id, foreign.ts, foreign.seq),
             (None, None, None)
         );
+    }
+
+    #[test]
+    fn pointers_reach_into_objects_and_arrays_and_skip_the_rest() {
+        let e = Extractor::new(&["/a/b", "/list/1/n", "/x~1y", "/missing"]).unwrap();
+        let mut out = vec![Field::Missing; 4];
+        e.extract(
+            r#"{"skip":{"b":[1,{"deep":true}]},"a":{"b":"s"},"list":[{"n":1},{"n":2}],"x/y":3.5}"#,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            [
+                Field::Str("s".into()),
+                Field::Int(2),
+                Field::Float(3.5),
+                Field::Missing
+            ]
+        );
+        assert!(e.extract("{not json", &mut out).is_err());
+        assert!(Extractor::new(&["seq"]).is_err());
+    }
+
+    #[test]
+    fn a_foreign_shape_reads_its_own_seq_and_replies() {
+        let reader = shaped("/t", TsUnit::Ms, Some("/n"), Some("/ref"));
+        let f = reader
+            .read(r#"{"op":"pong","ref":7,"n":"12","t":1700000000000}"#)
+            .unwrap();
+        assert_eq!(
+            (f.reply_id, f.seq, f.ts),
+            (Some(7), Some(12), Some(1_700_000_000_000_000))
+        );
+        let no_seq = shaped("/t", TsUnit::Ms, None, None);
+        assert!(!no_seq.reads_seq());
+        assert_eq!(no_seq.read(r#"{"n":3,"id":1}"#).unwrap().seq, None);
+        // Without --pong-match, only pong frames are replies (an "id" elsewhere is not).
+        assert_eq!(no_seq.read(r#"{"id":1}"#).unwrap().reply_id, None);
     }
 }

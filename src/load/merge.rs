@@ -131,6 +131,7 @@ pub fn merge(dirs: &[PathBuf], budgets: &[Budget]) -> Result<LoadSummary, MergeE
         hdr_log: log.bytes().to_vec(),
     });
     merged.budgets = budgets.iter().map(|b| b.evaluate(&merged)).collect();
+    merged.checks = summary::run_checks(&merged);
     Ok(merged)
 }
 

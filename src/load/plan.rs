@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::budget::Budget;
-use super::frame_head::TsSpec;
+use super::frame_head::FrameReader;
 use crate::client::{ConnectOptions, Target};
 use crate::retry::Backoff;
 
@@ -93,7 +93,12 @@ pub struct VuConfig {
     pub send_rate: Option<f64>,
     /// JSON body with `{id}` where the message number goes; default a contract ping.
     pub send_template: String,
-    pub ts: TsSpec,
+    /// Sent once right after each handshake (and each reconnect), before any scheduled
+    /// message: `{game_id}` is the game's id (JSON-escaped), `{since}` the last seq
+    /// received or `null`.
+    pub subscribe: Option<String>,
+    /// How frames are read: our contract, or the pointers of another layout.
+    pub reader: FrameReader,
     /// Reconnect (with `?since=`) after a disconnect, with this backoff.
     pub reconnect: Option<Backoff>,
     /// Each connection closes itself after this long and resumes with `?since=`
@@ -112,7 +117,8 @@ impl Default for VuConfig {
             idle_timeout: Duration::from_secs(30),
             send_rate: None,
             send_template: DEFAULT_PING.to_owned(),
-            ts: TsSpec::default(),
+            subscribe: None,
+            reader: FrameReader::Contract,
             reconnect: None,
             churn: None,
             ws_ping: None,

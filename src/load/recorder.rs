@@ -162,12 +162,26 @@ impl Latencies {
 pub struct Counters {
     pub frames: u64,
     pub bytes: u64,
-    /// Frames missing from seq gaps.
-    pub lost: u64,
-    pub duplicates: u64,
-    pub reordered: u64,
+    /// Frames missing from seq gaps within one server run. None (`null`): no frame's
+    /// seq was checked, so nothing is known about loss.
+    pub lost: Option<u64>,
+    pub duplicates: Option<u64>,
+    pub reordered: Option<u64>,
+    /// Times a connection saw the server start a new sequence (a restart).
+    #[serde(default)]
+    pub restarts: u64,
+    /// Resumes a restarted server could not honour: what it had sent after the
+    /// client's last seq is gone, uncounted. Loss budgets fail while this is above 0.
+    #[serde(default)]
+    pub unrecoverable: u64,
+    /// The first few of them, named (connection, seq, reason).
+    #[serde(default)]
+    pub unrecoverable_examples: Vec<String>,
     pub connect_attempts: u64,
     pub connected: u64,
+    /// Virtual users that connected at least once.
+    #[serde(default)]
+    pub users_connected: u64,
     /// Connections that ended before the run did.
     pub disconnects: u64,
     pub reconnect_attempts: u64,
@@ -189,11 +203,17 @@ impl Counters {
     pub fn add(&mut self, o: &Counters) {
         self.frames += o.frames;
         self.bytes += o.bytes;
-        self.lost += o.lost;
-        self.duplicates += o.duplicates;
-        self.reordered += o.reordered;
+        add_checked(&mut self.lost, o.lost);
+        add_checked(&mut self.duplicates, o.duplicates);
+        add_checked(&mut self.reordered, o.reordered);
+        self.restarts += o.restarts;
+        self.unrecoverable += o.unrecoverable;
+        for example in &o.unrecoverable_examples {
+            self.name_unrecoverable(example);
+        }
         self.connect_attempts += o.connect_attempts;
         self.connected += o.connected;
+        self.users_connected += o.users_connected;
         self.disconnects += o.disconnects;
         self.reconnect_attempts += o.reconnect_attempts;
         self.reconnect_successes += o.reconnect_successes;
@@ -217,6 +237,31 @@ impl Counters {
 
     pub fn error_total(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    /// A frame's seq was checked: loss and order are measured from now on.
+    pub fn seq_checked(&mut self) {
+        self.lost.get_or_insert(0);
+        self.duplicates.get_or_insert(0);
+        self.reordered.get_or_insert(0);
+    }
+
+    /// A resume a restarted server could not honour, named in the report (the first
+    /// [`MAX_UNRECOVERABLE_NAMED`]).
+    pub fn name_unrecoverable(&mut self, what: &str) {
+        if self.unrecoverable_examples.len() < MAX_UNRECOVERABLE_NAMED {
+            self.unrecoverable_examples.push(what.to_owned());
+        }
+    }
+}
+
+/// Unrecoverable resumes named in a report; the rest are counted.
+pub const MAX_UNRECOVERABLE_NAMED: usize = 20;
+
+/// Adds counts that may not have been measured: unknown plus unknown stays unknown.
+fn add_checked(into: &mut Option<u64>, other: Option<u64>) {
+    if let Some(n) = other {
+        *into.get_or_insert(0) += n;
     }
 }
 

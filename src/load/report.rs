@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::budget::format_micros;
 use super::recorder::Distribution;
-use super::summary::{LoadSummary, Second};
+use super::summary::{LoadSummary, Second, count_text};
 
 /// The look shared with the serve dashboard.
 pub const STYLE: &str = include_str!("../../assets/livegames.css");
@@ -349,9 +349,13 @@ fn totals_section(summary: &LoadSummary) -> String {
         ("frames", c.frames.to_string()),
         ("frames/s", format!("{:.0}", t.frames_per_s)),
         ("bytes", c.bytes.to_string()),
-        ("lost (seq gaps)", c.lost.to_string()),
-        ("duplicates", c.duplicates.to_string()),
-        ("reordered", c.reordered.to_string()),
+        ("lost (seq gaps)", count_text(c.lost)),
+        ("duplicates", count_text(c.duplicates)),
+        ("reordered", count_text(c.reordered)),
+        (
+            "server restarts / unrecoverable resumes",
+            format!("{} / {}", c.restarts, c.unrecoverable),
+        ),
         (
             "connections attempted / opened / peak",
             format!("{} / {} / {}", c.connect_attempts, c.connected, t.peak_open),
@@ -401,7 +405,7 @@ pub fn write_scenario(dir: &Path, stages: &[StageResult]) -> std::io::Result<()>
     std::fs::create_dir_all(dir)?;
     let json = serde_json::json!({
         "version": super::summary::REPORT_VERSION,
-        "passed": stages.iter().all(|(_, _, s)| s.budgets_passed()),
+        "passed": stages.iter().all(|(_, _, s)| s.passed()),
         "stages": stages.iter().map(|(label, d, s)| serde_json::json!({
             "name": label,
             "report": d.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -457,7 +461,7 @@ pub fn scenario_table(stages: &[StageResult]) -> String {
         let f = |v: Option<f64>| v.map(format_micros).unwrap_or_else(|| "-".into());
         let verdict = if s.budgets.is_empty() {
             "-"
-        } else if s.budgets_passed() {
+        } else if s.passed() {
             "PASS"
         } else {
             "FAIL"
@@ -471,7 +475,7 @@ pub fn scenario_table(stages: &[StageResult]) -> String {
             f(d.map(|p| p.p50_us)),
             f(d.map(|p| p.p99_us)),
             f(d.map(|p| p.max_us)),
-            s.totals.counts.lost,
+            count_text(s.totals.counts.lost),
             verdict
         );
     }

@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
-use url::Url;
 
 use super::budget::Budget;
-use super::engine::{self, LoadConfig};
+use super::engine::{self, LoadConfig, StreamTarget};
 use super::host;
 use super::http::{self, HttpConfig};
 use super::plan::{Plan, RECONNECT_BACKOFF, StagePlan, VuConfig};
@@ -169,15 +168,16 @@ async fn ws_stage(
     Ok(summary)
 }
 
-/// The WebSocket URLs to spread connections over: the one stream a URL names, or one
-/// per game (given with `--games`, or the ones the target lists, live ones first).
+/// The streams to spread connections over: the one stream a URL names, or one per
+/// game (given with `--games`, or the ones the target lists, live ones first).
 async fn stream_urls(
     target: &Target,
     games: &[String],
     options: &ConnectOptions,
-) -> Result<Vec<Url>, Failure> {
+) -> Result<Vec<StreamTarget>, Failure> {
     if let Some(url) = target.fixed_stream() {
-        return Ok(vec![url]);
+        let game = games.first().cloned();
+        return Ok(vec![StreamTarget { url, game }]);
     }
     let ids: Vec<String> = if games.is_empty() {
         let listed = discover::games(target, options).await.unreachable()?;
@@ -200,7 +200,13 @@ async fn stream_urls(
             "{target}: the server lists no games; pass --games"
         )));
     }
-    Ok(ids.iter().map(|id| target.stream(id)).collect())
+    Ok(ids
+        .into_iter()
+        .map(|id| StreamTarget {
+            url: target.stream(&id),
+            game: Some(id),
+        })
+        .collect())
 }
 
 /// An HTTP stage: goose users GET `paths` in turn, reported like a WebSocket stage.
@@ -259,7 +265,7 @@ fn verdict(results: &[StageResult]) -> CommandResult {
         )));
     }
     Ok(Verdict::from_passed(
-        results.iter().all(|(_, _, s)| s.budgets_passed()),
+        results.iter().all(|(_, _, s)| s.passed()),
     ))
 }
 
@@ -283,7 +289,7 @@ pub fn merge(plan: &MergePlan, out: &mut dyn Write) -> CommandResult {
         "report: {}/ (report.json, report.html, junit.xml, latency.hlog)",
         plan.report_dir.display()
     );
-    Ok(Verdict::from_passed(summary.budgets_passed()))
+    Ok(Verdict::from_passed(summary.passed()))
 }
 
 fn print_summary(out: &mut dyn Write, json: bool, summary: &LoadSummary) -> Result<(), Failure> {

@@ -69,6 +69,46 @@ pub struct Totals {
     pub all_open_after_s: Option<f64>,
 }
 
+/// A check every run makes, budgets or not: nothing measured never passes.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunCheck {
+    pub name: &'static str,
+    pub passed: bool,
+    /// What was seen, e.g. `48 of 50 users connected`.
+    pub observed: String,
+}
+
+/// The run checks of a summary: every user connected and frames arrived (WebSocket),
+/// or requests were answered (HTTP).
+pub fn run_checks(summary: &LoadSummary) -> Vec<RunCheck> {
+    if let Some(http) = &summary.http {
+        let answered = summary.latencies.get(Distribution::Http).len();
+        return vec![RunCheck {
+            name: "responses",
+            passed: answered > 0,
+            observed: format!("{answered} of {} requests answered", http.requests),
+        }];
+    }
+    let c = &summary.totals.counts;
+    vec![
+        RunCheck {
+            name: "connections",
+            passed: c.users_connected >= summary.conns as u64,
+            observed: format!("{} of {} users connected", c.users_connected, summary.conns),
+        },
+        RunCheck {
+            name: "frames",
+            passed: c.frames > 0,
+            observed: format!("{} frames received", c.frames),
+        },
+    ]
+}
+
+/// A count that may not have been measured: `n/a` then, never 0.
+pub fn count_text(count: Option<u64>) -> String {
+    count.map_or_else(|| "n/a".to_owned(), |n| n.to_string())
+}
+
 /// How far the server's clock is from ours, from the tightest ping/pong exchange.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClockEstimate {
@@ -120,6 +160,8 @@ pub struct LoadSummary {
     /// By distribution: delivery, e2e, rtt, connect, first_frame, reconnect.
     pub latency: BTreeMap<&'static str, Percentiles>,
     pub per_second: Vec<Second>,
+    /// What every run checks, budgets or not: that it measured something.
+    pub checks: Vec<RunCheck>,
     pub budgets: Vec<BudgetResult>,
     /// This process's CPU use: if it nears the core count, the generator is the bottleneck.
     pub generator_cpu_percent: Option<f64>,
@@ -155,6 +197,8 @@ pub(super) struct Inputs<'a> {
     pub stopped_early: bool,
     pub subprotocol: Option<String>,
     pub tls_verified: bool,
+    /// Frames' seqs were read (not `--seq-field none`).
+    pub seq_read: bool,
 }
 
 /// Everything a summary is made of; percentiles are computed from `latencies`.
@@ -208,6 +252,7 @@ pub fn from_parts(p: Parts) -> LoadSummary {
         totals: p.totals,
         latency,
         per_second: p.per_second,
+        checks: Vec::new(),
         budgets: Vec::new(),
         generator_cpu_percent: p.generator_cpu_percent,
         clock: p.clock,
@@ -245,7 +290,12 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
         latencies: inputs.total.latencies.clone(),
         per_second: inputs.seconds,
         generator_cpu_percent: cpu_percent,
-        warnings: warnings(cpu_percent, clock.is_none() && !on_this_host, c.clamped),
+        warnings: warnings(
+            cpu_percent,
+            clock.is_none() && !on_this_host,
+            c,
+            inputs.seq_read,
+        ),
         clock,
         subprotocol: inputs.subprotocol,
         tls_verified: inputs.tls_verified,
@@ -261,7 +311,13 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
 
 /// What the reader of a run's figures should know: a saturated generator, an unknown
 /// clock offset, clamped latencies.
-fn warnings(cpu_percent: Option<f64>, clock_unknown: bool, clamped: u64) -> Vec<String> {
+fn warnings(
+    cpu_percent: Option<f64>,
+    clock_unknown: bool,
+    counts: &Counters,
+    seq_read: bool,
+) -> Vec<String> {
+    let clamped = counts.clamped;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1) as f64;
@@ -274,6 +330,20 @@ fn warnings(cpu_percent: Option<f64>, clock_unknown: bool, clamped: u64) -> Vec<
     }
     if clamped > 0 {
         warnings.push(format!("{clamped} latencies were negative or over an hour and were clamped (clock skew between client and server?)"));
+    }
+    if !seq_read {
+        warnings.push("loss and order were not checked (--seq-field none)".into());
+    } else if counts.lost.is_none() && counts.frames > 0 {
+        warnings.push(
+            "no frame carried a sequence number at --seq-field: loss and order were not checked"
+                .into(),
+        );
+    }
+    if counts.unrecoverable > 0 {
+        warnings.push(format!(
+            "the server restarted under {} connection(s); what it had sent after their last seq could not be recovered (report.json: unrecoverable_examples)",
+            counts.unrecoverable
+        ));
     }
     warnings
 }
@@ -288,8 +358,18 @@ impl Figures for LoadSummary {
     fn errors(&self) -> u64 {
         self.totals.counts.error_total() + self.http.as_ref().map_or(0, |h| h.failures)
     }
-    fn lost(&self) -> u64 {
-        self.totals.counts.lost
+    fn lost(&self) -> Result<u64, String> {
+        let c = &self.totals.counts;
+        let known = c.lost.ok_or_else(|| {
+            "no frame's sequence number was checked (--seq-field), so loss is unknown".to_owned()
+        })?;
+        if c.unrecoverable > 0 {
+            return Err(format!(
+                "{known} lost in sequence gaps, and {} resume(s) after a server restart could not recover what it had sent: that loss is unknown",
+                c.unrecoverable
+            ));
+        }
+        Ok(known)
     }
     fn reconnect_attempts(&self) -> u64 {
         self.totals.counts.reconnect_attempts
@@ -313,6 +393,11 @@ impl LoadSummary {
 
     pub fn budgets_passed(&self) -> bool {
         self.budgets.iter().all(|b| b.passed)
+    }
+
+    /// Every run check and every budget held.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed) && self.budgets_passed()
     }
 
     /// The summary for people: totals, latency table, HTTP paths, then errors, notes
@@ -346,8 +431,20 @@ impl LoadSummary {
         let _ = writeln!(
             out,
             "  frames {} ({:.0}/s), bytes {}, lost {}, duplicates {}, reordered {}",
-            c.frames, t.frames_per_s, c.bytes, c.lost, c.duplicates, c.reordered
+            c.frames,
+            t.frames_per_s,
+            c.bytes,
+            count_text(c.lost),
+            count_text(c.duplicates),
+            count_text(c.reordered)
         );
+        if c.restarts > 0 {
+            let _ = writeln!(
+                out,
+                "  server restarts seen {}, resumes that could not recover {}",
+                c.restarts, c.unrecoverable
+            );
+        }
         let _ = writeln!(
             out,
             "  connections: {} attempted, {} connected, peak open {}, disconnects {}, reconnects {}/{}",
@@ -431,6 +528,10 @@ impl LoadSummary {
         for w in &self.warnings {
             let _ = writeln!(out, "  warning: {w}");
         }
+        for c in &self.checks {
+            let verdict = if c.passed { "PASS" } else { "FAIL" };
+            let _ = writeln!(out, "  check {verdict} {}: {}", c.name, c.observed);
+        }
         for b in &self.budgets {
             let verdict = if b.passed { "PASS" } else { "FAIL" };
             let note = b
@@ -479,5 +580,6 @@ pub fn http_summary(
     });
     summary.http = Some(http);
     summary.budgets = budgets.iter().map(|b| b.evaluate(&summary)).collect();
+    summary.checks = run_checks(&summary);
     summary
 }

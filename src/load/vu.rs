@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
-use url::Url;
 
 use super::connection::{Connection, End, Session, UserParts};
+use super::engine::StreamTarget;
 use super::plan::VuConfig;
 use super::recorder::{Distribution, Recorder};
 use crate::client::target::with_since;
@@ -49,7 +49,9 @@ impl Gauges {
 }
 
 pub struct VirtualUser {
-    pub url: Url,
+    /// Which user of the run: spreads their scheduled sends over the period.
+    pub index: usize,
+    pub target: StreamTarget,
     pub config: Arc<VuConfig>,
     pub shard: Arc<Mutex<Recorder>>,
     pub gauges: Arc<Gauges>,
@@ -97,8 +99,8 @@ impl VirtualUser {
     /// One connection attempt, and the stream if it opens.
     async fn attempt(&self, session: &mut Session, reconnecting: bool) -> Attempt {
         let url = match session.last_seq {
-            Some(seq) if reconnecting => with_since(&self.url, seq),
-            _ => self.url.clone(),
+            Some(seq) if reconnecting => with_since(&self.target.url, seq),
+            _ => self.target.url.clone(),
         };
         self.record(|r| {
             r.counters.connect_attempts += 1;
@@ -128,10 +130,16 @@ impl VirtualUser {
             let _ = self.gauges.subprotocol.set(picked);
         }
         self.gauges.opened();
+        if !std::mem::replace(&mut session.connected_before, true) {
+            self.record(|r| r.counters.users_connected += 1);
+        }
         let parts = UserParts {
             config: &self.config,
             shard: &self.shard,
             stop: &self.stop,
+            url: self.target.url.as_str(),
+            game: self.target.game.as_deref(),
+            phase: spread(self.index),
         };
         let end = Connection::new(parts, connected.socket, session, reconnecting)
             .run()
@@ -148,6 +156,12 @@ impl VirtualUser {
         }
         Attempt::Ended(end)
     }
+}
+
+/// A phase in 0..1 for user `index`: the golden ratio's multiples modulo 1 spread
+/// any number of users evenly over a period, whatever their count.
+fn spread(index: usize) -> f64 {
+    (index as f64 * 0.618_033_988_749_895).fract()
 }
 
 /// What one connection attempt came to.
