@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::foreign::{self, Foreign, GAME, TestPki};
+use crate::support::foreign::{self, Foreign, GAME, Stream, TestPki};
 
 fn livegames(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_livegames"))
@@ -258,4 +258,323 @@ fn connect_flags_are_checked_before_anything_runs() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/ca.pem"));
     let out = livegames(&["smoke", "--insecure", "--cacert", "/tmp/x.pem"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Runs the binary to its end and returns its exit code, stdout, stderr and peak
+/// resident memory (KiB, from the kernel's accounting of that one child).
+async fn run_measured(args: &[&str]) -> (Option<i32>, String, String, u64) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let dir = tempdir("measured");
+        let (out_path, err_path) = (dir.join("out"), dir.join("err"));
+        #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
+        let child = Command::new(env!("CARGO_BIN_EXE_livegames"))
+            .args(&args)
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .unwrap();
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is valid; wait4 fills it for this child only.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: waits for our own child; status and usage are valid out-pointers.
+        let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+        assert_eq!(pid, child.id() as i32);
+        let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+        let out = std::fs::read_to_string(out_path).unwrap();
+        let err = std::fs::read_to_string(err_path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        (code, out, err, usage.ru_maxrss as u64)
+    })
+    .await
+    .unwrap()
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = report_dir(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribe_protocol_with_its_own_field_names_and_pong_is_measured() {
+    let addr = foreign::start(Foreign {
+        stream: Stream::Subscribed,
+        ..Foreign::default()
+    })
+    .await;
+    let dir = tempdir("subscribe");
+    let template = dir.join("ping.json");
+    std::fs::write(&template, r#"{"op":"ping","ref":{id}}"#).unwrap();
+    let url = format!("ws://{addr}/ws/live/{{game_id}}");
+    let report_dir = dir.join("report");
+    let base = [
+        "load",
+        &url,
+        "--games",
+        GAME,
+        "--conns",
+        "4",
+        "--duration",
+        "2s",
+        "--ramp",
+        "0s",
+        "--quiet",
+        "--report",
+        report_dir.to_str().unwrap(),
+    ];
+    // Without the subscribe message the server says nothing: nothing measured fails.
+    let (code, out, _) = run(&base).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("check FAIL frames: 0 frames received"),
+        "{out}"
+    );
+    let junit = std::fs::read_to_string(report_dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<testcase classname=\"livegames.load.checks\" name=\"frames\""),
+        "{junit}"
+    );
+
+    let shaped = [
+        "--subscribe",
+        r#"{"op":"subscribe","game":"{game_id}","after":{since}}"#,
+        "--seq-field",
+        "/n",
+        "--ts-field",
+        "/t",
+        "--ts-unit",
+        "ms",
+        "--send-rate",
+        "5",
+        "--send-template",
+        template.to_str().unwrap(),
+        "--pong-match",
+        "/ref",
+        "--budget",
+        "lost=0",
+        "--budget",
+        "rtt_p99<1s",
+        "--budget",
+        "p99<1s",
+        "--budget",
+        "first_frame_p99<500ms",
+    ];
+    let (code, out, err) = run(&[&base[..], &shaped[..]].concat()).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let json = report(&report_dir);
+    let totals = &json["totals"];
+    assert!(totals["frames"].as_u64().unwrap() > 100, "{out}");
+    assert_eq!(totals["lost"], 0, "seq read at /n: {out}");
+    assert!(
+        totals["pongs"].as_u64().unwrap() >= 20,
+        "replies matched at /ref: {out}"
+    );
+    assert!(
+        json["latency"]["rtt"]["count"].as_u64().unwrap() >= 20,
+        "{out}"
+    );
+    assert!(
+        json["latency"]["delivery"]["count"].as_u64().unwrap() > 100,
+        "ts read at /t in ms: {out}"
+    );
+
+    // A seq pointer that no frame has: loss is unknown, not 0, and lost=0 cannot pass.
+    let unknown = [
+        &base[..],
+        &shaped[..2],
+        &["--seq-field", "/missing", "--budget", "lost=0"],
+    ]
+    .concat();
+    let (code, out, _) = run(&unknown).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("lost n/a"), "{out}");
+    assert!(out.contains("budget FAIL lost=0: measured n/a"), "{out}");
+    assert!(report(&report_dir)["totals"]["lost"].is_null());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_a_restart_lost_fail_the_loss_budget() {
+    let addr = foreign::start(Foreign {
+        stream: Stream::RestartWithLoss,
+        ..Foreign::default()
+    })
+    .await;
+    let dir = tempdir("restart");
+    let url = format!("ws://{addr}/ws/live/{GAME}");
+    let (code, out, err) = run(&[
+        "load",
+        &url,
+        "--conns",
+        "10",
+        "--duration",
+        "3s",
+        "--ramp",
+        "0s",
+        "--reconnect",
+        "--quiet",
+        "--budget",
+        "lost=0",
+        "--report",
+        dir.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    let totals = report(&dir)["totals"].clone();
+    assert_eq!(
+        totals["lost"], 100,
+        "seqs 10..19 on each of 10 connections: {out}"
+    );
+    assert_eq!(totals["reordered"], 0, "{out}");
+    assert_eq!(totals["restarts"], 10, "{out}");
+    assert_eq!(totals["unrecoverable"], 10, "{out}");
+    assert!(out.contains("budget FAIL lost=0"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_and_oversized_messages_measure_nothing_and_fail() {
+    let dir = tempdir("silent");
+    let silent = foreign::start(Foreign {
+        stream: Stream::Silent,
+        ..Foreign::default()
+    })
+    .await;
+    let url = format!("ws://{silent}/ws/live/{GAME}");
+    let (code, out, _) = run(&[
+        "load",
+        &url,
+        "--conns",
+        "3",
+        "--duration",
+        "1s",
+        "--quiet",
+        "--report",
+        dir.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("check PASS connections: 3 of 3 users connected"),
+        "{out}"
+    );
+    assert!(
+        out.contains("check FAIL frames: 0 frames received"),
+        "{out}"
+    );
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("tests=\"2\" failures=\"1\""), "{junit}");
+
+    // 60 MiB messages: each connection ends at the 1 MiB cap, counted by kind, in
+    // bounded memory.
+    let huge = foreign::start_huge_messages().await;
+    let url = format!("ws://{huge}/ws/live/{GAME}");
+    let (code, out, _, peak_kib) = run_measured(&[
+        "load",
+        &url,
+        "--conns",
+        "10",
+        "--duration",
+        "2s",
+        "--ramp",
+        "0s",
+        "--quiet",
+        "--report",
+        dir.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(
+        report(&dir)["totals"]["errors"]["message_too_large"],
+        10,
+        "{out}"
+    );
+    assert!(peak_kib < 200 << 10, "peak RSS {peak_kib} KiB");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_games_list_is_refused_at_32_mib_in_bounded_memory() {
+    let addr = foreign::start(Foreign {
+        huge_games_list: true,
+        ..Foreign::default()
+    })
+    .await;
+    let dir = tempdir("huge-body");
+    let url = format!("ws://{addr}");
+    let (code, _, err, peak_kib) = run_measured(&[
+        "load",
+        &url,
+        "--conns",
+        "10",
+        "--duration",
+        "1s",
+        "--quiet",
+        "--report",
+        dir.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("over 32 MiB"), "{err}");
+    assert!(peak_kib < 200 << 10, "peak RSS {peak_kib} KiB");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// issue 10: our own server, restarted under load (its seqs start again), must fail a
+/// loss budget: the clients' resumes are refused (`resume_ahead`) and what the old
+/// server sent after their last seq is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_server_restarted_under_load_fails_the_loss_budget() {
+    use crate::support::{fast_config, game_seq, live_game, metric, start, wait_for};
+    let first = start(fast_config()).await;
+    let addr = first.local_addr.to_string();
+    let game = live_game(&first).await;
+    let dir = tempdir("our-restart");
+    let url = format!("ws://{addr}/ws/live/{game}");
+    let args: Vec<String> = [
+        "load",
+        &url,
+        "--conns",
+        "5",
+        "--duration",
+        "8s",
+        "--ramp",
+        "0s",
+        "--reconnect",
+        "--quiet",
+        "--budget",
+        "lost=0",
+        "--report",
+        dir.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let child = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_livegames"))
+            .args(&args)
+            .output()
+            .unwrap()
+    });
+    wait_for("5 clients", || async {
+        (metric(&first, "livegames_ws_connections ").await >= 5.0).then_some(())
+    })
+    .await;
+    // Far enough ahead that the restarted server is still behind when they resume.
+    wait_for("the stream to move on", || async {
+        (game_seq(&first, &game).await >= 60).then_some(())
+    })
+    .await;
+    first.stop().await.unwrap();
+    let second = livegames::serve::spawn(fast_config(), &addr).await.unwrap();
+    let out = child.await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let totals = report(&dir)["totals"].clone();
+    assert_eq!(totals["unrecoverable"], 5, "{text}");
+    assert_eq!(totals["reordered"], 0, "{text}");
+    assert!(text.contains("budget FAIL lost=0"), "{text}");
+    second.stop().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -10,7 +10,9 @@ use anyhow::Context;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::client::target::DEFAULT_READ_BUFFER;
+use crate::client::target::{
+    DEFAULT_MAX_MESSAGE, DEFAULT_READ_BUFFER, parse_byte_size, parse_header,
+};
 use crate::client::{ConnectOptions, Target, tls};
 use crate::console::note;
 use crate::feeds::mock::FaultSpec;
@@ -19,7 +21,7 @@ use crate::load::budget::{self, Budget};
 use crate::load::frame_head::{FrameReader, FrameShape, TsSpec, TsUnit};
 use crate::load::plan::{DEFAULT_PING, VuConfig};
 use crate::load::runner::MergePlan;
-use crate::load::scenario::{self, FlagDefaults};
+use crate::load::scenario::{self, FlagDefaults, Scenario};
 use crate::load::{Output, Plan, StagePlan};
 use crate::outcome::{Classify, Failure};
 use crate::serve::ServeConfig;
@@ -57,42 +59,12 @@ fn target(s: &str) -> Result<Target, String> {
     Target::parse(s).map_err(|e| e.to_string())
 }
 
-/// `Name: value`, as curl's `-H` takes it.
 fn header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let (name, value) = s
-        .split_once(':')
-        .ok_or_else(|| format!("{s:?}: expected 'Name: value'"))?;
-    let name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| format!("{:?} is not a header name", name.trim()))?;
-    let value = HeaderValue::from_str(value.trim())
-        .map_err(|_| format!("the value of {name} has characters a header cannot hold"))?;
-    Ok((name, value))
+    parse_header(s)
 }
 
-/// A size in bytes: `65536`, `64KiB`, `1MiB`, `2GiB` (`KB`/`MB`/`GB` mean the same).
 fn byte_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: usize = digits
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a size such as 65536, 64KiB or 1MiB"))?;
-    let scale = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => {
-            return Err(format!(
-                "{s:?}: unknown unit {other:?}; use KiB, MiB or GiB"
-            ));
-        }
-    };
-    match n.checked_mul(scale) {
-        Some(0) => Err("must be more than 0".into()),
-        Some(bytes) => Ok(bytes),
-        None => Err(format!("{s:?} is too large")),
-    }
+    parse_byte_size(s)
 }
 
 /// How a client command connects: the same flags on `load`, `smoke` and
@@ -111,12 +83,33 @@ pub struct ConnectArgs {
     /// Do not verify TLS certificates (said on the terminal and in the report).
     #[arg(long)]
     pub insecure: bool,
-    /// Largest WebSocket message accepted; a larger one ends its connection (error message_too_large).
-    #[arg(long, default_value = "1MiB", value_parser = byte_size)]
-    pub max_message: usize,
+    /// Largest WebSocket message accepted; a larger one ends its connection (error
+    /// message_too_large) [default: 1MiB].
+    #[arg(long, value_parser = byte_size)]
+    pub max_message: Option<usize>,
 }
 
 impl ConnectArgs {
+    /// These flags with a scenario file's: the flags win, headers add up.
+    fn with_scenario(&self, scenario: &Scenario) -> ConnectArgs {
+        ConnectArgs {
+            headers: scenario
+                .headers
+                .iter()
+                .chain(&self.headers)
+                .cloned()
+                .collect(),
+            subprotocols: if self.subprotocols.is_empty() {
+                scenario.subprotocols.clone()
+            } else {
+                self.subprotocols.clone()
+            },
+            cacert: self.cacert.clone().or_else(|| scenario.cacert.clone()),
+            insecure: self.insecure || scenario.insecure,
+            max_message: self.max_message.or(scenario.max_message),
+        }
+    }
+
     /// The options every connection of the command uses.
     pub fn lower(
         &self,
@@ -142,7 +135,7 @@ impl ConnectArgs {
         Ok(ConnectOptions {
             connect_timeout,
             read_buffer,
-            max_message: Some(self.max_message),
+            max_message: Some(self.max_message.unwrap_or(DEFAULT_MAX_MESSAGE)),
             headers,
             subprotocols: self.subprotocols.clone(),
             tls,
@@ -431,15 +424,16 @@ pub struct LoadArgs {
     /// File with the JSON body to send ({id} is replaced by the message number); default a ping.
     #[arg(long)]
     pub send_template: Option<PathBuf>,
-    /// JSON pointer of each frame's send time.
-    #[arg(long, default_value = "/ts")]
-    pub ts_field: String,
-    /// Unit of that time.
-    #[arg(long, value_enum, default_value = "us")]
-    pub ts_unit: TsUnit,
-    /// JSON pointer of each frame's sequence number; `none`: do not check loss and order.
-    #[arg(long, default_value = "/seq", value_name = "POINTER|none")]
-    pub seq_field: String,
+    /// JSON pointer of each frame's send time [default: /ts].
+    #[arg(long, value_name = "POINTER")]
+    pub ts_field: Option<String>,
+    /// Unit of that time [default: us].
+    #[arg(long, value_enum)]
+    pub ts_unit: Option<TsUnit>,
+    /// JSON pointer of each frame's sequence number; `none`: do not check loss and
+    /// order [default: /seq].
+    #[arg(long, value_name = "POINTER|none")]
+    pub seq_field: Option<String>,
     /// JSON pointer where a reply echoes the {id} of a --send-template message (any
     /// frame); default: the `id` of our contract's pong frames.
     #[arg(long, value_name = "POINTER")]
@@ -568,9 +562,15 @@ impl LoadArgs {
     /// display can be shown (stderr is a terminal).
     pub fn lower(&self, progress_bar: bool) -> Result<Plan, Failure> {
         let budgets = budget::parse_all(&self.budgets).usage()?;
-        let stages = match &self.scenario {
+        let scenario = self.scenario.as_deref().map(read_scenario).transpose()?;
+        let stages = match &scenario {
             None => vec![self.single_stage(budgets)],
-            Some(path) => self.scenario_stages(path, budgets)?,
+            Some(scenario) => scenario.stages(&FlagDefaults {
+                target: self.url.clone(),
+                rate: self.rate,
+                paths: self.paths.clone(),
+                budgets,
+            }),
         };
         if let Some((stage, bad)) = stages
             .iter()
@@ -581,18 +581,21 @@ impl LoadArgs {
                 stage.label
             )));
         }
+        let connect = match &scenario {
+            Some(scenario) => self.connect.with_scenario(scenario),
+            None => self.connect.clone(),
+        };
+        let file = scenario.as_ref();
         Ok(Plan {
             stages,
-            scenario: self.scenario.is_some(),
+            scenario: scenario.is_some(),
             report_dir: self.report.clone().unwrap_or_else(default_report_dir),
             vu: VuConfig {
-                connect: self
-                    .connect
-                    .lower(self.connect_timeout, DEFAULT_READ_BUFFER)?,
+                connect: connect.lower(self.connect_timeout, DEFAULT_READ_BUFFER)?,
                 idle_timeout: self.idle_timeout,
-                send_template: self.send_template()?,
-                subscribe: self.subscribe()?,
-                reader: FrameReader::new(&self.frame_shape()).usage()?,
+                send_template: self.send_template(file)?,
+                subscribe: self.subscribe(file)?,
+                reader: FrameReader::new(&self.frame_shape(file)).usage()?,
                 ws_ping: (!self.ws_ping.is_zero()).then_some(self.ws_ping),
                 ..VuConfig::default()
             },
@@ -621,27 +624,14 @@ impl LoadArgs {
         }
     }
 
-    fn scenario_stages(
-        &self,
-        path: &std::path::Path,
-        budgets: Vec<Budget>,
-    ) -> Result<Vec<StagePlan>, Failure> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("--scenario {}", path.display()))
-            .usage()?;
-        let scenario = scenario::parse(&path.display().to_string(), &text).usage()?;
-        Ok(scenario.stages(&FlagDefaults {
-            target: self.url.clone(),
-            rate: self.rate,
-            paths: self.paths.clone(),
-            budgets,
-        }))
-    }
-
     /// The client message: `--send-template`'s file (JSON once `{id}` is a number), or
     /// our contract's ping.
-    fn send_template(&self) -> Result<String, Failure> {
-        let Some(path) = &self.send_template else {
+    fn send_template(&self, file: Option<&Scenario>) -> Result<String, Failure> {
+        let given = self
+            .send_template
+            .as_ref()
+            .or(file.and_then(|f| f.send_template.as_ref()));
+        let Some(path) = given else {
             return Ok(DEFAULT_PING.to_owned());
         };
         let text = std::fs::read_to_string(path)
@@ -658,22 +648,38 @@ impl LoadArgs {
 }
 
 impl LoadArgs {
-    /// Where frames keep what `load` reads.
-    fn frame_shape(&self) -> FrameShape {
+    /// Where frames keep what `load` reads: the flags, else the scenario's keys, else
+    /// our contract.
+    fn frame_shape(&self, file: Option<&Scenario>) -> FrameShape {
+        let contract = FrameShape::default();
+        let pick = |flag: &Option<String>, key: Option<&Option<String>>| {
+            flag.clone().or_else(|| key.cloned().flatten())
+        };
+        let seq = pick(&self.seq_field, file.map(|f| &f.seq_field))
+            .or(contract.seq)
+            .filter(|s| s != "none");
         FrameShape {
             ts: TsSpec {
-                pointer: self.ts_field.clone(),
-                unit: self.ts_unit,
+                pointer: pick(&self.ts_field, file.map(|f| &f.ts_field))
+                    .unwrap_or(contract.ts.pointer),
+                unit: self
+                    .ts_unit
+                    .or(file.and_then(|f| f.ts_unit))
+                    .unwrap_or(contract.ts.unit),
             },
-            seq: (self.seq_field != "none").then(|| self.seq_field.clone()),
-            reply_id: self.pong_match.clone(),
+            seq,
+            reply_id: pick(&self.pong_match, file.map(|f| &f.pong_match)),
         }
     }
 
     /// `--subscribe`: the message itself, or a file's (`@FILE`); JSON once its
     /// placeholders are filled.
-    fn subscribe(&self) -> Result<Option<String>, Failure> {
-        let Some(given) = &self.subscribe else {
+    fn subscribe(&self, file: Option<&Scenario>) -> Result<Option<String>, Failure> {
+        let given = self
+            .subscribe
+            .as_ref()
+            .or(file.and_then(|f| f.subscribe.as_ref()));
+        let Some(given) = given else {
             return Ok(None);
         };
         let text = match given.strip_prefix('@') {
@@ -691,6 +697,14 @@ impl LoadArgs {
         }
         Ok(Some(text.trim().to_owned()))
     }
+}
+
+/// A scenario file, parsed (mistakes are usage errors with the line and column).
+fn read_scenario(path: &std::path::Path) -> Result<Scenario, Failure> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--scenario {}", path.display()))
+        .usage()?;
+    scenario::parse(&path.display().to_string(), &text).usage()
 }
 
 /// `reports/<UTC timestamp>/`: a new folder per run.

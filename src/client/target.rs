@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
 /// The placeholder a stream template holds where the game id goes.
@@ -268,6 +268,44 @@ impl Default for ConnectOptions {
     }
 }
 
+/// `Name: value`, as curl's `-H` takes it.
+pub fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: expected 'Name: value'"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("{:?} is not a header name", name.trim()))?;
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| format!("the value of {name} has characters a header cannot hold"))?;
+    Ok((name, value))
+}
+
+/// A size in bytes: `65536`, `64KiB`, `1MiB`, `2GiB` (`KB`/`MB`/`GB` mean the same).
+pub fn parse_byte_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a size such as 65536, 64KiB or 1MiB"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?}; use KiB, MiB or GiB"
+            ));
+        }
+    };
+    match n.checked_mul(scale) {
+        Some(0) => Err("must be more than 0".into()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{s:?} is too large")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +364,26 @@ mod tests {
         assert_eq!(with_since(&url, 5).as_str(), "ws://h/x?since=5");
         let url = Url::parse("ws://h/x?a=1&since=2").unwrap();
         assert_eq!(with_since(&url, 9).as_str(), "ws://h/x?a=1&since=9");
+    }
+
+    #[test]
+    fn headers_and_sizes_parse_as_people_write_them() {
+        let (name, value) = parse_header("Authorization: Bearer a:b").unwrap();
+        assert_eq!(
+            (name.as_str(), value.to_str().unwrap()),
+            ("authorization", "Bearer a:b")
+        );
+        assert!(
+            parse_header("no colon")
+                .unwrap_err()
+                .contains("Name: value")
+        );
+        assert!(parse_header("bad name: x").is_err());
+        assert_eq!(parse_byte_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_byte_size("64 KiB"), Ok(64 << 10));
+        assert_eq!(parse_byte_size("4096"), Ok(4096));
+        assert!(parse_byte_size("0").is_err());
+        assert!(parse_byte_size("1 parsec").is_err());
     }
 
     #[test]

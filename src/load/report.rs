@@ -34,45 +34,57 @@ pub fn write_all(dir: &Path, summary: &LoadSummary) -> std::io::Result<Vec<PathB
     Ok(paths)
 }
 
-/// JUnit XML: one test case per budget, failed ones with measured vs limit.
+/// JUnit XML: one test case per run check (so there is always at least one) and per
+/// budget, failed ones with what was observed or measured against the limit.
 pub fn junit(summary: &LoadSummary) -> String {
     crate::junit::document(
         "livegames load",
         &summary.started_at,
         summary.duration_s,
-        &budget_cases(summary),
+        &cases(summary),
     )
 }
 
-fn budget_cases(summary: &LoadSummary) -> Vec<crate::junit::Case> {
+fn cases(summary: &LoadSummary) -> Vec<crate::junit::Case> {
     use crate::junit::{Case, Outcome};
-    summary
-        .budgets
-        .iter()
-        .map(|b| {
-            let outcome = if b.passed {
-                Outcome::Passed
-            } else {
-                let note = b
-                    .note
-                    .as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default();
-                let message = format!("measured {} against limit {}{note}", b.measured, b.limit);
-                Outcome::Failed {
-                    kind: "budget".into(),
-                    details: message.clone(),
-                    message,
-                }
-            };
-            Case {
-                classname: "livegames.load.budgets".into(),
-                name: b.budget.clone(),
-                time_s: summary.duration_s,
-                outcome,
+    let checks = summary.checks.iter().map(|c| Case {
+        classname: "livegames.load.checks".into(),
+        name: c.name.into(),
+        time_s: summary.duration_s,
+        outcome: if c.passed {
+            Outcome::Passed
+        } else {
+            Outcome::Failed {
+                kind: "check".into(),
+                message: c.observed.clone(),
+                details: c.observed.clone(),
             }
-        })
-        .collect()
+        },
+    });
+    let budgets = summary.budgets.iter().map(|b| {
+        let outcome = if b.passed {
+            Outcome::Passed
+        } else {
+            let note = b
+                .note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            let message = format!("measured {} against limit {}{note}", b.measured, b.limit);
+            Outcome::Failed {
+                kind: "budget".into(),
+                details: message.clone(),
+                message,
+            }
+        };
+        Case {
+            classname: "livegames.load.budgets".into(),
+            name: b.budget.clone(),
+            time_s: summary.duration_s,
+            outcome,
+        }
+    });
+    checks.chain(budgets).collect()
 }
 
 const COLORS: [&str; 6] = [
@@ -206,7 +218,9 @@ pub fn html(summary: &LoadSummary) -> String {
 }
 
 fn verdict_badge(summary: &LoadSummary) -> &'static str {
-    if summary.budgets.is_empty() {
+    if !summary.checks.iter().all(|c| c.passed) {
+        "<span class=\"badge fail\">nothing measured</span>"
+    } else if summary.budgets.is_empty() {
         "<span class=\"badge\">no budgets</span>"
     } else if summary.budgets_passed() {
         "<span class=\"badge pass\">all budgets met</span>"
@@ -216,7 +230,20 @@ fn verdict_badge(summary: &LoadSummary) -> &'static str {
 }
 
 fn budgets_section(summary: &LoadSummary) -> String {
-    let mut body = String::from("<section class=\"wide\"><h2>Budgets</h2>");
+    let mut body = String::from(
+        "<section class=\"wide\"><h2>Checks and budgets</h2><table><tr><th>run check</th><th>result</th><th>observed</th></tr>",
+    );
+    for c in &summary.checks {
+        let class = if c.passed { "pass" } else { "fail" };
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
+            escape(c.name),
+            class.to_uppercase(),
+            escape(&c.observed)
+        );
+    }
+    body.push_str("</table>");
     if summary.budgets.is_empty() {
         body.push_str("<p class=\"muted\">none given (--budget)</p>");
     } else {
@@ -422,20 +449,23 @@ pub fn write_scenario(dir: &Path, stages: &[StageResult]) -> std::io::Result<()>
         dir.join("scenario.json"),
         serde_json::to_vec_pretty(&json).map_err(std::io::Error::other)?,
     )?;
-    let cases: usize = stages.iter().map(|(_, _, s)| s.budgets.len()).sum();
-    let failures: usize = stages
+    let stage_cases: Vec<Vec<crate::junit::Case>> =
+        stages.iter().map(|(_, _, s)| cases(s)).collect();
+    let count: usize = stage_cases.iter().map(Vec::len).sum();
+    let failures: usize = stage_cases
         .iter()
-        .map(|(_, _, s)| s.budgets.iter().filter(|b| !b.passed).count())
-        .sum();
+        .flatten()
+        .filter(|c| matches!(c.outcome, crate::junit::Outcome::Failed { .. }))
+        .count();
     let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites tests=\"{cases}\" failures=\"{failures}\">\n"
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites tests=\"{count}\" failures=\"{failures}\">\n"
     );
-    for (label, _, s) in stages {
+    for ((label, _, s), cases) in stages.iter().zip(&stage_cases) {
         out.push_str(&crate::junit::suite_element(
             &format!("livegames load: {label}"),
             &s.started_at,
             s.duration_s,
-            &budget_cases(s),
+            cases,
         ));
     }
     out.push_str("</testsuites>\n");

@@ -22,9 +22,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use std::path::PathBuf;
+
+use reqwest::header::{HeaderName, HeaderValue};
+
 use super::budget::Budget;
+use super::frame_head::TsUnit;
 use super::plan::{DEFAULT_RAMP, StagePlan};
 use crate::client::Target;
+use crate::client::target::{parse_byte_size, parse_header};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +52,29 @@ pub struct Scenario {
     pub reconnect: bool,
     #[serde(default, deserialize_with = "opt_duration")]
     pub churn: Option<Duration>,
+    /// How to connect and read, as the flags of the same names (flags win, headers add up).
+    #[serde(default, deserialize_with = "headers")]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    #[serde(default)]
+    pub subprotocols: Vec<String>,
+    #[serde(default)]
+    pub cacert: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default, deserialize_with = "opt_size")]
+    pub max_message: Option<usize>,
+    #[serde(default)]
+    pub subscribe: Option<String>,
+    #[serde(default)]
+    pub send_template: Option<PathBuf>,
+    #[serde(default)]
+    pub ts_field: Option<String>,
+    #[serde(default)]
+    pub ts_unit: Option<TsUnit>,
+    #[serde(default)]
+    pub seq_field: Option<String>,
+    #[serde(default)]
+    pub pong_match: Option<String>,
     pub stages: Vec<Stage>,
 }
 
@@ -165,6 +194,20 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 fn opt_target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Target>, D::Error> {
     let text = String::deserialize(d)?;
     Target::parse(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn headers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(HeaderName, HeaderValue)>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|h| parse_header(h).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+fn opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_byte_size(&text)
         .map(Some)
         .map_err(serde::de::Error::custom)
 }
@@ -301,6 +344,27 @@ mod tests {
         .unwrap_err();
         assert!(
             e.message.contains("line 1") && e.message.contains("scheme"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn connection_and_frame_keys_parse_and_are_checked() {
+        let s = parse(
+            "t.toml",
+            "headers = [\"Authorization: Bearer x\"]\nsubprotocols = [\"feed.v2\"]\ninsecure = true\nmax_message = \"64KiB\"\nsubscribe = '{\"op\":\"sub\",\"game\":\"{game_id}\"}'\nseq_field = \"/n\"\nts_field = \"/t\"\nts_unit = \"ms\"\npong_match = \"/ref\"\n[[stages]]\nconns = 1\nduration = \"1s\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.headers[0].0.as_str(), "authorization");
+        assert_eq!(s.max_message, Some(64 << 10));
+        assert_eq!(s.ts_unit, Some(TsUnit::Ms));
+        let e = parse(
+            "t.toml",
+            "headers = [\"nocolon\"]\n[[stages]]\nconns = 1\nduration = \"1s\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("line 1") && e.message.contains("Name: value"),
             "{e}"
         );
     }

@@ -306,6 +306,7 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
         .iter()
         .map(|b| b.evaluate(&summary))
         .collect();
+    summary.checks = run_checks(&summary);
     summary
 }
 

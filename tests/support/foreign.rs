@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -34,7 +35,26 @@ const TICK: Duration = Duration::from_millis(20);
 pub enum Stream {
     /// Our contract's shape: a snapshot, then an update every tick.
     Contract,
+    /// Its own protocol: nothing until `{"op":"subscribe","game":"g1",...}`, then
+    /// `{"kind":"tick","n":N,"t":<Unix ms>}` every tick; `{"op":"ping","ref":K}` is
+    /// answered with `{"op":"pong","ref":K,"t":<Unix ms>}`.
+    Subscribed,
+    /// Accepts, then never says anything.
+    Silent,
+    /// Contract frames from seq 100; after `RESTART_AFTER` it "restarts": every
+    /// connection is closed (1012), and new ones get a snapshot at seq 0, then 1..9,
+    /// then 20 onwards: seqs 10..19 of the new run are lost.
+    RestartWithLoss,
+    /// One text message of `HUGE_MESSAGE` bytes, sent in 64 KiB fragments.
+    HugeMessage,
+    /// Frames whose text holds terminal escape sequences.
+    ControlBytes,
 }
+
+/// When a `RestartWithLoss` server restarts.
+pub const RESTART_AFTER: Duration = Duration::from_millis(800);
+/// The size of a `HugeMessage`.
+pub const HUGE_MESSAGE: usize = 60 << 20;
 
 /// What the server wants of its clients, and how it streams.
 #[derive(Clone)]
@@ -46,6 +66,8 @@ pub struct Foreign {
     /// Serve TLS with this config.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     pub stream: Stream,
+    /// `/api/live/games` answers a 1 GiB body.
+    pub huge_games_list: bool,
 }
 
 impl Default for Foreign {
@@ -55,11 +77,24 @@ impl Default for Foreign {
             subprotocol: None,
             tls: None,
             stream: Stream::Contract,
+            huge_games_list: false,
         }
     }
 }
 
-type St = Arc<Foreign>;
+type St = Arc<Shared>;
+
+struct Shared {
+    foreign: Foreign,
+    started: std::time::Instant,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Foreign;
+    fn deref(&self) -> &Foreign {
+        &self.foreign
+    }
+}
 
 /// Starts the server on 127.0.0.1; it runs until the test's runtime ends.
 pub async fn start(foreign: Foreign) -> SocketAddr {
@@ -68,7 +103,10 @@ pub async fn start(foreign: Foreign) -> SocketAddr {
         .route("/health", get(health))
         .route("/api/live/games", get(games))
         .route("/ws/live/{id}", get(upgrade))
-        .with_state(Arc::new(foreign));
+        .with_state(Arc::new(Shared {
+            foreign,
+            started: std::time::Instant::now(),
+        }));
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     match tls {
@@ -112,6 +150,9 @@ async fn games(State(state): State<St>, headers: HeaderMap) -> Response {
     if !authorized(&state, &headers) {
         return unauthorized();
     }
+    if state.huge_games_list {
+        return huge_body().await;
+    }
     Json(json!({"games": [{"id": GAME, "latest": {"state": "live"}}]})).into_response()
 }
 
@@ -142,13 +183,147 @@ async fn upgrade(
         }
     };
     let stream = state.stream;
-    upgrade.on_upgrade(move |socket| serve_stream(socket, stream))
+    let restarted = state.started.elapsed() >= RESTART_AFTER;
+    upgrade.on_upgrade(move |socket| serve_stream(socket, stream, state, restarted))
 }
 
-async fn serve_stream(mut socket: WebSocket, stream: Stream) {
+async fn serve_stream(mut socket: WebSocket, stream: Stream, state: St, restarted: bool) {
     match stream {
         Stream::Contract => contract_stream(&mut socket).await,
+        Stream::Subscribed => subscribed_stream(&mut socket).await,
+        Stream::Silent => while let Some(Ok(_)) = socket.recv().await {},
+        Stream::RestartWithLoss => restarting_stream(&mut socket, &state, restarted).await,
+        Stream::HugeMessage => unreachable!("served raw, see start_raw"),
+        Stream::ControlBytes => {
+            let text = "{\"type\":\"\u{1b}[2J\u{1b}]0;owned\u{7}\",\"seq\":1,\"ts\":1}";
+            let _ = socket.send(Message::text(text)).await;
+            while let Some(Ok(_)) = socket.recv().await {}
+        }
     }
+}
+
+fn unix_ms() -> i64 {
+    now_micros() / 1000
+}
+
+async fn subscribed_stream(socket: &mut WebSocket) {
+    // Nothing until the subscribe message.
+    loop {
+        match socket.recv().await {
+            Some(Ok(Message::Text(t))) => {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                if v["op"] == "subscribe" && v["game"] == GAME {
+                    break;
+                }
+            }
+            Some(Ok(_)) => {}
+            _ => return,
+        }
+    }
+    let mut n = 0u64;
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                n += 1;
+                let frame = json!({"kind": "tick", "n": n, "t": unix_ms(), "price": 0.5});
+                if socket.send(Message::text(frame.to_string())).await.is_err() {
+                    return;
+                }
+            }
+            message = socket.recv() => match message {
+                Some(Ok(Message::Text(t))) => {
+                    let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                    if v["op"] == "ping" {
+                        let pong = json!({"op": "pong", "ref": v["ref"], "t": unix_ms()});
+                        if socket.send(Message::text(pong.to_string())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+        }
+    }
+}
+
+async fn restarting_stream(socket: &mut WebSocket, state: &St, restarted: bool) {
+    let mut seq = if restarted { 0 } else { 100 };
+    let snapshot = json!({"type": "snapshot", "game_id": GAME, "seq": seq, "ts": now_micros(), "game": {}, "data": {}});
+    if socket
+        .send(Message::text(snapshot.to_string()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tick.tick().await;
+        if !restarted && state.started.elapsed() >= RESTART_AFTER {
+            let close = axum::extract::ws::CloseFrame {
+                code: 1012,
+                reason: "restarting".into(),
+            };
+            let _ = socket.send(Message::Close(Some(close))).await;
+            return;
+        }
+        seq += 1;
+        if restarted && (10..20).contains(&seq) {
+            continue;
+        }
+        let update =
+            json!({"type": "update", "game_id": GAME, "seq": seq, "ts": now_micros(), "data": {}});
+        if socket
+            .send(Message::text(update.to_string()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A 1 GiB body, streamed (the server never holds it).
+async fn huge_body() -> Response {
+    let chunk = bytes::Bytes::from(vec![b' '; 64 << 10]);
+    let chunks = futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()))
+        .take((1 << 30) / (64 << 10));
+    axum::body::Body::from_stream(chunks).into_response()
+}
+
+/// A WebSocket server that sends one `HUGE_MESSAGE`-byte text message in 64 KiB
+/// fragments, written straight to the socket from one small buffer.
+pub async fn start_huge_messages() -> SocketAddr {
+    use tokio::io::AsyncWriteExt;
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = tcp.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let raw = ws.get_mut();
+                let payload = vec![b'a'; 64 << 10];
+                let fragments = HUGE_MESSAGE / payload.len();
+                for i in 0..fragments {
+                    let opcode = if i == 0 { 0x1 } else { 0x0 };
+                    let fin = if i + 1 == fragments { 0x80 } else { 0x00 };
+                    let mut header = vec![fin | opcode, 127];
+                    header.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+                    if raw.write_all(&header).await.is_err()
+                        || raw.write_all(&payload).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                let _ = raw.flush().await;
+            });
+        }
+    });
+    addr
 }
 
 async fn contract_stream(socket: &mut WebSocket) {
