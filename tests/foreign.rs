@@ -578,3 +578,85 @@ async fn our_server_restarted_under_load_fails_the_loss_budget() {
     second.stop().await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn smoke_config(
+    addr: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> livegames::smoke::SmokeConfig {
+    livegames::smoke::SmokeConfig {
+        timeout,
+        heartbeat: std::time::Duration::from_millis(300),
+        game: Some(GAME.into()),
+        ..livegames::smoke::SmokeConfig::new(
+            livegames::client::Target::parse(&format!("http://{addr}")).unwrap(),
+        )
+    }
+}
+
+async fn smoke_against(
+    stream: Stream,
+    timeout: std::time::Duration,
+) -> livegames::smoke::SmokeReport {
+    let addr = foreign::start(Foreign {
+        stream,
+        ..Foreign::default()
+    })
+    .await;
+    livegames::smoke::run(
+        &smoke_config(addr, timeout),
+        livegames::contract::schema::Schemas::builtin(false),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_never_passes_a_check_that_observed_nothing_and_ends_within_its_timeout() {
+    use livegames::smoke::Status;
+    let timeout = std::time::Duration::from_secs(3);
+    let listing = |r: &livegames::smoke::SmokeReport| {
+        livegames::smoke::render::text(r, livegames::smoke::render::Palette::new(false))
+    };
+    // A stream that says nothing: ws.frames fails; the frame checks are skipped, saying why.
+    let silent = smoke_against(Stream::Silent, timeout).await;
+    let text = listing(&silent);
+    assert_eq!(
+        silent.check("ws.frames").unwrap().status,
+        Status::Fail,
+        "{text}"
+    );
+    for name in ["ws.json", "ws.schema", "ws.seq", "ws.ts"] {
+        let c = silent.check(name).unwrap();
+        assert_eq!(c.status, Status::Skip, "{name}: {text}");
+        assert!(c.detail.contains("no frames arrived"), "{name}: {text}");
+    }
+    assert_eq!(
+        silent.check("ws.heartbeat").unwrap().status,
+        Status::Fail,
+        "{text}"
+    );
+
+    // A stream closed at once: the heartbeat check cannot pass.
+    let closed = smoke_against(Stream::CloseAtOnce, timeout).await;
+    let text = listing(&closed);
+    let heartbeat = closed.check("ws.heartbeat").unwrap();
+    assert_eq!(heartbeat.status, Status::Fail, "{text}");
+    assert!(heartbeat.violations[0].actual.contains("1011"), "{text}");
+
+    // A flood that never answers pings: ws.ping fails, and no check outlasts --timeout.
+    let flood = smoke_against(Stream::Flood, timeout).await;
+    let text = listing(&flood);
+    assert_eq!(
+        flood.check("ws.ping").unwrap().status,
+        Status::Fail,
+        "{text}"
+    );
+    for c in &flood.checks {
+        assert!(
+            c.duration_ms <= timeout.as_secs_f64() * 1000.0 + 50.0,
+            "{} took {} ms with --timeout 3s:\n{text}",
+            c.name,
+            c.duration_ms
+        );
+    }
+    assert!(flood.duration_s < timeout.as_secs_f64() + 2.0, "{text}");
+}

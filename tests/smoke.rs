@@ -109,3 +109,26 @@ async fn each_breakage_fails_the_right_check_and_only_that() {
         assert!(text.contains(&format!("FAIL {}", expected[0])), "{text}");
     }
 }
+
+/// issue 10: the checks' counts agree: frames that are not JSON are not counted as
+/// valid by ws.schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_frame_checks_agree_on_what_they_counted() {
+    let addr = contract_server::start(Breakage::NonJson).await;
+    let mut config = config(format!("http://{addr}"), HEARTBEAT);
+    config.timeout = Duration::from_secs(4);
+    let report = livegames::smoke::run(&config, Schemas::builtin(false)).await;
+    let text = listing(&report);
+    let json = report.check("ws.json").unwrap();
+    let schema = report.check("ws.schema").unwrap();
+    assert_eq!(json.status, Status::Fail, "{text}");
+    assert_eq!(schema.status, Status::Pass, "{text}");
+    let frames = config.messages + 1;
+    let objects = frames - json.violation_count;
+    assert!(
+        schema
+            .detail
+            .starts_with(&format!("{objects} of {frames} frames are JSON objects")),
+        "{text}"
+    );
+}

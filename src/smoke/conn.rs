@@ -78,6 +78,11 @@ impl Conn {
     /// The next text or binary frame, or how the connection ended, by `deadline`.
     pub async fn next(&mut self, deadline: tokio::time::Instant) -> Next {
         loop {
+            // `timeout_at` polls the read first: under a flood of frames it would never
+            // see the deadline pass.
+            if tokio::time::Instant::now() >= deadline {
+                return Next::TimedOut;
+            }
             let message = match tokio::time::timeout_at(deadline, self.socket.next()).await {
                 Err(_) => return Next::TimedOut,
                 Ok(None) => return Next::Closed(None),
@@ -121,6 +126,8 @@ pub(crate) struct Opened {
     pub url: Url,
     /// When the check started (before connecting).
     pub started: Instant,
+    /// When the check must stop waiting (see `Ctx::deadline`).
+    pub deadline: tokio::time::Instant,
     pub connect_time: Duration,
 }
 
@@ -147,6 +154,7 @@ pub(crate) async fn open_stream(
             game: game.to_owned(),
             url,
             started,
+            deadline: ctx.deadline(started),
             connect_time,
         }),
         Err(e) => Err(CheckResult::fail(

@@ -10,6 +10,9 @@ use crate::client::http::{self, Answer};
 use crate::client::{ConnectOptions, Target};
 use crate::contract::schema::Schemas;
 
+/// Time kept at the end of a check for saying goodbye (a close frame).
+const CLOSE_SLACK: Duration = Duration::from_secs(1);
+
 pub(crate) struct Ctx<'a> {
     pub config: &'a SmokeConfig,
     pub schemas: &'a Schemas,
@@ -41,6 +44,13 @@ impl<'a> Ctx<'a> {
     /// How long any one check may wait.
     pub fn timeout(&self) -> Duration {
         self.config.timeout
+    }
+
+    /// When a check that started at `started` must stop waiting, so that it ends
+    /// (connection closed and all) within `--timeout`.
+    pub fn deadline(&self, started: std::time::Instant) -> tokio::time::Instant {
+        let closing = CLOSE_SLACK.min(self.config.timeout / 4);
+        tokio::time::Instant::from_std(started) + self.config.timeout.saturating_sub(closing)
     }
 
     /// `http(s)://host:port`, as the checklist names the server.

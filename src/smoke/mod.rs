@@ -55,7 +55,8 @@ pub async fn run(config: &SmokeConfig, schemas: &Schemas) -> SmokeReport {
             return SmokeReport::finish(config, schemas, facts(None, Some(why)), Vec::new());
         }
     };
-    results.extend(checks_on_games(&ctx, &targets).await);
+    // Boxed: the joined checks make a large future, too large for small stacks.
+    results.extend(Box::pin(checks_on_games(&ctx, &targets)).await);
     results.sort_by_key(|r| r.name.order());
     SmokeReport::finish(config, schemas, facts(targets.game.clone(), None), results)
 }
@@ -96,28 +97,22 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
         ]);
     let quiet_game = targets.quiet_game.as_deref().or(game);
     let (timeline, main, heartbeat, ping, unknown_game, unknown_path, nfl, nhl) = tokio::join!(
-        when(sel.has(CheckId::Timeline), || rest_checks::timeline(
+        check(ctx, CheckId::Timeline, || rest_checks::timeline(
             ctx, game, no_game
         )),
-        when(needs_main, || stream::main_stream(ctx, game, no_game)),
-        when(sel.has(CheckId::WsHeartbeat), || protocol::heartbeat(
+        when(needs_main, || stream::bounded_main_stream(
+            ctx, game, no_game
+        )),
+        check(ctx, CheckId::WsHeartbeat, || protocol::heartbeat(
             ctx, quiet_game, no_game
         )),
-        when(sel.has(CheckId::WsPing), || protocol::ping(
-            ctx, game, no_game
-        )),
-        when(sel.has(CheckId::WsUnknownGame), || protocol::unknown_game(
+        check(ctx, CheckId::WsPing, || protocol::ping(ctx, game, no_game)),
+        check(ctx, CheckId::WsUnknownGame, || protocol::unknown_game(ctx)),
+        check(ctx, CheckId::HttpUnknownPath, || rest_checks::unknown_path(
             ctx
         )),
-        when(sel.has(CheckId::HttpUnknownPath), || {
-            rest_checks::unknown_path(ctx)
-        }),
-        when(sel.has(CheckId::ScoresNfl), || rest_checks::scores(
-            ctx, "nfl"
-        )),
-        when(sel.has(CheckId::ScoresNhl), || rest_checks::scores(
-            ctx, "nhl"
-        )),
+        check(ctx, CheckId::ScoresNfl, || rest_checks::scores(ctx, "nfl")),
+        check(ctx, CheckId::ScoresNhl, || rest_checks::scores(ctx, "nhl")),
     );
     let main = main.unwrap_or_default();
     let mut results: Vec<CheckResult> = main
@@ -128,10 +123,8 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
         .collect();
     results.extend(heartbeat.map(|quiet| protocol::merge_heartbeat(quiet, &main)));
     let (resume, matches) = tokio::join!(
-        when(sel.has(CheckId::WsResume), || consistency::resume(
-            ctx, &main
-        )),
-        when(sel.has(CheckId::TimelineMatchesStream), || {
+        check(ctx, CheckId::WsResume, || consistency::resume(ctx, &main)),
+        check(ctx, CheckId::TimelineMatchesStream, || {
             consistency::timeline_matches(ctx, &main)
         }),
     );
@@ -149,10 +142,47 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
         .into_iter()
         .flatten(),
     );
-    if sel.has(CheckId::AdminFaults) {
-        results.push(admin::admin_faults(ctx, game, no_game).await);
-    }
+    results.extend(
+        check(ctx, CheckId::AdminFaults, || {
+            admin::admin_faults(ctx, game, no_game)
+        })
+        .await,
+    );
     results
+}
+
+/// Runs check `id` when it is selected, bounded by --timeout.
+async fn check<F, Fut>(ctx: &Ctx<'_>, id: CheckId, check: F) -> Option<CheckResult>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = CheckResult>,
+{
+    if ctx.config.checks.has(id) {
+        Some(bounded(ctx, id, check()).await)
+    } else {
+        None
+    }
+}
+
+/// Runs one check; one that has not ended within --timeout fails, saying so. (A
+/// backstop: the checks bound their own waits by `Ctx::deadline`.)
+async fn bounded(
+    ctx: &Ctx<'_>,
+    id: CheckId,
+    check: impl std::future::Future<Output = CheckResult>,
+) -> CheckResult {
+    match tokio::time::timeout(ctx.timeout(), check).await {
+        Ok(result) => result,
+        Err(_) => CheckResult::fail(id, ctx.timeout(), not_finished(ctx)),
+    }
+}
+
+/// Why a check was cut off.
+pub(crate) fn not_finished(ctx: &Ctx<'_>) -> String {
+    format!(
+        "did not finish within --timeout ({})",
+        humantime::format_duration(ctx.timeout())
+    )
 }
 
 /// Runs `check` when `selected`.

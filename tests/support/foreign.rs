@@ -49,6 +49,10 @@ pub enum Stream {
     HugeMessage,
     /// Frames whose text holds terminal escape sequences.
     ControlBytes,
+    /// Frames as fast as the socket takes them; pings are never answered.
+    Flood,
+    /// Closes every stream at once (1011).
+    CloseAtOnce,
 }
 
 /// When a `RestartWithLoss` server restarts.
@@ -194,6 +198,17 @@ async fn serve_stream(mut socket: WebSocket, stream: Stream, state: St, restarte
         Stream::Silent => while let Some(Ok(_)) = socket.recv().await {},
         Stream::RestartWithLoss => restarting_stream(&mut socket, &state, restarted).await,
         Stream::HugeMessage => unreachable!("served raw, see start_raw"),
+        Stream::Flood => {
+            let frame = json!({"type": "update", "game_id": GAME, "seq": 1, "ts": now_micros(), "data": {}}).to_string();
+            while socket.send(Message::text(frame.clone())).await.is_ok() {}
+        }
+        Stream::CloseAtOnce => {
+            let close = axum::extract::ws::CloseFrame {
+                code: 1011,
+                reason: "going away at once".into(),
+            };
+            let _ = socket.send(Message::Close(Some(close))).await;
+        }
         Stream::ControlBytes => {
             let text = "{\"type\":\"\u{1b}[2J\u{1b}]0;owned\u{7}\",\"seq\":1,\"ts\":1}";
             let _ = socket.send(Message::text(text)).await;

@@ -29,7 +29,7 @@ pub(crate) async fn resume(ctx: &Ctx<'_>, main: &MainStream) -> CheckResult {
     let mut checker = FrameChecker::new(ctx.schemas);
     checker.resume_at(game, since);
     let mut violations = Vec::new();
-    let deadline = tokio::time::Instant::now() + ctx.timeout();
+    let deadline = opened.deadline;
     let mut replayed: Vec<u64> = Vec::new();
     let ended = loop {
         let frame = match conn.next(deadline).await {

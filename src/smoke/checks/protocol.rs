@@ -22,6 +22,17 @@ pub(crate) async fn heartbeat(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str) 
     const ID: CheckId = CheckId::WsHeartbeat;
     let heartbeat = ctx.config.heartbeat;
     let limit = silence_limit(heartbeat);
+    if limit >= ctx.timeout() {
+        return CheckResult::skip(
+            ID,
+            format!(
+                "--timeout ({}) leaves no room for {} of silence (--heartbeat {})",
+                humantime::format_duration(ctx.timeout()),
+                secs(limit),
+                humantime::format_duration(heartbeat)
+            ),
+        );
+    }
     let opened = match open_stream(ctx, ID, game, no_game, None).await {
         Ok(opened) => opened,
         Err(not_run) => return not_run,
@@ -52,7 +63,17 @@ pub(crate) async fn heartbeat(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str) 
                 violations.push(silence(conn.received + 1, limit, heartbeat, ""));
                 break String::new();
             }
-            other => break format!("ended early: {}", other.describe()),
+            other => {
+                violations.push(Violation::new(
+                    "heartbeat",
+                    conn.received + 1,
+                    "",
+                    format!("the stream to stay open through {} of silence", secs(limit)),
+                    format!("after {}: {}", secs(last.elapsed()), other.describe()),
+                    "",
+                ));
+                break String::new();
+            }
         }
     };
     conn.close().await;
@@ -77,8 +98,7 @@ pub(crate) async fn ping(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str) -> Ch
         Ok(opened) => opened,
         Err(not_run) => return not_run,
     };
-    let (mut conn, started) = (opened.conn, opened.started);
-    let deadline = tokio::time::Instant::now() + ctx.timeout();
+    let (mut conn, started, deadline) = (opened.conn, opened.started, opened.deadline);
     let id = format!("livegames-smoke-{}", std::process::id());
     let ping = serde_json::json!({"type": "ping", "id": id}).to_string();
     let sent_at = Instant::now();
@@ -137,7 +157,7 @@ pub(crate) async fn unknown_game(ctx: &Ctx<'_>) -> CheckResult {
         }
         Err(e) => return CheckResult::fail(ID, started.elapsed(), format!("{url}: {e}")),
     };
-    let deadline = tokio::time::Instant::now() + ctx.timeout();
+    let deadline = ctx.deadline(started);
     let mut violations = Vec::new();
     let (error_code, end) = read_until_closed(ctx, &mut conn, deadline, &mut violations).await;
     let took = started.elapsed();

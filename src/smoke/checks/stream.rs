@@ -14,6 +14,7 @@ use crate::contract::schema::excerpt;
 use crate::smoke::check::{CheckId, CheckResult};
 use crate::smoke::conn::{Frame, Next, kind, open_stream, raw, secs};
 use crate::smoke::ctx::Ctx;
+use crate::smoke::not_finished;
 
 /// What the main stream saw, for its own checks and for resume and the timeline.
 #[derive(Default)]
@@ -56,6 +57,24 @@ impl MainStream {
     }
 }
 
+/// [`main_stream`], cut off at `--timeout` (its connect check then says so).
+pub(crate) async fn bounded_main_stream(
+    ctx: &Ctx<'_>,
+    game: Option<&str>,
+    no_game: &str,
+) -> MainStream {
+    match tokio::time::timeout(ctx.timeout(), main_stream(ctx, game, no_game)).await {
+        Ok(main) => main,
+        Err(_) => {
+            let mut main =
+                MainStream::skipped(game, "the stream check did not finish (see ws.connect)");
+            main.results[0] =
+                CheckResult::fail(CheckId::WsConnect, ctx.timeout(), not_finished(ctx));
+            main
+        }
+    }
+}
+
 /// Opens the game's stream and checks `--messages` frames after the snapshot.
 pub(crate) async fn main_stream(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str) -> MainStream {
     let Some(game) = game else {
@@ -71,9 +90,9 @@ pub(crate) async fn main_stream(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str
         }
     };
     let mut conn = opened.conn;
+    let deadline = opened.deadline;
     let messages = ctx.config.messages;
     let mut frames = Vec::with_capacity(messages + 1);
-    let deadline = tokio::time::Instant::now() + ctx.timeout();
     let end = loop {
         if frames.len() > messages {
             break None;
@@ -132,11 +151,17 @@ struct Sorted {
     kinds: BTreeMap<String, usize>,
     /// The largest distance of a `ts` from the local clock, µs.
     max_skew_seen: i64,
+    /// Frames that were JSON objects.
+    objects: usize,
+    /// Frames that carried a numeric `ts`.
+    ts_seen: usize,
+    /// The first and last seq seen.
+    seq_range: Option<(u64, u64)>,
 }
 
 /// Judges the main stream's frames into its checks.
 fn analyze(ctx: &Ctx<'_>, watched: &Watched<'_>) -> MainStream {
-    let sorted = sort_violations(ctx, watched);
+    let mut sorted = sort_violations(ctx, watched);
     let frames = watched.frames;
     let took = watched.took;
     let mut main = MainStream {
@@ -148,54 +173,72 @@ fn analyze(ctx: &Ctx<'_>, watched: &Watched<'_>) -> MainStream {
         .push(snapshot_first(watched, sorted.parsed.first()));
     main.results
         .push(frames_arrived(ctx, watched, &sorted.kinds));
-    main.results.push(CheckResult::judged(
-        CheckId::WsJson,
-        took,
-        format!("{} frames, all JSON objects", frames.len()),
-        sorted.json,
-    ));
+    let parsed = std::mem::take(&mut sorted.parsed);
+    main.results
+        .extend(judge_frames(ctx, took, frames.len(), sorted));
+    record_for_resume(&mut main, frames, &parsed);
+    main
+}
+
+/// ws.json, ws.schema, ws.seq and ws.ts over the main stream's `count` frames: each
+/// is skipped, saying why, when there was nothing of its kind to judge.
+fn judge_frames(ctx: &Ctx<'_>, took: Duration, count: usize, sorted: Sorted) -> Vec<CheckResult> {
+    const NO_FRAMES: &str = "no frames arrived (see ws.frames)";
+    let judge = |id, seen: usize, why_none: &str, ok: String, violations| {
+        if count == 0 {
+            CheckResult::skip(id, NO_FRAMES)
+        } else if seen == 0 {
+            CheckResult::skip(id, why_none)
+        } else {
+            CheckResult::judged(id, took, ok, violations)
+        }
+    };
     let strict = if ctx.schemas.is_strict() {
         ", strict"
     } else {
         ""
     };
-    main.results.push(CheckResult::judged(
-        CheckId::WsSchema,
-        took,
-        format!(
-            "{} frames valid (contract {}{strict})",
-            frames.len(),
-            ctx.schemas.version()
-        ),
-        sorted.schema,
-    ));
-    let seqs: Vec<u64> = sorted
-        .parsed
-        .iter()
-        .flatten()
-        .filter_map(|v| v["seq"].as_u64())
-        .collect();
-    let seq_ok = match (seqs.first(), seqs.last()) {
-        (Some(a), Some(b)) => format!("seq {a}..{b}: in order, data frames step by 1"),
-        _ => "no seq seen".into(),
+    let seq_ok = match sorted.seq_range {
+        Some((a, b)) => format!("seq {a}..{b}: in order, data frames step by 1"),
+        None => String::new(),
     };
-    main.results.push(CheckResult::judged(
-        CheckId::WsSeq,
-        took,
-        seq_ok,
-        sorted.seq,
-    ));
-    main.results.push(CheckResult::judged(
-        CheckId::WsTs,
-        took,
-        format!(
-            "Unix µs; largest distance from the local clock {:.1} ms",
-            sorted.max_skew_seen as f64 / 1e3
+    vec![
+        judge(
+            CheckId::WsJson,
+            count,
+            "",
+            format!("{count} frames, all JSON objects"),
+            sorted.json,
         ),
-        sorted.ts,
-    ));
-    record_for_resume(&mut main, frames, &sorted.parsed);
-    main
+        judge(
+            CheckId::WsSchema,
+            sorted.objects,
+            "no frame was a JSON object (see ws.json)",
+            format!(
+                "{} of {count} frames are JSON objects, all valid (contract {}{strict})",
+                sorted.objects,
+                ctx.schemas.version()
+            ),
+            sorted.schema,
+        ),
+        judge(
+            CheckId::WsSeq,
+            usize::from(sorted.seq_range.is_some()),
+            "no frame carried a seq (see ws.schema)",
+            seq_ok,
+            sorted.seq,
+        ),
+        judge(
+            CheckId::WsTs,
+            sorted.ts_seen,
+            "no frame carried a ts (see ws.schema)",
+            format!(
+                "Unix µs; largest distance from the local clock {:.1} ms",
+                sorted.max_skew_seen as f64 / 1e3
+            ),
+            sorted.ts,
+        ),
+    ]
 }
 
 /// Checks every frame (JSON, schema, seq through the shared [`FrameChecker`]; game id
@@ -227,7 +270,12 @@ fn sort_violations(ctx: &Ctx<'_>, watched: &Watched<'_>) -> Sorted {
                 _ => sorted.schema.push(v),
             }
         }
-        if let Some(value) = &value {
+        if let Some(value) = value.as_ref().filter(|v| v.is_object()) {
+            sorted.objects += 1;
+            if let Some(seq) = value.get("seq").and_then(Value::as_u64) {
+                let first = sorted.seq_range.map_or(seq, |(a, _)| a);
+                sorted.seq_range = Some((first, seq));
+            }
             if let Some(id) = value.get("game_id").filter(|id| id.as_str() != Some(game)) {
                 sorted.schema.push(Violation::new(
                     "schema",
@@ -252,6 +300,7 @@ fn judge_ts(ctx: &Ctx<'_>, frame: &Frame, value: &Value, sorted: &mut Sorted) {
     let Some(t) = value.get("ts").and_then(Value::as_i64) else {
         return;
     };
+    sorted.ts_seen += 1;
     sorted.max_skew_seen = sorted.max_skew_seen.max((frame.at_us - t).abs());
     if let Some((expected, actual)) = ts_problem(t, frame.at_us, ctx.config.max_skew) {
         sorted.ts.push(Violation::new(
