@@ -391,6 +391,28 @@ async fn a_subscribe_protocol_with_its_own_field_names_and_pong_is_measured() {
     assert!(out.contains("lost n/a"), "{out}");
     assert!(out.contains("budget FAIL lost=0: measured n/a"), "{out}");
     assert!(report(&report_dir)["totals"]["lost"].is_null());
+
+    // contract record speaks the same protocol.
+    let recording = dir.join("frames.jsonl");
+    let (code, _, err) = run(&[
+        "contract",
+        "record",
+        &url,
+        "--out",
+        recording.to_str().unwrap(),
+        "--frames",
+        "5",
+        "--subscribe",
+        r#"{"op":"subscribe","game":"{game_id}"}"#,
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    let lines = std::fs::read_to_string(&recording).unwrap();
+    assert_eq!(lines.lines().count(), 5, "{lines}");
+    assert!(
+        lines.lines().all(|l| l.contains("\"kind\":\"tick\"")),
+        "{lines}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -659,4 +681,51 @@ async fn smoke_never_passes_a_check_that_observed_nothing_and_ends_within_its_ti
         );
     }
     assert!(flood.duration_s < timeout.as_secs_f64() + 2.0, "{text}");
+}
+
+/// issue 10: text from a peer (frames, bodies, files) never reaches the terminal raw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_from_a_peer_are_escaped_in_everything_printed() {
+    let addr = foreign::start(Foreign {
+        stream: Stream::ControlBytes,
+        ..Foreign::default()
+    })
+    .await;
+    let http = format!("http://{addr}");
+    let (_, out, err) = run(&[
+        "smoke",
+        "--url",
+        &http,
+        "--game",
+        GAME,
+        "--checks",
+        "ws.*",
+        "--timeout",
+        "3s",
+        "--heartbeat",
+        "300ms",
+    ])
+    .await;
+    assert!(out.contains("\\u{1b}"), "the escape is shown: {out}");
+    assert!(
+        !out.contains('\u{1b}') && !err.contains('\u{1b}'),
+        "{out:?}"
+    );
+    assert!(!out.contains('\u{7}'), "{out:?}");
+
+    let dir = tempdir("control");
+    let garbage = dir.join("garbage.jsonl");
+    std::fs::write(
+        &garbage,
+        "\u{1b}[2J\u{1b}]0;title\u{7}\n{\"type\":\"\u{1b}[31m\"}\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["contract", "validate", garbage.to_str().unwrap()]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        !out.contains('\u{1b}') && !err.contains('\u{1b}'),
+        "{out:?}"
+    );
+    assert!(out.contains("\\u{1b}"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

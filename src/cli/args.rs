@@ -538,6 +538,9 @@ pub struct RecordArgs {
     /// Stop after this long.
     #[arg(long, default_value = "30s", value_parser = duration)]
     pub duration: Duration,
+    /// Sent once right after the handshake: JSON, or @FILE; {game_id} is filled in.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub subscribe: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -677,26 +680,32 @@ impl LoadArgs {
     fn subscribe(&self, file: Option<&Scenario>) -> Result<Option<String>, Failure> {
         let given = self
             .subscribe
-            .as_ref()
-            .or(file.and_then(|f| f.subscribe.as_ref()));
-        let Some(given) = given else {
-            return Ok(None);
-        };
-        let text = match given.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("--subscribe @{path}"))
-                .usage()?,
-            None => given.clone(),
-        };
-        let filled = text.replace("{game_id}", "g").replace("{since}", "0");
-        if serde_json::from_str::<serde_json::Value>(&filled).is_err() {
-            return Err(Failure::usage(format!(
-                "--subscribe: not JSON (with {{game_id}} and {{since}} filled in): {}",
-                text.trim()
-            )));
-        }
-        Ok(Some(text.trim().to_owned()))
+            .as_deref()
+            .or(file.and_then(|f| f.subscribe.as_deref()));
+        subscribe_message(given)
     }
+}
+
+/// `--subscribe`: the message itself, or a file's (`@FILE`); JSON once its
+/// placeholders are filled.
+fn subscribe_message(given: Option<&str>) -> Result<Option<String>, Failure> {
+    let Some(given) = given else {
+        return Ok(None);
+    };
+    let text = match given.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("--subscribe @{path}"))
+            .usage()?,
+        None => given.to_owned(),
+    };
+    let filled = text.replace("{game_id}", "g").replace("{since}", "0");
+    if serde_json::from_str::<serde_json::Value>(&filled).is_err() {
+        return Err(Failure::usage(format!(
+            "--subscribe: not JSON (with {{game_id}} and {{since}} filled in): {}",
+            text.trim()
+        )));
+    }
+    Ok(Some(text.trim().to_owned()))
 }
 
 /// A scenario file, parsed (mistakes are usage errors with the line and column).
@@ -741,6 +750,7 @@ impl RecordArgs {
             out: self.out.clone(),
             frames: self.frames,
             duration: self.duration,
+            subscribe: subscribe_message(self.subscribe.as_deref())?,
         })
     }
 }

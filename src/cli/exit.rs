@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use crate::console::note;
+use crate::contract::schema::printable;
 use crate::outcome::{CommandResult, Failure, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,9 @@ pub fn finish(command: &str, result: CommandResult) -> Exit {
     if is_closed_stdout(failure.error()) {
         return Exit::Ok;
     }
-    note!("livegames {command}: {:#}", failure.error());
+    // The causes may quote a peer (a close reason, a body): shown, never obeyed.
+    let message = format!("{:#}", failure.error());
+    note!("livegames {command}: {}", printable(&message));
     match failure {
         Failure::Usage(_) => Exit::Usage,
         Failure::Unreachable(_) => Exit::Unreachable,

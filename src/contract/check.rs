@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::frame::FrameType;
 use super::rules::{SeqEvent, SeqTracker};
-use super::schema::{Schemas, cut};
+use super::schema::{Schemas, cut, printable};
 
 /// How much of a frame a violation shows.
 pub const RAW_EXCERPT_BYTES: usize = 200;
@@ -40,13 +40,15 @@ impl Violation {
         actual: impl Into<String>,
         raw: &str,
     ) -> Self {
+        // Everything here may come from the peer: shown, never obeyed by a terminal.
+        let shown = |text: String| printable(&text).into_owned();
         Self {
             check,
             frame,
-            pointer: pointer.into(),
-            expected: expected.into(),
-            actual: actual.into(),
-            raw: cut(raw, RAW_EXCERPT_BYTES).replace(['\n', '\r'], " "),
+            pointer: shown(pointer.into()),
+            expected: shown(expected.into()),
+            actual: shown(actual.into()),
+            raw: shown(cut(raw, RAW_EXCERPT_BYTES).replace(['\n', '\r'], " ")),
         }
     }
 }

@@ -327,6 +327,25 @@ pub fn cut(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
+/// `text` with its control characters written as escapes (`\u{1b}`), so that text
+/// from a peer can never move the cursor, clear the screen or ring the bell when it
+/// is printed. Tabs and line breaks are kept.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    if !text.contains(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,6 +429,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("update"), "{e}");
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(printable("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            printable("\u{1b}[2Jx\u{7}\u{9b}"),
+            "\\u{1b}[2Jx\\u{7}\\u{9b}"
+        );
     }
 
     #[test]

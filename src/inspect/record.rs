@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use url::Url;
@@ -28,6 +28,8 @@ pub struct RecordPlan {
     pub frames: u64,
     /// ...or after this long, whichever comes first.
     pub duration: Duration,
+    /// Sent once right after the handshake (`{game_id}` filled in, `{since}` null).
+    pub subscribe: Option<String>,
 }
 
 /// How a recording ended.
@@ -62,11 +64,23 @@ pub struct Recorded {
 
 /// Records the stream the plan names.
 pub async fn record(plan: &RecordPlan) -> Result<Recorded, Failure> {
-    let url = stream_to_record(&plan.target, &plan.options).await?;
+    let (url, game) = stream_to_record(&plan.target, &plan.options).await?;
     let mut connected = ws::connect(&url, &plan.options)
         .await
         .with_context(|| url.to_string())
         .unreachable()?;
+    if let Some(template) = &plan.subscribe {
+        let id = serde_json::to_string(game.as_deref().unwrap_or("")).unwrap_or_default();
+        let body = template
+            .replace("{game_id}", id.trim_matches('"'))
+            .replace("{since}", "null");
+        connected
+            .socket
+            .send(Message::text(body))
+            .await
+            .with_context(|| format!("{url}: sending the subscribe message"))
+            .unreachable()?;
+    }
     let shown = plan.out.display().to_string();
     let file = std::fs::File::create(&plan.out)
         .with_context(|| format!("cannot write {shown}"))
@@ -103,16 +117,20 @@ pub async fn record(plan: &RecordPlan) -> Result<Recorded, Failure> {
     Ok(Recorded { url, frames, end })
 }
 
-/// The stream URL: as given, or the first game the server lists (live ones first).
-async fn stream_to_record(target: &Target, options: &ConnectOptions) -> Result<Url, Failure> {
+/// The stream URL (and its game, when known): as given, or the first game the server
+/// lists (live ones first).
+async fn stream_to_record(
+    target: &Target,
+    options: &ConnectOptions,
+) -> Result<(Url, Option<String>), Failure> {
     if let Some(url) = target.fixed_stream() {
-        return Ok(url);
+        return Ok((url, None));
     }
     let games = discover::games(target, options).await.unreachable()?;
     let first = games.first().ok_or_else(|| {
         Failure::unreachable(format!("{} lists no games", target.api("/api/live/games")))
     })?;
-    Ok(target.stream(&first.id))
+    Ok((target.stream(&first.id), Some(first.id.clone())))
 }
 
 /// One frame as one JSON Lines line: compact JSON as it came, or (for a frame that

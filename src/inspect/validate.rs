@@ -2,13 +2,12 @@
 //! checked against the contract, read one frame at a time so memory stays bounded by
 //! the largest frame (itself capped), not by the file.
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::contract::check::{FrameChecker, RAW_EXCERPT_BYTES, Violation};
-use crate::contract::schema::{Schemas, cut};
+use crate::contract::schema::Schemas;
 
 /// Frames longer than this are reported and skipped, not parsed.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
@@ -104,15 +103,6 @@ impl<'s> Checker<'s> {
         self.settle();
     }
 
-    fn value(&mut self, value: Value) {
-        self.report.frames += 1;
-        let frame = self.report.frames;
-        let raw = cut(&value.to_string(), RAW_EXCERPT_BYTES);
-        self.frames
-            .check_value(frame, &value, &raw, &mut self.found);
-        self.settle();
-    }
-
     /// Files the current frame's violations (none: one more valid frame).
     fn settle(&mut self) {
         if self.found.is_empty() {
@@ -195,36 +185,140 @@ fn read_capped_line(
     }
 }
 
-/// A JSON array, element by element (never the whole array in memory).
-fn validate_array(input: impl Read, checker: &mut Checker) -> std::io::Result<()> {
-    use serde::de::{Deserializer, SeqAccess, Visitor};
-    struct Frames<'a, 's>(&'a mut Checker<'s>);
-    impl<'de> Visitor<'de> for Frames<'_, '_> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an array of frames")
+/// A JSON array, element by element: the bytes of each element are split off as they
+/// stream in (only strings, escapes and nesting are tracked, nothing is parsed), so at
+/// most one element of at most [`MAX_FRAME_BYTES`] is held; a longer one is skipped to
+/// its end and reported as a size violation, and the elements after it are still
+/// checked.
+fn validate_array(mut input: impl BufRead, checker: &mut Checker) -> std::io::Result<()> {
+    let mut splitter = ArraySplitter::default();
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            splitter.at_end(checker);
+            return Ok(());
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(value) = seq.next_element::<Value>()? {
-                self.0.value(value);
-            }
-            Ok(())
+        let (used, done) = splitter.feed(buf, checker);
+        input.consume(used);
+        if done {
+            return Ok(());
         }
     }
-    let mut de = serde_json::Deserializer::from_reader(input);
-    if let Err(e) = de.deserialize_seq(Frames(checker)) {
+}
+
+/// Where the splitter is in the array.
+#[derive(Default)]
+struct ArraySplitter {
+    /// The opening `[` has been read.
+    opened: bool,
+    /// Nesting inside the current element.
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// The current element's bytes (at most MAX_FRAME_BYTES of them).
+    element: Vec<u8>,
+    /// The current element is longer than what is kept.
+    truncated: bool,
+}
+
+impl ArraySplitter {
+    /// Takes bytes; returns how many it used, and whether the array has ended.
+    fn feed(&mut self, buf: &[u8], checker: &mut Checker) -> (usize, bool) {
+        let mut i = 0;
+        while i < buf.len() {
+            if self.in_string {
+                // Fast path through string content: find the next quote or backslash.
+                if !self.escaped {
+                    let rest = &buf[i..];
+                    let skip = rest
+                        .iter()
+                        .position(|b| *b == b'"' || *b == b'\\')
+                        .unwrap_or(rest.len());
+                    self.keep(&rest[..skip]);
+                    i += skip;
+                    if i == buf.len() {
+                        break;
+                    }
+                }
+                let b = buf[i];
+                self.keep(&[b]);
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                i += 1;
+                continue;
+            }
+            let b = buf[i];
+            i += 1;
+            if !self.opened {
+                // validate() has seen that the first non-blank byte is '['.
+                self.opened = b == b'[';
+                continue;
+            }
+            match b {
+                b'"' => {
+                    self.in_string = true;
+                    self.keep(&[b]);
+                }
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    self.keep(&[b]);
+                }
+                b']' if self.depth == 0 => {
+                    self.finish(checker);
+                    return (i, true);
+                }
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    self.keep(&[b]);
+                }
+                b',' if self.depth == 0 => self.finish(checker),
+                b if b.is_ascii_whitespace() && self.depth == 0 && self.element.is_empty() => {}
+                b => self.keep(&[b]),
+            }
+        }
+        (i, false)
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = MAX_FRAME_BYTES.saturating_sub(self.element.len());
+        if bytes.len() > room {
+            self.truncated = true;
+        }
+        self.element
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// The current element is complete: check it.
+    fn finish(&mut self, checker: &mut Checker) {
+        let blank = self.element.iter().all(u8::is_ascii_whitespace);
+        if !blank || self.truncated {
+            checker.raw_bytes(&self.element, self.truncated);
+        }
+        self.element.clear();
+        self.truncated = false;
+    }
+
+    /// The input ended before the array did.
+    fn at_end(&mut self, checker: &mut Checker) {
         checker.report.frames += 1;
         let frame = checker.report.frames;
+        let raw =
+            String::from_utf8_lossy(&self.element[..self.element.len().min(RAW_EXCERPT_BYTES)])
+                .into_owned();
         checker.report.add(Violation::new(
             "json",
             frame,
             "",
-            "a JSON array of frame objects",
-            e.to_string(),
-            "",
+            "a JSON array of frame objects, closed with ]",
+            "the input ended inside the array",
+            &raw,
         ));
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -377,5 +471,42 @@ mod tests {
         assert_eq!(strict.violations[0].check, "schema");
         assert!(strict.violations[0].actual.contains("region"), "{strict:?}");
         assert!(strict.render_text().contains("strict"));
+    }
+
+    #[test]
+    fn arrays_are_split_at_their_own_commas_and_oversized_elements_are_named() {
+        let tricky = r#"{"type":"heartbeat","game_id":"g, [\"]} {","seq":3,"ts":1763900000000000}"#;
+        let r = check(format!("[{GOOD} , {tricky}]").as_bytes());
+        assert_eq!((r.frames, r.valid_frames), (2, 2), "{r:?}");
+        let big = format!(
+            r#"{{"type":"heartbeat","pad":"{}"}}"#,
+            "x".repeat(MAX_FRAME_BYTES * 2)
+        );
+        let r = check(format!("[{GOOD},{big},{GOOD}]").as_bytes());
+        assert_eq!((r.frames, r.valid_frames), (3, 2), "{:?}", r.violations);
+        assert_eq!((r.violations[0].check, r.violations[0].frame), ("size", 2));
+        let r = check(format!("[{GOOD}, {{\"type\":").as_bytes());
+        assert_eq!(
+            r.violations.last().unwrap().actual,
+            "the input ended inside the array"
+        );
+    }
+
+    #[test]
+    fn a_256_mib_array_element_is_read_in_bounded_memory() {
+        use std::io::Read as _;
+        let before = peak_rss_kib();
+        let head = std::io::Cursor::new(br#"[{"type":"heartbeat","pad":""#.to_vec());
+        let pad = std::io::repeat(b'z').take(256 << 20);
+        let tail = std::io::Cursor::new(format!(r#""}},{GOOD}]"#).into_bytes());
+        let input = std::io::BufReader::new(head.chain(pad).chain(tail));
+        let r = validate(input, Schemas::builtin(false)).unwrap();
+        assert_eq!((r.frames, r.valid_frames), (2, 1), "{:?}", r.violations);
+        assert_eq!(r.violations[0].check, "size");
+        let grown_mib = (peak_rss_kib().saturating_sub(before)) / 1024;
+        assert!(
+            grown_mib < 40,
+            "peak memory grew by {grown_mib} MiB reading a 256 MiB element"
+        );
     }
 }

@@ -508,7 +508,10 @@ impl LoadSummary {
     fn render_notes(&self, out: &mut String) {
         let errors = &self.totals.counts.errors;
         if !errors.is_empty() {
-            let list: Vec<String> = errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let list: Vec<String> = errors
+                .iter()
+                .map(|(k, v)| format!("{} {v}", crate::contract::schema::printable(k)))
+                .collect();
             let _ = writeln!(out, "  errors: {}", list.join(", "));
         }
         if let Some(p) = &self.subprotocol {

@@ -261,7 +261,7 @@ impl CheckResult {
 
     pub(crate) fn pass(id: CheckId, took: Duration, detail: impl Into<String>) -> Self {
         Self {
-            detail: detail.into(),
+            detail: shown(detail.into()),
             ..Self::new(id, took)
         }
     }
@@ -269,7 +269,7 @@ impl CheckResult {
     pub(crate) fn fail(id: CheckId, took: Duration, detail: impl Into<String>) -> Self {
         Self {
             status: Status::Fail,
-            detail: detail.into(),
+            detail: shown(detail.into()),
             ..Self::new(id, took)
         }
     }
@@ -277,7 +277,7 @@ impl CheckResult {
     pub(crate) fn skip(id: CheckId, why: impl Into<String>) -> Self {
         Self {
             status: Status::Skip,
-            detail: why.into(),
+            detail: shown(why.into()),
             ..Self::new(id, Duration::ZERO)
         }
     }
@@ -308,6 +308,11 @@ impl CheckResult {
             ..Self::new(id, took)
         }
     }
+}
+
+/// A detail as it may be printed: text from the server is shown, never obeyed.
+fn shown(detail: String) -> String {
+    crate::contract::schema::printable(&detail).into_owned()
 }
 
 #[cfg(test)]
