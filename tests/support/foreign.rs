@@ -15,6 +15,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -115,6 +116,10 @@ pub async fn start(foreign: Foreign) -> SocketAddr {
     let addr = tcp.local_addr().unwrap();
     match tls {
         None => {
+            // No Nagle: small frames go out at once, as on any real feed.
+            let tcp = tcp.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             tokio::spawn(async move { axum::serve(tcp, app).await });
         }
         Some(config) => {
@@ -381,6 +386,7 @@ impl axum::serve::Listener for TlsListener {
             let Ok((tcp, addr)) = self.tcp.accept().await else {
                 continue;
             };
+            let _ = tcp.set_nodelay(true);
             // A client that refuses our certificate just goes away.
             if let Ok(tls) = self.acceptor.accept(tcp).await {
                 return (tls, addr);

@@ -1,0 +1,75 @@
+//! A live feed that is not livegames, for trying `load`, `smoke` and `contract record`
+//! against someone else's server (README "Testing your own server"). It is the same
+//! server the integration tests use (tests/support/foreign.rs).
+//!
+//! ```text
+//! cargo run --example foreign_feed -- token      # wants a bearer token and a subprotocol
+//! cargo run --example foreign_feed -- tls        # TLS with a private CA (made with openssl)
+//! cargo run --example foreign_feed -- subscribe  # its own protocol and field names
+//! ```
+//!
+//! It prints where it listens and what it wants, then serves until Ctrl-C.
+
+#[path = "../tests/support/foreign.rs"]
+#[allow(dead_code)] // the tests' server has more behaviours than this example starts
+mod foreign;
+
+use foreign::{Foreign, Stream, TestPki};
+
+/// Unix time in microseconds (the test harness's helper, which foreign.rs uses).
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let kind = std::env::args().nth(1).unwrap_or_default();
+    let pki;
+    let (foreign, scheme, wants) = match kind.as_str() {
+        "token" => (
+            Foreign {
+                token: Some("s3cret"),
+                subprotocol: Some("feed.v2"),
+                ..Foreign::default()
+            },
+            "ws",
+            "-H 'Authorization: Bearer s3cret' --subprotocol feed.v2".to_owned(),
+        ),
+        "tls" => {
+            pki = TestPki::new("example");
+            let wants = format!("--cacert {}", pki.ca_pem.display());
+            (
+                Foreign {
+                    tls: Some(pki.server.clone()),
+                    ..Foreign::default()
+                },
+                "wss",
+                wants,
+            )
+        }
+        "subscribe" => (
+            Foreign {
+                stream: Stream::Subscribed,
+                ..Foreign::default()
+            },
+            "ws",
+            r#"--subscribe '{"op":"subscribe","game":"{game_id}"}' --seq-field /n --ts-field /t --ts-unit ms"#.to_owned(),
+        ),
+        _ => {
+            eprintln!("usage: foreign_feed token|tls|subscribe");
+            std::process::exit(2);
+        }
+    };
+    let addr = foreign::start(foreign).await;
+    let host = if scheme == "wss" {
+        "localhost"
+    } else {
+        "127.0.0.1"
+    };
+    println!("listening on {scheme}://{host}:{}", addr.port());
+    println!("streams at /ws/live/g1; a client needs: {wants}");
+    let _ = tokio::signal::ctrl_c().await;
+}
