@@ -107,6 +107,11 @@ async fn a_bearer_token_and_a_subprotocol_get_load_smoke_and_record_through() {
     assert!(out.contains("HTTP 401"), "{out}");
     let (code, out, _) = run(&[&smoke[..], &["-H", auth]].concat()).await;
     assert_eq!(code, Some(0), "{out}");
+    // ...and its streams offer the subprotocol, and say which one was picked.
+    let stream_checks = ["smoke", "--url", &http, "--checks", "ws.connect", "--game", GAME, "-H", auth, "--subprotocol", "feed.v2"];
+    let (code, out, _) = run(&stream_checks).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("(subprotocol feed.v2)"), "{out}");
 
     // contract record, with both.
     let recording = dir.join("frames.jsonl");
@@ -243,6 +248,9 @@ async fn tls_with_a_private_ca_is_trusted_with_cacert_and_refused_with_the_reaso
     let (code, out, _) = run(&["smoke", "--url", &https, "--checks", "health"]).await;
     assert_eq!(code, Some(3), "{out}");
     assert!(out.contains("unknown issuer"), "{out}");
+    let (code, out, _) = run(&["smoke", "--url", &https, "--checks", "health", "--insecure"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("TLS not verified: --insecure"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -728,4 +736,55 @@ async fn control_characters_from_a_peer_are_escaped_in_everything_printed() {
     );
     assert!(out.contains("\\u{1b}"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// issue 10: a 1 GiB element of a JSON array is one size violation, read in bounded
+/// memory, and the frames after it are still checked.
+#[test]
+fn contract_validate_reads_a_1_gib_array_element_in_bounded_memory() {
+    use std::io::Write;
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args(["contract", "validate", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let good = br#"{"type":"heartbeat","game_id":"g","seq":1,"ts":1763900000000000}"#;
+        stdin.write_all(b"[").unwrap();
+        stdin.write_all(good).unwrap();
+        stdin.write_all(br#",{"type":"heartbeat","pad":""#).unwrap();
+        let chunk = vec![b'z'; 1 << 20];
+        for _ in 0..1024 {
+            stdin.write_all(&chunk).unwrap();
+        }
+        stdin.write_all(br#""},"#).unwrap();
+        stdin.write_all(good).unwrap();
+        stdin.write_all(b"]").unwrap();
+    });
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
+        out
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for this child only.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child; status and usage are valid out-pointers.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    writer.join().unwrap();
+    let out = reader.join().unwrap();
+    assert_eq!(libc::WEXITSTATUS(status), 1, "{out}");
+    assert!(
+        out.contains("INVALID: 3 frames, 2 valid, 1 violations"),
+        "{out}"
+    );
+    assert!(out.contains("FAIL size frame 2"), "{out}");
+    let peak_mib = usage.ru_maxrss as u64 / 1024;
+    assert!(peak_mib < 100, "peak RSS {peak_mib} MiB");
 }

@@ -340,6 +340,12 @@ fn warnings(
                 .into(),
         );
     }
+    if counts.pings_sent > 0 && counts.pongs == 0 {
+        warnings.push(format!(
+            "{} messages were sent and no reply matched one: no rtt was measured (--pong-match POINTER names where a server's replies echo the message's {{id}})",
+            counts.pings_sent
+        ));
+    }
     if counts.unrecoverable > 0 {
         warnings.push(format!(
             "the server restarted under {} connection(s); what it had sent after their last seq could not be recovered (report.json: unrecoverable_examples)",

@@ -65,14 +65,21 @@ impl Conn {
         url: &Url,
         options: &ConnectOptions,
     ) -> Result<(Self, Duration), ConnectError> {
+        let (conn, took, _) = Self::open_picking(url, options).await?;
+        Ok((conn, took))
+    }
+
+    /// Like [`Conn::open`], also saying which subprotocol the server picked.
+    async fn open_picking(
+        url: &Url,
+        options: &ConnectOptions,
+    ) -> Result<(Self, Duration, Option<String>), ConnectError> {
         let connected = ws::connect(url, options).await?;
-        Ok((
-            Conn {
-                socket: connected.socket,
-                received: 0,
-            },
-            connected.connect_time,
-        ))
+        let conn = Conn {
+            socket: connected.socket,
+            received: 0,
+        };
+        Ok((conn, connected.connect_time, connected.subprotocol))
     }
 
     /// The next text or binary frame, or how the connection ended, by `deadline`.
@@ -129,6 +136,8 @@ pub(crate) struct Opened {
     /// When the check must stop waiting (see `Ctx::deadline`).
     pub deadline: tokio::time::Instant,
     pub connect_time: Duration,
+    /// The subprotocol the server picked, if any.
+    pub subprotocol: Option<String>,
 }
 
 /// The preamble of every check that watches a game's stream: skipped when there is no
@@ -148,8 +157,9 @@ pub(crate) async fn open_stream(
         None => ctx.stream_url(game),
     };
     let started = Instant::now();
-    match Conn::open(&url, &ctx.options).await {
-        Ok((conn, connect_time)) => Ok(Opened {
+    match Conn::open_picking(&url, &ctx.options).await {
+        Ok((conn, connect_time, subprotocol)) => Ok(Opened {
+            subprotocol,
             conn,
             game: game.to_owned(),
             url,

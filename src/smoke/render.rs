@@ -50,9 +50,14 @@ fn duration(ms: f64) -> String {
 pub fn text(report: &SmokeReport, palette: Palette) -> String {
     let mut out = String::new();
     let strict = if report.strict { ", strict" } else { "" };
+    let unverified = if report.tls_verified {
+        ""
+    } else {
+        ", TLS not verified: --insecure"
+    };
     let _ = writeln!(
         out,
-        "livegames smoke {} (contract {}{strict})",
+        "livegames smoke {} (contract {}{strict}{unverified})",
         report.target, report.contract_version
     );
     if let Some(why) = &report.unreachable {

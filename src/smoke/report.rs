@@ -30,6 +30,8 @@ pub struct SmokeReport {
     pub target: String,
     pub contract_version: String,
     pub strict: bool,
+    /// False when certificates were not verified (`--insecure`).
+    pub tls_verified: bool,
     pub game: Option<String>,
     pub started_at: String,
     pub duration_s: f64,
@@ -87,6 +89,7 @@ impl SmokeReport {
             target: config.target.origin(),
             contract_version: schemas.version().to_owned(),
             strict: schemas.is_strict(),
+            tls_verified: !config.connect.insecure,
             game,
             started_at,
             duration_s: started.elapsed().as_secs_f64(),

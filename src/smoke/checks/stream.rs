@@ -119,9 +119,14 @@ pub(crate) async fn main_stream(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str
             CheckId::WsConnect,
             connect_time,
             format!(
-                "{} opened in {:.1} ms",
+                "{} opened in {:.1} ms{}",
                 opened.url,
-                connect_time.as_secs_f64() * 1e3
+                connect_time.as_secs_f64() * 1e3,
+                opened
+                    .subprotocol
+                    .as_deref()
+                    .map(|p| format!(" (subprotocol {p})"))
+                    .unwrap_or_default()
             ),
         ),
     );
