@@ -553,7 +553,10 @@ async fn a_silent_server_and_oversized_messages_measure_nothing_and_fail() {
         10,
         "{out}"
     );
-    assert!(peak_kib > 0 && peak_kib < 200 << 10, "peak RSS {peak_kib} KiB");
+    assert!(
+        peak_kib > 0 && peak_kib < 200 << 10,
+        "peak RSS {peak_kib} KiB"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -580,7 +583,10 @@ async fn a_huge_games_list_is_refused_at_32_mib_in_bounded_memory() {
     .await;
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("over 32 MiB"), "{err}");
-    assert!(peak_kib > 0 && peak_kib < 200 << 10, "peak RSS {peak_kib} KiB");
+    assert!(
+        peak_kib > 0 && peak_kib < 200 << 10,
+        "peak RSS {peak_kib} KiB"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

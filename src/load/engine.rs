@@ -15,23 +15,10 @@ use url::Url;
 use super::budget::Budget;
 use super::hdrlog;
 use super::host;
-use super::plan::VuConfig;
+use super::plan::{StreamTarget, VuConfig};
 use super::recorder::{Distribution, Quantile, Recorder};
 use super::summary::{self, LoadSummary, Second};
 use super::vu::{Gauges, VirtualUser};
-
-/// One stream to connect to, and the game it is about (when known).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamTarget {
-    pub url: Url,
-    pub game: Option<String>,
-}
-
-impl From<Url> for StreamTarget {
-    fn from(url: Url) -> Self {
-        Self { url, game: None }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {

@@ -27,4 +27,4 @@ pub mod summary;
 pub mod vu;
 
 pub use engine::{LoadConfig, Tick, run};
-pub use plan::{Output, Plan, StagePlan};
+pub use plan::{Output, Plan, StagePlan, StreamTarget};

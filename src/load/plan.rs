@@ -10,6 +10,7 @@ use super::budget::Budget;
 use super::frame_head::FrameReader;
 use crate::client::{ConnectOptions, Target};
 use crate::retry::Backoff;
+use url::Url;
 
 /// A whole `livegames load` run.
 #[derive(Debug, Clone)]
@@ -123,5 +124,18 @@ impl Default for VuConfig {
             churn: None,
             ws_ping: None,
         }
+    }
+}
+
+/// One stream to connect to, and the game it is about (when known).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamTarget {
+    pub url: Url,
+    pub game: Option<String>,
+}
+
+impl From<Url> for StreamTarget {
+    fn from(url: Url) -> Self {
+        Self { url, game: None }
     }
 }

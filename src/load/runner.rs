@@ -9,10 +9,10 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::budget::Budget;
-use super::engine::{self, LoadConfig, StreamTarget};
+use super::engine::{self, LoadConfig};
 use super::host;
 use super::http::{self, HttpConfig};
-use super::plan::{Plan, RECONNECT_BACKOFF, StagePlan, VuConfig};
+use super::plan::{Plan, RECONNECT_BACKOFF, StagePlan, StreamTarget, VuConfig};
 use super::progress::Progress;
 use super::recorder::Recorder;
 use super::report::{self, StageResult};

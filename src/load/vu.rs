@@ -8,7 +8,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{Connection, End, Session, UserParts};
-use super::engine::StreamTarget;
+use super::plan::StreamTarget;
 use super::plan::VuConfig;
 use super::recorder::{Distribution, Recorder};
 use crate::client::target::with_since;

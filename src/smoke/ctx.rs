@@ -46,6 +46,14 @@ impl<'a> Ctx<'a> {
         self.config.timeout
     }
 
+    /// Why a check was cut off at `--timeout`.
+    pub fn not_finished(&self) -> String {
+        format!(
+            "did not finish within --timeout ({})",
+            humantime::format_duration(self.config.timeout)
+        )
+    }
+
     /// When a check that started at `started` must stop waiting, so that it ends
     /// (connection closed and all) within `--timeout`.
     pub fn deadline(&self, started: std::time::Instant) -> tokio::time::Instant {

@@ -173,16 +173,8 @@ async fn bounded(
 ) -> CheckResult {
     match tokio::time::timeout(ctx.timeout(), check).await {
         Ok(result) => result,
-        Err(_) => CheckResult::fail(id, ctx.timeout(), not_finished(ctx)),
+        Err(_) => CheckResult::fail(id, ctx.timeout(), ctx.not_finished()),
     }
-}
-
-/// Why a check was cut off.
-pub(crate) fn not_finished(ctx: &Ctx<'_>) -> String {
-    format!(
-        "did not finish within --timeout ({})",
-        humantime::format_duration(ctx.timeout())
-    )
 }
 
 /// Runs `check` when `selected`.

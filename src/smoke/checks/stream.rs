@@ -14,7 +14,6 @@ use crate::contract::schema::excerpt;
 use crate::smoke::check::{CheckId, CheckResult};
 use crate::smoke::conn::{Frame, Next, kind, open_stream, raw, secs};
 use crate::smoke::ctx::Ctx;
-use crate::smoke::not_finished;
 
 /// What the main stream saw, for its own checks and for resume and the timeline.
 #[derive(Default)]
@@ -69,7 +68,7 @@ pub(crate) async fn bounded_main_stream(
             let mut main =
                 MainStream::skipped(game, "the stream check did not finish (see ws.connect)");
             main.results[0] =
-                CheckResult::fail(CheckId::WsConnect, ctx.timeout(), not_finished(ctx));
+                CheckResult::fail(CheckId::WsConnect, ctx.timeout(), ctx.not_finished());
             main
         }
     }
