@@ -308,7 +308,15 @@
         clearTimeout(reconnectTimer);
         clearTimeout(flushTimer);
         plot.stop();
-        if (ws) { ws.onclose = null; ws.close(1000, "left the page"); ws = null; }
+        if (ws) {
+          // The close event says whether the closing handshake completed; kept for the
+          // end-to-end tests.
+          ws.onclose = (event) => {
+            window.__livegamesLastClose = { code: event.code, wasClean: event.wasClean };
+          };
+          ws.close(1000, "left the page");
+          ws = null;
+        }
       },
       seqs: () => plot.seqs(),
     };

@@ -131,7 +131,24 @@ async fn the_list_shows_games_and_a_game_page_grows_then_closes_its_socket() {
         (metric(&server, "livegames_ws_connections ").await == 0.0).then_some(())
     })
     .await;
+    // issue 11: the browser saw the closing handshake complete (not 1006).
+    let closed = wait_for_value(&mut browser, "window.__livegamesLastClose || null").await;
+    assert_eq!(closed["code"], 1000, "{closed}");
+    assert_eq!(closed["wasClean"], true, "{closed}");
     server.stop().await.unwrap();
+}
+
+/// Evaluates `expression` in the page until it is not null (or the deadline passes).
+async fn wait_for_value(browser: &mut Browser, expression: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let value = browser.eval(expression).await;
+        if !value.is_null() {
+            return value;
+        }
+        assert!(started.elapsed() < DEADLINE, "{expression} stayed null");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

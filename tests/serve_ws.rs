@@ -189,3 +189,44 @@ async fn connections_over_the_limit_get_503_with_retry_after() {
     .await;
     server.stop().await.unwrap();
 }
+
+/// issue 11: a client's Close is answered with a Close of the same code before the
+/// connection ends (RFC 6455 5.5.1), so clients see a clean close, not 1006.
+#[tokio::test]
+async fn a_close_from_the_client_is_answered_with_the_same_code() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let server = start(fast_config()).await;
+    let game = live_game(&server).await;
+    let url = format!("{}/ws/live/{game}", server.ws_url());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let first = ws.next().await.unwrap().unwrap();
+    assert!(first.is_text());
+    ws.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Library(4321),
+        reason: "done here".into(),
+    })))
+    .await
+    .unwrap();
+    let reply = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("the connection ended without a Close back: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a Close back");
+    assert_eq!(reply.map(|f| u16::from(f.code)), Some(4321));
+    assert!(
+        tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .unwrap()
+            .is_none(),
+        "then the connection ends cleanly"
+    );
+    server.stop().await.unwrap();
+}

@@ -93,7 +93,11 @@ fn refuse(state: &AppState, reason: &str, message: &str) -> Response {
 
 /// Why a connection ended, for logs and metrics.
 enum End {
+    /// The client went away without a close code (or the TCP connection dropped).
     ClientLeft,
+    /// The client closed with this code (answered with the same code).
+    ClientClosed(u16),
+    /// We closed with this code.
     Closed(u16),
 }
 
@@ -146,8 +150,10 @@ async fn serve_socket(
         Ok(()) => conn.live(subscription.rx).await,
         Err(end) => end,
     };
-    if let End::Closed(code) = end {
-        metrics.count_close(code);
+    match end {
+        End::Closed(code) => metrics.count_close(code),
+        End::ClientClosed(code) => tracing::debug!(code, "the client closed its stream"),
+        End::ClientLeft => {}
     }
     metrics.ws_connections.dec();
 }
@@ -238,7 +244,8 @@ impl Connection {
                             return end;
                         }
                     }
-                    Some(Ok(Message::Close(_))) | None => return End::ClientLeft,
+                    Some(Ok(Message::Close(frame))) => return self.answer_close(frame).await,
+                    None => return End::ClientLeft,
                     Some(Ok(_)) => {}
                     Some(Err(e)) => {
                         if is_too_big(e) {
@@ -357,14 +364,39 @@ impl Connection {
         self.close(close::SLOW_CONSUMER, &reason).await
     }
 
+    /// The closing handshake (RFC 6455 5.5.1) from our side: our Close, then (briefly)
+    /// the client's Close back, so that the client sees a clean close.
     async fn close(&mut self, code: u16, reason: &str) -> End {
         let frame = CloseFrame {
             code,
             reason: reason.into(),
         };
         let grace = self.state.0.ws.close_grace;
-        let _ = tokio::time::timeout(grace, self.socket.send(Message::Close(Some(frame)))).await;
+        let socket = &mut self.socket;
+        let handshake = async {
+            socket.send(Message::Close(Some(frame))).await?;
+            // Whatever the client still sends before its Close is dropped.
+            while let Some(Ok(message)) = socket.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+            Ok::<(), axum::Error>(())
+        };
+        let _ = tokio::time::timeout(grace, handshake).await;
         End::Closed(code)
+    }
+
+    /// The client started the closing handshake: answer with its code before the
+    /// connection ends (tungstenite queued the reply when it read the Close; a flush
+    /// sends it).
+    async fn answer_close(&mut self, frame: Option<CloseFrame>) -> End {
+        let grace = self.state.0.ws.close_grace;
+        let _ = tokio::time::timeout(grace, self.socket.flush()).await;
+        match frame {
+            Some(frame) => End::ClientClosed(frame.code),
+            None => End::ClientLeft,
+        }
     }
 }
 
