@@ -180,6 +180,67 @@ async fn metrics_expose_connections_frames_sources_and_latency() {
     server.stop().await.unwrap();
 }
 
+/// issue 11: /metrics speaks what the scraper asks for: Prometheus text 0.0.4 by
+/// default (which `promtool check metrics` accepts), OpenMetrics when asked; every
+/// series is there from the start.
+#[tokio::test]
+async fn metrics_negotiate_their_format_and_pass_promtool() {
+    let server = start(fast_config()).await;
+    let url = format!("{}/metrics", server.http_url());
+    let plain = reqwest::Client::new().get(&url).send().await.unwrap();
+    assert_eq!(
+        plain.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = plain.text().await.unwrap();
+    assert!(!text.contains("# EOF"), "{text}");
+    assert!(
+        text.contains("# TYPE livegames_ws_rejected_total counter")
+            && text.contains("livegames_ws_rejected_total{reason=\"max_conns\"} 0"),
+        "a counter family is named with _total, and present at 0 before any rejection:\n{text}"
+    );
+    let om = reqwest::Client::new()
+        .get(&url)
+        .header(
+            "accept",
+            "application/openmetrics-text; version=1.0.0,text/plain;q=0.5",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        om.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    assert!(om.text().await.unwrap().ends_with("# EOF\n"));
+    if let Some(promtool) = crate::support::tools::tool("promtool", "prometheus") {
+        use std::io::Write;
+        let mut child = std::process::Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn unknown_paths_answer_404_json() {
     let server = start(fast_config()).await;

@@ -2,6 +2,8 @@
 
 /// The server is shutting down (RFC 6455).
 pub const GOING_AWAY: u16 = 1001;
+/// The client broke a rule of the server (it kept sending faster than allowed).
+pub const POLICY_VIOLATION: u16 = 1008;
 /// The client sent a frame larger than [`super::MAX_CLIENT_FRAME_BYTES`] (RFC 6455).
 pub const MESSAGE_TOO_BIG: u16 = 1009;
 /// The client could not keep up with the stream; it may resume with `?since=SEQ`.
@@ -17,7 +19,7 @@ pub fn describe(code: u16) -> &'static str {
         1002 => "protocol error",
         1003 => "unsupported data",
         1006 => "abnormal closure (no close frame)",
-        1008 => "policy violation",
+        POLICY_VIOLATION => "policy violation (sending too fast)",
         MESSAGE_TOO_BIG => "message too big",
         1011 => "server error",
         SLOW_CONSUMER => "slow consumer",

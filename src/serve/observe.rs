@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::contract::{Source, SourceHealth};
+use crate::contract::{Source, SourceHealth, close};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabel {
@@ -145,7 +145,48 @@ impl Metrics {
             "Scores circuit breaker: 0 closed, 1 half-open, 2 open",
             m.circuit_state.clone(),
         );
-        Metrics { registry, ..m }
+        let metrics = Metrics { registry, ..m };
+        metrics.start_every_series_at_zero();
+        metrics
+    }
+
+    /// Every labelled series the server can produce exists from the start, at 0:
+    /// alert rules on a series that is absent until its first event never fire.
+    fn start_every_series_at_zero(&self) {
+        for reason in ["max_conns", "shutting_down"] {
+            let _ = self.ws_rejected.get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            });
+        }
+        for code in [
+            close::GOING_AWAY,
+            close::POLICY_VIOLATION,
+            close::MESSAGE_TOO_BIG,
+            close::SLOW_CONSUMER,
+            close::UNKNOWN_GAME,
+        ] {
+            let _ = self.ws_closes.get_or_create(&CodeLabel {
+                code: code.to_string(),
+            });
+        }
+        for source in [Source::Espn, Source::Kalshi, Source::Apisports] {
+            let label = SourceLabel {
+                source: source.as_str().into(),
+            };
+            let _ = self.source_state.get_or_create(&label);
+            let _ = self.upstream_failures.get_or_create(&label);
+        }
+        for league in ["nfl", "nhl"] {
+            for result in ["hit", "miss"] {
+                let _ = self.scores_cache.get_or_create(&CacheLabel {
+                    league: league.into(),
+                    result: result.into(),
+                });
+            }
+            let _ = self.circuit_state.get_or_create(&LeagueLabel {
+                league: league.into(),
+            });
+        }
     }
 
     pub fn set_source_state(&self, source: Source, health: SourceHealth) {
@@ -169,11 +210,18 @@ impl Metrics {
             .inc();
     }
 
+    /// The metrics in OpenMetrics text (`application/openmetrics-text`).
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// The metrics in the Prometheus text format 0.0.4 (`text/plain`), which is what
+    /// Prometheus 2.x scrapers and `promtool check metrics` read by default.
+    pub fn render_prometheus_text(&self) -> String {
+        openmetrics_to_prometheus(&self.render())
     }
 }
 
@@ -181,6 +229,49 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// OpenMetrics text as Prometheus text 0.0.4: a counter family is named with its
+/// `_total` in HELP and TYPE (OpenMetrics names it without), `# UNIT` and `# EOF` lines
+/// go, exemplars are dropped, and types 0.0.4 lacks become the nearest it has.
+pub fn openmetrics_to_prometheus(text: &str) -> String {
+    let counters: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = line
+            .strip_prefix("# HELP ")
+            .map(|rest| ("HELP", rest))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|rest| ("TYPE", rest)));
+        let rewritten = match meta {
+            Some((kind, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let name = if counters.contains(name) {
+                    format!("{name}_total")
+                } else {
+                    name.to_owned()
+                };
+                let tail = match (kind, tail) {
+                    ("TYPE", "info" | "stateset") => "gauge",
+                    ("TYPE", "gaugehistogram") => "histogram",
+                    ("TYPE", "unknown") => "untyped",
+                    (_, tail) => tail,
+                };
+                format!("# {kind} {name} {tail}")
+            }
+            // A sample: its exemplar (` # {...} value`) is OpenMetrics only.
+            None => line.split(" # ").next().unwrap_or(line).to_owned(),
+        };
+        out.push_str(&rewritten);
+        out.push('\n');
+    }
+    out
 }
 
 /// The health of each upstream source, as the feeds last reported it.
@@ -248,5 +339,33 @@ impl SourceBoard {
             .collect();
         all.sort_by_key(|(s, _)| s.as_str());
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openmetrics_becomes_prometheus_text() {
+        let om = "# HELP x_opened WebSocket connections accepted.\n# TYPE x_opened counter\nx_opened_total 3 # {trace=\"a\"} 1\n# HELP x_open Open.\n# TYPE x_open gauge\n# UNIT x_open seconds\nx_open 2\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_prometheus(om),
+            "# HELP x_opened_total WebSocket connections accepted.\n# TYPE x_opened_total counter\nx_opened_total 3\n# HELP x_open Open.\n# TYPE x_open gauge\nx_open 2\n"
+        );
+    }
+
+    #[test]
+    fn every_series_exists_from_the_start() {
+        let text = Metrics::new().render_prometheus_text();
+        for series in [
+            "livegames_ws_rejected_total{reason=\"max_conns\"} 0",
+            "livegames_ws_closes_total{code=\"4008\"} 0",
+            "livegames_upstream_failures_total{source=\"kalshi\"} 0",
+            "livegames_scores_cache_total{league=\"nhl\",result=\"miss\"} 0",
+            "livegames_circuit_state{league=\"nfl\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} missing:\n{text}");
+        }
     }
 }
