@@ -17,6 +17,8 @@ mod serve_faults;
 mod serve_scores;
 // Graceful shutdown: every client gets close 1001.
 mod serve_shutdown;
+// The serve binary as a process: signals with its log output gone, a paused process.
+mod serve_process;
 // load against in-process servers: figures match what the servers did.
 mod load_measures;
 // load as a CI gate: budgets and exit codes.

@@ -265,3 +265,53 @@ async fn admin_routes_need_a_configured_token() {
     assert!(body[0]["remaining_s"].as_f64().unwrap() <= 30.0);
     server.stop().await.unwrap();
 }
+
+/// One bad poll is not an outage: a 300 ms burst of malformed ESPN answers, well
+/// under --stale-after, changes no status; and /health's ages are the time since the
+/// last good answer, not since the state last changed.
+#[tokio::test]
+async fn one_bad_poll_does_not_flap_and_health_ages_are_real() {
+    let mut config = admin_config();
+    config.stale_after = std::time::Duration::from_secs(2);
+    config.down_after = std::time::Duration::from_secs(4);
+    let server = start(config).await;
+    let health_url = format!("{}/health", server.http_url());
+    let game = live_game(&server).await;
+    let mut client = connect(&server, &format!("/ws/live/{game}")).await;
+    let healthy_at = wait_for("healthy", || async {
+        let (_, h) = get_valid(&health_url, Body::Health).await;
+        (h["status"] == "healthy").then(std::time::Instant::now)
+    })
+    .await;
+
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        "/admin/faults",
+        Some(json!({"source": "espn", "mode": "malformed", "duration": "300ms"})),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Watch the stream for a second after the burst: espn stays ok throughout.
+    let watch_until = std::time::Instant::now() + std::time::Duration::from_millis(1300);
+    while let Ok(f) = tokio::time::timeout_at(watch_until.into(), client.next_frame()).await {
+        let sources = f.value.get("sources").or(f.value["data"].get("sources"));
+        if let Some(sources) = sources {
+            assert_eq!(sources["espn"], "ok", "one bad poll flapped: {}", f.value);
+        }
+    }
+    assert!(healthy_at.elapsed() > std::time::Duration::from_millis(1200));
+    let (_, health) = get_valid(&health_url, Body::Health).await;
+    for source in ["espn", "kalshi"] {
+        assert_eq!(health["sources"][source]["state"], "ok", "{health}");
+        let age = health["sources"][source]["last_success_age_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{source} has an age: {health}"));
+        assert!(
+            age < 1000,
+            "{source} answered well {age} ms ago, more than a second after it was healthy: {health}"
+        );
+    }
+    server.stop().await.unwrap();
+}

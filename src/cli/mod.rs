@@ -10,6 +10,7 @@ mod load;
 mod runtime;
 mod serve;
 mod smoke;
+mod stdio;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +44,7 @@ pub enum Command {
 
 /// Runs a parsed command line to completion.
 pub fn run(cli: Cli) -> Exit {
+    stdio::reserve_standard_fds();
     match cli.command {
         Command::Serve(args) => exit::finish("serve", serve::run(*args)),
         Command::Load(args) => exit::finish("load", load::run(*args)),

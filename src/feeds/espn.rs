@@ -91,7 +91,7 @@ impl Feed for EspnFeed {
         stop: CancellationToken,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
-            let mut health = HealthTracker::new(self.health, Instant::now());
+            let mut health = HealthTracker::new(self.health.clone(), Instant::now());
             let mut last_backoff = None;
             loop {
                 let result = tokio::select! {

@@ -182,8 +182,11 @@ impl KalshiFeed {
                         .await;
                     }
                 },
-                // Pings (answered by tungstenite) and pongs prove the link is alive.
-                Ok(Some(Ok(_))) => self.healthy(sink, health, now).await,
+                // Pings (answered by tungstenite) and pongs prove the link is alive,
+                // not that its data is good.
+                Ok(Some(Ok(_))) => {
+                    report_health(sink, Source::Kalshi, health.alive(now), None).await
+                }
             }
         }
     }
@@ -213,7 +216,7 @@ impl Feed for KalshiFeed {
         stop: CancellationToken,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
-            let mut health = HealthTracker::new(self.health, Instant::now());
+            let mut health = HealthTracker::new(self.health.clone(), Instant::now());
             let mut last_backoff = None;
             loop {
                 let snapshot = tokio::select! {

@@ -34,7 +34,7 @@ use crate::feeds::catalog::{self, CatalogEntry};
 use crate::feeds::espn::EspnFeed;
 use crate::feeds::kalshi::KalshiFeed;
 use crate::feeds::mock::{self, FaultPlan, MockConfig, MockState, Recordings};
-use crate::feeds::resilience::{Backoff, HealthPolicy};
+use crate::feeds::resilience::{Backoff, HealthPolicy, Stalls};
 use crate::feeds::{FEED_CHANNEL_CAPACITY, Feed};
 use crate::shutdown::Shutdown;
 pub use config::{ServeConfig, WsSettings};
@@ -324,9 +324,17 @@ impl Wiring<'_> {
     /// task owned by the shutdown.
     fn start_feeds(self, http: reqwest::Client) {
         let config = self.config;
-        let health = HealthPolicy {
-            stale_after: config.stale_after,
-            down_after: config.down_after,
+        // Each source publishes its own last success; all share one stall watch.
+        let stalls = Stalls::default();
+        self.shutdown
+            .spawn(watch_stalls(stalls.clone(), self.shutdown.token().clone()));
+        let health = |source: Source| {
+            let policy = HealthPolicy {
+                stalls: stalls.clone(),
+                ..HealthPolicy::new(config.stale_after, config.down_after)
+            };
+            self.sources.watch(source, policy.liveness.clone());
+            policy
         };
         let backoff = Backoff {
             base: Duration::from_millis(100).min(config.retry_max),
@@ -355,7 +363,7 @@ impl Wiring<'_> {
                 &espn_url,
                 config.espn_poll,
                 config.upstream_timeout,
-                health,
+                health(Source::Espn),
                 backoff,
             )),
             Arc::new(KalshiFeed::new(
@@ -364,7 +372,7 @@ impl Wiring<'_> {
                 &kalshi_ws_url,
                 tickers,
                 config.upstream_timeout,
-                health,
+                health(Source::Kalshi),
                 backoff,
             )),
         ];
@@ -383,6 +391,25 @@ impl Wiring<'_> {
         );
         self.shutdown
             .spawn(aggregator.run(events_rx, self.shutdown.token().clone()));
+    }
+}
+
+/// How often the stall watch looks at the clock (well under `Stalls::AFTER`).
+const STALL_WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Measures the time this process did not run (a `kill -STOP`, a starved machine), so
+/// that source health does not count it as the sources' silence.
+async fn watch_stalls(stalls: Stalls, stop: tokio_util::sync::CancellationToken) {
+    let mut ticker = tokio::time::interval(STALL_WATCH_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if let Some(gap) = stalls.observe(Instant::now()) {
+            tracing::info!(stalled = ?gap, "the process did not run for a while; source health does not count it");
+        }
     }
 }
 

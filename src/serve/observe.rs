@@ -16,6 +16,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::contract::{Source, SourceHealth, close};
+use crate::feeds::resilience::Liveness;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabel {
@@ -278,6 +279,9 @@ pub fn openmetrics_to_prometheus(text: &str) -> String {
 #[derive(Default)]
 pub struct SourceBoard {
     entries: RwLock<HashMap<Source, SourceEntry>>,
+    /// Each watched source's last success, as its feed publishes it (every success,
+    /// not only changes of state).
+    liveness: RwLock<HashMap<Source, Liveness>>,
 }
 
 #[derive(Debug, Clone)]
@@ -304,7 +308,16 @@ impl SourceBoard {
             .collect();
         Self {
             entries: RwLock::new(entries),
+            liveness: RwLock::default(),
         }
+    }
+
+    /// Reads `source`'s last success from `liveness` from now on.
+    pub fn watch(&self, source: Source, liveness: Liveness) {
+        self.liveness
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(source, liveness);
     }
 
     pub fn set(&self, source: Source, state: SourceHealth, detail: Option<String>) {
@@ -337,6 +350,12 @@ impl SourceBoard {
             .iter()
             .map(|(s, e)| (*s, e.clone()))
             .collect();
+        let liveness = self.liveness.read().unwrap_or_else(|e| e.into_inner());
+        for (source, entry) in &mut all {
+            if let Some(last) = liveness.get(source).and_then(Liveness::last) {
+                entry.last_ok = Some(last);
+            }
+        }
         all.sort_by_key(|(s, _)| s.as_str());
         all
     }
