@@ -181,6 +181,7 @@
     let flushTimer = null;
     let queue = [];
     let lastSeq = 0;
+    let epoch = null; // the server run lastSeq belongs to (contract 1.1.0)
     let holes = 0;
     let loaded = false; // the timeline has been drawn; reconnects resume from lastSeq
     subtitle.textContent = "game " + id;
@@ -220,6 +221,7 @@
       plot.clear();
       for (const p of timeline.points) plot.add(p.seq, p.data);
       lastSeq = timeline.last_seq;
+      epoch = timeline.epoch || null;
       loaded = true;
       const latest = timeline.points.length ? timeline.points[timeline.points.length - 1].data : null;
       header(latest);
@@ -231,7 +233,8 @@
       if (stopped) return;
       setConn("connecting", "connecting");
       const base = (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
-      ws = new WebSocket(base + "/ws/live/" + encodeURIComponent(id) + "?since=" + lastSeq);
+      const resume = "?since=" + lastSeq + (epoch ? "&epoch=" + encodeURIComponent(epoch) : "");
+      ws = new WebSocket(base + "/ws/live/" + encodeURIComponent(id) + resume, "livegames.v1");
       ws.onopen = () => { attempt = 0; setConn("live", "live"); };
       ws.onmessage = (event) => {
         queue.push(event.data);
@@ -266,6 +269,7 @@
         try { f = JSON.parse(text); } catch (e) { continue; }
         switch (f.type) {
           case "snapshot":
+            if (epoch && f.epoch && f.epoch !== epoch) { restart(); return; }
             info = f.game;
             latest = f.data;
             break;
@@ -280,7 +284,7 @@
             latest = f.data;
             break;
           case "error":
-            if (f.code === "resume_ahead") { restart(); return; }
+            if (f.code === "resume_ahead" || f.code === "epoch_changed") { restart(); return; }
             if (f.code === "resume_gap") { holes++; note.textContent = f.message; }
             break;
         }

@@ -2,6 +2,7 @@
 //! through the binary as a user runs it.
 
 use std::process::Command;
+use std::time::Duration;
 
 use crate::support::foreign::{self, Foreign, GAME, Stream, TestPki};
 
@@ -590,16 +591,20 @@ async fn a_huge_games_list_is_refused_at_32_mib_in_bounded_memory() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// issue 10: our own server, restarted under load (its seqs start again), must fail a
-/// loss budget: the clients' resumes are refused (`resume_ahead`) and what the old
-/// server sent after their last seq is gone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn our_server_restarted_under_load_fails_the_loss_budget() {
+/// Runs `load --reconnect --budget lost=0` with 5 clients against our server, restarts
+/// the server once its game passed `restart_at_seq` (the new run with `second`), and
+/// returns load's exit code, stdout and report totals.
+async fn restart_under_load(
+    restart_at_seq: u64,
+    down_for: std::time::Duration,
+    second: livegames::serve::ServeConfig,
+    name: &str,
+) -> (Option<i32>, String, serde_json::Value) {
     use crate::support::{fast_config, game_seq, live_game, metric, start, wait_for};
     let first = start(fast_config()).await;
     let addr = first.local_addr.to_string();
     let game = live_game(&first).await;
-    let dir = tempdir("our-restart");
+    let dir = tempdir(name);
     let url = format!("ws://{addr}/ws/live/{game}");
     let args: Vec<String> = [
         "load",
@@ -630,22 +635,76 @@ async fn our_server_restarted_under_load_fails_the_loss_budget() {
         (metric(&first, "livegames_ws_connections ").await >= 5.0).then_some(())
     })
     .await;
-    // Far enough ahead that the restarted server is still behind when they resume.
     wait_for("the stream to move on", || async {
-        (game_seq(&first, &game).await >= 60).then_some(())
+        (game_seq(&first, &game).await >= restart_at_seq).then_some(())
     })
     .await;
     first.stop().await.unwrap();
-    let second = livegames::serve::spawn(fast_config(), &addr).await.unwrap();
+    // The scenario: the server is away this long (the clients back off meanwhile).
+    tokio::time::sleep(down_for).await;
+    let second = livegames::serve::spawn(second, &addr).await.unwrap();
     let out = child.await.unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let totals = report(&dir)["totals"].clone();
+    second.stop().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (out.status.code(), text, totals)
+}
+
+/// issue 10: our own server, restarted under load (its seqs start again), must fail a
+/// loss budget: the clients' resumes are refused and what the old server sent after
+/// their last seq is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_server_restarted_under_load_fails_the_loss_budget() {
+    // Far enough ahead that the restarted server is still behind when they resume.
+    let (code, text, totals) = restart_under_load(
+        60,
+        Duration::ZERO,
+        crate::support::fast_config(),
+        "our-restart",
+    )
+    .await;
+    assert_eq!(code, Some(1), "{text}");
     assert_eq!(totals["unrecoverable"], 5, "{text}");
     assert_eq!(totals["reordered"], 0, "{text}");
     assert!(text.contains("budget FAIL lost=0"), "{text}");
-    second.stop().await.unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// issue 11: a restarted server already past the clients' last seq would replay its
+/// new run's frames as if they were the old one's (seqs alone cannot tell). With
+/// epochs (contract 1.1.0) load resumes with `&epoch=`, is refused with
+/// `epoch_changed`, and counts the restart: the loss budget fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_ahead_of_the_clients_is_named_by_the_epoch() {
+    // Away for a while and ten times faster after it: past the clients' seq before
+    // their backed-off reconnects reach it.
+    let mut second = crate::support::fast_config();
+    second.rate = 200.0;
+    let (code, text, totals) =
+        restart_under_load(3, Duration::from_millis(1500), second, "epoch-restart").await;
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(totals["restarts"], 5, "{text} {totals}");
+    assert_eq!(totals["unrecoverable"], 5, "{text}");
+    let examples: Vec<&str> = totals["unrecoverable_examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(
+        examples.iter().all(|e| e.contains("epoch_changed")),
+        "{examples:?}"
+    );
+    // "after seq A is gone (...); it went on at seq B": the new run was ahead (B > A).
+    let ahead = examples.iter().any(|e| {
+        let number_after = |mark: &str| -> Option<u64> {
+            let rest = &e[e.find(mark)? + mark.len()..];
+            rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        };
+        matches!((number_after("after seq "), number_after("went on at seq ")), (Some(a), Some(b)) if b > a)
+    });
+    assert!(ahead, "the restarted server was not ahead: {examples:?}");
+    assert!(text.contains("budget FAIL lost=0"), "{text}");
 }
 
 fn smoke_config(

@@ -230,3 +230,58 @@ async fn a_close_from_the_client_is_answered_with_the_same_code() {
     );
     server.stop().await.unwrap();
 }
+
+/// issue 11: `livegames.v1` is chosen when a client offers it (alone or among others);
+/// a client that offers none, or only others, gets none.
+#[tokio::test]
+async fn subprotocol_livegames_v1_is_chosen_when_offered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = start(fast_config()).await;
+    let url = format!("{}/ws/live/0022400196", server.ws_url());
+    for (offer, chosen) in [
+        (Some("livegames.v1"), Some("livegames.v1")),
+        (Some("chat, livegames.v1"), Some("livegames.v1")),
+        (None, None),
+    ] {
+        let mut request = url.as_str().into_client_request().unwrap();
+        if let Some(offer) = offer {
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", offer.parse().unwrap());
+        }
+        let (ws, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .unwrap_or_else(|e| panic!("offering {offer:?}: {e}"));
+        let got = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|v| v.to_str().unwrap());
+        assert_eq!(got, chosen, "offering {offer:?}");
+        assert_eq!(Client::new(ws).next_frame().await.kind, "snapshot");
+    }
+    // Only other protocols: the upgrade succeeds without one (the client decides).
+    let mut raw = tokio::net::TcpStream::connect(server.local_addr)
+        .await
+        .unwrap();
+    raw.write_all(
+        b"GET /ws/live/0022400196 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+          Sec-WebSocket-Protocol: chat\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tokio::time::timeout(DEADLINE, raw.read_exact(&mut byte))
+            .await
+            .expect("the response head in time")
+            .unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(!head.contains("sec-websocket-protocol"), "{head}");
+    server.stop().await.unwrap();
+}

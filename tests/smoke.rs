@@ -52,6 +52,28 @@ async fn an_independent_server_that_keeps_the_contract_passes() {
     assert_eq!(report.counts.skipped, 0, "{text}");
     let heartbeat = report.check("ws.heartbeat").unwrap();
     assert!(heartbeat.detail.contains("a heartbeat after"), "{text}");
+    let epoch = report.check("ws.epoch").unwrap();
+    assert!(epoch.detail.contains("got epoch_changed"), "{text}");
+}
+
+/// A contract 1.0.0 server has no epochs: ws.epoch says so and skips; all else passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1_0_0_server_passes_with_the_epoch_check_skipped() {
+    let addr = contract_server::start(Breakage::Version100).await;
+    let report = livegames::smoke::run(
+        &config(format!("http://{addr}"), HEARTBEAT),
+        Schemas::builtin(false),
+    )
+    .await;
+    let text = listing(&report);
+    assert!(report.passed, "{text}");
+    assert_eq!(report.counts.skipped, 1, "{text}");
+    let epoch = report.check("ws.epoch").unwrap();
+    assert_eq!(epoch.status, Status::Skip, "{text}");
+    assert!(
+        epoch.detail.contains("contract 1.0.0, without epochs"),
+        "{text}"
+    );
 }
 
 /// Each breakage, the checks that must fail (and no others), and what the first
@@ -71,7 +93,15 @@ const BREAKAGES: &[(Breakage, &[&str], &str)] = &[
     (Breakage::UnknownGameNotClosed, &["ws.unknown_game"], ""),
     (Breakage::NoHeartbeat, &["ws.heartbeat"], ""),
     (Breakage::NoPong, &["ws.ping"], ""),
-    (Breakage::ResumeIgnored, &["ws.resume"], "/seq"),
+    // It ignores since, so also the epoch a since belongs to.
+    (Breakage::ResumeIgnored, &["ws.resume", "ws.epoch"], "/seq"),
+    (Breakage::EpochIgnored, &["ws.epoch"], "/seq"),
+    // Resuming in the epoch the snapshot named is then refused as well.
+    (
+        Breakage::EpochMismatch,
+        &["ws.epoch", "ws.resume"],
+        "/epoch",
+    ),
     (
         Breakage::TimelineShape,
         &["timeline.matches_stream"],

@@ -207,18 +207,23 @@ pub fn is_loopback(url: &Url) -> bool {
 }
 
 /// The URL with `since=SEQ` added to (or replaced in) its query: a lossless resume.
-pub fn with_since(url: &Url, since: u64) -> Url {
+pub fn with_since(url: &Url, since: u64, epoch: Option<&str>) -> Url {
     let mut resumed = url.clone();
     let kept: Vec<(String, String)> = url
         .query_pairs()
-        .filter(|(k, _)| k != "since")
+        .filter(|(k, _)| k != "since" && k != "epoch")
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    resumed
-        .query_pairs_mut()
+    let mut query = resumed.query_pairs_mut();
+    query
         .clear()
         .extend_pairs(kept)
         .append_pair("since", &since.to_string());
+    if let Some(epoch) = epoch {
+        // The run of the server `since` belongs to (contract 1.1.0).
+        query.append_pair("epoch", epoch);
+    }
+    drop(query);
     resumed
 }
 
@@ -361,9 +366,13 @@ mod tests {
     #[test]
     fn resumes_replace_since_and_keep_the_rest() {
         let url = Url::parse("ws://h/x").unwrap();
-        assert_eq!(with_since(&url, 5).as_str(), "ws://h/x?since=5");
-        let url = Url::parse("ws://h/x?a=1&since=2").unwrap();
-        assert_eq!(with_since(&url, 9).as_str(), "ws://h/x?a=1&since=9");
+        assert_eq!(with_since(&url, 5, None).as_str(), "ws://h/x?since=5");
+        let url = Url::parse("ws://h/x?a=1&since=2&epoch=old").unwrap();
+        assert_eq!(with_since(&url, 9, None).as_str(), "ws://h/x?a=1&since=9");
+        assert_eq!(
+            with_since(&url, 9, Some("e 1")).as_str(),
+            "ws://h/x?a=1&since=9&epoch=e+1"
+        );
     }
 
     #[test]

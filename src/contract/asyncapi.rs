@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use super::FRAMES_SCHEMA_VERSION;
 use super::frame::FrameType;
 use super::schema::FRAMES_SCHEMA;
+use super::{FRAMES_SCHEMA_VERSION, SUBPROTOCOL};
 
 /// The AsyncAPI 3.0 document of the WebSocket API, generated from the published
 /// frame schemas (`fixtures/asyncapi.json` is this, checked by a drift test).
@@ -45,13 +45,23 @@ pub fn asyncapi() -> Result<Value, serde_json::Error> {
         "info": {
             "title": "livegames live stream",
             "version": FRAMES_SCHEMA_VERSION,
-            "description": "One JSON object per text frame. Every frame has type, game_id, seq (data-bearing update/status/final frames add exactly 1; others repeat the latest) and ts (Unix microseconds when the server wrote it). ?since=SEQ replays every data-bearing frame after SEQ, then a snapshot. Close codes: 1001 shutdown, 1009 frame over 64 KiB, 4008 slow consumer, 4404 unknown game. Generated from fixtures/schemas/frames.schema.json by `livegames contract asyncapi`."
+            "description": "One JSON object per text frame. Every frame has type, game_id, seq (data-bearing update/status/final frames add exactly 1; others repeat the latest) and ts (Unix microseconds when the server wrote it). ?since=SEQ replays every data-bearing frame after SEQ, then a snapshot; with &epoch=E (1.1.0, from a snapshot or GET /api/live/games) a SEQ from another run of the server gets an epoch_changed error and a fresh snapshot instead. Close codes: 1000 answer to a client's close, 1001 shutdown, 1008 client frames over the rate limit (after one rate_limited error), 1009 frame over 64 KiB, 4008 slow consumer, 4404 unknown game. Generated from fixtures/schemas/frames.schema.json by `livegames contract asyncapi`."
         },
-        "servers": {"local": {"host": "127.0.0.1:8000", "protocol": "ws", "description": "livegames serve"}},
+        "servers": {"local": {"host": "127.0.0.1:8000", "protocol": "ws", "description": format!("livegames serve. WebSocket subprotocol {SUBPROTOCOL}: chosen when the client offers it; a client that offers none gets none")}},
         "channels": {"live": {
             "address": "/ws/live/{game_id}",
             "parameters": {"game_id": {"description": "a game id from GET /api/live/games"}},
-            "messages": channel_messages
+            "messages": channel_messages,
+            "bindings": {"ws": {
+                "bindingVersion": "0.1.0",
+                "query": {"type": "object", "properties": {
+                    "since": {"type": "string", "pattern": "^[0-9]+$", "description": "resume after this seq: the data-bearing frames after it are replayed before the snapshot"},
+                    "epoch": {"type": "string", "maxLength": 64, "description": "1.1.0: the epoch `since` belongs to; another epoch gets epoch_changed and a fresh snapshot"}
+                }},
+                "headers": {"type": "object", "properties": {
+                    "Sec-WebSocket-Protocol": {"type": "string", "examples": [SUBPROTOCOL], "description": format!("optional; offer {SUBPROTOCOL} to have it chosen")}
+                }}
+            }}
         }},
         "operations": {
             "receiveFrames": {"action": "receive", "channel": {"$ref": "#/channels/live"}, "messages": receive},

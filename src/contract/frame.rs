@@ -75,6 +75,9 @@ impl<B: Serialize> Frame<'_, B> {
 
 #[derive(Debug, Serialize)]
 pub struct SnapshotBody<'a> {
+    /// The server's epoch (contract 1.1.0): new at each start, so a resuming client
+    /// can tell a restart (seq numbering began again) from lost frames.
+    pub epoch: &'a str,
     pub game: &'a GameInfo,
     pub data: &'a Point,
 }
@@ -125,6 +128,11 @@ pub enum ErrorCode {
     ResumeAhead,
     /// `since` is not a non-negative integer.
     InvalidSince,
+    /// `epoch` names another run of the server: `since` means nothing here (1.1.0).
+    EpochChanged,
+    /// The client sent frames faster than its allowance (followed by close 1008 if it
+    /// goes on).
+    RateLimited,
 }
 
 /// A frame a client may send.

@@ -240,6 +240,9 @@ pub struct GameSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GamesList {
     pub contract_version: String,
+    /// The server's epoch (1.1.0; absent from 1.0.0 servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
     pub games: Vec<GameSummary>,
 }
 
@@ -247,6 +250,9 @@ pub struct GamesList {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timeline {
     pub game_id: GameId,
+    /// The server's epoch: `last_seq` belongs to it (1.1.0; absent from 1.0.0 servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
     /// seq of the last point included; pass it as `since` to page on.
     pub last_seq: u64,
     /// Oldest seq still held (older points were dropped to bound memory).

@@ -20,8 +20,13 @@
 //! `id`. A [`Point`] carries `observed_at`, the Unix microseconds at which the server
 //! observed the upstream change, so end-to-end latency is `receive time - observed_at`.
 //!
-//! Objects may grow new fields in a minor contract version; clients must ignore fields
-//! they do not know.
+//! Since 1.1.0 the `snapshot` and `GET /api/live/games` carry the server's `epoch`, new
+//! at each start; a client resuming with `?since=SEQ&epoch=E` from another epoch gets
+//! an `epoch_changed` error and a fresh snapshot instead of a replay.
+//!
+//! Objects may grow new fields, and `error` frames new codes, in a minor contract
+//! version; clients must ignore fields they do not know and treat unknown codes as
+//! errors without a special meaning.
 //!
 //! To add a frame type: 1. add a variant to [`FrameType`] and a body struct in
 //! [`frame`]; 2. add its `$defs` entry to `fixtures/schemas/frames.schema.json` and
@@ -40,7 +45,10 @@ pub use frame::*;
 pub use game::*;
 
 /// The version of the published contract (the schemas in `fixtures/schemas`).
-pub const CONTRACT_VERSION: &str = "1.0.0";
+pub const CONTRACT_VERSION: &str = "1.1.0";
+
+/// The WebSocket subprotocol of this contract, chosen when a client offers it.
+pub const SUBPROTOCOL: &str = "livegames.v1";
 
 /// The contract version the embedded schemas describe (their `x-contract-version`).
 pub const FRAMES_SCHEMA_VERSION: &str = CONTRACT_VERSION;

@@ -96,6 +96,8 @@ pub enum EpochEvent {
 /// One connection's view of a stream's seq across server restarts. Within one run of
 /// the server (an epoch) the [`SeqTracker`] rules hold and gaps are lost frames. A new
 /// epoch starts when the server shows it restarted: a resume refused with
+/// `epoch_changed` (contract 1.1.0), a snapshot naming another `epoch` than the one
+/// the client knew, a resume refused with
 /// `resume_ahead` (the client is ahead of the server), a snapshot whose seq is below
 /// one already seen, or, on a resumed connection, a first seq below the resume point
 /// (servers without snapshots).
@@ -108,6 +110,11 @@ pub struct EpochTracker {
     awaiting_first: bool,
     /// A refused resume: the next frame with a seq starts the new epoch.
     restart_pending: Option<&'static str>,
+    /// The server's epoch as its last snapshot named it (1.1.0 servers).
+    epoch: Option<String>,
+    /// A restart was seen (or is pending) on this connection: a server restarts at
+    /// most once per connection, so the new epoch a snapshot names is not another.
+    restart_seen: bool,
 }
 
 impl EpochTracker {
@@ -119,23 +126,49 @@ impl EpochTracker {
         }
     }
 
-    /// A connection resumed after `since`.
-    pub fn resumed(since: u64) -> Self {
+    /// A connection resumed after `since`, in `epoch` when the server named one.
+    pub fn resumed(since: u64, epoch: Option<String>) -> Self {
         Self {
             tracker: SeqTracker::starting_at(since),
             resumed_after: Some(since),
             awaiting_first: true,
             restart_pending: None,
+            epoch,
+            restart_seen: false,
         }
+    }
+
+    /// The server's epoch, as far as this connection knows it.
+    pub fn epoch(&self) -> Option<&str> {
+        self.epoch.as_deref()
+    }
+
+    /// A snapshot named `epoch` (call before [`observe`](Self::observe) for it). An
+    /// epoch other than the known one is a restart, unless a refusal said so already.
+    pub fn snapshot_epoch(&mut self, epoch: &str) {
+        if self.epoch.as_deref() == Some(epoch) {
+            return;
+        }
+        if self.epoch.is_some() && self.restart_pending.is_none() && !self.restart_seen {
+            self.restart_pending = Some("the snapshot names another epoch: the server restarted");
+        }
+        self.epoch = Some(epoch.to_owned());
     }
 
     /// An `error` frame refused the resume with `code`. `resume_ahead` means the
     /// server is behind the client: it restarted. (`resume_gap` is not a restart: the
     /// seqs it skips are counted as lost from the snapshot that follows.)
     pub fn refused(&mut self, code: &str) {
-        if code == "resume_ahead" {
-            self.restart_pending =
-                Some("the server refused to resume (resume_ahead): it is behind the client");
+        match code {
+            "resume_ahead" => {
+                self.restart_pending =
+                    Some("the server refused to resume (resume_ahead): it is behind the client")
+            }
+            "epoch_changed" => {
+                self.restart_pending =
+                    Some("the server refused to resume (epoch_changed): it restarted")
+            }
+            _ => {}
         }
     }
 
@@ -153,6 +186,7 @@ impl EpochTracker {
         });
         match why {
             Some(why) => {
+                self.restart_seen = true;
                 self.tracker = SeqTracker::starting_at(seq);
                 EpochEvent::Restarted { why }
             }
@@ -270,7 +304,7 @@ mod tests {
     fn a_restart_starts_a_new_epoch_and_gaps_after_it_count() {
         use EpochEvent::*;
         // A server that restarts, answers the resume with a snapshot at 0 and loses 10..19.
-        let mut t = EpochTracker::resumed(42);
+        let mut t = EpochTracker::resumed(42, None);
         assert!(matches!(t.observe(Snapshot, 0), Restarted { .. }));
         for seq in 1..10 {
             assert_eq!(t.observe(Update, seq), Seq(SeqEvent::InOrder));
@@ -283,13 +317,19 @@ mod tests {
                 missing: 10
             })
         );
-        // Our server: resume_ahead, then a snapshot (whatever its seq).
-        let mut ours = EpochTracker::resumed(500);
+        // Our server: resume_ahead, then a snapshot (whatever its seq); its new epoch
+        // is the same restart, not a second one.
+        let mut ours = EpochTracker::resumed(500, Some("old".into()));
+        ours.refused("resume_ahead");
+        assert!(matches!(ours.observe(Error, 0), Restarted { .. }));
+        ours.snapshot_epoch("new");
+        assert_eq!(ours.observe(Snapshot, 0), Seq(SeqEvent::InOrder));
+        let mut ours = EpochTracker::resumed(500, None);
         ours.refused("resume_ahead");
         assert!(matches!(ours.observe(Snapshot, 900), Restarted { .. }));
         assert_eq!(ours.observe(Update, 901), Seq(SeqEvent::InOrder));
         // resume_gap is not a restart: the snapshot's jump is loss.
-        let mut gap = EpochTracker::resumed(10);
+        let mut gap = EpochTracker::resumed(10, None);
         gap.refused("resume_gap");
         assert_eq!(
             gap.observe(Snapshot, 15),
@@ -300,7 +340,7 @@ mod tests {
             })
         );
         // A server without snapshots: its first seq after the reconnect went back.
-        let mut plain = EpochTracker::resumed(30);
+        let mut plain = EpochTracker::resumed(30, None);
         assert!(matches!(plain.observe(Update, 1), Restarted { .. }));
         assert_eq!(plain.observe(Update, 2), Seq(SeqEvent::InOrder));
         // Later, a backwards frame is reordering, not a restart.
@@ -308,5 +348,29 @@ mod tests {
             plain.observe(Update, 1),
             Seq(SeqEvent::Backwards { .. })
         ));
+    }
+
+    #[test]
+    fn epochs_name_restarts_that_seqs_alone_would_hide() {
+        use EpochEvent::*;
+        // 1.1.0: the server refuses the old epoch, then snapshots in its new one: one
+        // restart, even though the new run's seq (900) is past the old one (500).
+        let mut refused = EpochTracker::resumed(500, Some("old".into()));
+        refused.refused("epoch_changed");
+        assert!(matches!(refused.observe(Error, 900), Restarted { .. }));
+        refused.snapshot_epoch("new");
+        assert_eq!(refused.observe(Snapshot, 900), Seq(SeqEvent::InOrder));
+        assert_eq!(refused.epoch(), Some("new"));
+        assert_eq!(refused.observe(Update, 901), Seq(SeqEvent::InOrder));
+        // A snapshot in another epoch without a refusal (a server that ignores the
+        // epoch parameter) is a restart too; the same epoch is not.
+        let mut silent = EpochTracker::resumed(500, Some("old".into()));
+        silent.snapshot_epoch("new");
+        assert!(matches!(silent.observe(Snapshot, 900), Restarted { .. }));
+        let mut same = EpochTracker::fresh();
+        same.snapshot_epoch("e");
+        assert_eq!(same.observe(Snapshot, 7), Seq(SeqEvent::InOrder));
+        same.snapshot_epoch("e");
+        assert_eq!(same.observe(Snapshot, 7), Seq(SeqEvent::InOrder));
     }
 }

@@ -45,6 +45,8 @@ pub(super) enum End {
 pub(super) struct Session {
     /// Where a resume starts: the latest data frame's seq, or the snapshot's.
     pub last_seq: Option<u64>,
+    /// The server's epoch `last_seq` belongs to (contract 1.1.0 snapshots name it).
+    pub epoch: Option<String>,
     /// When the previous connection ended, to time the reconnect.
     pub disconnected_at: Option<Instant>,
     /// The last client message number (numbers go on across reconnects).
@@ -115,7 +117,7 @@ impl<'a> Connection<'a> {
         let config = user.config;
         let opened = Instant::now();
         let seq = match (resumed, session.last_seq) {
-            (true, Some(since)) => EpochTracker::resumed(since),
+            (true, Some(since)) => EpochTracker::resumed(since, session.epoch.clone()),
             _ => EpochTracker::fresh(),
         };
         let send_period = config.send_rate.map(|r| Duration::from_secs_f64(1.0 / r));
@@ -345,6 +347,12 @@ impl<'a> Connection<'a> {
         shard.counters.bytes += text.len() as u64;
         if let Some(code) = facts.resume_refused {
             self.seq.refused(code);
+        }
+        if let Some(epoch) = &facts.epoch {
+            self.seq.snapshot_epoch(epoch);
+            if self.session.epoch.as_deref() != Some(epoch) {
+                self.session.epoch = Some(epoch.to_string());
+            }
         }
         if let Some(seq) = facts.seq {
             // A frame of no contract type with a seq is data: it steps by one.

@@ -67,6 +67,7 @@ const TYPE: &str = "/type";
 const OBSERVED_AT: &str = "/data/observed_at";
 const CONTRACT_ID: &str = "/id";
 const CODE: &str = "/code";
+const EPOCH: &str = "/epoch";
 
 impl FrameShape {
     fn is_contract(&self) -> bool {
@@ -77,7 +78,7 @@ impl FrameShape {
 }
 
 /// What one frame says, as far as `load` reads it.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct FrameFacts {
     pub kind: Option<FrameType>,
     pub seq: Option<u64>,
@@ -90,6 +91,9 @@ pub struct FrameFacts {
     /// An `error` frame refusing a resume (`resume_ahead`, `resume_gap`): the frames
     /// after the asked-for seq cannot be replayed; its code.
     pub resume_refused: Option<&'static str>,
+    /// A snapshot's `epoch` (contract 1.1.0): allocated once per snapshot, never for
+    /// the frames in between.
+    pub epoch: Option<Box<str>>,
 }
 
 /// The contract's error codes that refuse a resume.
@@ -97,6 +101,7 @@ fn resume_refusal(code: &str) -> Option<&'static str> {
     match code {
         "resume_ahead" => Some("resume_ahead"),
         "resume_gap" => Some("resume_gap"),
+        "epoch_changed" => Some("epoch_changed"),
         _ => None,
     }
 }
@@ -129,7 +134,8 @@ const SLOT_TS: usize = 1;
 const SLOT_REPLY: usize = 2;
 const SLOT_OBSERVED: usize = 3;
 const SLOT_CODE: usize = 4;
-const SLOT_SEQ: usize = 5;
+const SLOT_EPOCH: usize = 5;
+const SLOT_SEQ: usize = 6;
 
 impl FrameReader {
     pub fn new(shape: &FrameShape) -> Result<FrameReader, PointerError> {
@@ -137,7 +143,7 @@ impl FrameReader {
             return Ok(FrameReader::Contract);
         }
         let reply = shape.reply_id.as_deref().unwrap_or(CONTRACT_ID);
-        let mut pointers = vec![TYPE, &shape.ts.pointer, reply, OBSERVED_AT, CODE];
+        let mut pointers = vec![TYPE, &shape.ts.pointer, reply, OBSERVED_AT, CODE, EPOCH];
         pointers.extend(shape.seq.as_deref());
         Ok(FrameReader::Shaped(Box::new(Shaped {
             extractor: Extractor::new(&pointers)?,
@@ -172,6 +178,10 @@ impl FrameReader {
                     resume_refused: (kind == Some(FrameType::Error))
                         .then(|| head.code.as_deref().and_then(resume_refusal))
                         .flatten(),
+                    epoch: head
+                        .epoch
+                        .filter(|_| kind == Some(FrameType::Snapshot))
+                        .map(|e| e.into()),
                 })
             }
             FrameReader::Shaped(shaped) => shaped.read(text),
@@ -181,7 +191,7 @@ impl FrameReader {
 
 impl Shaped {
     fn read(&self, text: &str) -> Result<FrameFacts, serde_json::Error> {
-        let mut fields: [Field; 6] = std::array::from_fn(|_| Field::Missing);
+        let mut fields: [Field; 7] = std::array::from_fn(|_| Field::Missing);
         self.extractor.extract(text, &mut fields)?;
         let kind = match &fields[SLOT_TYPE] {
             Field::Str(s) => FrameType::parse(s),
@@ -206,6 +216,10 @@ impl Shaped {
                 (Field::Str(code), Some(FrameType::Error)) => resume_refusal(code),
                 _ => None,
             },
+            epoch: match (&fields[SLOT_EPOCH], kind) {
+                (Field::Str(epoch), Some(FrameType::Snapshot)) => Some(epoch.as_str().into()),
+                _ => None,
+            },
         })
     }
 }
@@ -226,6 +240,9 @@ struct Head<'a> {
     /// An error frame's code.
     #[serde(borrow, default)]
     code: Option<Cow<'a, str>>,
+    /// A snapshot's epoch.
+    #[serde(borrow, default)]
+    epoch: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]

@@ -99,7 +99,9 @@ impl VirtualUser {
     /// One connection attempt, and the stream if it opens.
     async fn attempt(&self, session: &mut Session, reconnecting: bool) -> Attempt {
         let url = match session.last_seq {
-            Some(seq) if reconnecting => with_since(&self.target.url, seq),
+            Some(seq) if reconnecting => {
+                with_since(&self.target.url, seq, session.epoch.as_deref())
+            }
             _ => self.target.url.clone(),
         };
         self.record(|r| {

@@ -39,10 +39,13 @@ pub struct HubConfig {
 pub struct Hub {
     games: Vec<Arc<GameChannel>>,
     by_id: HashMap<GameId, usize>,
+    epoch: Arc<str>,
 }
 
 impl Hub {
-    pub fn new(games: Vec<GameInfo>, initial: Point, config: HubConfig) -> Self {
+    /// `epoch` names this run of the server: every channel's seqs belong to it.
+    pub fn new(games: Vec<GameInfo>, initial: Point, config: HubConfig, epoch: &str) -> Self {
+        let epoch: Arc<str> = epoch.into();
         let by_id = games
             .iter()
             .enumerate()
@@ -50,9 +53,24 @@ impl Hub {
             .collect();
         let games = games
             .into_iter()
-            .map(|info| Arc::new(GameChannel::new(info, initial.clone(), config)))
+            .map(|info| {
+                Arc::new(GameChannel::new(
+                    info,
+                    initial.clone(),
+                    config,
+                    epoch.clone(),
+                ))
+            })
             .collect();
-        Self { games, by_id }
+        Self {
+            games,
+            by_id,
+            epoch,
+        }
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
     }
 
     pub fn get(&self, id: &GameId) -> Option<&Arc<GameChannel>> {
@@ -83,6 +101,7 @@ struct ChannelState {
 
 pub struct GameChannel {
     pub info: GameInfo,
+    epoch: Arc<str>,
     state: Mutex<ChannelState>,
     tx: broadcast::Sender<Outgoing>,
     history_limit: usize,
@@ -102,6 +121,15 @@ pub enum Resume {
     },
     /// `since` is beyond the latest seq.
     Ahead,
+    /// `since` belongs to another run of the server (1.1.0 `epoch`).
+    OtherEpoch,
+}
+
+/// Where a client asks to resume: after `since`, in `epoch` if it knows one.
+#[derive(Debug, Clone, Copy)]
+pub struct ResumeFrom<'a> {
+    pub since: u64,
+    pub epoch: Option<&'a str>,
 }
 
 /// A new subscriber: what to send before live frames, and the live receiver.
@@ -119,10 +147,11 @@ fn now_micros() -> UnixMicros {
 }
 
 impl GameChannel {
-    fn new(info: GameInfo, initial: Point, config: HubConfig) -> Self {
+    fn new(info: GameInfo, initial: Point, config: HubConfig, epoch: Arc<str>) -> Self {
         let (tx, _) = broadcast::channel(config.queue.max(1));
         Self {
             info,
+            epoch,
             state: Mutex::new(ChannelState {
                 seq: 0,
                 latest: initial,
@@ -244,13 +273,23 @@ impl GameChannel {
     /// Subscribes to live frames; with `since`, first replays every retained
     /// data-bearing frame after it. Atomic with publishing, so nothing falls between
     /// the replay and the live stream.
-    pub fn subscribe(&self, since: Option<u64>) -> Subscription {
+    pub fn subscribe(&self, from: Option<ResumeFrom<'_>>) -> Subscription {
         let s = self.lock();
         let rx = self.tx.subscribe();
         let mut preamble = Vec::new();
         let first_retained = s.history.front().map(|r| r.seq).unwrap_or(s.seq + 1);
-        let resume = match since {
+        let other_epoch = from.and_then(|f| f.epoch).filter(|e| **e != *self.epoch);
+        let resume = match from.map(|f| f.since) {
             None => Resume::Fresh,
+            Some(_) if other_epoch.is_some() => {
+                let message = format!(
+                    "epoch {:?} is not this server's ({:?}): it restarted and its seqs began again; sending a fresh snapshot",
+                    crate::contract::schema::cut(other_epoch.unwrap_or_default(), 64),
+                    &*self.epoch
+                );
+                preamble.push(self.error_frame(s.seq, ErrorCode::EpochChanged, &message));
+                Resume::OtherEpoch
+            }
             Some(since) if since > s.seq => {
                 let message = format!(
                     "since={since} is ahead of the latest seq {}; the server may have restarted; sending a fresh snapshot",
@@ -296,6 +335,7 @@ impl GameChannel {
             seq: s.seq,
             ts: now_micros(),
             body: SnapshotBody {
+                epoch: &self.epoch,
                 game: &self.info,
                 data: &s.latest,
             },
@@ -340,6 +380,7 @@ impl GameChannel {
         let last_seq = points.last().map(|p| p.seq).unwrap_or(since.min(s.seq));
         Timeline {
             game_id: self.info.id.clone(),
+            epoch: Some(self.epoch.to_string()),
             last_seq,
             first_retained_seq: s.history.front().map(|r| r.seq).unwrap_or(s.seq + 1),
             points,
@@ -411,7 +452,12 @@ mod tests {
                 queue: 8,
                 history_bytes,
             },
+            "e1".into(),
         )
+    }
+
+    fn after(since: u64) -> ResumeFrom<'static> {
+        ResumeFrom { since, epoch: None }
     }
 
     fn seq_of(text: &str) -> (String, u64) {
@@ -425,7 +471,7 @@ mod tests {
         for n in 1..=5 {
             ch.publish_point(FrameType::Update, point(n));
         }
-        let sub = ch.subscribe(Some(2));
+        let sub = ch.subscribe(Some(after(2)));
         let seqs: Vec<_> = sub.preamble.iter().map(|t| seq_of(t)).collect();
         assert_eq!(
             seqs,
@@ -437,6 +483,40 @@ mod tests {
             ]
         );
         assert_eq!(sub.resume, Resume::Complete { replayed: 3 });
+        let same = ch.subscribe(Some(ResumeFrom {
+            since: 2,
+            epoch: Some("e1"),
+        }));
+        assert_eq!(same.resume, Resume::Complete { replayed: 3 });
+    }
+
+    #[test]
+    fn a_resume_from_another_epoch_gets_epoch_changed_and_a_fresh_snapshot() {
+        let ch = channel(1 << 20);
+        for n in 1..=5 {
+            ch.publish_point(FrameType::Update, point(n));
+        }
+        // seq 2 of the previous run is not seq 2 of this one: nothing is replayed.
+        let sub = ch.subscribe(Some(ResumeFrom {
+            since: 2,
+            epoch: Some("e0"),
+        }));
+        assert_eq!(sub.resume, Resume::OtherEpoch);
+        let frames: Vec<serde_json::Value> = sub
+            .preamble
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap())
+            .collect();
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert_eq!(
+            (frames[0]["type"].as_str(), frames[0]["code"].as_str()),
+            (Some("error"), Some("epoch_changed"))
+        );
+        assert_eq!(
+            (frames[1]["type"].as_str(), frames[1]["epoch"].as_str()),
+            (Some("snapshot"), Some("e1"))
+        );
+        assert_eq!(frames[1]["seq"], 5);
     }
 
     #[test]
@@ -455,7 +535,7 @@ mod tests {
         for n in 1..=50 {
             ch.publish_point(FrameType::Update, point(n));
         }
-        let sub = ch.subscribe(Some(1));
+        let sub = ch.subscribe(Some(after(1)));
         let Resume::Gap {
             first_retained,
             replayed,
@@ -465,7 +545,7 @@ mod tests {
         };
         assert!(first_retained > 2 && replayed as u64 == 50 - first_retained + 1);
         assert_eq!(seq_of(&sub.preamble[0]).0, "error");
-        let ahead = ch.subscribe(Some(99));
+        let ahead = ch.subscribe(Some(after(99)));
         assert_eq!(ahead.resume, Resume::Ahead);
     }
 

@@ -165,6 +165,7 @@ pub async fn run(
             queue: config.send_queue,
             history_bytes: config.history_bytes,
         },
+        &new_epoch(),
     ));
     let scores = scores_service(&config, &mock_base, http.clone(), metrics.clone());
     let wiring = Wiring {
@@ -392,6 +393,18 @@ impl Wiring<'_> {
         self.shutdown
             .spawn(aggregator.run(events_rx, self.shutdown.token().clone()));
     }
+}
+
+/// A name for this run of the server, different at each start (and between replicas):
+/// the start time in µs, the process id, and which server of this process it is.
+fn new_epoch() -> String {
+    static STARTED_IN_THIS_PROCESS: std::sync::atomic::AtomicU32 =
+        std::sync::atomic::AtomicU32::new(0);
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let nth = STARTED_IN_THIS_PROCESS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{micros:x}-{:x}-{nth}", std::process::id())
 }
 
 /// How often the stall watch looks at the clock (well under `Stalls::AFTER`).

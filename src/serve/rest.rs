@@ -36,6 +36,7 @@ pub async fn list_games(State(state): State<AppState>, headers: HeaderMap) -> Js
         .collect();
     Json(GamesList {
         contract_version: CONTRACT_VERSION.to_owned(),
+        epoch: Some(state.0.hub.epoch().to_owned()),
         games,
     })
 }

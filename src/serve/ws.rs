@@ -17,7 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use super::hub::{GameChannel, Outgoing};
+use super::hub::{GameChannel, Outgoing, ResumeFrom};
 use super::state::AppState;
 use crate::contract::{
     ClientFrame, ErrorBody, ErrorCode, Frame, FrameType, GameId, MAX_CLIENT_FRAME_BYTES,
@@ -31,6 +31,8 @@ const MAX_BATCH: usize = 64;
 #[derive(Deserialize)]
 pub struct WsQuery {
     since: Option<String>,
+    /// The epoch `since` belongs to (1.1.0); absent from 1.0.0 clients.
+    epoch: Option<String>,
 }
 
 pub async fn upgrade(
@@ -59,13 +61,15 @@ pub async fn upgrade(
     let settings = state.0.ws;
     let hold = state.0.shutdown.hold();
     upgrade
+        // Chosen when offered; a client that offers none gets none (RFC 6455 4.2.2).
+        .protocols([crate::contract::SUBPROTOCOL])
         .read_buffer_size(settings.read_buffer)
         .write_buffer_size(settings.write_buffer)
         .max_write_buffer_size(settings.write_buffer.max(MAX_CLIENT_FRAME_BYTES) * 4)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
-            serve_socket(state, socket, raw_id, query.since).await;
+            serve_socket(state, socket, raw_id, query).await;
             drop(permit);
             drop(hold);
         })
@@ -109,12 +113,8 @@ struct Connection {
     last_seq: u64,
 }
 
-async fn serve_socket(
-    state: AppState,
-    mut socket: WebSocket,
-    raw_id: String,
-    since: Option<String>,
-) {
+async fn serve_socket(state: AppState, mut socket: WebSocket, raw_id: String, query: WsQuery) {
+    let WsQuery { since, epoch } = query;
     let channel = match GameId::parse(&raw_id) {
         Ok(id) => state.0.hub.get(&id).cloned(),
         Err(_) => None,
@@ -127,7 +127,14 @@ async fn serve_socket(
     metrics.ws_connections.inc();
     metrics.ws_connections_opened.inc();
     let since_parsed = since.as_deref().map(|s| s.parse::<u64>());
-    let subscription = channel.subscribe(since_parsed.clone().and_then(Result::ok));
+    let resume_from = since_parsed
+        .clone()
+        .and_then(Result::ok)
+        .map(|since| ResumeFrom {
+            since,
+            epoch: epoch.as_deref(),
+        });
+    let subscription = channel.subscribe(resume_from);
     let mut conn = Connection {
         state: state.clone(),
         socket,

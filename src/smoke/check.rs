@@ -31,6 +31,7 @@ pub enum CheckId {
     WsTs,
     WsHeartbeat,
     WsResume,
+    WsEpoch,
     WsPing,
     WsUnknownGame,
     HttpUnknownPath,
@@ -42,7 +43,7 @@ pub enum CheckId {
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 19] = [
+    pub const ALL: [CheckId; 20] = [
         CheckId::Health,
         CheckId::Games,
         CheckId::Timeline,
@@ -55,6 +56,7 @@ impl CheckId {
         CheckId::WsTs,
         CheckId::WsHeartbeat,
         CheckId::WsResume,
+        CheckId::WsEpoch,
         CheckId::WsPing,
         CheckId::WsUnknownGame,
         CheckId::HttpUnknownPath,
@@ -79,6 +81,7 @@ impl CheckId {
             CheckId::WsTs => "ws.ts",
             CheckId::WsHeartbeat => "ws.heartbeat",
             CheckId::WsResume => "ws.resume",
+            CheckId::WsEpoch => "ws.epoch",
             CheckId::WsPing => "ws.ping",
             CheckId::WsUnknownGame => "ws.unknown_game",
             CheckId::HttpUnknownPath => "http.unknown_path",
@@ -104,6 +107,9 @@ impl CheckId {
             CheckId::WsTs => "ts is Unix microseconds within --max-skew of the local clock",
             CheckId::WsHeartbeat => "a heartbeat comes when nothing else does",
             CheckId::WsResume => "?since=SEQ continues at SEQ+1, then a snapshot",
+            CheckId::WsEpoch => {
+                "1.1.0: one epoch in /api/live/games and the snapshot; a resume from another gets epoch_changed and a fresh snapshot"
+            }
             CheckId::WsPing => "a ping gets its pong",
             CheckId::WsUnknownGame => "an unknown game gets an error frame and close 4404",
             CheckId::HttpUnknownPath => "an unknown path gets 404",

@@ -147,13 +147,13 @@ pub(crate) async fn open_stream(
     id: CheckId,
     game: Option<&str>,
     no_game: &str,
-    since: Option<u64>,
+    since: Option<(u64, Option<&str>)>,
 ) -> Result<Opened, CheckResult> {
     let Some(game) = game else {
         return Err(CheckResult::skip(id, no_game));
     };
     let url = match since {
-        Some(seq) => with_since(&ctx.stream_url(game), seq),
+        Some((seq, epoch)) => with_since(&ctx.stream_url(game), seq, epoch),
         None => ctx.stream_url(game),
     };
     let started = Instant::now();

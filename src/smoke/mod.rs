@@ -93,6 +93,7 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
         || sel.any(&[
             CheckId::WsHeartbeat,
             CheckId::WsResume,
+            CheckId::WsEpoch,
             CheckId::TimelineMatchesStream,
         ]);
     let quiet_game = targets.quiet_game.as_deref().or(game);
@@ -122,8 +123,11 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
         .cloned()
         .collect();
     results.extend(heartbeat.map(|quiet| protocol::merge_heartbeat(quiet, &main)));
-    let (resume, matches) = tokio::join!(
+    let (resume, epoch, matches) = tokio::join!(
         check(ctx, CheckId::WsResume, || consistency::resume(ctx, &main)),
+        check(ctx, CheckId::WsEpoch, || consistency::epoch(
+            ctx, targets, &main
+        )),
         check(ctx, CheckId::TimelineMatchesStream, || {
             consistency::timeline_matches(ctx, &main)
         }),
@@ -132,6 +136,7 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
         [
             timeline,
             resume,
+            epoch,
             ping,
             unknown_game,
             unknown_path,

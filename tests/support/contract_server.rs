@@ -46,6 +46,18 @@ pub enum Breakage {
     TimelineShape,
     /// Unknown paths answer 200.
     CatchAll200,
+    /// A contract 1.0.0 server: no epochs anywhere (not a breakage: ws.epoch skips).
+    Version100,
+    /// `epoch` is ignored: a resume from another run is replayed as if it were this one.
+    EpochIgnored,
+    /// The snapshot names another epoch than `/api/live/games`.
+    EpochMismatch,
+}
+
+impl Breakage {
+    fn has_epochs(self) -> bool {
+        self != Breakage::Version100
+    }
 }
 
 pub const LIVE: &str = "g1";
@@ -58,6 +70,8 @@ const HISTORY: usize = 5000;
 
 struct Shared {
     breakage: Breakage,
+    /// This run of the server (contract 1.1.0).
+    epoch: String,
     /// (seq, frame text, point data) of every update, oldest first.
     history: Mutex<VecDeque<(u64, String, Value)>>,
     live: broadcast::Sender<(u64, String)>,
@@ -92,8 +106,11 @@ fn info(id: &str) -> Value {
 /// Starts the server on 127.0.0.1:0; it runs until the test's runtime ends.
 pub async fn start(breakage: Breakage) -> SocketAddr {
     let (live, _) = broadcast::channel(1024);
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let shared = Arc::new(Shared {
         breakage,
+        epoch: format!("cs-{}-{run}", std::process::id()),
         history: Mutex::new(VecDeque::new()),
         live,
     });
@@ -162,13 +179,18 @@ async fn games(State(shared): State<St>) -> Json<Value> {
         s["timeline_url"] = json!(format!("/api/games/{id}/timeline"));
         s
     };
-    Json(json!({"contract_version": "1.0.0",
-                "games": [summary(QUIET, 0, quiet), summary(LIVE, seq, data)]}))
+    let games = json!([summary(QUIET, 0, quiet), summary(LIVE, seq, data)]);
+    if shared.breakage.has_epochs() {
+        Json(json!({"contract_version": "1.1.0", "epoch": shared.epoch, "games": games}))
+    } else {
+        Json(json!({"contract_version": "1.0.0", "games": games}))
+    }
 }
 
 #[derive(serde::Deserialize)]
 struct Since {
     since: Option<u64>,
+    epoch: Option<String>,
 }
 
 async fn timeline(
@@ -203,8 +225,12 @@ async fn timeline(
     } else {
         0
     };
-    Json(json!({"game_id": id, "last_seq": last, "first_retained_seq": first, "points": points}))
-        .into_response()
+    let mut body =
+        json!({"game_id": id, "last_seq": last, "first_retained_seq": first, "points": points});
+    if shared.breakage.has_epochs() {
+        body["epoch"] = json!(shared.epoch);
+    }
+    Json(body).into_response()
 }
 
 async fn scores(Path(league): Path<String>) -> Response {
@@ -238,7 +264,7 @@ async fn ws(
 ) -> Response {
     upgrade.on_upgrade(move |socket| async move {
         match id.as_str() {
-            LIVE => live_stream(socket, shared, q.since).await,
+            LIVE => live_stream(socket, shared, q).await,
             QUIET => quiet_stream(socket, shared).await,
             _ => unknown(socket, shared, &id).await,
         }
@@ -249,8 +275,14 @@ fn envelope(kind: &str, game: &str, seq: u64, breakage: Breakage) -> Value {
     json!({"type": kind, "game_id": game, "seq": seq, "ts": ts(breakage)})
 }
 
-fn snapshot(game: &str, seq: u64, data: Value, breakage: Breakage) -> String {
+fn snapshot(shared: &Shared, game: &str, seq: u64, data: Value) -> String {
+    let breakage = shared.breakage;
     let mut frame = envelope("snapshot", game, seq, breakage);
+    match breakage {
+        Breakage::Version100 => {}
+        Breakage::EpochMismatch => frame["epoch"] = json!("not-the-listed-epoch"),
+        _ => frame["epoch"] = json!(shared.epoch),
+    }
     frame["game"] = info(game);
     frame["data"] = data;
     frame.to_string()
@@ -271,12 +303,22 @@ fn pong(text: &str, game: &str, seq: u64, breakage: Breakage) -> Option<String> 
     Some(frame.to_string())
 }
 
-async fn live_stream(mut socket: WebSocket, shared: St, since: Option<u64>) {
+async fn live_stream(mut socket: WebSocket, shared: St, q: Since) {
     let breakage = shared.breakage;
     let mut updates = shared.live.subscribe();
-    let since = since.filter(|_| breakage != Breakage::ResumeIgnored);
+    let since = q.since.filter(|_| breakage != Breakage::ResumeIgnored);
     let (mut sent_seq, data) = latest(&shared);
-    if let Some(since) = since {
+    let checks_epoch = breakage.has_epochs() && breakage != Breakage::EpochIgnored;
+    let other_epoch = q.epoch.filter(|e| checks_epoch && *e != shared.epoch);
+    if let (Some(_), Some(other)) = (since, &other_epoch) {
+        let mut refusal = envelope("error", LIVE, sent_seq, breakage);
+        refusal["code"] = json!("epoch_changed");
+        refusal["message"] = json!(format!("epoch {other} is not {}", shared.epoch));
+        if !send(&mut socket, refusal.to_string()).await {
+            return;
+        }
+    }
+    if let Some(since) = since.filter(|_| other_epoch.is_none()) {
         let replay: Vec<(u64, String)> = {
             let history = shared.history.lock().unwrap();
             history
@@ -293,7 +335,7 @@ async fn live_stream(mut socket: WebSocket, shared: St, since: Option<u64>) {
         }
     }
     let wants_snapshot = since.is_some() || breakage != Breakage::NoSnapshot;
-    if wants_snapshot && !send(&mut socket, snapshot(LIVE, sent_seq, data, breakage)).await {
+    if wants_snapshot && !send(&mut socket, snapshot(&shared, LIVE, sent_seq, data)).await {
         return;
     }
     let mut count = 0u64;
@@ -356,7 +398,7 @@ async fn quiet_stream(mut socket: WebSocket, shared: St) {
     let breakage = shared.breakage;
     let mut data = point(0);
     data["state"] = json!("final");
-    if !send(&mut socket, snapshot(QUIET, 0, data, breakage)).await {
+    if !send(&mut socket, snapshot(&shared, QUIET, 0, data)).await {
         return;
     }
     loop {

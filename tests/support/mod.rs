@@ -160,6 +160,7 @@ pub enum StrictFrame {
         game_id: String,
         seq: u64,
         ts: i64,
+        epoch: String,
         game: Value,
         data: Value,
     },

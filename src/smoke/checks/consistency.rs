@@ -8,9 +8,9 @@ use crate::contract::FrameType;
 use crate::contract::check::{FrameChecker, Violation};
 use crate::contract::schema::excerpt;
 use crate::smoke::check::{CheckId, CheckResult};
-use crate::smoke::checks::rest::fetch_timeline;
+use crate::smoke::checks::rest::{Targets, fetch_timeline};
 use crate::smoke::checks::stream::MainStream;
-use crate::smoke::conn::{Frame, Next, kind, open_stream, raw};
+use crate::smoke::conn::{Frame, Next, kind, open_stream, parse, raw};
 use crate::smoke::ctx::Ctx;
 use crate::smoke::diff::{first_difference, shape_diff};
 
@@ -21,7 +21,9 @@ pub(crate) async fn resume(ctx: &Ctx<'_>, main: &MainStream) -> CheckResult {
     let (Some(game), Some(since)) = (main.game.as_deref(), main.snapshot_seq) else {
         return CheckResult::skip(ID, main.skip_reason.clone());
     };
-    let opened = match open_stream(ctx, ID, Some(game), "", Some(since)).await {
+    // In the snapshot's epoch when it named one (a 1.1.0 client), else as 1.0.0.
+    let resume_at = (since, main.snapshot_epoch.as_deref());
+    let opened = match open_stream(ctx, ID, Some(game), "", Some(resume_at)).await {
         Ok(opened) => opened,
         Err(not_run) => return not_run,
     };
@@ -80,6 +82,138 @@ pub(crate) async fn resume(ctx: &Ctx<'_>, main: &MainStream) -> CheckResult {
         since + 1
     );
     CheckResult::judged(ID, started.elapsed(), ok, violations)
+}
+
+/// An epoch no server has: a resume in it must be refused.
+const FOREIGN_EPOCH: &str = "livegames-smoke-another-run";
+
+/// Contract 1.1.0: the server names one epoch in `/api/live/games` and in the
+/// snapshot, and answers a resume from another epoch with `epoch_changed` and a fresh
+/// snapshot, replaying nothing. A 1.0.0 server (no epoch anywhere) is skipped, saying so.
+pub(crate) async fn epoch(ctx: &Ctx<'_>, targets: &Targets, main: &MainStream) -> CheckResult {
+    const ID: CheckId = CheckId::WsEpoch;
+    let (Some(game), Some(since)) = (main.game.as_deref(), main.snapshot_seq) else {
+        return CheckResult::skip(ID, main.skip_reason.clone());
+    };
+    let version = targets.contract_version.as_deref().unwrap_or("unknown");
+    let (listed, streamed) = (targets.epoch.as_deref(), main.snapshot_epoch.as_deref());
+    if listed.is_none() && streamed.is_none() && !has_epochs(version) {
+        return CheckResult::skip(
+            ID,
+            format!("the server speaks contract {version}, without epochs (they came in 1.1.0)"),
+        );
+    }
+    let started = std::time::Instant::now();
+    let mut violations = Vec::new();
+    if listed != streamed || listed.is_none() {
+        violations.push(Violation::new(
+            "epoch",
+            1,
+            "/epoch",
+            match listed {
+                Some(e) => format!("the snapshot to name the epoch /api/live/games named ({e:?})"),
+                None => {
+                    format!("an epoch in /api/live/games and the snapshot (contract {version})")
+                }
+            },
+            match streamed {
+                Some(e) => format!("{e:?}"),
+                None => "no epoch in the snapshot".into(),
+            },
+            "",
+        ));
+    }
+    let Some(current) = streamed.or(listed) else {
+        return CheckResult::judged(ID, started.elapsed(), "", violations);
+    };
+    match refused_as_another_epoch(ctx, game, since, current).await {
+        Ok(found) => violations.extend(found),
+        Err(failed) => return failed,
+    }
+    let ok = format!(
+        "epoch {current:?} in /api/live/games and the snapshot; a resume from another epoch got epoch_changed and a fresh snapshot"
+    );
+    CheckResult::judged(ID, started.elapsed(), ok, violations)
+}
+
+/// Whether a contract version has epochs (1.1.0 and later).
+fn has_epochs(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => major > 1 || (major == 1 && minor >= 1),
+        _ => false,
+    }
+}
+
+/// Resumes after `since` in [`FOREIGN_EPOCH`]: expects `epoch_changed`, then a
+/// snapshot in `current`, and nothing replayed between them.
+async fn refused_as_another_epoch(
+    ctx: &Ctx<'_>,
+    game: &str,
+    since: u64,
+    current: &str,
+) -> Result<Vec<Violation>, CheckResult> {
+    const ID: CheckId = CheckId::WsEpoch;
+    let opened = open_stream(ctx, ID, Some(game), "", Some((since, Some(FOREIGN_EPOCH)))).await?;
+    let (mut conn, deadline) = (opened.conn, opened.deadline);
+    let mut violations = Vec::new();
+    let mut refusal = None;
+    let snapshot = loop {
+        let frame = match conn.next(deadline).await {
+            Next::Frame(f) => f,
+            other => break Err(other.describe()),
+        };
+        let Some(value) = parse(&frame) else { continue };
+        match kind(&value) {
+            Some(FrameType::Snapshot) => break Ok((frame, value)),
+            Some(FrameType::Error) => refusal = value["code"].as_str().map(str::to_owned),
+            Some(k) if k.is_data_bearing() => violations.push(Violation::new(
+                "epoch",
+                frame.n,
+                "/seq",
+                format!("no replay for a client from another epoch (since={since}&epoch={FOREIGN_EPOCH})"),
+                format!("seq {} replayed", excerpt(&value["seq"], 24)),
+                &raw(&frame),
+            )),
+            _ => {}
+        }
+    };
+    conn.close().await;
+    if refusal.as_deref() != Some("epoch_changed") {
+        violations.push(Violation::new(
+            "epoch",
+            0,
+            "/code",
+            "an error frame with code epoch_changed before the snapshot",
+            match &refusal {
+                Some(code) => format!("error {code:?}"),
+                None => "no error frame".into(),
+            },
+            "",
+        ));
+    }
+    match snapshot {
+        Ok((frame, value)) if value["epoch"].as_str() != Some(current) => {
+            violations.push(Violation::new(
+                "epoch",
+                frame.n,
+                "/epoch",
+                format!("a fresh snapshot in the server's epoch ({current:?})"),
+                excerpt(&value["epoch"], 80),
+                &raw(&frame),
+            ));
+        }
+        Ok(_) => {}
+        Err(why) => violations.push(Violation::new(
+            "epoch",
+            0,
+            "",
+            "a fresh snapshot after epoch_changed",
+            why,
+            "",
+        )),
+    }
+    Ok(violations)
 }
 
 /// A replayed frame must be exactly what the main stream was sent under that seq.
@@ -198,4 +332,15 @@ pub(crate) async fn timeline_matches(ctx: &Ctx<'_>, main: &MainStream) -> CheckR
     let ok =
         format!("{compared} points equal to what the stream sent; every point has the live shape");
     CheckResult::judged(ID, took, ok, violations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_came_in_1_1_0() {
+        assert!(!has_epochs("1.0.0") && !has_epochs("unknown") && !has_epochs("1"));
+        assert!(has_epochs("1.1.0") && has_epochs("1.12.3") && has_epochs("2.0.0"));
+    }
 }

@@ -20,6 +20,9 @@ pub(crate) struct Targets {
     pub quiet_game: Option<String>,
     /// Why there is no game, when there is none.
     pub no_game: String,
+    /// What `GET /api/live/games` said of the server: its contract version and epoch.
+    pub contract_version: Option<String>,
+    pub epoch: Option<String>,
 }
 
 /// `GET /health`; also says whether the server was unreachable.
@@ -101,6 +104,8 @@ pub(crate) async fn games(
         game: wanted.map(str::to_owned),
         quiet_game: None,
         no_game: "no game to stream (see the games check)".into(),
+        contract_version: None,
+        epoch: None,
     };
     let (status, body) = match ctx.get("/api/live/games").await {
         Answer::Reply { status, body } => (status, body),
@@ -124,6 +129,8 @@ pub(crate) async fn games(
         Err(failed) => return (failed, targets, None),
     };
     let violations = body_violations(ctx.schemas, Body::GamesList, &value);
+    targets.contract_version = value["contract_version"].as_str().map(|v| cut(v, 32));
+    targets.epoch = value["epoch"].as_str().map(|e| cut(e, 128));
     let listed = listed_games(&value);
     let live = listed.iter().filter(|(_, s)| *s == "live").count();
     choose_games(&mut targets, &listed);

@@ -22,6 +22,8 @@ pub(crate) struct MainStream {
     pub game: Option<String>,
     /// The seq of the first frame, when it was a snapshot.
     pub snapshot_seq: Option<u64>,
+    /// The snapshot's `epoch` (contract 1.1.0), when it named one.
+    pub snapshot_epoch: Option<String>,
     /// Data-bearing frames after the snapshot: seq -> (frame number, frame).
     pub data_frames: BTreeMap<u64, (u64, Value)>,
     /// Why resume and timeline checks cannot use this stream.
@@ -357,6 +359,9 @@ fn record_for_resume(main: &mut MainStream, frames: &[Frame], parsed: &[Option<V
         .and_then(|v| v.as_ref())
         .filter(|v| kind(v) == Some(FrameType::Snapshot));
     main.snapshot_seq = snapshot.and_then(|v| v["seq"].as_u64());
+    main.snapshot_epoch = snapshot
+        .and_then(|v| v["epoch"].as_str())
+        .map(|e| crate::contract::schema::cut(e, 128));
     if main.snapshot_seq.is_none() {
         main.skip_reason =
             "the stream did not start with a snapshot (see ws.snapshot_first)".into();
