@@ -12,8 +12,8 @@
 //! | module        | owns                                                                      | may import |
 //! |---------------|---------------------------------------------------------------------------|------------|
 //! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, inspect, load, outcome, serve, shutdown, smoke, telemetry |
-//! | [`serve`]     | the server: aggregator, hub, WebSockets, REST, probes, dashboard           | contract, feeds, shutdown, retry |
-//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, console, contract, junit, outcome, retry |
+//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard | contract, fdlimit, feeds, shutdown, retry |
+//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, console, contract, fdlimit, junit, outcome, retry |
 //! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit                             | client, console, contract, junit, outcome |
 //! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder              | client, console, contract, outcome |
 //! | [`feeds`]     | upstream clients behind [`feeds::Feed`], mocks, resilience                 | contract, retry, shutdown |
@@ -23,6 +23,7 @@
 //! | [`console`]   | printing results (errors returned) and notes (never panicking)             | nothing |
 //! | [`junit`]     | JUnit XML for CI                                                           | nothing |
 //! | [`retry`]     | backoff timing                                                             | nothing |
+//! | [`fdlimit`]   | the open-files limit                                                       | nothing |
 //! | [`shutdown`]  | task ownership and stop signals                                            | nothing |
 //! | [`telemetry`] | log setup                                                                  | nothing |
 
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod client;
 pub mod console;
 pub mod contract;
+pub mod fdlimit;
 pub mod feeds;
 pub mod inspect;
 pub mod junit;

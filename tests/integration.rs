@@ -11,6 +11,8 @@ mod serve_ws;
 mod serve_resume;
 // A slow client is closed with 4008 while others keep their latency.
 mod serve_slow;
+// Connection hygiene: header and idle timeouts, the cap on open connections.
+mod serve_conns;
 // Upstream faults: the stream goes on, marks what is unavailable, and recovers.
 mod serve_faults;
 // Scores: cache, quota, circuit breaker, missing key.

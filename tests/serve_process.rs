@@ -25,9 +25,46 @@ struct ServeProcess {
     addr: String,
 }
 
+/// How to start the server process.
+struct Launch<'a> {
+    stderr: Stderr,
+    extra: &'a [&'a str],
+    /// RLIMIT_NOFILE (soft and hard) for the server.
+    open_files: Option<u64>,
+}
+
+impl<'a> Launch<'a> {
+    fn with_open_files(mut self, files: u64) -> Self {
+        self.open_files = Some(files);
+        self
+    }
+}
+
+impl<'a> std::future::IntoFuture for Launch<'a> {
+    type Output = ServeProcess;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ServeProcess> + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(ServeProcess::launch(self))
+    }
+}
+
 impl ServeProcess {
+    fn start<'a>(stderr: Stderr, extra: &'a [&'a str]) -> Launch<'a> {
+        Launch {
+            stderr,
+            extra,
+            open_files: None,
+        }
+    }
+
     /// Starts the binary on a free port and waits until `/health` answers.
-    async fn start(stderr: Stderr, extra: &[&str]) -> Self {
+    async fn launch(launch: Launch<'_>) -> Self {
+        let Launch {
+            stderr,
+            extra,
+            open_files,
+        } = launch;
         // The port is picked here because a server without a stderr cannot say
         // which one it took; a port taken in between shows as exit 1 and is retried.
         for _ in 0..5 {
@@ -37,6 +74,21 @@ impl ServeProcess {
                 .args(["serve", "--addr", &addr, "--speed", "60"])
                 .args(extra)
                 .stdout(Stdio::null());
+            if let Some(files) = open_files {
+                // SAFETY: only an async-signal-safe setrlimit(2) between fork and exec.
+                unsafe {
+                    command.pre_exec(move || {
+                        let limit = libc::rlimit {
+                            rlim_cur: files as libc::rlim_t,
+                            rlim_max: files as libc::rlim_t,
+                        };
+                        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
             match stderr {
                 Stderr::Full => {
                     command.stderr(std::fs::File::create("/dev/full").unwrap());
@@ -223,4 +275,67 @@ async fn a_paused_process_does_not_find_its_sources_down() {
         }
     }
     assert!(seen > 0, "frames flow after the pause");
+}
+
+/// issue 11: 600 header-trickling connections against a server allowed 512 files:
+/// `/health` still answers within seconds, and says the sources are healthy (the
+/// feeds reach the mock upstreams on a listener of their own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tricklers_beyond_the_file_limit_do_not_lock_out_health() {
+    use tokio::io::AsyncWriteExt;
+    const TRICKLERS: usize = 600;
+    const FILES: u64 = 512;
+    // This test's own side needs the 600 sockets too.
+    livegames::fdlimit::raise_open_files(4 * TRICKLERS as u64);
+    let server = ServeProcess::start(Stderr::Piped, &[])
+        .with_open_files(FILES)
+        .await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut tricklers = tokio::task::JoinSet::new();
+    for _ in 0..TRICKLERS {
+        let (addr, stop) = (server.addr.clone(), stop.clone());
+        tricklers.spawn(async move {
+            let Ok(mut tcp) = tokio::net::TcpStream::connect(&addr).await else {
+                return;
+            };
+            if tcp
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .is_err()
+            {
+                return;
+            }
+            // One byte a second: never a complete head.
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                if tcp.write_all(b"a").await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        // The scenario: the crowd stays while /health is asked once a second.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let asked = Instant::now();
+        let reply = reqwest::Client::new()
+            .get(format!("http://{}/health", server.addr))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .expect("/health answers despite the tricklers");
+        let took = asked.elapsed();
+        slowest = slowest.max(took);
+        assert_eq!(reply.status(), 200);
+        let body: serde_json::Value = reply.json().await.unwrap();
+        assert_eq!(body["status"], "healthy", "{body}");
+        assert!(took < Duration::from_secs(3), "/health took {took:?}");
+    }
+    stop.cancel();
+    while tricklers.join_next().await.is_some() {}
+    eprintln!("{TRICKLERS} tricklers vs {FILES} files: slowest /health {slowest:?}");
 }

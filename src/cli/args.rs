@@ -185,6 +185,18 @@ pub struct ServeArgs {
     /// Most concurrent WebSocket clients; more get 503 with Retry-After.
     #[arg(long, default_value = "20000", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_conns: u32,
+    /// Most open client connections of any kind (HTTP and WebSocket); at the limit the
+    /// longest-waiting connection without a request makes room, else 503
+    /// [default: --max-conns + 1024, within the open-files limit].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open: Option<u32>,
+    /// Time a client gets to send a complete request head, from connecting or from
+    /// the head's first byte.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub header_timeout: Duration,
+    /// An HTTP connection with no request in progress is closed after this long.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub idle_timeout: Duration,
     /// Frames a client may fall behind before it is closed with 4008.
     #[arg(long, default_value = "1024", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub send_queue: u32,
@@ -251,6 +263,17 @@ impl ServeArgs {
                 ),
             });
         }
+        for (flag, value) in [
+            ("--header-timeout", self.header_timeout),
+            ("--idle-timeout", self.idle_timeout),
+        ] {
+            if value < Duration::from_millis(100) {
+                return Err(LowerError {
+                    flag,
+                    message: format!("must be at least 100ms, got {value:?}"),
+                });
+            }
+        }
         if self.heartbeat < Duration::from_millis(500) {
             return Err(LowerError {
                 flag: "--heartbeat",
@@ -275,6 +298,9 @@ impl ServeArgs {
             mock_feeds: self.mock_feeds.clone(),
             games_map: self.games_map.clone(),
             max_conns: self.max_conns as usize,
+            max_open: self.max_open.map(|n| n as usize),
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
             send_queue: self.send_queue as usize,
             history_bytes: self.history_mib as usize * 1024 * 1024,
             heartbeat: self.heartbeat,

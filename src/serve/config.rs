@@ -31,7 +31,16 @@ pub struct ServeConfig {
     pub mock_feeds: Option<PathBuf>,
     /// The game map (default: the recordings' `games.json`).
     pub games_map: Option<PathBuf>,
+    /// Most concurrent WebSocket clients (503 beyond).
     pub max_conns: usize,
+    /// Most open client connections of any kind; None: `max_conns` plus room for
+    /// HTTP, within what the open-files limit allows.
+    pub max_open: Option<usize>,
+    /// A request head must be complete this long after the connection opened or the
+    /// head's first byte arrived.
+    pub header_timeout: Duration,
+    /// A connection with no request in progress is closed after this long.
+    pub idle_timeout: Duration,
     /// Frames a client may fall behind before it is closed with 4008.
     pub send_queue: usize,
     /// Serialized history kept per game for resume and the timeline, in bytes.
@@ -67,6 +76,9 @@ impl Default for ServeConfig {
             mock_feeds: None,
             games_map: None,
             max_conns: 20_000,
+            max_open: None,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             send_queue: 1024,
             history_bytes: 32 * 1024 * 1024,
             heartbeat: Duration::from_secs(crate::contract::HEARTBEAT_INTERVAL_SECS),
@@ -97,6 +109,11 @@ impl Default for ServeConfig {
 }
 
 impl ServeConfig {
+    /// Whether any upstream is one of the built-in mocks.
+    pub fn uses_mocks(&self) -> bool {
+        self.espn_url.is_none() || self.kalshi_url.is_none() || self.apisports_url.is_none()
+    }
+
     /// The server `load` starts when given no URL: defaults with `rate` ticks/s.
     pub fn embedded(rate: f64) -> Self {
         Self {

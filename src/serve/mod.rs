@@ -13,6 +13,7 @@ pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod hub;
+pub mod listen;
 pub mod observe;
 pub mod probes;
 pub mod rest;
@@ -24,7 +25,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -147,9 +147,15 @@ pub async fn run(
         faults.inject(spec, started);
     }
     let mock_state = mock_upstreams(&config, recordings, &faults, started, &shutdown);
-    let mock_base = match config.mock_addr {
-        Some(addr) => serve_mocks_apart(addr, mock_state.clone(), &shutdown).await?,
-        None => format!("http://{local_addr}/mock"),
+    // The feeds reach the mocks on a listener of their own: a crowd at the public
+    // door must not cut the server off from its upstreams.
+    let mock_addr = config
+        .mock_addr
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let mock_base = if config.uses_mocks() {
+        serve_mocks_apart(mock_addr, mock_state.clone(), &shutdown).await?
+    } else {
+        String::new()
     };
     let http = reqwest::Client::builder()
         .user_agent(concat!("livegames/", env!("CARGO_PKG_VERSION")))
@@ -157,6 +163,7 @@ pub async fn run(
         .build()
         .map_err(|e| ServeError::HttpClient(e.to_string()))?;
     let metrics = Arc::new(Metrics::new());
+    let public_metrics = metrics.clone();
     let sources = Arc::new(SourceBoard::new(&[Source::Espn, Source::Kalshi]));
     let hub = Arc::new(Hub::new(
         catalog.iter().map(|c| c.info.clone()).collect(),
@@ -192,11 +199,21 @@ pub async fn run(
         local_addr,
     }));
     let mut router = app::router(state);
-    if config.mock_addr.is_none() {
+    if config.mock_addr.is_none() && config.uses_mocks() {
+        // For people to look at; the feeds use their own listener.
         router = router.nest("/mock", mock::router(mock_state));
     }
-    tracing::info!(%local_addr, speed = config.speed, rate = config.rate, games = catalog.len(), "serving live games");
-    serve_until_shutdown(&config, listener, router, &shutdown).await
+    let settings = listen_settings(&config);
+    tracing::info!(%local_addr, speed = config.speed, rate = config.rate, games = catalog.len(), max_open = settings.max_open, "serving live games");
+    serve_until_shutdown(
+        &config,
+        listener,
+        router,
+        settings,
+        public_metrics,
+        &shutdown,
+    )
+    .await
 }
 
 /// The mock upstreams replaying `recordings` at the configured speed and rate, with
@@ -222,7 +239,8 @@ fn mock_upstreams(
     )
 }
 
-/// Serves the mock upstreams on their own address (`--mock-addr`); returns their base.
+/// Serves the mock upstreams on their own address (`--mock-addr`, else an ephemeral
+/// loopback port); returns their base URL.
 async fn serve_mocks_apart(
     addr: SocketAddr,
     mock_state: MockState,
@@ -236,16 +254,52 @@ async fn serve_mocks_apart(
         })?;
     let mock_addr = mock_listener.local_addr()?;
     let router = axum::Router::new().nest("/mock", mock::router(mock_state));
+    let settings = listen::ListenSettings {
+        header_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(90),
+        max_open: MOCK_MAX_OPEN,
+        send_buffer: None,
+    };
+    // Their own counters: the mocks' connections are not the server's clients.
+    let metrics = Arc::new(Metrics::new());
     let stop = shutdown.clone();
     shutdown.spawn(async move {
-        let serve = axum::serve(mock_listener, router)
-            .with_graceful_shutdown(async move { stop.triggered().await });
-        if let Err(e) = serve.await {
+        if let Err(e) = listen::serve(mock_listener, router, settings, metrics, stop).await {
             tracing::error!(error = %e, "mock upstream server failed");
         }
     });
     tracing::info!(%mock_addr, "mock upstreams listening");
     Ok(format!("http://{mock_addr}/mock"))
+}
+
+/// Connections the mock upstreams take at once (the feeds use a handful).
+const MOCK_MAX_OPEN: usize = 32;
+
+/// File descriptors kept back from `--max-open` for everything else: the mocks'
+/// listener and their connections, upstream clients, logs, the runtime.
+pub const RESERVED_FILES: usize = 64 + 2 * MOCK_MAX_OPEN;
+
+/// The public listener's settings: `--max-open` (or `--max-conns` plus room for
+/// HTTP) within what the open-files limit leaves.
+fn listen_settings(config: &ServeConfig) -> listen::ListenSettings {
+    let wanted = config
+        .max_open
+        .unwrap_or(config.max_conns.saturating_add(1024));
+    let (max_open, files) = listen::max_open_within_files(wanted, RESERVED_FILES);
+    if max_open < wanted {
+        tracing::warn!(
+            wanted,
+            max_open,
+            open_files_limit = files,
+            "fewer open connections than asked: the open-files limit leaves room for {max_open} (raise it with `ulimit -n` or LimitNOFILE=)"
+        );
+    }
+    listen::ListenSettings {
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+        max_open,
+        send_buffer: config.socket_send_buffer,
+    }
 }
 
 /// The NFL/NHL scores behind their cache, quota and circuit breaker, on API-SPORTS or
@@ -275,19 +329,11 @@ async fn serve_until_shutdown(
     config: &ServeConfig,
     listener: TcpListener,
     router: axum::Router,
+    settings: listen::ListenSettings,
+    metrics: Arc<Metrics>,
     shutdown: &Shutdown,
 ) -> Result<(), ServeError> {
-    let send_buffer = config.socket_send_buffer;
-    let listener = listener.tap_io(move |tcp| {
-        let _ = tcp.set_nodelay(true);
-        if let Some(bytes) = send_buffer {
-            let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(bytes);
-        }
-    });
-    let stop = shutdown.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { stop.triggered().await })
-        .await?;
+    listen::serve(listener, router, settings, metrics, shutdown.clone()).await?;
     if !shutdown.drain(config.shutdown_grace).await {
         tracing::warn!(grace = ?config.shutdown_grace, "some tasks were still running when the shutdown grace period ended");
     }

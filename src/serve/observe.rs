@@ -44,8 +44,14 @@ pub struct LeagueLabel {
     pub league: String,
 }
 
+/// Why the server drops a client connection (`livegames_connections_dropped_total`).
+pub const DROP_REASONS: [&str; 4] = ["header_timeout", "idle_timeout", "evicted", "over_limit"];
+
 pub struct Metrics {
     registry: Registry,
+    pub tcp_connections: Gauge,
+    pub connections_dropped: Family<ReasonLabel, Counter>,
+    pub accept_errors: Counter,
     pub ws_connections: Gauge,
     pub ws_connections_opened: Counter,
     pub ws_rejected: Family<ReasonLabel, Counter>,
@@ -65,6 +71,9 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("livegames");
         let m = Metrics {
+            tcp_connections: Gauge::default(),
+            connections_dropped: Family::default(),
+            accept_errors: Counter::default(),
             ws_connections: Gauge::default(),
             ws_connections_opened: Counter::default(),
             ws_rejected: Family::default(),
@@ -81,6 +90,21 @@ impl Metrics {
             circuit_state: Family::default(),
             registry: Registry::default(),
         };
+        registry.register(
+            "tcp_connections",
+            "Open client TCP connections, HTTP and WebSocket (at most --max-open)",
+            m.tcp_connections.clone(),
+        );
+        registry.register(
+            "connections_dropped",
+            "Client connections the server dropped: header_timeout, idle_timeout, evicted (to make room at --max-open), over_limit (503 at --max-open)",
+            m.connections_dropped.clone(),
+        );
+        registry.register(
+            "accept_errors",
+            "Failed accepts (e.g. out of file descriptors); the server backs off",
+            m.accept_errors.clone(),
+        );
         registry.register(
             "ws_connections",
             "Open WebSocket connections",
@@ -154,6 +178,11 @@ impl Metrics {
     /// Every labelled series the server can produce exists from the start, at 0:
     /// alert rules on a series that is absent until its first event never fire.
     fn start_every_series_at_zero(&self) {
+        for reason in DROP_REASONS {
+            let _ = self.connections_dropped.get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            });
+        }
         for reason in ["max_conns", "shutting_down"] {
             let _ = self.ws_rejected.get_or_create(&ReasonLabel {
                 reason: reason.into(),
@@ -188,6 +217,16 @@ impl Metrics {
                 league: league.into(),
             });
         }
+    }
+
+    /// A client connection the server dropped, by one of [`DROP_REASONS`].
+    pub fn count_dropped(&self, reason: &'static str) {
+        debug_assert!(DROP_REASONS.contains(&reason));
+        self.connections_dropped
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     pub fn set_source_state(&self, source: Source, health: SourceHealth) {
