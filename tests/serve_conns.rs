@@ -188,3 +188,106 @@ async fn websockets_count_against_the_cap_and_the_rest_get_a_quick_503() {
     assert!(counted >= 1.0, "{counted}");
     server.stop().await.unwrap();
 }
+
+/// A client that sends pings as fast as its socket takes them until the server closes
+/// it. Returns the close, the rate_limited errors and the pongs it got back.
+async fn flood(server: &livegames::serve::ServerHandle, game: &str) -> Flooded {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let client = connect(server, &format!("/ws/live/{game}")).await;
+    let (mut sink, mut stream) = client.ws.split();
+    let writer = tokio::spawn(async move {
+        let mut sent = 0u64;
+        let ping: tokio_tungstenite::tungstenite::Utf8Bytes = r#"{"type":"ping","id":1}"#.into();
+        while sink.send(Message::Text(ping.clone())).await.is_ok() {
+            sent += 1;
+        }
+        sent
+    });
+    let mut flooded = Flooded::default();
+    loop {
+        let message = tokio::time::timeout(DEADLINE, stream.next())
+            .await
+            .expect("the flooder was not closed in time");
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                let frame: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                match frame["type"].as_str() {
+                    Some("pong") => flooded.pongs += 1,
+                    Some("error") => flooded.errors.push(frame["code"].to_string()),
+                    _ => {}
+                }
+            }
+            Some(Ok(Message::Close(close))) => {
+                flooded.close = close.map(|c| u16::from(c.code));
+                break;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break,
+        }
+    }
+    flooded.sent = tokio::time::timeout(DEADLINE, writer)
+        .await
+        .expect("the writer stops once the server is gone")
+        .unwrap();
+    flooded
+}
+
+#[derive(Debug, Default)]
+struct Flooded {
+    close: Option<u16>,
+    errors: Vec<String>,
+    pongs: u64,
+    sent: u64,
+}
+
+#[tokio::test]
+async fn ping_flooders_get_one_warning_then_1008_while_a_normal_client_keeps_its_latency() {
+    let mut config = fast_config();
+    config.rate = 50.0;
+    config.ws.inbound = livegames::serve::inbound::InboundRate::per_second(100);
+    let server = start(config).await;
+    let game = live_game(&server).await;
+
+    let mut control = connect(&server, &format!("/ws/live/{game}")).await;
+    let measured = tokio::spawn(async move {
+        let mut latencies = Vec::new();
+        while latencies.len() < 150 {
+            let f = control.next_frame().await;
+            if f.kind == "update" {
+                latencies.push(f.received_at - f.ts);
+            }
+        }
+        // A client at an honest rate is never warned: its ping is answered.
+        control.send_text(r#"{"type":"ping","id":7}"#).await;
+        let pong = control.next_of("pong").await;
+        (latencies, pong)
+    });
+
+    let flooders = (0..3).map(|_| flood(&server, &game));
+    let flooded = futures_util::future::join_all(flooders).await;
+    for f in &flooded {
+        assert_eq!(f.close, Some(1008), "{f:?}");
+        assert_eq!(
+            f.errors,
+            ["\"rate_limited\""],
+            "one warning, then the close: {f:?}"
+        );
+        // The burst (200) and what refilled while it lasted; nothing like the flood.
+        assert!(f.pongs >= 200 && f.pongs < f.sent, "{f:?}");
+    }
+    assert_eq!(
+        metric(&server, "livegames_ws_rate_limited_total").await,
+        3.0
+    );
+    assert_eq!(
+        metric(&server, "livegames_ws_closes_total{code=\"1008\"}").await,
+        3.0
+    );
+
+    let (mut latencies, pong) = measured.await.unwrap();
+    assert_eq!(pong.value["id"], 7);
+    let p99 = percentile(&mut latencies, 0.99);
+    assert!(p99 < 250_000, "control p99 {p99} µs beside the flooders");
+    server.stop().await.unwrap();
+}

@@ -224,6 +224,11 @@ pub struct ServeArgs {
     /// A client write that takes longer marks the client as slow (close 4008).
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub write_timeout: Duration,
+    /// Client frames per second each WebSocket may send (bursts of twice that); the
+    /// first frame over gets a rate_limited error, a client that goes on is closed
+    /// with 1008. 0 turns the limit off.
+    #[arg(long, default_value_t = crate::serve::config::DEFAULT_CLIENT_RATE)]
+    pub client_rate: u32,
     /// Bearer token for /admin; the admin API is off without one.
     #[arg(long, env = "LIVEGAMES_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -311,6 +316,7 @@ impl ServeArgs {
             retry_max: self.retry_max,
             ws: crate::serve::WsSettings {
                 write_timeout: self.write_timeout,
+                inbound: crate::serve::inbound::InboundRate::per_second(self.client_rate),
                 ..defaults.ws
             },
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
@@ -817,6 +823,26 @@ mod tests {
         assert!(e.contains("unknown fault mode"), "{e}");
         let e = serve(&["--espn-url", "ftp://x"]).unwrap_err().to_string();
         assert!(e.contains("unsupported scheme"), "{e}");
+    }
+
+    #[test]
+    fn connection_limits_lower_with_their_defaults_and_zero_turns_the_rate_off() {
+        let c = serve(&[]).unwrap().lower().unwrap();
+        assert_eq!(c.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_open, None);
+        let rate = c.ws.inbound.expect("a client frame limit by default");
+        assert_eq!((rate.per_second, rate.burst), (100.0, 200.0));
+        let c = serve(&["--client-rate", "0", "--max-open", "300"])
+            .unwrap()
+            .lower()
+            .unwrap();
+        assert_eq!((c.ws.inbound, c.max_open), (None, Some(300)));
+        let e = serve(&["--header-timeout", "10ms"])
+            .unwrap()
+            .lower()
+            .unwrap_err();
+        assert_eq!(e.flag, "--header-timeout");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::inbound::InboundRate;
 use super::scores::ScoresConfig;
 use crate::feeds::mock::FaultSpec;
 
@@ -92,6 +93,7 @@ impl Default for ServeConfig {
                 write_buffer: 8 * 1024,
                 write_timeout: Duration::from_secs(5),
                 close_grace: Duration::from_secs(2),
+                inbound: InboundRate::per_second(DEFAULT_CLIENT_RATE),
             },
             socket_send_buffer: Some(64 * 1024),
             admin_token: None,
@@ -115,10 +117,17 @@ impl ServeConfig {
     }
 
     /// The server `load` starts when given no URL: defaults with `rate` ticks/s.
+    /// It takes any `--send-rate`: the client frame limit guards a shared server
+    /// from strangers, and here the only client is the one measuring.
     pub fn embedded(rate: f64) -> Self {
+        let defaults = Self::default();
         Self {
             rate,
-            ..Self::default()
+            ws: WsSettings {
+                inbound: None,
+                ..defaults.ws
+            },
+            ..defaults
         }
     }
 }
@@ -134,4 +143,10 @@ pub struct WsSettings {
     pub write_timeout: Duration,
     /// How long a goodbye (close frame) may take before the socket is dropped.
     pub close_grace: Duration,
+    /// Client frames admitted per connection; None: no limit.
+    pub inbound: Option<InboundRate>,
 }
+
+/// Client frames per second per connection. The contract's only client frame is a
+/// ping, and a client needs one every few seconds at most.
+pub const DEFAULT_CLIENT_RATE: u32 = 100;

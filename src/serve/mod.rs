@@ -13,6 +13,7 @@ pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod hub;
+pub mod inbound;
 pub mod listen;
 pub mod observe;
 pub mod probes;

@@ -59,6 +59,7 @@ pub struct Metrics {
     pub ws_bytes_sent: Counter,
     pub ws_closes: Family<CodeLabel, Counter>,
     pub slow_consumer_closes: Counter,
+    pub ws_rate_limited: Counter,
     pub broadcast_latency: Histogram,
     pub frames_published: Counter,
     pub source_state: Family<SourceLabel, Gauge>,
@@ -81,6 +82,7 @@ impl Metrics {
             ws_bytes_sent: Counter::default(),
             ws_closes: Family::default(),
             slow_consumer_closes: Counter::default(),
+            ws_rate_limited: Counter::default(),
             // 50 µs .. ~1.6 s
             broadcast_latency: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             frames_published: Counter::default(),
@@ -139,6 +141,11 @@ impl Metrics {
             "ws_slow_consumer_closes",
             "Clients closed with 4008 for not keeping up",
             m.slow_consumer_closes.clone(),
+        );
+        registry.register(
+            "ws_rate_limited",
+            "Clients warned for sending frames over --client-rate (closed with 1008 if they went on)",
+            m.ws_rate_limited.clone(),
         );
         registry.register(
             "broadcast_latency_seconds",

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::hub::{GameChannel, Outgoing, ResumeFrom};
+use super::inbound::{Admit, InboundLimit};
 use super::state::AppState;
 use crate::contract::{
     ClientFrame, ErrorBody, ErrorCode, Frame, FrameType, GameId, MAX_CLIENT_FRAME_BYTES,
@@ -111,6 +112,7 @@ struct Connection {
     channel: Arc<GameChannel>,
     /// The seq of the last data-bearing frame this client was sent.
     last_seq: u64,
+    inbound: Option<InboundLimit>,
 }
 
 async fn serve_socket(state: AppState, mut socket: WebSocket, raw_id: String, query: WsQuery) {
@@ -140,6 +142,11 @@ async fn serve_socket(state: AppState, mut socket: WebSocket, raw_id: String, qu
         socket,
         channel,
         last_seq: subscription.seq,
+        inbound: state
+            .0
+            .ws
+            .inbound
+            .map(|rate| InboundLimit::new(rate, Instant::now())),
     };
     let mut preamble = subscription.preamble;
     if let (Some(raw), Some(Err(_))) = (&since, since_parsed) {
@@ -239,7 +246,17 @@ impl Connection {
                     Err(RecvError::Lagged(n)) => return self.slow_consumer(&format!("fell {n} frames behind")).await,
                     Err(RecvError::Closed) => return self.close(close::GOING_AWAY, "stream ended").await,
                 },
-                incoming = self.socket.next() => match incoming {
+                incoming = self.socket.next() => {
+                    if let Some(Ok(message)) = &incoming {
+                        let verdict = self.admit(message);
+                        if verdict != Admit::Yes {
+                            if let Err(end) = self.over_the_limit(verdict).await {
+                                return end;
+                            }
+                            continue;
+                        }
+                    }
+                    match incoming {
                     Some(Ok(Message::Text(text))) => {
                         if let Err(end) = self.answer(&text).await {
                             return end;
@@ -260,8 +277,46 @@ impl Connection {
                         }
                         return End::ClientLeft;
                     }
-                },
+                    }
+                }
             }
+        }
+    }
+
+    /// Whether the next client frame is within the inbound limit. Every frame counts,
+    /// protocol pings included: each costs a read and (for pings) a reply.
+    fn admit(&mut self, message: &Message) -> Admit {
+        match &mut self.inbound {
+            // A Close is the client leaving, never over any limit.
+            Some(limit) if !matches!(message, Message::Close(_)) => limit.admit(Instant::now()),
+            _ => Admit::Yes,
+        }
+    }
+
+    /// A frame over the limit is dropped: the first one with a `rate_limited` error,
+    /// and a client that goes on is closed with 1008.
+    async fn over_the_limit(&mut self, verdict: Admit) -> Result<(), End> {
+        let Some(rate) = self.state.0.ws.inbound else {
+            return Ok(());
+        };
+        match verdict {
+            Admit::Warn => {
+                self.state.0.metrics.ws_rate_limited.inc();
+                let message = format!(
+                    "more than {} client frames/s (bursts of {}): frames over the limit are dropped, and a client that goes on is closed with 1008",
+                    rate.per_second, rate.burst
+                );
+                let frame =
+                    self.channel
+                        .client_error(self.last_seq, ErrorCode::RateLimited, &message);
+                self.write_all(vec![frame]).await
+            }
+            Admit::Cut => {
+                tracing::info!(game = %self.channel.info.id, "closing a client over the frame rate limit");
+                let reason = format!("over {} client frames/s", rate.per_second);
+                Err(self.cut_off(close::POLICY_VIOLATION, &reason).await)
+            }
+            Admit::Yes | Admit::Drop => Ok(()),
         }
     }
 
@@ -391,6 +446,18 @@ impl Connection {
             Ok::<(), axum::Error>(())
         };
         let _ = tokio::time::timeout(grace, handshake).await;
+        End::Closed(code)
+    }
+
+    /// Closes without waiting for the client's Close: a client being cut off for
+    /// flooding would have its flood read (and dropped) for the whole grace.
+    async fn cut_off(&mut self, code: u16, reason: &str) -> End {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let grace = self.state.0.ws.close_grace;
+        let _ = tokio::time::timeout(grace, self.socket.send(Message::Close(Some(frame)))).await;
         End::Closed(code)
     }
 
