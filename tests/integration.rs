@@ -11,8 +11,11 @@ mod serve_ws;
 mod serve_resume;
 // A slow client is closed with 4008 while others keep their latency.
 mod serve_slow;
-// Connection hygiene: header and idle timeouts, the cap on open connections.
+// Connection hygiene: header and idle timeouts, the cap on open connections, the
+// client frame rate limit.
 mod serve_conns;
+// What strangers are told: advertised URLs, no upstream URLs, page policy, auth scheme.
+mod serve_exposure;
 // Upstream faults: the stream goes on, marks what is unavailable, and recovers.
 mod serve_faults;
 // Scores: cache, quota, circuit breaker, missing key.

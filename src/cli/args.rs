@@ -224,6 +224,14 @@ pub struct ServeArgs {
     /// A client write that takes longer marks the client as slow (close 4008).
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub write_timeout: Duration,
+    /// The base URL clients reach this server by (e.g. https://live.example.com),
+    /// advertised in ws_url and timeline_url; default: the address the request reached.
+    #[arg(long, value_name = "URL", value_parser = crate::serve::advertise::parse_public_url)]
+    pub public_url: Option<url::Url>,
+    /// A proxy in front sets Forwarded / X-Forwarded-Proto / X-Forwarded-Host:
+    /// advertised URLs follow them. Only with a proxy that overwrites those headers.
+    #[arg(long)]
+    pub trust_proxy: bool,
     /// Client frames per second each WebSocket may send (bursts of twice that); the
     /// first frame over gets a rate_limited error, a client that goes on is closed
     /// with 1008. 0 turns the limit off.
@@ -320,6 +328,10 @@ impl ServeArgs {
                 ..defaults.ws
             },
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+            advertise: crate::serve::advertise::Advertise {
+                public_url: self.public_url.clone(),
+                trust_proxy: self.trust_proxy,
+            },
             faults: self.faults.clone(),
             scores: crate::serve::scores::ScoresConfig {
                 ttl: self.scores_ttl,

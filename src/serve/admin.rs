@@ -16,7 +16,9 @@ use crate::contract::Source;
 use crate::feeds::mock::{FaultMode, FaultSpec, FaultView};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/faults", get(list).post(inject).delete(clear))
+    Router::new()
+        .route("/faults", get(list).post(inject).delete(clear))
+        .route("/sources", get(sources))
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -29,7 +31,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer_token);
     match given {
         Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
         Some(_) => Err(ApiError::Unauthorized("wrong admin token".into())),
@@ -37,6 +39,36 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
             "missing 'Authorization: Bearer <admin token>' header".into(),
         )),
     }
+}
+
+/// The token of a `Bearer` credential; the scheme is case-insensitive (RFC 9110
+/// section 11.1), so `bearer` and `BEARER` work too.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
+}
+
+/// Every source's state with its full detail (upstream URLs included): what
+/// `/health` shows with URLs cut out, for the operator.
+async fn sources(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&state, &headers)?;
+    let mut entries = state.0.sources.all();
+    entries.push((Source::Apisports, state.0.scores.health()));
+    let body = entries
+        .into_iter()
+        .map(|(source, entry)| {
+            (
+                source.as_str().to_owned(),
+                serde_json::json!({"state": entry.state.as_str(), "detail": entry.detail}),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>();
+    Ok(Json(body.into()))
 }
 
 /// Compares without an early exit, so timing does not reveal the token.

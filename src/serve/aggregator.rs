@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::error::without_urls;
 use super::hub::Hub;
 use super::observe::{Metrics, SourceBoard};
 use crate::contract::{
@@ -159,7 +160,7 @@ impl Aggregator {
         *slot = health;
         let message = match (&detail, health) {
             (_, SourceHealth::Ok) => format!("{source} is ok"),
-            (Some(d), h) => format!("{source} is {}: {d}", h.as_str()),
+            (Some(d), h) => format!("{source} is {}: {}", h.as_str(), without_urls(d)),
             (None, h) => format!("{source} is {}", h.as_str()),
         };
         tracing::info!(source = %source, health = health.as_str(), detail = detail.as_deref().unwrap_or(""), "source health changed");

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::advertise::Advertise;
 use super::inbound::InboundRate;
 use super::scores::ScoresConfig;
 use crate::feeds::mock::FaultSpec;
@@ -57,6 +58,8 @@ pub struct ServeConfig {
     /// SO_SNDBUF for client sockets: bounds kernel memory held for a slow reader.
     pub socket_send_buffer: Option<usize>,
     pub admin_token: Option<String>,
+    /// The base of advertised URLs (`--public-url`, `--trust-proxy`).
+    pub advertise: Advertise,
     pub faults: Vec<FaultSpec>,
     pub scores: ScoresConfig,
     /// How long shutdown waits for clients to get their goodbye.
@@ -97,6 +100,7 @@ impl Default for ServeConfig {
             },
             socket_send_buffer: Some(64 * 1024),
             admin_token: None,
+            advertise: Advertise::default(),
             faults: Vec::new(),
             scores: ScoresConfig {
                 ttl: Duration::from_secs(15),

@@ -42,9 +42,10 @@ impl IntoResponse for ApiError {
         if let ApiError::BadGateway(m) = &self {
             tracing::warn!(error = %m, "upstream error answered with 502");
         }
+        let message = without_urls(&self.to_string());
         let mut response = (
             status,
-            Json(serde_json::json!({"error": code, "message": self.to_string()})),
+            Json(serde_json::json!({"error": code, "message": message})),
         )
             .into_response();
         if let ApiError::Unavailable {
@@ -62,5 +63,50 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+/// `text` with every URL in it replaced by `<upstream>`: upstream errors name the
+/// URL they failed on (hosts, paths, sometimes keys in a query), which belongs in
+/// the log and behind the admin token, not in public answers.
+pub fn without_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let scheme_len = rest[..at]
+            .bytes()
+            .rev()
+            .take_while(|b| b.is_ascii_alphanumeric() || b"+.-".contains(b))
+            .count();
+        let start = at - scheme_len;
+        let end = rest[at + 3..]
+            .find(|c: char| c.is_whitespace() || "()<>\"'`,;".contains(c))
+            .map_or(rest.len(), |n| at + 3 + n);
+        out.push_str(&rest[..start]);
+        out.push_str("<upstream>");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_urls;
+
+    #[test]
+    fn urls_are_cut_out_of_public_text() {
+        assert_eq!(
+            without_urls(
+                "could not connect: error sending request for url (http://10.1.2.3:9000/apis/site/v2/scoreboard?key=s3cret): connection refused"
+            ),
+            "could not connect: error sending request for url (<upstream>): connection refused"
+        );
+        assert_eq!(
+            without_urls("wss://api.example/ws and https://b.example"),
+            "<upstream> and <upstream>"
+        );
+        assert_eq!(without_urls("answered HTTP 503"), "answered HTTP 503");
+        assert_eq!(without_urls("odd :// here"), "odd <upstream> here");
     }
 }

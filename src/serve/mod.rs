@@ -7,6 +7,7 @@
 //! per-game [`hub`] (seq, serialize once, history) → [`ws`] connections.
 
 pub mod admin;
+pub mod advertise;
 pub mod aggregator;
 pub mod app;
 pub mod config;
@@ -193,6 +194,7 @@ pub async fn run(
         scores,
         faults,
         admin_token: config.admin_token.clone(),
+        advertise: config.advertise.clone(),
         conns: Arc::new(Semaphore::new(config.max_conns)),
         ws: config.ws,
         shutdown: shutdown.clone(),

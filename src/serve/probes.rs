@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::error::without_urls;
 use super::state::AppState;
 use crate::contract::{Source, SourceHealth};
 
@@ -23,7 +24,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
             source.as_str().into(),
             json!({
                 "state": entry.state.as_str(),
-                "detail": entry.detail,
+                "detail": entry.detail.as_deref().map(without_urls),
                 "last_success_age_ms": entry.last_ok.map(|t| now.duration_since(t).as_millis() as u64),
             }),
         );

@@ -1,14 +1,16 @@
 //! The REST API: `GET /api/live/games`, `GET /api/games/{id}/timeline` and
 //! `GET /api/{nfl,nhl}/scores`.
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header::HeaderName;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 
+use super::advertise::Bases;
 use super::error::ApiError;
+use super::listen::ConnAddrs;
 use super::scores::CacheStatus;
 use super::state::AppState;
 use crate::contract::{CONTRACT_VERSION, GameId, GameSummary, GamesList, League, Timeline};
@@ -16,8 +18,13 @@ use crate::contract::{CONTRACT_VERSION, GameId, GameSummary, GamesList, League, 
 /// Most points one timeline request returns; page with `since`.
 pub const MAX_TIMELINE_LIMIT: usize = 100_000;
 
-pub async fn list_games(State(state): State<AppState>, headers: HeaderMap) -> Json<GamesList> {
-    let host = public_host(&state, &headers);
+pub async fn list_games(
+    State(state): State<AppState>,
+    conn: Option<Extension<ConnAddrs>>,
+    headers: HeaderMap,
+) -> Json<GamesList> {
+    let reached = conn.map_or(state.0.local_addr, |Extension(c)| c.local);
+    let Bases { http, ws } = state.0.advertise.bases(&headers, reached);
     let games = state
         .0
         .hub
@@ -29,8 +36,8 @@ pub async fn list_games(State(state): State<AppState>, headers: HeaderMap) -> Js
                 info: game.info.clone(),
                 seq,
                 latest,
-                ws_url: format!("ws://{host}/ws/live/{}", game.info.id),
-                timeline_url: format!("http://{host}/api/games/{}/timeline", game.info.id),
+                ws_url: format!("{ws}/ws/live/{}", game.info.id),
+                timeline_url: format!("{http}/api/games/{}/timeline", game.info.id),
             }
         })
         .collect();
@@ -39,16 +46,6 @@ pub async fn list_games(State(state): State<AppState>, headers: HeaderMap) -> Js
         epoch: Some(state.0.hub.epoch().to_owned()),
         games,
     })
-}
-
-/// The host clients reached us by (so URLs work behind port mappings), else our address.
-fn public_host(state: &AppState, headers: &HeaderMap) -> String {
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.len() < 256 && !h.contains(['/', ' ', '"']))
-        .map(str::to_owned)
-        .unwrap_or_else(|| state.0.local_addr.to_string())
 }
 
 #[derive(Deserialize)]

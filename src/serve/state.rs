@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
+use super::advertise::Advertise;
 use super::config::WsSettings;
 use super::hub::Hub;
 use super::observe::{Metrics, SourceBoard};
@@ -26,6 +27,7 @@ pub(crate) struct AppInner {
     pub scores: Scores,
     pub faults: FaultPlan,
     pub admin_token: Option<String>,
+    pub advertise: Advertise,
     pub conns: Arc<Semaphore>,
     pub ws: WsSettings,
     pub shutdown: Shutdown,
