@@ -2,7 +2,8 @@
 //! server, on loopback, at 100, 1,000 and 10,000 WebSocket clients.
 //!
 //! Run: `cargo bench --bench fanout` (all scenarios, about 6 minutes), or
-//! `cargo bench --bench fanout -- --clients 1000 --rate 20 --seconds 10` for one.
+//! `cargo bench --bench fanout -- --clients 1000 --rate 20 --seconds 10` for one
+//! (`--server livegames` or `--server bare` for one server only).
 //!
 //! Each server runs in its own process so its CPU time (from /proc) and memory (RSS)
 //! are its own. Clients run in this process, spread over the server's live games;
@@ -73,6 +74,15 @@ fn main() {
             },
         ],
     };
+    // `--server livegames` (or `bare`) runs one of the two.
+    let only = args
+        .iter()
+        .position(|a| a == "--server")
+        .and_then(|i| args.get(i + 1));
+    let kinds: Vec<ServerKind> = [ServerKind::Bare, ServerKind::Livegames]
+        .into_iter()
+        .filter(|k| only.is_none_or(|name| k.name().starts_with(name.as_str())))
+        .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -84,7 +94,7 @@ fn main() {
             .unwrap_or(1)
     );
     println!(
-        "{:<10} {:>7} {:>6} {:>11} {:>9} {:>9} {:>9} {:>13} {:>11}",
+        "{:<10} {:>7} {:>6} {:>11} {:>9} {:>9} {:>9} {:>13} {:>11} {:>7} {:>13}",
         "server",
         "clients",
         "rate",
@@ -93,13 +103,15 @@ fn main() {
         "p99 ms",
         "max ms",
         "cpu-s/100k",
-        "KiB/conn"
+        "KiB/conn",
+        "closed",
+        "client cpu-s"
     );
     for s in scenarios {
-        for kind in [ServerKind::Bare, ServerKind::Livegames] {
+        for kind in kinds.iter().copied() {
             let result = rt.block_on(run(kind, s));
             println!(
-                "{:<10} {:>7} {:>6} {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>13.3} {:>11.1} {:>7}",
+                "{:<10} {:>7} {:>6} {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>13.3} {:>11.1} {:>7} {:>13.3}",
                 kind.name(),
                 s.clients,
                 s.rate,
@@ -109,7 +121,8 @@ fn main() {
                 result.max_ms,
                 result.cpu_per_100k,
                 result.kib_per_conn,
-                result.closed
+                result.closed,
+                result.client_cpu_per_100k
             );
         }
     }
@@ -136,6 +149,8 @@ struct Outcome {
     p99_ms: f64,
     max_ms: f64,
     cpu_per_100k: f64,
+    /// The same for this process's clients: the instrument's own cost.
+    client_cpu_per_100k: f64,
     kib_per_conn: f64,
     /// Clients whose stream the server ended during the run (e.g. slow-consumer closes).
     closed: u64,
@@ -165,7 +180,7 @@ async fn run(kind: ServerKind, s: Scenario) -> Outcome {
     let (_, rss_before) = proc_stats(pid);
 
     let measuring = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = tokio_util::sync::CancellationToken::new();
     let counters = Arc::new(Counters::default());
     let connected = &counters.connected;
     let mut tasks = Vec::new();
@@ -199,13 +214,15 @@ async fn run(kind: ServerKind, s: Scenario) -> Outcome {
     // Settle (snapshots, first frames), then measure.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (cpu0, rss_connected) = proc_stats(pid);
+    let (client_cpu0, _) = proc_stats(std::process::id());
     measuring.store(true, Ordering::Relaxed);
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(s.seconds)).await;
     measuring.store(false, Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
     let (cpu1, _) = proc_stats(pid);
-    stop.store(true, Ordering::Relaxed);
+    let (client_cpu1, _) = proc_stats(std::process::id());
+    stop.cancel();
     let mut latencies = Vec::new();
     for t in tasks {
         latencies.extend(t.await.unwrap());
@@ -226,6 +243,7 @@ async fn run(kind: ServerKind, s: Scenario) -> Outcome {
         p99_ms: pct(0.99),
         max_ms: latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
         cpu_per_100k: (cpu1 - cpu0) / delivered.max(1.0) * 100_000.0,
+        client_cpu_per_100k: (client_cpu1 - client_cpu0) / delivered.max(1.0) * 100_000.0,
         kib_per_conn: (rss_connected - rss_before).max(0.0) / s.clients as f64,
         closed: counters.closed.load(Ordering::Relaxed),
     }
@@ -243,12 +261,15 @@ struct Counters {
 async fn clients(
     urls: Vec<String>,
     measuring: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
+    stop: tokio_util::sync::CancellationToken,
     counters: Arc<Counters>,
 ) -> Vec<u32> {
     let (frames, connected, closed) = (&counters.frames, &counters.connected, &counters.closed);
+    // tungstenite zero-fills its whole read buffer before every read attempt, and a
+    // reader attempts two per frame (the frame, then WouldBlock): 1 KiB holds one
+    // frame of either server without paying for 4 KiB of memset twice per frame.
     let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(0);
     let mut streams = futures_util::stream::SelectAll::new();
     for url in urls {
@@ -260,9 +281,18 @@ async fn clients(
         streams.push(ws);
     }
     let mut latencies = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
-        let next = tokio::time::timeout(Duration::from_millis(200), streams.next()).await;
+    // One stop future for the whole run: a timeout per frame would put a timer in
+    // the wheel for every frame and make the instrument cost more than it must.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
+    loop {
+        let next = tokio::select! {
+            biased;
+            next = streams.next() => Ok(next),
+            _ = &mut stopped => Err(()),
+        };
         match next {
+            Err(()) => break,
             Ok(Some(Ok(Message::Text(text)))) => {
                 if measuring.load(Ordering::Relaxed) {
                     frames.fetch_add(1, Ordering::Relaxed);
@@ -271,7 +301,7 @@ async fn clients(
                     }
                 }
             }
-            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(Some(Ok(_))) => {}
             Ok(Some(Err(_))) | Ok(None) => {
                 closed.fetch_add(1, Ordering::Relaxed);
                 break;

@@ -220,10 +220,9 @@ impl Connection {
         let mut batch: Vec<Outgoing> = Vec::with_capacity(8);
         loop {
             tokio::select! {
+                // The stream first: a wake-up for a frame then polls nothing else. The
+                // shutdown is seen at the next quiet moment (the feeds stop first).
                 biased;
-                _ = &mut cancelled => {
-                    return self.close(close::GOING_AWAY, "server shutting down").await;
-                }
                 received = rx.recv() => match received {
                     Ok(first) => {
                         batch.clear();
@@ -278,6 +277,9 @@ impl Connection {
                         return End::ClientLeft;
                     }
                     }
+                }
+                _ = &mut cancelled => {
+                    return self.close(close::GOING_AWAY, "server shutting down").await;
                 }
             }
         }
