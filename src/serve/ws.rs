@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -28,6 +28,9 @@ use crate::contract::{
 /// Most frames written per socket wake-up before one flush: batching is what makes
 /// fan-out to thousands of sockets affordable.
 const MAX_BATCH: usize = 64;
+
+/// Longest wait for the Close of a client cut off for flooding.
+const CUT_OFF_GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Deserialize)]
 pub struct WsQuery {
@@ -431,11 +434,15 @@ impl Connection {
     /// The closing handshake (RFC 6455 5.5.1) from our side: our Close, then (briefly)
     /// the client's Close back, so that the client sees a clean close.
     async fn close(&mut self, code: u16, reason: &str) -> End {
+        let grace = self.state.0.ws.close_grace;
+        self.close_within(code, reason, grace).await
+    }
+
+    async fn close_within(&mut self, code: u16, reason: &str, grace: Duration) -> End {
         let frame = CloseFrame {
             code,
             reason: reason.into(),
         };
-        let grace = self.state.0.ws.close_grace;
         let socket = &mut self.socket;
         let handshake = async {
             socket.send(Message::Close(Some(frame))).await?;
@@ -451,16 +458,14 @@ impl Connection {
         End::Closed(code)
     }
 
-    /// Closes without waiting for the client's Close: a client being cut off for
-    /// flooding would have its flood read (and dropped) for the whole grace.
+    /// Closes a client that is being cut off: the handshake as in [`Self::close`],
+    /// but waited for at most half a second, since a flooder's frames are read (and
+    /// dropped) while we wait. Dropping the socket at once instead would reset the
+    /// connection with our Close still unsent (unread input makes close(2) send RST
+    /// and discard the send queue), and the client would never learn why.
     async fn cut_off(&mut self, code: u16, reason: &str) -> End {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let grace = self.state.0.ws.close_grace;
-        let _ = tokio::time::timeout(grace, self.socket.send(Message::Close(Some(frame)))).await;
-        End::Closed(code)
+        let grace = self.state.0.ws.close_grace.min(CUT_OFF_GRACE);
+        self.close_within(code, reason, grace).await
     }
 
     /// The client started the closing handshake: answer with its code before the
