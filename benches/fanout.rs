@@ -42,7 +42,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("bare-server") {
         let rate: f64 = args[2].parse().expect("rate");
-        return bare_server(rate);
+        let raw = args.get(3).map(String::as_str) == Some("raw");
+        return bare_server(rate, raw);
     }
     let flag = |name: &str| {
         args.iter()
@@ -79,7 +80,7 @@ fn main() {
         .iter()
         .position(|a| a == "--server")
         .and_then(|i| args.get(i + 1));
-    let kinds: Vec<ServerKind> = [ServerKind::Bare, ServerKind::Livegames]
+    let kinds: Vec<ServerKind> = [ServerKind::Bare, ServerKind::Raw, ServerKind::Livegames]
         .into_iter()
         .filter(|k| only.is_none_or(|name| k.name().starts_with(name.as_str())))
         .collect();
@@ -131,6 +132,9 @@ fn main() {
 #[derive(Clone, Copy, Debug)]
 enum ServerKind {
     Bare,
+    /// The floor: each frame framed once per broadcast and written to every socket
+    /// with one write, no WebSocket library on the hot path.
+    Raw,
     Livegames,
 }
 
@@ -138,6 +142,7 @@ impl ServerKind {
     fn name(self) -> &'static str {
         match self {
             ServerKind::Bare => "bare-tt",
+            ServerKind::Raw => "raw-floor",
             ServerKind::Livegames => "livegames",
         }
     }
@@ -159,9 +164,14 @@ struct Outcome {
 async fn start(kind: ServerKind, rate: f64) -> Server {
     match kind {
         ServerKind::Livegames => common::start_livegames(rate).await,
-        ServerKind::Bare => {
+        ServerKind::Bare | ServerKind::Raw => {
+            let mode = if matches!(kind, ServerKind::Raw) {
+                "raw"
+            } else {
+                "tt"
+            };
             let mut child = Command::new(std::env::current_exe().unwrap())
-                .args(["bare-server", &rate.to_string()])
+                .args(["bare-server", &rate.to_string(), mode])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -313,7 +323,7 @@ async fn clients(
 
 /// The baseline: tokio-tungstenite with default settings, one broadcast per game,
 /// one `send` (write + flush) per frame per client.
-fn bare_server(rate: f64) {
+fn bare_server(rate: f64, raw: bool) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -343,12 +353,12 @@ fn bare_server(rate: f64) {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
             let games = games.clone();
-            tokio::spawn(async move { bare_connection(stream, games).await });
+            tokio::spawn(async move { bare_connection(stream, games, raw).await });
         }
     });
 }
 
-async fn bare_connection(stream: TcpStream, games: Vec<broadcast::Sender<Utf8Bytes>>) {
+async fn bare_connection(stream: TcpStream, games: Vec<broadcast::Sender<Utf8Bytes>>, raw: bool) {
     let mut game = 0;
     // The callback's signature, Err type included, is tungstenite's.
     #[allow(clippy::result_large_err)]
@@ -365,6 +375,9 @@ async fn bare_connection(stream: TcpStream, games: Vec<broadcast::Sender<Utf8Byt
         return;
     };
     let mut rx = games[game % GAMES].subscribe();
+    if raw {
+        return raw_writes(ws, rx).await;
+    }
     loop {
         tokio::select! {
             frame = rx.recv() => match frame {
@@ -373,6 +386,39 @@ async fn bare_connection(stream: TcpStream, games: Vec<broadcast::Sender<Utf8Byt
                 Err(_) => return,
             },
             incoming = ws.next() => if !matches!(incoming, Some(Ok(_))) { return },
+        }
+    }
+}
+
+/// Writes each frame as one pre-framed buffer straight to the socket. (Framing per
+/// client here is a copy of a few hundred bytes; a server would frame once per
+/// broadcast.) Reads nothing: the clients send nothing.
+async fn raw_writes(
+    mut ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    mut rx: broadcast::Receiver<Utf8Bytes>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let tcp = ws.get_mut();
+    let mut framed = Vec::with_capacity(1024);
+    loop {
+        match rx.recv().await {
+            Ok(text) => {
+                framed.clear();
+                framed.push(0x81);
+                let len = text.len();
+                if len < 126 {
+                    framed.push(len as u8);
+                } else {
+                    framed.push(126);
+                    framed.extend_from_slice(&(len as u16).to_be_bytes());
+                }
+                framed.extend_from_slice(text.as_bytes());
+                if tcp.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return,
         }
     }
 }
