@@ -371,10 +371,10 @@ async fn control(url: String, stop: CancellationToken, tally: Arc<Tally>) -> Vec
         };
         match next {
             Some(Ok(Message::Text(text))) => {
-                if text.as_str().contains(r#""type":"update""#) {
-                    if let Some(ts) = ts_of(text.as_str()) {
-                        latencies.push((now_micros() - ts).clamp(0, u32::MAX as i64) as u32);
-                    }
+                if text.as_str().contains(r#""type":"update""#)
+                    && let Some(ts) = ts_of(text.as_str())
+                {
+                    latencies.push((now_micros() - ts).clamp(0, u32::MAX as i64) as u32);
                 }
             }
             Some(Ok(_)) => {}

@@ -171,10 +171,10 @@ async fn sigterm_closes_clients_with_1001_and_exits_0() {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if let Some(addr) = v["local_addr"].as_str() {
-                    let _ = addr_tx.send(addr.to_owned());
-                }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(addr) = v["local_addr"].as_str()
+            {
+                let _ = addr_tx.send(addr.to_owned());
             }
         }
     });

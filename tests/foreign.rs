@@ -152,6 +152,9 @@ async fn a_bearer_token_and_a_subprotocol_get_load_smoke_and_record_through() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_private_ca_is_trusted_with_cacert_and_refused_with_the_reason_otherwise() {
+    if crate::support::tools::tool("openssl", "openssl").is_none() {
+        return;
+    }
     let pki = TestPki::new("load");
     let addr = foreign::start(Foreign {
         tls: Some(pki.server.clone()),

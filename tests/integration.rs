@@ -38,3 +38,5 @@ mod dashboard;
 mod cli;
 // Module boundaries: the contract stays pure; parts do not reach into each other.
 mod layering;
+// Packaging: the declared minimum Rust is what the lockfile really needs.
+mod packaging;

@@ -60,10 +60,10 @@ pub fn read_addr(child: &mut Child) -> String {
     });
     std::thread::spawn(move || {
         for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if let Some(a) = v["local_addr"].as_str() {
-                    let _ = tx2.send(a.to_owned());
-                }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(a) = v["local_addr"].as_str()
+            {
+                let _ = tx2.send(a.to_owned());
             }
         }
     });
@@ -75,18 +75,18 @@ pub async fn live_game_urls(addr: &str) -> Vec<String> {
     let url = format!("http://{addr}/api/live/games");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(r) = reqwest::get(&url).await {
-            if let Ok(list) = r.json::<serde_json::Value>().await {
-                let live: Vec<String> = list["games"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|g| g["latest"]["state"] == "live" && !g["latest"]["market"].is_null())
-                    .map(|g| g["ws_url"].as_str().unwrap().to_owned())
-                    .collect();
-                if !live.is_empty() {
-                    return live;
-                }
+        if let Ok(r) = reqwest::get(&url).await
+            && let Ok(list) = r.json::<serde_json::Value>().await
+        {
+            let live: Vec<String> = list["games"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|g| g["latest"]["state"] == "live" && !g["latest"]["market"].is_null())
+                .map(|g| g["ws_url"].as_str().unwrap().to_owned())
+                .collect();
+            if !live.is_empty() {
+                return live;
             }
         }
         assert!(Instant::now() < deadline, "no live game on {addr}");

@@ -293,10 +293,10 @@ impl ServeArgs {
                 message: "must be at least 500ms".into(),
             });
         }
-        if let Some(url) = &self.apisports_url {
-            if self.apisports_key.is_none() {
-                tracing::warn!(%url, "--apisports-url without a key: the scores endpoints will answer 503 no_api_key");
-            }
+        if let Some(url) = &self.apisports_url
+            && self.apisports_key.is_none()
+        {
+            tracing::warn!(%url, "--apisports-url without a key: the scores endpoints will answer 503 no_api_key");
         }
         let defaults = ServeConfig::default();
         Ok(ServeConfig {
@@ -498,8 +498,9 @@ pub struct LoadArgs {
     /// Where to write report.json [default: reports/<timestamp>/].
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// No progress display.
-    #[arg(long, conflicts_with = "json")]
+    /// No progress display and no progress lines on stderr (with --json: only the
+    /// JSON on stdout).
+    #[arg(long)]
     pub quiet: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
@@ -555,7 +556,8 @@ pub struct MergeArgs {
 pub enum ContractCommand {
     /// Check recorded frames (JSON Lines, or a JSON array) against the contract, offline.
     Validate(ValidateArgs),
-    /// Print the published JSON Schemas: all frames, `rest`, or one type (e.g. `update`, `games_list`).
+    /// Print the published JSON Schemas: all frames, `rest`, or one definition on its own
+    /// (e.g. `update`, `games_list`; `rest/health` and `frames/health` where both have one).
     Schema {
         /// A frame type, a REST body name, `frames` or `rest`.
         name: Option<String>,
@@ -855,6 +857,15 @@ mod tests {
             .lower()
             .unwrap_err();
         assert_eq!(e.flag, "--header-timeout");
+    }
+
+    #[test]
+    fn json_and_quiet_go_together() {
+        let argv = ["livegames", "load", "--json", "--quiet"];
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Load(a) => assert!(a.json && a.quiet),
+            _ => unreachable!(),
+        }
     }
 
     #[test]

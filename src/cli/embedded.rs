@@ -48,10 +48,10 @@ async fn wait_for_live_games(target: &Target) {
     };
     let deadline = tokio::time::Instant::now() + READY_WITHIN;
     while tokio::time::Instant::now() < deadline {
-        if let Ok(games) = discover::games(target, &options).await {
-            if games.iter().any(|g| g.live) {
-                return;
-            }
+        if let Ok(games) = discover::games(target, &options).await
+            && games.iter().any(|g| g.live)
+        {
+            return;
         }
         tokio::time::sleep(READY_POLL).await;
     }

@@ -87,10 +87,9 @@ pub fn failure(error: &(dyn std::error::Error + 'static)) -> Option<(&'static st
     if let Some(inner) = error
         .downcast_ref::<std::io::Error>()
         .and_then(|io| io.get_ref())
+        && let Some(found) = failure(inner)
     {
-        if let Some(found) = failure(inner) {
-            return Some(found);
-        }
+        return Some(found);
     }
     failure(error.source()?)
 }

@@ -203,10 +203,10 @@ impl<'a> Connection<'a> {
             }
             self.idle_check = self.last_frame + idle;
         }
-        if self.next_ws_ping.is_some_and(|t| t <= now) {
-            if let Err(e) = self.send_ws_ping(now).await {
-                return Some(e);
-            }
+        if self.next_ws_ping.is_some_and(|t| t <= now)
+            && let Err(e) = self.send_ws_ping(now).await
+        {
+            return Some(e);
         }
         self.send_due(now).await.err()
     }
@@ -434,10 +434,10 @@ fn record_latencies(facts: &FrameFacts, received: i64, shard: &mut Recorder) {
     if let Some(ts) = facts.ts {
         shard.latency(Distribution::Delivery, received - ts);
     }
-    if matches!(facts.kind, Some(FrameType::Update | FrameType::Final)) {
-        if let Some(observed) = facts.observed_at {
-            shard.latency(Distribution::EndToEnd, received - observed);
-        }
+    if matches!(facts.kind, Some(FrameType::Update | FrameType::Final))
+        && let Some(observed) = facts.observed_at
+    {
+        shard.latency(Distribution::EndToEnd, received - observed);
     }
 }
 

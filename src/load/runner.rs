@@ -154,13 +154,13 @@ async fn ws_stage(
     let conns = config.conns;
     let summary = engine::run(config, stop.clone(), |tick| {
         progress.tick(&tick);
-        if let Some(after) = tick.all_open_after.filter(|_| log_lines) {
-            if !said_all_open.replace(true) {
-                note!(
-                    "livegames load: all {conns} connections open after {:.2}s",
-                    after.as_secs_f64()
-                );
-            }
+        if let Some(after) = tick.all_open_after.filter(|_| log_lines)
+            && !said_all_open.replace(true)
+        {
+            note!(
+                "livegames load: all {conns} connections open after {:.2}s",
+                after.as_secs_f64()
+            );
         }
     })
     .await;

@@ -52,10 +52,9 @@ impl IntoResponse for ApiError {
             retry_after_s: Some(s),
             ..
         } = self
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {
-            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         if status == StatusCode::UNAUTHORIZED {
             response

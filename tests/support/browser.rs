@@ -39,25 +39,36 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts headless Chromium with one blank tab. Without Chromium the browser tests
-    /// fail, saying how to install it, unless LIVEGAMES_SKIP_BROWSER_TESTS=1.
-    pub async fn launch() -> Option<Browser> {
-        let Some(binary) = chromium() else {
-            if std::env::var("LIVEGAMES_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
-                eprintln!("skipping a browser test: no Chromium (LIVEGAMES_SKIP_BROWSER_TESTS=1)");
-                return None;
+    /// Starts headless Chromium with one blank tab; None when the browser tests are
+    /// skipped (no Chromium, or LIVEGAMES_SKIP_BROWSER_TESTS=1), said once. With
+    /// LIVEGAMES_REQUIRE_TOOLS=1 (CI) they never are.
+    #[track_caller]
+    pub fn launch() -> impl std::future::Future<Output = Option<Browser>> {
+        let found = chromium();
+        let need = super::tools::decide(
+            "chromium",
+            "chromium",
+            found.is_some(),
+            super::tools::env_flag("LIVEGAMES_SKIP_BROWSER_TESTS"),
+            super::tools::env_flag("LIVEGAMES_REQUIRE_TOOLS"),
+        );
+        let run = super::tools::proceed(need);
+        async move {
+            match found {
+                Some(binary) if run => Some(Self::start(&binary).await),
+                _ => None,
             }
-            panic!(
-                "the dashboard tests need Chromium: `apt-get install chromium` (or set CHROMIUM=/path, or LIVEGAMES_SKIP_BROWSER_TESTS=1 to skip them)"
-            );
-        };
+        }
+    }
+
+    async fn start(binary: &Path) -> Browser {
         let profile = std::env::temp_dir().join(format!(
             "lg-chromium-{}-{}",
             std::process::id(),
             super::now_micros()
         ));
         // The flags this closed network needs: no background traffic, no QUIC.
-        let mut child = Command::new(&binary)
+        let mut child = Command::new(binary)
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -110,7 +121,7 @@ impl Browser {
             )
             .await;
         browser.session = attached["sessionId"].as_str().unwrap().to_owned();
-        Some(browser)
+        browser
     }
 
     /// Sends a command (to the tab once attached) and returns its result.

@@ -351,21 +351,18 @@ async fn live_stream(mut socket: WebSocket, shared: St, q: Since) {
                 if !send(&mut socket, text).await {
                     return;
                 }
-                if count == 5 {
-                    if let Some(extra) = extra_frame(&shared, sent_seq) {
-                        if !send(&mut socket, extra).await {
+                if count == 5
+                    && let Some(extra) = extra_frame(&shared, sent_seq)
+                        && !send(&mut socket, extra).await {
                             return;
                         }
-                    }
-                }
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(pong) = pong(text.as_str(), LIVE, sent_seq, breakage) {
-                        if !send(&mut socket, pong).await {
+                    if let Some(pong) = pong(text.as_str(), LIVE, sent_seq, breakage)
+                        && !send(&mut socket, pong).await {
                             return;
                         }
-                    }
                 }
                 Some(Ok(_)) => {}
                 _ => return,

@@ -137,10 +137,10 @@ impl<'a> Replayed<'a> {
                 if !matches!(self.phase, Phase::Final { .. }) {
                     c["winner"] = json!(false);
                 }
-                if scoreboard_style {
-                    if let Some(record) = c.as_object_mut().and_then(|o| o.remove("record")) {
-                        c["records"] = record;
-                    }
+                if scoreboard_style
+                    && let Some(record) = c.as_object_mut().and_then(|o| o.remove("record"))
+                {
+                    c["records"] = record;
                 }
                 c
             })

@@ -118,10 +118,10 @@ async fn await_espn(
                 if kind(&value) != Some(FrameType::Status) {
                     continue;
                 }
-                if let Some(state) = value["sources"]["espn"].as_str() {
-                    if wanted(state) {
-                        return Ok(state.to_owned());
-                    }
+                if let Some(state) = value["sources"]["espn"].as_str()
+                    && wanted(state)
+                {
+                    return Ok(state.to_owned());
                 }
             }
             Next::TimedOut => return Err("no such status frame in time".into()),

@@ -237,17 +237,17 @@ pub(crate) async fn timeline(ctx: &Ctx<'_>, game: Option<&str>, no_game: &str) -
             ));
         }
     }
-    if let (Some(last), Some(last_seq)) = (seqs.last(), value["last_seq"].as_u64()) {
-        if *last > last_seq {
-            violations.push(Violation::new(
-                "seq",
-                0,
-                "/last_seq",
-                format!("at least {last} (the last point's seq)"),
-                last_seq.to_string(),
-                &raw,
-            ));
-        }
+    if let (Some(last), Some(last_seq)) = (seqs.last(), value["last_seq"].as_u64())
+        && *last > last_seq
+    {
+        violations.push(Violation::new(
+            "seq",
+            0,
+            "/last_seq",
+            format!("at least {last} (the last point's seq)"),
+            last_seq.to_string(),
+            &raw,
+        ));
     }
     let ok = match (seqs.first(), seqs.last()) {
         (Some(a), Some(b)) => format!("{} points, seq {a}..{b}", seqs.len()),

@@ -369,10 +369,10 @@ fn record_for_resume(main: &mut MainStream, frames: &[Frame], parsed: &[Option<V
     }
     for (frame, value) in frames.iter().zip(parsed).skip(1) {
         let Some(value) = value else { continue };
-        if kind(value).is_some_and(FrameType::is_data_bearing) {
-            if let Some(seq) = value["seq"].as_u64() {
-                main.data_frames.insert(seq, (frame.n, value.clone()));
-            }
+        if kind(value).is_some_and(FrameType::is_data_bearing)
+            && let Some(seq) = value["seq"].as_u64()
+        {
+            main.data_frames.insert(seq, (frame.n, value.clone()));
         }
     }
 }
