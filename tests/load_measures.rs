@@ -198,6 +198,7 @@ async fn users_that_leave_and_resume_with_since_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_load_counts_requests_by_path_and_status() {
     use livegames::load::http::{HttpConfig, run};
+    crate::support::capture_logs();
     let server = start(fast_config()).await;
     let config = HttpConfig {
         base_url: server.http_url(),

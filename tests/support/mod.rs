@@ -26,8 +26,25 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Generous: CI machines are small and busy. Waits end as soon as the condition holds.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// Sends the servers' logs to the test that caused them (shown only when it fails),
+/// once per test binary. Without a subscriber, tracing falls back to the `log` crate,
+/// where goose's logger (installed by the HTTP load test) would print every
+/// warning of every later test into the test output.
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 /// A config that makes things happen quickly: fast replay, fast health decisions.
 pub fn fast_config() -> ServeConfig {
+    capture_logs();
     ServeConfig {
         speed: 60.0,
         rate: 20.0,
@@ -43,6 +60,7 @@ pub fn fast_config() -> ServeConfig {
 }
 
 pub async fn start(config: ServeConfig) -> ServerHandle {
+    capture_logs();
     livegames::serve::spawn(config, "127.0.0.1:0")
         .await
         .expect("server starts")
