@@ -211,10 +211,11 @@ impl Collector {
                     .get()
                     .map(|t| t.duration_since(self.started)),
             });
-            seconds.push(second);
             if finished {
+                push_or_absorb(&mut seconds, second, FOLD_EVERY.as_secs_f64() / 2.0);
                 return (seconds, stopped_early);
             }
+            seconds.push(second);
         }
     }
 
@@ -244,5 +245,74 @@ impl Collector {
         };
         self.interval.drain_into(&mut self.total);
         second
+    }
+}
+
+/// Appends the run's last interval, or, when it is shorter than `min_len` seconds
+/// (the deadline fell just after a fold), adds its counts to the previous second:
+/// a few milliseconds alone would chart as a drop of the rate to nothing.
+pub(crate) fn push_or_absorb(seconds: &mut Vec<Second>, tail: Second, min_len: f64) {
+    let Some(last) = seconds.last() else {
+        seconds.push(tail);
+        return;
+    };
+    if tail.t - last.t >= min_len {
+        seconds.push(tail);
+        return;
+    }
+    let began = match seconds.len() {
+        0 | 1 => 0.0,
+        n => seconds[n - 2].t,
+    };
+    let last = seconds.last_mut().expect("checked above");
+    last.frames += tail.frames;
+    last.errors += tail.errors;
+    last.open = tail.open;
+    last.t = tail.t;
+    last.frames_per_s = last.frames as f64 / (last.t - began).max(1e-3);
+    // The tail's latencies are in the run's totals; its handful of samples do not
+    // change this second's percentiles enough to redo them, except a new maximum.
+    last.max_us = match (last.max_us, tail.max_us) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+}
+
+#[cfg(test)]
+mod tail_tests {
+    use super::*;
+
+    fn second(t: f64, frames: u64) -> Second {
+        Second {
+            t,
+            open: 10,
+            frames,
+            frames_per_s: frames as f64,
+            p50_us: Some(100.0),
+            p99_us: Some(200.0),
+            max_us: Some(300.0),
+            rtt_p99_us: None,
+            errors: 0,
+        }
+    }
+
+    #[test]
+    fn a_sliver_at_the_end_joins_the_last_second_instead_of_charting_as_zero() {
+        let mut seconds = vec![second(1.0, 600), second(2.0, 610)];
+        push_or_absorb(&mut seconds, second(2.004, 3), 0.5);
+        assert_eq!(seconds.len(), 2);
+        let last = &seconds[1];
+        assert_eq!((last.frames, last.t), (613, 2.004));
+        assert!((last.frames_per_s - 613.0 / 1.004).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_long_enough_tail_is_its_own_second() {
+        let mut seconds = vec![second(1.0, 600)];
+        push_or_absorb(&mut seconds, second(1.7, 420), 0.5);
+        assert_eq!(seconds.len(), 2);
+        let mut none = Vec::new();
+        push_or_absorb(&mut none, second(0.01, 1), 0.5);
+        assert_eq!(none.len(), 1);
     }
 }

@@ -97,57 +97,102 @@ const COLORS: [&str; 6] = [
 ];
 
 /// An SVG line chart; x and y are data units, `y_label` formats the y axis.
+/// A linear axis from 0: ticks at a "nice" step (1, 2 or 5 times a power of ten),
+/// about `count` of them, the last at or above `max`.
+pub fn nice_ticks(max: f64, count: usize) -> Vec<f64> {
+    let max = if max.is_finite() && max > 0.0 {
+        max
+    } else {
+        1.0
+    };
+    let raw = max / count.max(1) as f64;
+    let power = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * power)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * power);
+    let steps = (max / step - 1e-9).ceil().max(1.0) as usize;
+    (0..=steps).map(|k| k as f64 * step).collect()
+}
+
+/// A log axis: one tick per power of ten from below `min` to above `max`.
+pub fn decade_ticks(min: f64, max: f64) -> Vec<f64> {
+    let low = min.max(1.0).log10().floor() as i32;
+    let high = (max.max(1.0).log10().ceil() as i32).max(low + 1);
+    (low..=high).map(|e| 10f64.powi(e)).collect()
+}
+
+/// Time ticks every 1, 2, 5, 10, 15, 30 or 60 s..., the smallest step that leaves
+/// at most `count` intervals in `duration_s`; whole seconds, so labels are even.
+pub fn time_ticks_for(duration_s: f64, count: usize) -> Vec<f64> {
+    let duration = duration_s.max(1.0);
+    let raw = duration / (count.max(1) + 1) as f64;
+    let step = [
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
+    ]
+    .into_iter()
+    .find(|s| *s >= raw)
+    .unwrap_or_else(|| (raw / 3600.0).ceil() * 3600.0);
+    let steps = (duration / step + 1e-9).floor() as usize;
+    (0..=steps).map(|k| k as f64 * step).collect()
+}
+
+/// A time label: `45s`, `2m`, `1m30s`.
+fn time_label(t: f64) -> String {
+    let t = t.round() as u64;
+    match (t / 60, t % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
+
 fn line_chart(
     series: &[(&str, Vec<(f64, f64)>)],
     x_ticks: &[(f64, String)],
     y_label: &dyn Fn(f64) -> String,
     log_y: bool,
 ) -> String {
-    let (w, h, left, bottom, top, right) = (640.0, 220.0, 64.0, 24.0, 10.0, 12.0);
+    // Margins wide enough for the longest labels ("999.9 ms" on y, "pmax" at the end).
+    let (w, h, left, bottom, top, right) = (640.0, 220.0, 72.0, 24.0, 14.0, 28.0);
     let points: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
     if points.is_empty() {
         return "<p class=\"muted\">no samples</p>".into();
     }
     let tf = |y: f64| if log_y { y.max(1.0).log10() } else { y };
-    let x_min = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let x_max = points
+    let x_min = x_ticks
         .iter()
-        .map(|p| p.0)
+        .map(|t| t.0)
+        .chain(points.iter().map(|p| p.0))
+        .fold(f64::INFINITY, f64::min);
+    let x_max = x_ticks
+        .iter()
+        .map(|t| t.0)
+        .chain(points.iter().map(|p| p.0))
         .fold(f64::NEG_INFINITY, f64::max)
         .max(x_min + 1e-9);
-    let y_min = if log_y {
-        points
-            .iter()
-            .map(|p| tf(p.1))
-            .fold(f64::INFINITY, f64::min)
-            .floor()
+    let y_data_max = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let y_ticks = if log_y {
+        let y_data_min = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        decade_ticks(y_data_min, y_data_max)
     } else {
-        0.0
+        nice_ticks(y_data_max, 4)
     };
-    let y_max = points
-        .iter()
-        .map(|p| tf(p.1))
-        .fold(f64::NEG_INFINITY, f64::max)
-        .max(y_min + 1e-9);
-    let y_max = if log_y {
-        y_max.ceil().max(y_min + 1.0)
-    } else {
-        y_max * 1.1
-    };
+    let y_min = tf(y_ticks[0]);
+    let y_max = tf(*y_ticks.last().unwrap_or(&1.0)).max(y_min + 1e-9);
     let sx = |x: f64| left + (x - x_min) / (x_max - x_min) * (w - left - right);
     let sy = |y: f64| top + (1.0 - (tf(y) - y_min) / (y_max - y_min)) * (h - top - bottom);
     let mut svg = format!("<svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\">");
-    for k in 0..=4 {
-        let v = y_min + (y_max - y_min) * k as f64 / 4.0;
-        let value = if log_y { 10f64.powf(v) } else { v };
-        let y = sy(value);
+    for value in &y_ticks {
+        let y = sy(*value);
         let _ = write!(
             svg,
             "<line class=\"grid\" x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
             w - right,
             left - 6.0,
             y + 4.0,
-            escape(&y_label(value))
+            escape(&y_label(*value))
         );
     }
     for (x, label) in x_ticks {
@@ -185,10 +230,9 @@ fn line_chart(
 }
 
 fn time_ticks(summary: &LoadSummary) -> Vec<(f64, String)> {
-    let end = summary.duration_s.max(1.0);
-    (0..=4)
-        .map(|k| end * k as f64 / 4.0)
-        .map(|t| (t, format!("{t:.0}s")))
+    time_ticks_for(summary.duration_s, 5)
+        .into_iter()
+        .map(|t| (t, time_label(t)))
         .collect()
 }
 
@@ -510,4 +554,59 @@ pub fn scenario_table(stages: &[StageResult]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_ticks_fall_on_round_values_and_cover_the_data() {
+        assert_eq!(nice_ticks(55.0, 4), [0.0, 20.0, 40.0, 60.0]);
+        assert_eq!(nice_ticks(661.0, 4), [0.0, 200.0, 400.0, 600.0, 800.0]);
+        assert_eq!(nice_ticks(100.0, 4), [0.0, 50.0, 100.0]);
+        assert_eq!(nice_ticks(0.0, 4), [0.0, 0.5, 1.0]);
+        for max in [0.3, 7.0, 49.9, 1234.5, 98_000.0] {
+            let ticks = nice_ticks(max, 4);
+            assert!(*ticks.last().unwrap() >= max, "{max}: {ticks:?}");
+            assert!((3..=6).contains(&ticks.len()), "{max}: {ticks:?}");
+        }
+    }
+
+    #[test]
+    fn log_ticks_are_decades_around_the_data() {
+        assert_eq!(decade_ticks(150.0, 42_000.0), [100.0, 1e3, 1e4, 1e5]);
+        assert_eq!(decade_ticks(1000.0, 1000.0), [1e3, 1e4]);
+    }
+
+    #[test]
+    fn time_ticks_are_evenly_spaced_whole_seconds() {
+        assert_eq!(time_ticks_for(5.07, 5), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(time_ticks_for(10.06, 5), [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        assert_eq!(
+            time_ticks_for(60.0, 5),
+            [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+        );
+        assert_eq!(
+            time_ticks_for(300.0, 5),
+            [0.0, 60.0, 120.0, 180.0, 240.0, 300.0]
+        );
+        assert_eq!(time_label(90.0), "1m30s");
+        assert_eq!(time_label(120.0), "2m");
+    }
+
+    #[test]
+    fn the_chart_keeps_its_labels_inside_the_picture() {
+        let series = vec![("p99", vec![(0.0, 1500.0), (5.0, 980_000.0)])];
+        let ticks: Vec<(f64, String)> = vec![(0.0, "0s".into()), (5.0, "pmax".into())];
+        let svg = line_chart(&series, &ticks, &|v| format_micros(v), true);
+        // The last x label's centre leaves half a label's width (about 14 px) inside.
+        let last_x: f64 = svg
+            .rsplit("<text x=\"")
+            .find(|t| t.contains(">pmax<"))
+            .and_then(|t| t.split('"').next())
+            .and_then(|x| x.parse().ok())
+            .unwrap();
+        assert!(last_x <= 640.0 - 14.0, "{last_x}");
+    }
 }
