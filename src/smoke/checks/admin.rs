@@ -31,6 +31,13 @@ pub(crate) async fn admin_faults(ctx: &Ctx<'_>, game: Option<&str>, no_game: &st
     };
     let (mut conn, started) = (opened.conn, opened.started);
     let deadline = opened.deadline;
+    // Start from a healthy ESPN, as the stream shows it: a status frame from before
+    // the fault (a server that just started, say) must not pass for its effect.
+    if let Err(why) = await_espn(&mut conn, deadline, Frames::Any, |s| s == "ok").await {
+        conn.close().await;
+        let why = format!("espn never showed ok on the stream before the fault: {why}");
+        return CheckResult::fail(ID, started.elapsed(), why);
+    }
     let faults = ctx.target().api("/admin/faults");
     let inject = ctx
         .client
@@ -44,8 +51,9 @@ pub(crate) async fn admin_faults(ctx: &Ctx<'_>, game: Option<&str>, no_game: &st
     // The whole round trip is bounded by --timeout (its deadline above): a server
     // whose --stale-after is longer needs a longer --timeout.
     let mut violations = Vec::new();
-    let down = await_espn(&mut conn, deadline, |s| s != "ok").await;
-    let down_after = started.elapsed();
+    let injected = Instant::now();
+    let down = await_espn(&mut conn, deadline, Frames::Status, |s| s != "ok").await;
+    let down_after = injected.elapsed();
     match &down {
         Ok(_) => violations.extend(health_degraded(ctx).await),
         Err(why) => violations.push(Violation::new(
@@ -64,7 +72,7 @@ pub(crate) async fn admin_faults(ctx: &Ctx<'_>, game: Option<&str>, no_game: &st
         violations.push(Violation::new("admin", 0, "", "200", failed, ""));
     }
     let cleared = Instant::now();
-    let up = await_espn(&mut conn, deadline, |s| s == "ok").await;
+    let up = await_espn(&mut conn, deadline, Frames::Status, |s| s == "ok").await;
     if let Err(why) = &up {
         violations.push(Violation::new(
             "admin",
@@ -106,25 +114,39 @@ async fn health_degraded(ctx: &Ctx<'_>) -> Option<Violation> {
 }
 
 /// Waits for a `status` frame whose `sources.espn` satisfies `wanted`.
+/// Which frames may answer [`await_espn`].
+#[derive(Clone, Copy, PartialEq)]
+enum Frames {
+    /// Only `status` frames: a change of a source's health.
+    Status,
+    /// Any frame that carries the sources (snapshot, update, final, status).
+    Any,
+}
+
 async fn await_espn(
     conn: &mut Conn,
     deadline: tokio::time::Instant,
+    frames: Frames,
     wanted: impl Fn(&str) -> bool,
 ) -> Result<String, String> {
     loop {
         match conn.next(deadline).await {
             Next::Frame(frame) => {
                 let Some(value) = parse(&frame) else { continue };
-                if kind(&value) != Some(FrameType::Status) {
+                let is_status = kind(&value) == Some(FrameType::Status);
+                if frames == Frames::Status && !is_status {
                     continue;
                 }
-                if let Some(state) = value["sources"]["espn"].as_str()
+                let state = value["sources"]["espn"]
+                    .as_str()
+                    .or_else(|| value["data"]["sources"]["espn"].as_str());
+                if let Some(state) = state
                     && wanted(state)
                 {
                     return Ok(state.to_owned());
                 }
             }
-            Next::TimedOut => return Err("no such status frame in time".into()),
+            Next::TimedOut => return Err("no such frame in time".into()),
             other => return Err(other.describe()),
         }
     }
