@@ -32,7 +32,25 @@
   const pct = (v) => (v == null ? "–" : Math.round(v * 100) + "%");
   const cents = (m) => (m == null ? "–" : Math.round(m.last_price * 100) + "¢");
   const score = (s) => (s == null ? "–" : s.away + " – " + s.home);
-  const clock = (p) => (p.period == null ? "" : "P" + p.period + " ") + (p.clock || "");
+  // ESPN's period and clock as a fan reads them: "Q2 5:32", "End of Q2", "OT 1:05",
+  // "Final"; nothing before the tip.
+  const clock = (p) => {
+    if (p.state === "final") return "Final";
+    if (p.state !== "live" || p.period == null) return "";
+    const extra = p.period - 4;
+    const period = extra > 0 ? (extra > 1 ? extra + "OT" : "OT") : "Q" + p.period;
+    const c = (p.clock || "").trim();
+    return c === "" || c === "0.0" || c === "0:00" ? "End of " + period : period + " " + c;
+  };
+  // A finished game has no win probability left: say who won instead of a dash.
+  const homeWin = (p, home) => {
+    if (p.home_win_prob != null) return pct(p.home_win_prob);
+    if (p.state === "final" && p.score) {
+      if (p.score.home === p.score.away) return "tied";
+      return home + (p.score.home > p.score.away ? " won" : " lost");
+    }
+    return "–";
+  };
   const sources = (s) => (s ? "espn " + s.espn + " · kalshi " + s.kalshi : "–");
 
   function listPage() {
@@ -54,7 +72,7 @@
       return el("tr", { class: p.state || "", "data-game": g.id },
         el("td", { class: "teams" }, link, " ", el("span", { class: "muted" }, g.league.toUpperCase() + " · " + g.away.name + " at " + g.home.name)),
         el("td", {}, score(p.score)), el("td", {}, clock(p)), el("td", { class: "state" }, p.state || "–"),
-        el("td", {}, pct(p.home_win_prob)), el("td", {}, cents(p.market)), el("td", {}, sources(p.sources)));
+        el("td", { class: "home-win" }, homeWin(p, g.home.abbreviation)), el("td", {}, cents(p.market)), el("td", {}, sources(p.sources)));
     }
 
     async function refresh() {
@@ -202,7 +220,7 @@
       if (!point) return;
       const teams = info ? [info.away.abbreviation, info.home.abbreviation] : ["away", "home"];
       scoreline.textContent = point.score ? teams[0] + " " + point.score.away + " – " + point.score.home + " " + teams[1] : teams[0] + " @ " + teams[1];
-      detail.textContent = [point.state, clock(point), "home win " + pct(point.home_win_prob), "market " + cents(point.market), sources(point.sources)].filter(Boolean).join(" · ");
+      detail.textContent = [point.state, clock(point), (point.state === "final" && point.home_win_prob == null ? "" : "home win ") + homeWin(point, teams[1]), "market " + cents(point.market), sources(point.sources)].filter(Boolean).join(" · ");
     }
 
     async function load() {

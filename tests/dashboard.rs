@@ -89,6 +89,47 @@ async fn the_list_shows_games_and_a_game_page_grows_then_closes_its_socket() {
         cells.contains(" @ ") && cells.contains("live") && cells.contains('%'),
         "{cells}"
     );
+    // issue 12: a fan's clock ("Q2 5:32", "End of Q2", "OT 1:05"), not ESPN's
+    // "P2 0.0"; a final game says "Final" and who won, not a dash.
+    let live_clock = browser
+        .eval(&format!(
+            "document.querySelector('tr[data-game=\"{id}\"] td:nth-child(3)').innerText"
+        ))
+        .await;
+    let live_clock = live_clock.as_str().unwrap();
+    let fan_clock = |c: &str| {
+        let (period, rest) = c.split_once(' ').unwrap_or((c, ""));
+        let period_ok = ["Q1", "Q2", "Q3", "Q4", "OT"].contains(&period)
+            || period
+                .strip_suffix("OT")
+                .is_some_and(|n| n.parse::<u32>().is_ok());
+        c.starts_with("End of ") || (period_ok && !rest.is_empty())
+    };
+    assert!(fan_clock(live_clock), "{live_clock:?}");
+    let final_row = browser
+        .eval("[...document.querySelectorAll('#games tr.final')].map(r => [r.children[2].innerText, r.querySelector('td.home-win').innerText])")
+        .await;
+    let final_rows = final_row.as_array().expect("a list");
+    let finals_listed = games["games"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["latest"]["state"] == "final")
+        .count();
+    // The staggered replay nearly always has a final game; when the API listed one,
+    // the page shows it.
+    assert!(
+        finals_listed == 0 || !final_rows.is_empty(),
+        "{finals_listed} final games listed, none shown"
+    );
+    for r in final_rows {
+        assert_eq!(r[0], "Final", "{r}");
+        let won = r[1].as_str().unwrap();
+        assert!(
+            won.ends_with(" won") || won.ends_with(" lost") || won == "tied",
+            "{r}"
+        );
+    }
     browser.screenshot("live-list").await;
 
     browser
