@@ -57,9 +57,8 @@ async fn sources(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&state, &headers)?;
-    let mut entries = state.0.sources.all();
-    entries.push((Source::Apisports, state.0.scores.health()));
-    let body = entries
+    let body = state
+        .source_entries()
         .into_iter()
         .map(|(source, entry)| {
             (

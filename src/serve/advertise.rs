@@ -157,6 +157,13 @@ mod tests {
         map
     }
 
+    fn trusting() -> Advertise {
+        Advertise {
+            public_url: None,
+            trust_proxy: true,
+        }
+    }
+
     fn reached() -> SocketAddr {
         "10.0.0.5:8000".parse().unwrap()
     }
@@ -196,10 +203,7 @@ mod tests {
 
     #[test]
     fn a_trusted_proxy_sets_scheme_and_host() {
-        let trusting = Advertise {
-            public_url: None,
-            trust_proxy: true,
-        };
+        let trusting = trusting();
         let xf = [
             ("host", "backend:8000"),
             ("x-forwarded-proto", "https"),
@@ -218,10 +222,7 @@ mod tests {
 
     #[test]
     fn junk_in_forwarded_headers_falls_back() {
-        let trusting = Advertise {
-            public_url: None,
-            trust_proxy: true,
-        };
+        let trusting = trusting();
         let junk = [
             ("x-forwarded-host", "evil.example/path?x=\"<script>"),
             ("x-forwarded-proto", "gopher"),

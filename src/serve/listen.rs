@@ -48,11 +48,10 @@ pub struct ListenSettings {
 }
 
 /// Where a request came in: the address the client reached (not what its Host
-/// header claims) and the peer's.
+/// header claims).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnAddrs {
     pub local: SocketAddr,
-    pub peer: SocketAddr,
 }
 
 /// Longest request head, in bytes (hyper answers 431 beyond it).
@@ -221,7 +220,7 @@ pub async fn serve(
             _ = shutdown.triggered() => return Ok(()),
             accepted = listener.accept() => accepted,
         };
-        let (tcp, peer) = match accepted {
+        let (tcp, _peer) = match accepted {
             Ok(accepted) => {
                 backoff = None;
                 accepted
@@ -243,7 +242,7 @@ pub async fn serve(
         tune(&tcp, settings.send_buffer);
         let conn = Conn {
             tcp,
-            addrs: ConnAddrs { local, peer },
+            addrs: ConnAddrs { local },
             router: router.clone(),
             settings,
             open: open.clone(),

@@ -10,15 +10,13 @@ use serde_json::json;
 
 use super::error::without_urls;
 use super::state::AppState;
-use crate::contract::{Source, SourceHealth};
+use crate::contract::SourceHealth;
 
 pub async fn health(State(state): State<AppState>) -> Response {
     let mut sources = serde_json::Map::new();
     let mut healthy = true;
     let now = Instant::now();
-    let mut entries = state.0.sources.all();
-    entries.push((Source::Apisports, state.0.scores.health()));
-    for (source, entry) in entries {
+    for (source, entry) in state.source_entries() {
         healthy &= entry.state == SourceHealth::Ok;
         sources.insert(
             source.as_str().into(),

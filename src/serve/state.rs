@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use super::advertise::Advertise;
 use super::config::WsSettings;
 use super::hub::Hub;
-use super::observe::{Metrics, SourceBoard};
+use super::observe::{Metrics, SourceBoard, SourceEntry};
 use super::scores::Scores;
 use crate::feeds::mock::FaultPlan;
 use crate::shutdown::Shutdown;
@@ -33,4 +33,14 @@ pub(crate) struct AppInner {
     pub shutdown: Shutdown,
     pub started: Instant,
     pub local_addr: SocketAddr,
+}
+
+impl AppState {
+    /// Every source's health: the feeds' board, and API-SPORTS from the scores
+    /// service (it is called on demand, not watched).
+    pub(crate) fn source_entries(&self) -> Vec<(crate::contract::Source, SourceEntry)> {
+        let mut entries = self.0.sources.all();
+        entries.push((crate::contract::Source::Apisports, self.0.scores.health()));
+        entries
+    }
 }
