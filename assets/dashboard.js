@@ -51,7 +51,26 @@
     }
     return "–";
   };
-  const sources = (s) => (s ? "espn " + s.espn + " · kalshi " + s.kalshi : "–");
+  // "12 s", "2 min 5 s", "1 h 3 min".
+  const age = (ms) => {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min" + (s % 60 ? " " + (s % 60) + " s" : "");
+    return Math.floor(s / 3600) + " h" + (Math.floor(s / 60) % 60 ? " " + (Math.floor(s / 60) % 60) + " min" : "");
+  };
+  // Each source's health, and for one that is not ok how old its data is (contract
+  // 1.2.0 `as_of`): "espn stale, data 12 s old", "espn down, last heard 2 min ago".
+  const sourceStates = (p, now) => ["espn", "kalshi"].map((name) => {
+    const health = p.sources ? p.sources[name] : null;
+    const heard = p.as_of ? p.as_of[name] : null;
+    let text = name + " " + (health || "–");
+    if (health && health !== "ok" && heard != null) {
+      text += (health === "down" ? ", last heard " : ", data ") + age(now - heard / 1000) + (health === "down" ? " ago" : " old");
+    }
+    return { name, health, heard, text };
+  });
+  const sources = (p, now) => sourceStates(p, now).map((s) => s.text).join(" · ");
+  const allOk = (p) => !!p.sources && p.sources.espn === "ok" && p.sources.kalshi === "ok";
 
   function listPage() {
     let stopped = false;
@@ -72,7 +91,8 @@
       return el("tr", { class: p.state || "", "data-game": g.id },
         el("td", { class: "teams" }, link, " ", el("span", { class: "muted" }, g.league.toUpperCase() + " · " + g.away.name + " at " + g.home.name)),
         el("td", {}, score(p.score)), el("td", {}, clock(p)), el("td", { class: "state" }, p.state || "–"),
-        el("td", { class: "home-win" }, homeWin(p, g.home.abbreviation)), el("td", {}, cents(p.market)), el("td", {}, sources(p.sources)));
+        el("td", { class: "home-win" }, homeWin(p, g.home.abbreviation)), el("td", {}, cents(p.market)),
+        el("td", { class: "sources" + (p.sources && !allOk(p) ? " warn" : "") }, sources(p, Date.now())));
     }
 
     async function refresh() {
@@ -94,93 +114,54 @@
     return { stop() { stopped = true; clearTimeout(timer); } };
   }
 
-  // A canvas line chart that draws only new segments; it redraws fully only when
-  // the x range doubles or the series is thinned (a logarithmic number of times).
+  // A game's series for LivegamesChart (assets/chart.js): drawn whole at most once
+  // per flush, so the axes always fit the data and the series spans the full width.
   function chart(canvas) {
-    const series = { prob: [], price: [], seq: [] };
-    let capacity = 64;
-    let drawn = 0;
-    let redraws = 0;
-    const ctx = canvas.getContext("2d");
-    const pad = { l: 40, r: 10, t: 10, b: 20 };
-    let w = 0, h = 0;
-
-    function size() {
-      const ratio = window.devicePixelRatio || 1;
-      const box = canvas.getBoundingClientRect();
-      canvas.width = Math.max(1, Math.round(box.width * ratio));
-      canvas.height = Math.max(1, Math.round(box.height * ratio));
-      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-      w = box.width - pad.l - pad.r;
-      h = box.height - pad.t - pad.b;
-    }
-    const x = (i) => pad.l + (i / (capacity - 1)) * w;
-    const y = (v) => pad.t + (1 - v) * h;
-    const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-
-    function segment(values, colour, from) {
-      ctx.strokeStyle = colour;
-      ctx.lineWidth = 2;
-      ctx.beginPath();
-      let pen = false;
-      for (let i = Math.max(0, from - 1); i < values.length; i++) {
-        const v = values[i];
-        if (v == null) { pen = false; continue; }
-        if (pen) ctx.lineTo(x(i), y(v)); else ctx.moveTo(x(i), y(v));
-        pen = true;
-      }
-      ctx.stroke();
-    }
-
-    function full() {
-      redraws++;
-      size();
-      ctx.clearRect(0, 0, canvas.width, canvas.height);
-      ctx.strokeStyle = css("--line");
-      ctx.fillStyle = css("--muted");
-      ctx.font = "11px system-ui, sans-serif";
-      ctx.lineWidth = 1;
-      for (const v of [0, 0.25, 0.5, 0.75, 1]) {
-        ctx.beginPath(); ctx.moveTo(pad.l, y(v)); ctx.lineTo(pad.l + w, y(v)); ctx.stroke();
-        ctx.fillText(Math.round(v * 100) + "%", 4, y(v) + 4);
-      }
-      drawn = 0;
-      draw();
-    }
-
-    function draw() {
-      const n = series.seq.length;
-      if (n > capacity) {
-        while (n > capacity) capacity *= 2;
-        return full();
-      }
-      segment(series.prob, css("--accent"), drawn);
-      segment(series.price, css("--c3"), drawn);
-      drawn = n;
-      canvas.dataset.points = n;
-      canvas.dataset.redraws = redraws;
-    }
+    const keys = ["seq", "times", "prob", "price", "periods", "clocks", "plays"];
+    const series = Object.fromEntries(keys.map((k) => [k, []]));
+    let league = "nba";
+    let dirty = true;
+    let last = null;
+    const tzOffsetMs = -new Date().getTimezoneOffset() * 60000;
 
     function add(seq, point) {
       series.seq.push(seq);
+      series.times.push(point.observed_at / 1000);
       series.prob.push(point.home_win_prob);
       series.price.push(point.market ? point.market.last_price : null);
+      series.periods.push(point.period);
+      series.clocks.push(clock(point));
+      series.plays.push(point.last_play);
       if (series.seq.length > MAX_POINTS) thin();
+      dirty = true;
     }
-
     function thin() {
-      for (const key of Object.keys(series)) series[key] = series[key].filter((_, i) => i % 2 === 1);
-      capacity = 64;
-      while (series.seq.length > capacity) capacity *= 2;
-      drawn = -1; // a full redraw is due
+      for (const k of keys) series[k] = series[k].filter((_, i) => i % 2 === 1);
     }
-
-    function render() { if (drawn < 0) full(); else draw(); }
-    function clear() { for (const key of Object.keys(series)) series[key] = []; capacity = 64; drawn = -1; }
-    const onResize = () => full();
+    function render() {
+      if (!dirty) return last;
+      dirty = false;
+      last = window.LivegamesChart.draw(canvas, { ...series, league, tzOffsetMs });
+      canvas.dataset.points = series.seq.length;
+      return last;
+    }
+    function setLeague(l) { if (l && l !== league) { league = l; dirty = true; } }
+    function clear() { for (const k of keys) series[k] = []; dirty = true; }
+    const onResize = () => { dirty = true; render(); };
     window.addEventListener("resize", onResize);
-    size();
-    return { add, render, clear, full, seqs: () => series.seq.slice(), stop: () => window.removeEventListener("resize", onResize) };
+    // What the chart shows, in numbers: for the end-to-end tests.
+    function shown() {
+      const L = render();
+      const n = series.times.length;
+      return {
+        points: n, yLo: L.y.lo, yHi: L.y.hi, yTicks: L.y.ticks, xTicks: L.x.ticks, xStep: L.x.step,
+        plotLeft: L.pad.l, plotRight: L.pad.l + L.w,
+        xFirst: n ? L.px(series.times[0]) : null, xLast: n ? L.px(series.times[n - 1]) : null,
+        periods: L.periods.map((p) => p.label), moves: L.moves, gap: L.gap,
+        values: series.prob.concat(series.price).filter((v) => v != null),
+      };
+    }
+    return { add, render, clear, setLeague, shown, series: () => series, seqs: () => series.seq.slice(), stop: () => window.removeEventListener("resize", onResize) };
   }
 
   function unknownGame(id) {
@@ -205,22 +186,69 @@
     subtitle.textContent = "game " + id;
     const scoreline = el("div", { class: "scoreline", id: "scoreline" }, "–");
     const detail = el("div", { class: "muted", id: "detail" }, "");
+    const staleNote = el("p", { class: "warn", id: "stale" }, "");
     const note = el("p", { class: "warn", id: "game-note" }, "");
-    const canvas = el("canvas", { class: "chart", id: "chart", "data-points": "0" });
+    const canvas = el("canvas", { class: "chart tall", id: "chart", "data-points": "0" });
+    const gapLine = el("span", { id: "gap", class: "gap" }, "");
     const legend = el("div", { class: "legend" },
       el("span", {}, el("i", { style: "background: var(--accent)" }), "ESPN home win probability"),
-      el("span", {}, el("i", { style: "background: var(--c3)" }), "Kalshi last price (yes = home wins)"));
+      el("span", {}, el("i", { style: "background: var(--c3)" }), "Kalshi last price (yes = home wins)"),
+      el("span", {}, el("i", { style: "background: var(--c2); opacity: .45" }), "gap between them"),
+      gapLine);
+    const moves = el("tbody", { id: "moves" });
     view.replaceChildren(
-      el("section", { class: "wide" }, el("p", {}, el("a", { href: "#/live" }, "← All games")), scoreline, detail, note),
+      el("section", {}, el("p", {}, el("a", { href: "#/live" }, "← All games")), scoreline, detail, staleNote, note),
+      el("section", {}, el("h2", {}, "Biggest moves"),
+        el("table", { class: "moves" }, el("thead", {}, el("tr", {}, ...["", "Move", "When", "Game clock", "Play"].map((h) => el("th", {}, h)))), moves)),
       el("section", { class: "wide" }, el("h2", {}, "Win probability and market price"), canvas, legend));
     const plot = chart(canvas);
     let info = null;
+    let current = null; // the game now: the latest point, with any status since
+    let lastKnown = null; // the latest point with ESPN's score, for an ESPN outage
+    const ticker = setInterval(() => header(current), 1000); // ages keep moving
 
     function header(point) {
       if (!point) return;
+      current = point;
+      if (point.score) lastKnown = point;
       const teams = info ? [info.away.abbreviation, info.home.abbreviation] : ["away", "home"];
-      scoreline.textContent = point.score ? teams[0] + " " + point.score.away + " – " + point.score.home + " " + teams[1] : teams[0] + " @ " + teams[1];
-      detail.textContent = [point.state, clock(point), (point.state === "final" && point.home_win_prob == null ? "" : "home win ") + homeWin(point, teams[1]), "market " + cents(point.market), sources(point.sources)].filter(Boolean).join(" · ");
+      const shown = point.score ? point : lastKnown;
+      scoreline.textContent = shown && shown.score ? teams[0] + " " + shown.score.away + " – " + shown.score.home + " " + teams[1] : teams[0] + " @ " + teams[1];
+      const now = Date.now();
+      detail.textContent = [point.state, clock(shown || point), (point.state === "final" && point.home_win_prob == null ? "" : "home win ") + homeWin(shown || point, teams[1]), "market " + cents(point.market), sources(point, now)].filter(Boolean).join(" · ");
+      staleNote.textContent = staleness(point, shown, now);
+      staleNote.dataset.stale = staleNote.textContent ? "yes" : "no";
+    }
+
+    // What an ESPN outage means for the numbers on screen, with their age.
+    function staleness(point, shown, now) {
+      const espn = sourceStates(point, now)[0];
+      if (!espn.health || espn.health === "ok" || !shown || !shown.score) return "";
+      const heard = espn.heard != null ? espn.heard / 1000 : shown.observed_at / 1000;
+      const when = new Date(heard).toLocaleTimeString();
+      return "ESPN is " + espn.health + ": the score, clock and win probability are from " + when + ", " + age(now - heard) + " ago.";
+    }
+
+    // The gap now and at its widest, and the biggest moves, from what the chart drew.
+    function readouts() {
+      const L = plot.render();
+      const s = plot.series();
+      const pts = (g) => Math.round(Math.abs(g) * 100) + " pts";
+      const side = (g) => (Math.round(g * 100) === 0 ? "level with ESPN" : pts(g) + (g > 0 ? " above" : " below") + " ESPN");
+      const parts = [];
+      if (L.gap.now) parts.push("market " + side(L.gap.now.gap) + " now");
+      if (L.gap.widest) parts.push("widest " + pts(L.gap.widest.gap) + " at " + new Date(L.gap.widest.t).toLocaleTimeString() + (s.clocks[L.gap.widest.i] ? " (" + s.clocks[L.gap.widest.i] + ")" : ""));
+      gapLine.textContent = parts.join(" · ");
+      const rows = [["ESPN", "prob", "var(--accent)"], ["Market", "price", "var(--c3)"]].flatMap(([name, key, colour]) =>
+        L.moves[key].map((m) => ({ name, colour, m })));
+      rows.sort((a, b) => a.m.t0 - b.m.t0);
+      moves.replaceChildren(...rows.map(({ name, colour, m }) => el("tr", {},
+        el("td", {}, el("i", { class: "swatch", style: "background: " + colour }), name),
+        el("td", {}, pct(m.from) + " → " + pct(m.to)),
+        el("td", {}, new Date(m.t0).toLocaleTimeString() + "–" + new Date(m.t1).toLocaleTimeString()),
+        el("td", {}, [s.clocks[m.i0], s.clocks[m.i1]].filter(Boolean).filter((c, i, a) => a.indexOf(c) === i).join(" → ") || "–"),
+        el("td", { class: "play" }, s.plays[m.i1] || ""))));
+      if (!rows.length) moves.replaceChildren(el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No move of 5 points or more yet.")));
     }
 
     async function load() {
@@ -243,7 +271,7 @@
       loaded = true;
       const latest = timeline.points.length ? timeline.points[timeline.points.length - 1].data : null;
       header(latest);
-      plot.render();
+      readouts();
       connect();
     }
 
@@ -289,6 +317,7 @@
           case "snapshot":
             if (epoch && f.epoch && f.epoch !== epoch) { restart(); return; }
             info = f.game;
+            plot.setLeague(info && info.league);
             latest = f.data;
             break;
           case "update":
@@ -297,7 +326,12 @@
             if (f.seq <= lastSeq) break; // already shown (a replay overlapping the timeline)
             if (f.seq > lastSeq + 1) holes += f.seq - lastSeq - 1;
             lastSeq = f.seq;
-            if (f.type === "status") { note.textContent = f.message; break; }
+            if (f.type === "status") {
+              note.textContent = f.message;
+              // The sources' health and ages change; the data is the latest point's.
+              latest = { ...(latest || current || {}), state: f.state, sources: f.sources, as_of: f.as_of || (current && current.as_of) };
+              break;
+            }
             plot.add(f.seq, f.data);
             latest = f.data;
             break;
@@ -310,7 +344,7 @@
       canvas.dataset.lastSeq = lastSeq;
       canvas.dataset.holes = holes;
       header(latest);
-      plot.render();
+      readouts();
     }
 
     // The server no longer knows our seq (it restarted): start again from its timeline.
@@ -329,6 +363,7 @@
         stopped = true;
         clearTimeout(reconnectTimer);
         clearTimeout(flushTimer);
+        clearInterval(ticker);
         plot.stop();
         if (ws) {
           // The close event says whether the closing handshake completed; kept for the
@@ -341,6 +376,7 @@
         }
       },
       seqs: () => plot.seqs(),
+      chart: () => plot.shown(),
     };
   }
 

@@ -112,6 +112,104 @@ async fn espn_down_the_stream_continues_with_prices_and_recovers() {
     server.stop().await.unwrap();
 }
 
+/// The game as `/api/live/games` lists it.
+async fn listed(server: &livegames::serve::ServerHandle, game: &str) -> Value {
+    let (_, list) = get_valid(
+        &format!("{}/api/live/games", server.http_url()),
+        Body::GamesList,
+    )
+    .await;
+    let entry = list["games"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == game)
+        .cloned();
+    let entry = entry.expect("the game is listed");
+    assert_point_shape(&entry["latest"]);
+    entry["latest"].clone()
+}
+
+/// Issue 12: during an ESPN outage the values beside `"espn": "stale"` say how old
+/// they are, a `down` source's values are withheld everywhere (stream, list,
+/// snapshot) with the time ESPN was last heard, and they come back with the `ok`.
+#[tokio::test]
+async fn during_an_espn_outage_the_data_says_how_old_it_is() {
+    let server = start(admin_config()).await;
+    let game = live_game(&server).await;
+    let mut client = connect(&server, &format!("/ws/live/{game}")).await;
+    let snapshot = client.next_of("snapshot").await;
+    let heard_before = snapshot.value["data"]["as_of"]["espn"]
+        .as_i64()
+        .expect("a live game's snapshot says when ESPN was heard");
+    wait_for(
+        "ESPN heard again with nothing new (the ages move on)",
+        || async {
+            let latest = listed(&server, &game).await;
+            (latest["as_of"]["espn"].as_i64()? > heard_before).then_some(())
+        },
+    )
+    .await;
+
+    let injected_at = now_micros();
+    inject(&server, "espn", "down").await;
+    let stale = status_until(&mut client, "espn", "stale").await;
+    let last_heard = stale.value["as_of"]["espn"]
+        .as_i64()
+        .expect("a stale status says when ESPN was last heard");
+    assert!(
+        last_heard <= stale.ts && last_heard > heard_before,
+        "{}",
+        stale.value
+    );
+    // An answer already on its way when the fault went in may land just after it.
+    assert!(
+        last_heard < injected_at + 1_500_000,
+        "last heard {} µs after the fault went in",
+        last_heard - injected_at
+    );
+    let during_stale = listed(&server, &game).await;
+    if during_stale["sources"]["espn"] == "stale" {
+        assert!(
+            !during_stale["score"].is_null(),
+            "stale keeps the values: {during_stale}"
+        );
+        assert_eq!(during_stale["as_of"]["espn"], last_heard, "with their age");
+    }
+
+    let down = status_until(&mut client, "espn", "down").await;
+    assert_eq!(
+        down.value["as_of"]["espn"], last_heard,
+        "down: still the last time ESPN was heard"
+    );
+    let during_down = listed(&server, &game).await;
+    assert_eq!(during_down["sources"]["espn"], "down");
+    assert!(
+        during_down["score"].is_null() && during_down["home_win_prob"].is_null(),
+        "a down source's values are withheld in the list too: {during_down}"
+    );
+    assert_eq!(during_down["as_of"]["espn"], last_heard);
+    let mut late = connect(&server, &format!("/ws/live/{game}")).await;
+    let late_snapshot = late.next_of("snapshot").await;
+    assert!(late_snapshot.value["data"]["score"].is_null());
+    assert_eq!(late_snapshot.value["data"]["as_of"]["espn"], last_heard);
+
+    let cleared_at = now_micros();
+    clear(&server, "espn").await;
+    status_until(&mut client, "espn", "ok").await;
+    let back = listed(&server, &game).await;
+    assert!(
+        !back["score"].is_null(),
+        "the values come back with the ok, not with the next play: {back}"
+    );
+    wait_for("ESPN heard after the fault was cleared", || async {
+        let latest = listed(&server, &game).await;
+        (latest["as_of"]["espn"].as_i64()? >= cleared_at).then_some(())
+    })
+    .await;
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn kalshi_down_the_stream_continues_with_plays_and_recovers() {
     let server = start(admin_config()).await;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::game::{GameInfo, GameState, Point, SourceStatuses, UnixMicros};
+use super::game::{GameInfo, GameState, Point, SourceStatuses, SourceTimes, UnixMicros};
 
 /// The `type` of a server frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -91,6 +91,8 @@ pub struct DataBody<'a> {
 pub struct StatusBody<'a> {
     pub state: GameState,
     pub sources: SourceStatuses,
+    /// When the game's data from each source was last heard (1.2.0).
+    pub as_of: SourceTimes,
     pub message: &'a str,
 }
 
@@ -173,6 +175,10 @@ mod tests {
             sources: SourceStatuses {
                 espn: SourceHealth::Ok,
                 kalshi: SourceHealth::Down,
+            },
+            as_of: SourceTimes {
+                espn: Some(UnixMicros(1)),
+                kalshi: None,
             },
         }
     }

@@ -190,6 +190,19 @@ pub struct SourceStatuses {
     pub kalshi: SourceHealth,
 }
 
+/// When the server last heard from each source about one game (contract 1.2.0): how
+/// old that source's fields are. Null until the source has said anything about it.
+///
+/// A source that is `stale` keeps its last values in a point, and `down` nulls them;
+/// either way its time here says how long ago the server last had them, so a client
+/// can show "as of 40 s ago" rather than a number that looks current. A quiet market's
+/// quote can be old and still current while Kalshi is `ok`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceTimes {
+    pub espn: Option<UnixMicros>,
+    pub kalshi: Option<UnixMicros>,
+}
+
 /// What changed to produce a [`Point`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -221,6 +234,10 @@ pub struct Point {
     /// Kalshi: the latest quote.
     pub market: Option<MarketQuote>,
     pub sources: SourceStatuses,
+    /// When each source's part of this point was last heard (1.2.0; absent from older
+    /// servers, read as all null).
+    #[serde(default)]
+    pub as_of: SourceTimes,
 }
 
 /// One entry of `GET /api/live/games`.

@@ -24,6 +24,10 @@
 //! at each start; a client resuming with `?since=SEQ&epoch=E` from another epoch gets
 //! an `epoch_changed` error and a fresh snapshot instead of a replay.
 //!
+//! Since 1.2.0 every point (and `status` frame) carries `as_of`: when the server last
+//! heard from ESPN and from Kalshi about the game, so a client can say how old the
+//! values beside a `stale` source are, and since when a `down` source's are withheld.
+//!
 //! Objects may grow new fields, and `error` frames new codes, in a minor contract
 //! version; clients must ignore fields they do not know and treat unknown codes as
 //! errors without a special meaning.
@@ -45,7 +49,7 @@ pub use frame::*;
 pub use game::*;
 
 /// The version of the published contract (the schemas in `fixtures/schemas`).
-pub const CONTRACT_VERSION: &str = "1.1.0";
+pub const CONTRACT_VERSION: &str = "1.2.0";
 
 /// The WebSocket subprotocol of this contract, chosen when a client offers it.
 pub const SUBPROTOCOL: &str = "livegames.v1";

@@ -14,7 +14,7 @@ use super::hub::Hub;
 use super::observe::{Metrics, SourceBoard};
 use crate::contract::{
     Cause, FrameType, GameState, MarketQuote, Point, Source, SourceHealth, SourceStatuses,
-    UnixMicros,
+    SourceTimes, UnixMicros,
 };
 use crate::feeds::catalog::CatalogEntry;
 use crate::feeds::{FeedEvent, GameObservation, QuoteObservation};
@@ -27,6 +27,8 @@ struct GameTrack {
     espn: Option<GameObservation>,
     quote: Option<QuoteObservation>,
     state: Option<GameState>,
+    /// When each source last said anything about this game, changed or not.
+    heard: SourceTimes,
 }
 
 pub struct Aggregator {
@@ -114,11 +116,13 @@ impl Aggregator {
             return;
         };
         let track = &mut self.games[i];
+        track.heard.espn = Some(obs.observed_at);
         if track
             .espn
             .as_ref()
             .is_some_and(|prev| same_game_view(prev, &obs))
         {
+            self.hub.games()[i].heard(track.heard);
             return;
         }
         let was = track.state;
@@ -139,6 +143,7 @@ impl Aggregator {
         };
         let observed_at = quote.observed_at;
         let track = &mut self.games[i];
+        track.heard.kalshi = Some(observed_at);
         if track.state.is_none() && quote.settled {
             track.state = Some(GameState::Final);
         }
@@ -165,8 +170,9 @@ impl Aggregator {
         };
         tracing::info!(source = %source, health = health.as_str(), detail = detail.as_deref().unwrap_or(""), "source health changed");
         for (i, game) in self.hub.games().iter().enumerate() {
-            let state = self.games[i].state.unwrap_or(GameState::Scheduled);
-            game.publish_status(state, self.sources, &message);
+            // The cause and time are the latest change's; the hub keeps those.
+            let now = self.point(i, Cause::Play, UnixMicros(0));
+            game.publish_status(now, &message);
             self.metrics.frames_published.inc();
         }
     }
@@ -205,6 +211,7 @@ impl Aggregator {
                 last_price: q.last_price,
             }),
             sources: self.sources,
+            as_of: track.heard,
         }
     }
 }
@@ -235,5 +242,6 @@ pub fn initial_point() -> Point {
             espn: SourceHealth::Stale,
             kalshi: SourceHealth::Stale,
         },
+        as_of: SourceTimes::default(),
     }
 }

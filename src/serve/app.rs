@@ -12,6 +12,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/assets/dashboard.js", get(dashboard::script))
+        .route("/assets/chart.js", get(dashboard::chart))
         .route("/assets/livegames.css", get(dashboard::style))
         .route("/health", get(probes::health))
         .route("/metrics", get(probes::metrics))

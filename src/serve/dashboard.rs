@@ -6,6 +6,8 @@ use axum::response::IntoResponse;
 
 const PAGE: &str = include_str!("../../assets/dashboard.html");
 const SCRIPT: &str = include_str!("../../assets/dashboard.js");
+/// The game chart's axes, ticks and drawing (pure functions the page and tests call).
+const CHART: &str = include_str!("../../assets/chart.js");
 /// The look shared with `load`'s report.html.
 pub const STYLE: &str = include_str!("../../assets/livegames.css");
 
@@ -34,6 +36,10 @@ pub async fn page() -> impl IntoResponse {
 
 pub async fn script() -> impl IntoResponse {
     asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+pub async fn chart() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", CHART)
 }
 
 pub async fn style() -> impl IntoResponse {

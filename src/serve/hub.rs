@@ -13,8 +13,8 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
 
 use crate::contract::{
-    DataBody, EmptyBody, ErrorBody, ErrorCode, Frame, FrameType, GameId, GameInfo, GameState,
-    Point, SnapshotBody, SourceStatuses, StatusBody, Timeline, TimelinePoint, UnixMicros,
+    DataBody, EmptyBody, ErrorBody, ErrorCode, Frame, FrameType, GameId, GameInfo, Point,
+    SnapshotBody, SourceTimes, StatusBody, Timeline, TimelinePoint, UnixMicros,
 };
 
 /// A serialized frame on its way to subscribers.
@@ -196,14 +196,21 @@ impl GameChannel {
     }
 
     /// Publishes a `status` frame (a source's health or the game's state changed).
-    pub fn publish_status(&self, state: GameState, sources: SourceStatuses, message: &str) {
+    /// `now` is the game's data as the sources' new health allows it (a source that
+    /// went down nulls its fields, one that came back restores them); it becomes the
+    /// latest point, keeping the latest change's `observed_at` and `cause`.
+    pub fn publish_status(&self, now: Point, message: &str) {
         let mut s = self.lock();
         s.seq += 1;
-        s.latest.sources = sources;
-        s.latest.state = state;
+        s.latest = Point {
+            observed_at: s.latest.observed_at,
+            cause: s.latest.cause,
+            ..now
+        };
         let body = StatusBody {
-            state,
-            sources,
+            state: s.latest.state,
+            sources: s.latest.sources,
+            as_of: s.latest.as_of,
             message,
         };
         let text = Frame {
@@ -215,6 +222,12 @@ impl GameChannel {
         }
         .encode();
         self.retain_and_send(&mut s, FrameType::Status, text, None);
+    }
+
+    /// Records that the sources were heard again with nothing new to show: the latest
+    /// point's ages move on, without a frame.
+    pub fn heard(&self, as_of: SourceTimes) {
+        self.lock().latest.as_of = as_of;
     }
 
     fn retain_and_send(
@@ -428,6 +441,10 @@ mod tests {
                 espn: SourceHealth::Ok,
                 kalshi: SourceHealth::Ok,
             },
+            as_of: SourceTimes {
+                espn: Some(UnixMicros(n as i64)),
+                kalshi: None,
+            },
         }
     }
 
@@ -555,14 +572,15 @@ mod tests {
         for n in 1..=5 {
             ch.publish_point(FrameType::Update, point(n));
         }
-        ch.publish_status(
-            GameState::Live,
-            SourceStatuses {
+        let espn_down = Point {
+            score: None,
+            sources: SourceStatuses {
                 espn: SourceHealth::Down,
                 kalshi: SourceHealth::Ok,
             },
-            "espn down",
-        );
+            ..point(5)
+        };
+        ch.publish_status(espn_down, "espn down");
         let t = ch.timeline(1, 2);
         assert_eq!(t.points.iter().map(|p| p.seq).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(t.last_seq, 3);
@@ -571,6 +589,43 @@ mod tests {
             2,
             "status frames carry no point"
         );
+    }
+
+    #[test]
+    fn a_status_replaces_the_latest_data_but_keeps_its_change_time_and_carries_the_ages() {
+        let ch = channel(1 << 20);
+        ch.publish_point(FrameType::Update, point(7));
+        let mut sub = ch.subscribe(None);
+        let down = Point {
+            observed_at: UnixMicros(999),
+            score: None,
+            sources: SourceStatuses {
+                espn: SourceHealth::Down,
+                kalshi: SourceHealth::Ok,
+            },
+            ..point(7)
+        };
+        ch.publish_status(down, "espn is down");
+        let (seq, latest) = ch.latest();
+        assert_eq!(seq, 2);
+        assert_eq!(latest.score, None, "a down source's fields are null");
+        assert_eq!(latest.sources.espn, SourceHealth::Down);
+        assert_eq!(
+            latest.observed_at,
+            UnixMicros(7),
+            "still the latest change's"
+        );
+        let status: serde_json::Value =
+            serde_json::from_str(&sub.rx.try_recv().unwrap().text).unwrap();
+        assert_eq!(status["as_of"]["espn"], 7);
+        assert_eq!(status["sources"]["espn"], "down");
+
+        ch.heard(SourceTimes {
+            espn: Some(UnixMicros(20)),
+            kalshi: None,
+        });
+        assert_eq!(ch.latest().1.as_of.espn, Some(UnixMicros(20)));
+        assert_eq!(ch.latest().0, 2, "hearing nothing new sends nothing");
     }
 
     #[test]

@@ -194,6 +194,7 @@ pub enum StrictFrame {
         ts: i64,
         state: String,
         sources: Value,
+        as_of: SourceTimes,
         message: String,
     },
     Heartbeat {
@@ -222,7 +223,15 @@ pub enum StrictFrame {
     },
 }
 
-pub const POINT_FIELDS: [&str; 10] = [
+/// Contract 1.2.0: when each source was last heard about the game; exactly these two.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceTimes {
+    pub espn: Option<i64>,
+    pub kalshi: Option<i64>,
+}
+
+pub const POINT_FIELDS: [&str; 11] = [
     "observed_at",
     "cause",
     "state",
@@ -233,6 +242,7 @@ pub const POINT_FIELDS: [&str; 10] = [
     "last_play",
     "market",
     "sources",
+    "as_of",
 ];
 
 /// A point has exactly the contract's fields: no more, no fewer.
@@ -251,6 +261,25 @@ pub fn assert_point_shape(data: &Value) {
         keys, expected,
         "a point has other fields than the contract's: {data}"
     );
+    let as_of: SourceTimes = serde_json::from_value(data["as_of"].clone())
+        .unwrap_or_else(|e| panic!("as_of is {{espn, kalshi}}, each a time or null: {e}: {data}"));
+    let observed_at = data["observed_at"].as_i64().expect("observed_at");
+    for heard in [as_of.espn, as_of.kalshi].into_iter().flatten() {
+        assert!(
+            heard > 946_684_800_000_000 && heard <= now_micros(),
+            "as_of is a Unix time in microseconds, not in the future: {data}"
+        );
+    }
+    if !data["score"].is_null() || !data["home_win_prob"].is_null() {
+        let espn = as_of.espn.expect("ESPN values say when ESPN was heard");
+        assert!(espn >= observed_at || data["cause"] == "market", "{data}");
+    }
+    if !data["market"].is_null() {
+        assert!(
+            as_of.kalshi.is_some(),
+            "a quote says when Kalshi was heard: {data}"
+        );
+    }
 }
 
 /// A received frame, already checked against the schema and the strict model.
