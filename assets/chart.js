@@ -49,7 +49,7 @@ window.LivegamesChart = (() => {
   }
 
   const SECOND = 1000, MINUTE = 60 * SECOND, HOUR = 60 * MINUTE;
-  const TIME_STEPS = [1, 2, 5, 10, 15, 30].map((s) => s * SECOND)
+  const TIME_STEPS = [100, 200, 500].concat([1, 2, 5, 10, 15, 30].map((s) => s * SECOND))
     .concat([1, 2, 5, 10, 15, 30].map((m) => m * MINUTE), [1, 2, 3, 6, 12, 24].map((h) => h * HOUR));
 
   // Wall-clock ticks (ms) between t0 and t1 on whole seconds, minutes or hours, about
@@ -62,12 +62,15 @@ window.LivegamesChart = (() => {
     return { step, ticks };
   }
 
-  // "19:42" on minute steps and coarser, "19:42:05" on finer ones (local time).
+  // "19:42" on minute steps and coarser, "19:42:05" on second steps, "19:42:05.2"
+  // on finer ones (local time).
   function timeLabel(t, step) {
     const d = new Date(t);
     const two = (n) => String(n).padStart(2, "0");
     const hm = two(d.getHours()) + ":" + two(d.getMinutes());
-    return step >= MINUTE ? hm : hm + ":" + two(d.getSeconds());
+    if (step >= MINUTE) return hm;
+    const hms = hm + ":" + two(d.getSeconds());
+    return step >= SECOND ? hms : hms + "." + Math.floor(d.getMilliseconds() / 100);
   }
 
   // How a fan names a period: Q1-Q4 (NBA, NFL) or P1-P3 (NHL), then OT, 2OT...
@@ -121,7 +124,7 @@ window.LivegamesChart = (() => {
     const chosen = [];
     for (const c of candidates) {
       if (chosen.length >= count) break;
-      const overlaps = chosen.some((o) => c.i0 <= o.i1 && o.i0 <= c.i1);
+      const overlaps = chosen.some((o) => c.i0 < o.i1 && o.i0 < c.i1); // touching is fine: a spike and its return
       if (!overlaps) chosen.push(c);
     }
     return chosen
@@ -146,9 +149,9 @@ window.LivegamesChart = (() => {
     const pad = { l: 46, r: 16, t: 22, b: 26 };
     const w = Math.max(1, width - pad.l - pad.r), h = Math.max(1, height - pad.t - pad.b);
     const { times } = data;
+    // From the first point to the latest: the series always spans the full width.
     const t0 = times.length ? times[0] : 0;
-    // A short series still gets a readable axis: at least ten seconds wide.
-    const t1 = times.length ? Math.max(times[times.length - 1], t0 + 10 * SECOND) : t0 + 10 * SECOND;
+    const t1 = times.length > 1 ? Math.max(times[times.length - 1], t0 + 1) : t0 + SECOND;
     const y = probAxis(data.prob.concat(data.price));
     const x = timeTicks(t0, t1, Math.max(2, Math.floor(w / 110)), data.tzOffsetMs || 0);
     const span = t1 - t0;

@@ -51,6 +51,8 @@
     }
     return "–";
   };
+  // Times as the chart's axis writes them: "19:42:05", local.
+  const hms = (ms) => window.LivegamesChart.timeLabel(ms, 1000);
   // "12 s", "2 min 5 s", "1 h 3 min".
   const age = (ms) => {
     const s = Math.max(0, Math.round(ms / 1000));
@@ -225,7 +227,7 @@
       const espn = sourceStates(point, now)[0];
       if (!espn.health || espn.health === "ok" || !shown || !shown.score) return "";
       const heard = espn.heard != null ? espn.heard / 1000 : shown.observed_at / 1000;
-      const when = new Date(heard).toLocaleTimeString();
+      const when = hms(heard);
       return "ESPN is " + espn.health + ": the score, clock and win probability are from " + when + ", " + age(now - heard) + " ago.";
     }
 
@@ -237,7 +239,7 @@
       const side = (g) => (Math.round(g * 100) === 0 ? "level with ESPN" : pts(g) + (g > 0 ? " above" : " below") + " ESPN");
       const parts = [];
       if (L.gap.now) parts.push("market " + side(L.gap.now.gap) + " now");
-      if (L.gap.widest) parts.push("widest " + pts(L.gap.widest.gap) + " at " + new Date(L.gap.widest.t).toLocaleTimeString() + (s.clocks[L.gap.widest.i] ? " (" + s.clocks[L.gap.widest.i] + ")" : ""));
+      if (L.gap.widest) parts.push("widest " + pts(L.gap.widest.gap) + " at " + hms(L.gap.widest.t) + (s.clocks[L.gap.widest.i] ? " (" + s.clocks[L.gap.widest.i] + ")" : ""));
       gapLine.textContent = parts.join(" · ");
       const rows = [["ESPN", "prob", "var(--accent)"], ["Market", "price", "var(--c3)"]].flatMap(([name, key, colour]) =>
         L.moves[key].map((m) => ({ name, colour, m })));
@@ -245,7 +247,7 @@
       moves.replaceChildren(...rows.map(({ name, colour, m }) => el("tr", {},
         el("td", {}, el("i", { class: "swatch", style: "background: " + colour }), name),
         el("td", {}, pct(m.from) + " → " + pct(m.to)),
-        el("td", {}, new Date(m.t0).toLocaleTimeString() + "–" + new Date(m.t1).toLocaleTimeString()),
+        el("td", {}, hms(m.t0) + "–" + hms(m.t1)),
         el("td", {}, [s.clocks[m.i0], s.clocks[m.i1]].filter(Boolean).filter((c, i, a) => a.indexOf(c) === i).join(" → ") || "–"),
         el("td", { class: "play" }, s.plays[m.i1] || ""))));
       if (!rows.length) moves.replaceChildren(el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No move of 5 points or more yet.")));

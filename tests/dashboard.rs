@@ -154,16 +154,33 @@ async fn the_list_shows_games_and_a_game_page_grows_then_closes_its_socket() {
         .eval("document.querySelector('#scoreline').innerText")
         .await;
     assert!(scoreline.as_str().unwrap().contains('–'), "{scoreline}");
-    // Full redraws happen only when the x range doubles: a handful, not one per frame.
-    let points = browser.eval(POINTS).await.as_f64().unwrap();
-    let redraws = browser
-        .eval("Number(document.querySelector('#chart').dataset.redraws)")
+    assert_chart_fits(&browser.eval("window.__livegames.chart()").await);
+    // After a resize (a redraw) the series still spans the whole width.
+    browser
+        .call(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({"width": 900, "height": 700, "deviceScaleFactor": 1, "mobile": false}),
+        )
         .await;
-    let allowed = 2.0 + (points / 64.0).log2().max(0.0).ceil();
-    assert!(
-        redraws.as_f64().unwrap() <= allowed,
-        "incremental drawing: {redraws} full redraws for {points} points"
-    );
+    let narrow = browser
+        .wait_for(
+            "the chart redrawn narrower",
+            "(c => c.plotRight < 900 && c)(window.__livegames.chart())",
+        )
+        .await;
+    assert_chart_fits(&narrow);
+    browser
+        .call(
+            "Emulation.clearDeviceMetricsOverride",
+            serde_json::json!({}),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the chart redrawn at full size",
+            "window.__livegames.chart().plotRight > 1000",
+        )
+        .await;
     assert_eq!(metric(&server, "livegames_ws_connections ").await, 1.0);
     browser.screenshot("live-game").await;
 
@@ -177,6 +194,233 @@ async fn the_list_shows_games_and_a_game_page_grows_then_closes_its_socket() {
     assert_eq!(closed["code"], 1000, "{closed}");
     assert_eq!(closed["wasClean"], true, "{closed}");
     server.stop().await.unwrap();
+}
+
+/// The game chart as the page drew it (`window.__livegames.chart()`): the series spans
+/// the plot from edge to edge, the probability axis fits the data closely, the time
+/// ticks are evenly spaced, and the periods are marked.
+#[track_caller]
+fn assert_chart_fits(chart: &Value) {
+    let num = |k: &str| {
+        chart[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k} in {chart}"))
+    };
+    assert!(num("points") >= 2.0, "{chart}");
+    assert!(
+        (num("xFirst") - num("plotLeft")).abs() < 0.5,
+        "starts at the left edge: {chart}"
+    );
+    assert!(
+        (num("xLast") - num("plotRight")).abs() < 0.5,
+        "ends at the right edge: {chart}"
+    );
+    let values: Vec<f64> = chart["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+    let (y_lo, y_hi) = (num("yLo"), num("yHi"));
+    assert!(
+        y_lo <= lo && hi <= y_hi,
+        "every value on the axis: {lo}..{hi} in {y_lo}..{y_hi}"
+    );
+    assert!(
+        y_hi - y_lo <= (2.0 * (hi - lo).max(0.1)).min(1.0) + 1e-9,
+        "the axis fits the data ({lo}..{hi}), not 0-100 %: {y_lo}..{y_hi}"
+    );
+    let ticks: Vec<f64> = chart["xTicks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(ticks.len() >= 2, "a time axis: {chart}");
+    assert!(
+        ticks
+            .windows(2)
+            .all(|w| (w[1] - w[0] - num("xStep")).abs() < 1.0),
+        "time ticks evenly spaced: {ticks:?}"
+    );
+    assert!(
+        !chart["periods"].as_array().unwrap().is_empty(),
+        "a live game's periods are marked: {chart}"
+    );
+}
+
+/// Issue 12: the chart's axis, tick and move logic, as pure functions with known answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chart_axes_ticks_and_moves_are_right() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server = start(fast_config()).await;
+    browser.goto(&format!("{}/#/live", server.http_url())).await;
+    browser
+        .wait_for(
+            "the chart script",
+            "typeof window.LivegamesChart === 'object'",
+        )
+        .await;
+    let check =
+        |expression: &str| format!("JSON.stringify((C => {expression})(window.LivegamesChart))");
+    let cases: &[(&str, &str)] = &[
+        // A game between 85 % and 95 % fills the chart in 5-point steps.
+        ("C.probAxis([0.85, 0.95, 0.9])", r#"{"lo":0.8,"hi":1,"ticks":[0.8,0.85,0.9,0.95,1]}"#),
+        // A flat series gets at least 10 points around it.
+        ("C.probAxis([0.5, 0.5])", r#"{"lo":0.4,"hi":0.6,"ticks":[0.4,0.45,0.5,0.55,0.6]}"#),
+        ("C.probAxis([0.02, 0.04, null])", r#"{"lo":0,"hi":0.15,"ticks":[0,0.05,0.1,0.15]}"#),
+        // The whole range in quarters, and nothing measured: the whole range.
+        ("C.probAxis([0.1, 0.9])", r#"{"lo":0,"hi":1,"ticks":[0,0.25,0.5,0.75,1]}"#),
+        ("C.probAxis([null])", r#"{"lo":0,"hi":1,"ticks":[0,0.25,0.5,0.75,1]}"#),
+        ("[C.niceStep(7, 4), C.niceStep(0.33, 4), C.niceStep(1, 4), C.niceStep(4000, 5)]", "[2,0.1,0.25,1000]"),
+        // Time ticks on whole 30 s, aligned however the range starts.
+        ("C.timeTicks(1000, 101000, 6, 0)", r#"{"step":30000,"ticks":[30000,60000,90000]}"#),
+        ("C.timeTicks(0, 3 * 3600e3, 6, 0).step", "1800000"),
+        // Aligned to local time: an offset of 30 min moves hourly ticks to :30 UTC.
+        ("C.timeTicks(0, 5 * 3600e3, 5, 1800e3).ticks.slice(0, 2)", "[1800000,5400000]"),
+        ("C.timeLabel(new Date(2026, 0, 1, 19, 42, 5).getTime(), 1000)", r#""19:42:05""#),
+        ("C.timeLabel(new Date(2026, 0, 1, 19, 42, 5).getTime(), 60000)", r#""19:42""#),
+        ("C.timeLabel(new Date(2026, 0, 1, 19, 42, 5, 250).getTime(), 200)", r#""19:42:05.2""#),
+        ("C.timeTicks(0, 2500, 6, 0)", r#"{"step":500,"ticks":[0,500,1000,1500,2000,2500]}"#),
+        ("[1, 4, 5, 6].map(p => C.periodName(p, 'nba')).concat([3, 4].map(p => C.periodName(p, 'nhl')))", r#"["Q1","Q4","OT","2OT","P3","OT"]"#),
+        ("C.periodStarts([1, 2, 3, 4, 5], [1, 1, null, 2, 3], 'nba')", r#"[{"t":1,"label":"Q1"},{"t":4,"label":"Q2"},{"t":5,"label":"Q3"}]"#),
+        // The biggest moves: a 25-point run in 5 s, a fall that came back, noise ignored.
+        (
+            "(() => { const t = [...Array(100).keys()].map(i => i * 1000);
+                      const v = t.map((_, i) => i >= 40 && i < 45 ? 0.5 + (i - 40) * 0.05 : i >= 45 ? 0.75 : 0.5 + (i % 2) * 0.01);
+                      v[70] = 0.55; v[60] = null;
+                      return C.biggestMoves(t, v, 5000).map(m => [m.t0, m.t1, Math.round(m.delta * 100)]); })()",
+            "[[40000,45000,25],[69000,70000,-20],[70000,71000,20]]",
+        ),
+        ("C.gapSummary([1, 2, 3], [0.5, 0.6, null], [0.55, 0.4, 0.3])", r#"{"now":{"t":2,"gap":-0.19999999999999996},"widest":{"t":2,"gap":-0.19999999999999996,"i":1}}"#),
+        // The series runs from edge to edge of the plot, however few its points.
+        (
+            "(() => { const L = C.layout({ times: [5000, 9000, 65000], prob: [0.6, 0.7, 0.65], price: [0.62, null, 0.7], periods: [1, 1, 2], league: 'nba' }, 800, 400);
+                      return [L.px(5000) === L.pad.l, Math.abs(L.px(65000) - (L.pad.l + L.w)) < 1e-9, L.periods.length]; })()",
+            "[true,true,2]",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (expression, expected) in cases {
+        let got = browser.eval(&check(expression)).await;
+        if got.as_str() != Some(*expected) {
+            wrong.push(format!(
+                "{expression}\n  expected {expected}\n  got      {got}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    server.stop().await.unwrap();
+}
+
+/// Issue 12: during an ESPN outage the game page and the list say how old the score
+/// and win probability are, and stop saying so once ESPN is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_espn_outage_shows_how_old_the_numbers_are() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let mut config = fast_config();
+    config.admin_token = Some("dashboard-test".into());
+    let server = start(config).await;
+    let id = live_game(&server).await;
+    browser
+        .goto(&format!("{}/#/live/{id}", server.http_url()))
+        .await;
+    browser
+        .wait_for("the stream", &format!("{STATE} === 'live' && {POINTS} > 0"))
+        .await;
+    assert_eq!(
+        browser
+            .eval("document.querySelector('#stale').dataset.stale")
+            .await,
+        "no"
+    );
+    fault(&server, reqwest::Method::POST, "espn", true).await;
+    let stale = browser
+        .wait_for(
+            "the page to say how old ESPN's numbers are",
+            "(t => t.includes('ESPN is down') && t)(document.querySelector('#stale').innerText)",
+        )
+        .await;
+    let stale = stale.as_str().unwrap();
+    assert!(stale.contains(" ago") && stale.contains("score"), "{stale}");
+    let scoreline = browser
+        .eval("document.querySelector('#scoreline').innerText")
+        .await;
+    assert!(
+        scoreline
+            .as_str()
+            .unwrap()
+            .chars()
+            .any(|c| c.is_ascii_digit()),
+        "the last known score stays on screen, with its age: {scoreline}"
+    );
+    let detail = browser
+        .eval("document.querySelector('#detail').innerText")
+        .await;
+    assert!(
+        detail.as_str().unwrap().contains("espn down, last heard "),
+        "{detail}"
+    );
+    browser.screenshot("live-game-espn-down").await;
+
+    browser.eval("location.hash = '#/live'").await;
+    let cell = browser
+        .wait_for(
+            "the list to show ESPN's age",
+            &format!("(c => c && c.innerText.includes('last heard') && c.innerText)(document.querySelector('tr[data-game=\"{id}\"] td.sources'))"),
+        )
+        .await;
+    assert!(
+        cell.as_str().unwrap().contains("espn down, last heard "),
+        "{cell}"
+    );
+
+    fault(&server, reqwest::Method::DELETE, "espn", false).await;
+    browser
+        .wait_for(
+            "the list to show ESPN ok again",
+            &format!("(c => c && c.innerText.startsWith('espn ok'))(document.querySelector('tr[data-game=\"{id}\"] td.sources'))"),
+        )
+        .await;
+    browser
+        .eval(&format!("location.hash = '#/live/{id}'"))
+        .await;
+    browser
+        .wait_for(
+            "the game page without the warning",
+            &format!("{POINTS} > 0 && document.querySelector('#stale')?.dataset.stale === 'no' && document.querySelector('#detail').innerText.includes('espn ok')"),
+        )
+        .await;
+    server.stop().await.unwrap();
+}
+
+/// Injects (POST) or clears (DELETE) an outage of `source` through the admin API.
+async fn fault(
+    server: &livegames::serve::ServerHandle,
+    method: reqwest::Method,
+    source: &str,
+    down: bool,
+) {
+    let url = if down {
+        format!("{}/admin/faults", server.http_url())
+    } else {
+        format!("{}/admin/faults?source={source}", server.http_url())
+    };
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth("dashboard-test");
+    if down {
+        request = request.json(&serde_json::json!({"source": source, "mode": "down"}));
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
 }
 
 /// Evaluates `expression` in the page until it is not null (or the deadline passes).

@@ -79,7 +79,7 @@ impl Browser {
                 "--disable-component-update",
                 "--disable-sync",
                 "--disable-dev-shm-usage",
-                "--window-size=1280,800",
+                "--window-size=1280,900",
                 "--remote-debugging-port=0",
                 "about:blank",
             ])
