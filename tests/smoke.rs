@@ -36,6 +36,19 @@ async fn our_server_passes_every_check_including_admin_faults() {
     assert!(report.passed, "{text}");
     assert_eq!(report.counts.skipped, 0, "{text}");
     assert_eq!(report.checks.len(), CheckId::ALL.len(), "{text}");
+    // Issue 12: the outage is timed from the injection (a status frame from before it
+    // once passed for its effect: "stale after 0.0 s"), and the status frame says how
+    // old ESPN's data was. This server calls a source stale after 0.4 s.
+    let faults = &report.check("admin.faults").unwrap().detail;
+    let after = faults
+        .split_once(" after ")
+        .and_then(|(_, rest)| rest.split_once(" s")?.0.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("admin.faults says when: {faults}"));
+    assert!(after >= 0.3, "{faults}");
+    assert!(
+        faults.contains("(its data ") && faults.contains(" old)"),
+        "{faults}"
+    );
     server.stop().await.unwrap();
 }
 

@@ -84,9 +84,9 @@ pub(crate) async fn admin_faults(ctx: &Ctx<'_>, game: Option<&str>, no_game: &st
         ));
     }
     conn.close().await;
+    let (state, age) = down.unwrap_or_default();
     let ok = format!(
-        "espn {} after {}, /health degraded; ok again {} after clearing",
-        down.unwrap_or_default(),
+        "espn {state} after {}{age}, /health degraded; ok again {} after clearing",
         secs(down_after),
         secs(cleared.elapsed())
     );
@@ -113,7 +113,19 @@ async fn health_degraded(ctx: &Ctx<'_>) -> Option<Violation> {
     ))
 }
 
-/// Waits for a `status` frame whose `sources.espn` satisfies `wanted`.
+/// How old ESPN's data was when a status frame said it was not ok, from the frame's
+/// `as_of` (contract 1.2.0): " (its data 0.6 s old)", or what the frame lacked.
+fn data_age(status: &Value) -> String {
+    if status["sources"]["espn"] == "ok" {
+        return String::new();
+    }
+    let (Some(ts), Some(heard)) = (status["ts"].as_i64(), status["as_of"]["espn"].as_i64()) else {
+        return " (the status frame does not say how old ESPN's data is: no as_of.espn, contract 1.2.0)".into();
+    };
+    let age = std::time::Duration::from_micros(ts.saturating_sub(heard).max(0) as u64);
+    format!(" (its data {} old)", secs(age))
+}
+
 /// Which frames may answer [`await_espn`].
 #[derive(Clone, Copy, PartialEq)]
 enum Frames {
@@ -123,12 +135,15 @@ enum Frames {
     Any,
 }
 
+/// Waits for a frame (of the kinds `frames` allows) whose `sources.espn` satisfies
+/// `wanted`; returns the state it showed and, for a state other than ok, how old the
+/// frame said ESPN's data was.
 async fn await_espn(
     conn: &mut Conn,
     deadline: tokio::time::Instant,
     frames: Frames,
     wanted: impl Fn(&str) -> bool,
-) -> Result<String, String> {
+) -> Result<(String, String), String> {
     loop {
         match conn.next(deadline).await {
             Next::Frame(frame) => {
@@ -143,7 +158,7 @@ async fn await_espn(
                 if let Some(state) = state
                     && wanted(state)
                 {
-                    return Ok(state.to_owned());
+                    return Ok((state.to_owned(), data_age(&value)));
                 }
             }
             Next::TimedOut => return Err("no such frame in time".into()),
