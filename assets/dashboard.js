@@ -106,7 +106,7 @@
         body.replaceChildren(...list.games.map(row));
         const live = list.games.filter((g) => g.latest && g.latest.state === "live").length;
         note.textContent = list.games.length ? live + " of " + list.games.length + " games live" : "No games on this server.";
-        setConn("live", "updated " + new Date().toLocaleTimeString());
+        setConn("live", "updated " + hms(Date.now()));
       } catch (e) {
         if (!stopped) setConn("offline", "list unavailable (" + e.message + ")");
       }
@@ -201,7 +201,7 @@
     view.replaceChildren(
       el("section", {}, el("p", {}, el("a", { href: "#/live" }, "← All games")), scoreline, detail, staleNote, note),
       el("section", {}, el("h2", {}, "Biggest moves"),
-        el("table", { class: "moves" }, el("thead", {}, el("tr", {}, ...["", "Move", "When", "Game clock", "Play"].map((h) => el("th", {}, h)))), moves)),
+        el("table", { class: "moves" }, el("thead", {}, el("tr", {}, ...["", "Move", "When", "Clock", "Play"].map((h) => el("th", {}, h)))), moves)),
       el("section", { class: "wide" }, el("h2", {}, "Win probability and market price"), canvas, legend));
     const plot = chart(canvas);
     let info = null;
@@ -247,9 +247,9 @@
       moves.replaceChildren(...rows.map(({ name, colour, m }) => el("tr", {},
         el("td", {}, el("i", { class: "swatch", style: "background: " + colour }), name),
         el("td", {}, pct(m.from) + " → " + pct(m.to)),
-        el("td", {}, hms(m.t0) + "–" + hms(m.t1)),
+        el("td", {}, hms(m.t0) === hms(m.t1) ? hms(m.t1) : hms(m.t0) + "–" + hms(m.t1)),
         el("td", {}, [s.clocks[m.i0], s.clocks[m.i1]].filter(Boolean).filter((c, i, a) => a.indexOf(c) === i).join(" → ") || "–"),
-        el("td", { class: "play" }, s.plays[m.i1] || ""))));
+        el("td", {}, el("div", { class: "play", title: s.plays[m.i1] || "" }, s.plays[m.i1] || "")))));
       if (!rows.length) moves.replaceChildren(el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No move of 5 points or more yet.")));
     }
 

@@ -182,6 +182,13 @@ async fn the_list_shows_games_and_a_game_page_grows_then_closes_its_socket() {
         )
         .await;
     assert_eq!(metric(&server, "livegames_ws_connections ").await, 1.0);
+    // For the README's picture, give the game a little time to make a big move; the
+    // picture is taken either way.
+    let has_moves = "(m => m.prob.length + m.price.length)(window.__livegames.chart().moves)";
+    let until = Instant::now() + Duration::from_secs(20);
+    while browser.eval(has_moves).await.as_u64() == Some(0) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     browser.screenshot("live-game").await;
 
     browser.eval("location.hash = '#/live'").await;
