@@ -11,12 +11,13 @@
 //!
 //! | module        | owns                                                                      | may import |
 //! |---------------|---------------------------------------------------------------------------|------------|
-//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, inspect, load, outcome, serve, shutdown, smoke, telemetry |
-//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard | contract, fdlimit, feeds, shutdown, retry |
-//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, console, contract, fdlimit, junit, outcome, retry |
+//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, influx, inspect, load, outcome, serve, shutdown, smoke, telemetry |
+//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard | contract, fdlimit, feeds, influx, shutdown, retry |
+//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, console, contract, fdlimit, influx, junit, outcome, retry |
 //! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit                             | client, console, contract, junit, outcome |
 //! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder              | client, console, contract, outcome |
 //! | [`feeds`]     | upstream clients behind [`feeds::Feed`], mocks, resilience                 | contract, retry, shutdown |
+//! | [`influx`]    | InfluxDB line protocol, its URL, a batched writer that never blocks its callers | retry |
 //! | [`client`]    | one [`client::Target`] and [`client::ConnectOptions`]; WebSocket and capped HTTP requests, discovery, the embedded-server seam | contract, outcome |
 //! | [`contract`]  | frames, games, close codes, schemas, stream rules, AsyncAPI (pure)         | nothing |
 //! | [`outcome`]   | how a command ends: a verdict or a failure (one per exit code)             | nothing |
@@ -33,6 +34,7 @@ pub mod console;
 pub mod contract;
 pub mod fdlimit;
 pub mod feeds;
+pub mod influx;
 pub mod inspect;
 pub mod junit;
 pub mod load;

@@ -1,0 +1,634 @@
+//! A batched, bounded writer that never makes its caller wait.
+//!
+//! [`Writer::push`] appends lines to a bounded queue and returns at once; when the
+//! queue is full the oldest lines make room (counted as dropped). One task owns the
+//! connection: it sends a batch when `batch_lines` are waiting or `flush_every` has
+//! passed, retries a batch that failed for a reason that may pass (connection,
+//! timeout, 5xx, 429) with back-off, and gives up on one the server refused (other
+//! 4xx: it will never be accepted). InfluxDB down, slow or answering errors costs
+//! the caller a mutex push, nothing more.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::target::{Auth, InfluxTarget};
+use crate::retry::Backoff;
+
+/// Longest error text kept from an InfluxDB answer.
+const MAX_ERROR_BODY: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Lines per request (InfluxDB recommends 5,000-10,000).
+    pub batch_lines: usize,
+    /// The longest a line waits before it is sent.
+    pub flush_every: Duration,
+    /// Lines held while InfluxDB is away; past this the oldest are dropped.
+    pub queue_lines: usize,
+    /// Per request.
+    pub timeout: Duration,
+    pub backoff: Backoff,
+    /// On shutdown, how long to keep trying to send what is queued.
+    pub drain_for: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            batch_lines: 5_000,
+            flush_every: Duration::from_secs(1),
+            queue_lines: 100_000,
+            timeout: Duration::from_secs(5),
+            backoff: Backoff {
+                base: Duration::from_millis(250),
+                max: Duration::from_secs(30),
+            },
+            drain_for: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Told about every outcome, for metrics (serve's Prometheus counters, load's report).
+pub trait WriteObserver: Send + Sync {
+    /// `lines` reached InfluxDB.
+    fn written(&self, lines: u64);
+    /// A request failed; its lines are retried (or dropped, and reported so).
+    fn failed(&self, error: &str);
+    /// `lines` will never be written: pushed out of a full queue, refused by the
+    /// server, or still queued at shutdown.
+    fn dropped(&self, lines: u64);
+    /// Lines waiting, after every change.
+    fn queue_depth(&self, lines: usize);
+}
+
+/// The writer's state as `/health` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreState {
+    /// Nothing sent yet.
+    Idle,
+    /// The last request succeeded.
+    Ok,
+    /// The last request failed, with why.
+    Failing(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreStatus {
+    pub state: StoreState,
+    pub last_success: Option<Instant>,
+    pub queued: usize,
+}
+
+/// Queued text, each entry one or more whole lines, with the total line count.
+#[derive(Default)]
+struct Queue {
+    entries: VecDeque<(String, u64)>,
+    lines: u64,
+}
+
+impl Queue {
+    fn pop(&mut self) -> Option<(String, u64)> {
+        let entry = self.entries.pop_front()?;
+        self.lines -= entry.1;
+        Some(entry)
+    }
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    capacity: usize,
+    batch_lines: usize,
+    wake: Notify,
+    status: Mutex<StoreStatus>,
+    observer: Arc<dyn WriteObserver>,
+}
+
+/// The handle callers push lines through; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    shared: Arc<Shared>,
+    pub target: Arc<InfluxTarget>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Writer {
+    /// Starts the writer task; it runs until `stop`, then spends up to `drain_for`
+    /// sending what is queued.
+    pub fn spawn(
+        target: InfluxTarget,
+        config: WriterConfig,
+        http: reqwest::Client,
+        observer: Arc<dyn WriteObserver>,
+        stop: CancellationToken,
+    ) -> (Writer, tokio::task::JoinHandle<()>) {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            capacity: config.queue_lines.max(1),
+            batch_lines: config.batch_lines.max(1),
+            wake: Notify::new(),
+            status: Mutex::new(StoreStatus {
+                state: StoreState::Idle,
+                last_success: None,
+                queued: 0,
+            }),
+            observer,
+        });
+        let target = Arc::new(target);
+        let task = Sender {
+            shared: shared.clone(),
+            target: target.clone(),
+            config,
+            http,
+        };
+        let handle = tokio::spawn(task.run(stop));
+        (Writer { shared, target }, handle)
+    }
+
+    /// Queues one or more complete lines (each ending in `\n`). Never waits: past
+    /// `queue_lines` the oldest lines are dropped to make room.
+    pub fn push(&self, lines: String) {
+        if lines.is_empty() {
+            return;
+        }
+        let count = count_lines(&lines);
+        let capacity = self.shared.capacity as u64;
+        let (depth, dropped) = {
+            let mut queue = lock(&self.shared.queue);
+            queue.entries.push_back((lines, count));
+            queue.lines += count;
+            let mut dropped = 0;
+            while queue.lines > capacity && queue.entries.len() > 1 {
+                dropped += queue.pop().map_or(0, |(_, n)| n);
+            }
+            (queue.lines, dropped)
+        };
+        if dropped > 0 {
+            self.shared.observer.dropped(dropped);
+        }
+        self.shared.observer.queue_depth(depth as usize);
+        if depth >= self.shared.batch_lines as u64 {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    pub fn status(&self) -> StoreStatus {
+        let mut status = lock(&self.shared.status).clone();
+        status.queued = lock(&self.shared.queue).lines as usize;
+        status
+    }
+}
+
+/// The task that owns the connection to InfluxDB.
+struct Sender {
+    shared: Arc<Shared>,
+    target: Arc<InfluxTarget>,
+    config: WriterConfig,
+    http: reqwest::Client,
+}
+
+/// How one request ended.
+enum Sent {
+    Ok,
+    /// Worth trying again (connection, timeout, 5xx, 429).
+    Retry(String),
+    /// The server refused these lines; they will never be accepted.
+    Refused(String),
+}
+
+impl Sender {
+    async fn run(self, stop: CancellationToken) {
+        self.create_database(&stop).await;
+        let mut batch: Vec<String> = Vec::new();
+        let mut backoff: Option<Duration> = None;
+        loop {
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = self.shared.wake.notified() => {}
+                    _ = tokio::time::sleep(self.config.flush_every) => {}
+                }
+                batch = self.take_batch();
+                if batch.is_empty() {
+                    continue;
+                }
+            }
+            match self.send(&batch).await {
+                Sent::Ok => {
+                    self.succeeded(&batch);
+                    batch.clear();
+                    backoff = None;
+                }
+                Sent::Refused(why) => {
+                    self.failed(&why);
+                    self.shared.observer.dropped(lines_in(&batch));
+                    tracing::warn!(influxdb = %self.target.display, error = %why, lines = lines_in(&batch), "InfluxDB refused a batch; dropped");
+                    batch.clear();
+                }
+                Sent::Retry(why) => {
+                    self.failed(&why);
+                    let wait = self.config.backoff.next(backoff);
+                    backoff = Some(wait);
+                    tracing::warn!(influxdb = %self.target.display, error = %why, retry_in = ?wait, "InfluxDB write failed");
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+        self.drain(batch).await;
+    }
+
+    /// On shutdown: one more try for what is in hand and queued, within `drain_for`;
+    /// whatever is left is counted as dropped.
+    async fn drain(&self, mut batch: Vec<String>) {
+        let deadline = Instant::now() + self.config.drain_for;
+        loop {
+            if batch.is_empty() {
+                batch = self.take_batch();
+            }
+            if batch.is_empty() {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let sent = tokio::time::timeout(left, self.send(&batch)).await;
+            match sent {
+                Ok(Sent::Ok) => {
+                    self.succeeded(&batch);
+                    batch.clear();
+                }
+                _ => {
+                    let queued = std::mem::take(&mut *lock(&self.shared.queue)).lines;
+                    self.shared.observer.dropped(lines_in(&batch) + queued);
+                    self.shared.observer.queue_depth(0);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn take_batch(&self) -> Vec<String> {
+        let mut queue = lock(&self.shared.queue);
+        let mut batch = Vec::new();
+        let mut lines = 0;
+        while lines < self.shared.batch_lines as u64 {
+            let Some((text, n)) = queue.pop() else { break };
+            lines += n;
+            batch.push(text);
+        }
+        let depth = queue.lines;
+        drop(queue);
+        self.shared.observer.queue_depth(depth as usize);
+        batch
+    }
+
+    fn succeeded(&self, batch: &[String]) {
+        self.shared.observer.written(lines_in(batch));
+        let mut status = lock(&self.shared.status);
+        status.state = StoreState::Ok;
+        status.last_success = Some(Instant::now());
+    }
+
+    fn failed(&self, why: &str) {
+        self.shared.observer.failed(why);
+        lock(&self.shared.status).state = StoreState::Failing(why.to_owned());
+    }
+
+    fn request(&self, method: reqwest::Method, url: reqwest::Url) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, url).timeout(self.config.timeout);
+        match &self.target.auth {
+            Auth::None => request,
+            Auth::Basic { user, password } => request.basic_auth(user, Some(password)),
+            Auth::Token(token) => request.header("Authorization", format!("Token {token}")),
+        }
+    }
+
+    async fn send(&self, batch: &[String]) -> Sent {
+        let body: String = batch.concat();
+        let request = self
+            .request(reqwest::Method::POST, self.target.write_url.clone())
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(body);
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => {
+                return Sent::Retry(format!("no answer within {:?}", self.config.timeout));
+            }
+            Err(e) => return Sent::Retry(format!("could not connect: {}", root_cause(&e))),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Sent::Ok;
+        }
+        let why = format!("HTTP {}: {}", status.as_u16(), error_text(response).await);
+        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+            Sent::Retry(why)
+        } else {
+            Sent::Refused(why)
+        }
+    }
+
+    /// 1.x: `CREATE DATABASE` (a no-op when it exists), retried while InfluxDB is
+    /// unreachable or failing; writes wait for it.
+    async fn create_database(&self, stop: &CancellationToken) {
+        let (Some(query_url), super::target::Version::V1 { database }) =
+            (&self.target.query_url, &self.target.version)
+        else {
+            return;
+        };
+        let statement = format!("CREATE DATABASE \"{}\"", database.replace('"', "\\\""));
+        let mut backoff = None;
+        loop {
+            let request = self
+                .request(reqwest::Method::POST, query_url.clone())
+                .form(&[("q", statement.as_str())]);
+            let why = match request.send().await {
+                Ok(r) if r.status().is_success() => return,
+                // A user allowed to write but not to create databases: the database
+                // may well exist, so go on and let the writes say.
+                Ok(r) if r.status().is_client_error() => {
+                    let why = error_text(r).await;
+                    tracing::warn!(influxdb = %self.target.display, error = %why, "CREATE DATABASE refused; writing anyway");
+                    return;
+                }
+                Ok(r) => format!(
+                    "CREATE DATABASE answered HTTP {}: {}",
+                    r.status().as_u16(),
+                    error_text(r).await
+                ),
+                Err(e) => format!("could not connect: {}", root_cause(&e)),
+            };
+            self.failed(&why);
+            let wait = self.config.backoff.next(backoff);
+            backoff = Some(wait);
+            tracing::warn!(influxdb = %self.target.display, error = %why, retry_in = ?wait, "InfluxDB database not ready");
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+fn count_lines(text: &str) -> u64 {
+    text.bytes().filter(|b| *b == b'\n').count().max(1) as u64
+}
+
+fn lines_in(batch: &[String]) -> u64 {
+    batch.iter().map(|l| count_lines(l)).sum()
+}
+
+/// The first `MAX_ERROR_BODY` bytes of an error answer, on one line.
+async fn error_text(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    body.truncate(MAX_ERROR_BODY);
+    String::from_utf8_lossy(&body)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+
+    use super::*;
+
+    /// A stand-in InfluxDB 1.x: records what it is sent, answers with `status`.
+    #[derive(Default)]
+    struct Fake {
+        writes: Mutex<Vec<String>>,
+        queries: Mutex<Vec<String>>,
+        status: AtomicU16,
+    }
+
+    async fn fake() -> (Arc<Fake>, String) {
+        let fake = Arc::new(Fake::default());
+        fake.status.store(204, Ordering::SeqCst);
+        let app = axum::Router::new()
+            .route(
+                "/write",
+                post(|State(f): State<Arc<Fake>>, body: String| async move {
+                    let status = f.status.load(Ordering::SeqCst);
+                    if status == 204 {
+                        lock(&f.writes).push(body);
+                    }
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        "{\"error\":\"nope\"}",
+                    )
+                }),
+            )
+            .route(
+                "/query",
+                post(|State(f): State<Arc<Fake>>, body: String| async move {
+                    lock(&f.queries).push(body);
+                    "{}"
+                }),
+            )
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (fake, format!("http://{addr}/games"))
+    }
+
+    #[derive(Default)]
+    struct Counts {
+        written: AtomicU64,
+        failed: AtomicU64,
+        dropped: AtomicU64,
+    }
+
+    impl WriteObserver for Counts {
+        fn written(&self, lines: u64) {
+            self.written.fetch_add(lines, Ordering::SeqCst);
+        }
+        fn failed(&self, _: &str) {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+        }
+        fn dropped(&self, lines: u64) {
+            self.dropped.fetch_add(lines, Ordering::SeqCst);
+        }
+        fn queue_depth(&self, _: usize) {}
+    }
+
+    fn config() -> WriterConfig {
+        WriterConfig {
+            batch_lines: 5,
+            flush_every: Duration::from_millis(50),
+            queue_lines: 1_000,
+            timeout: Duration::from_secs(2),
+            backoff: Backoff {
+                base: Duration::from_millis(20),
+                max: Duration::from_millis(100),
+            },
+            drain_for: Duration::from_secs(2),
+        }
+    }
+
+    async fn start(
+        url: &str,
+        config: WriterConfig,
+    ) -> (
+        Writer,
+        Arc<Counts>,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let counts = Arc::new(Counts::default());
+        let stop = CancellationToken::new();
+        let target = super::super::parse(url, |_| None).unwrap();
+        let (writer, task) = Writer::spawn(
+            target,
+            config,
+            reqwest::Client::new(),
+            counts.clone(),
+            stop.clone(),
+        );
+        (writer, counts, stop, task)
+    }
+
+    async fn until(what: &str, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn lines(range: std::ops::Range<u32>) -> Vec<String> {
+        range.map(|i| format!("m x={i}i {i}\n")).collect()
+    }
+
+    #[tokio::test]
+    async fn creates_the_database_then_sends_full_batches_and_flushes_the_rest() {
+        let (fake, url) = fake().await;
+        let (writer, counts, stop, task) = start(&url, config()).await;
+        for l in lines(0..12) {
+            writer.push(l);
+        }
+        until("12 lines written", || {
+            counts.written.load(Ordering::SeqCst) == 12
+        })
+        .await;
+        assert_eq!(
+            lock(&fake.queries).as_slice(),
+            ["q=CREATE+DATABASE+%22games%22"]
+        );
+        let writes = lock(&fake.writes).clone();
+        let sizes: Vec<usize> = writes.iter().map(|w| w.lines().count()).collect();
+        assert!(
+            sizes.iter().all(|n| *n <= 5),
+            "batches of at most 5: {sizes:?}"
+        );
+        assert_eq!(
+            writes.concat(),
+            lines(0..12).concat(),
+            "in order, each once"
+        );
+        assert_eq!(writer.status().state, StoreState::Ok);
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failing_server_is_retried_and_nothing_is_lost_or_doubled() {
+        let (fake, url) = fake().await;
+        fake.status.store(503, Ordering::SeqCst);
+        let (writer, counts, stop, task) = start(&url, config()).await;
+        for l in lines(0..3) {
+            writer.push(l);
+        }
+        until("failures", || counts.failed.load(Ordering::SeqCst) >= 2).await;
+        assert!(
+            matches!(writer.status().state, StoreState::Failing(ref why) if why.contains("HTTP 503"))
+        );
+        fake.status.store(204, Ordering::SeqCst);
+        until("written after recovery", || {
+            counts.written.load(Ordering::SeqCst) == 3
+        })
+        .await;
+        assert_eq!(lock(&fake.writes).concat(), lines(0..3).concat());
+        assert_eq!(counts.dropped.load(Ordering::SeqCst), 0);
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn refused_lines_are_dropped_not_retried() {
+        let (fake, url) = fake().await;
+        fake.status.store(400, Ordering::SeqCst);
+        let (writer, counts, stop, task) = start(&url, config()).await;
+        writer.push("m x=\"unterminated 1\n".into());
+        until("dropped", || counts.dropped.load(Ordering::SeqCst) == 1).await;
+        assert_eq!(counts.failed.load(Ordering::SeqCst), 1, "once, not retried");
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_the_oldest_and_pushing_never_waits() {
+        // Nothing listens here: every request fails to connect.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut c = config();
+        c.queue_lines = 100;
+        let (writer, counts, stop, task) = start(&format!("http://{closed}/games"), c).await;
+        for l in lines(0..10_000) {
+            writer.push(l);
+        }
+        assert!(writer.status().queued <= 100);
+        assert!(counts.dropped.load(Ordering::SeqCst) >= 9_900 - 5);
+        stop.cancel();
+        task.await.unwrap();
+        // Shutdown could send nothing: everything left is counted as dropped.
+        assert_eq!(counts.dropped.load(Ordering::SeqCst), 10_000);
+        assert_eq!(counts.written.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn shutdown_sends_what_is_queued() {
+        let (fake, url) = fake().await;
+        let mut c = config();
+        c.flush_every = Duration::from_secs(3600);
+        c.batch_lines = 1_000;
+        let (writer, counts, stop, task) = start(&url, c).await;
+        until("database created", || !lock(&fake.queries).is_empty()).await;
+        for l in lines(0..7) {
+            writer.push(l);
+        }
+        stop.cancel();
+        task.await.unwrap();
+        assert_eq!(counts.written.load(Ordering::SeqCst), 7);
+        assert_eq!(lock(&fake.writes).concat(), lines(0..7).concat());
+    }
+}
