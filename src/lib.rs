@@ -12,7 +12,7 @@
 //! | module        | owns                                                                      | may import |
 //! |---------------|---------------------------------------------------------------------------|------------|
 //! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, influx, inspect, load, outcome, serve, shutdown, smoke, telemetry |
-//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard | contract, fdlimit, feeds, influx, shutdown, retry |
+//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard, store | contract, fdlimit, feeds, influx, shutdown, retry |
 //! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, console, contract, fdlimit, influx, junit, outcome, retry |
 //! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit                             | client, console, contract, junit, outcome |
 //! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder              | client, console, contract, outcome |

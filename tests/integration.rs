@@ -20,6 +20,9 @@ mod serve_exposure;
 mod serve_faults;
 // Scores: cache, quota, circuit breaker, missing key.
 mod serve_scores;
+// InfluxDB (Debian's, on loopback): what serve writes, and a store outage the stream
+// does not notice.
+mod serve_store;
 // Graceful shutdown: every client gets close 1001.
 mod serve_shutdown;
 // The serve binary as a process: signals with its log output gone, a paused process.

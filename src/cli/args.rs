@@ -252,6 +252,20 @@ pub struct ServeArgs {
     /// API-SPORTS requests allowed per minute (client-side quota).
     #[arg(long, default_value = "10")]
     pub apisports_minute_quota: u32,
+    /// Write live points, source health and scores to InfluxDB: http://host:8086/DB
+    /// (1.x; user and password in the URL or LIVEGAMES_INFLUXDB_USER/_PASSWORD) or
+    /// http://host:8086?org=ORG&bucket=BUCKET (2.x; token in LIVEGAMES_INFLUXDB_TOKEN).
+    #[arg(long, env = "LIVEGAMES_INFLUXDB", value_name = "URL")]
+    pub influxdb: Option<String>,
+    /// Lines per InfluxDB write request.
+    #[arg(long, default_value = "5000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub influxdb_batch: u32,
+    /// The longest a line waits before it is written.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    pub influxdb_flush: Duration,
+    /// Lines held while InfluxDB is unreachable; past this the oldest are dropped.
+    #[arg(long, default_value = "100000", value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub influxdb_queue: u32,
     /// How long shutdown waits for clients to get their close frame.
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub shutdown_grace: Duration,
@@ -299,6 +313,23 @@ impl ServeArgs {
             tracing::warn!(%url, "--apisports-url without a key: the scores endpoints will answer 503 no_api_key");
         }
         let defaults = ServeConfig::default();
+        let influxdb = match self.influxdb.as_deref().filter(|u| !u.is_empty()) {
+            Some(raw) => Some(
+                crate::influx::parse(raw, |name| std::env::var(name).ok()).map_err(|message| {
+                    LowerError {
+                        flag: "--influxdb",
+                        message,
+                    }
+                })?,
+            ),
+            None => None,
+        };
+        if self.influxdb_flush < Duration::from_millis(10) {
+            return Err(LowerError {
+                flag: "--influxdb-flush",
+                message: "must be at least 10ms".into(),
+            });
+        }
         Ok(ServeConfig {
             speed: self.speed,
             rate: self.rate,
@@ -338,6 +369,13 @@ impl ServeArgs {
                 daily_quota: self.apisports_daily_quota,
                 per_minute_quota: self.apisports_minute_quota,
                 ..defaults.scores
+            },
+            influxdb,
+            influx: crate::influx::WriterConfig {
+                batch_lines: self.influxdb_batch as usize,
+                flush_every: self.influxdb_flush,
+                queue_lines: self.influxdb_queue as usize,
+                ..defaults.influx.clone()
             },
             shutdown_grace: self.shutdown_grace,
             ..defaults

@@ -437,6 +437,13 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     pub fn put(&mut self, key: K, value: V, now: Instant) {
         self.entries.insert(key, (now, value));
     }
+
+    /// Forgets every entry; returns how many there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.entries.len();
+        self.entries.clear();
+        n
+    }
 }
 
 #[cfg(test)]

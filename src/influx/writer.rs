@@ -119,15 +119,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Writer {
-    /// Starts the writer task; it runs until `stop`, then spends up to `drain_for`
+    /// The writer and the task that sends for it: spawn `task.run(stop)` on the
+    /// caller's owner of tasks; it runs until `stop`, then spends up to `drain_for`
     /// sending what is queued.
-    pub fn spawn(
+    pub fn new(
         target: InfluxTarget,
         config: WriterConfig,
         http: reqwest::Client,
         observer: Arc<dyn WriteObserver>,
-        stop: CancellationToken,
-    ) -> (Writer, tokio::task::JoinHandle<()>) {
+    ) -> (Writer, WriterTask) {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             capacity: config.queue_lines.max(1),
@@ -141,14 +141,13 @@ impl Writer {
             observer,
         });
         let target = Arc::new(target);
-        let task = Sender {
+        let task = WriterTask(Sender {
             shared: shared.clone(),
             target: target.clone(),
             config,
             http,
-        };
-        let handle = tokio::spawn(task.run(stop));
-        (Writer { shared, target }, handle)
+        });
+        (Writer { shared, target }, task)
     }
 
     /// Queues one or more complete lines (each ending in `\n`). Never waits: past
@@ -182,6 +181,15 @@ impl Writer {
         let mut status = lock(&self.shared.status).clone();
         status.queued = lock(&self.shared.queue).lines as usize;
         status
+    }
+}
+
+/// The sending half of a [`Writer`]: run it once, on a task with an owner.
+pub struct WriterTask(Sender);
+
+impl WriterTask {
+    pub async fn run(self, stop: CancellationToken) {
+        self.0.run(stop).await
     }
 }
 
@@ -504,13 +512,8 @@ mod tests {
         let counts = Arc::new(Counts::default());
         let stop = CancellationToken::new();
         let target = super::super::parse(url, |_| None).unwrap();
-        let (writer, task) = Writer::spawn(
-            target,
-            config,
-            reqwest::Client::new(),
-            counts.clone(),
-            stop.clone(),
-        );
+        let (writer, task) = Writer::new(target, config, reqwest::Client::new(), counts.clone());
+        let task = tokio::spawn(task.run(stop.clone()));
         (writer, counts, stop, task)
     }
 

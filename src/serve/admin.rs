@@ -19,6 +19,18 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/faults", get(list).post(inject).delete(clear))
         .route("/sources", get(sources))
+        .route("/scores/cache", axum::routing::delete(clear_scores_cache))
+}
+
+/// `DELETE /admin/scores/cache`: the next scores request per league fetches afresh.
+async fn clear_scores_cache(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&state, &headers)?;
+    let cleared = state.0.scores.clear_cache();
+    tracing::info!(cleared, "scores cache cleared through the admin API");
+    Ok(Json(serde_json::json!({ "cleared": cleared })))
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -67,7 +79,16 @@ async fn sources(
             )
         })
         .collect::<serde_json::Map<_, _>>();
-    Ok(Json(body.into()))
+    let mut body = serde_json::Value::from(body);
+    if let Some((url, store)) = state.0.store.status() {
+        let (state_name, detail) = match store.state {
+            crate::influx::StoreState::Idle => ("idle", None),
+            crate::influx::StoreState::Ok => ("ok", None),
+            crate::influx::StoreState::Failing(why) => ("failing", Some(why)),
+        };
+        body["influxdb"] = serde_json::json!({"state": state_name, "detail": detail, "url": url, "queued_lines": store.queued});
+    }
+    Ok(Json(body))
 }
 
 /// Compares without an early exit, so timing does not reveal the token.

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::without_urls;
 use super::hub::Hub;
 use super::observe::{Metrics, SourceBoard};
+use super::store::Store;
 use crate::contract::{
     Cause, FrameType, GameState, MarketQuote, Point, Source, SourceHealth, SourceStatuses,
     SourceTimes, UnixMicros,
@@ -39,6 +40,7 @@ pub struct Aggregator {
     sources: SourceStatuses,
     board: Arc<SourceBoard>,
     metrics: Arc<Metrics>,
+    store: Store,
     heartbeat: Duration,
 }
 
@@ -48,6 +50,7 @@ impl Aggregator {
         catalog: &[CatalogEntry],
         board: Arc<SourceBoard>,
         metrics: Arc<Metrics>,
+        store: Store,
         heartbeat: Duration,
     ) -> Self {
         let by_event = catalog
@@ -72,6 +75,7 @@ impl Aggregator {
             },
             board,
             metrics,
+            store,
             heartbeat,
         }
     }
@@ -152,8 +156,12 @@ impl Aggregator {
     }
 
     fn apply_health(&mut self, source: Source, health: SourceHealth, detail: Option<String>) {
+        let changed = self.board.get(source).is_none_or(|e| e.state != health);
         self.board.set(source, health, detail.clone());
         self.metrics.set_source_state(source, health);
+        if changed {
+            self.store.source_health(source, health);
+        }
         let slot = match source {
             Source::Espn => &mut self.sources.espn,
             Source::Kalshi => &mut self.sources.kalshi,
@@ -179,7 +187,13 @@ impl Aggregator {
 
     fn publish(&self, i: usize, kind: FrameType, cause: Cause, observed_at: UnixMicros) {
         let point = self.point(i, cause, observed_at);
-        self.hub.games()[i].publish_point(kind, point);
+        let game = &self.hub.games()[i];
+        if self.store.is_on() {
+            let seq = game.publish_point(kind, point.clone());
+            self.store.live_point(&game.info, seq, &point);
+        } else {
+            game.publish_point(kind, point);
+        }
         self.metrics.frames_published.inc();
     }
 

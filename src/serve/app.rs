@@ -1,7 +1,12 @@
 //! The router: every route of `serve` in one place.
 
+use std::time::Instant;
+
 use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::get;
 
 use super::error::ApiError;
@@ -22,8 +27,35 @@ pub fn router(state: AppState) -> Router {
         .route("/api/nhl/scores", get(rest::nhl))
         .route("/ws/live/{game_id}", get(ws::upgrade))
         .nest("/admin", admin::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// Counts every routed request by its route pattern and status, and times it (to the
+/// response head: a WebSocket counts its upgrade, not its life).
+async fn count_requests(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = match matched.as_ref().map(MatchedPath::as_str) {
+        Some(p) if p.starts_with("/assets/") => "/assets/{file}",
+        Some(p) => p,
+        None => "other",
+    }
+    .to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .0
+        .metrics
+        .count_request(&route, response.status().as_u16(), started.elapsed());
+    response
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -1,5 +1,6 @@
 //! Everything `serve` can be told, with the defaults `livegames serve` runs with.
 
+use crate::influx::{InfluxTarget, WriterConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,6 +63,10 @@ pub struct ServeConfig {
     pub advertise: Advertise,
     pub faults: Vec<FaultSpec>,
     pub scores: ScoresConfig,
+    /// Where live points and scores are written (`--influxdb`); nowhere when None.
+    pub influxdb: Option<InfluxTarget>,
+    /// Batching, queue and retries of the InfluxDB writer.
+    pub influx: WriterConfig,
     /// How long shutdown waits for clients to get their goodbye.
     pub shutdown_grace: Duration,
 }
@@ -109,6 +114,8 @@ impl Default for ServeConfig {
                 breaker_failures: 3,
                 breaker_open_for: Duration::from_secs(30),
             },
+            influxdb: None,
+            influx: WriterConfig::default(),
             shutdown_grace: Duration::from_secs(5),
         }
     }

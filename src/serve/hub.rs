@@ -178,8 +178,8 @@ impl GameChannel {
         self.tx.receiver_count()
     }
 
-    /// Publishes an `update` or `final` frame carrying `point`.
-    pub fn publish_point(&self, kind: FrameType, point: Point) {
+    /// Publishes an `update` or `final` frame carrying `point`; returns its seq.
+    pub fn publish_point(&self, kind: FrameType, point: Point) -> u64 {
         debug_assert!(matches!(kind, FrameType::Update | FrameType::Final));
         let mut s = self.lock();
         s.seq += 1;
@@ -193,6 +193,7 @@ impl GameChannel {
         .encode();
         s.latest = point.clone();
         self.retain_and_send(&mut s, kind, text, Some(point));
+        s.seq
     }
 
     /// Publishes a `status` frame (a source's health or the game's state changed).

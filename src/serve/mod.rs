@@ -21,6 +21,7 @@ pub mod probes;
 pub mod rest;
 pub mod scores;
 pub mod state;
+pub mod store;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -38,12 +39,14 @@ use crate::feeds::kalshi::KalshiFeed;
 use crate::feeds::mock::{self, FaultPlan, MockConfig, MockState, Recordings};
 use crate::feeds::resilience::{Backoff, HealthPolicy, Stalls};
 use crate::feeds::{FEED_CHANNEL_CAPACITY, Feed};
+use crate::influx::Writer;
 use crate::shutdown::Shutdown;
 pub use config::{ServeConfig, WsSettings};
 use hub::{Hub, HubConfig};
 use observe::{Metrics, SourceBoard};
 use scores::Scores;
 use state::{AppInner, AppState};
+use store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -176,7 +179,14 @@ pub async fn run(
         },
         &new_epoch(),
     ));
-    let scores = scores_service(&config, &mock_base, http.clone(), metrics.clone());
+    let store = start_store(&config, &http, &metrics, &shutdown);
+    let scores = scores_service(
+        &config,
+        &mock_base,
+        http.clone(),
+        metrics.clone(),
+        store.clone(),
+    );
     let wiring = Wiring {
         config: &config,
         catalog: &catalog,
@@ -184,6 +194,7 @@ pub async fn run(
         hub: hub.clone(),
         sources: sources.clone(),
         metrics: metrics.clone(),
+        store: store.clone(),
         shutdown: &shutdown,
     };
     wiring.start_feeds(http);
@@ -192,6 +203,7 @@ pub async fn run(
         sources,
         metrics,
         scores,
+        store,
         faults,
         admin_token: config.admin_token.clone(),
         advertise: config.advertise.clone(),
@@ -312,6 +324,7 @@ fn scores_service(
     mock_base: &str,
     http: reqwest::Client,
     metrics: Arc<Metrics>,
+    store: Store,
 ) -> Scores {
     let on_mock = config.apisports_url.is_none();
     let url = config
@@ -323,7 +336,25 @@ fn scores_service(
         .clone()
         .or_else(|| on_mock.then(|| mock::DEFAULT_APISPORTS_KEY.to_owned()));
     let client = ApiSportsClient::new(http, &url, key, config.upstream_timeout);
-    Scores::new(client, config.scores, metrics)
+    Scores::new(client, config.scores, metrics, store)
+}
+
+/// The InfluxDB writer (`--influxdb`), its sending task owned by the shutdown so the
+/// queue is drained on the way out; without `--influxdb`, a store that keeps nothing.
+fn start_store(
+    config: &ServeConfig,
+    http: &reqwest::Client,
+    metrics: &Arc<Metrics>,
+    shutdown: &Shutdown,
+) -> Store {
+    let Some(target) = config.influxdb.clone() else {
+        return Store::default();
+    };
+    tracing::info!(influxdb = %target.display, "writing live points and scores to InfluxDB");
+    let observer = Arc::new(store::StoreMetrics(metrics.clone()));
+    let (writer, task) = Writer::new(target, config.influx.clone(), http.clone(), observer);
+    shutdown.spawn(task.run(shutdown.token().clone()));
+    Store::new(Some(writer))
 }
 
 /// Accepts clients until the shutdown, then waits (up to the grace period) for every
@@ -366,6 +397,7 @@ struct Wiring<'a> {
     hub: Arc<Hub>,
     sources: Arc<SourceBoard>,
     metrics: Arc<Metrics>,
+    store: Store,
     shutdown: &'a Shutdown,
 }
 
@@ -437,6 +469,7 @@ impl Wiring<'_> {
             self.catalog,
             self.sources,
             self.metrics,
+            self.store,
             config.heartbeat,
         );
         self.shutdown

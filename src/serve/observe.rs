@@ -44,6 +44,46 @@ pub struct LeagueLabel {
     pub league: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteOnlyLabel {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WindowLabel {
+    pub window: String,
+}
+
+/// The routes HTTP metrics are kept for (anything else counts as `other`), so a
+/// client requesting random paths cannot grow the label set.
+pub const ROUTES: [&str; 14] = [
+    "/",
+    "/assets/{file}",
+    "/health",
+    "/metrics",
+    "/api/live/games",
+    "/api/games/{game_id}/timeline",
+    "/api/nfl/scores",
+    "/api/nhl/scores",
+    "/ws/live/{game_id}",
+    "/admin/faults",
+    "/admin/sources",
+    "/admin/scores/cache",
+    "/mock",
+    "other",
+];
+
 /// Why the server drops a client connection (`livegames_connections_dropped_total`).
 pub const DROP_REASONS: [&str; 4] = ["header_timeout", "idle_timeout", "evicted", "over_limit"];
 
@@ -66,6 +106,19 @@ pub struct Metrics {
     pub upstream_failures: Family<SourceLabel, Counter>,
     pub scores_cache: Family<CacheLabel, Counter>,
     pub circuit_state: Family<LeagueLabel, Gauge>,
+    pub http_requests: Family<RouteLabel, Counter>,
+    pub http_duration: Family<RouteOnlyLabel, Histogram>,
+    pub quota_limit: Family<WindowLabel, Gauge>,
+    pub quota_used: Family<WindowLabel, Gauge>,
+    pub quota_remaining: Family<WindowLabel, Gauge>,
+    pub influxdb_lines: Family<ResultLabel, Counter>,
+    pub influxdb_writes: Family<ResultLabel, Counter>,
+    pub influxdb_queue: Gauge,
+}
+
+fn http_duration_histogram() -> Histogram {
+    // 0.5 ms .. ~16 s
+    Histogram::new(exponential_buckets(0.000_5, 2.0, 16))
 }
 
 impl Metrics {
@@ -90,6 +143,14 @@ impl Metrics {
             upstream_failures: Family::default(),
             scores_cache: Family::default(),
             circuit_state: Family::default(),
+            http_requests: Family::default(),
+            http_duration: Family::new_with_constructor(http_duration_histogram),
+            quota_limit: Family::default(),
+            quota_used: Family::default(),
+            quota_remaining: Family::default(),
+            influxdb_lines: Family::default(),
+            influxdb_writes: Family::default(),
+            influxdb_queue: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -177,6 +238,46 @@ impl Metrics {
             "Scores circuit breaker: 0 closed, 1 half-open, 2 open",
             m.circuit_state.clone(),
         );
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route and status (a WebSocket upgrade counts once, as 101)",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request (to the response head), by route",
+            m.http_duration.clone(),
+        );
+        registry.register(
+            "apisports_quota_limit",
+            "API-SPORTS requests allowed, by window (day, minute)",
+            m.quota_limit.clone(),
+        );
+        registry.register(
+            "apisports_quota_used",
+            "API-SPORTS requests used in the current window (day as the upstream reports it)",
+            m.quota_used.clone(),
+        );
+        registry.register(
+            "apisports_quota_remaining",
+            "API-SPORTS requests left in the current window",
+            m.quota_remaining.clone(),
+        );
+        registry.register(
+            "influxdb_lines",
+            "Lines for InfluxDB: written, or dropped (queue full, refused, or unsent at shutdown)",
+            m.influxdb_lines.clone(),
+        );
+        registry.register(
+            "influxdb_writes",
+            "Write requests to InfluxDB, by result (ok, failed)",
+            m.influxdb_writes.clone(),
+        );
+        registry.register(
+            "influxdb_queue_lines",
+            "Lines waiting to be written to InfluxDB",
+            m.influxdb_queue.clone(),
+        );
         let metrics = Metrics { registry, ..m };
         metrics.start_every_series_at_zero();
         metrics
@@ -224,6 +325,59 @@ impl Metrics {
                 league: league.into(),
             });
         }
+        for result in ["written", "dropped"] {
+            let _ = self.influxdb_lines.get_or_create(&ResultLabel {
+                result: result.into(),
+            });
+        }
+        for result in ["ok", "failed"] {
+            let _ = self.influxdb_writes.get_or_create(&ResultLabel {
+                result: result.into(),
+            });
+        }
+        for window in ["day", "minute"] {
+            let label = WindowLabel {
+                window: window.into(),
+            };
+            let _ = self.quota_limit.get_or_create(&label);
+            let _ = self.quota_used.get_or_create(&label);
+            let _ = self.quota_remaining.get_or_create(&label);
+        }
+    }
+
+    /// One answered HTTP request: `route` is the matched route pattern (never the raw
+    /// path), or `other`.
+    pub fn count_request(&self, route: &str, status: u16, took: std::time::Duration) {
+        let route = ROUTES
+            .iter()
+            .find(|r| **r == route)
+            .copied()
+            .unwrap_or("other");
+        self.http_requests
+            .get_or_create(&RouteLabel {
+                route: route.into(),
+                status: status.to_string(),
+            })
+            .inc();
+        self.http_duration
+            .get_or_create(&RouteOnlyLabel {
+                route: route.into(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The API-SPORTS quota after a request: limits, and what is left of each window.
+    pub fn set_quota(&self, window: &str, limit: u32, remaining: u32) {
+        let label = WindowLabel {
+            window: window.into(),
+        };
+        self.quota_limit.get_or_create(&label).set(limit.into());
+        self.quota_remaining
+            .get_or_create(&label)
+            .set(remaining.into());
+        self.quota_used
+            .get_or_create(&label)
+            .set(limit.saturating_sub(remaining).into());
     }
 
     /// A client connection the server dropped, by one of [`DROP_REASONS`].

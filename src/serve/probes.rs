@@ -11,6 +11,7 @@ use serde_json::json;
 use super::error::without_urls;
 use super::state::AppState;
 use crate::contract::SourceHealth;
+use crate::influx::StoreState;
 
 pub async fn health(State(state): State<AppState>) -> Response {
     let mut sources = serde_json::Map::new();
@@ -27,13 +28,33 @@ pub async fn health(State(state): State<AppState>) -> Response {
             }),
         );
     }
-    Json(json!({
-        "status": if healthy { "healthy" } else { "degraded" },
+    let mut body = json!({
+        "status": "healthy",
         "uptime_s": state.0.started.elapsed().as_secs_f64(),
         "connections": state.0.metrics.ws_connections.get(),
         "sources": sources,
-    }))
-    .into_response()
+    });
+    if let Some((_, store)) = state.0.store.status() {
+        healthy &= !matches!(store.state, StoreState::Failing(_));
+        // No URL here (this page is public); /admin/sources has it.
+        body["store"] = json!({"influxdb": {
+            "state": match store.state {
+                StoreState::Idle => "idle",
+                StoreState::Ok => "ok",
+                StoreState::Failing(_) => "failing",
+            },
+            "detail": match &store.state {
+                StoreState::Failing(why) => Some(without_urls(why)),
+                _ => None,
+            },
+            "last_success_age_ms": store.last_success.map(|t| now.duration_since(t).as_millis() as u64),
+            "queued_lines": store.queued,
+        }});
+    }
+    if !healthy {
+        body["status"] = json!("degraded");
+    }
+    Json(body).into_response()
 }
 
 /// `GET /metrics`: Prometheus text 0.0.4 by default (and for `text/plain`),

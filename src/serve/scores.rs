@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::error::ApiError;
 use super::observe::{CacheLabel, LeagueLabel, Metrics, SourceEntry};
+use super::store::Store;
 use crate::contract::{League, ScoresBody, Source, SourceHealth};
 use crate::feeds::FeedError;
 use crate::feeds::apisports::ApiSportsClient;
@@ -34,6 +35,7 @@ pub struct Scores {
     /// One upstream fetch per league at a time; waiters then find the cache filled.
     fetching: HashMap<League, tokio::sync::Mutex<()>>,
     metrics: Arc<Metrics>,
+    store: Store,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +52,12 @@ fn unix_now() -> u64 {
 }
 
 impl Scores {
-    pub fn new(client: ApiSportsClient, config: ScoresConfig, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        client: ApiSportsClient,
+        config: ScoresConfig,
+        metrics: Arc<Metrics>,
+        store: Store,
+    ) -> Self {
         let leagues = [League::Nfl, League::Nhl];
         let breakers = leagues
             .iter()
@@ -74,11 +81,17 @@ impl Scores {
                 .map(|l| (*l, tokio::sync::Mutex::new(())))
                 .collect(),
             metrics,
+            store,
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Guarded> {
         self.guarded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Empties the cache (the admin API): the next request per league goes upstream.
+    pub fn clear_cache(&self) -> usize {
+        self.lock().cache.clear()
     }
 
     fn cached(&self, league: League) -> Option<ScoresBody> {
@@ -98,6 +111,14 @@ impl Scores {
                 result: result.into(),
             })
             .inc();
+    }
+
+    fn record_quota(&self, quota: &QuotaLimiter) {
+        let (per_day, per_minute) = quota.limits();
+        self.metrics
+            .set_quota("day", per_day, quota.remaining_today());
+        self.metrics
+            .set_quota("minute", per_minute, quota.remaining_this_minute());
     }
 
     fn record_circuit(&self, league: League, state: CircuitState) {
@@ -148,6 +169,7 @@ impl Scores {
                 self.record_circuit(league, CircuitState::Closed);
                 if let Some(remaining) = f.daily_remaining {
                     g.quota.observe_daily_remaining(unix_now(), remaining);
+                    self.record_quota(&g.quota);
                 }
                 g.last_error = None;
                 let body = ScoresBody {
@@ -156,6 +178,8 @@ impl Scores {
                     games: f.games,
                 };
                 g.cache.put(league, body.clone(), now);
+                drop(g);
+                self.store.scores(&body);
                 Ok((body, CacheStatus::Miss))
             }
             Err(e) => {
@@ -196,7 +220,9 @@ impl Scores {
                 retry_after_s: Some(wait.as_secs().max(1)),
             });
         }
-        if let Err(e) = g.quota.try_acquire(unix_now()) {
+        let acquired = g.quota.try_acquire(unix_now());
+        self.record_quota(&g.quota);
+        if let Err(e) = acquired {
             g.breakers
                 .get_mut(&league)
                 .expect("a breaker per league")

@@ -13,6 +13,7 @@ use super::config::WsSettings;
 use super::hub::Hub;
 use super::observe::{Metrics, SourceBoard, SourceEntry};
 use super::scores::Scores;
+use super::store::Store;
 use crate::feeds::mock::FaultPlan;
 use crate::shutdown::Shutdown;
 
@@ -25,6 +26,7 @@ pub(crate) struct AppInner {
     pub sources: Arc<SourceBoard>,
     pub metrics: Arc<Metrics>,
     pub scores: Scores,
+    pub store: Store,
     pub faults: FaultPlan,
     pub admin_token: Option<String>,
     pub advertise: Advertise,

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod contract_server;
 pub mod fake;
 pub mod foreign;
+pub mod influxdb;
 pub mod tools;
 
 use std::future::Future;

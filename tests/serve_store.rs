@@ -1,0 +1,236 @@
+//! serve writing to a real InfluxDB (Debian's 1.x, started on loopback): what lands
+//! there equals what the stream sent, and an InfluxDB that stops never slows the
+//! stream; writes resume, queued points included, when it comes back.
+
+use std::time::{Duration, Instant};
+
+use livegames::contract::schema::Body;
+use serde_json::Value;
+
+use crate::support::influxdb::InfluxDb;
+use crate::support::*;
+
+const DB: &str = "livegames_test";
+
+fn store_config(influx: &InfluxDb) -> livegames::serve::ServeConfig {
+    let mut config = fast_config();
+    config.influxdb = Some(livegames::influx::parse(&influx.url(DB), |_| None).unwrap());
+    config.influx.flush_every = Duration::from_millis(100);
+    config
+}
+
+async fn health(server: &livegames::serve::ServerHandle) -> Value {
+    get_valid(&format!("{}/health", server.http_url()), Body::Health)
+        .await
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_points_and_scores_land_in_influxdb_as_the_stream_sent_them() {
+    let Some(influx) = InfluxDb::start().await else {
+        return;
+    };
+    let server = start(store_config(&influx)).await;
+    let game = live_game(&server).await;
+    wait_for("live points in InfluxDB", || async {
+        (influx.count(DB, "live_point", "seq", "").await > 10).then_some(())
+    })
+    .await;
+    // A point of the timeline, as InfluxDB has it: every field equal.
+    let (_, timeline) = get_valid(
+        &format!("{}/api/games/{game}/timeline", server.http_url()),
+        Body::Timeline,
+    )
+    .await;
+    let entry = timeline["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|p| !p["data"]["score"].is_null() && !p["data"]["market"].is_null())
+        .expect("a point with a score and a quote")
+        .clone();
+    let seq = entry["seq"].as_u64().unwrap();
+    let data = &entry["data"];
+    let row = wait_for("that point in InfluxDB", || async {
+        let q = format!("SELECT * FROM live_point WHERE game = '{game}' AND seq = {seq}");
+        let series = influx.query(DB, &q).await;
+        (!series.is_null()).then_some(series)
+    })
+    .await;
+    let columns: Vec<&str> = row["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let value =
+        |name: &str| row["values"][0][columns.iter().position(|c| *c == name).unwrap()].clone();
+    assert_eq!(
+        value("time").as_i64().unwrap(),
+        data["observed_at"].as_i64().unwrap() * 1000,
+        "stamped with observed_at"
+    );
+    assert_eq!(value("home_score"), data["score"]["home"]);
+    assert_eq!(value("away_score"), data["score"]["away"]);
+    assert_eq!(value("home_win_prob"), data["home_win_prob"]);
+    assert_eq!(value("last_price"), data["market"]["last_price"]);
+    assert_eq!(value("yes_bid"), data["market"]["yes_bid"]);
+    assert_eq!(value("state"), data["state"]);
+    assert_eq!(value("clock"), data["clock"]);
+    assert_eq!(value("espn"), data["sources"]["espn"]);
+    assert_eq!(value("cause"), data["cause"]);
+    assert_eq!(value("league"), "nba");
+
+    // A fresh scores fetch is written; a cached answer is not written again.
+    let scores = get(&format!("{}/api/nfl/scores", server.http_url())).await;
+    assert_eq!(scores.status(), 200);
+    let games = scores.json::<Value>().await.unwrap()["games"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    wait_for("the NFL scores in InfluxDB", || async {
+        let n = influx
+            .count(DB, "scores", "home_score", "WHERE league = 'nfl'")
+            .await
+            + influx
+                .count(
+                    DB,
+                    "scores",
+                    "status_detail",
+                    "WHERE league = 'nfl' AND status = 'scheduled'",
+                )
+                .await;
+        (n >= games).then_some(())
+    })
+    .await;
+    let written_once = influx
+        .count(DB, "scores", "status_detail", "WHERE league = 'nfl'")
+        .await;
+    assert_eq!(written_once, games, "one line per game of the fetch");
+    let cached = get(&format!("{}/api/nfl/scores", server.http_url())).await;
+    assert_eq!(cached.headers()["x-cache"], "HIT");
+    assert_eq!(
+        influx
+            .count(DB, "scores", "status_detail", "WHERE league = 'nfl'")
+            .await,
+        games
+    );
+
+    let h = health(&server).await;
+    assert_eq!(h["store"]["influxdb"]["state"], "ok", "{h}");
+    assert!(
+        !h.to_string().contains(&influx.http_port.to_string()),
+        "no InfluxDB URL in the public /health: {h}"
+    );
+    assert!(
+        metric(
+            &server,
+            "livegames_influxdb_lines_total{result=\"written\"}"
+        )
+        .await
+            > 10.0
+    );
+    assert_eq!(
+        metric(
+            &server,
+            "livegames_influxdb_lines_total{result=\"dropped\"}"
+        )
+        .await,
+        0.0
+    );
+    server.stop().await.unwrap();
+}
+
+/// The delivery latency of the next `n` data frames on `client` (receive time -
+/// observed_at), in ms.
+async fn delivery_ms(client: &mut Client, n: usize) -> Vec<f64> {
+    let mut latencies = Vec::with_capacity(n);
+    while latencies.len() < n {
+        let f = client.next_of("update").await;
+        let observed = f.value["data"]["observed_at"].as_i64().unwrap();
+        latencies.push((f.received_at - observed) as f64 / 1000.0);
+    }
+    latencies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_influxdb_never_slows_the_stream_and_writes_resume_when_it_returns() {
+    let Some(mut influx) = InfluxDb::start().await else {
+        return;
+    };
+    let mut config = store_config(&influx);
+    config.influx.backoff.max = Duration::from_millis(500);
+    let server = start(config).await;
+    let game = live_game(&server).await;
+    wait_for("writes under way", || async {
+        (influx.count(DB, "live_point", "seq", "").await > 0).then_some(())
+    })
+    .await;
+    let mut client = connect(&server, &format!("/ws/live/{game}")).await;
+    client.next_of("snapshot").await;
+    let healthy = delivery_ms(&mut client, 200).await;
+
+    influx.stop();
+    let stopped_at = now_micros();
+    wait_for("/health to say the store is failing", || async {
+        let h = health(&server).await;
+        (h["store"]["influxdb"]["state"] == "failing" && h["status"] == "degraded").then_some(())
+    })
+    .await;
+    let outage_started = Instant::now();
+    let stopped = delivery_ms(&mut client, 200).await;
+    let outage = outage_started.elapsed();
+    assert!(
+        metric(
+            &server,
+            "livegames_influxdb_writes_total{result=\"failed\"}"
+        )
+        .await
+            >= 1.0
+    );
+    let queued = metric(&server, "livegames_influxdb_queue_lines ").await;
+    assert!(queued > 0.0, "points wait in the queue: {queued}");
+
+    let p99 = |v: &[f64]| {
+        let mut sorted = v.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        sorted[((sorted.len() as f64 * 0.99).ceil() as usize).saturating_sub(1)]
+    };
+    eprintln!(
+        "delivery p99 with InfluxDB healthy {:.2} ms, stopped {:.2} ms ({} frames each; outage {outage:?})",
+        p99(&healthy),
+        p99(&stopped),
+        stopped.len()
+    );
+    // The stream does not wait on the store: the same frames arrive, as fast (a
+    // loaded 2-core machine adds noise, hence the slack, not a ratio).
+    assert!(
+        p99(&stopped) < p99(&healthy) + 100.0,
+        "delivery p99 {:.1} ms while InfluxDB was stopped, {:.1} ms before",
+        p99(&stopped),
+        p99(&healthy)
+    );
+
+    influx.resume().await;
+    wait_for("/health to say ok again", || async {
+        (health(&server).await["store"]["influxdb"]["state"] == "ok").then_some(())
+    })
+    .await;
+    // What was observed while InfluxDB was down was queued, and written on its return.
+    let during = format!("WHERE time > {}", stopped_at * 1000);
+    wait_for("points from the outage in InfluxDB", || async {
+        (influx.count(DB, "live_point", "seq", &during).await > 0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        metric(
+            &server,
+            "livegames_influxdb_lines_total{result=\"dropped\"}"
+        )
+        .await,
+        0.0,
+        "nothing dropped: the queue held the outage"
+    );
+    server.stop().await.unwrap();
+}
