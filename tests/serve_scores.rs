@@ -62,6 +62,28 @@ async fn the_client_side_quota_answers_503_with_a_reason_when_spent() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "rate_limited");
     assert!(retry.is_some());
+    // issue 13: the quota as Prometheus series, and the requests by route and status.
+    let quota = |name: &str, window: &str| {
+        format!("livegames_apisports_quota_{name}{{window=\"{window}\"}}")
+    };
+    assert_eq!(metric(&server, &quota("limit", "minute")).await, 2.0);
+    assert_eq!(metric(&server, &quota("used", "minute")).await, 2.0);
+    assert_eq!(metric(&server, &quota("remaining", "minute")).await, 0.0);
+    assert_eq!(metric(&server, &quota("used", "day")).await, 2.0);
+    let requests = |route: &str, status: u16| {
+        format!("livegames_http_requests_total{{route=\"{route}\",status=\"{status}\"}}")
+    };
+    assert_eq!(metric(&server, &requests("/api/nfl/scores", 200)).await, 1.0);
+    assert_eq!(metric(&server, &requests("/api/nfl/scores", 503)).await, 1.0);
+    assert_eq!(metric(&server, &requests("/api/nhl/scores", 200)).await, 1.0);
+    assert!(
+        metric(
+            &server,
+            "livegames_http_request_duration_seconds_count{route=\"/api/nfl/scores\"}"
+        )
+        .await
+            == 2.0
+    );
     server.stop().await.unwrap();
 
     let mut config = fast_config();
@@ -152,5 +174,25 @@ async fn without_a_key_for_a_foreign_upstream_scores_answer_503_no_api_key() {
         "{body}"
     );
     assert!(body["message"].as_str().unwrap().contains("APISPORTS_KEY"));
+    server.stop().await.unwrap();
+}
+
+/// issue 13: an operator can empty the scores cache (admin API); the next request
+/// goes upstream again.
+#[tokio::test]
+async fn the_admin_api_clears_the_scores_cache() {
+    let mut config = fast_config();
+    config.admin_token = Some("ops".into());
+    let server = start(config).await;
+    assert_eq!(scores(&server, "nfl").await.1.as_deref(), Some("MISS"));
+    assert_eq!(scores(&server, "nfl").await.1.as_deref(), Some("HIT"));
+    let url = format!("{}/admin/scores/cache", server.http_url());
+    let client = reqwest::Client::new();
+    let refused = client.delete(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let cleared = client.delete(&url).bearer_auth("ops").send().await.unwrap();
+    assert_eq!(cleared.status(), 200);
+    assert_eq!(cleared.json::<Value>().await.unwrap(), json!({"cleared": 1}));
+    assert_eq!(scores(&server, "nfl").await.1.as_deref(), Some("MISS"));
     server.stop().await.unwrap();
 }
