@@ -73,9 +73,18 @@ async fn the_client_side_quota_answers_503_with_a_reason_when_spent() {
     let requests = |route: &str, status: u16| {
         format!("livegames_http_requests_total{{route=\"{route}\",status=\"{status}\"}}")
     };
-    assert_eq!(metric(&server, &requests("/api/nfl/scores", 200)).await, 1.0);
-    assert_eq!(metric(&server, &requests("/api/nfl/scores", 503)).await, 1.0);
-    assert_eq!(metric(&server, &requests("/api/nhl/scores", 200)).await, 1.0);
+    assert_eq!(
+        metric(&server, &requests("/api/nfl/scores", 200)).await,
+        1.0
+    );
+    assert_eq!(
+        metric(&server, &requests("/api/nfl/scores", 503)).await,
+        1.0
+    );
+    assert_eq!(
+        metric(&server, &requests("/api/nhl/scores", 200)).await,
+        1.0
+    );
     assert!(
         metric(
             &server,
@@ -192,7 +201,10 @@ async fn the_admin_api_clears_the_scores_cache() {
     assert_eq!(refused.status(), 401);
     let cleared = client.delete(&url).bearer_auth("ops").send().await.unwrap();
     assert_eq!(cleared.status(), 200);
-    assert_eq!(cleared.json::<Value>().await.unwrap(), json!({"cleared": 1}));
+    assert_eq!(
+        cleared.json::<Value>().await.unwrap(),
+        json!({"cleared": 1})
+    );
     assert_eq!(scores(&server, "nfl").await.1.as_deref(), Some("MISS"));
     server.stop().await.unwrap();
 }

@@ -26,6 +26,13 @@ fn listing(report: &SmokeReport) -> String {
 async fn our_server_passes_every_check_including_admin_faults() {
     let mut serve_config = fast_config();
     serve_config.admin_token = Some("smoke-token".into());
+    // With a real InfluxDB where there is one (CI has it): health.store then passes.
+    let influx = crate::support::influxdb::InfluxDb::start().await;
+    if let Some(influx) = &influx {
+        serve_config.influxdb =
+            Some(livegames::influx::parse(&influx.url("smoke"), |_| None).unwrap());
+        serve_config.influx.flush_every = Duration::from_millis(100);
+    }
     let server = start(serve_config).await;
     live_game(&server).await;
     let mut config = config(server.http_url(), Duration::from_secs(1));
@@ -34,8 +41,13 @@ async fn our_server_passes_every_check_including_admin_faults() {
     let report = livegames::smoke::run(&config, Schemas::builtin(true)).await;
     let text = listing(&report);
     assert!(report.passed, "{text}");
-    assert_eq!(report.counts.skipped, 0, "{text}");
+    let skipped = if influx.is_some() { 0 } else { 1 };
+    assert_eq!(report.counts.skipped, skipped, "{text}");
     assert_eq!(report.checks.len(), CheckId::ALL.len(), "{text}");
+    if influx.is_some() {
+        let store = &report.check("health.store").unwrap().detail;
+        assert!(store.starts_with("influxdb ok"), "{text}");
+    }
     // Issue 12: the outage is timed from the injection (a status frame from before it
     // once passed for its effect: "stale after 0.0 s"), and the status frame says how
     // old ESPN's data was. This server calls a source stale after 0.4 s.
@@ -52,6 +64,57 @@ async fn our_server_passes_every_check_including_admin_faults() {
     server.stop().await.unwrap();
 }
 
+/// issue 13: after a deploy, smoke says which upstream is not reachable and that the
+/// store is not writing, with what the server says of each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_its_scores_key_or_its_store_fails_exactly_those_checks() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut serve_config = fast_config();
+    serve_config.influxdb =
+        Some(livegames::influx::parse(&format!("http://{closed}/db"), |_| None).unwrap());
+    // API-SPORTS somewhere real (here: nowhere) and no key for it.
+    serve_config.apisports_url = Some(format!("http://{closed}/{{sport}}"));
+    let server = start(serve_config).await;
+    live_game(&server).await;
+    let mut config = config(server.http_url(), Duration::from_secs(1));
+    config.checks = Selection::parse("health,health.upstreams,health.store").unwrap();
+    config.timeout = Duration::from_secs(5);
+    let report = livegames::smoke::run(&config, Schemas::builtin(true)).await;
+    let text = listing(&report);
+    assert!(!report.passed, "{text}");
+    assert_eq!(
+        report.failed(),
+        ["health.upstreams", "health.store"],
+        "{text}"
+    );
+    let upstreams = report.check("health.upstreams").unwrap();
+    assert_eq!(
+        upstreams.violations[0].pointer, "/sources/apisports/state",
+        "{text}"
+    );
+    assert!(
+        upstreams.violations[0].actual.contains("no API key"),
+        "{text}"
+    );
+    let store = report.check("health.store").unwrap();
+    assert_eq!(
+        store.violations[0].pointer, "/store/influxdb/state",
+        "{text}"
+    );
+    assert!(
+        store.violations[0].actual.contains("could not connect"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&closed.port().to_string()),
+        "no upstream address in the report: {text}"
+    );
+    server.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_server_that_keeps_the_contract_passes() {
     let addr = contract_server::start(Breakage::None).await;
@@ -62,7 +125,9 @@ async fn an_independent_server_that_keeps_the_contract_passes() {
     .await;
     let text = listing(&report);
     assert!(report.passed, "{text}");
-    assert_eq!(report.counts.skipped, 0, "{text}");
+    // It reports no store: that check is skipped, saying so.
+    assert_eq!(report.counts.skipped, 1, "{text}");
+    assert_eq!(report.check("health.store").unwrap().status, Status::Skip);
     let heartbeat = report.check("ws.heartbeat").unwrap();
     assert!(heartbeat.detail.contains("a heartbeat after"), "{text}");
     let epoch = report.check("ws.epoch").unwrap();
@@ -80,7 +145,10 @@ async fn a_1_0_0_server_passes_with_the_epoch_check_skipped() {
     .await;
     let text = listing(&report);
     assert!(report.passed, "{text}");
-    assert_eq!(report.counts.skipped, 1, "{text}");
+    assert_eq!(
+        report.counts.skipped, 2,
+        "{text}: ws.epoch and health.store"
+    );
     let epoch = report.check("ws.epoch").unwrap();
     assert_eq!(epoch.status, Status::Skip, "{text}");
     assert!(

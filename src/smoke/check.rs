@@ -20,6 +20,8 @@ pub const MAX_LISTED: usize = 50;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CheckId {
     Health,
+    HealthUpstreams,
+    HealthStore,
     Games,
     Timeline,
     WsConnect,
@@ -43,8 +45,10 @@ pub enum CheckId {
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 20] = [
+    pub const ALL: [CheckId; 22] = [
         CheckId::Health,
+        CheckId::HealthUpstreams,
+        CheckId::HealthStore,
         CheckId::Games,
         CheckId::Timeline,
         CheckId::WsConnect,
@@ -70,6 +74,8 @@ impl CheckId {
     pub fn name(self) -> &'static str {
         match self {
             CheckId::Health => "health",
+            CheckId::HealthUpstreams => "health.upstreams",
+            CheckId::HealthStore => "health.store",
             CheckId::Games => "games",
             CheckId::Timeline => "timeline",
             CheckId::WsConnect => "ws.connect",
@@ -96,6 +102,12 @@ impl CheckId {
     pub fn about(self) -> &'static str {
         match self {
             CheckId::Health => "GET /health answers 200 with a known status",
+            CheckId::HealthUpstreams => {
+                "/health reports every upstream it uses (ESPN, Kalshi, API-SPORTS) ok"
+            }
+            CheckId::HealthStore => {
+                "/health reports its store (InfluxDB) writing; skipped when it has none"
+            }
             CheckId::Games => "GET /api/live/games is valid and lists a live game",
             CheckId::Timeline => "GET /api/games/{id}/timeline is valid",
             CheckId::WsConnect => "WS /ws/live/{id} opens",

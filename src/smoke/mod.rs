@@ -97,7 +97,7 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
             CheckId::TimelineMatchesStream,
         ]);
     let quiet_game = targets.quiet_game.as_deref().or(game);
-    let (timeline, main, heartbeat, ping, unknown_game, unknown_path, nfl, nhl) = tokio::join!(
+    let (timeline, main, heartbeat, ping, unknown_game, unknown_path, nfl, nhl, upstreams, store) = tokio::join!(
         check(ctx, CheckId::Timeline, || rest_checks::timeline(
             ctx, game, no_game
         )),
@@ -114,6 +114,10 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
         )),
         check(ctx, CheckId::ScoresNfl, || rest_checks::scores(ctx, "nfl")),
         check(ctx, CheckId::ScoresNhl, || rest_checks::scores(ctx, "nhl")),
+        check(ctx, CheckId::HealthUpstreams, || rest_checks::upstreams(
+            ctx
+        )),
+        check(ctx, CheckId::HealthStore, || rest_checks::store(ctx)),
     );
     let main = main.unwrap_or_default();
     let mut results: Vec<CheckResult> = main
@@ -143,6 +147,8 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
             matches,
             nfl,
             nhl,
+            upstreams,
+            store,
         ]
         .into_iter()
         .flatten(),

@@ -62,6 +62,123 @@ pub(crate) async fn health(ctx: &Ctx<'_>) -> (CheckResult, Option<String>) {
     (CheckResult::judged(ID, took, ok, violations), None)
 }
 
+/// `health.upstreams`: every upstream `/health` lists is ok; the ones that are not are
+/// named with what the server says of them. After a deploy this is where a missing API
+/// key or an unreachable API-SPORTS shows.
+pub(crate) async fn upstreams(ctx: &Ctx<'_>) -> CheckResult {
+    const ID: CheckId = CheckId::HealthUpstreams;
+    let started = Instant::now();
+    loop {
+        let value = match health_body(ctx, ID).await {
+            Ok(v) => v,
+            Err(failed) => return failed,
+        };
+        let Some(sources) = value["sources"].as_object().filter(|m| !m.is_empty()) else {
+            return CheckResult::skip(ID, "/health lists no upstreams");
+        };
+        // Stale is on its way somewhere (a server that just started, a slow poll):
+        // give it until --timeout; down is judged at once.
+        let settling = sources.values().any(|s| s["state"] == "stale");
+        if settling && started.elapsed() + Duration::from_millis(250) < ctx.timeout() {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
+        let mut violations = Vec::new();
+        let mut seen = Vec::new();
+        for (name, source) in sources {
+            let state = source["state"].as_str().unwrap_or("?");
+            seen.push(format!("{name} {state}"));
+            if state != "ok" {
+                let detail = source["detail"].as_str().unwrap_or("no detail");
+                violations.push(Violation::new(
+                    "health",
+                    0,
+                    format!("/sources/{name}/state"),
+                    "ok",
+                    format!("{state}: {}", cut(detail, 160)),
+                    "",
+                ));
+            }
+        }
+        return CheckResult::judged(ID, started.elapsed(), seen.join(", "), violations);
+    }
+}
+
+/// `health.store`: each store `/health` reports has written (an idle one is given
+/// until `--timeout` to make its first write); none reported: skipped, saying so.
+pub(crate) async fn store(ctx: &Ctx<'_>) -> CheckResult {
+    const ID: CheckId = CheckId::HealthStore;
+    let started = Instant::now();
+    loop {
+        let value = match health_body(ctx, ID).await {
+            Ok(v) => v,
+            Err(failed) => return failed,
+        };
+        let Some(stores) = value["store"].as_object().filter(|m| !m.is_empty()) else {
+            return CheckResult::skip(
+                ID,
+                "/health reports no store (livegames serve writes to InfluxDB with --influxdb)",
+            );
+        };
+        let states: Vec<(String, String, String)> = stores
+            .iter()
+            .map(|(name, s)| {
+                (
+                    name.clone(),
+                    s["state"].as_str().unwrap_or("?").to_owned(),
+                    s["detail"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        let waiting = states.iter().any(|(_, state, _)| state == "idle");
+        if waiting && started.elapsed() + Duration::from_millis(250) < ctx.timeout() {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
+        let violations = states
+            .iter()
+            .filter(|(_, state, _)| state != "ok")
+            .map(|(name, state, detail)| {
+                let found = if state == "idle" {
+                    format!(
+                        "idle: nothing written within --timeout ({})",
+                        humantime::format_duration(ctx.timeout())
+                    )
+                } else {
+                    format!("{state}: {}", cut(detail, 160))
+                };
+                Violation::new("health", 0, format!("/store/{name}/state"), "ok", found, "")
+            })
+            .collect();
+        let ok = states
+            .iter()
+            .map(|(name, state, _)| {
+                let queued = stores[name]["queued_lines"].as_u64().unwrap_or(0);
+                format!("{name} {state}, {queued} lines queued")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        return CheckResult::judged(ID, started.elapsed(), ok, violations);
+    }
+}
+
+/// `/health` as JSON; when it does not answer 200 with JSON, the check is skipped
+/// pointing at `health`, which judges that.
+async fn health_body(ctx: &Ctx<'_>, id: CheckId) -> Result<Value, CheckResult> {
+    let why = match ctx.get("/health").await {
+        Answer::Reply { status: 200, body } => match serde_json::from_slice::<Value>(&body) {
+            Ok(v) if v.is_object() => return Ok(v),
+            _ => "/health is not a JSON object".to_owned(),
+        },
+        Answer::Reply { status, .. } => format!("/health answered HTTP {status}"),
+        Answer::Unreachable(why) => format!("/health: {why}"),
+    };
+    Err(CheckResult::skip(
+        id,
+        format!("{why} (see the health check)"),
+    ))
+}
+
 /// The listed games: (id, state of the latest point).
 fn listed_games(list: &Value) -> Vec<(&str, &str)> {
     list["games"]
