@@ -37,6 +37,9 @@ mod smoke;
 mod foreign;
 // The dashboard in headless Chromium: list, game chart, reconnect, memory.
 mod dashboard;
+// deploy/'s alerting: promtool and amtool checks, and an alert delivered for real
+// (serve -> Prometheus -> Alertmanager -> webhook).
+mod alerting;
 // The binary: exit codes and messages for bad usage.
 mod cli;
 // Module boundaries: the contract stays pure; parts do not reach into each other.

@@ -174,6 +174,12 @@ impl GameChannel {
         (s.seq, s.latest.clone())
     }
 
+    /// How long since this game last sent a frame (heartbeats included), and its state.
+    pub fn silence(&self, now: Instant) -> (Duration, crate::contract::GameState) {
+        let s = self.lock();
+        (now.saturating_duration_since(s.last_sent), s.latest.state)
+    }
+
     pub fn subscribers(&self) -> usize {
         self.tx.receiver_count()
     }

@@ -61,6 +61,11 @@ pub struct RouteOnlyLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GameLabel {
+    pub game: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WindowLabel {
     pub window: String,
 }
@@ -114,6 +119,8 @@ pub struct Metrics {
     pub influxdb_lines: Family<ResultLabel, Counter>,
     pub influxdb_writes: Family<ResultLabel, Counter>,
     pub influxdb_queue: Gauge,
+    pub game_silence: Family<GameLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub game_live: Family<GameLabel, Gauge>,
 }
 
 fn http_duration_histogram() -> Histogram {
@@ -151,6 +158,8 @@ impl Metrics {
             influxdb_lines: Family::default(),
             influxdb_writes: Family::default(),
             influxdb_queue: Gauge::default(),
+            game_silence: Family::default(),
+            game_live: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -277,6 +286,16 @@ impl Metrics {
             "influxdb_queue_lines",
             "Lines waiting to be written to InfluxDB",
             m.influxdb_queue.clone(),
+        );
+        registry.register(
+            "game_frame_age_seconds",
+            "Seconds since the game's stream last sent a frame (heartbeats included; over 5 s means it stalled), at scrape time",
+            m.game_silence.clone(),
+        );
+        registry.register(
+            "game_live",
+            "1 while the game is live, else 0",
+            m.game_live.clone(),
         );
         let metrics = Metrics { registry, ..m };
         metrics.start_every_series_at_zero();

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::error::without_urls;
+use super::observe::GameLabel;
 use super::state::AppState;
 use crate::contract::SourceHealth;
 use crate::influx::StoreState;
@@ -57,9 +58,31 @@ pub async fn health(State(state): State<AppState>) -> Response {
     Json(body).into_response()
 }
 
+/// Each game's silence and liveness, read at scrape time (what the "no frames for a
+/// live game" alert watches).
+fn record_game_silences(state: &AppState) {
+    let now = Instant::now();
+    let metrics = &state.0.metrics;
+    for game in state.0.hub.games() {
+        let (silence, game_state) = game.silence(now);
+        let label = GameLabel {
+            game: game.info.id.to_string(),
+        };
+        metrics
+            .game_silence
+            .get_or_create(&label)
+            .set(silence.as_secs_f64());
+        metrics
+            .game_live
+            .get_or_create(&label)
+            .set(i64::from(game_state == crate::contract::GameState::Live));
+    }
+}
+
 /// `GET /metrics`: Prometheus text 0.0.4 by default (and for `text/plain`),
 /// OpenMetrics for a scraper that asks for `application/openmetrics-text`.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    record_game_silences(&state);
     let wants_openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()
