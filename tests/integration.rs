@@ -40,6 +40,8 @@ mod dashboard;
 // deploy/'s alerting: promtool and amtool checks, and an alert delivered for real
 // (serve -> Prometheus -> Alertmanager -> webhook).
 mod alerting;
+// deploy/ as far as this machine can check it: systemd unit, Dockerfile, compose.
+mod deploy;
 // The binary: exit codes and messages for bad usage.
 mod cli;
 // Module boundaries: the contract stays pure; parts do not reach into each other.
