@@ -8,6 +8,7 @@
   const MAX_POINTS = Math.max(100, Number(params.get("cap")) || 20000);
   const FLUSH_MS = 200; // frames are applied and drawn at most 5 times a second
   const LIST_REFRESH_MS = 2000;
+  const SCORES_REFRESH_MS = Math.max(1000, Number(params.get("scoresEvery")) || 10000);
   const RECONNECT_MAX_MS = 10000;
   const view = document.getElementById("view");
   const subtitle = document.getElementById("subtitle");
@@ -382,12 +383,95 @@
     };
   }
 
+  // #/scores: NFL and NHL from /api/{league}/scores, refreshed; each league shows
+  // loading, its scores with the cache state (HIT/MISS and age), or the reason the
+  // server gave for not having them (no key, quota spent, circuit open...).
+  function scoresPage() {
+    let stopped = false;
+    let timer = null;
+    subtitle.textContent = "NFL and NHL scores";
+    const leagues = ["nfl", "nhl"].map((league) => {
+      const badge = el("span", { class: "badge muted cache", id: "cache-" + league, "data-state": "loading" }, "loading");
+      const body = el("div", { id: "scores-" + league, "data-state": "loading" },
+        el("p", { class: "muted" }, "Loading " + league.toUpperCase() + " scores…"));
+      const section = el("section", {}, el("h2", {}, league.toUpperCase() + " ", badge), body);
+      return { league, badge, body, section, table: null, fetchedAt: null };
+    });
+    view.replaceChildren(...leagues.map((l) => l.section));
+    setConn("connecting", "loading");
+
+    function table(l, scores) {
+      const rows = scores.games.map((g) => el("tr", { "data-game": String(g.id), class: g.status },
+        el("td", { class: "teams" }, g.away.name + " @ " + g.home.name),
+        el("td", {}, g.away.score == null ? "–" : g.away.score + " – " + g.home.score),
+        el("td", {}, g.status_detail), el("td", {}, g.clock || "")));
+      return el("table", { class: "scores" },
+        el("thead", {}, el("tr", {}, ...["Game", "Score", "Status", "Clock"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, ...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "4", class: "muted" }, "No " + l.league.toUpperCase() + " games today."))])));
+    }
+
+    function showScores(l, scores, cache, age) {
+      l.table = table(l, scores);
+      l.fetchedAt = Date.now() - age * 1000;
+      l.body.dataset.state = "ok";
+      l.body.replaceChildren(l.table);
+      l.badge.className = "badge " + (cache === "HIT" ? "pass" : "muted") + " cache";
+      l.badge.dataset.state = "ok";
+      l.badge.dataset.cache = cache || "";
+      l.badge.dataset.age = String(age);
+      l.badge.textContent = (cache || "?") + (cache === "HIT" ? " · cached " + age + " s ago" : " · fetched just now");
+    }
+
+    function showError(l, code, message) {
+      l.body.dataset.state = "error";
+      l.body.dataset.code = code;
+      l.badge.className = "badge fail cache";
+      l.badge.dataset.state = "error";
+      l.badge.textContent = code;
+      const box = el("p", { class: "fail error-reason" }, "Scores unavailable (" + code + "): " + message);
+      const stale = l.table ? [el("p", { class: "muted" }, "Last scores, from " + hms(l.fetchedAt) + ":"), l.table] : [];
+      l.body.replaceChildren(box, ...stale);
+    }
+
+    async function load(l) {
+      let res;
+      try {
+        res = await fetch("/api/" + l.league + "/scores", { cache: "no-store" });
+      } catch (e) {
+        return stopped || showError(l, "offline", "cannot reach the server (" + e.message + ")");
+      }
+      let body = null;
+      try { body = await res.json(); } catch (e) { /* judged below */ }
+      if (stopped) return;
+      if (res.ok && body && Array.isArray(body.games)) {
+        return showScores(l, body, res.headers.get("x-cache"), Number(res.headers.get("age")) || 0);
+      }
+      const code = (body && typeof body.error === "string" && body.error) || "HTTP " + res.status;
+      const retry = res.headers.get("retry-after");
+      const reason = ((body && body.message) || "the server gave no reason").replace(/[.\s]*$/, ".");
+      const message = reason + (retry ? " Retry in " + retry + " s." : "");
+      showError(l, code, message);
+    }
+
+    async function refresh() {
+      await Promise.all(leagues.map(load));
+      if (stopped) return;
+      const failing = leagues.filter((l) => l.body.dataset.state === "error").length;
+      if (failing) setConn("reconnecting", "updated " + hms(Date.now()) + ", " + failing + " of 2 unavailable");
+      else setConn("live", "updated " + hms(Date.now()));
+      timer = setTimeout(refresh, SCORES_REFRESH_MS);
+    }
+    refresh();
+    return { stop() { stopped = true; clearTimeout(timer); } };
+  }
+
   function route() {
     if (page) page.stop();
     const match = location.hash.match(/^#\/live\/([^/?#]+)$/);
-    page = match ? gamePage(decodeURIComponent(match[1])) : listPage();
+    if (location.hash === "#/scores") page = scoresPage();
+    else page = match ? gamePage(decodeURIComponent(match[1])) : listPage();
     window.__livegames = page; // for the end-to-end tests
   }
   window.addEventListener("hashchange", route);
-  if (location.hash.startsWith("#/live")) route(); else location.hash = "#/live";
+  if (location.hash.startsWith("#/live") || location.hash === "#/scores") route(); else location.hash = "#/live";
 })();

@@ -709,3 +709,132 @@ async fn memory_stays_bounded_at_50_frames_per_second() {
     );
     server.stop().await.unwrap();
 }
+
+const NFL_STATE: &str = "document.querySelector('#scores-nfl')?.dataset.state";
+const NHL_STATE: &str = "document.querySelector('#scores-nhl')?.dataset.state";
+
+/// issue 13: #/scores shows NFL and NHL as the API has them, with the cache state:
+/// MISS when fetched, then HIT with its age on the next refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scores_page_shows_both_leagues_with_their_cache_state() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server = start(fast_config()).await;
+    browser
+        .goto(&format!("{}/?scoresEvery=1000#/scores", server.http_url()))
+        .await;
+    browser
+        .wait_for(
+            "both leagues",
+            &format!("{NFL_STATE} === 'ok' && {NHL_STATE} === 'ok'"),
+        )
+        .await;
+    for league in ["nfl", "nhl"] {
+        let api: Value = get(&format!("{}/api/{league}/scores", server.http_url()))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let games = api["games"].as_array().unwrap();
+        let rows = browser
+            .eval(&format!(
+                "[...document.querySelectorAll('#scores-{league} tbody tr[data-game]')].map(r => [r.dataset.game, r.innerText])"
+            ))
+            .await;
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), games.len(), "{league}: one row per game");
+        for (row, game) in rows.iter().zip(games) {
+            assert_eq!(row[0], game["id"].to_string());
+            let text = row[1].as_str().unwrap();
+            assert!(
+                text.contains(game["home"]["name"].as_str().unwrap())
+                    && text.contains(game["status_detail"].as_str().unwrap()),
+                "{text} vs {game}"
+            );
+        }
+    }
+    // The first answer was fetched (MISS); within the TTL a refresh is a HIT, aged.
+    let hit = browser
+        .wait_for(
+            "a cache hit on a refresh",
+            "(b => b.dataset.cache === 'HIT' && b.innerText)(document.querySelector('#cache-nfl'))",
+        )
+        .await;
+    assert!(hit.as_str().unwrap().starts_with("HIT · cached "), "{hit}");
+    browser.screenshot("scores").await;
+    server.stop().await.unwrap();
+}
+
+/// issue 13: while the scores are on their way the page says it is loading; when the
+/// server cannot have them it shows the server's reason, by code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scores_page_shows_loading_then_the_reason_there_are_none() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    // A slow API-SPORTS: each fetch waits out the upstream timeout, then fails.
+    let mut config = fast_config();
+    config.faults = vec!["apisports=slow".parse().unwrap()];
+    // Under the mock's slow delay (3 s), so every fetch times out; long enough to
+    // see the loading state.
+    config.upstream_timeout = Duration::from_millis(2500);
+    config.scores.breaker_failures = 1;
+    let server = start(config).await;
+    browser
+        .goto(&format!("{}/?scoresEvery=1000#/scores", server.http_url()))
+        .await;
+    let loading = browser
+        .wait_for(
+            "the loading state",
+            "document.querySelector('#scores-nfl')?.dataset.state === 'loading' && document.querySelector('#scores-nfl').innerText",
+        )
+        .await;
+    assert!(
+        loading.as_str().unwrap().contains("Loading NFL scores"),
+        "{loading}"
+    );
+    // The timeout gives 502 upstream_error and opens the circuit: 503 circuit_open.
+    let open = browser
+        .wait_for(
+            "the circuit_open reason",
+            "document.querySelector('#scores-nfl')?.dataset.code === 'circuit_open' && document.querySelector('#scores-nfl').innerText",
+        )
+        .await;
+    let open = open.as_str().unwrap();
+    assert!(
+        open.contains("Scores unavailable (circuit_open)") && open.contains("Retry in "),
+        "{open}"
+    );
+    assert_eq!(
+        browser
+            .eval("document.querySelector('#cache-nfl').innerText")
+            .await,
+        "circuit_open"
+    );
+    browser.screenshot("scores-circuit-open").await;
+    server.stop().await.unwrap();
+
+    // No key for a real API-SPORTS: the page says so, with what to set.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut config = fast_config();
+    config.apisports_url = Some(format!("http://{closed}/{{sport}}"));
+    let server = start(config).await;
+    browser
+        .goto(&format!("{}/?scoresEvery=1000#/scores", server.http_url()))
+        .await;
+    let no_key = browser
+        .wait_for(
+            "the no_api_key reason",
+            "document.querySelector('#scores-nhl')?.dataset.code === 'no_api_key' && document.querySelector('#scores-nhl').innerText",
+        )
+        .await;
+    assert!(
+        no_key.as_str().unwrap().contains("APISPORTS_KEY"),
+        "{no_key}"
+    );
+    server.stop().await.unwrap();
+}

@@ -434,6 +434,15 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
             .map(|(_, v)| v.clone())
     }
 
+    /// The entry with how long ago it was put.
+    pub fn get_aged(&self, key: &K, now: Instant) -> Option<(V, Duration)> {
+        self.entries
+            .get(key)
+            .map(|(at, v)| (now.duration_since(*at), v))
+            .filter(|(age, _)| *age < self.ttl)
+            .map(|(age, v)| (v.clone(), age))
+    }
+
     pub fn put(&mut self, key: K, value: V, now: Instant) {
         self.entries.insert(key, (now, value));
     }

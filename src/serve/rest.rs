@@ -89,20 +89,22 @@ fn parse_param(raw: Option<&str>, name: &str, default: u64) -> Result<u64, ApiEr
     }
 }
 
-/// The scores of `league`, with `X-Cache: HIT|MISS`, or the 503 that says why not.
+/// The scores of `league`, with `X-Cache: HIT|MISS` and `Age` (seconds since they
+/// were fetched), or the 503 that says why not.
 async fn scores(state: AppState, league: League) -> Response {
     match state.0.scores.get(league).await {
         Ok((body, cache)) => {
             let mut response = Json(body).into_response();
-            let value = if cache == CacheStatus::Hit {
-                "HIT"
-            } else {
-                "MISS"
+            let (value, age) = match cache {
+                CacheStatus::Hit { age } => ("HIT", age.as_secs()),
+                CacheStatus::Miss => ("MISS", 0),
             };
-            response.headers_mut().insert(
+            let headers = response.headers_mut();
+            headers.insert(
                 HeaderName::from_static("x-cache"),
                 HeaderValue::from_static(value),
             );
+            headers.insert(axum::http::header::AGE, HeaderValue::from(age));
             response
         }
         Err(e) => e.into_response(),

@@ -40,7 +40,10 @@ pub struct Scores {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheStatus {
-    Hit,
+    /// From the cache, fetched this long ago.
+    Hit {
+        age: Duration,
+    },
     Miss,
 }
 
@@ -94,15 +97,17 @@ impl Scores {
         self.lock().cache.clear()
     }
 
-    fn cached(&self, league: League) -> Option<ScoresBody> {
-        self.lock().cache.get(&league, Instant::now())
+    fn cached(&self, league: League) -> Option<(ScoresBody, CacheStatus)> {
+        self.lock()
+            .cache
+            .get_aged(&league, Instant::now())
+            .map(|(body, age)| (body, CacheStatus::Hit { age }))
     }
 
     fn count_cache(&self, league: League, status: CacheStatus) {
-        let result = if status == CacheStatus::Hit {
-            "hit"
-        } else {
-            "miss"
+        let result = match status {
+            CacheStatus::Hit { .. } => "hit",
+            CacheStatus::Miss => "miss",
         };
         self.metrics
             .scores_cache
@@ -145,18 +150,18 @@ impl Scores {
             });
         }
         let cached = self.cached(league);
-        if let Some(body) = cached {
-            self.count_cache(league, CacheStatus::Hit);
-            return Ok((body, CacheStatus::Hit));
+        if let Some((body, hit)) = cached {
+            self.count_cache(league, hit);
+            return Ok((body, hit));
         }
         let _one_at_a_time = self.fetching[&league].lock().await;
         self.admit(league)?;
         // Another request may have filled the cache while this one waited its turn.
         let cached = self.cached(league);
-        if let Some(body) = cached {
+        if let Some((body, hit)) = cached {
             self.release_probe(league);
-            self.count_cache(league, CacheStatus::Hit);
-            return Ok((body, CacheStatus::Hit));
+            self.count_cache(league, hit);
+            return Ok((body, hit));
         }
         self.count_cache(league, CacheStatus::Miss);
         let fetched = self.client.games(league).await;

@@ -55,13 +55,27 @@ impl Browser {
         let run = super::tools::proceed(need);
         async move {
             match found {
-                Some(binary) if run => Some(Self::start(&binary).await),
+                Some(binary) if run => Some(Self::start_retrying(&binary).await),
                 _ => None,
             }
         }
     }
 
-    async fn start(binary: &Path) -> Browser {
+    /// Starts Chromium; a browser that dies before it listens (it happens on a
+    /// machine short of memory) is started again, twice at most, and the third
+    /// failure shows what it printed.
+    async fn start_retrying(binary: &Path) -> Browser {
+        let mut said = String::new();
+        for _ in 0..3 {
+            match Self::start(binary).await {
+                Ok(browser) => return browser,
+                Err(stderr) => said = stderr,
+            }
+        }
+        panic!("chromium exited three times before listening; it printed:\n{said}");
+    }
+
+    async fn start(binary: &Path) -> Result<Browser, String> {
         let profile = std::env::temp_dir().join(format!(
             "lg-chromium-{}-{}",
             std::process::id(),
@@ -91,18 +105,30 @@ impl Browser {
             .expect("chromium starts");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let keep = printed.clone();
         // Keep draining stderr so Chromium never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(at) = line.find("ws://") {
                     let _ = tx.send(line[at..].trim().to_owned());
+                } else {
+                    let mut kept = keep.lock().unwrap_or_else(|e| e.into_inner());
+                    if kept.len() < 40 {
+                        kept.push(line);
+                    }
                 }
             }
         });
         let endpoint = tokio::task::spawn_blocking(move || rx.recv_timeout(DEADLINE))
             .await
-            .unwrap()
-            .expect("chromium prints its DevTools address");
+            .unwrap();
+        let Ok(endpoint) = endpoint else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_dir_all(&profile);
+            return Err(printed.lock().unwrap_or_else(|e| e.into_inner()).join("\n"));
+        };
         let (cdp, _) = tokio_tungstenite::connect_async(&endpoint).await.unwrap();
         let mut browser = Browser {
             child,
@@ -121,7 +147,7 @@ impl Browser {
             )
             .await;
         browser.session = attached["sessionId"].as_str().unwrap().to_owned();
-        browser
+        Ok(browser)
     }
 
     /// Sends a command (to the tab once attached) and returns its result.
