@@ -123,7 +123,14 @@ fn point_line(n: u64) -> String {
         .tag("league", "nba")
         .tag("home", "BOS")
         .tag("away", "MIL")
-        .tag("cause", if n % 3 == 0 { "play" } else { "market" })
+        .tag(
+            "cause",
+            if n.is_multiple_of(3) {
+                "play"
+            } else {
+                "market"
+            },
+        )
         .field("seq", Field::Int(n as i64))
         .field("state", Field::Text("live".into()))
         .field("period", Field::Int(2))
@@ -295,7 +302,7 @@ async fn stream_with_store_stopped(influx: &mut Influxd) {
 #[tokio::main]
 async fn main() {
     let mut influx = Influxd::start().await;
-    println!("InfluxDB {} on 127.0.0.1:{}", "1.x (Debian)", influx.port);
+    println!("InfluxDB 1.x (Debian) on 127.0.0.1:{}", influx.port);
     for batch in [1_000, 5_000, 10_000] {
         throughput(&influx, batch).await;
     }
