@@ -122,6 +122,7 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             ..VuConfig::default()
         },
         budgets: Vec::new(),
+        out: None,
     };
     let peak_rss = Arc::new(AtomicU64::new(0));
     let rss = peak_rss.clone();

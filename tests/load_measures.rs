@@ -34,6 +34,7 @@ async fn load(targets: Vec<String>, conns: usize, secs: u64, vu: VuConfig) -> Lo
         ramp: Duration::ZERO,
         vu,
         budgets: Vec::new(),
+        out: None,
     };
     livegames::load::run(config, CancellationToken::new(), |_| {}).await
 }

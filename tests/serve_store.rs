@@ -234,3 +234,79 @@ async fn a_stopped_influxdb_never_slows_the_stream_and_writes_resume_when_it_ret
     );
     server.stop().await.unwrap();
 }
+
+/// issue 13: `load --out influxdb=URL` streams each second (k6's convention), tagged
+/// with the run and the worker: what InfluxDB holds adds up to the report's totals,
+/// second by second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_streams_each_second_to_influxdb_and_it_adds_up_to_the_report() {
+    let Some(influx) = InfluxDb::start().await else {
+        return;
+    };
+    let server = start(fast_config()).await;
+    live_game(&server).await;
+    let report = std::env::temp_dir().join(format!("livegames-out-{}", std::process::id()));
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args([
+            "load",
+            &server.ws_url(),
+            "--conns",
+            "8",
+            "--duration",
+            "4s",
+            "--ramp",
+            "0s",
+        ])
+        .args(["--out", &format!("influxdb={}", influx.url("loadtests"))])
+        .args(["--run-id", "ci-42", "--worker", "w1", "--quiet", "--report"])
+        .arg(&report)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("lines written, 0 failed requests, 0 lines dropped"),
+        "{stderr}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    let seconds = json["per_second"].as_array().unwrap();
+    let rows = influx
+        .query(
+            "loadtests",
+            "SELECT frames, open, delivery_p99_ms, delivery_p95_ms FROM load WHERE run = 'ci-42' AND worker = 'w1'",
+        )
+        .await;
+    let values = rows["values"]
+        .as_array()
+        .expect("the run's seconds in InfluxDB");
+    // The report folds a last fraction of a second into the one before, and what
+    // arrives while the connections close only into its totals; InfluxDB got each
+    // as it happened.
+    assert!(
+        (seconds.len()..=seconds.len() + 2).contains(&values.len()),
+        "{} lines for {} seconds: {values:?} vs {seconds:?}",
+        values.len(),
+        seconds.len()
+    );
+    let frames: i64 = values.iter().map(|v| v[1].as_i64().unwrap()).sum();
+    assert_eq!(
+        frames,
+        json["totals"]["frames"].as_i64().unwrap(),
+        "every frame, once"
+    );
+    assert_eq!(
+        values[0][2].as_i64().unwrap(),
+        seconds[0]["open"].as_i64().unwrap()
+    );
+    let p99_ms = seconds[0]["p99_us"].as_f64().unwrap() / 1000.0;
+    assert!(
+        (values[0][3].as_f64().unwrap() - p99_ms).abs() < 1e-9,
+        "{values:?} vs {p99_ms}"
+    );
+    assert!(values[0][4].as_f64().is_some(), "p95 too");
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&report);
+}

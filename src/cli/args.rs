@@ -19,7 +19,7 @@ use crate::feeds::mock::FaultSpec;
 use crate::inspect::record::RecordPlan;
 use crate::load::budget::{self, Budget};
 use crate::load::frame_head::{FrameReader, FrameShape, TsSpec, TsUnit};
-use crate::load::plan::{DEFAULT_PING, VuConfig};
+use crate::load::plan::{DEFAULT_PING, LiveOut, VuConfig};
 use crate::load::runner::MergePlan;
 use crate::load::scenario::{self, FlagDefaults, Scenario};
 use crate::load::{Output, Plan, StagePlan};
@@ -269,6 +269,16 @@ pub struct ServeArgs {
     /// How long shutdown waits for clients to get their close frame.
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub shutdown_grace: Duration,
+}
+
+/// This machine's name (Linux), for `--worker`'s default.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "worker".into())
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -543,6 +553,17 @@ pub struct LoadArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Stream the per-second figures while the run goes: influxdb=URL (InfluxDB 1.x
+    /// http://host:8086/DB or 2.x http://host:8086?org=O&bucket=B, credentials as for
+    /// serve --influxdb), tagged with --run-id and --worker, for a live Grafana panel.
+    #[arg(long, value_name = "influxdb=URL")]
+    pub out: Option<String>,
+    /// The run's id in --out (default: the report folder's name).
+    #[arg(long, requires = "out")]
+    pub run_id: Option<String>,
+    /// This worker's name in --out (default: the host name).
+    #[arg(long, requires = "out")]
+    pub worker: Option<String>,
     /// HTTP load instead of WebSockets: --conns users GET --paths in turn (via goose).
     #[arg(long, conflicts_with_all = ["scenario", "send_rate", "reconnect", "churn"])]
     pub http: bool,
@@ -673,10 +694,13 @@ impl LoadArgs {
             None => self.connect.clone(),
         };
         let file = scenario.as_ref();
+        let report_dir = self.report.clone().unwrap_or_else(default_report_dir);
+        let live_out = self.live_out(&report_dir)?;
         Ok(Plan {
             stages,
             scenario: scenario.is_some(),
-            report_dir: self.report.clone().unwrap_or_else(default_report_dir),
+            report_dir,
+            live_out,
             vu: VuConfig {
                 connect: connect.lower(self.connect_timeout, DEFAULT_READ_BUFFER)?,
                 idle_timeout: self.idle_timeout,
@@ -692,6 +716,31 @@ impl LoadArgs {
                 progress_bar,
             },
         })
+    }
+
+    /// `--out influxdb=URL` with the run's tags; only InfluxDB is spoken.
+    fn live_out(&self, report_dir: &std::path::Path) -> Result<Option<LiveOut>, Failure> {
+        let Some(spec) = self.out.as_deref() else {
+            return Ok(None);
+        };
+        let Some(url) = spec.strip_prefix("influxdb=") else {
+            return Err(Failure::usage(format!(
+                "--out {spec:?}: the one output is influxdb=URL (e.g. influxdb=http://localhost:8086/k6)"
+            )));
+        };
+        let target = crate::influx::parse(url, |name| std::env::var(name).ok())
+            .map_err(|e| Failure::usage(format!("--out: {e}")))?;
+        let run_id = self.run_id.clone().unwrap_or_else(|| {
+            report_dir
+                .file_name()
+                .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned())
+        });
+        let worker = self.worker.clone().unwrap_or_else(host_name);
+        Ok(Some(LiveOut {
+            target,
+            run_id,
+            worker,
+        }))
     }
 
     fn single_stage(&self, budgets: Vec<Budget>) -> StagePlan {

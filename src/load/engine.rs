@@ -30,6 +30,65 @@ pub struct LoadConfig {
     pub ramp: Duration,
     pub vu: VuConfig,
     pub budgets: Vec<Budget>,
+    /// Where each second's figures are also sent (`--out influxdb=`).
+    pub out: Option<SecondsOut>,
+}
+
+/// Each second's figures as InfluxDB lines: measurement `load` (tags `run`, `worker`,
+/// `stage`; fields open, frames, frames_per_s, delivery p50/p95/p99/max and rtt p99 in
+/// ms, errors) and one `load_errors` line per error kind seen that second.
+#[derive(Clone)]
+pub struct SecondsOut {
+    pub writer: crate::influx::Writer,
+    pub run_id: String,
+    pub worker: String,
+    pub stage: String,
+}
+
+impl std::fmt::Debug for SecondsOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondsOut")
+            .field("influxdb", &self.writer.target.display)
+            .field("run_id", &self.run_id)
+            .field("worker", &self.worker)
+            .finish()
+    }
+}
+
+impl SecondsOut {
+    fn send(&self, second: &Second, errors: &std::collections::BTreeMap<String, u64>) {
+        use crate::influx::{Field, line};
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        let ms = |us: Option<f64>| us.map(|v| Field::Float(v / 1000.0));
+        let mut out = String::with_capacity(256);
+        line(&mut out, "load")
+            .tag("run", &self.run_id)
+            .tag("worker", &self.worker)
+            .tag("stage", &self.stage)
+            .field("t", Field::Float(second.t))
+            .field("open", Field::Int(second.open as i64))
+            .field("frames", Field::Int(second.frames as i64))
+            .field("frames_per_s", Field::Float(second.frames_per_s))
+            .field_opt("delivery_p50_ms", ms(second.p50_us))
+            .field_opt("delivery_p95_ms", ms(second.p95_us))
+            .field_opt("delivery_p99_ms", ms(second.p99_us))
+            .field_opt("delivery_max_ms", ms(second.max_us))
+            .field_opt("rtt_p99_ms", ms(second.rtt_p99_us))
+            .field("errors", Field::Int(second.errors as i64))
+            .finish(at);
+        for (kind, count) in errors.iter().filter(|(_, n)| **n > 0) {
+            line(&mut out, "load_errors")
+                .tag("run", &self.run_id)
+                .tag("worker", &self.worker)
+                .tag("stage", &self.stage)
+                .tag("kind", kind)
+                .field("count", Field::Int(*count as i64))
+                .finish(at);
+        }
+        self.writer.push(out);
+    }
 }
 
 /// What the collector shows each second (for a progress bar).
@@ -92,6 +151,7 @@ pub async fn run(
         total: Recorder::new(),
         log: hdrlog::HdrLog::new(started_wall),
         last_fold: Duration::ZERO,
+        out: config.out.clone(),
     };
     let (seconds, stopped_early) = collector
         .until(started + config.duration, &stop, on_tick)
@@ -180,6 +240,7 @@ struct Collector {
     total: Recorder,
     log: hdrlog::HdrLog,
     last_fold: Duration,
+    out: Option<SecondsOut>,
 }
 
 impl Collector {
@@ -238,11 +299,15 @@ impl Collector {
             frames: i.counters.frames,
             frames_per_s: i.counters.frames as f64 / length.as_secs_f64().max(1e-3),
             p50_us: i.quantile(Distribution::Delivery, Quantile::P50),
+            p95_us: i.quantile(Distribution::Delivery, Quantile::P95),
             p99_us: i.quantile(Distribution::Delivery, Quantile::P99),
             max_us: i.quantile(Distribution::Delivery, Quantile::Max),
             rtt_p99_us: i.quantile(Distribution::Rtt, Quantile::P99),
             errors: i.counters.error_total(),
         };
+        if let Some(out) = &self.out {
+            out.send(&second, &i.counters.errors);
+        }
         self.interval.drain_into(&mut self.total);
         second
     }

@@ -198,6 +198,7 @@ fn merged_seconds(
                 frames: c.frames,
                 frames_per_s: c.frames as f64,
                 p50_us: r.quantile(Distribution::Delivery, Quantile::P50),
+                p95_us: r.quantile(Distribution::Delivery, Quantile::P95),
                 p99_us: r.quantile(Distribution::Delivery, Quantile::P99),
                 max_us: r.quantile(Distribution::Delivery, Quantile::Max),
                 rtt_p99_us: r.quantile(Distribution::Rtt, Quantile::P99),

@@ -21,10 +21,20 @@ pub struct Plan {
     pub scenario: bool,
     /// Where the report goes.
     pub report_dir: PathBuf,
+    /// Where per-second figures are streamed during the run (`--out influxdb=`).
+    pub live_out: Option<LiveOut>,
     /// What every WebSocket stage's users share (connect options, timestamps, pings,
     /// the send template); a stage sets its rates, reconnects and churn on top.
     pub vu: VuConfig,
     pub output: Output,
+}
+
+/// `--out influxdb=URL`: where the per-second figures go, and their tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveOut {
+    pub target: crate::influx::InfluxTarget,
+    pub run_id: String,
+    pub worker: String,
 }
 
 /// How a run talks to the person (or CI log) watching it.

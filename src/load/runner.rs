@@ -40,6 +40,7 @@ pub async fn run(
     let most_conns = plan.stages.iter().map(|s| s.conns).max().unwrap_or(0) as u64;
     // Each connection is a file; an embedded server holds the other end of each.
     host::raise_open_files_limit(most_conns * 2 + SPARE_FILES);
+    let live = LiveWriter::start(plan);
     let mut results: Vec<StageResult> = Vec::new();
     for (i, stage) in plan.stages.iter().enumerate() {
         let dir = stage_dir(plan, i, stage);
@@ -52,7 +53,8 @@ pub async fn run(
             );
             print(out, &header)?;
         }
-        let summary = run_stage(plan, stage, local, stop).await?;
+        let seconds_out = live.as_ref().map(|l| l.for_stage(&stage.label));
+        let summary = run_stage(plan, stage, local, stop, seconds_out).await?;
         print_summary(out, plan.output.json, &summary)?;
         write_report(&dir, &summary)?;
         let stopped = summary.stopped_early;
@@ -60,6 +62,9 @@ pub async fn run(
         if stopped {
             break;
         }
+    }
+    if let Some(live) = live {
+        live.finish().await;
     }
     if plan.scenario {
         report::write_scenario(&plan.report_dir, &results)
@@ -81,6 +86,116 @@ pub async fn run(
     verdict(&results)
 }
 
+/// `--out influxdb=`: the writer the stages' collectors send each second through, and
+/// its sending task, drained when the run ends.
+struct LiveWriter {
+    writer: crate::influx::Writer,
+    counts: std::sync::Arc<LiveCounts>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    run_id: String,
+    worker: String,
+}
+
+#[derive(Default)]
+struct LiveCounts {
+    written: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+    dropped: std::sync::atomic::AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl crate::influx::WriteObserver for LiveCounts {
+    fn written(&self, lines: u64) {
+        self.written
+            .fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn failed(&self, error: &str) {
+        self.failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_owned());
+    }
+    fn dropped(&self, lines: u64) {
+        self.dropped
+            .fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn queue_depth(&self, _: usize) {}
+}
+
+impl LiveWriter {
+    fn start(plan: &Plan) -> Option<LiveWriter> {
+        let out = plan.live_out.as_ref()?;
+        let counts = std::sync::Arc::new(LiveCounts::default());
+        let config = crate::influx::WriterConfig {
+            batch_lines: 1_000,
+            flush_every: std::time::Duration::from_secs(1),
+            queue_lines: 100_000,
+            ..crate::influx::WriterConfig::default()
+        };
+        let http = reqwest::Client::new();
+        let (writer, task) =
+            crate::influx::Writer::new(out.target.clone(), config, http, counts.clone());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(task.run(stop.clone()));
+        if !plan.output.quiet {
+            note!(
+                "livegames load: streaming each second to {} (run {}, worker {})",
+                out.target.display,
+                out.run_id,
+                out.worker
+            );
+        }
+        Some(LiveWriter {
+            writer,
+            counts,
+            stop,
+            task,
+            run_id: out.run_id.clone(),
+            worker: out.worker.clone(),
+        })
+    }
+
+    fn for_stage(&self, stage: &str) -> engine::SecondsOut {
+        engine::SecondsOut {
+            writer: self.writer.clone(),
+            run_id: self.run_id.clone(),
+            worker: self.worker.clone(),
+            stage: stage.to_owned(),
+        }
+    }
+
+    /// Sends what is queued (for up to the writer's drain time) and says how it went.
+    async fn finish(mut self) {
+        self.stop.cancel();
+        let _ = (&mut self.task).await;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let (written, failed, dropped) = (
+            get(&self.counts.written),
+            get(&self.counts.failed),
+            get(&self.counts.dropped),
+        );
+        let last = self
+            .counts
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let why = last
+            .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default();
+        note!(
+            "--out influxdb: {written} lines written, {failed} failed requests, {dropped} lines dropped{why}"
+        );
+    }
+}
+
+/// A run that ends early (a failed stage) still stops the sending task.
+impl Drop for LiveWriter {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 /// A scenario's stages each write into their own folder under the report's.
 fn stage_dir(plan: &Plan, index: usize, stage: &StagePlan) -> PathBuf {
     if plan.scenario {
@@ -98,6 +213,7 @@ async fn run_stage(
     stage: &StagePlan,
     local: &dyn LocalServers,
     stop: &CancellationToken,
+    seconds_out: Option<engine::SecondsOut>,
 ) -> Result<LoadSummary, Failure> {
     let (target, embedded): (Target, Option<LocalServer>) = match &stage.target {
         Some(target) => (target.clone(), None),
@@ -108,7 +224,7 @@ async fn run_stage(
     };
     let summary = match &stage.http {
         Some(paths) => http_stage(plan, stage, &target, paths).await,
-        None => ws_stage(plan, stage, &target, stop).await,
+        None => ws_stage(plan, stage, &target, stop, seconds_out).await,
     };
     if let Some(server) = embedded {
         server.stop().await;
@@ -122,6 +238,7 @@ async fn ws_stage(
     stage: &StagePlan,
     target: &Target,
     stop: &CancellationToken,
+    seconds_out: Option<engine::SecondsOut>,
 ) -> Result<LoadSummary, Failure> {
     let targets = stream_urls(target, &stage.games, &plan.vu.connect).await?;
     let config = LoadConfig {
@@ -136,6 +253,7 @@ async fn ws_stage(
             ..plan.vu.clone()
         },
         budgets: stage.budgets.clone(),
+        out: seconds_out,
     };
     let output = plan.output;
     if !output.progress_bar && !output.quiet {

@@ -51,6 +51,8 @@ pub struct Second {
     pub frames: u64,
     pub frames_per_s: f64,
     pub p50_us: Option<f64>,
+    #[serde(default)]
+    pub p95_us: Option<f64>,
     pub p99_us: Option<f64>,
     pub max_us: Option<f64>,
     pub rtt_p99_us: Option<f64>,
