@@ -254,19 +254,26 @@ async fn stream_with_store_stopped(influx: &mut Influxd) {
     let server = livegames::serve::spawn(config, "127.0.0.1:0")
         .await
         .unwrap();
-    let list: serde_json::Value = reqwest::get(format!("{}/api/live/games", server.http_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let games: Vec<String> = list["games"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|g| g["latest"]["state"] == "live")
-        .map(|g| g["id"].as_str().unwrap().to_owned())
-        .collect();
+    // The replay needs a moment before its games are live.
+    let mut games: Vec<String> = Vec::new();
+    let started = Instant::now();
+    while games.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no live game");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let list: serde_json::Value = reqwest::get(format!("{}/api/live/games", server.http_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        games = list["games"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["latest"]["state"] == "live")
+            .map(|g| g["id"].as_str().unwrap().to_owned())
+            .collect();
+    }
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
     let tasks = clients(&server.ws_url(), &games, samples.clone()).await;
     tokio::time::sleep(Duration::from_secs(2)).await; // past the connection burst
