@@ -354,6 +354,7 @@ mod tail_tests {
             frames,
             frames_per_s: frames as f64,
             p50_us: Some(100.0),
+            p95_us: Some(150.0),
             p99_us: Some(200.0),
             max_us: Some(300.0),
             rtt_p99_us: None,
