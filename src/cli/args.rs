@@ -271,6 +271,40 @@ pub struct ServeArgs {
     pub shutdown_grace: Duration,
 }
 
+/// `--ws-ping`: `auto`, a duration, or `0s` for none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WsPing {
+    Auto,
+    Every(Duration),
+    Off,
+}
+
+impl WsPing {
+    fn every(self) -> Option<Duration> {
+        match self {
+            WsPing::Auto => Some(crate::load::plan::AUTO_PING_EVERY),
+            WsPing::Every(d) => Some(d),
+            WsPing::Off => None,
+        }
+    }
+
+    fn budget(self) -> Option<u32> {
+        (self == WsPing::Auto).then_some(crate::load::plan::AUTO_PINGS_PER_SECOND)
+    }
+}
+
+fn ws_ping(s: &str) -> Result<WsPing, String> {
+    if s == "auto" {
+        return Ok(WsPing::Auto);
+    }
+    let d = duration(s).map_err(|e| format!("{e}; or auto"))?;
+    Ok(if d.is_zero() {
+        WsPing::Off
+    } else {
+        WsPing::Every(d)
+    })
+}
+
 /// This machine's name (Linux), for `--worker`'s default.
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -575,9 +609,11 @@ pub struct LoadArgs {
         requires = "http"
     )]
     pub paths: Vec<String>,
-    /// WebSocket protocol Ping per connection this often (0s: off); RTT any server answers.
-    #[arg(long, default_value = "5s", value_parser = duration)]
-    pub ws_ping: Duration,
+    /// WebSocket protocol Ping per connection (RTT any server answers): `auto` (every
+    /// 5 s, stretched so all connections together send at most 100 a second), a
+    /// duration, or 0s (off).
+    #[arg(long, default_value = "auto", value_parser = ws_ping)]
+    pub ws_ping: WsPing,
     /// Scenario file (TOML) with stages and budgets; see scenarios/.
     #[arg(long, conflicts_with_all = ["conns", "duration", "ramp", "rate", "games", "send_rate", "reconnect", "churn"])]
     pub scenario: Option<PathBuf>,
@@ -707,7 +743,8 @@ impl LoadArgs {
                 send_template: self.send_template(file)?,
                 subscribe: self.subscribe(file)?,
                 reader: FrameReader::new(&self.frame_shape(file)).usage()?,
-                ws_ping: (!self.ws_ping.is_zero()).then_some(self.ws_ping),
+                ws_ping: self.ws_ping.every(),
+                ws_ping_budget: self.ws_ping.budget(),
                 ..VuConfig::default()
             },
             output: Output {
@@ -953,6 +990,46 @@ mod tests {
             Command::Load(a) => assert!(a.json && a.quiet),
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn ws_ping_is_auto_by_default_and_takes_a_duration_or_off() {
+        let ping = |extra: &[&str]| {
+            let argv: Vec<&str> = ["livegames", "load"].iter().chain(extra).copied().collect();
+            match Cli::try_parse_from(argv).unwrap().command {
+                Command::Load(a) => a.ws_ping,
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(ping(&[]), WsPing::Auto);
+        assert_eq!(
+            ping(&["--ws-ping", "2s"]),
+            WsPing::Every(Duration::from_secs(2))
+        );
+        assert_eq!(ping(&["--ws-ping", "0s"]), WsPing::Off);
+        assert_eq!(WsPing::Auto.budget(), Some(100));
+        assert_eq!(WsPing::Every(Duration::from_secs(2)).budget(), None);
+        assert!(Cli::try_parse_from(["livegames", "load", "--ws-ping", "often"]).is_err());
+    }
+
+    #[test]
+    fn auto_pings_stay_within_their_budget_however_many_connections() {
+        use crate::load::plan::{AUTO_PING_EVERY, ping_interval};
+        let auto = |conns| ping_interval(AUTO_PING_EVERY, conns, Some(100));
+        assert_eq!(
+            auto(50),
+            Duration::from_secs(5),
+            "few connections: every 5 s"
+        );
+        assert_eq!(auto(500), Duration::from_secs(5));
+        assert_eq!(auto(1_000), Duration::from_secs(10));
+        assert_eq!(auto(10_000), Duration::from_secs(100));
+        for conns in [1, 499, 501, 7_777, 100_000] {
+            let per_second = conns as f64 / auto(conns).as_secs_f64();
+            assert!(per_second <= 100.0 + 1e-9, "{conns}: {per_second}/s");
+        }
+        let fixed = ping_interval(Duration::from_secs(1), 10_000, None);
+        assert_eq!(fixed, Duration::from_secs(1), "a chosen interval is kept");
     }
 
     #[test]

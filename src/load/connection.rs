@@ -122,7 +122,13 @@ impl<'a> Connection<'a> {
         };
         let send_period = config.send_rate.map(|r| Duration::from_secs_f64(1.0 / r));
         // The schedule starts at the connect, at this user's phase of the period.
-        let first_send = send_period.map(|p| opened + p.mul_f64(user.phase.clamp(0.0, 1.0)));
+        let phase = user.phase.clamp(0.0, 1.0);
+        let first_send = send_period.map(|p| opened + p.mul_f64(phase));
+        // Pings at this user's phase too, so they are spread over the interval instead
+        // of arriving together from every connection opened at once.
+        let first_ws_ping = config
+            .ws_ping
+            .map(|p| opened + p.mul_f64(phase).max(p / 100));
         Self {
             user,
             socket,
@@ -136,7 +142,7 @@ impl<'a> Connection<'a> {
             pending: VecDeque::new(),
             ws_pings: VecDeque::new(),
             ws_ping_n: 0,
-            next_ws_ping: config.ws_ping.map(|p| opened + p),
+            next_ws_ping: first_ws_ping,
             churn_at: config.churn.map(|c| opened + c),
             last_frame: opened,
             idle_check: opened + config.idle_timeout,

@@ -117,6 +117,26 @@ pub struct VuConfig {
     pub churn: Option<Duration>,
     /// WebSocket protocol Ping interval per connection (RTT any server answers), or none.
     pub ws_ping: Option<Duration>,
+    /// With `--ws-ping auto`: the most pings a second all connections together send;
+    /// each stage stretches `ws_ping` to stay within it.
+    pub ws_ping_budget: Option<u32>,
+}
+
+/// `--ws-ping auto`: a ping every 5 s per connection...
+pub const AUTO_PING_EVERY: Duration = Duration::from_secs(5);
+/// ...but no more than this many a second over all connections: at 10,000
+/// connections each pings every 100 s, 1 % of a 1 frame/s feed instead of 20 %, and
+/// the run still gets 100 RTT samples a second.
+pub const AUTO_PINGS_PER_SECOND: u32 = 100;
+
+/// The ping interval for `conns` connections within `budget` pings a second.
+pub fn ping_interval(every: Duration, conns: usize, budget: Option<u32>) -> Duration {
+    match budget {
+        Some(per_second) if per_second > 0 => every.max(Duration::from_secs_f64(
+            conns as f64 / f64::from(per_second),
+        )),
+        _ => every,
+    }
 }
 
 impl Default for VuConfig {
@@ -128,6 +148,7 @@ impl Default for VuConfig {
             idle_timeout: Duration::from_secs(30),
             send_rate: None,
             send_template: DEFAULT_PING.to_owned(),
+            ws_ping_budget: None,
             subscribe: None,
             reader: FrameReader::Contract,
             reconnect: None,

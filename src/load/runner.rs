@@ -247,6 +247,9 @@ async fn ws_stage(
         duration: stage.duration,
         ramp: stage.ramp,
         vu: VuConfig {
+            ws_ping: plan.vu.ws_ping.map(|every| {
+                super::plan::ping_interval(every, stage.conns, plan.vu.ws_ping_budget)
+            }),
             send_rate: stage.send_rate,
             reconnect: stage.reconnect.then_some(RECONNECT_BACKOFF),
             churn: stage.churn,
