@@ -1,16 +1,19 @@
-//! Load-generator overhead: `livegames load` (the library, with latency, seq and
-//! contract checks on every frame) against a minimal tokio-tungstenite client doing
-//! the same reading, on the same server, on this machine.
+//! Load-generator cost: `livegames load` (the library, with its defaults: latency,
+//! seq and contract checks on every frame, `--ws-ping auto`) against a minimal
+//! tokio-tungstenite client that only reads each frame and takes its `ts`, on the
+//! same server, one after the other, each client in its own process.
 //!
-//! Run: `cargo bench --bench loadgen` (about 3 minutes), or
+//! Run: `cargo bench --bench loadgen` (three rows, about 3 minutes): 1,000
+//! connections x 100 frames/s, 10,000 x 1/s and 100 x 10/s; or one row with
 //! `cargo bench --bench loadgen -- --conns 1000 --rate 100 --seconds 10`.
 //!
-//! The server (release `livegames serve`) runs in its own process; both clients run
-//! in this process, one after the other, so this process's CPU time (from /proc) is
-//! the client's. Reported: frames/s received, client CPU-seconds per 100,000 frames,
-//! delivery p99 (receive − `ts`: the client's own delay shows up here), and, for
-//! `livegames load` with 10,000 connections, how long until all were open and the
-//! client memory per connection. Traffic goes to 127.0.0.1 only, for a bounded time.
+//! The server (release `livegames serve`) runs in its own process; each client is
+//! this benchmark started again with `--client`, so its CPU time and memory are its
+//! own. Reported per client, over the steady window (from one second after the last
+//! connection opened, for `--seconds`): frames/s, CPU-seconds per 100,000 frames,
+//! memory per connection (peak RSS minus RSS before connecting, divided by the
+//! connections), delivery p99 (receive - `ts`). Traffic goes to 127.0.0.1 only, for
+//! a bounded time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +24,7 @@ use livegames::client::ConnectOptions;
 use livegames::load::LoadConfig;
 use livegames::load::budget::Figures;
 use livegames::load::host::process_cpu_seconds;
-use livegames::load::plan::VuConfig;
+use livegames::load::plan::{AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND, VuConfig, ping_interval};
 use livegames::load::recorder::{Distribution, Quantile};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -32,84 +35,186 @@ use common::{now_micros, proc_stats, ts_of};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
+    let value = |name: &str| {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse::<f64>().expect(name))
+            .cloned()
     };
-    let conns = flag("--conns").unwrap_or(1000.0) as usize;
-    let rate = flag("--rate").unwrap_or(100.0);
-    let seconds = flag("--seconds").unwrap_or(10.0) as u64;
+    let number = |name: &str| value(name).map(|v| v.parse::<f64>().expect(name));
     livegames::load::host::raise_open_files_limit(12_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
+    if let Some(client) = value("--client") {
+        // A child: one client, one line of figures on stdout.
+        let conns = number("--conns").unwrap() as usize;
+        let seconds = number("--seconds").unwrap() as u64;
+        let urls: Vec<String> = value("--urls")
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        let outcome = rt.block_on(async {
+            match client.as_str() {
+                "minimal" => minimal_client(&urls, conns, seconds).await,
+                _ => livegames_load(&urls, conns, seconds).await,
+            }
+        });
+        println!("{}", outcome.to_line());
+        return;
+    }
+    let rows: Vec<(usize, f64)> = match (number("--conns"), number("--rate")) {
+        (Some(c), Some(r)) => vec![(c as usize, r)],
+        _ => vec![(1_000, 100.0), (10_000, 1.0), (100, 10.0)],
+    };
+    let seconds = number("--seconds").unwrap_or(10.0) as u64;
     rt.block_on(async {
-        let server = common::start_livegames(rate).await;
-        println!("loadgen: {conns} connections x {rate} frames/s per game, {seconds}s each");
-        println!("{:<28} {:>10} {:>14} {:>10} {:>10}", "client", "frames/s", "cpu-s/100k", "p50 ms", "p99 ms");
-        let minimal = minimal_client(&server.urls, conns, seconds).await;
-        print_row("minimal-tt (saturating)", &minimal);
-        let ours = livegames_load(&server.urls, conns, seconds).await;
-        print_row("livegames load (saturating)", &ours);
         println!(
-            "  -> livegames load delivers {:.0}% of the minimal client's frames per CPU-second",
-            minimal.cpu_per_100k / ours.cpu_per_100k * 100.0
+            "{:<34} {:>10} {:>12} {:>12} {:>9}",
+            "scenario / client", "frames/s", "cpu-s/100k", "KiB/conn", "p99 ms"
         );
-        drop(server);
-
-        // Latency overhead where the machine is not saturated: a fifth of the rate.
-        let light = (rate / 5.0).max(1.0);
-        let server = common::start_livegames(light).await;
-        let minimal = minimal_client(&server.urls, conns, seconds).await;
-        print_row(&format!("minimal-tt ({light}/s)"), &minimal);
-        let ours = livegames_load(&server.urls, conns, seconds).await;
-        print_row(&format!("livegames load ({light}/s)"), &ours);
-        println!("  -> latency overhead of livegames load at p99: {:+.2} ms (p50 {:+.2} ms)", ours.p99_ms - minimal.p99_ms, ours.p50_ms - minimal.p50_ms);
-        drop(server);
-
-        // Many connections: how fast they open, and what one more connection costs
-        // this process (the difference between 1,000 and 10,000 connections, so the
-        // fixed cost of the histograms does not count).
-        let server = common::start_livegames(1.0).await;
-        let thousand = livegames_load(&server.urls, 1_000, 3).await;
-        let many = livegames_load(&server.urls, 10_000, 5).await;
-        println!(
-            "10,000 connections: all open after {:.2}s (ramp 0); client memory {:.1} KiB per connection ({:.0} MiB RSS at 1,000, {:.0} MiB at 10,000)",
-            many.all_open_after_s.unwrap_or(f64::NAN),
-            (many.peak_rss_kib - thousand.peak_rss_kib).max(0.0) / 9_000.0,
-            thousand.peak_rss_kib / 1024.0,
-            many.peak_rss_kib / 1024.0
-        );
+        for (conns, rate) in rows {
+            let server = common::start_livegames(rate).await;
+            let minimal = child("minimal", &server.urls, conns, seconds);
+            let ours = child("livegames", &server.urls, conns, seconds);
+            drop(server);
+            let name = format!("{conns} x {rate}/s");
+            print_row(&format!("{name} minimal-tt"), &minimal);
+            print_row(&format!("{name} livegames load"), &ours);
+            println!(
+                "  -> livegames load: {:.2}x the minimal client's CPU per frame, {:.2}x its memory per connection",
+                ours.cpu_per_100k / minimal.cpu_per_100k,
+                ours.kib_per_conn / minimal.kib_per_conn
+            );
+        }
     });
+}
+
+/// Runs one client in a process of its own and reads its figures.
+fn child(client: &str, urls: &[String], conns: usize, seconds: u64) -> Outcome {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--client", client, "--conns", &conns.to_string()])
+        .args(["--seconds", &seconds.to_string(), "--urls", &urls.join(",")])
+        .output()
+        .expect("the client runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{client}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Outcome::from_line(text.lines().last().unwrap_or(""))
 }
 
 struct Outcome {
     fps: f64,
     cpu_per_100k: f64,
-    p50_ms: f64,
+    kib_per_conn: f64,
     p99_ms: f64,
-    all_open_after_s: Option<f64>,
-    peak_rss_kib: f64,
+}
+
+impl Outcome {
+    fn to_line(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.fps, self.cpu_per_100k, self.kib_per_conn, self.p99_ms
+        )
+    }
+
+    fn from_line(line: &str) -> Outcome {
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        Outcome {
+            fps: v[0],
+            cpu_per_100k: v[1],
+            kib_per_conn: v[2],
+            p99_ms: v[3],
+        }
+    }
 }
 
 fn print_row(name: &str, o: &Outcome) {
     println!(
-        "{name:<28} {:>10.0} {:>14.3} {:>10.2} {:>10.2}",
-        o.fps, o.cpu_per_100k, o.p50_ms, o.p99_ms
+        "{name:<34} {:>10.0} {:>12.3} {:>12.1} {:>9.2}",
+        o.fps, o.cpu_per_100k, o.kib_per_conn, o.p99_ms
     );
 }
 
+fn rss_kib() -> f64 {
+    proc_stats(std::process::id()).1
+}
+
+/// The steady window: CPU and frames from one second after every connection is open,
+/// for `seconds`; peak RSS against the RSS before connecting.
+struct Window {
+    rss_before: f64,
+    peak_rss: AtomicU64,
+    start: std::sync::Mutex<Option<(f64, u64, Instant)>>,
+    end: std::sync::Mutex<Option<(f64, u64, Instant)>>,
+}
+
+impl Window {
+    fn new() -> Window {
+        Window {
+            rss_before: rss_kib(),
+            peak_rss: AtomicU64::new(0),
+            start: std::sync::Mutex::new(None),
+            end: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Called about once a second with the frames so far and whether all are open.
+    fn sample(&self, frames: u64, all_open_since: Option<Duration>, seconds: u64) {
+        self.peak_rss.fetch_max(rss_kib() as u64, Ordering::Relaxed);
+        let cpu = process_cpu_seconds().unwrap_or(0.0);
+        let mut start = self.start.lock().unwrap();
+        match *start {
+            None if all_open_since.is_some_and(|d| d >= Duration::from_secs(1)) => {
+                *start = Some((cpu, frames, Instant::now()));
+            }
+            Some((_, _, at)) if at.elapsed() >= Duration::from_secs(seconds) => {
+                self.end
+                    .lock()
+                    .unwrap()
+                    .get_or_insert((cpu, frames, Instant::now()));
+            }
+            _ => {}
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.end.lock().unwrap().is_some()
+    }
+
+    fn outcome(&self, conns: usize, p99_ms: f64) -> Outcome {
+        let (c0, f0, t0) = self.start.lock().unwrap().expect("a steady window");
+        let (c1, f1, t1) = self.end.lock().unwrap().expect("a steady window");
+        let frames = (f1 - f0).max(1) as f64;
+        Outcome {
+            fps: frames / (t1 - t0).as_secs_f64(),
+            cpu_per_100k: (c1 - c0) / frames * 100_000.0,
+            kib_per_conn: (self.peak_rss.load(Ordering::Relaxed) as f64 - self.rss_before).max(0.0)
+                / conns as f64,
+            p99_ms,
+        }
+    }
+}
+
 async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome {
+    let window = Arc::new(Window::new());
+    // The CLI's defaults: `--ws-ping auto`, its read buffer, a 30 s idle timeout.
     let config = LoadConfig {
         targets: urls
             .iter()
             .map(|u| url::Url::parse(u).expect("a stream URL").into())
             .collect(),
         conns,
-        duration: Duration::from_secs(seconds),
+        // Long enough for the ramp, the warm-up second and the window.
+        duration: Duration::from_secs(seconds + 20),
         ramp: Duration::ZERO,
         vu: VuConfig {
             connect: ConnectOptions {
@@ -118,58 +223,59 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             },
             idle_timeout: Duration::from_secs(30),
             send_rate: None,
-            ws_ping: None,
+            ws_ping: Some(ping_interval(
+                AUTO_PING_EVERY,
+                conns,
+                Some(AUTO_PINGS_PER_SECOND),
+            )),
             ..VuConfig::default()
         },
         budgets: Vec::new(),
         out: None,
     };
-    let peak_rss = Arc::new(AtomicU64::new(0));
-    let rss = peak_rss.clone();
-    let cpu0 = process_cpu_seconds().unwrap_or(0.0);
-    let summary = livegames::load::run(config, CancellationToken::new(), move |_| {
-        let (_, kib) = proc_stats(std::process::id());
-        rss.fetch_max(kib as u64, Ordering::Relaxed);
+    let stop = CancellationToken::new();
+    let frames = Arc::new(AtomicU64::new(0));
+    let (w, f, s) = (window.clone(), frames.clone(), stop.clone());
+    let summary = livegames::load::run(config, stop.clone(), move |tick| {
+        let total = f.fetch_add(tick.frames, Ordering::Relaxed) + tick.frames;
+        let since = tick
+            .all_open_after
+            .map(|at| tick.elapsed.saturating_sub(at));
+        w.sample(total, since, seconds);
+        if w.done() {
+            s.cancel();
+        }
     })
     .await;
-    let cpu = process_cpu_seconds().unwrap_or(0.0) - cpu0;
     assert_eq!(
         summary.totals.counts.lost,
         Some(0),
         "the server dropped frames: the comparison would be unfair"
     );
-    let q = |q| {
-        summary
-            .latency(Distribution::Delivery, q)
-            .unwrap_or(f64::NAN)
-            / 1000.0
-    };
-    Outcome {
-        fps: summary.totals.frames_per_s,
-        cpu_per_100k: cpu / summary.totals.counts.frames.max(1) as f64 * 100_000.0,
-        p50_ms: q(Quantile::P50),
-        p99_ms: q(Quantile::P99),
-        all_open_after_s: summary.totals.all_open_after_s,
-        peak_rss_kib: peak_rss.load(Ordering::Relaxed) as f64,
-    }
+    let p99 = summary
+        .latency(Distribution::Delivery, Quantile::P99)
+        .unwrap_or(f64::NAN)
+        / 1000.0;
+    window.outcome(conns, p99)
 }
 
 /// The baseline: connect, read every frame, take its `ts` and keep the latency.
 async fn minimal_client(urls: &[String], conns: usize, seconds: u64) -> Outcome {
+    let window = Window::new();
     let stop = Arc::new(AtomicBool::new(false));
     let frames = Arc::new(AtomicU64::new(0));
-    let cpu0 = process_cpu_seconds().unwrap_or(0.0);
-    let started = Instant::now();
+    let open = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for i in 0..conns {
         let url = urls[i % urls.len()].clone();
-        let (stop, frames) = (stop.clone(), frames.clone());
+        let (stop, frames, open) = (stop.clone(), frames.clone(), open.clone());
         tasks.push(tokio::spawn(async move {
             let config = WebSocketConfig::default().read_buffer_size(4096);
             let (mut ws, _) =
                 tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
                     .await
                     .expect("connects");
+            open.fetch_add(1, Ordering::Relaxed);
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
@@ -186,28 +292,28 @@ async fn minimal_client(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             latencies
         }));
     }
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let mut all_open_at = None;
+    while !window.done() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if all_open_at.is_none() && open.load(Ordering::Relaxed) == conns as u64 {
+            all_open_at = Some(Instant::now());
+        }
+        window.sample(
+            frames.load(Ordering::Relaxed),
+            all_open_at.map(|t| t.elapsed()),
+            seconds,
+        );
+    }
     stop.store(true, Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64();
     let mut all = Vec::new();
     for t in tasks {
         all.extend(t.await.unwrap());
     }
-    let cpu = process_cpu_seconds().unwrap_or(0.0) - cpu0;
     all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
-    let n = frames.load(Ordering::Relaxed);
-    Outcome {
-        fps: n as f64 / elapsed,
-        cpu_per_100k: cpu / n.max(1) as f64 * 100_000.0,
-        p50_ms: pct(0.5),
-        p99_ms: pct(0.99),
-        all_open_after_s: None,
-        peak_rss_kib: 0.0,
-    }
+    let p99 = all
+        .get(((all.len() as f64 - 1.0) * 0.99) as usize)
+        .copied()
+        .unwrap_or(0) as f64
+        / 1000.0;
+    window.outcome(conns, p99)
 }

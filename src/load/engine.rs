@@ -96,6 +96,8 @@ impl SecondsOut {
 pub struct Tick {
     pub elapsed: Duration,
     pub open: u64,
+    /// Frames received since the previous tick.
+    pub frames: u64,
     pub frames_per_s: f64,
     /// p99 delivery latency of the last second, µs.
     pub p99_us: Option<f64>,
@@ -264,6 +266,7 @@ impl Collector {
             on_tick(Tick {
                 elapsed: self.started.elapsed(),
                 open: second.open,
+                frames: second.frames,
                 frames_per_s: second.frames_per_s,
                 p99_us: second.p99_us,
                 all_open_after: self
