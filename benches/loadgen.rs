@@ -16,7 +16,7 @@
 //! a bounded time.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -262,7 +262,9 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
 /// The baseline: connect, read every frame, take its `ts` and keep the latency.
 async fn minimal_client(urls: &[String], conns: usize, seconds: u64) -> Outcome {
     let window = Window::new();
-    let stop = Arc::new(AtomicBool::new(false));
+    // Stopped by a token, not a polling timeout: a timer per connection would cost
+    // the baseline what a minimal client does not spend.
+    let stop = CancellationToken::new();
     let frames = Arc::new(AtomicU64::new(0));
     let open = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -277,15 +279,19 @@ async fn minimal_client(urls: &[String], conns: usize, seconds: u64) -> Outcome 
                     .expect("connects");
             open.fetch_add(1, Ordering::Relaxed);
             let mut latencies = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
-                    Ok(Some(Ok(Message::Text(text)))) => {
+            loop {
+                let message = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    m = ws.next() => m,
+                };
+                match message {
+                    Some(Ok(Message::Text(text))) => {
                         frames.fetch_add(1, Ordering::Relaxed);
                         if let Some(ts) = ts_of(text.as_str()) {
                             latencies.push((now_micros() - ts).max(0) as u32);
                         }
                     }
-                    Ok(Some(Ok(_))) | Err(_) => {}
+                    Some(Ok(_)) => {}
                     _ => break,
                 }
             }
@@ -304,7 +310,7 @@ async fn minimal_client(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             seconds,
         );
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.cancel();
     let mut all = Vec::new();
     for t in tasks {
         all.extend(t.await.unwrap());

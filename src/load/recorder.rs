@@ -113,34 +113,38 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_MICROS, SIGNIFICANT_DIGITS).expect("valid histogram bounds")
 }
 
-/// The latency distributions of a run: one histogram per [`Distribution`].
-#[derive(Debug, Clone)]
-pub struct Latencies([Histogram<u64>; Distribution::ALL.len()]);
+/// The latency distributions of a run: one histogram per [`Distribution`], each
+/// allocated on its first sample. A histogram is about 190 KiB and a run keeps one
+/// set per recorder shard plus the interval and the totals: distributions a run never
+/// records (HTTP in a WebSocket run, application RTT without `--send-rate`) cost
+/// nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Latencies([Option<Box<Histogram<u64>>>; Distribution::ALL.len()]);
 
-impl Default for Latencies {
-    fn default() -> Self {
-        Self(std::array::from_fn(|_| histogram()))
-    }
-}
+/// What an unrecorded distribution reads as.
+static EMPTY: std::sync::LazyLock<Histogram<u64>> = std::sync::LazyLock::new(histogram);
 
 impl Latencies {
     pub fn get(&self, d: Distribution) -> &Histogram<u64> {
-        &self.0[d as usize]
+        self.0[d as usize].as_deref().unwrap_or(&EMPTY)
     }
 
     fn get_mut(&mut self, d: Distribution) -> &mut Histogram<u64> {
-        &mut self.0[d as usize]
+        self.0[d as usize].get_or_insert_with(|| Box::new(histogram()))
     }
 
     fn add(&mut self, other: &Latencies) {
         for (mine, theirs) in self.0.iter_mut().zip(&other.0) {
-            // Same bounds everywhere, so adding cannot fail.
-            let _ = mine.add(theirs);
+            if let Some(theirs) = theirs.as_deref().filter(|h| !h.is_empty()) {
+                // Same bounds everywhere, so adding cannot fail.
+                let _ = mine.get_or_insert_with(|| Box::new(histogram())).add(theirs);
+            }
         }
     }
 
+    /// Empties every histogram, keeping what was allocated for the next interval.
     fn reset(&mut self) {
-        self.0.iter_mut().for_each(Histogram::reset);
+        self.0.iter_mut().flatten().for_each(|h| h.reset());
     }
 
     /// A percentile in microseconds, or None without samples.
