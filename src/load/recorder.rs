@@ -137,7 +137,9 @@ impl Latencies {
         for (mine, theirs) in self.0.iter_mut().zip(&other.0) {
             if let Some(theirs) = theirs.as_deref().filter(|h| !h.is_empty()) {
                 // Same bounds everywhere, so adding cannot fail.
-                let _ = mine.get_or_insert_with(|| Box::new(histogram())).add(theirs);
+                let _ = mine
+                    .get_or_insert_with(|| Box::new(histogram()))
+                    .add(theirs);
             }
         }
     }
