@@ -98,14 +98,6 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// What the webhook receiver was sent.
 type Received = Arc<Mutex<Vec<Value>>>;
 
@@ -174,10 +166,7 @@ async fn alerts_travel_from_serve_through_prometheus_and_alertmanager_to_a_webho
     ) else {
         return;
     };
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_addr();
     let mut config = fast_config();
     config.apisports_url = Some(format!("http://{closed}/{{sport}}"));
     config.apisports_key = Some("test-key".into());
@@ -190,7 +179,7 @@ async fn alerts_travel_from_serve_through_prometheus_and_alertmanager_to_a_webho
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (hook, received) = webhook().await;
-    let am_port = free_port();
+    let am_port = closed_addr().port();
     std::fs::write(
         dir.join("alertmanager.yml"),
         format!(
@@ -222,7 +211,7 @@ async fn alerts_travel_from_serve_through_prometheus_and_alertmanager_to_a_webho
         ),
     )
     .unwrap();
-    let prom_port = free_port();
+    let prom_port = closed_addr().port();
     let _prom = daemon(
         &prometheus,
         &[

@@ -816,10 +816,7 @@ async fn the_scores_page_shows_loading_then_the_reason_there_are_none() {
     server.stop().await.unwrap();
 
     // No key for a real API-SPORTS: the page says so, with what to set.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_addr();
     let mut config = fast_config();
     config.apisports_url = Some(format!("http://{closed}/{{sport}}"));
     let server = start(config).await;

@@ -68,10 +68,7 @@ async fn our_server_passes_every_check_including_admin_faults() {
 /// store is not writing, with what the server says of each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_its_scores_key_or_its_store_fails_exactly_those_checks() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_addr();
     let mut serve_config = fast_config();
     serve_config.influxdb =
         Some(livegames::influx::parse(&format!("http://{closed}/db"), |_| None).unwrap());

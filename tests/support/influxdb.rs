@@ -17,15 +17,6 @@ pub struct InfluxDb {
     child: Option<Child>,
 }
 
-/// A loopback port nobody is using right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl InfluxDb {
     /// Starts influxd, or None (skipped, saying so) where it is not installed.
     pub async fn start() -> Option<InfluxDb> {
@@ -37,8 +28,8 @@ impl InfluxDb {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut db = InfluxDb {
-            http_port: free_port(),
-            rpc_port: free_port(),
+            http_port: super::closed_addr().port(),
+            rpc_port: super::closed_addr().port(),
             dir,
             binary,
             child: None,

@@ -162,6 +162,15 @@ pub async fn metric(server: &ServerHandle, name: &str) -> f64 {
         .sum()
 }
 
+/// A loopback address nothing listens on (bound, then let go): for upstreams and
+/// stores that are down, and for ports handed to a process started next.
+pub fn closed_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
 pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
