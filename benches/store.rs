@@ -11,35 +11,14 @@
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use livegames::influx::{Field, WriteObserver, Writer, WriterConfig, line};
+use livegames::influx::{Field, Tally, Writer, WriterConfig, line};
 
 const LINES: u64 = 200_000;
 const CLIENTS: usize = 200;
 const PHASE: Duration = Duration::from_secs(15);
-
-#[derive(Default)]
-struct Counts {
-    written: AtomicU64,
-    failed: AtomicU64,
-    dropped: AtomicU64,
-}
-
-impl WriteObserver for Counts {
-    fn written(&self, lines: u64) {
-        self.written.fetch_add(lines, Ordering::Relaxed);
-    }
-    fn failed(&self, _: &str) {
-        self.failed.fetch_add(1, Ordering::Relaxed);
-    }
-    fn dropped(&self, lines: u64) {
-        self.dropped.fetch_add(lines, Ordering::Relaxed);
-    }
-    fn queue_depth(&self, _: usize) {}
-}
 
 struct Influxd {
     child: Option<Child>,
@@ -152,7 +131,7 @@ fn point_line(n: u64) -> String {
 }
 
 async fn throughput(influx: &Influxd, batch: usize) {
-    let counts = Arc::new(Counts::default());
+    let counts = Arc::new(Tally::default());
     let url = format!("http://127.0.0.1:{}/bench_{batch}", influx.port);
     let target = livegames::influx::parse(&url, |_| None).unwrap();
     let config = WriterConfig {
@@ -172,7 +151,7 @@ async fn throughput(influx: &Influxd, batch: usize) {
         writer.push(l);
     }
     let pushed = started.elapsed();
-    while counts.written.load(Ordering::Relaxed) + counts.dropped.load(Ordering::Relaxed) < LINES {
+    while counts.counts().0 + counts.counts().2 < LINES {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let took = started.elapsed();
@@ -185,8 +164,8 @@ async fn throughput(influx: &Influxd, batch: usize) {
         LINES as f64 / took.as_secs_f64(),
         pushed.as_secs_f64() * 1000.0,
         pushed.as_secs_f64() * 1e6 / LINES as f64,
-        counts.failed.load(Ordering::Relaxed),
-        counts.dropped.load(Ordering::Relaxed),
+        counts.counts().1,
+        counts.counts().2,
     );
 }
 

@@ -8,4 +8,4 @@ pub mod writer;
 
 pub use line::{Field, line};
 pub use target::{InfluxTarget, parse};
-pub use writer::{StoreState, StoreStatus, WriteObserver, Writer, WriterConfig};
+pub use writer::{StoreState, StoreStatus, Tally, WriteObserver, Writer, WriterConfig};

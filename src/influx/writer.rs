@@ -9,6 +9,7 @@
 //! the caller a mutex push, nothing more.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,45 @@ pub trait WriteObserver: Send + Sync {
     fn dropped(&self, lines: u64);
     /// Lines waiting, after every change.
     fn queue_depth(&self, lines: usize);
+}
+
+/// A [`WriteObserver`] that only counts: for `load --out`'s closing line, the
+/// benchmark and the tests.
+#[derive(Debug, Default)]
+pub struct Tally {
+    written: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Tally {
+    /// Lines written, failed requests, lines dropped.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.written.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+}
+
+impl WriteObserver for Tally {
+    fn written(&self, lines: u64) {
+        self.written.fetch_add(lines, Ordering::Relaxed);
+    }
+    fn failed(&self, error: &str) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.last_error) = Some(error.to_owned());
+    }
+    fn dropped(&self, lines: u64) {
+        self.dropped.fetch_add(lines, Ordering::Relaxed);
+    }
+    fn queue_depth(&self, _: usize) {}
 }
 
 /// The writer's state as `/health` reports it.
@@ -419,7 +459,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+    use std::sync::atomic::AtomicU16;
 
     use axum::extract::State;
     use axum::http::StatusCode;
@@ -466,26 +506,6 @@ mod tests {
         (fake, format!("http://{addr}/games"))
     }
 
-    #[derive(Default)]
-    struct Counts {
-        written: AtomicU64,
-        failed: AtomicU64,
-        dropped: AtomicU64,
-    }
-
-    impl WriteObserver for Counts {
-        fn written(&self, lines: u64) {
-            self.written.fetch_add(lines, Ordering::SeqCst);
-        }
-        fn failed(&self, _: &str) {
-            self.failed.fetch_add(1, Ordering::SeqCst);
-        }
-        fn dropped(&self, lines: u64) {
-            self.dropped.fetch_add(lines, Ordering::SeqCst);
-        }
-        fn queue_depth(&self, _: usize) {}
-    }
-
     fn config() -> WriterConfig {
         WriterConfig {
             batch_lines: 5,
@@ -505,11 +525,11 @@ mod tests {
         config: WriterConfig,
     ) -> (
         Writer,
-        Arc<Counts>,
+        Arc<Tally>,
         CancellationToken,
         tokio::task::JoinHandle<()>,
     ) {
-        let counts = Arc::new(Counts::default());
+        let counts = Arc::new(Tally::default());
         let stop = CancellationToken::new();
         let target = super::super::parse(url, |_| None).unwrap();
         let (writer, task) = Writer::new(target, config, reqwest::Client::new(), counts.clone());
@@ -536,10 +556,7 @@ mod tests {
         for l in lines(0..12) {
             writer.push(l);
         }
-        until("12 lines written", || {
-            counts.written.load(Ordering::SeqCst) == 12
-        })
-        .await;
+        until("12 lines written", || counts.counts().0 == 12).await;
         assert_eq!(
             lock(&fake.queries).as_slice(),
             ["q=CREATE+DATABASE+%22games%22"]
@@ -568,17 +585,14 @@ mod tests {
         for l in lines(0..3) {
             writer.push(l);
         }
-        until("failures", || counts.failed.load(Ordering::SeqCst) >= 2).await;
+        until("failures", || counts.counts().1 >= 2).await;
         assert!(
             matches!(writer.status().state, StoreState::Failing(ref why) if why.contains("HTTP 503"))
         );
         fake.status.store(204, Ordering::SeqCst);
-        until("written after recovery", || {
-            counts.written.load(Ordering::SeqCst) == 3
-        })
-        .await;
+        until("written after recovery", || counts.counts().0 == 3).await;
         assert_eq!(lock(&fake.writes).concat(), lines(0..3).concat());
-        assert_eq!(counts.dropped.load(Ordering::SeqCst), 0);
+        assert_eq!(counts.counts().2, 0);
         stop.cancel();
         task.await.unwrap();
     }
@@ -589,8 +603,8 @@ mod tests {
         fake.status.store(400, Ordering::SeqCst);
         let (writer, counts, stop, task) = start(&url, config()).await;
         writer.push("m x=\"unterminated 1\n".into());
-        until("dropped", || counts.dropped.load(Ordering::SeqCst) == 1).await;
-        assert_eq!(counts.failed.load(Ordering::SeqCst), 1, "once, not retried");
+        until("dropped", || counts.counts().2 == 1).await;
+        assert_eq!(counts.counts().1, 1, "once, not retried");
         stop.cancel();
         task.await.unwrap();
     }
@@ -610,12 +624,12 @@ mod tests {
             writer.push(l);
         }
         assert!(writer.status().queued <= 100);
-        assert!(counts.dropped.load(Ordering::SeqCst) >= 9_900 - 5);
+        assert!(counts.counts().2 >= 9_900 - 5);
         stop.cancel();
         task.await.unwrap();
         // Shutdown could send nothing: everything left is counted as dropped.
-        assert_eq!(counts.dropped.load(Ordering::SeqCst), 10_000);
-        assert_eq!(counts.written.load(Ordering::SeqCst), 0);
+        assert_eq!(counts.counts().2, 10_000);
+        assert_eq!(counts.counts().0, 0);
     }
 
     #[tokio::test]
@@ -631,7 +645,7 @@ mod tests {
         }
         stop.cancel();
         task.await.unwrap();
-        assert_eq!(counts.written.load(Ordering::SeqCst), 7);
+        assert_eq!(counts.counts().0, 7);
         assert_eq!(lock(&fake.writes).concat(), lines(0..7).concat());
     }
 }

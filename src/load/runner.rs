@@ -90,42 +90,17 @@ pub async fn run(
 /// its sending task, drained when the run ends.
 struct LiveWriter {
     writer: crate::influx::Writer,
-    counts: std::sync::Arc<LiveCounts>,
+    counts: std::sync::Arc<crate::influx::Tally>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     run_id: String,
     worker: String,
 }
 
-#[derive(Default)]
-struct LiveCounts {
-    written: std::sync::atomic::AtomicU64,
-    failed: std::sync::atomic::AtomicU64,
-    dropped: std::sync::atomic::AtomicU64,
-    last_error: std::sync::Mutex<Option<String>>,
-}
-
-impl crate::influx::WriteObserver for LiveCounts {
-    fn written(&self, lines: u64) {
-        self.written
-            .fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
-    }
-    fn failed(&self, error: &str) {
-        self.failed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_owned());
-    }
-    fn dropped(&self, lines: u64) {
-        self.dropped
-            .fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
-    }
-    fn queue_depth(&self, _: usize) {}
-}
-
 impl LiveWriter {
     fn start(plan: &Plan) -> Option<LiveWriter> {
         let out = plan.live_out.as_ref()?;
-        let counts = std::sync::Arc::new(LiveCounts::default());
+        let counts = std::sync::Arc::new(crate::influx::Tally::default());
         let config = crate::influx::WriterConfig {
             batch_lines: 1_000,
             flush_every: std::time::Duration::from_secs(1),
@@ -168,18 +143,8 @@ impl LiveWriter {
     async fn finish(mut self) {
         self.stop.cancel();
         let _ = (&mut self.task).await;
-        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-        let (written, failed, dropped) = (
-            get(&self.counts.written),
-            get(&self.counts.failed),
-            get(&self.counts.dropped),
-        );
-        let last = self
-            .counts
-            .last_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let (written, failed, dropped) = self.counts.counts();
+        let last = self.counts.last_error();
         let why = last
             .map(|e| format!(" (last error: {e})"))
             .unwrap_or_default();
