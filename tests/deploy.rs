@@ -17,6 +17,15 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap()
 }
 
+/// What a finished command printed, stdout then stderr.
+fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 #[test]
 fn the_systemd_unit_passes_systemd_analyze_verify() {
     let Some(analyze) = tool("systemd-analyze", "systemd") else {
@@ -35,11 +44,7 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
         .arg(&path)
         .output()
         .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = printed(&out);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success() && said.trim().is_empty(),
@@ -120,11 +125,7 @@ sys.exit(1 if errors else 0)
         .arg(root().join("deploy/compose.yaml"))
         .output()
         .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = printed(&out);
     assert!(
         !said.contains("ModuleNotFoundError")
             || !crate::support::tools::env_flag("LIVEGAMES_REQUIRE_TOOLS"),

@@ -64,44 +64,24 @@ pub(crate) async fn health(ctx: &Ctx<'_>) -> (CheckResult, Option<String>) {
 
 /// `health.upstreams`: every upstream `/health` lists is ok; the ones that are not are
 /// named with what the server says of them. After a deploy this is where a missing API
-/// key or an unreachable API-SPORTS shows.
+/// key or an unreachable API-SPORTS shows. `stale` is on its way somewhere (a server
+/// that just started, a slow poll) and gets until `--timeout`; `down` is judged at once.
 pub(crate) async fn upstreams(ctx: &Ctx<'_>) -> CheckResult {
     const ID: CheckId = CheckId::HealthUpstreams;
     let started = Instant::now();
-    loop {
-        let value = match health_body(ctx, ID).await {
-            Ok(v) => v,
-            Err(failed) => return failed,
-        };
-        let Some(sources) = value["sources"].as_object().filter(|m| !m.is_empty()) else {
-            return CheckResult::skip(ID, "/health lists no upstreams");
-        };
-        // Stale is on its way somewhere (a server that just started, a slow poll):
-        // give it until --timeout; down is judged at once.
-        let settling = sources.values().any(|s| s["state"] == "stale");
-        if settling && started.elapsed() + Duration::from_millis(250) < ctx.timeout() {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            continue;
-        }
-        let mut violations = Vec::new();
-        let mut seen = Vec::new();
-        for (name, source) in sources {
-            let state = source["state"].as_str().unwrap_or("?");
-            seen.push(format!("{name} {state}"));
-            if state != "ok" {
-                let detail = source["detail"].as_str().unwrap_or("no detail");
-                violations.push(Violation::new(
-                    "health",
-                    0,
-                    format!("/sources/{name}/state"),
-                    "ok",
-                    format!("{state}: {}", cut(detail, 160)),
-                    "",
-                ));
-            }
-        }
-        return CheckResult::judged(ID, started.elapsed(), seen.join(", "), violations);
-    }
+    let sources = match settled_section(ctx, ID, "sources", "stale").await {
+        Ok(Some(sources)) => sources,
+        Ok(None) => return CheckResult::skip(ID, "/health lists no upstreams"),
+        Err(skipped) => return skipped,
+    };
+    let seen: Vec<String> = sources
+        .iter()
+        .map(|(name, s)| format!("{name} {}", state_of(s)))
+        .collect();
+    let violations = not_ok(&sources, "sources", |state, detail| {
+        format!("{state}: {}", cut(detail, 160))
+    });
+    CheckResult::judged(ID, started.elapsed(), seen.join(", "), violations)
 }
 
 /// `health.store`: each store `/health` reports has written (an idle one is given
@@ -109,57 +89,87 @@ pub(crate) async fn upstreams(ctx: &Ctx<'_>) -> CheckResult {
 pub(crate) async fn store(ctx: &Ctx<'_>) -> CheckResult {
     const ID: CheckId = CheckId::HealthStore;
     let started = Instant::now();
-    loop {
-        let value = match health_body(ctx, ID).await {
-            Ok(v) => v,
-            Err(failed) => return failed,
-        };
-        let Some(stores) = value["store"].as_object().filter(|m| !m.is_empty()) else {
+    let stores = match settled_section(ctx, ID, "store", "idle").await {
+        Ok(Some(stores)) => stores,
+        Ok(None) => {
             return CheckResult::skip(
                 ID,
                 "/health reports no store (livegames serve writes to InfluxDB with --influxdb)",
             );
+        }
+        Err(skipped) => return skipped,
+    };
+    let violations = not_ok(&stores, "store", |state, detail| {
+        if state == "idle" {
+            format!(
+                "idle: nothing written within --timeout ({})",
+                humantime::format_duration(ctx.timeout())
+            )
+        } else {
+            format!("{state}: {}", cut(detail, 160))
+        }
+    });
+    let ok = stores
+        .iter()
+        .map(|(name, s)| {
+            let queued = s["queued_lines"].as_u64().unwrap_or(0);
+            format!("{name} {}, {queued} lines queued", state_of(s))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    CheckResult::judged(ID, started.elapsed(), ok, violations)
+}
+
+/// `/health`'s `section` (sources, store) once none of its entries is in the
+/// `transitional` state (stale, idle) any more, or as it is at `--timeout`. Ok(None): the section is
+/// absent or empty. Err: the check is skipped because `/health` did not answer.
+async fn settled_section(
+    ctx: &Ctx<'_>,
+    id: CheckId,
+    section: &str,
+    transitional: &str,
+) -> Result<Option<serde_json::Map<String, Value>>, CheckResult> {
+    let started = Instant::now();
+    loop {
+        let mut value = health_body(ctx, id).await?;
+        let Some(entries) = value[section].as_object_mut().filter(|m| !m.is_empty()) else {
+            return Ok(None);
         };
-        let states: Vec<(String, String, String)> = stores
-            .iter()
-            .map(|(name, s)| {
-                (
-                    name.clone(),
-                    s["state"].as_str().unwrap_or("?").to_owned(),
-                    s["detail"].as_str().unwrap_or("").to_owned(),
-                )
-            })
-            .collect();
-        let waiting = states.iter().any(|(_, state, _)| state == "idle");
-        if waiting && started.elapsed() + Duration::from_millis(250) < ctx.timeout() {
+        let settling = entries.values().any(|e| e["state"] == transitional);
+        if settling && started.elapsed() + Duration::from_millis(250) < ctx.timeout() {
             tokio::time::sleep(Duration::from_millis(250)).await;
             continue;
         }
-        let violations = states
-            .iter()
-            .filter(|(_, state, _)| state != "ok")
-            .map(|(name, state, detail)| {
-                let found = if state == "idle" {
-                    format!(
-                        "idle: nothing written within --timeout ({})",
-                        humantime::format_duration(ctx.timeout())
-                    )
-                } else {
-                    format!("{state}: {}", cut(detail, 160))
-                };
-                Violation::new("health", 0, format!("/store/{name}/state"), "ok", found, "")
-            })
-            .collect();
-        let ok = states
-            .iter()
-            .map(|(name, state, _)| {
-                let queued = stores[name]["queued_lines"].as_u64().unwrap_or(0);
-                format!("{name} {state}, {queued} lines queued")
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        return CheckResult::judged(ID, started.elapsed(), ok, violations);
+        return Ok(Some(std::mem::take(entries)));
     }
+}
+
+fn state_of(entry: &Value) -> &str {
+    entry["state"].as_str().unwrap_or("?")
+}
+
+/// A violation for each entry of `/health`'s `section` whose state is not `ok`, with
+/// what `found` makes of its state and detail.
+fn not_ok(
+    entries: &serde_json::Map<String, Value>,
+    section: &str,
+    found: impl Fn(&str, &str) -> String,
+) -> Vec<Violation> {
+    entries
+        .iter()
+        .filter(|(_, e)| state_of(e) != "ok")
+        .map(|(name, e)| {
+            let detail = e["detail"].as_str().unwrap_or("no detail");
+            Violation::new(
+                "health",
+                0,
+                format!("/{section}/{name}/state"),
+                "ok",
+                found(state_of(e), detail),
+                "",
+            )
+        })
+        .collect()
 }
 
 /// `/health` as JSON; when it does not answer 200 with JSON, the check is skipped
