@@ -3,13 +3,14 @@
 //! tokio-tungstenite client that only reads each frame and takes its `ts`, on the
 //! same server, one after the other, each client in its own process.
 //!
-//! Run: `cargo bench --bench loadgen` (three rows, about 3 minutes): 1,000
+//! Run: `cargo bench --bench loadgen` (three rows, about 5 minutes): 1,000
 //! connections x 100 frames/s, 10,000 x 1/s and 100 x 10/s; or one row with
-//! `cargo bench --bench loadgen -- --conns 1000 --rate 100 --seconds 10`.
+//! `cargo bench --bench loadgen -- --conns 1000 --rate 100 --seconds 10 --repeat 3`.
 //!
-//! The server (release `livegames serve`) runs in its own process; each client is
-//! this benchmark started again with `--client`, so its CPU time and memory are its
-//! own. Reported per client, over the steady window (from one second after the last
+//! The server (release `livegames serve`) runs in its own process on CPU 0; each
+//! client is this benchmark started again with `--client`, on CPU 1, so its CPU time
+//! and memory are its own. Each client runs `--repeat` times (default 3), the two
+//! alternating, and the medians are compared. Reported per client, over the steady window (from one second after the last
 //! connection opened, for `--seconds`): frames/s, CPU-seconds per 100,000 frames,
 //! memory per connection (peak RSS minus RSS before connecting, divided by the
 //! connections), delivery p99 (receive - `ts`). Traffic goes to 127.0.0.1 only, for
@@ -49,6 +50,9 @@ fn main() {
         .unwrap();
     if let Some(client) = value("--client") {
         // A child: one client, one line of figures on stdout.
+        if let Some(cpu) = number("--cpu") {
+            pin(std::process::id(), cpu as usize);
+        }
         let conns = number("--conns").unwrap() as usize;
         let seconds = number("--seconds").unwrap() as u64;
         let urls: Vec<String> = value("--urls")
@@ -70,6 +74,7 @@ fn main() {
         _ => vec![(1_000, 100.0), (10_000, 1.0), (100, 10.0)],
     };
     let seconds = number("--seconds").unwrap_or(10.0) as u64;
+    let repeat = number("--repeat").unwrap_or(3.0).max(1.0) as usize;
     rt.block_on(async {
         println!(
             "{:<34} {:>10} {:>12} {:>12} {:>9}",
@@ -77,14 +82,36 @@ fn main() {
         );
         for (conns, rate) in rows {
             let server = common::start_livegames(rate).await;
-            let minimal = child("minimal", &server.urls, conns, seconds);
-            let ours = child("livegames", &server.urls, conns, seconds);
+            pin(server.child.id(), SERVER_CPU);
+            let (mut minimal, mut ours) = (Vec::new(), Vec::new());
+            // Alternating, so a drift of the machine (the server warming up, another
+            // process) falls on both clients alike.
+            for round in 0..repeat {
+                let order = if round % 2 == 0 {
+                    ["minimal", "livegames"]
+                } else {
+                    ["livegames", "minimal"]
+                };
+                for client in order {
+                    let outcome = child(client, &server.urls, conns, seconds);
+                    match client {
+                        "minimal" => minimal.push(outcome),
+                        _ => ours.push(outcome),
+                    }
+                }
+            }
             drop(server);
+            println!(
+                "  cpu-s/100k of each run: minimal {}; livegames load {}",
+                cpu_of_each(&minimal),
+                cpu_of_each(&ours)
+            );
+            let (minimal, ours) = (Outcome::median(&minimal), Outcome::median(&ours));
             let name = format!("{conns} x {rate}/s");
             print_row(&format!("{name} minimal-tt"), &minimal);
             print_row(&format!("{name} livegames load"), &ours);
             println!(
-                "  -> livegames load: {:.2}x the minimal client's CPU per frame, {:.2}x its memory per connection",
+                "  -> livegames load: {:.2}x the minimal client's CPU per frame, {:.2}x its memory per connection (medians of {repeat})",
                 ours.cpu_per_100k / minimal.cpu_per_100k,
                 ours.kib_per_conn / minimal.kib_per_conn
             );
@@ -92,11 +119,39 @@ fn main() {
     });
 }
 
+fn cpu_of_each(runs: &[Outcome]) -> String {
+    let each: Vec<String> = runs
+        .iter()
+        .map(|o| format!("{:.3}", o.cpu_per_100k))
+        .collect();
+    each.join(" ")
+}
+
+/// The server runs on one core and each client on the other, so neither's CPU time
+/// includes the cache and scheduler noise of sharing a core with the other (without
+/// it, the same client's CPU per frame varied by 40 % from run to run here).
+const SERVER_CPU: usize = 0;
+const CLIENT_CPU: usize = 1;
+
+/// Pins every thread of process `pid` to `cpu` with util-linux's `taskset`; without
+/// it (or on a one-core machine) the figures are noisier, not wrong.
+fn pin(pid: u32, cpu: usize) {
+    let pinned = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !pinned {
+        eprintln!("note: could not pin process {pid} to CPU {cpu}; figures will be noisier");
+    }
+}
+
 /// Runs one client in a process of its own and reads its figures.
 fn child(client: &str, urls: &[String], conns: usize, seconds: u64) -> Outcome {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--client", client, "--conns", &conns.to_string()])
         .args(["--seconds", &seconds.to_string(), "--urls", &urls.join(",")])
+        .args(["--cpu", &CLIENT_CPU.to_string()])
         .output()
         .expect("the client runs");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -121,6 +176,21 @@ impl Outcome {
             "{} {} {} {}",
             self.fps, self.cpu_per_100k, self.kib_per_conn, self.p99_ms
         )
+    }
+
+    /// Each figure's median over the runs.
+    fn median(runs: &[Outcome]) -> Outcome {
+        let of = |f: fn(&Outcome) -> f64| {
+            let mut v: Vec<f64> = runs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        Outcome {
+            fps: of(|o| o.fps),
+            cpu_per_100k: of(|o| o.cpu_per_100k),
+            kib_per_conn: of(|o| o.kib_per_conn),
+            p99_ms: of(|o| o.p99_ms),
+        }
     }
 
     fn from_line(line: &str) -> Outcome {
@@ -279,9 +349,13 @@ async fn minimal_client(urls: &[String], conns: usize, seconds: u64) -> Outcome 
                     .expect("connects");
             open.fetch_add(1, Ordering::Relaxed);
             let mut latencies = Vec::new();
+            // Created once: a fresh wait per frame would register with the token's
+            // shared waiter list on every message, a cost no minimal client pays.
+            let stopped = stop.cancelled();
+            tokio::pin!(stopped);
             loop {
                 let message = tokio::select! {
-                    _ = stop.cancelled() => break,
+                    _ = &mut stopped => break,
                     m = ws.next() => m,
                 };
                 match message {

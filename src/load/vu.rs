@@ -98,6 +98,32 @@ impl VirtualUser {
 
     /// One connection attempt, and the stream if it opens.
     async fn attempt(&self, session: &mut Session, reconnecting: bool) -> Attempt {
+        let connection = match self.open(session, reconnecting).await {
+            Ok(connection) => connection,
+            Err(attempt) => return attempt,
+        };
+        let end = connection.run().await;
+        self.gauges.closed();
+        if !matches!(end, End::Stopped) {
+            session.disconnected_at = Some(Instant::now());
+            self.record(|r| {
+                r.counters.disconnects += 1;
+                if let End::Lost { kind } = &end {
+                    r.error(kind);
+                }
+            });
+        }
+        Attempt::Ended(end)
+    }
+
+    /// Connects and counts the connection; the socket comes back boxed in its
+    /// [`Connection`], so what the handshake left behind is not kept in the user's
+    /// task for the whole stream.
+    async fn open<'s>(
+        &'s self,
+        session: &'s mut Session,
+        reconnecting: bool,
+    ) -> Result<Box<Connection<'s>>, Attempt> {
         let url = match session.last_seq {
             Some(seq) if reconnecting => {
                 with_since(&self.target.url, seq, session.epoch.as_deref())
@@ -111,14 +137,15 @@ impl VirtualUser {
             }
         });
         let attempt = tokio::select! {
-            _ = self.stop.cancelled() => return Attempt::Stopped,
-            a = ws::connect(&url, &self.config.connect) => a,
+            _ = self.stop.cancelled() => return Err(Attempt::Stopped),
+            // Boxed: the handshake's future (TLS, HTTP) is ~10 KiB, used once.
+            a = Box::pin(ws::connect(&url, &self.config.connect)) => a,
         };
         let connected = match attempt {
             Ok(connected) => connected,
             Err(e) => {
                 self.record(|r| r.error(&e.kind()));
-                return Attempt::Refused;
+                return Err(Attempt::Refused);
             }
         };
         self.record(|r| {
@@ -143,20 +170,12 @@ impl VirtualUser {
             game: self.target.game.as_deref(),
             phase: spread(self.index),
         };
-        let end = Connection::new(parts, connected.socket, session, reconnecting)
-            .run()
-            .await;
-        self.gauges.closed();
-        if !matches!(end, End::Stopped) {
-            session.disconnected_at = Some(Instant::now());
-            self.record(|r| {
-                r.counters.disconnects += 1;
-                if let End::Lost { kind } = &end {
-                    r.error(kind);
-                }
-            });
-        }
-        Attempt::Ended(end)
+        Ok(Box::new(Connection::new(
+            parts,
+            connected.socket,
+            session,
+            reconnecting,
+        )))
     }
 }
 
@@ -174,4 +193,33 @@ enum Attempt {
     Refused,
     /// Connected, and the connection has ended.
     Ended(End),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each user's task is this future, alive for the whole run: at 10,000
+    /// connections every KiB of it is 10 MB, and a stream that polls a large task
+    /// once a second misses the cache on each poll. The handshake's future and the
+    /// connection's state are boxed so they do not bloat it (it was 11 KiB).
+    #[test]
+    fn a_users_task_stays_small() {
+        let user = VirtualUser {
+            index: 0,
+            target: url::Url::parse("ws://127.0.0.1:9/x").unwrap().into(),
+            config: Arc::new(VuConfig::default()),
+            shard: Arc::new(Mutex::new(Recorder::default())),
+            gauges: Arc::new(Gauges::new(1)),
+            stop: CancellationToken::new(),
+        };
+        let task = user.run();
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 2048, "a user's task is {size} bytes");
+        assert!(
+            std::mem::size_of::<Connection>() <= 2048,
+            "a connection's state is {} bytes",
+            std::mem::size_of::<Connection>()
+        );
+    }
 }

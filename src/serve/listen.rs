@@ -188,7 +188,15 @@ impl Open {
     /// Tells the connection that has waited longest without a request to go (one
     /// that began waiting at least [`MIN_AGE_TO_EVICT`] before `now`).
     fn evict_oldest(&self, now: Instant) -> bool {
-        let cutoff = self.micros(now.checked_sub(MIN_AGE_TO_EVICT).unwrap_or(self.base));
+        // Nobody can have waited MIN_AGE_TO_EVICT before the table existed (a cutoff
+        // at its base would read as 0 µs and evict one opened in its first µs).
+        let Some(oldest_evictable) = now
+            .checked_sub(MIN_AGE_TO_EVICT)
+            .filter(|t| *t >= self.base)
+        else {
+            return false;
+        };
+        let cutoff = self.micros(oldest_evictable);
         let mut waiting = self.waiting();
         match waiting.first_key_value() {
             Some((&(since, _), _)) if since <= cutoff => {
