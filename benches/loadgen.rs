@@ -283,6 +283,7 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             .map(|u| url::Url::parse(u).expect("a stream URL").into())
             .collect(),
         conns,
+        shard: Default::default(),
         // Long enough for the ramp, the warm-up second and the window.
         duration: Duration::from_secs(seconds + 20),
         ramp: Duration::ZERO,

@@ -31,6 +31,8 @@ mod serve_process;
 mod load_measures;
 // load as a CI gate: budgets and exit codes.
 mod load_budgets;
+// A run over several workers (--shard, --start-at) merged into one verdict.
+mod load_shards;
 // smoke against our server and an independent one broken one way at a time.
 mod smoke;
 // load, smoke and record against servers that are not ours: tokens, subprotocols, TLS.

@@ -30,6 +30,7 @@ async fn load(targets: Vec<String>, conns: usize, secs: u64, vu: VuConfig) -> Lo
             .map(|t| url::Url::parse(t).expect("a stream URL").into())
             .collect(),
         conns,
+        shard: Default::default(),
         duration: Duration::from_secs(secs),
         ramp: Duration::ZERO,
         vu,

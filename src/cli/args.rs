@@ -19,9 +19,11 @@ use crate::feeds::mock::FaultSpec;
 use crate::inspect::record::RecordPlan;
 use crate::load::budget::{self, Budget};
 use crate::load::frame_head::{FrameReader, FrameShape, TsSpec, TsUnit};
-use crate::load::plan::{DEFAULT_PING, LiveOut, VuConfig};
+use crate::load::merge::MergeOptions;
+use crate::load::plan::{DEFAULT_PING, LiveOut, VuConfig, WorkerPlan};
 use crate::load::runner::MergePlan;
 use crate::load::scenario::{self, FlagDefaults, Scenario};
+use crate::load::shard::{Shard, start_instant};
 use crate::load::{Output, Plan, StagePlan};
 use crate::outcome::{Classify, Failure};
 use crate::serve::ServeConfig;
@@ -592,12 +594,26 @@ pub struct LoadArgs {
     /// serve --influxdb), tagged with --run-id and --worker, for a live Grafana panel.
     #[arg(long, value_name = "influxdb=URL")]
     pub out: Option<String>,
-    /// The run's id in --out (default: the report folder's name).
-    #[arg(long, requires = "out")]
+    /// The run's id, in --out and in the report (`report merge` refuses to mix runs)
+    /// [default: the report folder's name].
+    #[arg(long)]
     pub run_id: Option<String>,
-    /// This worker's name in --out (default: the host name).
-    #[arg(long, requires = "out")]
+    /// This worker's name, in --out and in the report [default: the host name].
+    #[arg(long)]
     pub worker: Option<String>,
+    /// This process is shard I of N of one run (0-based): it opens every Nth of the
+    /// run's --conns, so N workers together open exactly --conns.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// The run has N shards; this worker's index is JOB_COMPLETION_INDEX (set by a
+    /// Kubernetes Indexed Job), unless --shard gives it.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+    /// Start measuring at this instant (RFC 3339, e.g. 2026-12-02T20:00:00Z, or +30s
+    /// from now), so the workers of a sharded run line up; the report says how late
+    /// this worker really started.
+    #[arg(long, value_name = "TIME|+DURATION")]
+    pub start_at: Option<String>,
     /// HTTP load instead of WebSockets: --conns users GET --paths in turn (via goose).
     #[arg(long, conflicts_with_all = ["scenario", "send_rate", "reconnect", "churn"])]
     pub http: bool,
@@ -645,6 +661,14 @@ pub struct MergeArgs {
     /// Print the merged summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// How many shards the run had (`load --shard I/N`): a shard without a report
+    /// fails the verdict [default: what the workers' reports say].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub shards: Option<u64>,
+    /// Judge what the workers that reported measured: a missing or failed shard is a
+    /// warning, not a failure.
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -732,6 +756,7 @@ impl LoadArgs {
         let file = scenario.as_ref();
         let report_dir = self.report.clone().unwrap_or_else(default_report_dir);
         let live_out = self.live_out(&report_dir)?;
+        let worker = self.worker_plan(&stages)?;
         Ok(Plan {
             stages,
             scenario: scenario.is_some(),
@@ -752,7 +777,39 @@ impl LoadArgs {
                 quiet: self.quiet,
                 progress_bar,
             },
+            worker,
+            start_at: self
+                .start_at
+                .as_deref()
+                .map(|at| start_instant(at, std::time::SystemTime::now()))
+                .transpose()
+                .usage()?,
         })
+    }
+
+    /// `--shard`/`--shards` (and JOB_COMPLETION_INDEX): this process as one worker of
+    /// a run; every stage must leave each shard a connection.
+    fn worker_plan(&self, stages: &[StagePlan]) -> Result<Option<WorkerPlan>, Failure> {
+        let shard = Shard::resolve(self.shard.as_deref(), self.shards, |name| {
+            std::env::var(name).ok()
+        })
+        .usage()?;
+        let Some(shard) = shard else {
+            return Ok(None);
+        };
+        for stage in stages {
+            let what = if stages.len() == 1 {
+                "--conns".to_owned()
+            } else {
+                format!("stage {:?}: conns", stage.label)
+            };
+            shard.check_conns(&what, stage.conns).usage()?;
+        }
+        Ok(Some(WorkerPlan {
+            shard,
+            name: self.worker.clone().unwrap_or_else(host_name),
+            run_id: self.run_id.clone(),
+        }))
     }
 
     /// `--out influxdb=URL` with the run's tags; only InfluxDB is spoken.
@@ -901,6 +958,10 @@ impl MergeArgs {
             report_dir: self.report.clone(),
             budgets: budget::parse_all(&self.budgets).usage()?,
             json: self.json,
+            options: MergeOptions {
+                shards: self.shards.map(|n| n as usize),
+                allow_partial: self.allow_partial,
+            },
         })
     }
 }

@@ -147,6 +147,18 @@ pub struct Budget {
     pub metric: Metric,
     pub op: Op,
     pub limit: Limit,
+    /// `p99<250ms over 10s`: every 10 s window of the run (from its start) must meet
+    /// the limit on its own, not only the run as a whole. Latency percentiles only.
+    pub window: Option<std::time::Duration>,
+}
+
+/// A latency percentile over one window of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowValue {
+    /// Seconds from the run's start.
+    pub from_s: f64,
+    pub to_s: f64,
+    pub value_us: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,7 +176,8 @@ impl std::str::FromStr for Budget {
             text: text.to_owned(),
             reason,
         };
-        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let (expr, window) = split_window(text).map_err(err)?;
+        let compact: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
         let (at, op, width) = ["<=", ">=", "<", ">", "=="]
             .iter()
             .chain(&["="])
@@ -188,13 +201,35 @@ impl std::str::FromStr for Budget {
             return Err(err(format!("expected a value after {:?}", op.as_str())));
         }
         let limit = parse_limit(metric.kind(), value).map_err(err)?;
+        if window.is_some() && !matches!(metric, Metric::Latency(..)) {
+            return Err(err(format!(
+                "\"over WINDOW\" applies to latency percentiles (p99<250ms over 10s), not to {name:?}"
+            )));
+        }
         Ok(Budget {
             text: text.trim().to_owned(),
             metric,
             op,
             limit,
+            window,
         })
     }
+}
+
+/// `p99<250ms over 10s` -> (`p99<250ms`, 10 s).
+fn split_window(text: &str) -> Result<(&str, Option<std::time::Duration>), String> {
+    let Some((expr, window)) = text.split_once(" over ") else {
+        return Ok((text, None));
+    };
+    let window = window.trim();
+    let length = humantime::parse_duration(window)
+        .map_err(|_| format!("{window:?} is not a window length like 10s or 1m"))?;
+    if length < std::time::Duration::from_secs(1) {
+        return Err(format!(
+            "a window of {window} is shorter than the one second a run's figures are kept by"
+        ));
+    }
+    Ok((expr, Some(length)))
 }
 
 fn parse_limit(kind: LimitKind, value: &str) -> Result<Limit, String> {
@@ -242,6 +277,13 @@ pub trait Figures {
     fn reconnect_attempts(&self) -> u64;
     fn reconnect_successes(&self) -> u64;
     fn peak_conns(&self) -> u64;
+    /// A percentile in each `window` of the run that has samples, in order.
+    fn latency_windows(
+        &self,
+        dist: Distribution,
+        q: Quantile,
+        window: std::time::Duration,
+    ) -> Vec<WindowValue>;
 }
 
 /// One budget's verdict.
@@ -306,6 +348,13 @@ impl Budget {
             Limit::Count(n) => n as f64,
         };
         let limit = format!("{}{}", self.op.as_str(), self.limit);
+        if let (Some(window), Metric::Latency(dist, q)) = (self.window, self.metric) {
+            return self.evaluate_windows(
+                figures.latency_windows(dist, q, window),
+                limit,
+                limit_value,
+            );
+        }
         match self.metric.measure(figures, &self.limit) {
             Ok((value, shown)) => BudgetResult {
                 budget: self.text.clone(),
@@ -322,6 +371,53 @@ impl Budget {
                 limit,
                 note: Some(why),
             },
+        }
+    }
+}
+
+impl Budget {
+    /// Every window must hold; the worst one is what the result shows.
+    fn evaluate_windows(
+        &self,
+        windows: Vec<WindowValue>,
+        limit: String,
+        limit_value: f64,
+    ) -> BudgetResult {
+        let high_is_bad = matches!(self.op, Op::Lt | Op::Le | Op::Eq);
+        let worst = windows.iter().copied().reduce(|a, b| {
+            let b_worse = if high_is_bad {
+                b.value_us > a.value_us
+            } else {
+                b.value_us < a.value_us
+            };
+            if b_worse { b } else { a }
+        });
+        let Some(worst) = worst else {
+            return BudgetResult {
+                budget: self.text.clone(),
+                passed: false,
+                measured: "n/a".into(),
+                limit,
+                note: Some("no window of the run had samples".into()),
+            };
+        };
+        let failing = windows
+            .iter()
+            .filter(|w| !self.op.holds(w.value_us, limit_value))
+            .count();
+        let window = humantime::format_duration(self.window.unwrap_or_default());
+        BudgetResult {
+            budget: self.text.clone(),
+            passed: failing == 0,
+            measured: format!(
+                "{} in {:.0}-{:.0}s (the worst of {} {window} windows; {failing} over the limit)",
+                format_micros(worst.value_us),
+                worst.from_s,
+                worst.to_s,
+                windows.len()
+            ),
+            limit,
+            note: None,
         }
     }
 }
@@ -362,6 +458,66 @@ mod tests {
         fn peak_conns(&self) -> u64 {
             50
         }
+        fn latency_windows(
+            &self,
+            dist: Distribution,
+            _: Quantile,
+            window: std::time::Duration,
+        ) -> Vec<WindowValue> {
+            // Delivery p99 per 10 s window: 120 ms, 312 ms, 90 ms.
+            let w = window.as_secs_f64();
+            match dist {
+                Distribution::Delivery => [120_000.0, 312_000.0, 90_000.0]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| WindowValue {
+                        from_s: i as f64 * w,
+                        to_s: (i + 1) as f64 * w,
+                        value_us: *v,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_budget_holds_only_when_every_window_does() {
+        let held: Budget = "p99<400ms over 10s".parse().unwrap();
+        assert_eq!(held.window, Some(std::time::Duration::from_secs(10)));
+        assert!(held.evaluate(&Fake).passed);
+        let broken: Budget = "p99 < 250ms over 10s".parse().unwrap();
+        let r = broken.evaluate(&Fake);
+        assert!(!r.passed);
+        assert_eq!(
+            r.measured,
+            "312.00ms in 10-20s (the worst of 3 10s windows; 1 over the limit)"
+        );
+        // Nothing measured never passes.
+        let r = "rtt_p99<1s over 10s"
+            .parse::<Budget>()
+            .unwrap()
+            .evaluate(&Fake);
+        assert!(!r.passed && r.measured == "n/a", "{r:?}");
+    }
+
+    #[test]
+    fn bad_windows_are_refused_with_the_reason() {
+        let e = "p99<250ms over soon"
+            .parse::<Budget>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a window length"), "{e}");
+        let e = "p99<250ms over 100ms"
+            .parse::<Budget>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shorter than the one second"), "{e}");
+        let e = "errors<1% over 10s"
+            .parse::<Budget>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("applies to latency percentiles"), "{e}");
     }
 
     fn check(text: &str) -> BudgetResult {

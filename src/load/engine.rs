@@ -17,6 +17,7 @@ use super::hdrlog;
 use super::host;
 use super::plan::{StreamTarget, VuConfig};
 use super::recorder::{Distribution, Quantile, Recorder};
+use super::shard::Shard;
 use super::summary::{self, LoadSummary, Second};
 use super::vu::{Gauges, VirtualUser};
 
@@ -24,7 +25,10 @@ use super::vu::{Gauges, VirtualUser};
 pub struct LoadConfig {
     /// The streams, one per game; connections are spread over them in turn.
     pub targets: Vec<StreamTarget>,
+    /// Connections of the whole run; this process opens its shard's share of them.
     pub conns: usize,
+    /// Which of the run's connections are this process's (all of them by default).
+    pub shard: Shard,
     pub duration: Duration,
     /// Connections open evenly over this time (zero: all at once).
     pub ramp: Duration,
@@ -132,7 +136,7 @@ pub async fn run(
     let shards: Vec<Arc<Mutex<Recorder>>> = (0..shard_count())
         .map(|_| Arc::new(Mutex::new(Recorder::new())))
         .collect();
-    let gauges = Arc::new(Gauges::new(config.conns as u64));
+    let gauges = Arc::new(Gauges::new(config.shard.conns(config.conns) as u64));
     let users = CancellationToken::new();
     let tracker = TaskTracker::new();
     let started = Instant::now();
@@ -171,7 +175,7 @@ pub async fn run(
     let urls: Vec<Url> = config.targets.iter().map(|t| t.url.clone()).collect();
     summary::build(summary::Inputs {
         targets: &urls,
-        conns: config.conns,
+        conns: config.shard.conns(config.conns),
         budgets: &config.budgets,
         total: &collector.total,
         hdr_log: collector.log.bytes().to_vec(),
@@ -199,8 +203,10 @@ struct Ramp<'a> {
 }
 
 impl Ramp<'_> {
-    /// Starts connection i at `ramp * i / conns`, each a task owned by the tracker
-    /// and stopped by `users`.
+    /// Starts this process's connections, each at the instant the ramp gives its
+    /// index in the whole run (`ramp * j / conns`), as a task owned by the tracker and
+    /// stopped by `users`. Connection `j` streams target `j mod targets`, so shards
+    /// of a run spread over the games as one process would.
     fn spawn(&self) -> tokio::task::JoinHandle<()> {
         let (tracker, users, shards, gauges, targets) = (
             self.tracker.clone(),
@@ -211,8 +217,10 @@ impl Ramp<'_> {
         );
         let vu_config = Arc::new(self.config.vu.clone());
         let (conns, ramp, started) = (self.config.conns, self.config.ramp, self.started);
+        let shard = self.config.shard;
         tokio::spawn(async move {
-            for i in 0..conns {
+            for local in 0..shard.conns(conns) {
+                let i = shard.global(local);
                 let at = started + ramp.mul_f64(i as f64 / conns.max(1) as f64);
                 tokio::select! {
                     _ = users.cancelled() => return,
@@ -222,7 +230,7 @@ impl Ramp<'_> {
                     index: i,
                     target: targets[i % targets.len()].clone(),
                     config: vu_config.clone(),
-                    shard: shards[i % shards.len()].clone(),
+                    shard: shards[local % shards.len()].clone(),
                     gauges: gauges.clone(),
                     stop: users.clone(),
                 };

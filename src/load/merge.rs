@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::budget::Budget;
 use super::hdrlog::{self, HdrLog};
 use super::recorder::{Counters, Distribution, Quantile, Recorder};
-use super::summary::{self, LoadSummary, Second, Totals};
+use super::summary::{self, LoadSummary, RunCheck, Second, Totals, WorkerReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -25,6 +25,15 @@ pub enum MergeError {
 /// The parts of a `report.json` a merge needs.
 #[derive(Deserialize)]
 struct RunReport {
+    /// The report format's version.
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    livegames_version: Option<String>,
+    #[serde(default)]
+    worker: Option<WorkerReport>,
+    #[serde(default)]
+    checks: Vec<ReportCheck>,
     started_at: String,
     duration_s: f64,
     #[serde(default)]
@@ -52,6 +61,14 @@ struct RunTotals {
     #[serde(flatten)]
     counts: Counters,
     peak_open: u64,
+}
+
+/// A run check as a report records it.
+#[derive(Deserialize)]
+struct ReportCheck {
+    name: String,
+    passed: bool,
+    observed: String,
 }
 
 #[derive(Deserialize)]
@@ -89,15 +106,54 @@ fn load_run(dir: &Path) -> Result<Run, MergeError> {
     })
 }
 
-/// Merges the runs in `dirs` and evaluates `budgets` on the result.
-pub fn merge(dirs: &[PathBuf], budgets: &[Budget]) -> Result<LoadSummary, MergeError> {
+/// How a merge treats the workers of a sharded run (`load --shard I/N`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeOptions {
+    /// How many shards the run had; default: what the workers' reports say.
+    pub shards: Option<usize>,
+    /// A missing or failed worker is a warning, not a failed verdict.
+    pub allow_partial: bool,
+}
+
+/// Merges the runs in `dirs` and evaluates `budgets` on the result. When the runs
+/// are shards of one run, a `shards` check fails for each shard that left no report
+/// or failed (unless `options.allow_partial`).
+pub fn merge(
+    dirs: &[PathBuf],
+    budgets: &[Budget],
+    options: &MergeOptions,
+) -> Result<LoadSummary, MergeError> {
     if dirs.is_empty() {
         return Err(MergeError::Empty);
     }
-    let runs = dirs
-        .iter()
-        .map(|d| load_run(d))
-        .collect::<Result<Vec<_>, _>>()?;
+    let loaded: Vec<(&PathBuf, Result<Run, MergeError>)> =
+        dirs.iter().map(|d| (d, load_run(d))).collect();
+    let sharded = options.shards.is_some()
+        || loaded
+            .iter()
+            .any(|(_, r)| r.as_ref().is_ok_and(|r| r.report.worker.is_some()));
+    let mut runs = Vec::new();
+    let mut without_report = Vec::new();
+    for (dir, run) in loaded {
+        match run {
+            Ok(run) => runs.push((dir.clone(), run)),
+            // A worker killed before it wrote its report leaves its folder empty.
+            Err(_) if sharded && !dir.join("report.json").exists() => {
+                without_report.push(dir.clone())
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if runs.is_empty() {
+        return Err(MergeError::Input {
+            path: dirs[0].clone(),
+            reason: "no worker left a report.json".into(),
+        });
+    }
+    check_compatible(&runs, options)?;
+    let shards = sharded.then(|| shards_check(&runs, &without_report, options));
+    let dirs: Vec<PathBuf> = runs.iter().map(|(d, _)| d.clone()).collect();
+    let runs: Vec<Run> = runs.into_iter().map(|(_, r)| r).collect();
     let start_s = runs.iter().map(|r| r.start_s).fold(f64::INFINITY, f64::min);
     let end_s = runs
         .iter()
@@ -127,12 +183,176 @@ pub fn merge(dirs: &[PathBuf], budgets: &[Budget]) -> Result<LoadSummary, MergeE
         clock: None,
         subprotocol: runs.iter().find_map(|r| r.report.subprotocol.clone()),
         tls_verified: runs.iter().all(|r| r.report.tls_verified),
-        warnings: warnings(dirs, &runs),
+        warnings: warnings(&dirs, &runs),
         hdr_log: log.bytes().to_vec(),
     });
     merged.budgets = budgets.iter().map(|b| b.evaluate(&merged)).collect();
     merged.checks = summary::run_checks(&merged);
+    if let Some(check) = shards {
+        if options.allow_partial && !check.problems.is_empty() {
+            merged.warnings.push(format!(
+                "--allow-partial: judged without {}",
+                check.problems.join("; ")
+            ));
+        }
+        merged
+            .checks
+            .insert(0, check.into_run_check(options.allow_partial));
+    }
     Ok(merged)
+}
+
+/// Reports that cannot be one run's: another report format or release, another run
+/// id, another number of shards, a shard twice. The error names the file.
+fn check_compatible(runs: &[(PathBuf, Run)], options: &MergeOptions) -> Result<(), MergeError> {
+    let (first_dir, first) = &runs[0];
+    let input = |dir: &PathBuf, reason: String| MergeError::Input {
+        path: dir.join("report.json"),
+        reason,
+    };
+    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+    let mut seen: BTreeMap<usize, &PathBuf> = BTreeMap::new();
+    for (dir, run) in runs {
+        let r = &run.report;
+        if r.version != first.report.version
+            || r.livegames_version != first.report.livegames_version
+        {
+            return Err(input(
+                dir,
+                format!(
+                    "written by livegames {} (report format {}), but {} by livegames {} (format {}): merge reports of one release",
+                    shown(&r.livegames_version),
+                    shown(&r.version),
+                    first_dir.join("report.json").display(),
+                    shown(&first.report.livegames_version),
+                    shown(&first.report.version)
+                ),
+            ));
+        }
+        let Some(worker) = &r.worker else {
+            if first.report.worker.is_some() || options.shards.is_some() {
+                return Err(input(
+                    dir,
+                    "not a shard of a sharded run (no `worker` in it): merge one run's shards"
+                        .into(),
+                ));
+            }
+            continue;
+        };
+        let first_worker = first.report.worker.as_ref();
+        let expected = options
+            .shards
+            .or(first_worker.map(|w| w.shard.count))
+            .unwrap_or(worker.shard.count);
+        if worker.shard.count != expected {
+            return Err(input(
+                dir,
+                format!(
+                    "shard {} of a run of {} shards, but {expected} were expected: merge one run's shards",
+                    worker.shard, worker.shard.count
+                ),
+            ));
+        }
+        if let Some(first_worker) = first_worker
+            && worker.run_id != first_worker.run_id
+        {
+            return Err(input(
+                dir,
+                format!(
+                    "run id {}, but {} is run {}: merge one run's shards",
+                    shown(&worker.run_id),
+                    first_dir.join("report.json").display(),
+                    shown(&first_worker.run_id)
+                ),
+            ));
+        }
+        if let Some(other) = seen.insert(worker.shard.index, dir) {
+            return Err(input(
+                dir,
+                format!(
+                    "shard {} again: {} is the same shard",
+                    worker.shard,
+                    other.join("report.json").display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What the workers of a sharded run came to: every shard that left no report or
+/// failed, named.
+struct ShardsCheck {
+    expected: usize,
+    reported: usize,
+    problems: Vec<String>,
+}
+
+impl ShardsCheck {
+    fn into_run_check(self, allow_partial: bool) -> RunCheck {
+        let counted = format!("{} of {} shards reported", self.reported, self.expected);
+        RunCheck {
+            name: "shards",
+            passed: self.problems.is_empty() || allow_partial,
+            observed: if self.problems.is_empty() {
+                format!("{counted}, none failed")
+            } else {
+                format!("{counted}; {}", self.problems.join("; "))
+            },
+        }
+    }
+}
+
+fn shards_check(
+    runs: &[(PathBuf, Run)],
+    without_report: &[PathBuf],
+    options: &MergeOptions,
+) -> ShardsCheck {
+    let by_index: BTreeMap<usize, &RunReport> = runs
+        .iter()
+        .filter_map(|(_, r)| r.report.worker.as_ref().map(|w| (w.shard.index, &r.report)))
+        .collect();
+    let expected = options.shards.unwrap_or_else(|| {
+        runs.iter()
+            .find_map(|(_, r)| r.report.worker.as_ref().map(|w| w.shard.count))
+            .unwrap_or(0)
+    });
+    let mut problems = Vec::new();
+    for index in 0..expected {
+        let shard = format!("shard {index}/{expected}");
+        match by_index.get(&index) {
+            None => problems.push(format!("{shard}: no report (the worker died or never ran)")),
+            Some(report) => problems.extend(worker_failure(report).map(|why| {
+                let name = report.worker.as_ref().map_or("", |w| w.name.as_str());
+                format!(
+                    "{shard} ({}): {why}",
+                    crate::contract::schema::printable(name)
+                )
+            })),
+        }
+    }
+    for dir in without_report {
+        problems.push(format!("{}: no report.json", dir.display()));
+    }
+    ShardsCheck {
+        expected,
+        reported: by_index.len(),
+        problems,
+    }
+}
+
+/// Why one worker's run cannot stand for its shard, if it cannot.
+fn worker_failure(report: &RunReport) -> Option<String> {
+    if report.stopped_early {
+        return Some(format!("stopped early, after {:.1}s", report.duration_s));
+    }
+    let failed: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{} failed ({})", c.name, c.observed))
+        .collect();
+    (!failed.is_empty()).then(|| failed.join(", "))
 }
 
 /// Every run's latencies: the total, and one merged recorder per wall-clock second

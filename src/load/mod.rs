@@ -23,6 +23,7 @@ pub mod recorder;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shard;
 pub mod summary;
 pub mod vu;
 

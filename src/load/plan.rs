@@ -27,6 +27,29 @@ pub struct Plan {
     /// the send template); a stage sets its rates, reconnects and churn on top.
     pub vu: VuConfig,
     pub output: Output,
+    /// This process as one worker of a sharded run (`--shard`/`--shards`), or None.
+    pub worker: Option<WorkerPlan>,
+    /// Wait for this instant before the first stage starts (`--start-at`), so the
+    /// workers' measurement windows line up.
+    pub start_at: Option<std::time::SystemTime>,
+}
+
+impl Plan {
+    /// Which of each stage's connections are this process's.
+    pub fn shard(&self) -> super::shard::Shard {
+        self.worker.as_ref().map(|w| w.shard).unwrap_or_default()
+    }
+}
+
+/// One worker of a run spread over several processes or machines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerPlan {
+    pub shard: super::shard::Shard,
+    /// This worker's name in its report (default: the host name, which in a
+    /// Kubernetes pod is the pod's name).
+    pub name: String,
+    /// The run every worker belongs to; `report merge` refuses to mix runs.
+    pub run_id: Option<String>,
 }
 
 /// `--out influxdb=URL`: where the per-second figures go, and their tags.

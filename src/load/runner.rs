@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +17,7 @@ use super::plan::{Plan, RECONNECT_BACKOFF, StagePlan, StreamTarget, VuConfig};
 use super::progress::Progress;
 use super::recorder::Recorder;
 use super::report::{self, StageResult};
-use super::summary::{self, LoadSummary};
+use super::summary::{self, LoadSummary, StartReport, WorkerReport};
 use crate::client::discover;
 use crate::client::local::{LocalServer, LocalServers};
 use crate::client::{ConnectOptions, Target};
@@ -54,7 +55,14 @@ pub async fn run(
             print(out, &header)?;
         }
         let seconds_out = live.as_ref().map(|l| l.for_stage(&stage.label));
-        let summary = run_stage(plan, stage, local, stop, seconds_out).await?;
+        // Only the first stage waits for --start-at; the rest follow it.
+        let start_at = plan.start_at.filter(|_| i == 0);
+        let mut summary = run_stage(plan, stage, local, stop, seconds_out, start_at).await?;
+        summary.worker = plan.worker.as_ref().map(|w| WorkerReport {
+            shard: w.shard,
+            name: w.name.clone(),
+            run_id: w.run_id.clone(),
+        });
         print_summary(out, plan.output.json, &summary)?;
         write_report(&dir, &summary)?;
         let stopped = summary.stopped_early;
@@ -179,6 +187,7 @@ async fn run_stage(
     local: &dyn LocalServers,
     stop: &CancellationToken,
     seconds_out: Option<engine::SecondsOut>,
+    start_at: Option<SystemTime>,
 ) -> Result<LoadSummary, Failure> {
     let (target, embedded): (Target, Option<LocalServer>) = match &stage.target {
         Some(target) => (target.clone(), None),
@@ -188,8 +197,8 @@ async fn run_stage(
         }
     };
     let summary = match &stage.http {
-        Some(paths) => http_stage(plan, stage, &target, paths).await,
-        None => ws_stage(plan, stage, &target, stop, seconds_out).await,
+        Some(paths) => http_stage(plan, stage, &target, paths, stop, start_at).await,
+        None => ws_stage(plan, stage, &target, stop, seconds_out, start_at).await,
     };
     if let Some(server) = embedded {
         server.stop().await;
@@ -204,11 +213,13 @@ async fn ws_stage(
     target: &Target,
     stop: &CancellationToken,
     seconds_out: Option<engine::SecondsOut>,
+    start_at: Option<SystemTime>,
 ) -> Result<LoadSummary, Failure> {
     let targets = stream_urls(target, &stage.games, &plan.vu.connect).await?;
     let config = LoadConfig {
         targets,
         conns: stage.conns,
+        shard: plan.shard(),
         duration: stage.duration,
         ramp: stage.ramp,
         vu: VuConfig {
@@ -224,11 +235,16 @@ async fn ws_stage(
         out: seconds_out,
     };
     let output = plan.output;
+    let start = wait_for_start(start_at, stop, output.quiet).await?;
     if !output.progress_bar && !output.quiet {
         // A log line instead of the bar when stderr is not a terminal (CI logs).
+        let of_shard = match plan.worker.as_ref() {
+            Some(w) => format!(" (shard {} of a run of {})", w.shard, config.conns),
+            None => String::new(),
+        };
         note!(
-            "livegames load: {} connections over {} targets for {:?} (ramp {:?})",
-            config.conns,
+            "livegames load: {} connections{of_shard} over {} targets for {:?} (ramp {:?})",
+            config.shard.conns(config.conns),
             config.targets.len(),
             config.duration,
             config.ramp
@@ -237,8 +253,8 @@ async fn ws_stage(
     let progress = Progress::new(output.progress_bar, config.duration);
     let log_lines = !output.progress_bar && !output.quiet;
     let said_all_open = std::cell::Cell::new(false);
-    let conns = config.conns;
-    let summary = engine::run(config, stop.clone(), |tick| {
+    let conns = config.shard.conns(config.conns);
+    let mut summary = engine::run(config, stop.clone(), |tick| {
         progress.tick(&tick);
         if let Some(after) = tick.all_open_after.filter(|_| log_lines)
             && !said_all_open.replace(true)
@@ -251,7 +267,41 @@ async fn ws_stage(
     })
     .await;
     progress.finish();
+    summary.start = start;
     Ok(summary)
+}
+
+/// Waits for `--start-at` (Ctrl-C ends the wait, and the run, with nothing measured)
+/// and says how late the start really is.
+async fn wait_for_start(
+    start_at: Option<SystemTime>,
+    stop: &CancellationToken,
+    quiet: bool,
+) -> Result<Option<StartReport>, Failure> {
+    let Some(at) = start_at else {
+        return Ok(None);
+    };
+    let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+    if !quiet {
+        note!(
+            "livegames load: waiting {:.1}s for --start-at {}",
+            wait.as_secs_f64(),
+            humantime::format_rfc3339_millis(at)
+        );
+    }
+    tokio::select! {
+        _ = stop.cancelled() => {
+            return Err(Failure::failed(
+                "stopped while waiting for --start-at: nothing was measured",
+            ));
+        }
+        _ = tokio::time::sleep(wait) => {}
+    }
+    let slip = SystemTime::now().duration_since(at).unwrap_or_default();
+    Ok(Some(StartReport {
+        at: humantime::format_rfc3339_millis(at).to_string(),
+        slip_ms: slip.as_secs_f64() * 1000.0,
+    }))
 }
 
 /// The streams to spread connections over: the one stream a URL names, or one per
@@ -273,11 +323,15 @@ async fn stream_urls(
             .map(|g| g.id.clone())
             .collect();
         // An embedded server may not have heard from its upstreams yet: take them all.
-        if live.is_empty() {
+        let mut ids = if live.is_empty() {
             listed.into_iter().map(|g| g.id).collect()
         } else {
             live
-        }
+        };
+        // Sorted, so every worker of a sharded run deals connection j to the same game
+        // whatever order the server lists them in.
+        ids.sort();
+        ids
     } else {
         games.to_vec()
     };
@@ -301,12 +355,15 @@ async fn http_stage(
     stage: &StagePlan,
     target: &Target,
     paths: &[String],
+    stop: &CancellationToken,
+    start_at: Option<SystemTime>,
 ) -> Result<LoadSummary, Failure> {
     let base = target.origin();
+    let start = wait_for_start(start_at, stop, plan.output.quiet).await?;
     let config = HttpConfig {
         base_url: base.clone(),
         paths: paths.to_vec(),
-        users: stage.conns,
+        users: plan.shard().conns(stage.conns),
         duration: stage.duration,
         ramp: stage.ramp,
         timeout: plan.vu.connect.connect_timeout.max(MIN_HTTP_TIMEOUT),
@@ -323,7 +380,7 @@ async fn http_stage(
     let started_wall = std::time::SystemTime::now();
     let mut recorder = Recorder::new();
     let totals = http::run(&config, &mut recorder).await.failed()?;
-    Ok(summary::http_summary(
+    let mut summary = summary::http_summary(
         started_wall,
         config.duration,
         &base,
@@ -331,7 +388,9 @@ async fn http_stage(
         totals,
         &stage.budgets,
         !plan.vu.connect.insecure,
-    ))
+    );
+    summary.start = start;
+    Ok(summary)
 }
 
 /// The run's verdict: unreachable when a stage reached nothing; otherwise whether
@@ -364,11 +423,12 @@ pub struct MergePlan {
     pub report_dir: PathBuf,
     pub budgets: Vec<Budget>,
     pub json: bool,
+    pub options: super::merge::MergeOptions,
 }
 
 /// Merges report folders into one report and judges its budgets.
 pub fn merge(plan: &MergePlan, out: &mut dyn Write) -> CommandResult {
-    let summary = super::merge::merge(&plan.dirs, &plan.budgets).usage()?;
+    let summary = super::merge::merge(&plan.dirs, &plan.budgets, &plan.options).usage()?;
     print_summary(out, plan.json, &summary)?;
     write_report(&plan.report_dir, &summary)?;
     note!(

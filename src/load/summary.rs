@@ -176,12 +176,39 @@ pub struct LoadSummary {
     /// False when certificates were not verified (`--insecure`).
     pub tls_verified: bool,
     pub warnings: Vec<String>,
+    /// The livegames release that measured it (`report merge` refuses to mix them).
+    pub livegames_version: String,
+    /// This run as one worker of a sharded run (`--shard`), or null.
+    pub worker: Option<WorkerReport>,
+    /// The `--start-at` this run waited for and how late it really started, or null.
+    pub start: Option<StartReport>,
     #[serde(skip)]
     pub latencies: Latencies,
     /// The HdrHistogram interval log of the run (written as `latency.hlog`).
     #[serde(skip)]
     pub hdr_log: Vec<u8>,
 }
+
+/// A worker of a sharded run, as its report names it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct WorkerReport {
+    pub shard: super::shard::Shard,
+    pub name: String,
+    pub run_id: Option<String>,
+}
+
+/// When a run was told to start, and when it did.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct StartReport {
+    /// The `--start-at` instant, RFC 3339.
+    pub at: String,
+    /// How much later than that the measurement started, ms (the workers of a
+    /// sharded run line up to within their slips and their clocks' offsets).
+    pub slip_ms: f64,
+}
+
+/// This build's version, as reports record it.
+pub const LIVEGAMES_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What a finished run hands over to become its summary.
 pub(super) struct Inputs<'a> {
@@ -262,6 +289,9 @@ pub fn from_parts(p: Parts) -> LoadSummary {
         subprotocol: p.subprotocol,
         tls_verified: p.tls_verified,
         warnings: p.warnings,
+        livegames_version: LIVEGAMES_VERSION.to_owned(),
+        worker: None,
+        start: None,
         latencies: p.latencies,
         hdr_log: p.hdr_log,
     }
@@ -389,6 +419,57 @@ impl Figures for LoadSummary {
     fn peak_conns(&self) -> u64 {
         self.totals.peak_open
     }
+    fn latency_windows(
+        &self,
+        dist: Distribution,
+        q: Quantile,
+        window: Duration,
+    ) -> Vec<super::budget::WindowValue> {
+        latency_windows(self, dist, q, window)
+    }
+}
+
+/// A percentile per `window` from the run's start, from its interval log (exact:
+/// each window's histograms are added, not its seconds' percentiles averaged).
+fn latency_windows(
+    summary: &LoadSummary,
+    dist: Distribution,
+    q: Quantile,
+    window: Duration,
+) -> Vec<super::budget::WindowValue> {
+    let Ok(intervals) = super::hdrlog::read(&summary.hdr_log) else {
+        return Vec::new();
+    };
+    let start = humantime::parse_rfc3339_weak(&summary.started_at)
+        .map(super::hdrlog::unix_seconds)
+        .unwrap_or_else(|_| {
+            intervals
+                .iter()
+                .map(|i| i.start_s)
+                .fold(f64::INFINITY, f64::min)
+        });
+    let w = window.as_secs_f64().max(1.0);
+    let mut windows: BTreeMap<u64, Recorder> = BTreeMap::new();
+    for interval in intervals.iter().filter(|i| i.tag == dist.name()) {
+        // An interval belongs to the window its middle falls in.
+        let middle = interval.start_s + interval.length_s / 2.0 - start;
+        let index = (middle.max(0.0) / w).floor() as u64;
+        windows
+            .entry(index)
+            .or_default()
+            .add_histogram(dist, &interval.histogram);
+    }
+    windows
+        .into_iter()
+        .filter_map(|(index, recorder)| {
+            let value_us = recorder.quantile(dist, q)?;
+            Some(super::budget::WindowValue {
+                from_s: index as f64 * w,
+                to_s: ((index + 1) as f64 * w).min(summary.duration_s.max(index as f64 * w)),
+                value_us,
+            })
+        })
+        .collect()
 }
 
 impl LoadSummary {
@@ -466,6 +547,27 @@ impl LoadSummary {
         );
         if let Some(s) = t.all_open_after_s {
             let _ = writeln!(out, "  all {} connections open after {:.2}s", self.conns, s);
+        }
+        if let Some(w) = &self.worker {
+            let run = w
+                .run_id
+                .as_deref()
+                .map(|r| format!(", run {r}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  shard {} (worker {}{})",
+                w.shard,
+                crate::contract::schema::printable(&w.name),
+                crate::contract::schema::printable(&run)
+            );
+        }
+        if let Some(start) = &self.start {
+            let _ = writeln!(
+                out,
+                "  started {:.1} ms after --start-at {}",
+                start.slip_ms, start.at
+            );
         }
     }
 
@@ -594,4 +696,74 @@ pub fn http_summary(
     summary.budgets = budgets.iter().map(|b| b.evaluate(&summary)).collect();
     summary.checks = run_checks(&summary);
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::budget::WindowValue;
+
+    /// A 30 s run whose delivery latency is 10 ms, except for 20 frames at 400 ms in
+    /// second 12 (0.7 % of the run, 2 % of its second 10 s window).
+    fn run_with_a_bad_patch() -> LoadSummary {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut log = super::super::hdrlog::HdrLog::new(start);
+        let mut total = Recorder::new();
+        for second in 0..30u64 {
+            let mut r = Recorder::new();
+            for frame in 0..100 {
+                let slow = second == 12 && frame < 20;
+                r.latency(Distribution::Delivery, if slow { 400_000 } else { 10_000 });
+            }
+            log.write_interval(
+                &r.latencies,
+                Duration::from_secs(second),
+                Duration::from_secs(1),
+            );
+            total.add(&r);
+        }
+        from_parts(Parts {
+            started_at: humantime::format_rfc3339_millis(start).to_string(),
+            duration_s: 30.0,
+            stopped_early: false,
+            targets: Vec::new(),
+            conns: 1,
+            totals: Totals::default(),
+            latencies: total.latencies,
+            per_second: Vec::new(),
+            generator_cpu_percent: None,
+            clock: None,
+            subprotocol: None,
+            tls_verified: true,
+            warnings: Vec::new(),
+            hdr_log: log.bytes().to_vec(),
+        })
+    }
+
+    #[test]
+    fn window_percentiles_come_from_each_windows_own_samples() {
+        let run = run_with_a_bad_patch();
+        let windows = run.latency_windows(
+            Distribution::Delivery,
+            Quantile::P99,
+            Duration::from_secs(10),
+        );
+        let values: Vec<(f64, f64, u64)> = windows
+            .iter()
+            .map(|w: &WindowValue| (w.from_s, w.to_s, (w.value_us / 1000.0).round() as u64))
+            .collect();
+        assert_eq!(
+            values,
+            [(0.0, 10.0, 10), (10.0, 20.0, 400), (20.0, 30.0, 10)]
+        );
+        // The whole run's p99 hides the patch...
+        let whole: Budget = "p99<250ms".parse().unwrap();
+        assert!(whole.evaluate(&run).passed);
+        // ...every 10 s window does not.
+        let windowed: Budget = "p99<250ms over 10s".parse().unwrap();
+        let r = windowed.evaluate(&run);
+        assert!(!r.passed);
+        assert!(r.measured.starts_with("400."), "{}", r.measured);
+        assert!(r.measured.contains("in 10-20s"), "{}", r.measured);
+    }
 }
