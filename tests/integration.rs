@@ -44,6 +44,8 @@ mod dashboard;
 mod alerting;
 // deploy/ as far as this machine can check it: systemd unit, Dockerfile, compose.
 mod deploy;
+// deploy/k8s: kustomize, strict schemas, the workers' arguments, the merge Job's script.
+mod deploy_k8s;
 // The binary: exit codes and messages for bad usage.
 mod cli;
 // Module boundaries: the contract stays pure; parts do not reach into each other.
