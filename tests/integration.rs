@@ -33,6 +33,8 @@ mod load_measures;
 mod load_budgets;
 // A run over several workers (--shard, --start-at) merged into one verdict.
 mod load_shards;
+// Workers in their own network namespaces (deploy/netns/run-shards.sh), merged.
+mod netns_shards;
 // smoke against our server and an independent one broken one way at a time.
 mod smoke;
 // load, smoke and record against servers that are not ours: tokens, subprotocols, TLS.
