@@ -284,6 +284,7 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             .collect(),
         conns,
         shard: Default::default(),
+        clock_probe: None,
         // Long enough for the ramp, the warm-up second and the window.
         duration: Duration::from_secs(seconds + 20),
         ramp: Duration::ZERO,

@@ -31,6 +31,7 @@ async fn load(targets: Vec<String>, conns: usize, secs: u64, vu: VuConfig) -> Lo
             .collect(),
         conns,
         shard: Default::default(),
+        clock_probe: None,
         duration: Duration::from_secs(secs),
         ramp: Duration::ZERO,
         vu,

@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use livegames::load::hdrlog;
-use livegames::load::recorder::{Distribution, Quantile, Recorder};
 use serde_json::Value;
 
 use crate::support::{self, DEADLINE};
@@ -60,20 +58,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// Every delivery sample of the workers' interval logs, added up by hand.
-fn all_samples(dirs: &[PathBuf]) -> Recorder {
-    let mut all = Recorder::new();
-    for dir in dirs {
-        let log = std::fs::read(dir.join("latency.hlog")).unwrap();
-        for interval in hdrlog::read(&log).unwrap() {
-            if interval.tag == Distribution::Delivery.name() {
-                all.add_histogram(Distribution::Delivery, &interval.histogram);
-            }
-        }
-    }
-    all
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_shards_merge_into_the_run_one_process_would_have_made() {
     let server = support::start(support::fast_config()).await;
@@ -111,6 +95,9 @@ async fn three_shards_merge_into_the_run_one_process_would_have_made() {
         assert_eq!(r["worker"]["shard"]["count"], 3);
         assert_eq!(r["worker"]["name"], format!("w{i}"));
         assert_eq!(r["worker"]["run_id"], "r1");
+        // Each worker measured its clock against the server's while it waited.
+        assert!(r["clock"]["offset_us"].is_i64(), "shard {i}: {}", r["clock"]);
+        assert!(r["clock"]["uncertainty_us"].as_u64().unwrap() < 1_000_000);
         let slip = r["start"]["slip_ms"].as_f64().unwrap();
         assert!(
             (0.0..2_000.0).contains(&slip),
@@ -143,6 +130,16 @@ async fn three_shards_merge_into_the_run_one_process_would_have_made() {
             .sum()
     };
     assert_eq!(merged["totals"]["connected"], 7);
+    // All open once the last worker had all of its open.
+    let last_open = reports
+        .iter()
+        .map(|r| r["totals"]["all_open_after_s"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let merged_open = merged["totals"]["all_open_after_s"].as_f64().unwrap();
+    assert!(
+        merged_open >= last_open - 0.01,
+        "{merged_open} vs {last_open}"
+    );
     assert_eq!(merged["totals"]["frames"].as_u64().unwrap(), sum("frames"));
     assert_eq!(merged["conns"], 7);
     let shards = merged["checks"]
@@ -154,22 +151,7 @@ async fn three_shards_merge_into_the_run_one_process_would_have_made() {
     assert_eq!(shards["passed"], true);
     assert_eq!(shards["observed"], "3 of 3 shards reported, none failed");
     // Exact: the merged percentiles are those of every sample together.
-    let all = all_samples(&dirs);
-    for (q, key) in [
-        (Quantile::P50, "p50_us"),
-        (Quantile::P99, "p99_us"),
-        (Quantile::Max, "max_us"),
-    ] {
-        assert_eq!(
-            merged["latency"]["delivery"][key].as_f64(),
-            all.quantile(Distribution::Delivery, q),
-            "{key}"
-        );
-    }
-    assert_eq!(
-        merged["latency"]["delivery"]["count"].as_u64().unwrap(),
-        all.latencies.get(Distribution::Delivery).len()
-    );
+    support::assert_merged_latencies_exact(&merged, &dirs);
 
     // A shard left out fails the verdict, named; --allow-partial judges the rest.
     let out = merge(&[&dirs[0], &dirs[2], &"--report", &base.join("partial")]);

@@ -8,8 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use livegames::load::hdrlog;
-use livegames::load::recorder::{Distribution, Quantile, Recorder};
 use serde_json::Value;
 
 use crate::support::tools::{env_flag, tool};
@@ -95,26 +93,7 @@ fn workers_in_their_own_namespaces_merge_exactly_and_a_killed_one_is_named() {
         3,
         "each worker is named by its namespace: {names:?}"
     );
-    let mut all = Recorder::new();
-    for shard in &shards {
-        let log = std::fs::read(shard.join("latency.hlog")).unwrap();
-        for interval in hdrlog::read(&log).unwrap() {
-            if interval.tag == "delivery" {
-                all.add_histogram(Distribution::Delivery, &interval.histogram);
-            }
-        }
-    }
-    for (q, key) in [
-        (Quantile::P50, "p50_us"),
-        (Quantile::P99, "p99_us"),
-        (Quantile::Max, "max_us"),
-    ] {
-        assert_eq!(
-            merged["latency"]["delivery"][key].as_f64(),
-            all.quantile(Distribution::Delivery, q),
-            "{key}"
-        );
-    }
+    crate::support::assert_merged_latencies_exact(&merged, &shards);
 
     let (out, _) = run_script("killed", &["--kill", "1"]);
     let said = printed(&out);

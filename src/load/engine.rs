@@ -36,6 +36,9 @@ pub struct LoadConfig {
     pub budgets: Vec<Budget>,
     /// Where each second's figures are also sent (`--out influxdb=`).
     pub out: Option<SecondsOut>,
+    /// A clock exchange made before the run (round trip µs, server minus ours µs),
+    /// weighed with the run's own pongs for the report's clock estimate.
+    pub clock_probe: Option<(u64, i64)>,
 }
 
 /// Each second's figures as InfluxDB lines: measurement `load` (tags `run`, `worker`,
@@ -170,6 +173,9 @@ pub async fn run(
     // What arrived while the users were closing counts in the totals; as a point of
     // the per-second series it would be a stub of a second with nobody connected.
     let _closing = collector.fold();
+    if let Some((rtt, offset)) = config.clock_probe {
+        collector.total.counters.observe_offset(rtt, offset);
+    }
     let elapsed = started.elapsed();
     let cpu = host::process_cpu_seconds().map(|after| after - cpu_before.unwrap_or(after));
     let urls: Vec<Url> = config.targets.iter().map(|t| t.url.clone()).collect();

@@ -61,6 +61,8 @@ struct RunTotals {
     #[serde(flatten)]
     counts: Counters,
     peak_open: u64,
+    #[serde(default)]
+    all_open_after_s: Option<f64>,
 }
 
 /// A run check as a report records it.
@@ -175,7 +177,10 @@ pub fn merge(
             .into_iter()
             .collect(),
         conns: runs.iter().map(|r| r.report.conns).sum(),
-        totals: sum_totals(&runs, (end_s - start_s).max(1e-9)),
+        totals: Totals {
+            all_open_after_s: all_open_after(&runs, start_s),
+            ..sum_totals(&runs, (end_s - start_s).max(1e-9))
+        },
         latencies: total.latencies,
         per_second: seconds,
         generator_cpu_percent: None,
@@ -450,6 +455,19 @@ fn warnings(dirs: &[PathBuf], runs: &[Run]) -> Vec<String> {
         ));
     }
     warnings
+}
+
+/// When every run's connections were all open, from the merged start: the last
+/// run to get there (None if one never did).
+fn all_open_after(runs: &[Run], start_s: f64) -> Option<f64> {
+    runs.iter()
+        .map(|r| {
+            r.report
+                .totals
+                .all_open_after_s
+                .map(|after| r.start_s + after - start_s)
+        })
+        .try_fold(0.0_f64, |latest, at| at.map(|at| latest.max(at)))
 }
 
 fn sum_totals(runs: &[Run], seconds: f64) -> Totals {

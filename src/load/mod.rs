@@ -10,6 +10,7 @@
 //! start one (`client::local`).
 
 pub mod budget;
+pub mod clock_probe;
 pub mod connection;
 pub mod engine;
 pub mod frame_head;

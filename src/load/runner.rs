@@ -38,9 +38,7 @@ pub async fn run(
     stop: &CancellationToken,
     out: &mut dyn Write,
 ) -> CommandResult {
-    let most_conns = plan.stages.iter().map(|s| s.conns).max().unwrap_or(0) as u64;
-    // Each connection is a file; an embedded server holds the other end of each.
-    host::raise_open_files_limit(most_conns * 2 + SPARE_FILES);
+    host::raise_open_files_limit(files_needed(plan));
     let live = LiveWriter::start(plan);
     let mut results: Vec<StageResult> = Vec::new();
     for (i, stage) in plan.stages.iter().enumerate() {
@@ -92,6 +90,22 @@ pub async fn run(
         }
     );
     verdict(&results)
+}
+
+/// Open files the largest stage needs: each of this process's connections is a file,
+/// and an embedded server holds the other end of each.
+fn files_needed(plan: &Plan) -> u64 {
+    let shard = plan.shard();
+    let most = plan
+        .stages
+        .iter()
+        .map(|s| {
+            let ends = if s.target.is_none() { 2 } else { 1 };
+            shard.conns(s.conns) * ends
+        })
+        .max()
+        .unwrap_or(0);
+    most as u64 + SPARE_FILES
 }
 
 /// `--out influxdb=`: the writer the stages' collectors send each second through, and
@@ -216,6 +230,20 @@ async fn ws_stage(
     start_at: Option<SystemTime>,
 ) -> Result<LoadSummary, Failure> {
     let targets = stream_urls(target, &stage.games, &plan.vu.connect).await?;
+    let output = plan.output;
+    // A sharded or scheduled worker measures its clock against the server's while it
+    // waits, so every worker's report says how far its clock is off.
+    let probe_clock = plan.worker.is_some() || start_at.is_some();
+    let (clock_probe, start) = tokio::join!(
+        async {
+            match probe_clock {
+                true => super::clock_probe::probe(&targets[0].url, &plan.vu.connect).await,
+                false => None,
+            }
+        },
+        wait_for_start(start_at, stop, output.quiet)
+    );
+    let start = start?;
     let config = LoadConfig {
         targets,
         conns: stage.conns,
@@ -233,9 +261,8 @@ async fn ws_stage(
         },
         budgets: stage.budgets.clone(),
         out: seconds_out,
+        clock_probe,
     };
-    let output = plan.output;
-    let start = wait_for_start(start_at, stop, output.quiet).await?;
     if !output.progress_bar && !output.quiet {
         // A log line instead of the bar when stderr is not a terminal (CI logs).
         let of_shard = match plan.worker.as_ref() {

@@ -440,3 +440,36 @@ pub fn percentile(samples: &mut [i64], p: f64) -> i64 {
     let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
     samples[i]
 }
+
+/// `report merge`'s delivery percentiles are those of every sample in the workers'
+/// interval logs together (added up here, by hand), not an average of percentiles.
+#[track_caller]
+pub fn assert_merged_latencies_exact(merged: &Value, shard_dirs: &[std::path::PathBuf]) {
+    use livegames::load::hdrlog;
+    use livegames::load::recorder::{Distribution, Quantile, Recorder};
+    let mut all = Recorder::new();
+    for dir in shard_dirs {
+        let log = std::fs::read(dir.join("latency.hlog")).unwrap();
+        for interval in hdrlog::read(&log).unwrap() {
+            if interval.tag == Distribution::Delivery.name() {
+                all.add_histogram(Distribution::Delivery, &interval.histogram);
+            }
+        }
+    }
+    let delivery = &merged["latency"]["delivery"];
+    for (q, key) in [
+        (Quantile::P50, "p50_us"),
+        (Quantile::P99, "p99_us"),
+        (Quantile::Max, "max_us"),
+    ] {
+        assert_eq!(
+            delivery[key].as_f64(),
+            all.quantile(Distribution::Delivery, q),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        delivery["count"].as_u64(),
+        Some(all.latencies.get(Distribution::Delivery).len())
+    );
+}
