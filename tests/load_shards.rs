@@ -96,7 +96,11 @@ async fn three_shards_merge_into_the_run_one_process_would_have_made() {
         assert_eq!(r["worker"]["name"], format!("w{i}"));
         assert_eq!(r["worker"]["run_id"], "r1");
         // Each worker measured its clock against the server's while it waited.
-        assert!(r["clock"]["offset_us"].is_i64(), "shard {i}: {}", r["clock"]);
+        assert!(
+            r["clock"]["offset_us"].is_i64(),
+            "shard {i}: {}",
+            r["clock"]
+        );
         assert!(r["clock"]["uncertainty_us"].as_u64().unwrap() < 1_000_000);
         let slip = r["start"]["slip_ms"].as_f64().unwrap();
         assert!(
