@@ -32,6 +32,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 mod common;
+mod peers;
 use common::{now_micros, proc_stats, ts_of};
 
 fn main() {
@@ -100,6 +101,14 @@ fn main() {
                     }
                 }
             }
+            // The peers, once each, on the same server.
+            let peer_runs: Vec<(&str, Result<Outcome, String>)> = peers::PEERS
+                .iter()
+                .map(|peer| match peer.missing() {
+                    Some(why) => (peer.name, Err(why)),
+                    None => (peer.name, peer.run(&server.urls, conns, seconds, CLIENT_CPU)),
+                })
+                .collect();
             drop(server);
             println!(
                 "  cpu-s/100k of each run: minimal {}; livegames load {}",
@@ -110,11 +119,26 @@ fn main() {
             let name = format!("{conns} x {rate}/s");
             print_row(&format!("{name} minimal-tt"), &minimal);
             print_row(&format!("{name} livegames load"), &ours);
+            for (peer, outcome) in &peer_runs {
+                match outcome {
+                    Ok(o) => print_row(&format!("{name} {peer}"), o),
+                    Err(why) => println!("{:<34} {why}", format!("{name} {peer}")),
+                }
+            }
             println!(
                 "  -> livegames load: {:.2}x the minimal client's CPU per frame, {:.2}x its memory per connection (medians of {repeat})",
                 ours.cpu_per_100k / minimal.cpu_per_100k,
                 ours.kib_per_conn / minimal.kib_per_conn
             );
+            for (peer, outcome) in &peer_runs {
+                if let Ok(o) = outcome {
+                    println!(
+                        "  -> {peer}: {:.2}x the minimal client's CPU per frame, {:.2}x its memory per connection (one run)",
+                        o.cpu_per_100k / minimal.cpu_per_100k,
+                        o.kib_per_conn / minimal.kib_per_conn
+                    );
+                }
+            }
         }
     });
 }
@@ -163,7 +187,7 @@ fn child(client: &str, urls: &[String], conns: usize, seconds: u64) -> Outcome {
     Outcome::from_line(text.lines().last().unwrap_or(""))
 }
 
-struct Outcome {
+pub struct Outcome {
     fps: f64,
     cpu_per_100k: f64,
     kib_per_conn: f64,
