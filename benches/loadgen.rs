@@ -12,9 +12,10 @@
 //! and memory are its own. Each client runs `--repeat` times (default 3), the two
 //! alternating, and the medians are compared; then each installed peer once
 //! (benches/peers: node `ws`, Python `websockets`). Reported per client, over the
-//! steady window (from one second after the last connection opened, for `--seconds`): frames/s, CPU-seconds per 100,000 frames,
-//! memory per connection (peak RSS minus RSS before connecting, divided by the
-//! connections), delivery p99 (receive - `ts`). Traffic goes to 127.0.0.1 only, for
+//! steady window (from one second after the last connection opened, for
+//! `--seconds`): frames/s, CPU-seconds per 100,000 frames, memory per connection
+//! (peak RSS minus RSS before connecting, divided by the connections), delivery p99
+//! (receive - `ts`). Traffic goes to 127.0.0.1 only, for
 //! a bounded time.
 
 use std::sync::Arc;
