@@ -50,7 +50,7 @@ fn facts(yaml: &str) -> Option<std::collections::BTreeMap<String, String>> {
     let python = tool("python3", "python3")?;
     let script = r#"
 import sys, yaml
-docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(sys.stdin) if d}
+docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(open(sys.argv[1])) if d}
 run = docs[("ConfigMap", "livegames-run")]["data"]
 workers = docs[("Job", "livegames-workers")]["spec"]
 merge = docs[("Job", "livegames-merge")]["spec"]["template"]["spec"]["containers"][0]
@@ -67,22 +67,14 @@ print("merge_script=" + merge["args"][0].replace("\n", "\x1e"))
 for key, value in run.items():
     print("env." + key + "=" + value)
 "#;
-    let mut child = Command::new(python)
+    let rendered = scratch("facts").join("rendered.yaml");
+    std::fs::write(&rendered, yaml).unwrap();
+    let out = Command::new(python)
         .arg("-c")
         .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        .arg(&rendered)
+        .output()
         .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
     let said = printed(&out);
     if said.contains("ModuleNotFoundError") {
         assert!(
