@@ -156,6 +156,7 @@ pub async fn run(
         shards: shards.clone(),
         gauges: gauges.clone(),
         started,
+        spares: vec![Recorder::new(); shards.len()],
         interval: Recorder::new(),
         total: Recorder::new(),
         log: hdrlog::HdrLog::new(started_wall),
@@ -250,6 +251,10 @@ impl Ramp<'_> {
 /// interval log), then into the run totals.
 struct Collector {
     shards: Vec<Arc<Mutex<Recorder>>>,
+    /// One emptied recorder per shard, swapped in at each fold: the shard's lock is
+    /// held for a swap, not for adding its histograms (which would make every
+    /// connection of the shard wait on the collector once a second).
+    spares: Vec<Recorder>,
     gauges: Arc<Gauges>,
     started: Instant,
     interval: Recorder,
@@ -298,11 +303,10 @@ impl Collector {
     }
 
     fn fold(&mut self) -> Second {
-        for shard in &self.shards {
-            shard
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .drain_into(&mut self.interval);
+        for (shard, spare) in self.shards.iter().zip(&mut self.spares) {
+            std::mem::swap(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()), spare);
+            // Emptied again, allocations kept, for the next fold.
+            spare.drain_into(&mut self.interval);
         }
         let now = self.started.elapsed();
         let length = now.saturating_sub(self.last_fold);
