@@ -8,8 +8,8 @@
 //! `cargo bench --bench loadgen -- --conns 1000 --rate 100 --seconds 10 --repeat 3`.
 //!
 //! The server (release `livegames serve`) runs in its own process on CPU 0; each
-//! client is this benchmark started again with `--client`, on CPU 1, so its CPU time
-//! and memory are its own. Each client runs `--repeat` times (default 3), the two
+//! client is this benchmark started again with `--client`, on CPU 1 with a one-worker
+//! runtime, so its CPU time and memory are its own. Each client runs `--repeat` times (default 3), the two
 //! alternating, and the medians are compared; then each installed peer once
 //! (benches/peers: node `ws`, Python `websockets`). Reported per client, over the
 //! steady window (from one second after the last connection opened, for
@@ -47,10 +47,14 @@ fn main() {
     };
     let number = |name: &str| value(name).map(|v| v.parse::<f64>().expect(name));
     livegames::load::host::raise_open_files_limit(12_000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if value("--client").is_some() {
+        // A client gets one core (CLIENT_CPU), and a runtime of one worker to match:
+        // two workers taking turns on one core made the same client's CPU per frame
+        // land on one of two values ~30 % apart from run to run.
+        runtime.worker_threads(1);
+    }
+    let rt = runtime.enable_all().build().unwrap();
     if let Some(client) = value("--client") {
         // A child: one client, one line of figures on stdout.
         if let Some(cpu) = number("--cpu") {
