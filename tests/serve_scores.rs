@@ -55,6 +55,16 @@ async fn the_client_side_quota_answers_503_with_a_reason_when_spent() {
     let mut config = fast_config();
     config.scores.ttl = Duration::ZERO;
     config.scores.per_minute_quota = 2;
+    // The quota counts per wall-clock minute: three requests straddling a minute's
+    // end would see it renewed. Start well inside a minute.
+    let into_minute = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if into_minute >= 45 {
+        tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
+    }
     let server = start(config).await;
     assert_eq!(scores(&server, "nfl").await.0, 200);
     assert_eq!(scores(&server, "nhl").await.0, 200);
