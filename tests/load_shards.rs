@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{self, DEADLINE};
+use crate::support::{self, DEADLINE, printed};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("livegames-shards-{name}-{}", std::process::id()));
@@ -50,14 +50,6 @@ fn report(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_shards_merge_into_the_run_one_process_would_have_made() {
     let server = support::start(support::fast_config()).await;
@@ -81,7 +73,7 @@ async fn three_shards_merge_into_the_run_one_process_would_have_made() {
         .collect();
     for w in workers {
         let out = finished(w);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     }
     let reports: Vec<Value> = dirs.iter().map(|d| report(d)).collect();
     // 7 over 3 shards: 3, 2, 2; each report names its shard, worker, run and start.
@@ -125,7 +117,7 @@ async fn three_shards_merge_into_the_run_one_process_would_have_made() {
         &"--budget",
         &"p99<10s over 1s",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     let merged = report(&merged_dir);
     let sum = |key: &str| -> u64 {
         reports
@@ -159,11 +151,11 @@ async fn three_shards_merge_into_the_run_one_process_would_have_made() {
 
     // A shard left out fails the verdict, named; --allow-partial judges the rest.
     let out = merge(&[&dirs[0], &dirs[2], &"--report", &base.join("partial")]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", printed(&out));
     assert!(
-        text(&out).contains("shard 1/3: no report"),
+        printed(&out).contains("shard 1/3: no report"),
         "{}",
-        text(&out)
+        printed(&out)
     );
     let out = merge(&[
         &dirs[0],
@@ -172,11 +164,11 @@ async fn three_shards_merge_into_the_run_one_process_would_have_made() {
         &"--report",
         &base.join("partial"),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     assert!(
-        text(&out).contains("--allow-partial: judged without shard 1/3"),
+        printed(&out).contains("--allow-partial: judged without shard 1/3"),
         "{}",
-        text(&out)
+        printed(&out)
     );
     // --shards says how many there were, even when the last one left nothing.
     let out = merge(&[
@@ -188,8 +180,12 @@ async fn three_shards_merge_into_the_run_one_process_would_have_made() {
         &"--report",
         &base.join("x"),
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("but 4 were expected"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+    assert!(
+        printed(&out).contains("but 4 were expected"),
+        "{}",
+        printed(&out)
+    );
     server.shutdown.trigger();
 }
 
@@ -245,12 +241,12 @@ async fn a_worker_killed_mid_run_fails_the_merged_verdict_by_name() {
     doomed.kill().unwrap();
     let _ = doomed.wait();
     let out = finished(survivor);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     assert!(!dirs[1].join("report.json").exists());
 
     let out = merge(&[&dirs[0], &dirs[1], &"--report", &base.join("merged")]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", printed(&out));
+    let said = printed(&out);
     assert!(said.contains("shard 1/2: no report"), "{said}");
     assert!(said.contains("shard-1: no report.json"), "{said}");
     server.shutdown.trigger();
@@ -265,7 +261,7 @@ async fn reports_that_are_not_one_run_are_refused_naming_the_file() {
     let run = |shard: &str, dir: &Path| finished(worker(&url, shard, dir, &["--duration", "1s"]));
     for (shard, dir) in [("0/2", &a), ("1/2", &b)] {
         let out = run(shard, dir);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     }
     let rewrite = |dir: &Path, edit: &dyn Fn(&mut Value)| {
         let mut r = report(dir);
@@ -274,8 +270,8 @@ async fn reports_that_are_not_one_run_are_refused_naming_the_file() {
     };
     let refused = |why: &str| {
         let out = merge(&[&a, &b, &"--report", &base.join("merged")]);
-        assert_eq!(out.status.code(), Some(2), "{why}: {}", text(&out));
-        let said = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{why}: {}", printed(&out));
+        let said = printed(&out);
         assert!(
             said.contains(&b.join("report.json").display().to_string()),
             "{why}: {said}"
@@ -326,7 +322,11 @@ fn bad_shard_and_start_flags_exit_2_saying_why() {
             .env_remove("JOB_COMPLETION_INDEX")
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
-        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", printed(&out));
+        assert!(
+            printed(&out).contains(expected),
+            "{args:?}: {}",
+            printed(&out)
+        );
     }
 }

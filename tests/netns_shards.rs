@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::support::printed;
 use crate::support::tools::{env_flag, tool};
 
 fn root_and_ip() -> bool {
@@ -43,14 +44,6 @@ fn run_script(name: &str, extra: &[&str]) -> (Output, PathBuf) {
         .output()
         .unwrap();
     (out, out_dir)
-}
-
-fn printed(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn report(dir: &Path) -> Value {

@@ -473,3 +473,12 @@ pub fn assert_merged_latencies_exact(merged: &Value, shard_dirs: &[std::path::Pa
         Some(all.latencies.get(Distribution::Delivery).len())
     );
 }
+
+/// What a finished command printed, stdout then stderr.
+pub fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
