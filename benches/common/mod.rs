@@ -111,26 +111,9 @@ pub fn ts_of(text: &str) -> Option<i64> {
     digits[..end].parse().ok()
 }
 
-/// (utime + stime) in seconds and RSS in KiB of a process.
+/// CPU-seconds (to the nanosecond, see `cpu_seconds_of`) and RSS (KiB) of a process.
 pub fn proc_stats(pid: u32) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(") ")
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = 100.0; // USER_HZ on Linux
-    let cpu = fields
-        .get(11)
-        .and_then(|u| u.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / ticks
-        + fields
-            .get(12)
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / ticks;
+    let cpu = livegames::load::host::cpu_seconds_of(pid).unwrap_or(0.0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let rss = status
         .lines()
@@ -138,4 +121,41 @@ pub fn proc_stats(pid: u32) -> (f64, f64) {
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0.0);
     (cpu, rss)
+}
+
+/// [`proc_stats`] summed over a process and every process below it (a peer tool's
+/// launcher script, its VM, its workers).
+pub fn tree_stats(pid: u32) -> (f64, f64) {
+    let mut family = vec![pid];
+    let mut i = 0;
+    while i < family.len() {
+        family.extend(children_of(family[i]));
+        i += 1;
+    }
+    family
+        .into_iter()
+        .map(proc_stats)
+        .fold((0.0, 0.0), |(c, r), (c1, r1)| (c + c1, r + r1))
+}
+
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    stat.rsplit(") ")
+                        .next()?
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse()
+                        .ok()
+                })
+                == Some(parent)
+        })
+        .collect()
 }
