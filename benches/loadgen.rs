@@ -6,7 +6,8 @@
 //! Run: `cargo bench --bench loadgen` (three rows, about 7 minutes): 1,000
 //! connections x 100 frames/s, 10,000 x 1/s and 100 x 10/s; or one row with
 //! `cargo bench --bench loadgen -- --conns 1000 --rate 100 --seconds 10 --repeat 3`
-//! (`--peers node,artillery` runs only those peers, `--peers none` none).
+//! (`--peers node,artillery` runs only those peers, `--peers none` none; `--ws-ping 0s`
+//! runs `load` without protocol pings, `--ws-ping 1s` with one a second each).
 //!
 //! The server (release `livegames serve`) runs in its own process on CPU 0; each
 //! client is this benchmark started again with `--client`, on CPU 1 with a one-worker
@@ -158,6 +159,13 @@ fn main() {
     });
 }
 
+/// The value after `name` on this process's command line.
+fn flag_value(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == name)?;
+    args.get(at + 1).cloned()
+}
+
 fn cpu_of_each(runs: &[Outcome]) -> String {
     let each: Vec<String> = runs
         .iter()
@@ -187,12 +195,16 @@ fn pin(pid: u32, cpu: usize) {
 
 /// Runs one client in a process of its own and reads its figures.
 fn child(client: &str, urls: &[String], conns: usize, seconds: u64) -> Outcome {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
         .args(["--client", client, "--conns", &conns.to_string()])
         .args(["--seconds", &seconds.to_string(), "--urls", &urls.join(",")])
-        .args(["--cpu", &CLIENT_CPU.to_string()])
-        .output()
-        .expect("the client runs");
+        .args(["--cpu", &CLIENT_CPU.to_string()]);
+    // An ablation: `load` with another protocol-ping interval (`--ws-ping 0s`: none).
+    if let Some(ping) = flag_value("--ws-ping") {
+        command.args(["--ws-ping", &ping]);
+    }
+    let out = command.output().expect("the client runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -340,11 +352,15 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             },
             idle_timeout: Duration::from_secs(30),
             send_rate: None,
-            ws_ping: Some(ping_interval(
-                AUTO_PING_EVERY,
-                conns,
-                Some(AUTO_PINGS_PER_SECOND),
-            )),
+            ws_ping: match flag_value("--ws-ping") {
+                Some(every) => Some(humantime::parse_duration(&every).expect("--ws-ping"))
+                    .filter(|d| !d.is_zero()),
+                None => Some(ping_interval(
+                    AUTO_PING_EVERY,
+                    conns,
+                    Some(AUTO_PINGS_PER_SECOND),
+                )),
+            },
             ..VuConfig::default()
         },
         budgets: Vec::new(),
