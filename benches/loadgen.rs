@@ -40,13 +40,7 @@ mod peers;
 use common::{now_micros, proc_stats, ts_of};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let value = flag_value;
     let number = |name: &str| value(name).map(|v| v.parse::<f64>().expect(name));
     livegames::load::host::raise_open_files_limit(12_000);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -119,7 +113,7 @@ fn main() {
             // The peers, once each, on the same server.
             let peer_runs: Vec<(&str, Result<Outcome, String>)> = peers::PEERS
                 .iter()
-                .filter(|peer| only_peers.as_ref().is_none_or(|only| only.iter().any(|o| peer.name.starts_with(o.as_str()))))
+                .filter(|peer| wanted(peer.name, only_peers.as_deref()))
                 .map(|peer| match peer.missing() {
                     Some(why) => (peer.name, Err(why)),
                     None => (peer.name, peer.run(&server.urls, conns, seconds, CLIENT_CPU)),
@@ -157,6 +151,12 @@ fn main() {
             }
         }
     });
+}
+
+/// Whether the peer `name` runs: all do without `--peers`; with it, those whose names
+/// start with one of its words.
+fn wanted(name: &str, only: Option<&[String]>) -> bool {
+    only.is_none_or(|words| words.iter().any(|w| name.starts_with(w.as_str())))
 }
 
 /// The value after `name` on this process's command line.
