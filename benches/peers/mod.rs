@@ -148,6 +148,7 @@ impl Peer {
     ) -> Result<Outcome, String> {
         let scratch = Scratch::new(self.name.split(' ').next().unwrap_or("peer"))
             .map_err(|e| format!("no scratch folder: {e}"))?;
+        let epmd_was_running = runs("pgrep", &["-x", "epmd"]);
         let mut command = on_cpu(self.command(urls, conns, &scratch.0)?, cpu);
         // Its own process group, so the whole tree (a launcher script, its VM) stops.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
@@ -174,6 +175,10 @@ impl Peer {
             }
         };
         let p99_ms = self.stop(&mut child, &lines, &scratch.0);
+        if matches!(self.tool, Tool::Tsung) && !epmd_was_running {
+            // Erlang's port mapper, started by Tsung's VM as a daemon of its own.
+            let _ = runs("epmd", &["-kill"]);
+        }
         outcome.map(|o| Outcome { p99_ms, ..o })
     }
 
