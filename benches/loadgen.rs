@@ -3,22 +3,23 @@
 //! tokio-tungstenite client that only reads each frame and takes its `ts`, on the
 //! same server, one after the other, each client in its own process.
 //!
-//! Run: `cargo bench --bench loadgen` (three rows, about 7 minutes): 1,000
-//! connections x 100 frames/s, 10,000 x 1/s and 100 x 10/s; or one row with
-//! `cargo bench --bench loadgen -- --conns 1000 --rate 100 --seconds 10 --repeat 3`
-//! (`--peers node,artillery` runs only those peers, `--peers none` none; `--ws-ping 0s`
-//! runs `load` without protocol pings, `--ws-ping 1s` with one a second each).
+//! Run: `cargo bench --bench loadgen` (three rows, about 20 minutes with every peer
+//! installed): 1,000 connections x 100 frames/s, 10,000 x 1/s and 100 x 10/s; or one
+//! row with `cargo bench --bench loadgen -- --conns 1000 --rate 100 --seconds 10
+//! --repeat 3` (`--peers node,artillery` runs only those peers, `--peers none` none;
+//! `--ws-ping 0s` runs `load` without protocol pings, `--ws-ping 1s` with one a second
+//! each).
 //!
 //! The server (release `livegames serve`) runs in its own process on CPU 0; each
 //! client is this benchmark started again with `--client`, on CPU 1 with a one-worker
-//! runtime, so its CPU time and memory are its own. Each client runs `--repeat` times (default 3), the two
-//! alternating, and the medians are compared; then each installed peer once
-//! (benches/peers: node `ws`, Python `websockets`). Reported per client, over the
-//! steady window (from one second after the last connection opened, for
-//! `--seconds`): frames/s, CPU-seconds per 100,000 frames, memory per connection
-//! (peak RSS minus RSS before connecting, divided by the connections), delivery p99
-//! (receive - `ts`). Traffic goes to 127.0.0.1 only, for
-//! a bounded time.
+//! runtime, so its CPU time and memory are its own. Each client runs `--repeat` times
+//! (default 3), the two alternating, and the medians are compared; then each installed
+//! peer once (benches/peers: node `ws`, Python `websockets`, Artillery, Locust, Tsung).
+//! Reported per client, over the steady window (from one second after the last
+//! connection opened, for `--seconds`; 40 s at 100 x 10/s): frames/s, CPU-seconds per
+//! 100,000 frames (the kernel's run-time clock), memory per connection (peak RSS minus
+//! RSS before connecting, divided by the connections), delivery p99 (receive - `ts`).
+//! Traffic goes to 127.0.0.1 only, for a bounded time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
