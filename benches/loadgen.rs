@@ -413,8 +413,10 @@ async fn minimal_client(urls: &[String], conns: usize, seconds: u64) -> Outcome 
                     .expect("connects");
             open.fetch_add(1, Ordering::Relaxed);
             let mut latencies = Vec::new();
-            // Created once: a fresh wait per frame would register with the token's
-            // shared waiter list on every message, a cost no minimal client pays.
+            // Created once, on a child token of its own: a fresh wait per frame, or a
+            // wait on the token all connections share, would take that token's
+            // waiter-list lock on every message, a cost no minimal client pays.
+            let stop = stop.child_token();
             let stopped = stop.cancelled();
             tokio::pin!(stopped);
             loop {

@@ -191,8 +191,10 @@ impl<'a> Connection<'a> {
         if let Err(end) = self.subscribe().await {
             return end;
         }
-        // A copy of the reference, so waiting on the stop does not borrow `self`.
-        let stop = self.user.stop;
+        // This connection's own child of the run's stop token: every connection waiting
+        // on the shared token would poll its one waiter list, under its lock, on every
+        // frame, from every worker thread (tokio's Notify locks it to update a waker).
+        let stop = self.user.stop.child_token();
         let cancelled = stop.cancelled();
         tokio::pin!(cancelled);
         let timer = tokio::time::sleep_until(self.next_wake().into());
