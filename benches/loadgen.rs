@@ -126,6 +126,16 @@ fn main() {
                 cpu_of_each(&minimal),
                 cpu_of_each(&ours)
             );
+            // Each round's two runs are minutes apart at most, so the ratio within a
+            // round cancels a drift of the machine that moves both (runs here drift by
+            // up to +-4 % over a bench); its median is the comparison's headline.
+            let paired = median(
+                minimal
+                    .iter()
+                    .zip(&ours)
+                    .map(|(m, o)| o.cpu_per_100k / m.cpu_per_100k)
+                    .collect(),
+            );
             let (minimal, ours) = (Outcome::median(&minimal), Outcome::median(&ours));
             let name = format!("{conns} x {rate}/s");
             print_row(&format!("{name} minimal-tt"), &minimal);
@@ -137,7 +147,7 @@ fn main() {
                 }
             }
             println!(
-                "  -> livegames load: {:.2}x the minimal client's CPU per frame, {:.2}x its memory per connection (medians of {repeat})",
+                "  -> livegames load: {paired:.2}x the minimal client's CPU per frame (median of the {repeat} rounds' ratios; {:.2}x of the medians), {:.2}x its memory per connection (medians of {repeat})",
                 ours.cpu_per_100k / minimal.cpu_per_100k,
                 ours.kib_per_conn / minimal.kib_per_conn
             );
@@ -165,6 +175,12 @@ fn flag_value(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     let at = args.iter().position(|a| a == name)?;
     args.get(at + 1).cloned()
+}
+
+/// The middle value (the upper one of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn cpu_of_each(runs: &[Outcome]) -> String {
@@ -232,11 +248,7 @@ impl Outcome {
 
     /// Each figure's median over the runs.
     fn median(runs: &[Outcome]) -> Outcome {
-        let of = |f: fn(&Outcome) -> f64| {
-            let mut v: Vec<f64> = runs.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
+        let of = |f: fn(&Outcome) -> f64| median(runs.iter().map(f).collect());
         Outcome {
             fps: of(|o| o.fps),
             cpu_per_100k: of(|o| o.cpu_per_100k),

@@ -564,6 +564,72 @@ async fn a_silent_server_and_oversized_messages_measure_nothing_and_fail() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A server with nothing to say is not a dead connection: with pings on, a connection
+/// quiet for `--idle-timeout` is asked with a ping, and fails only if not even the
+/// pong comes. The ping interval (`1h` here, as `auto` stretches it at 10,000
+/// connections) plays no part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_connection_is_pinged_before_it_counts_as_idle() {
+    let dir = tempdir("idle");
+    let errors = |dir: &std::path::Path| report(dir)["totals"]["errors"].clone();
+    let quiet = |stream| async move {
+        let addr = foreign::start(Foreign {
+            stream,
+            ..Foreign::default()
+        })
+        .await;
+        format!("ws://{addr}/ws/live/{GAME}")
+    };
+    let (silent, deaf) = (quiet(Stream::Silent).await, quiet(Stream::Deaf).await);
+    let load = |url: String, ping: &'static str| {
+        let dir = dir.clone();
+        async move {
+            let args = [
+                "load",
+                &url,
+                "--conns",
+                "3",
+                "--ramp",
+                "0s",
+                "--duration",
+                "3s",
+                "--idle-timeout",
+                "900ms",
+                "--ws-ping",
+                ping,
+                "--quiet",
+                "--report",
+                dir.to_str().unwrap(),
+            ];
+            run(&args).await.1
+        }
+    };
+
+    // Answers pings: alive for the whole run, each connection asked about every
+    // 0.9 s + its answer.
+    let out = load(silent.clone(), "1h").await;
+    assert_eq!(errors(&dir), serde_json::json!({}), "{out}");
+    let asked = report(&dir)["latency"]["ws_rtt"]["count"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        asked >= 3,
+        "each connection's quiet spells were pinged: {asked}"
+    );
+
+    // The same server without pings: nothing comes, so each connection is idle.
+    let out = load(silent, "0s").await;
+    assert_eq!(errors(&dir)["idle_timeout"], 3, "{out}");
+
+    // Never answers: the ping goes unanswered and each connection is idle, within the
+    // timeout and its grace (1.2 s of a 3 s run).
+    let out = load(deaf, "1h").await;
+    assert_eq!(errors(&dir)["idle_timeout"], 3, "{out}");
+    let answered = report(&dir)["latency"]["ws_rtt"]["count"].as_u64();
+    assert_eq!(answered.unwrap_or(0), 0, "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_games_list_is_refused_at_32_mib_in_bounded_memory() {
     let addr = foreign::start(Foreign {

@@ -626,8 +626,9 @@ pub struct LoadArgs {
     )]
     pub paths: Vec<String>,
     /// WebSocket protocol Ping per connection (RTT any server answers): `auto` (every
-    /// 5 s, stretched so all connections together send at most 100 a second), a
-    /// duration, or 0s (off).
+    /// 10 s, stretched so all connections together send at most 20 a second), a
+    /// duration, or 0s (off). With pings on, a connection quiet for --idle-timeout is
+    /// pinged before it counts as failed.
     #[arg(long, default_value = "auto", value_parser = ws_ping)]
     pub ws_ping: WsPing,
     /// Scenario file (TOML) with stages and budgets; see scenarios/.
@@ -636,7 +637,9 @@ pub struct LoadArgs {
     /// Give up a connection attempt after this long.
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub connect_timeout: Duration,
-    /// A connection with no frame for this long counts as failed.
+    /// A connection with no frame for this long counts as failed (`idle_timeout`); with
+    /// --ws-ping on it is pinged first, and fails only if not even a pong comes within
+    /// a third of this.
     #[arg(long, default_value = "30s", value_parser = duration)]
     pub idle_timeout: Duration,
 }
@@ -1068,26 +1071,26 @@ mod tests {
             WsPing::Every(Duration::from_secs(2))
         );
         assert_eq!(ping(&["--ws-ping", "0s"]), WsPing::Off);
-        assert_eq!(WsPing::Auto.budget(), Some(100));
+        assert_eq!(WsPing::Auto.budget(), Some(20));
         assert_eq!(WsPing::Every(Duration::from_secs(2)).budget(), None);
         assert!(Cli::try_parse_from(["livegames", "load", "--ws-ping", "often"]).is_err());
     }
 
     #[test]
     fn auto_pings_stay_within_their_budget_however_many_connections() {
-        use crate::load::plan::{AUTO_PING_EVERY, ping_interval};
-        let auto = |conns| ping_interval(AUTO_PING_EVERY, conns, Some(100));
+        use crate::load::plan::{AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND, ping_interval};
+        let auto = |conns| ping_interval(AUTO_PING_EVERY, conns, Some(AUTO_PINGS_PER_SECOND));
         assert_eq!(
             auto(50),
-            Duration::from_secs(5),
-            "few connections: every 5 s"
+            Duration::from_secs(10),
+            "few connections: every 10 s"
         );
-        assert_eq!(auto(500), Duration::from_secs(5));
-        assert_eq!(auto(1_000), Duration::from_secs(10));
-        assert_eq!(auto(10_000), Duration::from_secs(100));
-        for conns in [1, 499, 501, 7_777, 100_000] {
+        assert_eq!(auto(200), Duration::from_secs(10));
+        assert_eq!(auto(1_000), Duration::from_secs(50));
+        assert_eq!(auto(10_000), Duration::from_secs(500));
+        for conns in [1, 199, 201, 7_777, 100_000] {
             let per_second = conns as f64 / auto(conns).as_secs_f64();
-            assert!(per_second <= 100.0 + 1e-9, "{conns}: {per_second}/s");
+            assert!(per_second <= 20.0 + 1e-9, "{conns}: {per_second}/s");
         }
         let fixed = ping_interval(Duration::from_secs(1), 10_000, None);
         assert_eq!(fixed, Duration::from_secs(1), "a chosen interval is kept");

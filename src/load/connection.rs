@@ -57,6 +57,23 @@ fn on_timer_grid(at: Instant, slot: Duration) -> Instant {
     origin + Duration::from_nanos(u64::try_from(slots * step).unwrap_or(u64::MAX))
 }
 
+/// How long a quiet connection has to answer the idle check's ping: a third of
+/// `--idle-timeout` (10 s by default), far beyond any round trip that still works.
+fn liveness_grace(idle: Duration) -> Duration {
+    idle / 3
+}
+
+/// What the idle check found.
+#[derive(Debug, PartialEq, Eq)]
+enum Idle {
+    /// Something came within the timeout.
+    Alive,
+    /// Nothing came: ping it, and look again after the grace.
+    Ask,
+    /// Nothing came, not even after a ping (or pings are off).
+    Dead,
+}
+
 /// How a connection ended.
 pub(super) enum End {
     /// The run is over.
@@ -132,6 +149,9 @@ pub(super) struct Connection<'a> {
     /// around every read would touch the timer wheel once per frame.)
     last_frame: Instant,
     idle_check: Instant,
+    /// When the idle check asked a quiet connection with a ping, and nothing has
+    /// come since.
+    liveness_ping: Option<Instant>,
 }
 
 impl<'a> Connection<'a> {
@@ -176,6 +196,7 @@ impl<'a> Connection<'a> {
                 opened + config.idle_timeout,
                 timer_slot(config.idle_timeout),
             ),
+            liveness_ping: None,
         }
     }
 
@@ -242,11 +263,15 @@ impl<'a> Connection<'a> {
             return Some(self.close(End::Churned).await);
         }
         if self.idle_check <= now {
-            let idle = self.user.config.idle_timeout;
-            if now.duration_since(self.last_frame) >= idle {
-                return Some(lost("idle_timeout"));
+            match self.check_idle(now) {
+                Idle::Alive => {}
+                Idle::Ask => {
+                    if let Err(e) = self.send_ws_ping(now).await {
+                        return Some(e);
+                    }
+                }
+                Idle::Dead => return Some(lost("idle_timeout")),
             }
-            self.idle_check = on_timer_grid(self.last_frame + idle, timer_slot(idle));
         }
         if self.next_ws_ping.is_some_and(|t| t <= now)
             && let Err(e) = self.send_ws_ping(now).await
@@ -254,6 +279,31 @@ impl<'a> Connection<'a> {
             return Some(e);
         }
         self.send_due(now).await.err()
+    }
+
+    /// The idle check, come due: a connection that said nothing (no frame, no pong)
+    /// for `--idle-timeout` is asked with a protocol ping when pings are on, and is
+    /// dead only if nothing at all comes in the grace after it; with pings off it is
+    /// dead at once. So a server with nothing to say is told from a dead connection
+    /// whatever the ping interval (`auto` stretches it past the timeout at 10,000
+    /// connections), and a busy connection is looked at once per timeout, as before.
+    fn check_idle(&mut self, now: Instant) -> Idle {
+        let idle = self.user.config.idle_timeout;
+        let slot = timer_slot(idle);
+        let asked = self.liveness_ping.take();
+        if asked.is_some_and(|sent| self.last_frame < sent) {
+            return Idle::Dead;
+        }
+        if now.duration_since(self.last_frame) < idle {
+            self.idle_check = on_timer_grid(self.last_frame + idle, slot);
+            return Idle::Alive;
+        }
+        if self.user.config.ws_ping.is_none() {
+            return Idle::Dead;
+        }
+        self.liveness_ping = Some(now);
+        self.idle_check = on_timer_grid(now + liveness_grace(idle), slot);
+        Idle::Ask
     }
 
     async fn send_ws_ping(&mut self, now: Instant) -> Result<(), End> {

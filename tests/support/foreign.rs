@@ -40,8 +40,10 @@ pub enum Stream {
     /// `{"kind":"tick","n":N,"t":<Unix ms>}` every tick; `{"op":"ping","ref":K}` is
     /// answered with `{"op":"pong","ref":K,"t":<Unix ms>}`.
     Subscribed,
-    /// Accepts, then never says anything.
+    /// Accepts, then never says anything (protocol pings are answered).
     Silent,
+    /// Accepts, then neither reads nor writes: no frame, and no pong either.
+    Deaf,
     /// Contract frames from seq 100; after `RESTART_AFTER` it "restarts": every
     /// connection is closed (1012), and new ones get a snapshot at seq 0, then 1..9,
     /// then 20 onwards: seqs 10..19 of the new run are lost.
@@ -201,6 +203,8 @@ async fn serve_stream(mut socket: WebSocket, stream: Stream, state: St, restarte
         Stream::Contract => contract_stream(&mut socket).await,
         Stream::Subscribed => subscribed_stream(&mut socket).await,
         Stream::Silent => while let Some(Ok(_)) = socket.recv().await {},
+        // Holds the socket open, unread, until the test's runtime ends.
+        Stream::Deaf => std::future::pending::<()>().await,
         Stream::RestartWithLoss => restarting_stream(&mut socket, &state, restarted).await,
         Stream::HugeMessage => unreachable!("served raw, see start_raw"),
         Stream::Flood => {
