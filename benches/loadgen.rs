@@ -13,7 +13,8 @@
 //! The server (release `livegames serve`) runs in its own process on CPU 0; each
 //! client is this benchmark started again with `--client`, on CPU 1 with a one-worker
 //! runtime, so its CPU time and memory are its own. Each client runs `--repeat` times
-//! (default 3), the two alternating, and the medians are compared; then each installed
+//! (default 3), the two alternating: the headline is the median of each round's CPU
+//! ratio (the medians' ratio is printed too); then each installed
 //! peer once (benches/peers: node `ws`, Python `websockets`, Artillery, Locust, Tsung).
 //! Reported per client, over the steady window (from one second after the last
 //! connection opened, for `--seconds`; 40 s at 100 x 10/s): frames/s, CPU-seconds per
@@ -127,8 +128,8 @@ fn main() {
                 cpu_of_each(&ours)
             );
             // Each round's two runs are minutes apart at most, so the ratio within a
-            // round cancels a drift of the machine that moves both (runs here drift by
-            // up to +-4 % over a bench); its median is the comparison's headline.
+            // round cancels a drift of the machine that moves both (the same client's
+            // CPU per frame moved by up to +-8 % between runs at 100 x 10/s); its median is the comparison's headline.
             let paired = median(
                 minimal
                     .iter()
