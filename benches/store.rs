@@ -169,12 +169,7 @@ async fn throughput(influx: &Influxd, batch: usize) {
     );
 }
 
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64
-}
+use livegames::clock::unix_micros as now_micros;
 
 /// Clients on every live game, each recording receive time - observed_at.
 async fn clients(

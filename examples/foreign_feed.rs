@@ -16,13 +16,8 @@ mod foreign;
 
 use foreign::{Foreign, Stream, TestPki};
 
-/// Unix time in microseconds (the test harness's helper, which foreign.rs uses).
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
+/// Unix time in microseconds (foreign.rs takes the test harness's name for it).
+use livegames::clock::unix_micros as now_micros;
 
 #[tokio::main]
 async fn main() {

@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use crate::text::escape_markup;
+
 /// How one test case ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -25,25 +27,6 @@ pub struct Case {
     pub outcome: Outcome,
 }
 
-/// Escapes text for XML, dropping the control characters XML 1.0 cannot carry
-/// (a raw frame may hold anything).
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// One `<testsuite>` element (no XML declaration), for embedding in `<testsuites>`.
 pub fn suite_element(name: &str, timestamp: &str, time_s: f64, cases: &[Case]) -> String {
     let failures = cases
@@ -58,16 +41,16 @@ pub fn suite_element(name: &str, timestamp: &str, time_s: f64, cases: &[Case]) -
     let _ = writeln!(
         out,
         "<testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time_s:.3}\" timestamp=\"{}\">",
-        escape(name),
+        escape_markup(name),
         cases.len(),
-        escape(timestamp)
+        escape_markup(timestamp)
     );
     for case in cases {
         let _ = write!(
             out,
             "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-            escape(&case.classname),
-            escape(&case.name),
+            escape_markup(&case.classname),
+            escape_markup(&case.name),
             case.time_s
         );
         match &case.outcome {
@@ -80,16 +63,16 @@ pub fn suite_element(name: &str, timestamp: &str, time_s: f64, cases: &[Case]) -
                 let _ = writeln!(
                     out,
                     ">\n    <failure message=\"{}\" type=\"{}\">{}</failure>\n  </testcase>",
-                    escape(message),
-                    escape(kind),
-                    escape(details)
+                    escape_markup(message),
+                    escape_markup(kind),
+                    escape_markup(details)
                 );
             }
             Outcome::Skipped { message } => {
                 let _ = writeln!(
                     out,
                     ">\n    <skipped message=\"{}\"/>\n  </testcase>",
-                    escape(message)
+                    escape_markup(message)
                 );
             }
         }

@@ -11,25 +11,28 @@
 //!
 //! | module        | owns                                                                      | may import |
 //! |---------------|---------------------------------------------------------------------------|------------|
-//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, influx, inspect, load, outcome, serve, shutdown, smoke, telemetry |
-//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard, store | contract, fdlimit, feeds, influx, shutdown, retry |
-//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, console, contract, fdlimit, influx, junit, outcome, retry |
-//! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit                             | client, console, contract, junit, outcome |
-//! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder              | client, console, contract, outcome |
-//! | [`feeds`]     | upstream clients behind [`feeds::Feed`], mocks, resilience                 | contract, retry, shutdown |
+//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, influx, inspect, load, outcome, serve, shutdown, smoke, telemetry, text |
+//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard, store | clock, contract, fdlimit, feeds, influx, retry, shutdown, text |
+//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, clock, console, contract, fdlimit, influx, junit, outcome, retry, text |
+//! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit                             | client, clock, console, contract, junit, outcome, text |
+//! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder              | client, console, contract, outcome, text |
+//! | [`feeds`]     | upstream clients behind [`feeds::Feed`], mocks, resilience                 | clock, contract, retry, shutdown |
 //! | [`influx`]    | InfluxDB line protocol, its URL, a batched writer that never blocks its callers | retry |
 //! | [`client`]    | one [`client::Target`] and [`client::ConnectOptions`]; WebSocket and capped HTTP requests, discovery, the embedded-server seam | contract, outcome |
-//! | [`contract`]  | frames, games, close codes, schemas, stream rules, AsyncAPI (pure)         | nothing |
+//! | [`contract`]  | frames, games, close codes, schemas, stream rules, AsyncAPI (pure)         | clock, text |
 //! | [`outcome`]   | how a command ends: a verdict or a failure (one per exit code)             | nothing |
 //! | [`console`]   | printing results (errors returned) and notes (never panicking)             | nothing |
-//! | [`junit`]     | JUnit XML for CI                                                           | nothing |
+//! | [`junit`]     | JUnit XML for CI                                                           | text |
 //! | [`retry`]     | backoff timing                                                             | nothing |
 //! | [`fdlimit`]   | the open-files limit                                                       | nothing |
 //! | [`shutdown`]  | task ownership and stop signals                                            | nothing |
 //! | [`telemetry`] | log setup                                                                  | nothing |
+//! | [`text`]      | peer text made safe to show: cut, excerpt, printable, markup escaping       | nothing |
+//! | [`clock`]     | the wall clock as Unix time (µs, ns, s)                                    | nothing |
 
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod console;
 pub mod contract;
 pub mod fdlimit;
@@ -44,3 +47,4 @@ pub mod serve;
 pub mod shutdown;
 pub mod smoke;
 pub mod telemetry;
+pub mod text;

@@ -94,12 +94,8 @@ pub async fn live_game_urls(addr: &str) -> Vec<String> {
     }
 }
 
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64
-}
+/// Unix time in microseconds: the library's one clock.
+pub use livegames::clock::unix_micros as now_micros;
 
 /// The `ts` field of a frame, found without parsing the whole frame.
 pub fn ts_of(text: &str) -> Option<i64> {

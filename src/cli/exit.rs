@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use crate::console::note;
-use crate::contract::schema::printable;
 use crate::outcome::{CommandResult, Failure, Verdict};
+use crate::text::printable;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::frame::FrameType;
 use super::rules::{SeqEvent, SeqTracker};
-use super::schema::{Schemas, cut, printable};
+use super::schema::Schemas;
+use crate::text::{cut, printable};
 
 /// How much of a frame a violation shows.
 pub const RAW_EXCERPT_BYTES: usize = 200;

@@ -11,10 +11,7 @@ pub struct UnixMicros(pub i64);
 
 impl UnixMicros {
     pub fn from_system_time(t: std::time::SystemTime) -> Self {
-        match t.duration_since(std::time::UNIX_EPOCH) {
-            Ok(d) => UnixMicros(d.as_micros() as i64),
-            Err(e) => UnixMicros(-(e.duration().as_micros() as i64)),
-        }
+        UnixMicros(crate::clock::micros_of(t))
     }
 }
 

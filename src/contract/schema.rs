@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use super::frame::FrameType;
+use crate::text::excerpt;
 
 /// `fixtures/schemas/frames.schema.json`: every WebSocket frame type.
 pub const FRAMES_SCHEMA: &str = include_str!("../../fixtures/schemas/frames.schema.json");
@@ -310,42 +311,6 @@ fn close_schema(node: &mut Value, close_here: bool, bases: &HashSet<String>) {
     }
 }
 
-/// A value rendered as JSON and cut to at most `max` bytes (on a char boundary).
-pub fn excerpt(value: &Value, max: usize) -> String {
-    cut(&value.to_string(), max)
-}
-
-/// `text` cut to at most `max` bytes on a char boundary, with an ellipsis when cut.
-pub fn cut(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
-/// `text` with its control characters written as escapes (`\u{1b}`), so that text
-/// from a peer can never move the cursor, clear the screen or ring the bell when it
-/// is printed. Tabs and line breaks are kept.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let hidden = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
-    if !text.contains(hidden) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if hidden(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,15 +397,6 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_shown_not_obeyed() {
-        assert_eq!(printable("plain\ttext\n"), "plain\ttext\n");
-        assert_eq!(
-            printable("\u{1b}[2Jx\u{7}\u{9b}"),
-            "\\u{1b}[2Jx\\u{7}\\u{9b}"
-        );
-    }
-
-    #[test]
     fn heartbeat_valid_and_missing_seq_named() {
         let ok = json!({"type":"heartbeat","game_id":"g1","seq":3,"ts":1_763_900_000_000_000i64});
         assert!(validate_frame(&ok).is_empty());
@@ -467,11 +423,5 @@ mod tests {
             (v[0].pointer.as_str(), v[0].actual.as_str()),
             ("/type", "missing")
         );
-    }
-
-    #[test]
-    fn cut_respects_char_boundaries() {
-        assert_eq!(cut("héllo", 2), "h…");
-        assert_eq!(cut("abc", 5), "abc");
     }
 }

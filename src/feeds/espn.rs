@@ -10,10 +10,8 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::resilience::{Backoff, HealthPolicy, HealthTracker};
-use super::{
-    Feed, FeedError, FeedEvent, FeedSink, GameObservation, now_micros, report_health, send,
-};
-use crate::contract::{GameState, Score, Source};
+use super::{Feed, FeedError, FeedEvent, FeedSink, GameObservation, report_health, send};
+use crate::contract::{GameState, Score, Source, UnixMicros};
 
 #[derive(Debug, Clone)]
 pub struct EspnFeed {
@@ -71,7 +69,7 @@ impl EspnFeed {
             .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
         let board: Scoreboard =
             serde_json::from_slice(&body).map_err(|e| FeedError::Malformed(e.to_string()))?;
-        let observed_at = now_micros();
+        let observed_at = UnixMicros(crate::clock::unix_micros());
         Ok(board
             .events
             .into_iter()

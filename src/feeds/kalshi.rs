@@ -13,10 +13,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use super::resilience::{Backoff, HealthPolicy, HealthTracker};
-use super::{
-    Feed, FeedError, FeedEvent, FeedSink, QuoteObservation, now_micros, report_health, send,
-};
-use crate::contract::Source;
+use super::{Feed, FeedError, FeedEvent, FeedSink, QuoteObservation, report_health, send};
+use crate::contract::{Source, UnixMicros};
 
 #[derive(Debug, Clone)]
 pub struct KalshiFeed {
@@ -80,7 +78,7 @@ impl KalshiFeed {
             .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
         let page: MarketsPage =
             serde_json::from_slice(&body).map_err(|e| FeedError::Malformed(e.to_string()))?;
-        let observed_at = now_micros();
+        let observed_at = UnixMicros(crate::clock::unix_micros());
         page.markets
             .into_iter()
             .map(|m| {
@@ -306,7 +304,7 @@ fn parse_stream_message(text: &str) -> Result<Option<QuoteObservation>, FeedErro
                 last_price: price(&ticker.price_dollars)?,
                 settled: false,
                 ticker: ticker.market_ticker,
-                observed_at: now_micros(),
+                observed_at: UnixMicros(crate::clock::unix_micros()),
             }))
         }
         "error" => Err(FeedError::Upstream(

@@ -144,7 +144,3 @@ pub(crate) async fn report_health(
         .await;
     }
 }
-
-pub(crate) fn now_micros() -> UnixMicros {
-    UnixMicros::from_system_time(std::time::SystemTime::now())
-}

@@ -150,8 +150,8 @@ fn known_names(documents: &[(&str, Value)]) -> Vec<String> {
 fn about(def: &Value) -> String {
     def["description"]
         .as_str()
-        .map(|d| crate::contract::schema::cut(d, 60))
-        .unwrap_or_else(|| crate::contract::schema::excerpt(def, 60))
+        .map(|d| crate::text::cut(d, 60))
+        .unwrap_or_else(|| crate::text::excerpt(def, 60))
 }
 
 /// `name` from `document` as a schema of its own: the definition and every

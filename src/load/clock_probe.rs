@@ -40,7 +40,7 @@ async fn exchanges(url: &Url, options: &ConnectOptions) -> Option<(u64, i64)> {
     let mut socket = ws::connect(url, options).await.ok()?.socket;
     let mut best: Option<(u64, i64)> = None;
     for id in 1..=PROBE_PINGS {
-        let sent_us = now_micros();
+        let sent_us = crate::clock::unix_micros();
         let sent = Instant::now();
         let ping = format!(r#"{{"type":"ping","id":{id}}}"#);
         socket.send(Message::Text(ping.into())).await.ok()?;
@@ -69,11 +69,4 @@ async fn pong_ts(socket: &mut ws::Socket, id: u64) -> Option<i64> {
         }
     }
     None
-}
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }

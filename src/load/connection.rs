@@ -343,7 +343,7 @@ impl<'a> Connection<'a> {
             self.pending.push_back(Pending {
                 id,
                 due,
-                sent_us: now_micros(),
+                sent_us: crate::clock::unix_micros(),
             });
             self.next_send = Some(due + period);
             self.socket
@@ -422,7 +422,7 @@ impl<'a> Connection<'a> {
 
     /// Measures one text frame: counts, seq, delivery and end-to-end latency, replies.
     fn measure(&mut self, text: &str, received_at: Instant) {
-        let received = now_micros();
+        let received = crate::clock::unix_micros();
         let facts = match self.user.config.reader.read(text) {
             Ok(facts) => facts,
             Err(_) => {
@@ -579,13 +579,6 @@ fn settle_replies(pending: &mut VecDeque<Pending>, shard: &mut Recorder, reply: 
     }
 }
 
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
 fn lost(kind: &str) -> End {
     End::Lost { kind: kind.into() }
 }
@@ -594,7 +587,7 @@ fn send_failed(e: tungstenite::Error) -> End {
     End::Lost {
         kind: format!(
             "send_failed: {}",
-            crate::contract::schema::cut(&e.to_string(), ERROR_KIND_CHARS)
+            crate::text::cut(&e.to_string(), ERROR_KIND_CHARS)
         ),
     }
 }

@@ -65,9 +65,7 @@ impl std::fmt::Debug for SecondsOut {
 impl SecondsOut {
     fn send(&self, second: &Second, errors: &std::collections::BTreeMap<String, u64>) {
         use crate::influx::{Field, line};
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64);
+        let at = crate::clock::unix_nanos();
         let ms = |us: Option<f64>| us.map(|v| Field::Float(v / 1000.0));
         let mut out = String::with_capacity(256);
         line(&mut out, "load")

@@ -344,7 +344,7 @@ impl Field {
             (TsUnit::S, Field::Float(f)) => Some((f * 1_000_000.0) as i64),
             (TsUnit::Rfc3339, Field::Str(s)) => {
                 let t = humantime::parse_rfc3339_weak(s).ok()?;
-                Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as i64)
+                Some(crate::clock::micros_of(t))
             }
             _ => None,
         }

@@ -3,7 +3,7 @@
 //! Java HdrHistogram tools read, and what `livegames report merge` combines across
 //! machines.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use hdrhistogram::Counter;
@@ -173,12 +173,6 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Interval>, ReadError> {
     Ok(out)
 }
 
-pub fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,7 +200,7 @@ mod tests {
 
     #[test]
     fn intervals_round_trip_with_absolute_times() {
-        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let start = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let mut log = HdrLog::new(start);
         let mut r = Recorder::new();
         r.latency(Distribution::Delivery, 1_500);

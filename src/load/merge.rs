@@ -103,7 +103,7 @@ fn load_run(dir: &Path) -> Result<Run, MergeError> {
     let intervals = hdrlog::read(&hlog).map_err(|e| input(format!("latency.hlog: {e}")))?;
     Ok(Run {
         report,
-        start_s: hdrlog::unix_seconds(start),
+        start_s: crate::clock::seconds_of(start),
         intervals,
     })
 }
@@ -329,10 +329,7 @@ fn shards_check(
             None => problems.push(format!("{shard}: no report (the worker died or never ran)")),
             Some(report) => problems.extend(worker_failure(report).map(|why| {
                 let name = report.worker.as_ref().map_or("", |w| w.name.as_str());
-                format!(
-                    "{shard} ({}): {why}",
-                    crate::contract::schema::printable(name)
-                )
+                format!("{shard} ({}): {why}", crate::text::printable(name))
             })),
         }
     }

@@ -2,7 +2,7 @@
 //! (self-contained: inline CSS and SVG, no network), `junit.xml` (one test case per
 //! budget) and `latency.hlog` (the HdrHistogram interval log).
 
-use crate::junit::escape;
+use crate::text::escape_markup;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -192,7 +192,7 @@ fn line_chart(
             w - right,
             left - 6.0,
             y + 4.0,
-            escape(&y_label(*value))
+            escape_markup(&y_label(*value))
         );
     }
     for (x, label) in x_ticks {
@@ -201,7 +201,7 @@ fn line_chart(
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
             sx(*x),
             h - 6.0,
-            escape(label)
+            escape_markup(label)
         );
     }
     for (i, (_, pts)) in series.iter().enumerate() {
@@ -222,7 +222,7 @@ fn line_chart(
             svg,
             "<span><i style=\"background:{}\"></i>{}</span>",
             COLORS[i % COLORS.len()],
-            escape(name)
+            escape_markup(name)
         );
     }
     svg.push_str("</div>");
@@ -250,7 +250,7 @@ pub fn html(summary: &LoadSummary) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>livegames load report</title><style>{STYLE}</style></head><body><header><h1>livegames load</h1><span class=\"sub\">{} connections · {:.1}s · started {}{}</span>{}</header><main>{}</main></body></html>\n",
         summary.conns,
         summary.duration_s,
-        escape(&summary.started_at),
+        escape_markup(&summary.started_at),
         if summary.stopped_early {
             " · stopped early"
         } else {
@@ -282,9 +282,9 @@ fn budgets_section(summary: &LoadSummary) -> String {
         let _ = write!(
             body,
             "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
-            escape(c.name),
+            escape_markup(c.name),
             class.to_uppercase(),
-            escape(&c.observed)
+            escape_markup(&c.observed)
         );
     }
     body.push_str("</table>");
@@ -299,15 +299,15 @@ fn budgets_section(summary: &LoadSummary) -> String {
             let note = b
                 .note
                 .as_deref()
-                .map(|n| format!(" <span class=\"muted\">({})</span>", escape(n)))
+                .map(|n| format!(" <span class=\"muted\">({})</span>", escape_markup(n)))
                 .unwrap_or_default();
             let _ = write!(
                 body,
                 "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}{note}</td><td>{}</td></tr>",
-                escape(&b.budget),
+                escape_markup(&b.budget),
                 class.to_uppercase(),
-                escape(&b.measured),
-                escape(&b.limit)
+                escape_markup(&b.measured),
+                escape_markup(&b.limit)
             );
         }
         body.push_str("</table>");
@@ -447,20 +447,20 @@ fn totals_section(summary: &LoadSummary) -> String {
     ];
     let mut body = String::from("<section><h2>Totals</h2><table>");
     for (k, v) in rows {
-        let _ = write!(body, "<tr><td>{k}</td><td>{}</td></tr>", escape(&v));
+        let _ = write!(body, "<tr><td>{k}</td><td>{}</td></tr>", escape_markup(&v));
     }
     for (k, v) in &c.errors {
         let _ = write!(
             body,
             "<tr><td class=\"fail\">error: {}</td><td>{v}</td></tr>",
-            escape(k)
+            escape_markup(k)
         );
     }
     for w in &summary.warnings {
         let _ = write!(
             body,
             "<tr><td class=\"warn\" colspan=\"2\">warning: {}</td></tr>",
-            escape(w)
+            escape_markup(w)
         );
     }
     body.push_str("</table></section>");
@@ -543,7 +543,7 @@ pub fn scenario_table(stages: &[StageResult]) -> String {
         let _ = writeln!(
             out,
             "{:<28} {:>6} {:>10.0} {:>10} {:>10} {:>10} {:>6} {:>7}",
-            crate::contract::schema::cut(label, 28),
+            crate::text::cut(label, 28),
             open,
             rate,
             f(d.map(|p| p.p50_us)),

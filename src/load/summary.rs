@@ -441,7 +441,7 @@ fn latency_windows(
         return Vec::new();
     };
     let start = humantime::parse_rfc3339_weak(&summary.started_at)
-        .map(super::hdrlog::unix_seconds)
+        .map(crate::clock::seconds_of)
         .unwrap_or_else(|_| {
             intervals
                 .iter()
@@ -558,8 +558,8 @@ impl LoadSummary {
                 out,
                 "  shard {} (worker {}{})",
                 w.shard,
-                crate::contract::schema::printable(&w.name),
-                crate::contract::schema::printable(&run)
+                crate::text::printable(&w.name),
+                crate::text::printable(&run)
             );
         }
         if let Some(start) = &self.start {
@@ -620,7 +620,7 @@ impl LoadSummary {
         if !errors.is_empty() {
             let list: Vec<String> = errors
                 .iter()
-                .map(|(k, v)| format!("{} {v}", crate::contract::schema::printable(k)))
+                .map(|(k, v)| format!("{} {v}", crate::text::printable(k)))
                 .collect();
             let _ = writeln!(out, "  errors: {}", list.join(", "));
         }

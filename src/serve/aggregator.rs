@@ -243,7 +243,7 @@ fn same_game_view(a: &GameObservation, b: &GameObservation) -> bool {
 /// The point a game starts with, before any source has answered.
 pub fn initial_point() -> Point {
     Point {
-        observed_at: UnixMicros::from_system_time(std::time::SystemTime::now()),
+        observed_at: UnixMicros(crate::clock::unix_micros()),
         cause: Cause::Play,
         state: GameState::Scheduled,
         period: None,

@@ -59,7 +59,7 @@ async fn count_requests(
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
-    let path = crate::contract::schema::cut(uri.path(), 200);
+    let path = crate::text::cut(uri.path(), 200);
     ApiError::NotFound(format!(
         "no route for {method} {path}; the dashboard is /#/live; the API is /api/live/games, /api/games/{{id}}/timeline, /api/nfl/scores, /api/nhl/scores, /ws/live/{{id}}, /health, /metrics"
     ))

@@ -142,10 +142,6 @@ pub struct Subscription {
     pub resume: Resume,
 }
 
-fn now_micros() -> UnixMicros {
-    UnixMicros::from_system_time(std::time::SystemTime::now())
-}
-
 impl GameChannel {
     fn new(info: GameInfo, initial: Point, config: HubConfig, epoch: Arc<str>) -> Self {
         let (tx, _) = broadcast::channel(config.queue.max(1));
@@ -193,7 +189,7 @@ impl GameChannel {
             kind,
             game_id: self.info.id.as_str(),
             seq: s.seq,
-            ts: now_micros(),
+            ts: UnixMicros(crate::clock::unix_micros()),
             body: DataBody { data: &point },
         }
         .encode();
@@ -224,7 +220,7 @@ impl GameChannel {
             kind: FrameType::Status,
             game_id: self.info.id.as_str(),
             seq: s.seq,
-            ts: now_micros(),
+            ts: UnixMicros(crate::clock::unix_micros()),
             body,
         }
         .encode();
@@ -276,7 +272,7 @@ impl GameChannel {
             kind: FrameType::Heartbeat,
             game_id: self.info.id.as_str(),
             seq: s.seq,
-            ts: now_micros(),
+            ts: UnixMicros(crate::clock::unix_micros()),
             body: EmptyBody {},
         }
         .encode();
@@ -304,7 +300,7 @@ impl GameChannel {
             Some(_) if other_epoch.is_some() => {
                 let message = format!(
                     "epoch {:?} is not this server's ({:?}): it restarted and its seqs began again; sending a fresh snapshot",
-                    crate::contract::schema::cut(other_epoch.unwrap_or_default(), 64),
+                    crate::text::cut(other_epoch.unwrap_or_default(), 64),
                     &*self.epoch
                 );
                 preamble.push(self.error_frame(s.seq, ErrorCode::EpochChanged, &message));
@@ -353,7 +349,7 @@ impl GameChannel {
             kind: FrameType::Snapshot,
             game_id: self.info.id.as_str(),
             seq: s.seq,
-            ts: now_micros(),
+            ts: UnixMicros(crate::clock::unix_micros()),
             body: SnapshotBody {
                 epoch: &self.epoch,
                 game: &self.info,
@@ -375,7 +371,7 @@ impl GameChannel {
             kind: FrameType::Error,
             game_id: self.info.id.as_str(),
             seq,
-            ts: now_micros(),
+            ts: UnixMicros(crate::clock::unix_micros()),
             body: ErrorBody { code, message },
         }
         .encode()
@@ -420,7 +416,7 @@ impl GameChannel {
             kind: FrameType::Pong,
             game_id: self.info.id.as_str(),
             seq,
-            ts: now_micros(),
+            ts: UnixMicros(crate::clock::unix_micros()),
             body: crate::contract::PongBody { id },
         }
         .encode()

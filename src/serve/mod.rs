@@ -482,9 +482,7 @@ impl Wiring<'_> {
 fn new_epoch() -> String {
     static STARTED_IN_THIS_PROCESS: std::sync::atomic::AtomicU32 =
         std::sync::atomic::AtomicU32::new(0);
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros());
+    let micros = crate::clock::unix_micros();
     let nth = STARTED_IN_THIS_PROCESS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{micros:x}-{:x}-{nth}", std::process::id())
 }

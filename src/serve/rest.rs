@@ -83,7 +83,7 @@ fn parse_param(raw: Option<&str>, name: &str, default: u64) -> Result<u64, ApiEr
         Some(s) => s.parse().map_err(|_| {
             ApiError::BadRequest(format!(
                 "{name} must be a non-negative integer, got {:?}",
-                crate::contract::schema::cut(s, 40)
+                crate::text::cut(s, 40)
             ))
         }),
     }

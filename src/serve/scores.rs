@@ -47,13 +47,6 @@ pub enum CacheStatus {
     Miss,
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl Scores {
     pub fn new(
         client: ApiSportsClient,
@@ -173,7 +166,8 @@ impl Scores {
                 breaker.success();
                 self.record_circuit(league, CircuitState::Closed);
                 if let Some(remaining) = f.daily_remaining {
-                    g.quota.observe_daily_remaining(unix_now(), remaining);
+                    g.quota
+                        .observe_daily_remaining(crate::clock::unix_seconds(), remaining);
                     self.record_quota(&g.quota);
                 }
                 g.last_error = None;
@@ -225,7 +219,7 @@ impl Scores {
                 retry_after_s: Some(wait.as_secs().max(1)),
             });
         }
-        let acquired = g.quota.try_acquire(unix_now());
+        let acquired = g.quota.try_acquire(crate::clock::unix_seconds());
         self.record_quota(&g.quota);
         if let Err(e) = acquired {
             g.breakers

@@ -166,7 +166,7 @@ fn state_name(state: GameState) -> &'static str {
 }
 
 fn now() -> UnixMicros {
-    UnixMicros::from_system_time(std::time::SystemTime::now())
+    UnixMicros(crate::clock::unix_micros())
 }
 
 fn nanos(t: UnixMicros) -> i64 {

@@ -155,7 +155,7 @@ async fn serve_socket(state: AppState, mut socket: WebSocket, raw_id: String, qu
     if let (Some(raw), Some(Err(_))) = (&since, since_parsed) {
         let message = format!(
             "since must be a non-negative integer seq, got {:?}; sending a fresh snapshot",
-            crate::contract::schema::cut(raw, 40)
+            crate::text::cut(raw, 40)
         );
         preamble.insert(
             0,
@@ -176,7 +176,7 @@ async fn serve_socket(state: AppState, mut socket: WebSocket, raw_id: String, qu
 }
 
 async fn reject_unknown_game(state: &AppState, socket: &mut WebSocket, raw_id: &str) {
-    let shown = crate::contract::schema::cut(raw_id, 64);
+    let shown = crate::text::cut(raw_id, 64);
     let (code, message) = match GameId::parse(raw_id) {
         Ok(_) => (
             ErrorCode::UnknownGame,
@@ -187,7 +187,7 @@ async fn reject_unknown_game(state: &AppState, socket: &mut WebSocket, raw_id: &
             format!("invalid game id {shown:?}: {e}; list valid ids with GET /api/live/games"),
         ),
     };
-    let ts = UnixMicros::from_system_time(std::time::SystemTime::now());
+    let ts = UnixMicros(crate::clock::unix_micros());
     let text = Frame {
         kind: FrameType::Error,
         game_id: &shown,
@@ -338,7 +338,7 @@ impl Connection {
                 Ok(v) => {
                     let kind = v
                         .get("type")
-                        .map(|t| crate::contract::schema::excerpt(t, 40))
+                        .map(|t| crate::text::excerpt(t, 40))
                         .unwrap_or_else(|| "nothing".into());
                     self.channel.client_error(self.last_seq, ErrorCode::UnsupportedFrame,
                         &format!("unsupported frame (type {kind}); the only client frame is {{\"type\":\"ping\",\"id\":N}}"),

@@ -330,7 +330,7 @@ impl CheckResult {
 
 /// A detail as it may be printed: text from the server is shown, never obeyed.
 fn shown(detail: String) -> String {
-    crate::contract::schema::printable(&detail).into_owned()
+    crate::text::printable(&detail).into_owned()
 }
 
 #[cfg(test)]

@@ -14,9 +14,10 @@ use super::ctx::Ctx;
 use crate::client::ConnectOptions;
 use crate::client::target::with_since;
 use crate::client::ws::{self, ConnectError, Socket};
+use crate::contract::FrameType;
 use crate::contract::check::Violation;
-use crate::contract::schema::{Schemas, cut};
-use crate::contract::{FrameType, UnixMicros};
+use crate::contract::schema::Schemas;
+use crate::text::cut;
 
 /// How long a goodbye (our close frame) may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -108,7 +109,7 @@ impl Conn {
             return Next::Frame(Frame {
                 n: self.received,
                 at: Instant::now(),
-                at_us: UnixMicros::from_system_time(std::time::SystemTime::now()).0,
+                at_us: crate::clock::unix_micros(),
                 text,
             });
         }

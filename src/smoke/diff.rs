@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::contract::check::json_kind;
-use crate::contract::schema::excerpt;
+use crate::text::excerpt;
 
 /// Where two values first differ (a JSON pointer), if they do.
 pub fn first_difference(a: &Value, b: &Value, at: String) -> Option<String> {

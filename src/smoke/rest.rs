@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::check::{CheckId, CheckResult};
 use crate::client::http::Answer;
 use crate::contract::check::Violation;
-use crate::contract::schema::{Body, Schemas, cut};
+use crate::contract::schema::{Body, Schemas};
+use crate::text::cut;
 
 /// A body for a message: its start, or "(empty body)".
 pub(crate) fn body_excerpt(body: &[u8], max: usize) -> String {

@@ -171,12 +171,8 @@ pub fn closed_addr() -> std::net::SocketAddr {
         .unwrap()
 }
 
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64
-}
+/// Unix time in microseconds: the library's one clock.
+pub use livegames::clock::unix_micros as now_micros;
 
 /// The strict test-side model of a frame: any field the contract does not name is
 /// an error here, so undocumented additions fail tests (the product itself ignores

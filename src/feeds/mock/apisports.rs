@@ -26,13 +26,6 @@ pub(crate) fn error_envelope(key: &str, message: &str) -> Value {
            "paging": {"current": 1, "total": 1}, "response": []})
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Checks the key and takes one request from the plan; Err is the answer to send.
 #[allow(clippy::result_large_err)] // the Err is the HTTP answer itself, built once per request
 fn admit(state: &MockState, headers: &HeaderMap) -> Result<HeaderMap, Response> {
@@ -59,7 +52,7 @@ fn admit(state: &MockState, headers: &HeaderMap) -> Result<HeaderMap, Response> 
         .apisports_usage
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let verdict = usage.try_acquire(unix_now());
+    let verdict = usage.try_acquire(crate::clock::unix_seconds());
     let (per_day, per_minute) = usage.limits();
     let mut out = HeaderMap::new();
     let mut put = |name: &'static str, v: u32| {

@@ -407,9 +407,7 @@ fn ticker_message(state: &MockState, sid: u64, (g, m): (usize, usize), n: u64) -
     if !q.live {
         return None;
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now_ms = crate::clock::unix_micros() / 1_000;
     let ticker = &state.0.recordings.nba[g].kalshi_markets[m]["ticker"];
     let volume = 40_000.0 + q.elapsed_s * 21.0;
     Some(
@@ -419,7 +417,7 @@ fn ticker_message(state: &MockState, sid: u64, (g, m): (usize, usize), n: u64) -
             "yes_bid_dollars": format!("{:.3}", q.bid), "yes_ask_dollars": format!("{:.3}", q.ask),
             "volume_fp": format!("{volume:.2}"), "open_interest_fp": format!("{:.2}", volume * 0.4),
             "yes_bid_size_fp": "1200.00", "yes_ask_size_fp": "800.00", "last_trade_size_fp": "25.00",
-            "ts": now.as_secs(), "ts_ms": now.as_millis() as u64
+            "ts": now_ms / 1_000, "ts_ms": now_ms
         }})
         .to_string(),
     )

@@ -266,8 +266,7 @@ pub fn parse_espn_time(s: &str) -> Option<i64> {
     };
     humantime::parse_rfc3339(&with_seconds)
         .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
+        .map(|t| crate::clock::micros_of(t).div_euclid(1_000_000))
 }
 
 #[cfg(test)]

@@ -6,13 +6,13 @@ use serde_json::Value;
 
 use crate::contract::FrameType;
 use crate::contract::check::{FrameChecker, Violation};
-use crate::contract::schema::excerpt;
 use crate::smoke::check::{CheckId, CheckResult};
 use crate::smoke::checks::rest::{Targets, fetch_timeline};
 use crate::smoke::checks::stream::MainStream;
 use crate::smoke::conn::{Frame, Next, kind, open_stream, parse, raw};
 use crate::smoke::ctx::Ctx;
 use crate::smoke::diff::{first_difference, shape_diff};
+use crate::text::excerpt;
 
 /// `?since=` the main stream's snapshot seq replays what the stream sent after it,
 /// each frame as first sent, then a snapshot.

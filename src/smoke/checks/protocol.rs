@@ -8,11 +8,11 @@ use crate::contract::FrameType;
 use crate::contract::check::Violation;
 use crate::contract::close;
 use crate::contract::rules::silence_limit;
-use crate::contract::schema::excerpt;
 use crate::smoke::check::{CheckId, CheckResult, Status};
 use crate::smoke::checks::stream::{MainStream, silence};
 use crate::smoke::conn::{Conn, Next, kind, open_stream, parse, raw, schema_violations, secs};
 use crate::smoke::ctx::Ctx;
+use crate::text::excerpt;
 
 /// An id that no server should know.
 const UNKNOWN_GAME_ID: &str = "livegames-smoke-unknown-game";

@@ -8,10 +8,11 @@ use serde_json::Value;
 use crate::client::http::Answer;
 use crate::client::target::encode_segment;
 use crate::contract::check::Violation;
-use crate::contract::schema::{Body, cut, excerpt};
+use crate::contract::schema::Body;
 use crate::smoke::check::{CheckId, CheckResult};
 use crate::smoke::ctx::Ctx;
 use crate::smoke::rest::{body_excerpt, body_violations, json};
+use crate::text::{cut, excerpt};
 
 /// The game the stream checks use, and a quiet one for the heartbeat check.
 #[derive(Debug, Clone, Default)]

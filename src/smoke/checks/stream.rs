@@ -10,10 +10,10 @@ use serde_json::Value;
 use crate::contract::FrameType;
 use crate::contract::check::{FrameChecker, Violation};
 use crate::contract::rules::{silence_limit, ts_problem};
-use crate::contract::schema::excerpt;
 use crate::smoke::check::{CheckId, CheckResult};
 use crate::smoke::conn::{Frame, Next, kind, open_stream, raw, secs};
 use crate::smoke::ctx::Ctx;
+use crate::text::excerpt;
 
 /// What the main stream saw, for its own checks and for resume and the timeline.
 #[derive(Default)]
@@ -361,7 +361,7 @@ fn record_for_resume(main: &mut MainStream, frames: &[Frame], parsed: &[Option<V
     main.snapshot_seq = snapshot.and_then(|v| v["seq"].as_u64());
     main.snapshot_epoch = snapshot
         .and_then(|v| v["epoch"].as_str())
-        .map(|e| crate::contract::schema::cut(e, 128));
+        .map(|e| crate::text::cut(e, 128));
     if main.snapshot_seq.is_none() {
         main.skip_reason =
             "the stream did not start with a snapshot (see ws.snapshot_first)".into();
