@@ -11,9 +11,9 @@
 //!
 //! | module        | owns                                                                      | may import |
 //! |---------------|---------------------------------------------------------------------------|------------|
-//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, influx, inspect, load, outcome, serve, shutdown, smoke, telemetry, text |
+//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, influx, inspect, load, outcome, serve, shutdown, smoke, telemetry, text, units |
 //! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard, store | clock, contract, fdlimit, feeds, influx, retry, shutdown, text |
-//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, clock, console, contract, fdlimit, influx, junit, outcome, retry, text |
+//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, clock, console, contract, fdlimit, influx, junit, outcome, retry, text, units |
 //! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit                             | client, clock, console, contract, junit, outcome, text |
 //! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder              | client, console, contract, outcome, text |
 //! | [`feeds`]     | upstream clients behind [`feeds::Feed`], mocks, resilience                 | clock, contract, retry, shutdown |
@@ -29,6 +29,7 @@
 //! | [`telemetry`] | log setup                                                                  | nothing |
 //! | [`text`]      | peer text made safe to show: cut, excerpt, printable, markup escaping       | nothing |
 //! | [`clock`]     | the wall clock as Unix time (µs, ns, s)                                    | nothing |
+//! | [`units`]     | durations, sizes and latencies as people write and read them              | nothing |
 
 pub mod cli;
 pub mod client;
@@ -48,3 +49,4 @@ pub mod shutdown;
 pub mod smoke;
 pub mod telemetry;
 pub mod text;
+pub mod units;

@@ -1,21 +1,28 @@
-//! The command line: clap definitions, dispatch, the runtime, and the wiring of each
-//! command (one file each). Every command returns a `CommandResult`; `exit::finish`
-//! turns it into the exit code.
+//! The command line: one file per command (`serve`, `load`, `smoke`, `contract`,
+//! `report`) with its flags, their lowering into the library's config, and its run;
+//! [`connect`] holds the connection flags the client commands share and [`values`]
+//! the value parsers. Every command returns a `CommandResult`; [`exit::finish`] turns
+//! it into the exit code.
 
-pub mod args;
-mod contract;
+pub mod connect;
+pub mod contract;
 mod embedded;
 pub mod exit;
-mod load;
+pub mod load;
+pub mod report;
 mod runtime;
-mod serve;
-mod smoke;
-mod stdio;
+pub mod serve;
+pub mod smoke;
+mod values;
 
 use clap::{Parser, Subcommand};
 
-use args::{ContractCommand, LoadArgs, ReportCommand, ServeArgs, SmokeArgs};
+use contract::ContractCommand;
 use exit::Exit;
+use load::LoadArgs;
+use report::ReportCommand;
+use serve::ServeArgs;
+use smoke::SmokeArgs;
 
 /// Live sports and market data over WebSockets: a reference server, a load
 /// generator and a contract checker.
@@ -44,12 +51,12 @@ pub enum Command {
 
 /// Runs a parsed command line to completion.
 pub fn run(cli: Cli) -> Exit {
-    stdio::reserve_standard_fds();
+    runtime::reserve_standard_fds();
     match cli.command {
         Command::Serve(args) => exit::finish("serve", serve::run(*args)),
         Command::Load(args) => exit::finish("load", load::run(*args)),
         Command::Report(ReportCommand::Merge(args)) => {
-            exit::finish("report merge", load::merge(&args))
+            exit::finish("report merge", report::merge(&args))
         }
         Command::Smoke(args) => exit::finish("smoke", smoke::run(*args)),
         Command::Contract(command) => contract::run(command),

@@ -289,32 +289,6 @@ pub fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
     Ok((name, value))
 }
 
-/// A size in bytes: `65536`, `64KiB`, `1MiB`, `2GiB` (`KB`/`MB`/`GB` mean the same).
-pub fn parse_byte_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: usize = digits
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a size such as 65536, 64KiB or 1MiB"))?;
-    let scale = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => {
-            return Err(format!(
-                "{s:?}: unknown unit {other:?}; use KiB, MiB or GiB"
-            ));
-        }
-    };
-    match n.checked_mul(scale) {
-        Some(0) => Err("must be more than 0".into()),
-        Some(bytes) => Ok(bytes),
-        None => Err(format!("{s:?} is too large")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn headers_and_sizes_parse_as_people_write_them() {
+    fn headers_parse_as_people_write_them() {
         let (name, value) = parse_header("Authorization: Bearer a:b").unwrap();
         assert_eq!(
             (name.as_str(), value.to_str().unwrap()),
@@ -392,11 +366,6 @@ mod tests {
                 .contains("Name: value")
         );
         assert!(parse_header("bad name: x").is_err());
-        assert_eq!(parse_byte_size("1MiB"), Ok(1 << 20));
-        assert_eq!(parse_byte_size("64 KiB"), Ok(64 << 10));
-        assert_eq!(parse_byte_size("4096"), Ok(4096));
-        assert!(parse_byte_size("0").is_err());
-        assert!(parse_byte_size("1 parsec").is_err());
     }
 
     #[test]

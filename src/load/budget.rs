@@ -11,6 +11,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::recorder::{Distribution, Quantile};
+use crate::units::format_micros;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
@@ -126,17 +127,6 @@ impl fmt::Display for Limit {
             Limit::Percent(p) => write!(f, "{p}%"),
             Limit::Count(n) => write!(f, "{n}"),
         }
-    }
-}
-
-/// `1234.0` µs as `1.23ms`; whole units where they fit.
-pub fn format_micros(us: f64) -> String {
-    if us >= 1_000_000.0 {
-        format!("{:.3}s", us / 1_000_000.0)
-    } else if us >= 1_000.0 {
-        format!("{:.2}ms", us / 1_000.0)
-    } else {
-        format!("{us:.0}µs")
     }
 }
 

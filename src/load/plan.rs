@@ -96,6 +96,31 @@ pub struct StagePlan {
 /// A stage's ramp when the scenario does not give one.
 pub const DEFAULT_RAMP: Duration = Duration::from_secs(1);
 
+/// What an HTTP stage's users GET when no paths are given: our server's REST API.
+pub const DEFAULT_HTTP_PATHS: [&str; 3] = ["/api/live/games", "/api/nfl/scores", "/api/nhl/scores"];
+
+impl Default for StagePlan {
+    /// `livegames load` with no flags: 10 connections for 10 s, opened over a second,
+    /// against an embedded server sending 10 frames a second per game.
+    fn default() -> Self {
+        let conns = 10;
+        Self {
+            label: format!("{conns} connections"),
+            target: None,
+            games: Vec::new(),
+            conns,
+            duration: Duration::from_secs(10),
+            ramp: DEFAULT_RAMP,
+            rate: 10.0,
+            send_rate: None,
+            reconnect: false,
+            churn: None,
+            http: None,
+            budgets: Vec::new(),
+        }
+    }
+}
+
 impl StagePlan {
     /// The first HTTP path that is not a path, for a usage error.
     pub fn bad_http_path(&self) -> Option<&str> {
@@ -168,19 +193,19 @@ pub fn ping_interval(every: Duration, conns: usize, budget: Option<u32>) -> Dura
 
 impl Default for VuConfig {
     /// Our contract's defaults: `ts` in µs, pings as the client frame, a small read
-    /// buffer, no client traffic, no reconnects.
+    /// buffer, no client traffic, no reconnects, protocol pings on the `auto` budget.
     fn default() -> Self {
         Self {
             connect: ConnectOptions::default(),
             idle_timeout: Duration::from_secs(30),
             send_rate: None,
             send_template: DEFAULT_PING.to_owned(),
-            ws_ping_budget: None,
+            ws_ping: Some(AUTO_PING_EVERY),
+            ws_ping_budget: Some(AUTO_PINGS_PER_SECOND),
             subscribe: None,
             reader: FrameReader::Contract,
             reconnect: None,
             churn: None,
-            ws_ping: None,
         }
     }
 }

@@ -2,8 +2,8 @@
 //! from the collector's [`Tick`] (never per frame), or nothing (`--quiet`, `--json`,
 //! not a terminal).
 
-use super::budget::format_micros;
 use super::engine::Tick;
+use crate::units::format_micros;
 
 pub struct Progress {
     bar: indicatif::ProgressBar,

@@ -6,9 +6,9 @@ use crate::text::escape_markup;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::budget::format_micros;
 use super::recorder::Distribution;
 use super::summary::{LoadSummary, Second, count_text};
+use crate::units::format_micros;
 
 /// The look shared with the serve dashboard.
 pub const STYLE: &str = include_str!("../../assets/livegames.css");

@@ -30,7 +30,8 @@ use super::budget::Budget;
 use super::frame_head::TsUnit;
 use super::plan::{DEFAULT_RAMP, StagePlan};
 use crate::client::Target;
-use crate::client::target::{parse_byte_size, parse_header};
+use crate::client::target::parse_header;
+use crate::units::parse_bytes;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -207,7 +208,7 @@ fn headers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(HeaderName, HeaderVal
 
 fn opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
     let text = String::deserialize(d)?;
-    parse_byte_size(&text)
+    parse_bytes(&text)
         .map(Some)
         .map_err(serde::de::Error::custom)
 }

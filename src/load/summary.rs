@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::budget::{Budget, BudgetResult, Figures, format_micros};
+use super::budget::{Budget, BudgetResult, Figures};
 use super::recorder::{Counters, Distribution, Latencies, Quantile, Recorder};
+use crate::units::format_micros;
 
 /// Version of the `report.json` layout.
 pub const REPORT_VERSION: &str = "0.1.0";

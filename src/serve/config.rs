@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::advertise::Advertise;
 use super::inbound::InboundRate;
 use super::scores::ScoresConfig;
-use crate::feeds::mock::FaultSpec;
+use crate::feeds::mock::{FaultSpec, MockConfig};
 
 /// Everything `serve` can be told. [`ServeConfig::default`] is what
 /// `livegames serve` runs with no flags.
@@ -73,9 +73,10 @@ pub struct ServeConfig {
 
 impl Default for ServeConfig {
     fn default() -> Self {
+        let mocks = MockConfig::default();
         Self {
-            speed: 1.0,
-            rate: 2.0,
+            speed: mocks.speed,
+            rate: mocks.rate,
             espn_url: None,
             kalshi_url: None,
             kalshi_ws_url: None,

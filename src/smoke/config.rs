@@ -8,6 +8,13 @@ use crate::client::{ConnectOptions, Target};
 /// The read buffer of smoke's connections: a few frames of our contract's size.
 pub const READ_BUFFER: usize = 16 * 1024;
 
+/// Frames a stream check receives after the snapshot, unless told otherwise.
+pub const DEFAULT_MESSAGES: usize = 20;
+/// How long any one check may wait, unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How far a frame's `ts` may be from the local clock, unless told otherwise.
+pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(2);
+
 /// What to check and how patiently.
 #[derive(Debug, Clone)]
 pub struct SmokeConfig {
@@ -32,13 +39,13 @@ pub struct SmokeConfig {
 impl SmokeConfig {
     /// `livegames smoke`'s defaults against `target`.
     pub fn new(target: Target) -> Self {
-        let timeout = Duration::from_secs(30);
+        let timeout = DEFAULT_TIMEOUT;
         Self {
             target,
             game: None,
-            messages: 20,
+            messages: DEFAULT_MESSAGES,
             timeout,
-            max_skew: Duration::from_secs(2),
+            max_skew: DEFAULT_MAX_SKEW,
             heartbeat: Duration::from_secs(crate::contract::HEARTBEAT_INTERVAL_SECS),
             checks: Selection::default_checks(),
             admin_token: None,
