@@ -11,25 +11,26 @@
 //!
 //! | module        | owns                                                                      | may import |
 //! |---------------|---------------------------------------------------------------------------|------------|
-//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, influx, inspect, load, outcome, serve, shutdown, smoke, telemetry, text, units |
-//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard, store | clock, contract, fdlimit, feeds, influx, retry, shutdown, text |
+//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, influx, inspect, load, mocks, outcome, serve, shutdown, smoke, telemetry, text, units |
+//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard, store | clock, contract, fdlimit, feeds, influx, mocks, retry, shutdown, text |
 //! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, clock, console, contract, fdlimit, influx, junit, outcome, retry, text, units |
-//! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit                             | client, clock, console, contract, junit, outcome, text |
-//! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder              | client, console, contract, outcome, text |
-//! | [`feeds`]     | upstream clients behind [`feeds::Feed`], mocks, resilience                 | clock, contract, retry, shutdown |
+//! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit | client, clock, contract, junit, text |
+//! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder | client, contract, outcome, text |
+//! | [`mocks`]     | the mock upstreams: ESPN, Kalshi and API-SPORTS replayed from recordings, with injectable faults | clock, contract, feeds, shutdown |
+//! | [`feeds`]     | the upstream clients (ESPN, Kalshi, API-SPORTS) behind [`feeds::Feed`], their health and quotas | clock, contract, retry |
 //! | [`influx`]    | InfluxDB line protocol, its URL, a batched writer that never blocks its callers | retry |
-//! | [`client`]    | one [`client::Target`] and [`client::ConnectOptions`]; WebSocket and capped HTTP requests, discovery, the embedded-server seam | contract, outcome |
-//! | [`contract`]  | frames, games, close codes, schemas, stream rules, AsyncAPI (pure)         | clock, text |
-//! | [`outcome`]   | how a command ends: a verdict or a failure (one per exit code)             | nothing |
-//! | [`console`]   | printing results (errors returned) and notes (never panicking)             | nothing |
-//! | [`junit`]     | JUnit XML for CI                                                           | text |
-//! | [`retry`]     | backoff timing                                                             | nothing |
-//! | [`fdlimit`]   | the open-files limit                                                       | nothing |
-//! | [`shutdown`]  | task ownership and stop signals                                            | nothing |
-//! | [`telemetry`] | log setup                                                                  | nothing |
-//! | [`text`]      | peer text made safe to show: cut, excerpt, printable, markup escaping       | nothing |
-//! | [`clock`]     | the wall clock as Unix time (µs, ns, s)                                    | nothing |
-//! | [`units`]     | durations, sizes and latencies as people write and read them              | nothing |
+//! | [`client`]    | one [`client::Target`] and [`client::ConnectOptions`]; WebSocket and capped HTTP requests, discovery, the embedded-server seam | outcome |
+//! | [`contract`]  | frames, games, close codes, schemas, stream rules, AsyncAPI (pure) | clock, text |
+//! | [`outcome`]   | how a command ends: a verdict or a failure (one per exit code) | nothing |
+//! | [`console`]   | printing results (errors returned) and notes (never panicking) | nothing |
+//! | [`junit`]     | JUnit XML for CI | text |
+//! | [`retry`]     | backoff timing | nothing |
+//! | [`fdlimit`]   | the open-files limit | nothing |
+//! | [`shutdown`]  | task ownership and stop signals | nothing |
+//! | [`telemetry`] | log setup | nothing |
+//! | [`text`]      | peer text made safe to show: cut, excerpt, printable, markup escaping | nothing |
+//! | [`clock`]     | the wall clock as Unix time (µs, ns, s) | nothing |
+//! | [`units`]     | durations, sizes and latencies as people write and read them | nothing |
 
 pub mod cli;
 pub mod client;
@@ -42,6 +43,7 @@ pub mod influx;
 pub mod inspect;
 pub mod junit;
 pub mod load;
+pub mod mocks;
 pub mod outcome;
 pub mod retry;
 pub mod serve;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::runtime::{block_on, cancel_on_signal};
 use super::values::{duration, positive, rate, url};
-use crate::feeds::mock::FaultSpec;
+use crate::mocks::FaultSpec;
 use crate::outcome::{Classify, CommandResult, Verdict};
 use crate::serve::ServeConfig;
 use crate::serve::config::DEFAULT_CLIENT_RATE;

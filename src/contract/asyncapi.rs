@@ -78,7 +78,10 @@ mod tests {
     #[test]
     fn the_committed_asyncapi_document_matches_the_schemas() {
         let generated = serde_json::to_string_pretty(&asyncapi().unwrap()).unwrap() + "\n";
-        let committed = include_str!("../../fixtures/asyncapi.json");
+        let committed = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/asyncapi.json"
+        ));
         assert!(
             generated == committed,
             "fixtures/asyncapi.json is out of date: run `cargo run -- contract asyncapi > fixtures/asyncapi.json`"

@@ -10,9 +10,15 @@ use super::frame::FrameType;
 use crate::text::excerpt;
 
 /// `fixtures/schemas/frames.schema.json`: every WebSocket frame type.
-pub const FRAMES_SCHEMA: &str = include_str!("../../fixtures/schemas/frames.schema.json");
+pub const FRAMES_SCHEMA: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/schemas/frames.schema.json"
+));
 /// `fixtures/schemas/rest.schema.json`: every REST response body.
-pub const REST_SCHEMA: &str = include_str!("../../fixtures/schemas/rest.schema.json");
+pub const REST_SCHEMA: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/schemas/rest.schema.json"
+));
 
 /// The file names of the two documents, in a schema folder (`--schema-dir`).
 pub const FRAMES_FILE: &str = "frames.schema.json";

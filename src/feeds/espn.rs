@@ -1,17 +1,16 @@
 //! ESPN site API client: polls the NBA scoreboard for each game's state, score,
 //! clock and latest win probability (`situation.lastPlay.probability`).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::resilience::{Backoff, HealthPolicy, HealthTracker};
-use super::{Feed, FeedError, FeedEvent, FeedSink, GameObservation, report_health, send};
+use super::health::{HealthPolicy, HealthTracker};
+use super::rounds::{Round, Upstream};
+use super::{FeedError, FeedEvent, FeedSink, GameObservation, report_health, send};
 use crate::contract::{GameState, Score, Source, UnixMicros};
+use crate::retry::Backoff;
 
 #[derive(Debug, Clone)]
 pub struct EspnFeed {
@@ -78,54 +77,39 @@ impl EspnFeed {
     }
 }
 
-impl Feed for EspnFeed {
-    fn source(&self) -> Source {
-        Source::Espn
+impl Upstream for EspnFeed {
+    const SOURCE: Source = Source::Espn;
+    const ROUND: &'static str = "scoreboard fetch";
+
+    fn health_policy(&self) -> &HealthPolicy {
+        &self.health
     }
 
-    fn run(
-        self: Arc<Self>,
-        sink: FeedSink,
-        stop: CancellationToken,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async move {
-            let mut health = HealthTracker::new(self.health.clone(), Instant::now());
-            let mut last_backoff = None;
-            loop {
-                let result = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    r = self.fetch() => r,
-                };
-                let wait = match result {
-                    Ok(games) => {
-                        last_backoff = None;
-                        report_health(&sink, Source::Espn, health.success(Instant::now()), None)
-                            .await;
-                        for game in games {
-                            send(&sink, FeedEvent::Game(game)).await;
-                        }
-                        self.poll
-                    }
-                    Err(e) => {
-                        tracing::warn!(source = "espn", error = %e, "scoreboard fetch failed");
-                        report_health(
-                            &sink,
-                            Source::Espn,
-                            health.failure(Instant::now()),
-                            Some(e.to_string()),
-                        )
-                        .await;
-                        let next = self.backoff.next(last_backoff);
-                        last_backoff = Some(next);
-                        next
-                    }
-                };
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(wait) => {}
+    fn backoff(&self) -> &Backoff {
+        &self.backoff
+    }
+
+    /// One poll of the scoreboard; the next comes after `poll`.
+    async fn round(
+        &self,
+        sink: &FeedSink,
+        stop: &CancellationToken,
+        health: &mut HealthTracker,
+    ) -> Round {
+        let games = tokio::select! {
+            _ = stop.cancelled() => return Round::Stopped,
+            r = self.fetch() => r,
+        };
+        match games {
+            Ok(games) => {
+                report_health(sink, Source::Espn, health.success(Instant::now()), None).await;
+                for game in games {
+                    send(sink, FeedEvent::Game(game)).await;
                 }
+                Round::Again(self.poll)
             }
-        })
+            Err(e) => Round::Failed(e),
+        }
     }
 }
 

@@ -1,9 +1,6 @@
 //! Kalshi trade API v2 client: the current quotes over REST on every (re)connect,
 //! then the `ticker` channel over WebSocket.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -12,9 +9,11 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
-use super::resilience::{Backoff, HealthPolicy, HealthTracker};
-use super::{Feed, FeedError, FeedEvent, FeedSink, QuoteObservation, report_health, send};
+use super::health::{HealthPolicy, HealthTracker};
+use super::rounds::{Round, Upstream};
+use super::{FeedError, FeedEvent, FeedSink, QuoteObservation, report_health, send};
 use crate::contract::{Source, UnixMicros};
+use crate::retry::Backoff;
 
 #[derive(Debug, Clone)]
 pub struct KalshiFeed {
@@ -203,53 +202,42 @@ fn handshake_error(e: tokio_tungstenite::tungstenite::Error) -> FeedError {
     }
 }
 
-impl Feed for KalshiFeed {
-    fn source(&self) -> Source {
-        Source::Kalshi
+impl Upstream for KalshiFeed {
+    const SOURCE: Source = Source::Kalshi;
+    const ROUND: &'static str = "market feed";
+
+    fn health_policy(&self) -> &HealthPolicy {
+        &self.health
     }
 
-    fn run(
-        self: Arc<Self>,
-        sink: FeedSink,
-        stop: CancellationToken,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async move {
-            let mut health = HealthTracker::new(self.health.clone(), Instant::now());
-            let mut last_backoff = None;
-            loop {
-                let snapshot = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    r = self.fetch_quotes() => r,
-                };
-                let failure = match snapshot {
-                    Ok(quotes) => {
-                        self.healthy(&sink, &mut health, Instant::now()).await;
-                        for q in quotes {
-                            send(&sink, FeedEvent::Quote(q)).await;
-                        }
-                        match self.stream(&sink, &stop, &mut health).await {
-                            StreamEnd::Stopped => return,
-                            StreamEnd::Failed(e) => e,
-                        }
-                    }
-                    Err(e) => e,
-                };
-                tracing::warn!(source = "kalshi", error = %failure, "market feed failed; retrying");
-                report_health(
-                    &sink,
-                    Source::Kalshi,
-                    health.failure(Instant::now()),
-                    Some(failure.to_string()),
-                )
-                .await;
-                let wait = self.backoff.next(last_backoff);
-                last_backoff = Some(wait);
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            }
-        })
+    fn backoff(&self) -> &Backoff {
+        &self.backoff
+    }
+
+    /// A snapshot of the markets over REST, then their ticker stream until it fails;
+    /// the next round starts with a fresh snapshot.
+    async fn round(
+        &self,
+        sink: &FeedSink,
+        stop: &CancellationToken,
+        health: &mut HealthTracker,
+    ) -> Round {
+        let snapshot = tokio::select! {
+            _ = stop.cancelled() => return Round::Stopped,
+            r = self.fetch_quotes() => r,
+        };
+        let quotes = match snapshot {
+            Ok(quotes) => quotes,
+            Err(e) => return Round::Failed(e),
+        };
+        self.healthy(sink, health, Instant::now()).await;
+        for q in quotes {
+            send(sink, FeedEvent::Quote(q)).await;
+        }
+        match self.stream(sink, stop, health).await {
+            StreamEnd::Stopped => Round::Stopped,
+            StreamEnd::Failed(e) => Round::Failed(e),
+        }
     }
 }
 

@@ -1,17 +1,20 @@
-//! Upstream sources behind one trait.
+//! Upstream sources behind one trait: the clients of ESPN, Kalshi and API-SPORTS.
 //!
-//! Each [`Feed`] runs its own loop (polling for ESPN, a WebSocket stream for Kalshi)
+//! Each [`Feed`] runs the same loop ([`rounds`]: a round of talking to its upstream,
+//! a poll for ESPN, a snapshot then a stream for Kalshi; after a failure, a back-off)
 //! and pushes [`FeedEvent`]s into a bounded channel that the aggregator drains. A
-//! feed reports its own health as events, so the aggregator never has to guess.
-//! Upstream DTOs stay inside each feed's file: only contract types and the events
-//! below leave it.
+//! feed reports its own health ([`health`]) as events, so the aggregator never has to
+//! guess. Upstream DTOs stay inside each feed's file: only contract types and the
+//! events below leave it. The mock upstreams (`crate::mocks`) import these clients'
+//! types, never the reverse.
 
 pub mod apisports;
 pub mod catalog;
 pub mod espn;
+pub mod health;
 pub mod kalshi;
-pub mod mock;
-pub mod resilience;
+pub mod quota;
+mod rounds;
 
 use std::future::Future;
 use std::pin::Pin;

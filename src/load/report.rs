@@ -11,7 +11,7 @@ use super::summary::{LoadSummary, Second, count_text};
 use crate::units::format_micros;
 
 /// The look shared with the serve dashboard.
-pub const STYLE: &str = include_str!("../../assets/livegames.css");
+pub const STYLE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/livegames.css"));
 
 /// Writes every report file into `dir`; returns their paths.
 pub fn write_all(dir: &Path, summary: &LoadSummary) -> std::io::Result<Vec<PathBuf>> {

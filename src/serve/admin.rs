@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::contract::Source;
-use crate::feeds::mock::{FaultMode, FaultSpec, FaultView};
+use crate::mocks::{FaultMode, FaultSpec, FaultView};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::advertise::Advertise;
 use super::inbound::InboundRate;
 use super::scores::ScoresConfig;
-use crate::feeds::mock::{FaultSpec, MockConfig};
+use crate::mocks::{FaultSpec, MockConfig};
 
 /// Everything `serve` can be told. [`ServeConfig::default`] is what
 /// `livegames serve` runs with no flags.

@@ -4,12 +4,15 @@
 use axum::http::header;
 use axum::response::IntoResponse;
 
-const PAGE: &str = include_str!("../../assets/dashboard.html");
-const SCRIPT: &str = include_str!("../../assets/dashboard.js");
+const PAGE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/dashboard.html"
+));
+const SCRIPT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/dashboard.js"));
 /// The game chart's axes, ticks and drawing (pure functions the page and tests call).
-const CHART: &str = include_str!("../../assets/chart.js");
+const CHART: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/chart.js"));
 /// The look shared with `load`'s report.html.
-pub const STYLE: &str = include_str!("../../assets/livegames.css");
+pub const STYLE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/livegames.css"));
 
 /// Only this server may be reached from the page: no inline script, no third parties.
 /// `connect-src 'self'` covers ws:/wss: to this origin (CSP 3); no framing, so the

@@ -35,11 +35,12 @@ use crate::contract::Source;
 use crate::feeds::apisports::ApiSportsClient;
 use crate::feeds::catalog::{self, CatalogEntry};
 use crate::feeds::espn::EspnFeed;
+use crate::feeds::health::{HealthPolicy, Stalls};
 use crate::feeds::kalshi::KalshiFeed;
-use crate::feeds::mock::{self, FaultPlan, MockConfig, MockState, Recordings};
-use crate::feeds::resilience::{Backoff, HealthPolicy, Stalls};
 use crate::feeds::{FEED_CHANNEL_CAPACITY, Feed};
 use crate::influx::Writer;
+use crate::mocks::{self, FaultPlan, MockConfig, MockState, Recordings};
+use crate::retry::Backoff;
 use crate::shutdown::Shutdown;
 pub use config::{ServeConfig, WsSettings};
 use hub::{Hub, HubConfig};
@@ -56,7 +57,7 @@ pub enum ServeError {
         source: std::io::Error,
     },
     #[error("cannot load the mock recordings: {0}")]
-    Recordings(#[from] mock::recordings::RecordingError),
+    Recordings(#[from] mocks::recordings::RecordingError),
     #[error("cannot read the games map {path}: {source}")]
     GamesMapRead {
         path: String,
@@ -216,7 +217,7 @@ pub async fn run(
     let mut router = app::router(state);
     if config.mock_addr.is_none() && config.uses_mocks() {
         // For people to look at; the feeds use their own listener.
-        router = router.nest("/mock", mock::router(mock_state));
+        router = router.nest("/mock", mocks::router(mock_state));
     }
     let settings = listen_settings(&config);
     tracing::info!(%local_addr, speed = config.speed, rate = config.rate, games = catalog.len(), max_open = settings.max_open, "serving live games");
@@ -268,7 +269,7 @@ async fn serve_mocks_apart(
             source,
         })?;
     let mock_addr = mock_listener.local_addr()?;
-    let router = axum::Router::new().nest("/mock", mock::router(mock_state));
+    let router = axum::Router::new().nest("/mock", mocks::router(mock_state));
     let settings = listen::ListenSettings {
         header_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(90),
@@ -334,7 +335,7 @@ fn scores_service(
     let key = config
         .apisports_key
         .clone()
-        .or_else(|| on_mock.then(|| mock::DEFAULT_APISPORTS_KEY.to_owned()));
+        .or_else(|| on_mock.then(|| mocks::DEFAULT_APISPORTS_KEY.to_owned()));
     let client = ApiSportsClient::new(http, &url, key, config.upstream_timeout);
     Scores::new(client, config.scores, metrics, store)
 }

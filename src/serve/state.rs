@@ -14,7 +14,7 @@ use super::hub::Hub;
 use super::observe::{Metrics, SourceBoard, SourceEntry};
 use super::scores::Scores;
 use super::store::Store;
-use crate::feeds::mock::FaultPlan;
+use crate::mocks::FaultPlan;
 use crate::shutdown::Shutdown;
 
 /// The state behind every route (cheap to clone: one `Arc`).

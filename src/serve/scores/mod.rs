@@ -11,7 +11,13 @@ use super::store::Store;
 use crate::contract::{League, ScoresBody, Source, SourceHealth};
 use crate::feeds::FeedError;
 use crate::feeds::apisports::ApiSportsClient;
-use crate::feeds::resilience::{CircuitBreaker, CircuitState, QuotaError, QuotaLimiter, TtlCache};
+use crate::feeds::quota::{QuotaError, QuotaLimiter};
+
+pub mod breaker;
+pub mod cache;
+
+pub use breaker::{CircuitBreaker, CircuitState};
+use cache::TtlCache;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ScoresConfig {

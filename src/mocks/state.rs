@@ -49,7 +49,7 @@ pub(super) struct Inner {
     pub(super) nhl: Schedule,
     pub(super) faults: FaultPlan,
     pub(super) config: MockConfig,
-    pub(super) apisports_usage: Mutex<crate::feeds::resilience::QuotaLimiter>,
+    pub(super) apisports_usage: Mutex<crate::feeds::quota::QuotaLimiter>,
     pub(super) shutdown: Shutdown,
 }
 
@@ -65,7 +65,7 @@ impl MockState {
         let staggered = |n: usize, d: f64| Schedule::new(&vec![d; n]);
         let nfl = staggered(recordings.nfl.games.len(), recordings.nfl.duration_s);
         let nhl = staggered(recordings.nhl.games.len(), recordings.nhl.duration_s);
-        let usage = crate::feeds::resilience::QuotaLimiter::new(
+        let usage = crate::feeds::quota::QuotaLimiter::new(
             config.apisports_per_day,
             config.apisports_per_minute,
         );

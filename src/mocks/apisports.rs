@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::recordings::ApiSportsRecording;
 use super::replay::{Phase, Schedule};
 use super::state::MockState;
-use crate::feeds::resilience::QuotaError;
+use crate::feeds::quota::QuotaError;
 
 pub(super) fn router() -> Router<MockState> {
     Router::new()

@@ -9,62 +9,110 @@ use serde_json::Value;
 /// Files of `mock-feeds/` built into the binary, by path relative to that folder.
 /// `tests` check that every recording in the folder is listed here.
 pub const EMBEDDED: &[(&str, &str)] = &[
-    ("games.json", include_str!("../../../mock-feeds/games.json")),
+    (
+        "games.json",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/games.json"
+        )),
+    ),
     (
         "apisports/nfl.json",
-        include_str!("../../../mock-feeds/apisports/nfl.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/apisports/nfl.json"
+        )),
     ),
     (
         "apisports/nhl.json",
-        include_str!("../../../mock-feeds/apisports/nhl.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/apisports/nhl.json"
+        )),
     ),
     (
         "espn/nba/401704823.summary.json",
-        include_str!("../../../mock-feeds/espn/nba/401704823.summary.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/espn/nba/401704823.summary.json"
+        )),
     ),
     (
         "espn/nba/401704828.summary.json",
-        include_str!("../../../mock-feeds/espn/nba/401704828.summary.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/espn/nba/401704828.summary.json"
+        )),
     ),
     (
         "espn/nba/401704831.summary.json",
-        include_str!("../../../mock-feeds/espn/nba/401704831.summary.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/espn/nba/401704831.summary.json"
+        )),
     ),
     (
         "espn/nba/401704837.summary.json",
-        include_str!("../../../mock-feeds/espn/nba/401704837.summary.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/espn/nba/401704837.summary.json"
+        )),
     ),
     (
         "espn/nba/401704842.summary.json",
-        include_str!("../../../mock-feeds/espn/nba/401704842.summary.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/espn/nba/401704842.summary.json"
+        )),
     ),
     (
         "espn/nba/401704849.summary.json",
-        include_str!("../../../mock-feeds/espn/nba/401704849.summary.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/espn/nba/401704849.summary.json"
+        )),
     ),
     (
         "kalshi/KXNBAGAME-24NOV16MILBOS.json",
-        include_str!("../../../mock-feeds/kalshi/KXNBAGAME-24NOV16MILBOS.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/kalshi/KXNBAGAME-24NOV16MILBOS.json"
+        )),
     ),
     (
         "kalshi/KXNBAGAME-24NOV17GSWLAL.json",
-        include_str!("../../../mock-feeds/kalshi/KXNBAGAME-24NOV17GSWLAL.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/kalshi/KXNBAGAME-24NOV17GSWLAL.json"
+        )),
     ),
     (
         "kalshi/KXNBAGAME-24NOV17MINDEN.json",
-        include_str!("../../../mock-feeds/kalshi/KXNBAGAME-24NOV17MINDEN.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/kalshi/KXNBAGAME-24NOV17MINDEN.json"
+        )),
     ),
     (
         "kalshi/KXNBAGAME-24NOV18PHINYK.json",
-        include_str!("../../../mock-feeds/kalshi/KXNBAGAME-24NOV18PHINYK.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/kalshi/KXNBAGAME-24NOV18PHINYK.json"
+        )),
     ),
     (
         "kalshi/KXNBAGAME-24NOV19SASOKC.json",
-        include_str!("../../../mock-feeds/kalshi/KXNBAGAME-24NOV19SASOKC.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/kalshi/KXNBAGAME-24NOV19SASOKC.json"
+        )),
     ),
     (
         "kalshi/KXNBAGAME-24NOV20ORLCLE.json",
-        include_str!("../../../mock-feeds/kalshi/KXNBAGAME-24NOV20ORLCLE.json"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/kalshi/KXNBAGAME-24NOV20ORLCLE.json"
+        )),
     ),
 ];
 
