@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use livegames::load::frame_head::{FrameReader, FrameShape, TsSpec, TsUnit};
+use livegames::load::session::frame::{FrameReader, FrameShape, TsSpec, TsUnit};
 
 const ROUNDS: u32 = 1_000_000;
 

@@ -29,10 +29,13 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use livegames::client::ConnectOptions;
 use livegames::load::LoadConfig;
-use livegames::load::budget::Figures;
-use livegames::load::host::process_cpu_seconds;
-use livegames::load::plan::{AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND, VuConfig, ping_interval};
-use livegames::load::recorder::{Distribution, Quantile};
+use livegames::load::measure::host::process_cpu_seconds;
+use livegames::load::measure::recorder::{Distribution, Quantile};
+use livegames::load::plan::shard::Share;
+use livegames::load::results::judge::Figures;
+use livegames::load::session::config::{
+    AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND, VuConfig, ping_interval,
+};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +47,7 @@ use common::{now_micros, proc_stats, ts_of};
 fn main() {
     let value = flag_value;
     let number = |name: &str| value(name).map(|v| v.parse::<f64>().expect(name));
-    livegames::load::host::raise_open_files_limit(12_000);
+    livegames::load::measure::host::raise_open_files_limit(12_000);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if value("--client").is_some() {
         // A client gets one core (CLIENT_CPU), and a runtime of one worker to match:
@@ -353,8 +356,7 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             .iter()
             .map(|u| url::Url::parse(u).expect("a stream URL").into())
             .collect(),
-        conns,
-        shard: Default::default(),
+        share: Share::whole(conns),
         clock_probe: None,
         // Long enough for the ramp, the warm-up second and the window.
         duration: Duration::from_secs(seconds + 20),

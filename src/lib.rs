@@ -11,9 +11,9 @@
 //!
 //! | module        | owns                                                                      | may import |
 //! |---------------|---------------------------------------------------------------------------|------------|
-//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, influx, inspect, load, mocks, outcome, serve, shutdown, smoke, telemetry, text, units |
-//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard, store | clock, contract, fdlimit, feeds, influx, mocks, retry, shutdown, text |
-//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, clock, console, contract, fdlimit, influx, junit, outcome, retry, text, units |
+//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, influx, inspect, load, mocks, outcome, serve, shutdown, smoke, text, units |
+//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard, store | clock, contract, fdlimit, feeds, influx, mocks, retry, shutdown, style, text |
+//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, clock, console, contract, fdlimit, influx, junit, outcome, retry, style, text, units |
 //! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit | client, clock, contract, junit, text |
 //! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder | client, contract, outcome, text |
 //! | [`mocks`]     | the mock upstreams: ESPN, Kalshi and API-SPORTS replayed from recordings, with injectable faults | clock, contract, feeds, shutdown |
@@ -27,7 +27,7 @@
 //! | [`retry`]     | backoff timing | nothing |
 //! | [`fdlimit`]   | the open-files limit | nothing |
 //! | [`shutdown`]  | task ownership and stop signals | nothing |
-//! | [`telemetry`] | log setup | nothing |
+//! | [`style`]     | the stylesheet the dashboard and the HTML report share | nothing |
 //! | [`text`]      | peer text made safe to show: cut, excerpt, printable, markup escaping | nothing |
 //! | [`clock`]     | the wall clock as Unix time (µs, ns, s) | nothing |
 //! | [`units`]     | durations, sizes and latencies as people write and read them | nothing |
@@ -49,6 +49,6 @@ pub mod retry;
 pub mod serve;
 pub mod shutdown;
 pub mod smoke;
-pub mod telemetry;
+pub mod style;
 pub mod text;
 pub mod units;

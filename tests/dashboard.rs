@@ -28,11 +28,7 @@ async fn the_page_and_its_assets_are_built_in_and_share_the_report_look() {
         .text()
         .await
         .unwrap();
-    assert_eq!(
-        css,
-        livegames::load::report::STYLE,
-        "one stylesheet for both"
-    );
+    assert_eq!(css, livegames::style::STYLE, "one stylesheet for both");
     let script = get(&format!("{}/assets/dashboard.js", server.http_url())).await;
     assert!(
         script.headers()["content-type"]

@@ -69,7 +69,7 @@ fn budgets_that_hold_exit_0_and_write_a_versioned_report() {
         "the HTML report needs no network"
     );
     let hlog = std::fs::read(report.join("latency.hlog")).unwrap();
-    let intervals = livegames::load::hdrlog::read(&hlog).unwrap();
+    let intervals = livegames::load::measure::hdrlog::read(&hlog).unwrap();
     let delivered: u64 = intervals
         .iter()
         .filter(|i| i.tag == "delivery")

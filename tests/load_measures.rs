@@ -1,9 +1,10 @@
 use std::time::Duration;
 
 use livegames::client::ConnectOptions;
-use livegames::load::plan::VuConfig;
-use livegames::load::recorder::{Distribution, Quantile};
-use livegames::load::{LoadConfig, summary::LoadSummary};
+use livegames::load::measure::recorder::{Distribution, Quantile};
+use livegames::load::plan::shard::Share;
+use livegames::load::session::VuConfig;
+use livegames::load::{LoadConfig, results::summary::LoadSummary};
 use livegames::retry::Backoff;
 use tokio_util::sync::CancellationToken;
 
@@ -29,8 +30,7 @@ async fn load(targets: Vec<String>, conns: usize, secs: u64, vu: VuConfig) -> Lo
             .iter()
             .map(|t| url::Url::parse(t).expect("a stream URL").into())
             .collect(),
-        conns,
-        shard: Default::default(),
+        share: Share::whole(conns),
         clock_probe: None,
         duration: Duration::from_secs(secs),
         ramp: Duration::ZERO,
@@ -42,7 +42,7 @@ async fn load(targets: Vec<String>, conns: usize, secs: u64, vu: VuConfig) -> Lo
 }
 
 fn pct(s: &LoadSummary, d: Distribution, q: Quantile) -> f64 {
-    use livegames::load::budget::Figures;
+    use livegames::load::results::judge::Figures;
     s.latency(d, q)
         .unwrap_or_else(|| panic!("no {d:?} samples"))
 }
@@ -200,7 +200,7 @@ async fn users_that_leave_and_resume_with_since_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_load_counts_requests_by_path_and_status() {
-    use livegames::load::http::{HttpConfig, run};
+    use livegames::load::session::http::{HttpConfig, run};
     crate::support::capture_logs();
     let server = start(fast_config()).await;
     let config = HttpConfig {
@@ -212,7 +212,7 @@ async fn http_load_counts_requests_by_path_and_status() {
         timeout: Duration::from_secs(5),
         connect: ConnectOptions::default(),
     };
-    let mut recorder = livegames::load::recorder::Recorder::new();
+    let mut recorder = livegames::load::measure::recorder::Recorder::new();
     let http = run(&config, &mut recorder).await.unwrap();
     let ok = &http.by_path["GET /api/live/games"];
     let missing = &http.by_path["GET /no/such/path"];
@@ -237,7 +237,7 @@ async fn http_load_counts_requests_by_path_and_status() {
         "errors<1%".parse().unwrap(),
         "http_p99<10s".parse().unwrap(),
     ];
-    let summary = livegames::load::summary::http_summary(
+    let summary = livegames::load::results::summary::http_summary(
         std::time::SystemTime::now(),
         config.duration,
         &config.base_url,

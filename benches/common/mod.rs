@@ -109,7 +109,7 @@ pub fn ts_of(text: &str) -> Option<i64> {
 
 /// CPU-seconds (to the nanosecond, see `cpu_seconds_of`) and RSS (KiB) of a process.
 pub fn proc_stats(pid: u32) -> (f64, f64) {
-    let cpu = livegames::load::host::cpu_seconds_of(pid).unwrap_or(0.0);
+    let cpu = livegames::load::measure::host::cpu_seconds_of(pid).unwrap_or(0.0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let rss = status
         .lines()

@@ -13,7 +13,7 @@ use super::values::{byte_size, header};
 use crate::client::target::DEFAULT_MAX_MESSAGE;
 use crate::client::{ConnectOptions, tls};
 use crate::console::note;
-use crate::load::scenario::Scenario;
+use crate::load::plan::scenario::Scenario;
 use crate::outcome::{Classify, Failure};
 use crate::units::show_bytes;
 

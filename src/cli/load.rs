@@ -17,15 +17,14 @@ use super::runtime::{block_on, cancel_on_signal};
 use super::values::{count, duration, positive, rate, target};
 use crate::client::Target;
 use crate::client::target::DEFAULT_READ_BUFFER;
-use crate::load::budget::{self, Budget};
-use crate::load::frame_head::{FrameReader, FrameShape, TsSpec, TsUnit};
-use crate::load::plan::{
-    AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND, DEFAULT_HTTP_PATHS, DEFAULT_PING, LiveOut, VuConfig,
-    WorkerPlan,
-};
+use crate::load::plan::budget::{self, Budget};
+use crate::load::plan::scenario::{self, FlagDefaults, Scenario};
+use crate::load::plan::shard::{Shard, start_instant};
+use crate::load::plan::{DEFAULT_HTTP_PATHS, LiveOut, WorkerPlan};
 use crate::load::runner;
-use crate::load::scenario::{self, FlagDefaults, Scenario};
-use crate::load::shard::{Shard, start_instant};
+use crate::load::session::VuConfig;
+use crate::load::session::config::{AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND, DEFAULT_PING};
+use crate::load::session::frame::{FrameReader, FrameShape, TsSpec, TsUnit};
 use crate::load::{Output, Plan, StagePlan};
 use crate::outcome::{Classify, CommandResult, Failure};
 use crate::units::show_duration;
@@ -479,25 +478,5 @@ mod tests {
         assert_eq!(WsPing::Auto.budget(), Some(20));
         assert_eq!(WsPing::Every(Duration::from_secs(2)).budget(), None);
         assert!(Cli::try_parse_from(["livegames", "load", "--ws-ping", "often"]).is_err());
-    }
-
-    #[test]
-    fn auto_pings_stay_within_their_budget_however_many_connections() {
-        use crate::load::plan::ping_interval;
-        let auto = |conns| ping_interval(AUTO_PING_EVERY, conns, Some(AUTO_PINGS_PER_SECOND));
-        assert_eq!(
-            auto(50),
-            Duration::from_secs(10),
-            "few connections: every 10 s"
-        );
-        assert_eq!(auto(200), Duration::from_secs(10));
-        assert_eq!(auto(1_000), Duration::from_secs(50));
-        assert_eq!(auto(10_000), Duration::from_secs(500));
-        for conns in [1, 199, 201, 7_777, 100_000] {
-            let per_second = conns as f64 / auto(conns).as_secs_f64();
-            assert!(per_second <= 20.0 + 1e-9, "{conns}: {per_second}/s");
-        }
-        let fixed = ping_interval(Duration::from_secs(1), 10_000, None);
-        assert_eq!(fixed, Duration::from_secs(1), "a chosen interval is kept");
     }
 }

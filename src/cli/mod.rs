@@ -13,6 +13,7 @@ pub mod report;
 mod runtime;
 pub mod serve;
 pub mod smoke;
+pub mod telemetry;
 mod values;
 
 use clap::{Parser, Subcommand};

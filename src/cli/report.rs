@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::load::budget;
-use crate::load::merge::MergeOptions;
+use crate::load::plan::budget;
+use crate::load::results::merge::MergeOptions;
 use crate::load::runner::{self, MergePlan};
 use crate::outcome::{Classify, CommandResult, Failure};
 

@@ -12,13 +12,13 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::runtime::{block_on, cancel_on_signal};
+use super::telemetry::LogFormat;
 use super::values::{duration, positive, rate, url};
 use crate::mocks::FaultSpec;
 use crate::outcome::{Classify, CommandResult, Verdict};
 use crate::serve::ServeConfig;
 use crate::serve::config::DEFAULT_CLIENT_RATE;
 use crate::shutdown::Shutdown;
-use crate::telemetry::LogFormat;
 use crate::units::show_duration;
 
 /// What `livegames serve` runs with when no flag says otherwise.
@@ -174,7 +174,7 @@ impl LowerError {
 }
 
 pub fn run(args: ServeArgs) -> CommandResult {
-    crate::telemetry::init(args.log_format);
+    super::telemetry::init(args.log_format);
     let config = args.lower().usage()?;
     block_on(async move {
         let listener = crate::serve::bind(args.addr)

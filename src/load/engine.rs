@@ -12,23 +12,22 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use url::Url;
 
-use super::budget::Budget;
-use super::hdrlog;
-use super::host;
-use super::plan::{StreamTarget, VuConfig};
-use super::recorder::{Distribution, Quantile, Recorder};
-use super::shard::Shard;
-use super::summary::{self, LoadSummary, Second};
-use super::vu::{Gauges, VirtualUser};
+use crate::load::measure::collector::{Collector, SecondsOut, Tick};
+use crate::load::measure::gauges::Gauges;
+use crate::load::measure::host;
+use crate::load::measure::recorder::Recorder;
+use crate::load::plan::budget::Budget;
+use crate::load::plan::shard::Share;
+use crate::load::results::summary::{self, LoadSummary};
+use crate::load::session::user::VirtualUser;
+use crate::load::session::{StreamTarget, VuConfig};
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
     /// The streams, one per game; connections are spread over them in turn.
     pub targets: Vec<StreamTarget>,
-    /// Connections of the whole run; this process opens its shard's share of them.
-    pub conns: usize,
-    /// Which of the run's connections are this process's (all of them by default).
-    pub shard: Shard,
+    /// The run's connections and this process's share of them (all, on one worker).
+    pub share: Share,
     pub duration: Duration,
     /// Connections open evenly over this time (zero: all at once).
     pub ramp: Duration,
@@ -39,75 +38,6 @@ pub struct LoadConfig {
     /// A clock exchange made before the run (round trip µs, server minus ours µs),
     /// weighed with the run's own pongs for the report's clock estimate.
     pub clock_probe: Option<(u64, i64)>,
-}
-
-/// Each second's figures as InfluxDB lines: measurement `load` (tags `run`, `worker`,
-/// `stage`; fields open, frames, frames_per_s, delivery p50/p95/p99/max and rtt p99 in
-/// ms, errors) and one `load_errors` line per error kind seen that second.
-#[derive(Clone)]
-pub struct SecondsOut {
-    pub writer: crate::influx::Writer,
-    pub run_id: String,
-    pub worker: String,
-    pub stage: String,
-}
-
-impl std::fmt::Debug for SecondsOut {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecondsOut")
-            .field("influxdb", &self.writer.target.display)
-            .field("run_id", &self.run_id)
-            .field("worker", &self.worker)
-            .finish()
-    }
-}
-
-impl SecondsOut {
-    fn send(&self, second: &Second, errors: &std::collections::BTreeMap<String, u64>) {
-        use crate::influx::{Field, line};
-        let at = crate::clock::unix_nanos();
-        let ms = |us: Option<f64>| us.map(|v| Field::Float(v / 1000.0));
-        let mut out = String::with_capacity(256);
-        line(&mut out, "load")
-            .tag("run", &self.run_id)
-            .tag("worker", &self.worker)
-            .tag("stage", &self.stage)
-            .field("t", Field::Float(second.t))
-            .field("open", Field::Int(second.open as i64))
-            .field("frames", Field::Int(second.frames as i64))
-            .field("frames_per_s", Field::Float(second.frames_per_s))
-            .field_opt("delivery_p50_ms", ms(second.p50_us))
-            .field_opt("delivery_p95_ms", ms(second.p95_us))
-            .field_opt("delivery_p99_ms", ms(second.p99_us))
-            .field_opt("delivery_max_ms", ms(second.max_us))
-            .field_opt("rtt_p99_ms", ms(second.rtt_p99_us))
-            .field("errors", Field::Int(second.errors as i64))
-            .finish(at);
-        for (kind, count) in errors.iter().filter(|(_, n)| **n > 0) {
-            line(&mut out, "load_errors")
-                .tag("run", &self.run_id)
-                .tag("worker", &self.worker)
-                .tag("stage", &self.stage)
-                .tag("kind", kind)
-                .field("count", Field::Int(*count as i64))
-                .finish(at);
-        }
-        self.writer.push(out);
-    }
-}
-
-/// What the collector shows each second (for a progress bar).
-#[derive(Debug, Clone, Copy)]
-pub struct Tick {
-    pub elapsed: Duration,
-    pub open: u64,
-    /// Frames received since the previous tick.
-    pub frames: u64,
-    pub frames_per_s: f64,
-    /// p99 delivery latency of the last second, µs.
-    pub p99_us: Option<f64>,
-    /// How long after the start every connection was first open at once, once it was.
-    pub all_open_after: Option<Duration>,
 }
 
 /// Recorder shards per core: a few more shards than cores, so connections rarely
@@ -121,9 +51,6 @@ const CONNS_PER_SHARD: usize = 128;
 /// How long the users have to close their sockets when the run ends (each close is
 /// itself bounded, so this is only reached when the machine is overwhelmed).
 const USERS_CLOSE_GRACE: Duration = Duration::from_secs(5);
-/// The collector's period: per-second figures and one interval-log entry each.
-const FOLD_EVERY: Duration = Duration::from_secs(1);
-
 /// How many recorder shards `conns` connections share.
 fn shard_count(conns: usize, cores: usize) -> usize {
     conns
@@ -143,7 +70,7 @@ pub async fn run(
 ) -> LoadSummary {
     let started_wall = std::time::SystemTime::now();
     let cpu_before = host::process_cpu_seconds();
-    let conns = config.shard.conns(config.conns);
+    let conns = config.share.conns;
     let shards: Vec<Arc<Mutex<Recorder>>> = (0..shard_count(conns, cores()))
         .map(|_| Arc::new(Mutex::new(Recorder::new())))
         .collect();
@@ -160,17 +87,13 @@ pub async fn run(
         tracker: &tracker,
     };
     let spawner = ramp.spawn();
-    let mut collector = Collector {
-        shards: shards.clone(),
-        gauges: gauges.clone(),
+    let mut collector = Collector::new(
+        shards.clone(),
+        gauges.clone(),
         started,
-        spares: vec![Recorder::new(); shards.len()],
-        interval: Recorder::new(),
-        total: Recorder::new(),
-        log: hdrlog::HdrLog::new(started_wall),
-        last_fold: Duration::ZERO,
-        out: config.out.clone(),
-    };
+        started_wall,
+        config.out.clone(),
+    );
     let (seconds, stopped_early) = collector
         .until(started + config.duration, &stop, on_tick)
         .await;
@@ -182,8 +105,9 @@ pub async fn run(
     // What arrived while the users were closing counts in the totals; as a point of
     // the per-second series it would be a stub of a second with nobody connected.
     let _closing = collector.fold();
+    let (mut total, hdr_log) = collector.finish();
     if let Some((rtt, offset)) = config.clock_probe {
-        collector.total.counters.observe_offset(rtt, offset);
+        total.counters.observe_offset(rtt, offset);
     }
     let elapsed = started.elapsed();
     let cpu = host::process_cpu_seconds().map(|after| after - cpu_before.unwrap_or(after));
@@ -192,8 +116,8 @@ pub async fn run(
         targets: &urls,
         conns,
         budgets: &config.budgets,
-        total: &collector.total,
-        hdr_log: collector.log.bytes().to_vec(),
+        total: &total,
+        hdr_log,
         seconds,
         peak_open: gauges.peak_open.load(Ordering::Relaxed),
         all_open_after: gauges.all_open_at.get().map(|t| t.duration_since(started)),
@@ -231,12 +155,11 @@ impl Ramp<'_> {
             self.config.targets.clone(),
         );
         let vu_config = Arc::new(self.config.vu.clone());
-        let (conns, ramp, started) = (self.config.conns, self.config.ramp, self.started);
-        let shard = self.config.shard;
+        let (share, ramp, started) = (self.config.share, self.config.ramp, self.started);
         tokio::spawn(async move {
-            for local in 0..shard.conns(conns) {
-                let i = shard.global(local);
-                let at = started + ramp.mul_f64(i as f64 / conns.max(1) as f64);
+            for local in 0..share.conns {
+                let i = share.global(local);
+                let at = started + ramp.mul_f64(i as f64 / share.run_conns.max(1) as f64);
                 tokio::select! {
                     _ = users.cancelled() => return,
                     _ = tokio::time::sleep_until(at.into()) => {}
@@ -255,123 +178,6 @@ impl Ramp<'_> {
     }
 }
 
-/// Folds the shards once a second: into the interval (per-second figures and the
-/// interval log), then into the run totals.
-struct Collector {
-    shards: Vec<Arc<Mutex<Recorder>>>,
-    /// One emptied recorder per shard, swapped in at each fold: the shard's lock is
-    /// held for a swap, not for adding its histograms (which would make every
-    /// connection of the shard wait on the collector once a second).
-    spares: Vec<Recorder>,
-    gauges: Arc<Gauges>,
-    started: Instant,
-    interval: Recorder,
-    total: Recorder,
-    log: hdrlog::HdrLog,
-    last_fold: Duration,
-    out: Option<SecondsOut>,
-}
-
-impl Collector {
-    /// Folds once a second until `deadline` (or `stop`, which makes the run
-    /// "stopped early"), showing each second through `on_tick`.
-    async fn until(
-        &mut self,
-        deadline: Instant,
-        stop: &CancellationToken,
-        on_tick: impl Fn(Tick),
-    ) -> (Vec<Second>, bool) {
-        let mut seconds = Vec::new();
-        let mut ticker = tokio::time::interval_at((self.started + FOLD_EVERY).into(), FOLD_EVERY);
-        loop {
-            let (finished, stopped_early) = tokio::select! {
-                _ = stop.cancelled() => (true, true),
-                _ = tokio::time::sleep_until(deadline.into()) => (true, false),
-                _ = ticker.tick() => (false, false),
-            };
-            let second = self.fold();
-            on_tick(Tick {
-                elapsed: self.started.elapsed(),
-                open: second.open,
-                frames: second.frames,
-                frames_per_s: second.frames_per_s,
-                p99_us: second.p99_us,
-                all_open_after: self
-                    .gauges
-                    .all_open_at
-                    .get()
-                    .map(|t| t.duration_since(self.started)),
-            });
-            if finished {
-                push_or_absorb(&mut seconds, second, FOLD_EVERY.as_secs_f64() / 2.0);
-                return (seconds, stopped_early);
-            }
-            seconds.push(second);
-        }
-    }
-
-    fn fold(&mut self) -> Second {
-        for (shard, spare) in self.shards.iter().zip(&mut self.spares) {
-            std::mem::swap(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()), spare);
-            // Emptied again, allocations kept, for the next fold.
-            spare.drain_into(&mut self.interval);
-        }
-        let now = self.started.elapsed();
-        let length = now.saturating_sub(self.last_fold);
-        self.log
-            .write_interval(&self.interval.latencies, self.last_fold, length);
-        self.last_fold = now;
-        let i = &self.interval;
-        let second = Second {
-            t: now.as_secs_f64(),
-            open: self.gauges.open.load(Ordering::Relaxed),
-            frames: i.counters.frames,
-            frames_per_s: i.counters.frames as f64 / length.as_secs_f64().max(1e-3),
-            p50_us: i.quantile(Distribution::Delivery, Quantile::P50),
-            p95_us: i.quantile(Distribution::Delivery, Quantile::P95),
-            p99_us: i.quantile(Distribution::Delivery, Quantile::P99),
-            max_us: i.quantile(Distribution::Delivery, Quantile::Max),
-            rtt_p99_us: i.quantile(Distribution::Rtt, Quantile::P99),
-            errors: i.counters.error_total(),
-        };
-        if let Some(out) = &self.out {
-            out.send(&second, &i.counters.errors);
-        }
-        self.interval.drain_into(&mut self.total);
-        second
-    }
-}
-
-/// Appends the run's last interval, or, when it is shorter than `min_len` seconds
-/// (the deadline fell just after a fold), adds its counts to the previous second:
-/// a few milliseconds alone would chart as a drop of the rate to nothing.
-pub(crate) fn push_or_absorb(seconds: &mut Vec<Second>, tail: Second, min_len: f64) {
-    let Some(last) = seconds.last() else {
-        seconds.push(tail);
-        return;
-    };
-    if tail.t - last.t >= min_len {
-        seconds.push(tail);
-        return;
-    }
-    let began = match seconds.len() {
-        0 | 1 => 0.0,
-        n => seconds[n - 2].t,
-    };
-    let last = seconds.last_mut().expect("checked above");
-    last.frames += tail.frames;
-    last.errors += tail.errors;
-    last.open = tail.open;
-    last.t = tail.t;
-    last.frames_per_s = last.frames as f64 / (last.t - began).max(1e-3);
-    // The tail's latencies are in the run's totals; its handful of samples do not
-    // change this second's percentiles enough to redo them, except a new maximum.
-    last.max_us = match (last.max_us, tail.max_us) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
-}
-
 #[cfg(test)]
 mod tail_tests {
     use super::*;
@@ -387,40 +193,5 @@ mod tail_tests {
         assert_eq!(shard_count(100_000, 16), 64);
         // No connections (HTTP users only) still records somewhere.
         assert_eq!(shard_count(0, 2), 1);
-    }
-
-    fn second(t: f64, frames: u64) -> Second {
-        Second {
-            t,
-            open: 10,
-            frames,
-            frames_per_s: frames as f64,
-            p50_us: Some(100.0),
-            p95_us: Some(150.0),
-            p99_us: Some(200.0),
-            max_us: Some(300.0),
-            rtt_p99_us: None,
-            errors: 0,
-        }
-    }
-
-    #[test]
-    fn a_sliver_at_the_end_joins_the_last_second_instead_of_charting_as_zero() {
-        let mut seconds = vec![second(1.0, 600), second(2.0, 610)];
-        push_or_absorb(&mut seconds, second(2.004, 3), 0.5);
-        assert_eq!(seconds.len(), 2);
-        let last = &seconds[1];
-        assert_eq!((last.frames, last.t), (613, 2.004));
-        assert!((last.frames_per_s - 613.0 / 1.004).abs() < 1e-6);
-    }
-
-    #[test]
-    fn a_long_enough_tail_is_its_own_second() {
-        let mut seconds = vec![second(1.0, 600)];
-        push_or_absorb(&mut seconds, second(1.7, 420), 0.5);
-        assert_eq!(seconds.len(), 2);
-        let mut none = Vec::new();
-        push_or_absorb(&mut none, second(0.01, 1), 0.5);
-        assert_eq!(none.len(), 1);
     }
 }

@@ -9,19 +9,21 @@ use std::time::SystemTime;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::budget::Budget;
-use super::engine::{self, LoadConfig};
-use super::host;
-use super::http::{self, HttpConfig};
-use super::plan::{Plan, RECONNECT_BACKOFF, StagePlan, StreamTarget, VuConfig};
-use super::progress::Progress;
-use super::recorder::Recorder;
-use super::report::{self, StageResult};
-use super::summary::{self, LoadSummary, StartReport, WorkerReport};
 use crate::client::discover;
 use crate::client::local::{LocalServer, LocalServers};
 use crate::client::{ConnectOptions, Target};
 use crate::console::note;
+use crate::load::engine::{self, LoadConfig};
+use crate::load::measure::collector::SecondsOut;
+use crate::load::measure::host;
+use crate::load::measure::progress::Progress;
+use crate::load::measure::recorder::Recorder;
+use crate::load::plan::budget::Budget;
+use crate::load::plan::{Plan, StagePlan};
+use crate::load::results::report::{self, StageResult};
+use crate::load::results::summary::{self, LoadSummary, StartReport, WorkerReport};
+use crate::load::session::config::{RECONNECT_BACKOFF, StreamTarget, VuConfig};
+use crate::load::session::http::{self, HttpConfig};
 use crate::outcome::{Classify, CommandResult, Failure, Verdict, stdout_failure};
 
 /// Open files this process keeps besides its connections (the runtime, the report,
@@ -101,7 +103,7 @@ fn files_needed(plan: &Plan) -> u64 {
         .iter()
         .map(|s| {
             let ends = if s.target.is_none() { 2 } else { 1 };
-            shard.conns(s.conns) * ends
+            shard.share(s.conns).conns * ends
         })
         .max()
         .unwrap_or(0);
@@ -152,8 +154,8 @@ impl LiveWriter {
         })
     }
 
-    fn for_stage(&self, stage: &str) -> engine::SecondsOut {
-        engine::SecondsOut {
+    fn for_stage(&self, stage: &str) -> SecondsOut {
+        SecondsOut {
             writer: self.writer.clone(),
             run_id: self.run_id.clone(),
             worker: self.worker.clone(),
@@ -200,7 +202,7 @@ async fn run_stage(
     stage: &StagePlan,
     local: &dyn LocalServers,
     stop: &CancellationToken,
-    seconds_out: Option<engine::SecondsOut>,
+    seconds_out: Option<SecondsOut>,
     start_at: Option<SystemTime>,
 ) -> Result<LoadSummary, Failure> {
     let (target, embedded): (Target, Option<LocalServer>) = match &stage.target {
@@ -226,7 +228,7 @@ async fn ws_stage(
     stage: &StagePlan,
     target: &Target,
     stop: &CancellationToken,
-    seconds_out: Option<engine::SecondsOut>,
+    seconds_out: Option<SecondsOut>,
     start_at: Option<SystemTime>,
 ) -> Result<LoadSummary, Failure> {
     let targets = stream_urls(target, &stage.games, &plan.vu.connect).await?;
@@ -237,7 +239,10 @@ async fn ws_stage(
     let (clock_probe, start) = tokio::join!(
         async {
             match probe_clock {
-                true => super::clock_probe::probe(&targets[0].url, &plan.vu.connect).await,
+                true => {
+                    crate::load::session::clock_probe::probe(&targets[0].url, &plan.vu.connect)
+                        .await
+                }
                 false => None,
             }
         },
@@ -246,13 +251,16 @@ async fn ws_stage(
     let start = start?;
     let config = LoadConfig {
         targets,
-        conns: stage.conns,
-        shard: plan.shard(),
+        share: plan.shard().share(stage.conns),
         duration: stage.duration,
         ramp: stage.ramp,
         vu: VuConfig {
             ws_ping: plan.vu.ws_ping.map(|every| {
-                super::plan::ping_interval(every, stage.conns, plan.vu.ws_ping_budget)
+                crate::load::session::config::ping_interval(
+                    every,
+                    stage.conns,
+                    plan.vu.ws_ping_budget,
+                )
             }),
             send_rate: stage.send_rate,
             reconnect: stage.reconnect.then_some(RECONNECT_BACKOFF),
@@ -266,12 +274,15 @@ async fn ws_stage(
     if !output.progress_bar && !output.quiet {
         // A log line instead of the bar when stderr is not a terminal (CI logs).
         let of_shard = match plan.worker.as_ref() {
-            Some(w) => format!(" (shard {} of a run of {})", w.shard, config.conns),
+            Some(w) => format!(
+                " (shard {} of a run of {})",
+                w.shard, config.share.run_conns
+            ),
             None => String::new(),
         };
         note!(
             "livegames load: {} connections{of_shard} over {} targets for {:?} (ramp {:?})",
-            config.shard.conns(config.conns),
+            config.share.conns,
             config.targets.len(),
             config.duration,
             config.ramp
@@ -280,7 +291,7 @@ async fn ws_stage(
     let progress = Progress::new(output.progress_bar, config.duration);
     let log_lines = !output.progress_bar && !output.quiet;
     let said_all_open = std::cell::Cell::new(false);
-    let conns = config.shard.conns(config.conns);
+    let conns = config.share.conns;
     let mut summary = engine::run(config, stop.clone(), |tick| {
         progress.tick(&tick);
         if let Some(after) = tick.all_open_after.filter(|_| log_lines)
@@ -390,7 +401,7 @@ async fn http_stage(
     let config = HttpConfig {
         base_url: base.clone(),
         paths: paths.to_vec(),
-        users: plan.shard().conns(stage.conns),
+        users: plan.shard().share(stage.conns).conns,
         duration: stage.duration,
         ramp: stage.ramp,
         timeout: plan.vu.connect.connect_timeout.max(MIN_HTTP_TIMEOUT),
@@ -450,12 +461,13 @@ pub struct MergePlan {
     pub report_dir: PathBuf,
     pub budgets: Vec<Budget>,
     pub json: bool,
-    pub options: super::merge::MergeOptions,
+    pub options: crate::load::results::merge::MergeOptions,
 }
 
 /// Merges report folders into one report and judges its budgets.
 pub fn merge(plan: &MergePlan, out: &mut dyn Write) -> CommandResult {
-    let summary = super::merge::merge(&plan.dirs, &plan.budgets, &plan.options).usage()?;
+    let summary =
+        crate::load::results::merge::merge(&plan.dirs, &plan.budgets, &plan.options).usage()?;
     print_summary(out, plan.json, &summary)?;
     write_report(&plan.report_dir, &summary)?;
     note!(

@@ -11,8 +11,6 @@ const PAGE: &str = include_str!(concat!(
 const SCRIPT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/dashboard.js"));
 /// The game chart's axes, ticks and drawing (pure functions the page and tests call).
 const CHART: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/chart.js"));
-/// The look shared with `load`'s report.html.
-pub const STYLE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/livegames.css"));
 
 /// Only this server may be reached from the page: no inline script, no third parties.
 /// `connect-src 'self'` covers ws:/wss: to this origin (CSP 3); no framing, so the
@@ -46,5 +44,5 @@ pub async fn chart() -> impl IntoResponse {
 }
 
 pub async fn style() -> impl IntoResponse {
-    asset("text/css; charset=utf-8", STYLE)
+    asset("text/css; charset=utf-8", crate::style::STYLE)
 }

@@ -441,8 +441,8 @@ pub fn percentile(samples: &mut [i64], p: f64) -> i64 {
 /// interval logs together (added up here, by hand), not an average of percentiles.
 #[track_caller]
 pub fn assert_merged_latencies_exact(merged: &Value, shard_dirs: &[std::path::PathBuf]) {
-    use livegames::load::hdrlog;
-    use livegames::load::recorder::{Distribution, Quantile, Recorder};
+    use livegames::load::measure::hdrlog;
+    use livegames::load::measure::recorder::{Distribution, Quantile, Recorder};
     let mut all = Recorder::new();
     for dir in shard_dirs {
         let log = std::fs::read(dir.join("latency.hlog")).unwrap();

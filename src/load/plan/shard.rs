@@ -9,6 +9,29 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
+/// One worker's part of a run's connections (from [`Shard::share`]): `run_conns` is
+/// always the whole run's count, `conns` always this worker's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub shard: Shard,
+    /// Connections of the whole run (`--conns`, a stage's `conns`).
+    pub run_conns: usize,
+    /// Of those, the ones this worker opens.
+    pub conns: usize,
+}
+
+impl Share {
+    /// A run on one worker: every connection is its own.
+    pub fn whole(conns: usize) -> Share {
+        Shard::default().share(conns)
+    }
+
+    /// The run-wide index of this worker's `local`-th connection.
+    pub fn global(&self, local: usize) -> usize {
+        self.shard.global(local)
+    }
+}
+
 /// The environment variable a Kubernetes Indexed Job sets in each pod.
 pub const JOB_COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
 
@@ -99,8 +122,18 @@ impl Shard {
         }
     }
 
+    /// This shard's part of a run of `run_conns` connections: the one place a
+    /// worker's share is worked out.
+    pub fn share(self, run_conns: usize) -> Share {
+        Share {
+            shard: self,
+            run_conns,
+            conns: self.conns(run_conns),
+        }
+    }
+
     /// How many of `total` connections are this shard's.
-    pub fn conns(&self, total: usize) -> usize {
+    fn conns(&self, total: usize) -> usize {
         total / self.count + usize::from(self.index < total % self.count)
     }
 

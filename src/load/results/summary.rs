@@ -2,13 +2,14 @@
 //! terminal table.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::budget::{Budget, BudgetResult, Figures};
-use super::recorder::{Counters, Distribution, Latencies, Quantile, Recorder};
+use super::judge::{BudgetResult, Figures, WindowValue};
+use crate::load::measure::collector::Second;
+use crate::load::measure::recorder::{Counters, Distribution, Latencies, Quantile, Recorder};
+use crate::load::plan::budget::Budget;
 use crate::units::format_micros;
 
 /// Version of the `report.json` layout.
@@ -41,23 +42,6 @@ impl Percentiles {
             format_micros(self.max_us),
         ]
     }
-}
-
-/// One second of the run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Second {
-    /// Seconds since the start.
-    pub t: f64,
-    pub open: u64,
-    pub frames: u64,
-    pub frames_per_s: f64,
-    pub p50_us: Option<f64>,
-    #[serde(default)]
-    pub p95_us: Option<f64>,
-    pub p99_us: Option<f64>,
-    pub max_us: Option<f64>,
-    pub rtt_p99_us: Option<f64>,
-    pub errors: u64,
 }
 
 /// The run's totals: its [`Counters`] as they were counted, and what is derived from
@@ -171,7 +155,7 @@ pub struct LoadSummary {
     /// The server's clock against ours (needs pongs that carry `ts`: `--send-rate`).
     pub clock: Option<ClockEstimate>,
     /// Requests of an HTTP load (`--http`), by path.
-    pub http: Option<super::http::HttpTotals>,
+    pub http: Option<crate::load::session::http::HttpTotals>,
     /// The WebSocket subprotocol the server picked (`--subprotocol`), if any.
     pub subprotocol: Option<String>,
     /// False when certificates were not verified (`--insecure`).
@@ -193,7 +177,7 @@ pub struct LoadSummary {
 /// A worker of a sharded run, as its report names it.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct WorkerReport {
-    pub shard: super::shard::Shard,
+    pub shard: crate::load::plan::shard::Shard,
     pub name: String,
     pub run_id: Option<String>,
 }
@@ -212,7 +196,7 @@ pub struct StartReport {
 pub const LIVEGAMES_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What a finished run hands over to become its summary.
-pub(super) struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub targets: &'a [url::Url],
     pub conns: usize,
     pub budgets: &'a [Budget],
@@ -298,7 +282,7 @@ pub fn from_parts(p: Parts) -> LoadSummary {
     }
 }
 
-pub(super) fn build(inputs: Inputs<'_>) -> LoadSummary {
+pub(crate) fn build(inputs: Inputs<'_>) -> LoadSummary {
     let c = &inputs.total.counters;
     let secs = inputs.elapsed.as_secs_f64().max(1e-9);
     let cpu_percent = inputs.cpu_seconds.map(|cpu| cpu / secs * 100.0);
@@ -425,7 +409,7 @@ impl Figures for LoadSummary {
         dist: Distribution,
         q: Quantile,
         window: Duration,
-    ) -> Vec<super::budget::WindowValue> {
+    ) -> Vec<WindowValue> {
         latency_windows(self, dist, q, window)
     }
 }
@@ -437,8 +421,8 @@ fn latency_windows(
     dist: Distribution,
     q: Quantile,
     window: Duration,
-) -> Vec<super::budget::WindowValue> {
-    let Ok(intervals) = super::hdrlog::read(&summary.hdr_log) else {
+) -> Vec<WindowValue> {
+    let Ok(intervals) = crate::load::measure::hdrlog::read(&summary.hdr_log) else {
         return Vec::new();
     };
     let start = humantime::parse_rfc3339_weak(&summary.started_at)
@@ -464,7 +448,7 @@ fn latency_windows(
         .into_iter()
         .filter_map(|(index, recorder)| {
             let value_us = recorder.quantile(dist, q)?;
-            Some(super::budget::WindowValue {
+            Some(WindowValue {
                 from_s: index as f64 * w,
                 to_s: ((index + 1) as f64 * w).min(summary.duration_s.max(index as f64 * w)),
                 value_us,
@@ -490,177 +474,6 @@ impl LoadSummary {
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.passed) && self.budgets_passed()
     }
-
-    /// The summary for people: totals, latency table, HTTP paths, then errors, notes
-    /// and budgets.
-    pub fn render_text(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "livegames load: {} connections, {:.1}s{}",
-            self.conns,
-            self.duration_s,
-            if self.stopped_early {
-                " (stopped early)"
-            } else {
-                ""
-            }
-        );
-        self.render_totals(&mut out);
-        self.render_latency(&mut out);
-        self.render_http(&mut out);
-        self.render_notes(&mut out);
-        out
-    }
-
-    fn render_totals(&self, out: &mut String) {
-        let t = &self.totals;
-        let c = &t.counts;
-        if c.connect_attempts == 0 {
-            return;
-        }
-        let _ = writeln!(
-            out,
-            "  frames {} ({:.0}/s), bytes {}, lost {}, duplicates {}, reordered {}",
-            c.frames,
-            t.frames_per_s,
-            c.bytes,
-            count_text(c.lost),
-            count_text(c.duplicates),
-            count_text(c.reordered)
-        );
-        if c.restarts > 0 {
-            let _ = writeln!(
-                out,
-                "  server restarts seen {}, resumes that could not recover {}",
-                c.restarts, c.unrecoverable
-            );
-        }
-        let _ = writeln!(
-            out,
-            "  connections: {} attempted, {} connected, peak open {}, disconnects {}, reconnects {}/{}",
-            c.connect_attempts,
-            c.connected,
-            t.peak_open,
-            c.disconnects,
-            c.reconnect_successes,
-            c.reconnect_attempts
-        );
-        if let Some(s) = t.all_open_after_s {
-            let _ = writeln!(out, "  all {} connections open after {:.2}s", self.conns, s);
-        }
-        if let Some(w) = &self.worker {
-            let run = w
-                .run_id
-                .as_deref()
-                .map(|r| format!(", run {r}"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "  shard {} (worker {}{})",
-                w.shard,
-                crate::text::printable(&w.name),
-                crate::text::printable(&run)
-            );
-        }
-        if let Some(start) = &self.start {
-            let _ = writeln!(
-                out,
-                "  started {:.1} ms after --start-at {}",
-                start.slip_ms, start.at
-            );
-        }
-    }
-
-    fn render_latency(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "  {:<12} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-            "latency", "count", "p50", "p90", "p95", "p99", "p99.9", "max"
-        );
-        for (name, p) in &self.latency {
-            let [count, p50, p90, p95, p99, p999, max] = p.cells();
-            let _ = writeln!(
-                out,
-                "  {name:<12} {count:>8} {p50:>10} {p90:>10} {p95:>10} {p99:>10} {p999:>10} {max:>10}"
-            );
-        }
-    }
-
-    fn render_http(&self, out: &mut String) {
-        let Some(h) = &self.http else {
-            return;
-        };
-        let _ = writeln!(
-            out,
-            "  http: {} users, {} requests ({:.0}/s), {} failed",
-            h.users, h.requests, h.requests_per_s, h.failures
-        );
-        for (path, p) in &h.by_path {
-            let codes: Vec<String> = p
-                .status_codes
-                .iter()
-                .map(|(c, n)| format!("{c}x{n}"))
-                .collect();
-            let _ = writeln!(
-                out,
-                "    {path:<28} {:>7} req  p50 {:>9}  p95 {:>9}  p99 {:>9}  max {:>9}  [{}]",
-                p.requests,
-                format_micros(p.p50_us),
-                format_micros(p.p95_us),
-                format_micros(p.p99_us),
-                format_micros(p.max_us),
-                codes.join(" ")
-            );
-        }
-    }
-
-    /// Errors, the clock, the generator's CPU, warnings and budgets.
-    fn render_notes(&self, out: &mut String) {
-        let errors = &self.totals.counts.errors;
-        if !errors.is_empty() {
-            let list: Vec<String> = errors
-                .iter()
-                .map(|(k, v)| format!("{} {v}", crate::text::printable(k)))
-                .collect();
-            let _ = writeln!(out, "  errors: {}", list.join(", "));
-        }
-        if let Some(p) = &self.subprotocol {
-            let _ = writeln!(out, "  subprotocol: {p}");
-        }
-        if !self.tls_verified {
-            let _ = writeln!(
-                out,
-                "  warning: TLS certificates were not verified (--insecure)"
-            );
-        }
-        if let Some(c) = &self.clock {
-            let _ = writeln!(out, "  clock: {}", c.note);
-        }
-        if let Some(cpu) = self.generator_cpu_percent {
-            let _ = writeln!(out, "  generator CPU: {cpu:.0}%");
-        }
-        for w in &self.warnings {
-            let _ = writeln!(out, "  warning: {w}");
-        }
-        for c in &self.checks {
-            let verdict = if c.passed { "PASS" } else { "FAIL" };
-            let _ = writeln!(out, "  check {verdict} {}: {}", c.name, c.observed);
-        }
-        for b in &self.budgets {
-            let verdict = if b.passed { "PASS" } else { "FAIL" };
-            let note = b
-                .note
-                .as_deref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "  budget {verdict} {}: measured {} (limit {}){note}",
-                b.budget, b.measured, b.limit
-            );
-        }
-    }
 }
 
 /// The summary of an HTTP run (`load --http`): the `http` latency and per-path figures.
@@ -669,11 +482,11 @@ pub fn http_summary(
     duration: Duration,
     base: &str,
     recorder: Recorder,
-    http: super::http::HttpTotals,
-    budgets: &[super::budget::Budget],
+    http: crate::load::session::http::HttpTotals,
+    budgets: &[crate::load::plan::budget::Budget],
     tls_verified: bool,
 ) -> LoadSummary {
-    let mut log = super::hdrlog::HdrLog::new(started);
+    let mut log = crate::load::measure::hdrlog::HdrLog::new(started);
     log.write_interval(&recorder.latencies, Duration::ZERO, duration);
     // Failed requests are counted in `http` (by path and status), not in `errors`.
     let totals = Totals::default();
@@ -702,13 +515,13 @@ pub fn http_summary(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::budget::WindowValue;
+    use WindowValue;
 
     /// A 30 s run whose delivery latency is 10 ms, except for 20 frames at 400 ms in
     /// second 12 (0.7 % of the run, 2 % of its second 10 s window).
     fn run_with_a_bad_patch() -> LoadSummary {
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let mut log = super::super::hdrlog::HdrLog::new(start);
+        let mut log = crate::load::measure::hdrlog::HdrLog::new(start);
         let mut total = Recorder::new();
         for second in 0..30u64 {
             let mut r = Recorder::new();

@@ -13,7 +13,7 @@ use hdrhistogram::serialization::interval_log::{
 };
 use hdrhistogram::serialization::{Deserializer, Serializer, V2SerializeError, V2Serializer};
 
-use super::recorder::{Distribution, Latencies};
+use crate::load::measure::recorder::{Distribution, Latencies};
 
 pub struct HdrLog {
     buf: Vec<u8>,
@@ -176,7 +176,7 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Interval>, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::recorder::Recorder;
+    use crate::load::measure::recorder::Recorder;
 
     /// The reused compressor writes what the crate's own serializer writes, and goes
     /// on doing so after it has compressed other histograms.

@@ -26,11 +26,11 @@ use std::path::PathBuf;
 
 use reqwest::header::{HeaderName, HeaderValue};
 
-use super::budget::Budget;
-use super::frame_head::TsUnit;
-use super::plan::{DEFAULT_RAMP, StagePlan};
 use crate::client::Target;
 use crate::client::target::parse_header;
+use crate::load::plan::budget::Budget;
+use crate::load::plan::{DEFAULT_RAMP, StagePlan};
+use crate::load::session::frame::TsUnit;
 use crate::units::parse_bytes;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

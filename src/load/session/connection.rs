@@ -11,12 +11,13 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
-use super::frame_head::FrameFacts;
-use super::plan::VuConfig;
-use super::recorder::{Distribution, Recorder};
+use super::config::VuConfig;
+use super::timer::{on_timer_grid, timer_slot};
 use crate::client::ws::Socket;
 use crate::contract::FrameType;
 use crate::contract::rules::{EpochEvent, EpochTracker, SeqEvent};
+use crate::load::measure::recorder::{Distribution, Recorder};
+use crate::load::session::frame::FrameFacts;
 
 /// Client messages awaiting their answer, at most: a server that never answers must
 /// not grow the queue (the oldest is dropped and counted as `pong_missing`).
@@ -29,34 +30,6 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 const CLOSE_NO_STATUS: u16 = 1005;
 /// How much of an error message an error kind keeps.
 const ERROR_KIND_CHARS: usize = 60;
-/// Protocol pings and idle checks fall on a grid shared by every connection of the
-/// process, of this step (or a tenth of their interval, when that is shorter, so a
-/// short `--ws-ping` keeps its rate). Spread at their own instants, 100 pings a
-/// second at 10,000 connections woke the whole runtime 200 times a second (ping out,
-/// pong in) and cost a quarter of the CPU the feed itself did (`cargo bench --bench
-/// loadgen`: 1.33x the minimal client with them, 1.03x without); on a 100 ms grid
-/// 1.23x, on this one 1.15x. A ping's RTT is timed from its own send, so sharing the
-/// instant costs it at most the other due pings' turn in the runtime (~100 at 10,000
-/// connections, well under a millisecond); an idle check comes under a second late.
-const TIMER_SLOT: Duration = Duration::from_secs(1);
-
-/// The grid step for something done every `interval`.
-fn timer_slot(interval: Duration) -> Duration {
-    TIMER_SLOT.min(interval / 10).max(Duration::from_millis(1))
-}
-
-/// The first instant of the `slot` grid at or after `at` (see [`TIMER_SLOT`]).
-fn on_timer_grid(at: Instant, slot: Duration) -> Instant {
-    static ORIGIN: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
-    let origin = *ORIGIN;
-    let Some(since) = at.checked_duration_since(origin) else {
-        return origin;
-    };
-    let step = slot.as_nanos().max(1);
-    let slots = since.as_nanos().div_ceil(step);
-    origin + Duration::from_nanos(u64::try_from(slots * step).unwrap_or(u64::MAX))
-}
-
 /// How long a quiet connection has to answer the idle check's ping: a third of
 /// `--idle-timeout` (10 s by default), far beyond any round trip that still works.
 fn liveness_grace(idle: Duration) -> Duration {
@@ -600,45 +573,5 @@ fn io_kind(e: &tungstenite::Error) -> String {
         Error::Capacity(_) => "message_too_large".into(),
         Error::Io(_) => "io".into(),
         _ => "connection_error".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timers_fall_on_a_shared_grid_never_early() {
-        let now = Instant::now();
-        let on_grid = on_timer_grid(now, TIMER_SLOT);
-        for offset_ms in [0, 1, 37, 99, 100, 101, 250, 5_003] {
-            let at = now + Duration::from_millis(offset_ms);
-            let slot = on_timer_grid(at, TIMER_SLOT);
-            assert!(slot >= at, "{offset_ms} ms: the grid moved it earlier");
-            assert!(
-                slot - at < TIMER_SLOT,
-                "{offset_ms} ms: later than one slot"
-            );
-            let steps = (slot - on_grid).as_nanos() % TIMER_SLOT.as_nanos();
-            assert_eq!(steps, 0, "{offset_ms} ms: not on the grid");
-        }
-        // Instants within one slot share it: their timers fire together.
-        let first = on_timer_grid(on_grid + Duration::from_millis(1), TIMER_SLOT);
-        let last = on_timer_grid(on_grid + Duration::from_millis(999), TIMER_SLOT);
-        assert_eq!(first, last);
-    }
-
-    #[test]
-    fn a_short_interval_keeps_its_rate_on_a_finer_grid() {
-        assert_eq!(timer_slot(Duration::from_secs(100)), TIMER_SLOT);
-        assert_eq!(
-            timer_slot(Duration::from_secs(5)),
-            Duration::from_millis(500)
-        );
-        assert_eq!(
-            timer_slot(Duration::from_millis(200)),
-            Duration::from_millis(20)
-        );
-        assert_eq!(timer_slot(Duration::ZERO), Duration::from_millis(1));
     }
 }

@@ -15,8 +15,8 @@ use goose::config::GooseConfiguration;
 use goose::goose::{Scenario, Transaction, TransactionFunction};
 use serde::Serialize;
 
-use super::recorder::{Distribution, Recorder};
 use crate::client::{ConnectOptions, http};
+use crate::load::measure::recorder::{Distribution, Recorder};
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {

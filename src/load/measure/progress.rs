@@ -2,7 +2,7 @@
 //! from the collector's [`Tick`] (never per frame), or nothing (`--quiet`, `--json`,
 //! not a terminal).
 
-use super::engine::Tick;
+use super::collector::Tick;
 use crate::units::format_micros;
 
 pub struct Progress {

@@ -1,52 +1,17 @@
 //! One virtual user: connect, hand the socket to a [`Connection`] until it ends, and
 //! reconnect with lossless resume (`?since=`) when asked to.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Connection, End, Session, UserParts};
-use super::plan::StreamTarget;
-use super::plan::VuConfig;
-use super::recorder::{Distribution, Recorder};
+use super::config::{StreamTarget, VuConfig};
 use crate::client::target::with_since;
 use crate::client::ws;
-
-/// Numbers every virtual user shares.
-#[derive(Debug, Default)]
-pub struct Gauges {
-    pub open: AtomicU64,
-    pub peak_open: AtomicU64,
-    /// How many connections the run wants open.
-    pub target: u64,
-    /// When all of them were first open at once.
-    pub all_open_at: std::sync::OnceLock<Instant>,
-    /// The subprotocol the server picked, as first seen.
-    pub subprotocol: std::sync::OnceLock<String>,
-}
-
-impl Gauges {
-    pub fn new(target: u64) -> Self {
-        Self {
-            target,
-            ..Self::default()
-        }
-    }
-
-    fn opened(&self) {
-        let now = self.open.fetch_add(1, Ordering::Relaxed) + 1;
-        self.peak_open.fetch_max(now, Ordering::Relaxed);
-        if now >= self.target {
-            let _ = self.all_open_at.set(Instant::now());
-        }
-    }
-
-    fn closed(&self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
+use crate::load::measure::gauges::Gauges;
+use crate::load::measure::recorder::{Distribution, Recorder};
+use crate::load::session::connection::{Connection, End, Session, UserParts};
 
 pub struct VirtualUser {
     /// Which user of the run: spreads their scheduled sends over the period.

@@ -9,10 +9,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use super::budget::Budget;
-use super::hdrlog::{self, HdrLog};
-use super::recorder::{Counters, Distribution, Quantile, Recorder};
-use super::summary::{self, LoadSummary, RunCheck, Second, Totals, WorkerReport};
+use crate::load::measure::collector::Second;
+use crate::load::measure::hdrlog::{self, HdrLog};
+use crate::load::measure::recorder::{Counters, Distribution, Quantile, Recorder};
+use crate::load::plan::budget::Budget;
+use crate::load::results::summary::{self, LoadSummary, RunCheck, Totals, WorkerReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
