@@ -245,7 +245,7 @@ struct Flooded {
 async fn ping_flooders_get_one_warning_then_1008_while_a_normal_client_keeps_its_latency() {
     let mut config = fast_config();
     config.rate = 50.0;
-    config.ws.inbound = livegames::serve::inbound::InboundRate::per_second(100);
+    config.ws.inbound = livegames::serve::stream::inbound::InboundRate::per_second(100);
     let server = start(config).await;
     let game = live_game(&server).await;
 

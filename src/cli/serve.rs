@@ -239,7 +239,7 @@ impl ServeArgs {
             retry_max: self.retry_max,
             ws: crate::serve::WsSettings {
                 write_timeout: self.write_timeout,
-                inbound: crate::serve::inbound::InboundRate::per_second(self.client_rate),
+                inbound: crate::serve::stream::inbound::InboundRate::per_second(self.client_rate),
                 ..defaults.ws
             },
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),

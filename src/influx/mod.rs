@@ -3,9 +3,11 @@
 //! (live points and scores) and by `load --out influxdb=` (per-second figures).
 
 pub mod line;
+pub mod observer;
 pub mod target;
 pub mod writer;
 
 pub use line::{Field, line};
+pub use observer::{StoreState, StoreStatus, Tally, WriteObserver};
 pub use target::{InfluxTarget, parse};
-pub use writer::{StoreState, StoreStatus, Tally, WriteObserver, Writer, WriterConfig};
+pub use writer::{Writer, WriterConfig};

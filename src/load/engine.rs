@@ -44,9 +44,9 @@ pub struct LoadConfig {
 /// share a lock at the same instant, few enough that the per-second fold stays cheap.
 const SHARDS_PER_CORE: usize = 4;
 /// Connections per recorder shard, at least: each shard (and its spare) holds a set of
-/// histograms, ~90 KiB each once latencies reach a second; eight shards over 100
-/// connections were 17 KiB per connection of histograms alone, while a lock shared by
-/// 128 connections is still rarely contended (a frame holds it for well under 1 µs).
+/// histograms, ~90 KiB each once latencies reach a second, so a shard per few
+/// connections would cost more memory than the connections themselves; a lock shared
+/// by 128 connections is still rarely contended (a frame holds it well under 1 µs).
 const CONNS_PER_SHARD: usize = 128;
 /// How long the users have to close their sockets when the run ends (each close is
 /// itself bounded, so this is only reached when the machine is overwhelmed).

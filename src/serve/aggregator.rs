@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::error::without_urls;
-use super::hub::Hub;
 use super::observe::{Metrics, SourceBoard};
 use super::store::Store;
+use super::stream::hub::Hub;
 use crate::contract::{
     Cause, FrameType, GameState, MarketQuote, Point, Source, SourceHealth, SourceStatuses,
     SourceTimes, UnixMicros,

@@ -9,9 +9,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 
+use super::api::{admin, dashboard, probes, rest, websocket};
 use super::error::ApiError;
 use super::state::AppState;
-use super::{admin, dashboard, probes, rest, ws};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -25,7 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/games/{game_id}/timeline", get(rest::timeline))
         .route("/api/nfl/scores", get(rest::nfl))
         .route("/api/nhl/scores", get(rest::nhl))
-        .route("/ws/live/{game_id}", get(ws::upgrade))
+        .route("/ws/live/{game_id}", get(websocket::upgrade))
         .nest("/admin", admin::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

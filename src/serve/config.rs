@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::advertise::Advertise;
-use super::inbound::InboundRate;
 use super::scores::ScoresConfig;
+use super::stream::inbound::InboundRate;
 use crate::mocks::{FaultSpec, MockConfig};
 
 /// Everything `serve` can be told. [`ServeConfig::default`] is what

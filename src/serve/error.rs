@@ -1,8 +1,33 @@
-//! Errors of the REST API, answered as JSON `{"error": code, "message": text}`.
+//! The errors of `serve`: why it could not start or stopped ([`ServeError`]), and the
+//! errors of its HTTP API, answered as JSON `{"error": code, "message": text}`
+//! ([`ApiError`]).
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+/// Why the server could not start, or stopped running.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot load the mock recordings: {0}")]
+    Recordings(#[from] crate::mocks::recordings::RecordingError),
+    #[error("cannot read the games map {path}: {source}")]
+    GamesMapRead {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Catalog(#[from] crate::feeds::catalog::CatalogError),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

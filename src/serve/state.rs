@@ -10,10 +10,10 @@ use tokio::sync::Semaphore;
 
 use super::advertise::Advertise;
 use super::config::WsSettings;
-use super::hub::Hub;
 use super::observe::{Metrics, SourceBoard, SourceEntry};
 use super::scores::Scores;
 use super::store::Store;
+use super::stream::hub::Hub;
 use crate::mocks::FaultPlan;
 use crate::shutdown::Shutdown;
 

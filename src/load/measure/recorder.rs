@@ -110,9 +110,9 @@ impl Quantile {
 
 /// A histogram from 1 µs that grows to the largest value it has recorded (values are
 /// clamped to [`MAX_MICROS`] before they get here). Fixed at an hour, each would be
-/// 190 KiB, zeroed by every shard every second: at 100 connections that was 94 KiB of
-/// memory per connection and a fixed ~0.4 % of a core. Growing, one whose latencies
-/// stay under 2 ms is 16 KiB; the buckets, and so every percentile, are the same.
+/// 190 KiB, zeroed by every shard every second, whatever the run measured. Growing,
+/// one whose latencies stay under 2 ms is 16 KiB; the buckets, and so every
+/// percentile, are the same.
 fn histogram() -> Histogram<u64> {
     // The precision is a constant that the crate accepts.
     Histogram::new(SIGNIFICANT_DIGITS).expect("valid histogram precision")

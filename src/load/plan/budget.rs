@@ -1,10 +1,11 @@
-//! Latency budgets: `p99<250ms`, `connect_p99<1s`, `errors<1%`, `lost=0`,
-//! `reconnect_success>=99%`, `conns>=50`. Parsed once, evaluated against a run's
-//! figures; each gives pass/fail with measured vs limit.
+//! Budgets as written and parsed: `p99<250ms`, `connect_p99<1s`, `errors<1%`,
+//! `lost=0`, `reconnect_success>=99%`, `conns>=50`, `p99<250ms over 10s`. They are
+//! judged against a run's figures in `results::judge`.
 //!
 //! To add a budget metric: 1. add a [`Metric`] variant and its name in
-//! [`Metric::parse`]; 2. give it a value in [`Figures`] and in [`Metric::measure`];
-//! 3. say which limits it takes in [`Metric::kind`]; 4. list it in README "Budgets".
+//! [`Metric::parse`]; 2. give it a value in `results::judge::Figures` and in
+//! `Metric::measure`; 3. say which limits it takes in [`Metric::kind`]; 4. list it in
+//! README "Budgets".
 
 use std::fmt;
 

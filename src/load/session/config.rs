@@ -53,10 +53,10 @@ pub const AUTO_PING_EVERY: Duration = Duration::from_secs(10);
 /// ...but no more than this many a second over all connections (each connection's
 /// interval is stretched): 1,200 `ws_rtt` samples a minute from 200 connections up.
 /// A ping and its pong cost a client two to four frames' worth of CPU (two system
-/// calls and a wake-up of their own), so at 100 pings a second they were 1 % of a
-/// 10,000 x 1/s feed's messages and 3-4 % of the client's CPU (`cargo bench --bench
-/// loadgen`). Telling a quiet connection from a dead one does not depend on this
-/// rate: the idle check pings a connection that said nothing for `--idle-timeout`.
+/// calls and a wake-up of their own), so the budget keeps them a small share of a
+/// slow feed's messages (docs/PERFORMANCE.md measures it). Telling a quiet connection
+/// from a dead one does not depend on this rate: the idle check pings a connection
+/// that said nothing for `--idle-timeout`.
 pub const AUTO_PINGS_PER_SECOND: u32 = 20;
 
 /// The ping interval for `conns` connections within `budget` pings a second.

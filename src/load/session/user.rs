@@ -167,7 +167,7 @@ mod tests {
     /// Each user's task is this future, alive for the whole run: at 10,000
     /// connections every KiB of it is 10 MB, and a stream that polls a large task
     /// once a second misses the cache on each poll. The handshake's future and the
-    /// connection's state are boxed so they do not bloat it (it was 11 KiB).
+    /// connection's state are boxed so they do not bloat it.
     #[test]
     fn a_users_task_stays_small() {
         let user = VirtualUser {

@@ -10,10 +10,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::error::ApiError;
-use super::state::AppState;
 use crate::contract::Source;
 use crate::mocks::{FaultMode, FaultSpec, FaultView};
+use crate::serve::error::ApiError;
+use crate::serve::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

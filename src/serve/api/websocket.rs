@@ -17,13 +17,14 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use super::hub::{GameChannel, Outgoing, ResumeFrom};
-use super::inbound::{Admit, InboundLimit};
-use super::state::AppState;
 use crate::contract::{
     ClientFrame, ErrorBody, ErrorCode, Frame, FrameType, GameId, MAX_CLIENT_FRAME_BYTES,
     UnixMicros, close,
 };
+use crate::serve::state::AppState;
+use crate::serve::stream::hub::{GameChannel, Outgoing};
+use crate::serve::stream::inbound::{Admit, InboundLimit};
+use crate::serve::stream::resume::ResumeFrom;
 
 /// Most frames written per socket wake-up before one flush: batching is what makes
 /// fan-out to thousands of sockets affordable.
@@ -84,7 +85,7 @@ fn refuse(state: &AppState, reason: &str, message: &str) -> Response {
         .0
         .metrics
         .ws_rejected
-        .get_or_create(&super::observe::ReasonLabel {
+        .get_or_create(&crate::serve::observe::ReasonLabel {
             reason: reason.into(),
         })
         .inc();

@@ -8,11 +8,11 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::error::without_urls;
-use super::observe::GameLabel;
-use super::state::AppState;
 use crate::contract::SourceHealth;
 use crate::influx::StoreState;
+use crate::serve::error::without_urls;
+use crate::serve::observe::GameLabel;
+use crate::serve::state::AppState;
 
 pub async fn health(State(state): State<AppState>) -> Response {
     let mut sources = serde_json::Map::new();

@@ -8,12 +8,12 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use super::advertise::Bases;
-use super::error::ApiError;
-use super::listen::ConnAddrs;
-use super::scores::CacheStatus;
-use super::state::AppState;
 use crate::contract::{CONTRACT_VERSION, GameId, GameSummary, GamesList, League, Timeline};
+use crate::serve::advertise::Bases;
+use crate::serve::error::ApiError;
+use crate::serve::listen::ConnAddrs;
+use crate::serve::scores::CacheStatus;
+use crate::serve::state::AppState;
 
 /// Most points one timeline request returns; page with `since`.
 pub const MAX_TIMELINE_LIMIT: usize = 100_000;

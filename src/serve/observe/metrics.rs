@@ -1,12 +1,5 @@
-//! The figures behind `/health` and `/metrics`: source health and the Prometheus
-//! counters (the handlers are in `probes`).
-//!
-//! Hot paths hold the metric handles directly (an atomic add per batch of frames),
-//! never a registry lookup.
-
-use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::Instant;
+//! The Prometheus counters, gauges and histograms `/metrics` shows, registered once;
+//! every labelled series exists from the start, at 0.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -16,7 +9,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::contract::{Source, SourceHealth, close};
-use crate::feeds::health::Liveness;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabel {
@@ -92,6 +84,13 @@ pub const ROUTES: [&str; 14] = [
 /// Why the server drops a client connection (`livegames_connections_dropped_total`).
 pub const DROP_REASONS: [&str; 4] = ["header_timeout", "idle_timeout", "evicted", "over_limit"];
 
+/// Registers each named field of `$metrics` in its registry, with its name and help.
+macro_rules! register {
+    ($metrics:ident, $($field:ident: $name:literal, $help:literal;)*) => {
+        $( $metrics.registry.register($name, $help, $metrics.$field.clone()); )*
+    };
+}
+
 pub struct Metrics {
     registry: Registry,
     pub tcp_connections: Gauge,
@@ -130,7 +129,7 @@ fn http_duration_histogram() -> Histogram {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("livegames");
+        let registry = Registry::with_prefix("livegames");
         let m = Metrics {
             tcp_connections: Gauge::default(),
             connections_dropped: Family::default(),
@@ -162,144 +161,77 @@ impl Metrics {
             game_live: Family::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "tcp_connections",
-            "Open client TCP connections, HTTP and WebSocket (at most --max-open)",
-            m.tcp_connections.clone(),
-        );
-        registry.register(
-            "connections_dropped",
-            "Client connections the server dropped: header_timeout, idle_timeout, evicted (to make room at --max-open), over_limit (503 at --max-open)",
-            m.connections_dropped.clone(),
-        );
-        registry.register(
-            "accept_errors",
-            "Failed accepts (e.g. out of file descriptors); the server backs off",
-            m.accept_errors.clone(),
-        );
-        registry.register(
-            "ws_connections",
-            "Open WebSocket connections",
-            m.ws_connections.clone(),
-        );
-        registry.register(
-            "ws_connections_opened",
-            "WebSocket connections accepted",
-            m.ws_connections_opened.clone(),
-        );
-        registry.register(
-            "ws_rejected",
-            "WebSocket upgrades refused, by reason",
-            m.ws_rejected.clone(),
-        );
-        registry.register(
-            "ws_frames_sent",
-            "Frames written to WebSocket clients",
-            m.ws_frames_sent.clone(),
-        );
-        registry.register(
-            "ws_bytes_sent",
-            "Payload bytes written to WebSocket clients",
-            m.ws_bytes_sent.clone(),
-        );
-        registry.register(
-            "ws_closes",
-            "WebSocket connections closed by the server, by close code",
-            m.ws_closes.clone(),
-        );
-        registry.register(
-            "ws_slow_consumer_closes",
-            "Clients closed with 4008 for not keeping up",
-            m.slow_consumer_closes.clone(),
-        );
-        registry.register(
-            "ws_rate_limited",
-            "Clients warned for sending frames over --client-rate (closed with 1008 if they went on)",
-            m.ws_rate_limited.clone(),
-        );
-        registry.register(
-            "broadcast_latency_seconds",
-            "Time from serializing a frame to writing it to a client socket",
-            m.broadcast_latency.clone(),
-        );
-        registry.register(
-            "frames_published",
-            "Frames published by the hub (once per game, not per client)",
-            m.frames_published.clone(),
-        );
-        registry.register(
-            "source_state",
-            "Upstream source state: 0 ok, 1 stale, 2 down",
-            m.source_state.clone(),
-        );
-        registry.register(
-            "upstream_failures",
-            "Failed upstream calls, by source",
-            m.upstream_failures.clone(),
-        );
-        registry.register(
-            "scores_cache",
-            "Scores cache lookups, by league and hit/miss",
-            m.scores_cache.clone(),
-        );
-        registry.register(
-            "circuit_state",
-            "Scores circuit breaker: 0 closed, 1 half-open, 2 open",
-            m.circuit_state.clone(),
-        );
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by route and status (a WebSocket upgrade counts once, as 101)",
-            m.http_requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer an HTTP request (to the response head), by route",
-            m.http_duration.clone(),
-        );
-        registry.register(
-            "apisports_quota_limit",
-            "API-SPORTS requests allowed, by window (day, minute)",
-            m.quota_limit.clone(),
-        );
-        registry.register(
-            "apisports_quota_used",
-            "API-SPORTS requests used in the current window (day as the upstream reports it)",
-            m.quota_used.clone(),
-        );
-        registry.register(
-            "apisports_quota_remaining",
-            "API-SPORTS requests left in the current window",
-            m.quota_remaining.clone(),
-        );
-        registry.register(
-            "influxdb_lines",
-            "Lines for InfluxDB: written, or dropped (queue full, refused, or unsent at shutdown)",
-            m.influxdb_lines.clone(),
-        );
-        registry.register(
-            "influxdb_writes",
-            "Write requests to InfluxDB, by result (ok, failed)",
-            m.influxdb_writes.clone(),
-        );
-        registry.register(
-            "influxdb_queue_lines",
-            "Lines waiting to be written to InfluxDB",
-            m.influxdb_queue.clone(),
-        );
-        registry.register(
-            "game_frame_age_seconds",
-            "Seconds since the game's stream last sent a frame (heartbeats included; over 5 s means it stalled), at scrape time",
-            m.game_silence.clone(),
-        );
-        registry.register(
-            "game_live",
-            "1 while the game is live, else 0",
-            m.game_live.clone(),
-        );
-        let metrics = Metrics { registry, ..m };
+        let mut metrics = Metrics { registry, ..m };
+        metrics.register_clients();
+        metrics.register_upstreams();
         metrics.start_every_series_at_zero();
         metrics
+    }
+
+    /// The series of the server's own clients: connections, WebSockets, HTTP, games.
+    fn register_clients(&mut self) {
+        register!(self,
+            tcp_connections: "tcp_connections",
+                "Open client TCP connections, HTTP and WebSocket (at most --max-open)";
+            connections_dropped: "connections_dropped",
+                "Client connections the server dropped: header_timeout, idle_timeout, evicted (to make room at --max-open), over_limit (503 at --max-open)";
+            accept_errors: "accept_errors",
+                "Failed accepts (e.g. out of file descriptors); the server backs off";
+            ws_connections: "ws_connections",
+                "Open WebSocket connections";
+            ws_connections_opened: "ws_connections_opened",
+                "WebSocket connections accepted";
+            ws_rejected: "ws_rejected",
+                "WebSocket upgrades refused, by reason";
+            ws_frames_sent: "ws_frames_sent",
+                "Frames written to WebSocket clients";
+            ws_bytes_sent: "ws_bytes_sent",
+                "Payload bytes written to WebSocket clients";
+            ws_closes: "ws_closes",
+                "WebSocket connections closed by the server, by close code";
+            slow_consumer_closes: "ws_slow_consumer_closes",
+                "Clients closed with 4008 for not keeping up";
+            ws_rate_limited: "ws_rate_limited",
+                "Clients warned for sending frames over --client-rate (closed with 1008 if they went on)";
+            broadcast_latency: "broadcast_latency_seconds",
+                "Time from serializing a frame to writing it to a client socket";
+            frames_published: "frames_published",
+                "Frames published by the hub (once per game, not per client)";
+            http_requests: "http_requests",
+                "HTTP requests answered, by route and status (a WebSocket upgrade counts once, as 101)";
+            http_duration: "http_request_duration_seconds",
+                "Time to answer an HTTP request (to the response head), by route";
+            game_silence: "game_frame_age_seconds",
+                "Seconds since the game's stream last sent a frame (heartbeats included; over 5 s means it stalled), at scrape time";
+            game_live: "game_live",
+                "1 while the game is live, else 0";
+        );
+    }
+
+    /// The series of what the server depends on: sources, scores, quota, InfluxDB.
+    fn register_upstreams(&mut self) {
+        register!(self,
+            source_state: "source_state",
+                "Upstream source state: 0 ok, 1 stale, 2 down";
+            upstream_failures: "upstream_failures",
+                "Failed upstream calls, by source";
+            scores_cache: "scores_cache",
+                "Scores cache lookups, by league and hit/miss";
+            circuit_state: "circuit_state",
+                "Scores circuit breaker: 0 closed, 1 half-open, 2 open";
+            quota_limit: "apisports_quota_limit",
+                "API-SPORTS requests allowed, by window (day, minute)";
+            quota_used: "apisports_quota_used",
+                "API-SPORTS requests used in the current window (day as the upstream reports it)";
+            quota_remaining: "apisports_quota_remaining",
+                "API-SPORTS requests left in the current window";
+            influxdb_lines: "influxdb_lines",
+                "Lines for InfluxDB: written, or dropped (queue full, refused, or unsent at shutdown)";
+            influxdb_writes: "influxdb_writes",
+                "Write requests to InfluxDB, by result (ok, failed)";
+            influxdb_queue: "influxdb_queue_lines",
+                "Lines waiting to be written to InfluxDB";
+        );
     }
 
     /// Every labelled series the server can produce exists from the start, at 0:
@@ -492,92 +424,6 @@ pub fn openmetrics_to_prometheus(text: &str) -> String {
         out.push('\n');
     }
     out
-}
-
-/// The health of each upstream source, as the feeds last reported it.
-#[derive(Default)]
-pub struct SourceBoard {
-    entries: RwLock<HashMap<Source, SourceEntry>>,
-    /// Each watched source's last success, as its feed publishes it (every success,
-    /// not only changes of state).
-    liveness: RwLock<HashMap<Source, Liveness>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SourceEntry {
-    pub state: SourceHealth,
-    pub detail: Option<String>,
-    pub last_ok: Option<Instant>,
-}
-
-impl SourceBoard {
-    pub fn new(sources: &[Source]) -> Self {
-        let entries = sources
-            .iter()
-            .map(|s| {
-                (
-                    *s,
-                    SourceEntry {
-                        state: SourceHealth::Stale,
-                        detail: Some("no answer yet".into()),
-                        last_ok: None,
-                    },
-                )
-            })
-            .collect();
-        Self {
-            entries: RwLock::new(entries),
-            liveness: RwLock::default(),
-        }
-    }
-
-    /// Reads `source`'s last success from `liveness` from now on.
-    pub fn watch(&self, source: Source, liveness: Liveness) {
-        self.liveness
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(source, liveness);
-    }
-
-    pub fn set(&self, source: Source, state: SourceHealth, detail: Option<String>) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.entry(source).or_insert(SourceEntry {
-            state,
-            detail: None,
-            last_ok: None,
-        });
-        entry.state = state;
-        entry.detail = detail;
-        if state == SourceHealth::Ok {
-            entry.last_ok = Some(Instant::now());
-        }
-    }
-
-    pub fn get(&self, source: Source) -> Option<SourceEntry> {
-        self.entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&source)
-            .cloned()
-    }
-
-    pub fn all(&self) -> Vec<(Source, SourceEntry)> {
-        let mut all: Vec<_> = self
-            .entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(s, e)| (*s, e.clone()))
-            .collect();
-        let liveness = self.liveness.read().unwrap_or_else(|e| e.into_inner());
-        for (source, entry) in &mut all {
-            if let Some(last) = liveness.get(source).and_then(Liveness::last) {
-                entry.last_ok = Some(last);
-            }
-        }
-        all.sort_by_key(|(s, _)| s.as_str());
-        all
-    }
 }
 
 #[cfg(test)]

@@ -5,16 +5,18 @@
 //! subscriber's send queue, shared, so memory does not grow with slow clients. A
 //! subscriber that falls a full ring behind gets `Lagged` and is closed (4008).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
 
+use super::history::{History, Retained};
+
 use crate::contract::{
     DataBody, EmptyBody, ErrorBody, ErrorCode, Frame, FrameType, GameId, GameInfo, Point,
-    SnapshotBody, SourceTimes, StatusBody, Timeline, TimelinePoint, UnixMicros,
+    SourceTimes, StatusBody, Timeline, TimelinePoint, UnixMicros,
 };
 
 /// A serialized frame on its way to subscribers.
@@ -82,64 +84,19 @@ impl Hub {
     }
 }
 
-/// One retained data-bearing frame.
-struct Retained {
-    seq: u64,
-    text: Utf8Bytes,
-    /// The point of an update/final frame, for the timeline.
-    data: Option<Point>,
-}
-
-struct ChannelState {
-    seq: u64,
-    latest: Point,
-    history: VecDeque<Retained>,
-    history_bytes: usize,
+pub(super) struct ChannelState {
+    pub(super) seq: u64,
+    pub(super) latest: Point,
+    pub(super) history: History,
     /// When anything was last broadcast, for heartbeats.
     last_sent: Instant,
 }
 
 pub struct GameChannel {
     pub info: GameInfo,
-    epoch: Arc<str>,
+    pub(super) epoch: Arc<str>,
     state: Mutex<ChannelState>,
-    tx: broadcast::Sender<Outgoing>,
-    history_limit: usize,
-}
-
-/// How a resume request was answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resume {
-    /// No `since`: a snapshot.
-    Fresh,
-    /// Every frame after `since` is replayed.
-    Complete { replayed: usize },
-    /// Frames after `since` up to `first_retained - 1` were dropped from history.
-    Gap {
-        first_retained: u64,
-        replayed: usize,
-    },
-    /// `since` is beyond the latest seq.
-    Ahead,
-    /// `since` belongs to another run of the server (1.1.0 `epoch`).
-    OtherEpoch,
-}
-
-/// Where a client asks to resume: after `since`, in `epoch` if it knows one.
-#[derive(Debug, Clone, Copy)]
-pub struct ResumeFrom<'a> {
-    pub since: u64,
-    pub epoch: Option<&'a str>,
-}
-
-/// A new subscriber: what to send before live frames, and the live receiver.
-pub struct Subscription {
-    /// Replayed frames, error frames and the snapshot, in order.
-    pub preamble: Vec<Utf8Bytes>,
-    pub rx: broadcast::Receiver<Outgoing>,
-    /// The seq of the snapshot: live data frames start after it.
-    pub seq: u64,
-    pub resume: Resume,
+    pub(super) tx: broadcast::Sender<Outgoing>,
 }
 
 impl GameChannel {
@@ -151,16 +108,14 @@ impl GameChannel {
             state: Mutex::new(ChannelState {
                 seq: 0,
                 latest: initial,
-                history: VecDeque::new(),
-                history_bytes: 0,
+                history: History::new(config.history_bytes),
                 last_sent: Instant::now(),
             }),
             tx,
-            history_limit: config.history_bytes,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, ChannelState> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, ChannelState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -241,17 +196,11 @@ impl GameChannel {
         data: Option<Point>,
     ) {
         let text = Utf8Bytes::from(text);
-        s.history_bytes += text.len();
-        s.history.push_back(Retained {
+        s.history.push(Retained {
             seq: s.seq,
             text: text.clone(),
             data,
         });
-        while s.history_bytes > self.history_limit && s.history.len() > 1 {
-            if let Some(old) = s.history.pop_front() {
-                s.history_bytes -= old.text.len();
-            }
-        }
         s.last_sent = Instant::now();
         // No subscribers is fine: the frame is in the history for later resumes.
         let _ = self.tx.send(Outgoing {
@@ -286,87 +235,7 @@ impl GameChannel {
         true
     }
 
-    /// Subscribes to live frames; with `since`, first replays every retained
-    /// data-bearing frame after it. Atomic with publishing, so nothing falls between
-    /// the replay and the live stream.
-    pub fn subscribe(&self, from: Option<ResumeFrom<'_>>) -> Subscription {
-        let s = self.lock();
-        let rx = self.tx.subscribe();
-        let mut preamble = Vec::new();
-        let first_retained = s.history.front().map(|r| r.seq).unwrap_or(s.seq + 1);
-        let other_epoch = from.and_then(|f| f.epoch).filter(|e| **e != *self.epoch);
-        let resume = match from.map(|f| f.since) {
-            None => Resume::Fresh,
-            Some(_) if other_epoch.is_some() => {
-                let message = format!(
-                    "epoch {:?} is not this server's ({:?}): it restarted and its seqs began again; sending a fresh snapshot",
-                    crate::text::cut(other_epoch.unwrap_or_default(), 64),
-                    &*self.epoch
-                );
-                preamble.push(self.error_frame(s.seq, ErrorCode::EpochChanged, &message));
-                Resume::OtherEpoch
-            }
-            Some(since) if since > s.seq => {
-                let message = format!(
-                    "since={since} is ahead of the latest seq {}; the server may have restarted; sending a fresh snapshot",
-                    s.seq
-                );
-                preamble.push(self.error_frame(s.seq, ErrorCode::ResumeAhead, &message));
-                Resume::Ahead
-            }
-            Some(since) => {
-                let replay: Vec<Utf8Bytes> = s
-                    .history
-                    .iter()
-                    .filter(|r| r.seq > since)
-                    .map(|r| r.text.clone())
-                    .collect();
-                let replayed = replay.len();
-                let resume = if since + 1 < first_retained {
-                    let message = format!(
-                        "frames {}..={} are no longer retained; replaying from {first_retained}; fetch the timeline for older data",
-                        since + 1,
-                        first_retained - 1
-                    );
-                    // The error sits just before the replayed frames in seq order.
-                    preamble.push(self.error_frame(
-                        first_retained - 1,
-                        ErrorCode::ResumeGap,
-                        &message,
-                    ));
-                    Resume::Gap {
-                        first_retained,
-                        replayed,
-                    }
-                } else {
-                    Resume::Complete { replayed }
-                };
-                preamble.extend(replay);
-                resume
-            }
-        };
-        let snapshot = Frame {
-            kind: FrameType::Snapshot,
-            game_id: self.info.id.as_str(),
-            seq: s.seq,
-            ts: UnixMicros(crate::clock::unix_micros()),
-            body: SnapshotBody {
-                epoch: &self.epoch,
-                game: &self.info,
-                data: &s.latest,
-            },
-        }
-        .encode();
-        preamble.push(snapshot.into());
-        Subscription {
-            preamble,
-            rx,
-            seq: s.seq,
-            resume,
-        }
-    }
-
-    fn error_frame(&self, seq: u64, code: ErrorCode, message: &str) -> Utf8Bytes {
+    pub(super) fn error_frame(&self, seq: u64, code: ErrorCode, message: &str) -> Utf8Bytes {
         Frame {
             kind: FrameType::Error,
             game_id: self.info.id.as_str(),
@@ -383,8 +252,7 @@ impl GameChannel {
         let s = self.lock();
         let points: Vec<TimelinePoint> = s
             .history
-            .iter()
-            .filter(|r| r.seq > since)
+            .after(since)
             .filter_map(|r| {
                 r.data.as_ref().map(|d| TimelinePoint {
                     seq: r.seq,
@@ -398,7 +266,7 @@ impl GameChannel {
             game_id: self.info.id.clone(),
             epoch: Some(self.epoch.to_string()),
             last_seq,
-            first_retained_seq: s.history.front().map(|r| r.seq).unwrap_or(s.seq + 1),
+            first_retained_seq: s.history.first_seq(s.seq + 1),
             points,
         }
     }
@@ -428,6 +296,7 @@ impl GameChannel {
 mod tests {
     use super::*;
     use crate::contract::*;
+    use crate::serve::stream::resume::{Resume, ResumeFrom};
 
     fn point(n: u32) -> Point {
         Point {

@@ -1,0 +1,9 @@
+//! What clients ask for: the live stream of a game over a WebSocket ([`websocket`]),
+//! the REST API ([`rest`]), `/health` and `/metrics` ([`probes`]), the fault
+//! injection API ([`admin`]) and the dashboard's files ([`dashboard`]).
+
+pub mod admin;
+pub mod dashboard;
+pub mod probes;
+pub mod rest;
+pub mod websocket;

@@ -1,0 +1,12 @@
+//! The figures behind `/health` and `/metrics` (their handlers are in `api::probes`):
+//! the Prometheus counters ([`metrics`]) and each upstream source's health
+//! ([`sources`]). Hot paths hold the metric handles directly (an atomic add per batch
+//! of frames), never a registry lookup.
+
+pub mod metrics;
+pub mod sources;
+
+pub use metrics::{
+    CacheLabel, GameLabel, LeagueLabel, Metrics, ReasonLabel, ResultLabel, SourceLabel,
+};
+pub use sources::{SourceBoard, SourceEntry};

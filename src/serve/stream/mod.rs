@@ -1,0 +1,8 @@
+//! The live stream of each game, apart from any socket: its [`hub`] (seq, one
+//! serialization per frame, the history a resume replays), joining it ([`resume`]),
+//! and the [`inbound`] limit on what a client may send.
+
+mod history;
+pub mod hub;
+pub mod inbound;
+pub mod resume;
