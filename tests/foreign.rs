@@ -1,6 +1,7 @@
-//! issue 10: `load`, `smoke` and `contract record` against servers that are not ours,
-//! through the binary as a user runs it.
+//! `load`, `smoke` and `contract record` against servers that are not ours, through the
+//! binary as a user runs it.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,9 +14,37 @@ fn livegames(args: &[&str]) -> std::process::Output {
         .expect("the binary runs")
 }
 
+/// `livegames load URL --conns N --duration D --quiet --report DIR`, and `extra`: the
+/// way most tests here run it.
+fn load_args(url: &str, conns: u32, duration: &str, report: &Path, extra: &[&str]) -> Vec<String> {
+    let report = report.to_str().expect("a UTF-8 report path");
+    let conns = conns.to_string();
+    let common = [
+        "load",
+        url,
+        "--conns",
+        &conns,
+        "--duration",
+        duration,
+        "--quiet",
+    ];
+    with(
+        &with(&[], &common),
+        &[&["--report", report], extra].concat(),
+    )
+}
+
+/// `args` and then `extra`.
+fn with(args: &[String], extra: &[&str]) -> Vec<String> {
+    args.iter()
+        .cloned()
+        .chain(extra.iter().map(|s| s.to_string()))
+        .collect()
+}
+
 /// Runs the binary without blocking the runtime that serves the test's server.
-async fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+async fn run(args: &[impl AsRef<str>]) -> (Option<i32>, String, String) {
+    let args: Vec<String> = args.iter().map(|s| s.as_ref().to_owned()).collect();
     let out = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         livegames(&args)
@@ -48,20 +77,7 @@ async fn a_bearer_token_and_a_subprotocol_get_load_smoke_and_record_through() {
     let url = format!("ws://{addr}");
     let auth = "Authorization: Bearer s3cret";
     let dir = report_dir("token");
-    let dir_arg = dir.to_str().unwrap();
-    let base = [
-        "load",
-        &url,
-        "--conns",
-        "3",
-        "--duration",
-        "2s",
-        "--ramp",
-        "0s",
-        "--quiet",
-        "--report",
-        dir_arg,
-    ];
+    let base = load_args(&url, 3, "2s", &dir, &["--ramp", "0s"]);
 
     // Without the token discovery is refused, and said so.
     let (code, _, err) = run(&base).await;
@@ -69,7 +85,7 @@ async fn a_bearer_token_and_a_subprotocol_get_load_smoke_and_record_through() {
     assert!(err.contains("401"), "{err}");
 
     // With the token but no subprotocol, every upgrade is refused.
-    let (code, out, err) = run(&[&base[..], &["-H", auth]].concat()).await;
+    let (code, out, err) = run(&with(&base, &["-H", auth])).await;
     assert_eq!(code, Some(3), "{out}{err}");
     assert_eq!(
         report(&dir)["totals"]["errors"]["handshake_400"],
@@ -78,8 +94,8 @@ async fn a_bearer_token_and_a_subprotocol_get_load_smoke_and_record_through() {
     );
 
     // With both, frames flow and the report names the subprotocol.
-    let (code, out, err) = run(&[
-        &base[..],
+    let (code, out, err) = run(&with(
+        &base,
         &[
             "-H",
             auth,
@@ -90,8 +106,7 @@ async fn a_bearer_token_and_a_subprotocol_get_load_smoke_and_record_through() {
             "--budget",
             "lost=0",
         ],
-    ]
-    .concat())
+    ))
     .await;
     assert_eq!(code, Some(0), "{out}{err}");
     let json = report(&dir);
@@ -163,20 +178,7 @@ async fn tls_with_a_private_ca_is_trusted_with_cacert_and_refused_with_the_reaso
     .await;
     let stream = format!("wss://localhost:{}/ws/live/{GAME}", addr.port());
     let dir = report_dir("tls");
-    let dir_arg = dir.to_str().unwrap();
-    let base = [
-        "load",
-        &stream,
-        "--conns",
-        "2",
-        "--duration",
-        "1s",
-        "--ramp",
-        "0s",
-        "--quiet",
-        "--report",
-        dir_arg,
-    ];
+    let base = load_args(&stream, 2, "1s", &dir, &["--ramp", "0s"]);
 
     // The platform does not know our CA: an unknown issuer, counted as such.
     let (code, out, err) = run(&base).await;
@@ -189,7 +191,7 @@ async fn tls_with_a_private_ca_is_trusted_with_cacert_and_refused_with_the_reaso
 
     // --cacert trusts it.
     let ca = pki.ca_pem.to_str().unwrap();
-    let (code, out, err) = run(&[&base[..], &["--cacert", ca]].concat()).await;
+    let (code, out, err) = run(&with(&base, &["--cacert", ca])).await;
     assert_eq!(code, Some(0), "{out}{err}");
     let json = report(&dir);
     assert_eq!(json["totals"]["connected"], 2);
@@ -197,20 +199,7 @@ async fn tls_with_a_private_ca_is_trusted_with_cacert_and_refused_with_the_reaso
 
     // The certificate names localhost only: 127.0.0.1 is a name mismatch.
     let by_ip = format!("wss://127.0.0.1:{}/ws/live/{GAME}", addr.port());
-    let (code, out, _) = run(&[
-        "load",
-        &by_ip,
-        "--conns",
-        "1",
-        "--duration",
-        "1s",
-        "--quiet",
-        "--cacert",
-        ca,
-        "--report",
-        dir_arg,
-    ])
-    .await;
+    let (code, out, _) = run(&load_args(&by_ip, 1, "1s", &dir, &["--cacert", ca])).await;
     assert_eq!(code, Some(3), "{out}");
     assert_eq!(
         report(&dir)["totals"]["errors"]["tls_name_mismatch"],
@@ -219,41 +208,17 @@ async fn tls_with_a_private_ca_is_trusted_with_cacert_and_refused_with_the_reaso
     );
 
     // --insecure verifies nothing, and says so on the terminal and in the report.
-    let (code, out, err) = run(&[&base[..], &["--insecure"]].concat()).await;
+    let (code, out, err) = run(&with(&base, &["--insecure"])).await;
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(err.contains("--insecure"), "{err}");
     assert_eq!(report(&dir)["tls_verified"], false);
 
     // Discovery and smoke's REST requests use the same trust.
     let host = format!("wss://localhost:{}", addr.port());
-    let (code, _, err) = run(&[
-        "load",
-        &host,
-        "--conns",
-        "1",
-        "--duration",
-        "1s",
-        "--quiet",
-        "--report",
-        dir_arg,
-    ])
-    .await;
+    let (code, _, err) = run(&load_args(&host, 1, "1s", &dir, &[])).await;
     assert_eq!(code, Some(3));
     assert!(err.contains("unknown issuer"), "{err}");
-    let (code, _, err) = run(&[
-        "load",
-        &host,
-        "--conns",
-        "1",
-        "--duration",
-        "1s",
-        "--quiet",
-        "--cacert",
-        ca,
-        "--report",
-        dir_arg,
-    ])
-    .await;
+    let (code, _, err) = run(&load_args(&host, 1, "1s", &dir, &["--cacert", ca])).await;
     assert_eq!(code, Some(0), "{err}");
     let https = format!("https://localhost:{}", addr.port());
     let (code, out, _) = run(&[
@@ -310,8 +275,8 @@ fn watch_peak_rss(
 
 /// Runs the binary to its end and returns its exit code, stdout, stderr and peak
 /// resident memory (KiB).
-async fn run_measured(args: &[&str]) -> (Option<i32>, String, String, u64) {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+async fn run_measured(args: &[impl AsRef<str>]) -> (Option<i32>, String, String, u64) {
+    let args: Vec<String> = args.iter().map(|s| s.as_ref().to_owned()).collect();
     tokio::task::spawn_blocking(move || {
         let child = Command::new(env!("CARGO_BIN_EXE_livegames"))
             .args(&args)
@@ -353,21 +318,13 @@ async fn a_subscribe_protocol_with_its_own_field_names_and_pong_is_measured() {
     std::fs::write(&template, r#"{"op":"ping","ref":{id}}"#).unwrap();
     let url = format!("ws://{addr}/ws/live/{{game_id}}");
     let report_dir = dir.join("report");
-    let base = [
-        "load",
+    let base = load_args(
         &url,
-        "--games",
-        GAME,
-        "--conns",
-        "4",
-        "--duration",
+        4,
         "2s",
-        "--ramp",
-        "0s",
-        "--quiet",
-        "--report",
-        report_dir.to_str().unwrap(),
-    ];
+        &report_dir,
+        &["--games", GAME, "--ramp", "0s"],
+    );
     // Without the subscribe message the server says nothing: nothing measured fails.
     let (code, out, _) = run(&base).await;
     assert_eq!(code, Some(1), "{out}");
@@ -405,7 +362,7 @@ async fn a_subscribe_protocol_with_its_own_field_names_and_pong_is_measured() {
         "--budget",
         "first_frame_p99<500ms",
     ];
-    let (code, out, err) = run(&[&base[..], &shaped[..]].concat()).await;
+    let (code, out, err) = run(&with(&base, &shaped)).await;
     assert_eq!(code, Some(0), "{out}{err}");
     let json = report(&report_dir);
     let totals = &json["totals"];
@@ -425,12 +382,10 @@ async fn a_subscribe_protocol_with_its_own_field_names_and_pong_is_measured() {
     );
 
     // A seq pointer that no frame has: loss is unknown, not 0, and lost=0 cannot pass.
-    let unknown = [
-        &base[..],
-        &shaped[..2],
+    let unknown = with(
+        &with(&base, &shaped[..2]),
         &["--seq-field", "/missing", "--budget", "lost=0"],
-    ]
-    .concat();
+    );
     let (code, out, _) = run(&unknown).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("lost n/a"), "{out}");
@@ -470,22 +425,13 @@ async fn frames_a_restart_lost_fail_the_loss_budget() {
     .await;
     let dir = tempdir("restart");
     let url = format!("ws://{addr}/ws/live/{GAME}");
-    let (code, out, err) = run(&[
-        "load",
+    let (code, out, err) = run(&load_args(
         &url,
-        "--conns",
-        "10",
-        "--duration",
+        10,
         "3s",
-        "--ramp",
-        "0s",
-        "--reconnect",
-        "--quiet",
-        "--budget",
-        "lost=0",
-        "--report",
-        dir.to_str().unwrap(),
-    ])
+        &dir,
+        &["--ramp", "0s", "--reconnect", "--budget", "lost=0"],
+    ))
     .await;
     assert_eq!(code, Some(1), "{out}{err}");
     let totals = report(&dir)["totals"].clone();
@@ -509,18 +455,7 @@ async fn a_silent_server_and_oversized_messages_measure_nothing_and_fail() {
     })
     .await;
     let url = format!("ws://{silent}/ws/live/{GAME}");
-    let (code, out, _) = run(&[
-        "load",
-        &url,
-        "--conns",
-        "3",
-        "--duration",
-        "1s",
-        "--quiet",
-        "--report",
-        dir.to_str().unwrap(),
-    ])
-    .await;
+    let (code, out, _) = run(&load_args(&url, 3, "1s", &dir, &[])).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("check PASS connections: 3 of 3 users connected"),
@@ -537,20 +472,8 @@ async fn a_silent_server_and_oversized_messages_measure_nothing_and_fail() {
     // bounded memory.
     let huge = foreign::start_huge_messages().await;
     let url = format!("ws://{huge}/ws/live/{GAME}");
-    let (code, out, _, peak_kib) = run_measured(&[
-        "load",
-        &url,
-        "--conns",
-        "10",
-        "--duration",
-        "2s",
-        "--ramp",
-        "0s",
-        "--quiet",
-        "--report",
-        dir.to_str().unwrap(),
-    ])
-    .await;
+    let (code, out, _, peak_kib) =
+        run_measured(&load_args(&url, 10, "2s", &dir, &["--ramp", "0s"])).await;
     assert_eq!(code, Some(1), "{out}");
     assert_eq!(
         report(&dir)["totals"]["errors"]["message_too_large"],
@@ -584,23 +507,13 @@ async fn a_quiet_connection_is_pinged_before_it_counts_as_idle() {
     let load = |url: String, ping: &'static str| {
         let dir = dir.clone();
         async move {
-            let args = [
-                "load",
+            let args = load_args(
                 &url,
-                "--conns",
-                "3",
-                "--ramp",
-                "0s",
-                "--duration",
+                3,
                 "5s",
-                "--idle-timeout",
-                "2s",
-                "--ws-ping",
-                ping,
-                "--quiet",
-                "--report",
-                dir.to_str().unwrap(),
-            ];
+                &dir,
+                &["--ramp", "0s", "--idle-timeout", "2s", "--ws-ping", ping],
+            );
             run(&args).await.1
         }
     };
@@ -639,18 +552,7 @@ async fn a_huge_games_list_is_refused_at_32_mib_in_bounded_memory() {
     .await;
     let dir = tempdir("huge-body");
     let url = format!("ws://{addr}");
-    let (code, _, err, peak_kib) = run_measured(&[
-        "load",
-        &url,
-        "--conns",
-        "10",
-        "--duration",
-        "1s",
-        "--quiet",
-        "--report",
-        dir.to_str().unwrap(),
-    ])
-    .await;
+    let (code, _, err, peak_kib) = run_measured(&load_args(&url, 10, "1s", &dir, &[])).await;
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("over 32 MiB"), "{err}");
     assert!(
@@ -675,25 +577,13 @@ async fn restart_under_load(
     let game = live_game(&first).await;
     let dir = tempdir(name);
     let url = format!("ws://{addr}/ws/live/{game}");
-    let args: Vec<String> = [
-        "load",
+    let args = load_args(
         &url,
-        "--conns",
-        "5",
-        "--duration",
+        5,
         "8s",
-        "--ramp",
-        "0s",
-        "--reconnect",
-        "--quiet",
-        "--budget",
-        "lost=0",
-        "--report",
-        dir.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        &dir,
+        &["--ramp", "0s", "--reconnect", "--budget", "lost=0"],
+    );
     let child = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_livegames"))
             .args(&args)
