@@ -1,6 +1,6 @@
 //! The command line: one file per command (`serve`, `load`, `smoke`, `contract`,
 //! `report`) with its flags, their lowering into the library's config, and its run;
-//! [`connect`] holds the connection flags the client commands share and [`values`]
+//! [`connect`] holds the connection flags the client commands share and `values`
 //! the value parsers. Every command returns a `CommandResult`; [`exit::finish`] turns
 //! it into the exit code.
 

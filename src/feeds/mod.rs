@@ -1,6 +1,6 @@
 //! Upstream sources behind one trait: the clients of ESPN, Kalshi and API-SPORTS.
 //!
-//! Each [`Feed`] runs the same loop ([`rounds`]: a round of talking to its upstream,
+//! Each [`Feed`] runs the same loop (`rounds`: a round of talking to its upstream,
 //! a poll for ESPN, a snapshot then a stream for Kalshi; after a failure, a back-off)
 //! and pushes [`FeedEvent`]s into a bounded channel that the aggregator drains. A
 //! feed reports its own health ([`health`]) as events, so the aggregator never has to

@@ -7,7 +7,7 @@
 //! To add a distribution: 1. add a [`Distribution`] variant, list it in
 //! [`Distribution::ALL`] and name it in [`Distribution::name`] (the report key and
 //! the interval-log tag); 2. record into it where it is measured; 3. give it a budget
-//! prefix in `budget::Metric::parse`.
+//! prefix in `plan::budget::Metric::parse`.
 
 use std::collections::BTreeMap;
 
