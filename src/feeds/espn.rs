@@ -7,7 +7,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::health::{HealthPolicy, HealthTracker};
-use super::rounds::{Round, Upstream};
+use super::rounds::{Round, Upstream, unless_stopped};
 use super::{FeedError, FeedEvent, FeedSink, GameObservation, report_health, send};
 use crate::contract::{GameState, Score, Source, UnixMicros};
 use crate::retry::Backoff;
@@ -81,12 +81,8 @@ impl Upstream for EspnFeed {
     const SOURCE: Source = Source::Espn;
     const ROUND: &'static str = "scoreboard fetch";
 
-    fn health_policy(&self) -> &HealthPolicy {
-        &self.health
-    }
-
-    fn backoff(&self) -> &Backoff {
-        &self.backoff
+    fn policies(&self) -> (&HealthPolicy, &Backoff) {
+        (&self.health, &self.backoff)
     }
 
     /// One poll of the scoreboard; the next comes after `poll`.
@@ -96,9 +92,8 @@ impl Upstream for EspnFeed {
         stop: &CancellationToken,
         health: &mut HealthTracker,
     ) -> Round {
-        let games = tokio::select! {
-            _ = stop.cancelled() => return Round::Stopped,
-            r = self.fetch() => r,
+        let Some(games) = unless_stopped(stop, self.fetch()).await else {
+            return Round::Stopped;
         };
         match games {
             Ok(games) => {

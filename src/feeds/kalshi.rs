@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use super::health::{HealthPolicy, HealthTracker};
-use super::rounds::{Round, Upstream};
+use super::rounds::{Round, Upstream, unless_stopped};
 use super::{FeedError, FeedEvent, FeedSink, QuoteObservation, report_health, send};
 use crate::contract::{Source, UnixMicros};
 use crate::retry::Backoff;
@@ -206,12 +206,8 @@ impl Upstream for KalshiFeed {
     const SOURCE: Source = Source::Kalshi;
     const ROUND: &'static str = "market feed";
 
-    fn health_policy(&self) -> &HealthPolicy {
-        &self.health
-    }
-
-    fn backoff(&self) -> &Backoff {
-        &self.backoff
+    fn policies(&self) -> (&HealthPolicy, &Backoff) {
+        (&self.health, &self.backoff)
     }
 
     /// A snapshot of the markets over REST, then their ticker stream until it fails;
@@ -222,13 +218,10 @@ impl Upstream for KalshiFeed {
         stop: &CancellationToken,
         health: &mut HealthTracker,
     ) -> Round {
-        let snapshot = tokio::select! {
-            _ = stop.cancelled() => return Round::Stopped,
-            r = self.fetch_quotes() => r,
-        };
-        let quotes = match snapshot {
-            Ok(quotes) => quotes,
-            Err(e) => return Round::Failed(e),
+        let quotes = match unless_stopped(stop, self.fetch_quotes()).await {
+            None => return Round::Stopped,
+            Some(Err(e)) => return Round::Failed(e),
+            Some(Ok(quotes)) => quotes,
         };
         self.healthy(sink, health, Instant::now()).await;
         for q in quotes {

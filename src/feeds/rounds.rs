@@ -32,8 +32,8 @@ pub(crate) trait Upstream: Send + Sync + 'static {
     /// What a round is called in the log when it fails ("scoreboard fetch").
     const ROUND: &'static str;
 
-    fn health_policy(&self) -> &HealthPolicy;
-    fn backoff(&self) -> &Backoff;
+    /// When the source counts as stale or down, and how long a failed round waits.
+    fn policies(&self) -> (&HealthPolicy, &Backoff);
     /// One round: reports its successes to `health` and its observations to `sink`,
     /// and returns early with [`Round::Stopped`] once `stop` is cancelled.
     fn round(
@@ -58,8 +58,20 @@ impl<U: Upstream> Feed for U {
     }
 }
 
+/// `work`'s output, or None once `stop` is cancelled (then `work` is dropped).
+pub(crate) async fn unless_stopped<T>(
+    stop: &CancellationToken,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        _ = stop.cancelled() => None,
+        out = work => Some(out),
+    }
+}
+
 async fn keep_running<U: Upstream>(upstream: &U, sink: &FeedSink, stop: &CancellationToken) {
-    let mut health = HealthTracker::new(upstream.health_policy().clone(), Instant::now());
+    let (policy, backoff) = upstream.policies();
+    let mut health = HealthTracker::new(policy.clone(), Instant::now());
     let mut last_backoff = None;
     loop {
         let wait = match upstream.round(sink, stop, &mut health).await {
@@ -72,7 +84,7 @@ async fn keep_running<U: Upstream>(upstream: &U, sink: &FeedSink, stop: &Cancell
                 tracing::warn!(source = U::SOURCE.as_str(), error = %e, "{} failed; retrying", U::ROUND);
                 let change = health.failure(Instant::now());
                 report_health(sink, U::SOURCE, change, Some(e.to_string())).await;
-                let next = upstream.backoff().next(last_backoff);
+                let next = backoff.next(last_backoff);
                 last_backoff = Some(next);
                 next
             }
