@@ -95,3 +95,102 @@ async fn keep_running<U: Upstream>(upstream: &U, sink: &FeedSink, stop: &Cancell
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// An upstream whose rounds end as scripted, remembering when each began.
+    struct Scripted {
+        ends: Mutex<VecDeque<Round>>,
+        began: Mutex<Vec<tokio::time::Instant>>,
+        health: HealthPolicy,
+        backoff: Backoff,
+    }
+
+    impl Upstream for Scripted {
+        const SOURCE: Source = Source::Espn;
+        const ROUND: &'static str = "scripted round";
+
+        fn policies(&self) -> (&HealthPolicy, &Backoff) {
+            (&self.health, &self.backoff)
+        }
+
+        async fn round(
+            &self,
+            _: &FeedSink,
+            stop: &CancellationToken,
+            _: &mut HealthTracker,
+        ) -> Round {
+            self.began.lock().unwrap().push(tokio::time::Instant::now());
+            let next = self.ends.lock().unwrap().pop_front();
+            match next {
+                Some(end) => end,
+                None => {
+                    stop.cancel();
+                    Round::Stopped
+                }
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off_more_each_time_and_a_success_waits_what_it_asked() {
+        let failed = || Round::Failed(FeedError::Status(503));
+        let upstream = Arc::new(Scripted {
+            ends: Mutex::new(VecDeque::from([
+                failed(),
+                failed(),
+                failed(),
+                Round::Again(Duration::from_secs(1)),
+                failed(),
+            ])),
+            began: Mutex::new(Vec::new()),
+            health: HealthPolicy::new(Duration::from_secs(5), Duration::from_secs(10)),
+            backoff: Backoff {
+                base: Duration::from_millis(100),
+                max: Duration::from_millis(300),
+            },
+        });
+        let (sink, _events) = mpsc::channel(16);
+        let start = tokio::time::Instant::now();
+        upstream.clone().run(sink, CancellationToken::new()).await;
+        let waits: Vec<u128> = upstream
+            .began
+            .lock()
+            .unwrap()
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_millis())
+            .collect();
+        // 100, 200, then capped at 300; a success waits its own 1 s, and the next
+        // failure starts again from the base.
+        assert_eq!(waits, [100, 200, 300, 1_000, 100]);
+        assert_eq!(upstream.began.lock().unwrap()[0], start);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_during_the_wait_ends_the_loop_at_once() {
+        let upstream = Arc::new(Scripted {
+            ends: Mutex::new(VecDeque::from([Round::Again(Duration::from_secs(3600))])),
+            began: Mutex::new(Vec::new()),
+            health: HealthPolicy::new(Duration::from_secs(5), Duration::from_secs(10)),
+            backoff: Backoff {
+                base: Duration::from_millis(100),
+                max: Duration::from_secs(1),
+            },
+        });
+        let stop = CancellationToken::new();
+        let (sink, _events) = mpsc::channel(16);
+        let running = tokio::spawn(upstream.clone().run(sink, stop.clone()));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.cancel();
+        let ended = tokio::time::timeout(Duration::from_secs(1), running).await;
+        assert!(ended.is_ok(), "the hour's wait was not cut short");
+        assert_eq!(upstream.began.lock().unwrap().len(), 1);
+    }
+}
