@@ -18,6 +18,8 @@ mod serve_conns;
 mod serve_exposure;
 // Upstream faults: the stream goes on, marks what is unavailable, and recovers.
 mod serve_faults;
+// Kalshi sign-in: signed requests, a mock that checks them, streaming vs polling.
+mod serve_kalshi;
 // Scores: cache, quota, circuit breaker, missing key.
 mod serve_scores;
 // InfluxDB (Debian's, on loopback): what serve writes, and a store outage the stream

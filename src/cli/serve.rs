@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::runtime::{block_on, cancel_on_signal};
 use super::telemetry::LogFormat;
-use super::values::{duration, positive, rate, url};
+use super::values::{duration, nonzero_duration, positive, rate, url};
+use crate::feeds::kalshi::auth::Signer;
 use crate::mocks::FaultSpec;
 use crate::outcome::{Classify, CommandResult, Verdict};
 use crate::serve::ServeConfig;
@@ -47,6 +48,21 @@ pub struct ServeArgs {
     /// Kalshi WebSocket URL [default: derived from --kalshi-url].
     #[arg(long, value_parser = url)]
     pub kalshi_ws_url: Option<String>,
+    /// Kalshi API key ID: with --kalshi-private-key, every Kalshi request is signed and
+    /// prices stream over the WebSocket; without, the real Kalshi is polled over REST.
+    #[arg(long, env = "KALSHI_KEY_ID", requires = "kalshi_private_key")]
+    pub kalshi_key_id: Option<String>,
+    /// The RSA private key (PEM, PKCS#8 or PKCS#1) of --kalshi-key-id.
+    #[arg(
+        long,
+        env = "KALSHI_PRIVATE_KEY_FILE",
+        value_name = "FILE",
+        requires = "kalshi_key_id"
+    )]
+    pub kalshi_private_key: Option<PathBuf>,
+    /// How often Kalshi's REST API is polled when there is no key for the stream.
+    #[arg(long, default_value = show_duration(DEFAULTS.kalshi_poll), value_parser = nonzero_duration)]
+    pub kalshi_poll: Duration,
     /// API-SPORTS base with a {sport} placeholder, e.g. https://v1.{sport}.api-sports.io [default: the built-in mock].
     #[arg(long)]
     pub apisports_url: Option<String>,
@@ -213,6 +229,7 @@ impl ServeArgs {
             ),
             None => None,
         };
+        let kalshi_signer = self.kalshi_signer()?;
         let defaults = ServeConfig::default();
         Ok(ServeConfig {
             speed: self.speed,
@@ -220,6 +237,8 @@ impl ServeArgs {
             espn_url: self.espn_url.clone(),
             kalshi_url: self.kalshi_url.clone(),
             kalshi_ws_url: self.kalshi_ws_url.clone(),
+            kalshi_signer,
+            kalshi_poll: self.kalshi_poll,
             apisports_url: self.apisports_url.clone(),
             apisports_key: self.apisports_key.clone(),
             mock_addr: self.mock_addr,
@@ -264,6 +283,17 @@ impl ServeArgs {
             shutdown_grace: self.shutdown_grace,
             ..defaults
         })
+    }
+
+    /// The Kalshi key, read now so a missing or unusable file is a usage error that
+    /// names it, not a failure later.
+    fn kalshi_signer(&self) -> Result<Option<Arc<Signer>>, LowerError> {
+        let (Some(key_id), Some(path)) = (&self.kalshi_key_id, &self.kalshi_private_key) else {
+            return Ok(None);
+        };
+        let signer = Signer::load(key_id, path)
+            .map_err(|e| LowerError::new("--kalshi-private-key", e.to_string()))?;
+        Ok(Some(Arc::new(signer)))
     }
 
     /// Timeouts and intervals that are too short to work, or contradict each other.

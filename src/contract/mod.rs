@@ -28,6 +28,9 @@
 //! heard from ESPN and from Kalshi about the game, so a client can say how old the
 //! values beside a `stale` source are, and since when a `down` source's are withheld.
 //!
+//! Since 1.3.0 `/health` says how a streaming source (Kalshi) is reached: `stream`
+//! `streaming`, `polling` (no key for its stream) or `down` (with why).
+//!
 //! Objects may grow new fields, and `error` frames new codes, in a minor contract
 //! version; clients must ignore fields they do not know and treat unknown codes as
 //! errors without a special meaning.
@@ -49,7 +52,7 @@ pub use frame::*;
 pub use game::*;
 
 /// The version of the published contract (the schemas in `fixtures/schemas`).
-pub const CONTRACT_VERSION: &str = "1.2.0";
+pub const CONTRACT_VERSION: &str = "1.3.0";
 
 /// The WebSocket subprotocol of this contract, chosen when a client offers it.
 pub const SUBPROTOCOL: &str = "livegames.v1";

@@ -39,6 +39,34 @@ pub enum FeedEvent {
         health: SourceHealth,
         detail: Option<String>,
     },
+    /// How a streaming source is reached now, told when it changes: its stream can
+    /// fail while its REST API answers, and `/health` shows the two apart.
+    Link {
+        source: Source,
+        link: Link,
+        detail: Option<String>,
+    },
+}
+
+/// How a source that streams is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Its stream is open.
+    Streaming,
+    /// By polling its REST API, on purpose (no key for the stream).
+    Polling,
+    /// Its stream cannot be opened, is refused or keeps failing.
+    Down,
+}
+
+impl Link {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Link::Streaming => "streaming",
+            Link::Polling => "polling",
+            Link::Down => "down",
+        }
+    }
 }
 
 /// One game as the scoreboard feed (ESPN) shows it.
@@ -81,6 +109,10 @@ pub enum FeedError {
     Malformed(String),
     #[error("upstream error: {0}")]
     Upstream(String),
+    /// The upstream refused our credentials (HTTP 401/403); retrying will not help
+    /// until the key is fixed.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl FeedError {

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -230,7 +230,28 @@ async fn event(State(state): State<MockState>, Path(event_ticker): Path<String>)
     Json(json!({"event": rec.kalshi_event, "markets": markets})).into_response()
 }
 
-async fn ws(State(state): State<MockState>, upgrade: WebSocketUpgrade) -> Response {
+async fn ws(
+    State(state): State<MockState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if let Some(verifier) = &state.0.config.kalshi_verifier {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let now_ms = crate::clock::unix_micros() / 1_000;
+        if let Err(why) = verifier.check(header, "GET", uri.path(), now_ms) {
+            tracing::debug!(%why, "mock Kalshi refused a handshake");
+            // Kalshi's own answer to an unsigned or badly signed handshake.
+            let body = json!({"error": {"code": "authentication_error",
+                "message": "authentication_error", "details": "NOT_FOUND"}});
+            return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+        }
+    }
     let hold = state.0.shutdown.hold();
     upgrade.on_upgrade(move |socket| async move {
         stream_tickers(state, socket).await;

@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 
 pub use faults::{FaultMode, FaultPlan, FaultSpec, FaultView};
 pub use recordings::Recordings;
-pub use state::{DEFAULT_APISPORTS_KEY, MockConfig, MockState};
+pub use state::{DEFAULT_APISPORTS_KEY, MockConfig, MockState, mock_kalshi_signer};
 
 use crate::contract::Source;
 

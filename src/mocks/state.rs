@@ -7,7 +7,22 @@ use std::time::Instant;
 use super::faults::FaultPlan;
 use super::recordings::Recordings;
 use super::replay::{ReplayClock, Schedule};
+use crate::feeds::kalshi::auth::{KeyError, Signer, Verifier};
 use crate::shutdown::Shutdown;
+
+/// The key id the mock Kalshi's own key pair goes by.
+pub const MOCK_KALSHI_KEY_ID: &str = "livegames-mock-kalshi-key";
+
+/// The key `serve` signs its requests to the mock Kalshi with when it is given none:
+/// the mock's own pair (a test credential, published with the recordings), so the
+/// default run signs and verifies exactly as a deployment against Kalshi does.
+pub fn mock_kalshi_signer() -> Result<Signer, KeyError> {
+    const PEM: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/mock-feeds/kalshi/mock-signing-key.pem"
+    ));
+    Signer::from_pem(MOCK_KALSHI_KEY_ID, PEM.as_bytes(), "the mock Kalshi key")
+}
 
 /// The key the mock API-SPORTS accepts unless told otherwise; `serve` gives it to its
 /// own scores client so the scores endpoints work out of the box.
@@ -23,6 +38,9 @@ pub struct MockConfig {
     /// API-SPORTS plan limits the mock enforces (requests per day and per minute).
     pub apisports_per_day: u32,
     pub apisports_per_minute: u32,
+    /// Checks the signature of every Kalshi WebSocket handshake, as Kalshi does (an
+    /// unsigned or badly signed one gets 401); None: any handshake is taken.
+    pub kalshi_verifier: Option<Verifier>,
 }
 
 impl Default for MockConfig {
@@ -33,6 +51,7 @@ impl Default for MockConfig {
             apisports_key: DEFAULT_APISPORTS_KEY.to_owned(),
             apisports_per_day: 7_500,
             apisports_per_minute: 300,
+            kalshi_verifier: None,
         }
     }
 }

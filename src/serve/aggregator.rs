@@ -18,7 +18,7 @@ use crate::contract::{
     SourceTimes, UnixMicros,
 };
 use crate::feeds::catalog::CatalogEntry;
-use crate::feeds::{FeedEvent, GameObservation, QuoteObservation};
+use crate::feeds::{FeedEvent, GameObservation, Link, QuoteObservation};
 
 /// How often idle games are checked for a heartbeat.
 const HEARTBEAT_CHECK: Duration = Duration::from_millis(250);
@@ -112,6 +112,11 @@ impl Aggregator {
                 health,
                 detail,
             } => self.apply_health(source, health, detail),
+            FeedEvent::Link {
+                source,
+                link,
+                detail,
+            } => self.apply_link(source, link, detail),
         }
     }
 
@@ -153,6 +158,23 @@ impl Aggregator {
         }
         track.quote = Some(quote);
         self.publish(i, FrameType::Update, Cause::Market, observed_at);
+    }
+
+    /// How a source is reached changed (its stream opened, failed, or it is polled).
+    fn apply_link(&mut self, source: Source, link: Link, detail: Option<String>) {
+        let was = self.board.link(source).map(|(l, _)| l);
+        self.board.set_link(source, link, detail.clone());
+        if was != Some(link) {
+            let detail = detail.as_deref().map(without_urls).unwrap_or_default();
+            match link {
+                Link::Down => {
+                    tracing::warn!(source = %source, link = link.as_str(), %detail, "stream down")
+                }
+                _ => {
+                    tracing::info!(source = %source, link = link.as_str(), %detail, "stream state")
+                }
+            }
+        }
     }
 
     fn apply_health(&mut self, source: Source, health: SourceHealth, detail: Option<String>) {

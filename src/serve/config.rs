@@ -3,11 +3,13 @@
 use crate::influx::{InfluxTarget, WriterConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::advertise::Advertise;
 use super::scores::ScoresConfig;
 use super::stream::inbound::InboundRate;
+use crate::feeds::kalshi::auth::Signer;
 use crate::mocks::{FaultSpec, MockConfig};
 
 /// Everything `serve` can be told. [`ServeConfig::default`] is what
@@ -24,6 +26,11 @@ pub struct ServeConfig {
     pub kalshi_url: Option<String>,
     /// Kalshi WebSocket URL; derived from `kalshi_url` when not given.
     pub kalshi_ws_url: Option<String>,
+    /// Signs Kalshi requests (`--kalshi-key-id`, `--kalshi-private-key`). Without it
+    /// the real Kalshi is polled over REST; the mock signs with its own key.
+    pub kalshi_signer: Option<Arc<Signer>>,
+    /// How often Kalshi's REST API is polled when there is no key for the stream.
+    pub kalshi_poll: Duration,
     /// API-SPORTS base with a `{sport}` placeholder.
     pub apisports_url: Option<String>,
     /// API-SPORTS key; defaults to the mock's key when the mock is the upstream.
@@ -80,6 +87,8 @@ impl Default for ServeConfig {
             espn_url: None,
             kalshi_url: None,
             kalshi_ws_url: None,
+            kalshi_signer: None,
+            kalshi_poll: Duration::from_secs(2),
             apisports_url: None,
             apisports_key: None,
             mock_addr: None,

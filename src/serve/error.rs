@@ -23,6 +23,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Catalog(#[from] crate::feeds::catalog::CatalogError),
+    #[error(transparent)]
+    KalshiKey(#[from] crate::feeds::kalshi::auth::KeyError),
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
     #[error("server failed: {0}")]

@@ -23,7 +23,7 @@ use crate::feeds::apisports::ApiSportsClient;
 use crate::feeds::catalog::{self, CatalogEntry};
 use crate::feeds::espn::EspnFeed;
 use crate::feeds::health::{HealthPolicy, Stalls};
-use crate::feeds::kalshi::KalshiFeed;
+use crate::feeds::kalshi::{Access, KalshiEndpoints, KalshiFeed};
 use crate::feeds::{FEED_CHANNEL_CAPACITY, Feed};
 use crate::mocks::{self, FaultPlan, MockConfig, MockState, Recordings};
 use crate::retry::Backoff;
@@ -41,6 +41,8 @@ pub(super) struct Upstreams {
     pub mock_base: String,
     /// One HTTP client for every upstream.
     pub http: reqwest::Client,
+    /// How the Kalshi feed reaches Kalshi: signed (the stream) or polling.
+    pub kalshi: Access,
 }
 
 impl Upstreams {
@@ -60,7 +62,8 @@ impl Upstreams {
         for spec in &config.faults {
             faults.inject(spec, started);
         }
-        let mocks = mock_upstreams(config, recordings, &faults, started, shutdown);
+        let kalshi = kalshi_access(config)?;
+        let mocks = mock_upstreams(config, recordings, &faults, &kalshi, started, shutdown);
         // The feeds reach the mocks on a listener of their own: a crowd at the public
         // door must not cut the server off from its upstreams.
         let mock_addr = config
@@ -82,6 +85,7 @@ impl Upstreams {
             mocks,
             mock_base,
             http,
+            kalshi,
         })
     }
 }
@@ -92,12 +96,19 @@ fn mock_upstreams(
     config: &ServeConfig,
     recordings: Recordings,
     faults: &FaultPlan,
+    kalshi: &Access,
     started: Instant,
     shutdown: &Shutdown,
 ) -> MockState {
+    // The mock Kalshi checks the signatures of the key the feed signs with.
+    let kalshi_verifier = match (kalshi, &config.kalshi_url) {
+        (Access::Signed(signer), None) => Some(signer.verifier()),
+        _ => None,
+    };
     let mock_config = MockConfig {
         speed: config.speed,
         rate: config.rate,
+        kalshi_verifier,
         ..MockConfig::default()
     };
     MockState::new(
@@ -234,11 +245,15 @@ impl Upstreams {
             health(Source::Espn),
             backoff,
         );
+        let endpoints = KalshiEndpoints {
+            rest_url: kalshi_url,
+            ws_url: kalshi_ws_url,
+            access: self.kalshi.clone(),
+            tickers,
+        };
         let kalshi = KalshiFeed::new(
             self.http.clone(),
-            &kalshi_url,
-            &kalshi_ws_url,
-            tickers,
+            endpoints,
             config.upstream_timeout,
             health(Source::Kalshi),
             backoff,
@@ -266,6 +281,27 @@ impl Upstreams {
         let client = ApiSportsClient::new(self.http.clone(), &url, key, config.upstream_timeout);
         Scores::new(client, config.scores, metrics, store)
     }
+}
+
+/// How the feed reaches Kalshi: with the configured key; on the mock without one,
+/// with the mock's own key (so the default run signs, as a deployment does); on the
+/// real Kalshi without one, by polling its REST API, which is said at start.
+fn kalshi_access(config: &ServeConfig) -> Result<Access, ServeError> {
+    if let Some(signer) = &config.kalshi_signer {
+        tracing::info!(
+            key_id = signer.key_id(),
+            "signing Kalshi requests; streaming tickers"
+        );
+        return Ok(Access::Signed(signer.clone()));
+    }
+    if config.kalshi_url.is_none() {
+        return Ok(Access::Signed(Arc::new(mocks::mock_kalshi_signer()?)));
+    }
+    tracing::warn!(
+        every = %crate::units::show_duration(config.kalshi_poll),
+        "no Kalshi key (--kalshi-key-id, --kalshi-private-key): polling Kalshi's REST API instead of streaming; /health says so"
+    );
+    Ok(Access::Polling(config.kalshi_poll))
 }
 
 /// How often the stall watch looks at the clock (well under `Stalls::AFTER`).

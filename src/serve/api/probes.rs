@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::contract::SourceHealth;
+use crate::feeds::Link;
 use crate::influx::StoreState;
 use crate::serve::error::without_urls;
 use crate::serve::observe::GameLabel;
@@ -20,14 +21,21 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let now = Instant::now();
     for (source, entry) in state.source_entries() {
         healthy &= entry.state == SourceHealth::Ok;
-        sources.insert(
-            source.as_str().into(),
-            json!({
-                "state": entry.state.as_str(),
-                "detail": entry.detail.as_deref().map(without_urls),
-                "last_success_age_ms": entry.last_ok.map(|t| now.duration_since(t).as_millis() as u64),
-            }),
-        );
+        let mut shown = json!({
+            "state": entry.state.as_str(),
+            "detail": entry.detail.as_deref().map(without_urls),
+            "last_success_age_ms": entry.last_ok.map(|t| now.duration_since(t).as_millis() as u64),
+        });
+        // A stream is judged apart from the REST answers: down is degraded even while
+        // the prices still come by REST.
+        if let Some((link, detail)) = state.0.sources.link(source) {
+            healthy &= link != Link::Down;
+            shown["stream"] = json!({
+                "state": link.as_str(),
+                "detail": detail.as_deref().map(without_urls),
+            });
+        }
+        sources.insert(source.as_str().into(), shown);
     }
     let mut body = json!({
         "status": "healthy",

@@ -6,6 +6,7 @@ use std::sync::RwLock;
 use std::time::Instant;
 
 use crate::contract::{Source, SourceHealth};
+use crate::feeds::Link;
 use crate::feeds::health::Liveness;
 
 /// The health of each upstream source, as the feeds last reported it.
@@ -15,6 +16,8 @@ pub struct SourceBoard {
     /// Each watched source's last success, as its feed publishes it (every success,
     /// not only changes of state).
     liveness: RwLock<HashMap<Source, Liveness>>,
+    /// How each streaming source is reached, with why, as its feed last said.
+    links: RwLock<HashMap<Source, (Link, Option<String>)>>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +45,7 @@ impl SourceBoard {
         Self {
             entries: RwLock::new(entries),
             liveness: RwLock::default(),
+            links: RwLock::default(),
         }
     }
 
@@ -65,6 +69,22 @@ impl SourceBoard {
         if state == SourceHealth::Ok {
             entry.last_ok = Some(Instant::now());
         }
+    }
+
+    pub fn set_link(&self, source: Source, link: Link, detail: Option<String>) {
+        self.links
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(source, (link, detail));
+    }
+
+    /// How `source` is reached, when its feed has said (streaming sources only).
+    pub fn link(&self, source: Source) -> Option<(Link, Option<String>)> {
+        self.links
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&source)
+            .cloned()
     }
 
     pub fn get(&self, source: Source) -> Option<SourceEntry> {

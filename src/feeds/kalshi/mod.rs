@@ -1,19 +1,27 @@
-//! Kalshi trade API v2 client: the current quotes over REST on every (re)connect,
-//! then the `ticker` channel over WebSocket.
+//! Kalshi trade API v2 client. With an API key: the current quotes over REST on every
+//! (re)connect, then the `ticker` channel over a signed WebSocket ([`auth`]). Without
+//! one: the quotes over REST, polled at a fixed interval (Kalshi refuses unsigned
+//! WebSocket handshakes).
 
+pub mod auth;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use super::health::{HealthPolicy, HealthTracker};
 use super::rounds::{Round, Upstream, unless_stopped};
-use super::{FeedError, FeedEvent, FeedSink, QuoteObservation, report_health, send};
+use super::{FeedError, FeedEvent, FeedSink, Link, QuoteObservation, report_health, send};
 use crate::contract::{Source, UnixMicros};
 use crate::retry::Backoff;
+use auth::Signer;
 
 #[derive(Debug, Clone)]
 pub struct KalshiFeed {
@@ -26,6 +34,27 @@ pub struct KalshiFeed {
     timeout: Duration,
     health: HealthPolicy,
     backoff: Backoff,
+    access: Access,
+}
+
+/// How the feed reaches Kalshi.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// Signed requests, the ticker stream.
+    Signed(Arc<Signer>),
+    /// No key: the REST API every this long.
+    Polling(Duration),
+}
+
+/// Where the feed finds Kalshi, how it gets in, and which markets it follows.
+#[derive(Debug, Clone)]
+pub struct KalshiEndpoints {
+    /// e.g. `https://api.elections.kalshi.com/trade-api/v2`
+    pub rest_url: String,
+    /// e.g. `wss://api.elections.kalshi.com/trade-api/ws/v2`
+    pub ws_url: String,
+    pub access: Access,
+    pub tickers: Vec<String>,
 }
 
 /// Why a stream ended.
@@ -37,30 +66,44 @@ enum StreamEnd {
 impl KalshiFeed {
     pub fn new(
         http: reqwest::Client,
-        rest_url: &str,
-        ws_url: &str,
-        tickers: Vec<String>,
+        endpoints: KalshiEndpoints,
         timeout: Duration,
         health: HealthPolicy,
         backoff: Backoff,
     ) -> Self {
         Self {
             http,
-            rest_url: rest_url.trim_end_matches('/').to_owned(),
-            ws_url: ws_url.to_owned(),
-            tickers,
+            rest_url: endpoints.rest_url.trim_end_matches('/').to_owned(),
+            ws_url: endpoints.ws_url,
+            tickers: endpoints.tickers,
             timeout,
             health,
             backoff,
+            access: endpoints.access,
         }
+    }
+
+    /// The signed headers of a `GET` to `url`, when the feed has a key.
+    fn signed_headers(&self, url: &str) -> Vec<(&'static str, String)> {
+        let Access::Signed(signer) = &self.access else {
+            return Vec::new();
+        };
+        let path = url::Url::parse(url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default();
+        signer
+            .headers("GET", &path, crate::clock::unix_micros() / 1_000)
+            .to_vec()
     }
 
     /// The current quote of every followed market, over REST.
     pub async fn fetch_quotes(&self) -> Result<Vec<QuoteObservation>, FeedError> {
         let url = format!("{}/markets", self.rest_url);
-        let response = self
-            .http
-            .get(&url)
+        let mut request = self.http.get(&url);
+        for (name, value) in self.signed_headers(&url) {
+            request = request.header(name, value);
+        }
+        let response = request
             .query(&[("tickers", self.tickers.join(","))])
             .timeout(self.timeout)
             .send()
@@ -105,11 +148,14 @@ impl KalshiFeed {
         health: &mut HealthTracker,
     ) -> StreamEnd {
         let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
-        let connect =
-            tokio_tungstenite::connect_async_with_config(self.ws_url.as_str(), Some(config), true);
+        let request = match self.handshake_request() {
+            Ok(request) => request,
+            Err(e) => return StreamEnd::Failed(e),
+        };
+        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
         let mut socket = match tokio::time::timeout(self.timeout, connect).await {
             Err(_) => return StreamEnd::Failed(FeedError::Timeout(self.timeout)),
-            Ok(Err(e)) => return StreamEnd::Failed(handshake_error(e)),
+            Ok(Err(e)) => return StreamEnd::Failed(self.handshake_error(e)),
             Ok(Ok((socket, _))) => socket,
         };
         let subscribe = serde_json::json!({"id": 1, "cmd": "subscribe",
@@ -120,6 +166,7 @@ impl KalshiFeed {
         {
             return StreamEnd::Failed(FeedError::Connect(e.to_string()));
         }
+        tell_link(sink, Link::Streaming, None).await;
         // Wake up at least this often to ping a quiet stream and notice a dead one.
         let check_every = self.health.stale_after / 3;
         loop {
@@ -167,7 +214,11 @@ impl KalshiFeed {
                         send(sink, FeedEvent::Quote(quote)).await;
                     }
                     Ok(None) => self.healthy(sink, health, now).await,
-                    Err(e @ FeedError::Upstream(_)) => return StreamEnd::Failed(e),
+                    // Kalshi answers a bad command with an error frame and keeps the
+                    // socket open: say so, and go on reading.
+                    Err(FeedError::Upstream(why)) => {
+                        tracing::warn!(source = "kalshi", error = %why, "Kalshi sent an error frame");
+                    }
                     Err(e) => {
                         tracing::warn!(source = "kalshi", error = %e, "bad ticker message");
                         report_health(
@@ -188,18 +239,86 @@ impl KalshiFeed {
         }
     }
 
+    /// The WebSocket handshake, carrying the signed headers.
+    fn handshake_request(
+        &self,
+    ) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, FeedError> {
+        let mut request = self
+            .ws_url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| FeedError::Connect(e.to_string()))?;
+        for (name, value) in self.signed_headers(&self.ws_url) {
+            let value =
+                HeaderValue::from_str(&value).map_err(|e| FeedError::Connect(e.to_string()))?;
+            request.headers_mut().insert(name, value);
+        }
+        Ok(request)
+    }
+
+    /// A failed handshake, named: a refused signature says which key to check.
+    fn handshake_error(&self, e: tokio_tungstenite::tungstenite::Error) -> FeedError {
+        use tokio_tungstenite::tungstenite::Error;
+        match e {
+            Error::Http(response) => match response.status().as_u16() {
+                401 | 403 => FeedError::Refused(match &self.access {
+                    Access::Signed(signer) => format!(
+                        "Kalshi refused the signature for key ID {:?} (HTTP {}): check the key pair",
+                        signer.key_id(),
+                        response.status().as_u16()
+                    ),
+                    Access::Polling(_) => "Kalshi refused an unsigned WebSocket handshake".into(),
+                }),
+                429 => FeedError::RateLimited,
+                status => FeedError::Status(status),
+            },
+            other => FeedError::Connect(other.to_string()),
+        }
+    }
+
     async fn healthy(&self, sink: &FeedSink, health: &mut HealthTracker, now: Instant) {
         report_health(sink, Source::Kalshi, health.success(now), None).await;
     }
 }
 
-fn handshake_error(e: tokio_tungstenite::tungstenite::Error) -> FeedError {
-    use tokio_tungstenite::tungstenite::Error;
-    match e {
-        Error::Http(response) if response.status().as_u16() == 429 => FeedError::RateLimited,
-        Error::Http(response) => FeedError::Status(response.status().as_u16()),
-        other => FeedError::Connect(other.to_string()),
+impl KalshiFeed {
+    /// The ticker stream until it ends; a failure also says the stream is down.
+    async fn stream_round(
+        &self,
+        sink: &FeedSink,
+        stop: &CancellationToken,
+        health: &mut HealthTracker,
+    ) -> Round {
+        match self.stream(sink, stop, health).await {
+            StreamEnd::Stopped => Round::Stopped,
+            StreamEnd::Failed(e) => {
+                if let FeedError::Refused(why) = &e {
+                    tracing::error!(source = "kalshi", "{why}");
+                }
+                tell_link(
+                    sink,
+                    Link::Down,
+                    Some(format!("the ticker stream failed: {e}")),
+                )
+                .await;
+                Round::Failed(e)
+            }
+        }
     }
+}
+
+/// Tells the aggregator how Kalshi is reached now.
+async fn tell_link(sink: &FeedSink, link: Link, detail: Option<String>) {
+    let source = Source::Kalshi;
+    send(
+        sink,
+        FeedEvent::Link {
+            source,
+            link,
+            detail,
+        },
+    )
+    .await;
 }
 
 impl Upstream for KalshiFeed {
@@ -210,8 +329,9 @@ impl Upstream for KalshiFeed {
         (&self.health, &self.backoff)
     }
 
-    /// A snapshot of the markets over REST, then their ticker stream until it fails;
-    /// the next round starts with a fresh snapshot.
+    /// A snapshot of the markets over REST; then, with a key, their ticker stream
+    /// until it fails (the next round starts with a fresh snapshot), or, without one,
+    /// the next poll after the polling interval.
     async fn round(
         &self,
         sink: &FeedSink,
@@ -227,10 +347,16 @@ impl Upstream for KalshiFeed {
         for q in quotes {
             send(sink, FeedEvent::Quote(q)).await;
         }
-        match self.stream(sink, stop, health).await {
-            StreamEnd::Stopped => Round::Stopped,
-            StreamEnd::Failed(e) => Round::Failed(e),
-        }
+        let every = match &self.access {
+            Access::Signed(_) => return self.stream_round(sink, stop, health).await,
+            Access::Polling(every) => *every,
+        };
+        let detail = format!(
+            "polling the REST API every {} (no Kalshi key for the stream)",
+            crate::units::show_duration(every)
+        );
+        tell_link(sink, Link::Polling, Some(detail)).await;
+        Round::Again(every)
     }
 }
 
