@@ -31,7 +31,12 @@
   }
 
   const pct = (v) => (v == null ? "–" : Math.round(v * 100) + "%");
-  const cents = (m) => (m == null ? "–" : Math.round(m.last_price * 100) + "¢");
+  // A market that never traded has no last price; a settled one shows what it paid.
+  const cents = (m) => {
+    if (m == null) return "–";
+    if (m.settlement != null) return m.settlement >= 0.5 ? "settled YES" : "settled NO";
+    return m.last_price == null ? "–" : Math.round(m.last_price * 100) + "¢";
+  };
   const score = (s) => (s == null ? "–" : s.away + " – " + s.home);
   // ESPN's period and clock as a fan reads them: "Q2 5:32", "End of Q2", "OT 1:05",
   // "Final"; nothing before the tip.

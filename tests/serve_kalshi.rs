@@ -258,3 +258,31 @@ async fn a_key_flag_alone_or_an_unreadable_key_is_a_usage_error() {
         printed(&out)
     );
 }
+
+/// Kalshi keeps a settled market's last order book (0.99/1.00); the quote of a final
+/// game is its settlement, and its book is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_market_shows_its_settlement_not_its_last_book() {
+    let server = start(fast_config()).await;
+    let market = wait_for("a final game with its market", || async {
+        let list: Value = get(&format!("{}/api/live/games", server.http_url()))
+            .await
+            .json()
+            .await
+            .unwrap();
+        list["games"].as_array()?.iter().find_map(|g| {
+            let latest = &g["latest"];
+            (latest["state"] == "final" && !latest["market"]["settlement"].is_null())
+                .then(|| latest["market"].clone())
+        })
+    })
+    .await;
+    let paid = market["settlement"].as_f64().unwrap();
+    assert!(paid == 0.0 || paid == 1.0, "{market}");
+    assert_eq!(market["last_price"], market["settlement"], "{market}");
+    assert!(
+        market["yes_bid"].is_null() && market["yes_ask"].is_null(),
+        "{market}"
+    );
+    server.stop().await.unwrap();
+}

@@ -73,7 +73,7 @@ async fn a_resume_across_a_restart_gets_epoch_changed_and_a_fresh_snapshot() {
         livegames::contract::schema::Body::GamesList,
     )
     .await;
-    assert_eq!(list["contract_version"], "1.2.0");
+    assert_eq!(list["contract_version"], "1.3.0");
     let old_epoch = list["epoch"].as_str().expect("an epoch").to_owned();
     let mut client = connect(&first_run, &format!("/ws/live/{game}")).await;
     let snapshot = client.next_of("snapshot").await;

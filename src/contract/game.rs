@@ -176,9 +176,13 @@ pub struct Score {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MarketQuote {
     pub ticker: String,
-    pub yes_bid: f64,
-    pub yes_ask: f64,
-    pub last_price: f64,
+    /// Null (since 1.3.0): no bid, no ask, or never traded; a settled market has no book.
+    pub yes_bid: Option<f64>,
+    pub yes_ask: Option<f64>,
+    pub last_price: Option<f64>,
+    /// What a settled market paid for YES, 1 or 0 (since 1.3.0); null while it trades.
+    #[serde(default)]
+    pub settlement: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -87,10 +87,13 @@ pub struct GameObservation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuoteObservation {
     pub ticker: String,
-    pub yes_bid: f64,
-    pub yes_ask: f64,
-    pub last_price: f64,
-    /// The market has settled (the game is over).
+    /// None: no bid, no ask, or (last price) never traded; a settled market has no book.
+    pub yes_bid: Option<f64>,
+    pub yes_ask: Option<f64>,
+    pub last_price: Option<f64>,
+    /// What a settled market paid out for YES (1.0 or 0.0); None while it trades.
+    pub settlement: Option<f64>,
+    /// The market has settled or is about to (the game is over).
     pub settled: bool,
     pub observed_at: UnixMicros,
 }

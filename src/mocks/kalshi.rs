@@ -79,13 +79,19 @@ fn quote(state: &MockState, game: usize, market: usize, tick: Option<u64>) -> Qu
         }
     };
     if !result.is_empty() {
-        let settled = if won { 1.0 } else { 0.0 };
+        // Kalshi keeps a settled market's last order book; the settlement is in
+        // `result` and `settlement_value_dollars`.
+        let (bid, ask, last) = if won {
+            (0.99, 1.0, 0.99)
+        } else {
+            (0.0, 0.01, 0.01)
+        };
         return Quote {
             status,
             result,
-            bid: settled,
-            ask: settled,
-            last: settled,
+            bid,
+            ask,
+            last,
             elapsed_s,
             live,
         };
@@ -127,6 +133,10 @@ fn market_json(state: &MockState, game: usize, market: usize) -> Value {
     let volume = 40_000.0 + q.elapsed_s * 21.0;
     m["status"] = json!(q.status);
     m["result"] = json!(q.result);
+    if !q.result.is_empty() {
+        let paid = if q.result == "yes" { 1.0 } else { 0.0 };
+        m["settlement_value_dollars"] = json!(dollars(paid));
+    }
     m["yes_bid_dollars"] = json!(dollars(q.bid));
     m["yes_ask_dollars"] = json!(dollars(q.ask));
     m["no_bid_dollars"] = json!(dollars(cents(1.0 - q.ask)));

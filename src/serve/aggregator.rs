@@ -245,6 +245,7 @@ impl Aggregator {
                 yes_bid: q.yes_bid,
                 yes_ask: q.yes_ask,
                 last_price: q.last_price,
+                settlement: q.settlement,
             }),
             sources: self.sources,
             as_of: track.heard,

@@ -62,9 +62,16 @@ impl Store {
             .field_opt("home_score", point.score.map(|s| Field::Int(s.home.into())))
             .field_opt("away_score", point.score.map(|s| Field::Int(s.away.into())))
             .field_opt("home_win_prob", point.home_win_prob.map(Field::Float))
-            .field_opt("yes_bid", market.map(|m| Field::Float(m.yes_bid)))
-            .field_opt("yes_ask", market.map(|m| Field::Float(m.yes_ask)))
-            .field_opt("last_price", market.map(|m| Field::Float(m.last_price)))
+            .field_opt("yes_bid", market.and_then(|m| m.yes_bid).map(Field::Float))
+            .field_opt("yes_ask", market.and_then(|m| m.yes_ask).map(Field::Float))
+            .field_opt(
+                "last_price",
+                market.and_then(|m| m.last_price).map(Field::Float),
+            )
+            .field_opt(
+                "settlement",
+                market.and_then(|m| m.settlement).map(Field::Float),
+            )
             .field("espn", Field::Text(point.sources.espn.as_str().into()))
             .field("kalshi", Field::Text(point.sources.kalshi.as_str().into()))
             .field_opt("last_play", point.last_play.clone().map(Field::Text))

@@ -123,21 +123,7 @@ impl KalshiFeed {
         let observed_at = UnixMicros(crate::clock::unix_micros());
         page.markets
             .into_iter()
-            .map(|m| {
-                let price = |s: &str| {
-                    s.parse::<f64>().map_err(|_| {
-                        FeedError::Malformed(format!("price {s:?} of {} is not a number", m.ticker))
-                    })
-                };
-                Ok(QuoteObservation {
-                    yes_bid: price(&m.yes_bid_dollars)?,
-                    yes_ask: price(&m.yes_ask_dollars)?,
-                    last_price: price(&m.last_price_dollars)?,
-                    settled: matches!(m.status.as_str(), "determined" | "finalized" | "settled"),
-                    ticker: m.ticker,
-                    observed_at,
-                })
-            })
+            .map(|m| m.into_quote(observed_at))
             .collect()
     }
 
@@ -369,9 +355,79 @@ struct MarketsPage {
 struct Market {
     ticker: String,
     status: String,
-    yes_bid_dollars: String,
-    yes_ask_dollars: String,
-    last_price_dollars: String,
+    #[serde(default)]
+    yes_bid_dollars: Option<String>,
+    #[serde(default)]
+    yes_ask_dollars: Option<String>,
+    #[serde(default)]
+    last_price_dollars: Option<String>,
+    /// "yes" or "no" once settled, "" before.
+    #[serde(default)]
+    result: Option<String>,
+    #[serde(default)]
+    settlement_value_dollars: Option<String>,
+}
+
+impl Market {
+    /// The market's quote. A settled market keeps its last order book, which says
+    /// nothing any more: its quote is the settlement.
+    fn into_quote(self, observed_at: UnixMicros) -> Result<QuoteObservation, FeedError> {
+        let settled = matches!(self.status.as_str(), "determined" | "finalized" | "settled");
+        let what = |field: &str| format!("{field} of {}", self.ticker);
+        let settlement = match (settled, self.result.as_deref()) {
+            (true, Some("yes" | "no")) => dollars(
+                self.settlement_value_dollars.as_deref(),
+                &what("settlement_value_dollars"),
+            )?
+            .or(Some(if self.result.as_deref() == Some("yes") {
+                1.0
+            } else {
+                0.0
+            })),
+            _ => None,
+        };
+        if settlement.is_some() {
+            return Ok(QuoteObservation {
+                yes_bid: None,
+                yes_ask: None,
+                last_price: settlement,
+                settlement,
+                settled,
+                ticker: self.ticker,
+                observed_at,
+            });
+        }
+        Ok(QuoteObservation {
+            yes_bid: dollars(self.yes_bid_dollars.as_deref(), &what("yes_bid_dollars"))?,
+            yes_ask: dollars(self.yes_ask_dollars.as_deref(), &what("yes_ask_dollars"))?,
+            last_price: last_price(
+                self.last_price_dollars.as_deref(),
+                &what("last_price_dollars"),
+            )?,
+            settlement: None,
+            settled,
+            ticker: self.ticker,
+            observed_at,
+        })
+    }
+}
+
+/// A dollar price: None when it is empty or missing (Kalshi sends `""` for a price
+/// that is not there), an error when it is not a number.
+fn dollars(text: Option<&str>, what: &str) -> Result<Option<f64>, FeedError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => t
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| FeedError::Malformed(format!("{what} {t:?} is not a number"))),
+    }
+}
+
+/// A last trade price: none also when it is 0, which is what a market that never
+/// traded shows (a trade is at 1 cent at least).
+fn last_price(text: Option<&str>, what: &str) -> Result<Option<f64>, FeedError> {
+    Ok(dollars(text, what)?.filter(|p| *p > 0.0))
 }
 
 #[derive(Deserialize)]
@@ -384,9 +440,12 @@ struct StreamMessage<'a> {
 #[derive(Deserialize)]
 struct Ticker {
     market_ticker: String,
-    price_dollars: String,
-    yes_bid_dollars: String,
-    yes_ask_dollars: String,
+    #[serde(default)]
+    price_dollars: Option<String>,
+    #[serde(default)]
+    yes_bid_dollars: Option<String>,
+    #[serde(default)]
+    yes_ask_dollars: Option<String>,
 }
 
 /// A ticker message becomes a quote; control messages (`subscribed`, `ok`) are Ok(None).
@@ -401,14 +460,11 @@ fn parse_stream_message(text: &str) -> Result<Option<QuoteObservation>, FeedErro
                 .and_then(|m| {
                     serde_json::from_value(m).map_err(|e| FeedError::Malformed(e.to_string()))
                 })?;
-            let price = |s: &str| {
-                s.parse::<f64>()
-                    .map_err(|_| FeedError::Malformed(format!("price {s:?} is not a number")))
-            };
             Ok(Some(QuoteObservation {
-                yes_bid: price(&ticker.yes_bid_dollars)?,
-                yes_ask: price(&ticker.yes_ask_dollars)?,
-                last_price: price(&ticker.price_dollars)?,
+                yes_bid: dollars(ticker.yes_bid_dollars.as_deref(), "yes_bid_dollars")?,
+                yes_ask: dollars(ticker.yes_ask_dollars.as_deref(), "yes_ask_dollars")?,
+                last_price: last_price(ticker.price_dollars.as_deref(), "price_dollars")?,
+                settlement: None,
                 settled: false,
                 ticker: ticker.market_ticker,
                 observed_at: UnixMicros(crate::clock::unix_micros()),
@@ -428,6 +484,70 @@ fn parse_stream_message(text: &str) -> Result<Option<QuoteObservation>, FeedErro
 mod tests {
     use super::*;
 
+    /// Real frames: Kalshi sends `""` for a price that is not there; the rest of the
+    /// message still applies.
+    #[test]
+    fn an_empty_or_missing_price_is_no_price_and_the_rest_applies() {
+        let q = parse_stream_message(r#"{"type":"ticker","sid":1,"msg":{"market_ticker":"T","price_dollars":"","yes_bid_dollars":"0.5500","yes_ask_dollars":"0.5700","ts":1}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (q.yes_bid, q.yes_ask, q.last_price),
+            (Some(0.55), Some(0.57), None)
+        );
+        let q = parse_stream_message(
+            r#"{"type":"ticker","sid":1,"msg":{"market_ticker":"T","price_dollars":"0.5600"}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (q.yes_bid, q.yes_ask, q.last_price),
+            (None, None, Some(0.56))
+        );
+        assert!(matches!(
+            parse_stream_message(
+                r#"{"type":"ticker","msg":{"market_ticker":"T","price_dollars":"abc"}}"#
+            ),
+            Err(FeedError::Malformed(_))
+        ));
+    }
+
+    fn market(json: serde_json::Value) -> QuoteObservation {
+        serde_json::from_value::<Market>(json)
+            .unwrap()
+            .into_quote(UnixMicros(1))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_never_traded_market_has_no_last_price_and_a_settled_one_its_settlement() {
+        let untraded = market(serde_json::json!({"ticker": "T", "status": "active",
+            "yes_bid_dollars": "0.4000", "yes_ask_dollars": "0.4500", "last_price_dollars": "0.0000",
+            "result": ""}));
+        assert_eq!(
+            (untraded.yes_bid, untraded.last_price, untraded.settlement),
+            (Some(0.4), None, None)
+        );
+        // Kalshi keeps a settled market's last book; the settlement is what counts.
+        let won = market(serde_json::json!({"ticker": "T", "status": "finalized",
+            "yes_bid_dollars": "0.9900", "yes_ask_dollars": "1.0000", "last_price_dollars": "0.9900",
+            "result": "yes", "settlement_value_dollars": "1.0000"}));
+        assert_eq!(
+            (
+                won.yes_bid,
+                won.yes_ask,
+                won.last_price,
+                won.settlement,
+                won.settled
+            ),
+            (None, None, Some(1.0), Some(1.0), true)
+        );
+        let lost = market(serde_json::json!({"ticker": "T", "status": "determined",
+            "yes_bid_dollars": "0.0000", "yes_ask_dollars": "0.0100", "last_price_dollars": "0.0100",
+            "result": "no"}));
+        assert_eq!((lost.last_price, lost.settlement), (Some(0.0), Some(0.0)));
+    }
+
     #[test]
     fn ticker_messages_become_quotes() {
         let q = parse_stream_message(r#"{"type":"ticker","sid":1,"msg":{"market_ticker":"T","price_dollars":"0.560","yes_bid_dollars":"0.550","yes_ask_dollars":"0.570","ts":1}}"#)
@@ -435,7 +555,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             (q.ticker.as_str(), q.yes_bid, q.yes_ask, q.last_price),
-            ("T", 0.55, 0.57, 0.56)
+            ("T", Some(0.55), Some(0.57), Some(0.56))
         );
         assert_eq!(
             parse_stream_message(
