@@ -39,9 +39,10 @@
   };
   const score = (s) => (s == null ? "–" : s.away + " – " + s.home);
   // ESPN's period and clock as a fan reads them: "Q2 5:32", "End of Q2", "OT 1:05",
-  // "Final"; nothing before the tip.
+  // "Final", "Postponed"; nothing before the tip.
+  const OFF_STATES = { final: "Final", postponed: "Postponed", canceled: "Canceled", suspended: "Suspended" };
   const clock = (p) => {
-    if (p.state === "final") return "Final";
+    if (OFF_STATES[p.state]) return OFF_STATES[p.state];
     if (p.state !== "live" || p.period == null) return "";
     const extra = p.period - 4;
     const period = extra > 0 ? (extra > 1 ? extra + "OT" : "OT") : "Q" + p.period;

@@ -20,6 +20,8 @@ mod serve_exposure;
 mod serve_faults;
 // Kalshi sign-in: signed requests, a mock that checks them, streaming vs polling.
 mod serve_kalshi;
+// API-SPORTS as the real one answers: the league's day, quota and plan errors.
+mod serve_apisports;
 // Scores: cache, quota, circuit breaker, missing key.
 mod serve_scores;
 // InfluxDB (Debian's, on loopback): what serve writes, and a store outage the stream

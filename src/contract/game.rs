@@ -91,8 +91,28 @@ pub enum League {
 #[serde(rename_all = "lowercase")]
 pub enum GameState {
     Scheduled,
+    /// In play; a delay that resumes (rain, a stoppage) stays live.
     Live,
     Final,
+    /// Moved to another day (since 1.3.0).
+    Postponed,
+    /// Called off, or abandoned and not to be resumed (since 1.3.0).
+    Canceled,
+    /// Stopped during play, to be resumed later (since 1.3.0).
+    Suspended,
+}
+
+impl GameState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GameState::Scheduled => "scheduled",
+            GameState::Live => "live",
+            GameState::Final => "final",
+            GameState::Postponed => "postponed",
+            GameState::Canceled => "canceled",
+            GameState::Suspended => "suspended",
+        }
+    }
 }
 
 /// How fresh a source's data is.

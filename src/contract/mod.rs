@@ -31,7 +31,8 @@
 //! Since 1.3.0 `/health` says how a streaming source (Kalshi) is reached: `stream`
 //! `streaming`, `polling` (no key for its stream) or `down` (with why); a market's
 //! prices may be null (no bid, no ask, never traded), and a settled market carries
-//! its `settlement` instead of its last order book.
+//! its `settlement` instead of its last order book; a game's state may also be
+//! `postponed`, `canceled` or `suspended`.
 //!
 //! Objects may grow new fields, and `error` frames new codes, in a minor contract
 //! version; clients must ignore fields they do not know and treat unknown codes as

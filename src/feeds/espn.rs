@@ -148,6 +148,37 @@ struct Status {
 #[derive(Deserialize)]
 struct StatusType {
     state: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    completed: Option<bool>,
+}
+
+impl StatusType {
+    /// The game's state from ESPN's status: `state` (pre, in, post) says where it
+    /// stands, `name` and `completed` what happened. A postponed or cancelled game is
+    /// `post` but not `completed`: not a final.
+    fn game_state(&self) -> Option<GameState> {
+        let named = match self.name.as_deref() {
+            Some("STATUS_POSTPONED") => Some(GameState::Postponed),
+            Some("STATUS_CANCELED" | "STATUS_CANCELLED" | "STATUS_FORFEIT_CANCELED") => {
+                Some(GameState::Canceled)
+            }
+            Some("STATUS_SUSPENDED") => Some(GameState::Suspended),
+            _ => None,
+        };
+        match (self.state.as_str(), named) {
+            (_, Some(state)) => Some(state),
+            ("pre", None) => Some(GameState::Scheduled),
+            // A delay (STATUS_DELAYED, STATUS_RAIN_DELAY) stays live: it resumes.
+            ("in", None) => Some(GameState::Live),
+            ("post", None) if self.completed != Some(false) => Some(GameState::Final),
+            // Over but not completed, under a name this table does not know: it will
+            // not be played on as scheduled.
+            ("post", None) => Some(GameState::Suspended),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -171,12 +202,11 @@ struct Probability {
 
 fn observation(event: Event, observed_at: crate::contract::UnixMicros) -> Option<GameObservation> {
     let comp = event.competitions.into_iter().next()?;
-    let state = match comp.status.kind.state.as_str() {
-        "pre" => GameState::Scheduled,
-        "in" => GameState::Live,
-        "post" => GameState::Final,
-        _ => return None,
-    };
+    let state = comp.status.kind.game_state()?;
+    let played = matches!(
+        state,
+        GameState::Live | GameState::Final | GameState::Suspended
+    );
     let score_of = |side: &str| {
         comp.competitors
             .iter()
@@ -185,7 +215,7 @@ fn observation(event: Event, observed_at: crate::contract::UnixMicros) -> Option
             .and_then(|s| s.parse::<u32>().ok())
     };
     let score = match (score_of("home"), score_of("away")) {
-        (Some(home), Some(away)) if state != GameState::Scheduled => Some(Score { home, away }),
+        (Some(home), Some(away)) if played => Some(Score { home, away }),
         _ => None,
     };
     let last_play = comp.situation.and_then(|s| s.last_play);
@@ -201,12 +231,11 @@ fn observation(event: Event, observed_at: crate::contract::UnixMicros) -> Option
             }
         })
         .filter(|p| (0.0..=1.0).contains(p));
-    let live_or_final = state != GameState::Scheduled;
     Some(GameObservation {
         espn_event_id: event.id,
         state,
-        period: comp.status.period.filter(|p| *p > 0 && live_or_final),
-        clock: comp.status.display_clock.filter(|_| live_or_final),
+        period: comp.status.period.filter(|p| *p > 0 && played),
+        clock: comp.status.display_clock.filter(|_| played),
         score,
         home_win_prob,
         last_play_id: last_play.as_ref().and_then(|p| p.id.clone()),
@@ -232,6 +261,35 @@ mod tests {
         assert_eq!(obs.score, Some(Score { home: 61, away: 58 }));
         assert_eq!((obs.period, obs.clock.as_deref()), (Some(3), Some("5:32")));
         assert_eq!(obs.home_win_prob, Some(0.71));
+    }
+
+    fn state_of(status: &str) -> (GameState, Option<Score>) {
+        let json = format!(
+            r#"{{"events":[{{"id":"401","competitions":[{{
+            "competitors":[{{"homeAway":"home","score":"0"}},{{"homeAway":"away","score":"0"}}],
+            "status":{{"displayClock":"0.0","period":0,"type":{status}}}}}]}}]}}"#
+        );
+        let board: Scoreboard = serde_json::from_str(&json).unwrap();
+        let obs = observation(board.events.into_iter().next().unwrap(), UnixMicros(5)).unwrap();
+        (obs.state, obs.score)
+    }
+
+    /// Real scoreboards: a postponed or cancelled game is `post` but not completed,
+    /// and is neither final nor 0-0.
+    #[test]
+    fn postponed_and_cancelled_games_are_not_finals() {
+        let postponed = r#"{"id":"6","name":"STATUS_POSTPONED","state":"post","completed":false}"#;
+        assert_eq!(state_of(postponed), (GameState::Postponed, None));
+        let canceled = r#"{"id":"5","name":"STATUS_CANCELED","state":"post","completed":false}"#;
+        assert_eq!(state_of(canceled), (GameState::Canceled, None));
+        let suspended = r#"{"id":"7","name":"STATUS_SUSPENDED","state":"in","completed":false}"#;
+        assert_eq!(state_of(suspended).0, GameState::Suspended);
+        let delayed = r#"{"id":"2","name":"STATUS_DELAYED","state":"in","completed":false}"#;
+        assert_eq!(state_of(delayed).0, GameState::Live);
+        let final_ = r#"{"id":"3","name":"STATUS_FINAL","state":"post","completed":true}"#;
+        assert_eq!(state_of(final_).0, GameState::Final);
+        let unnamed_post = r#"{"state":"post"}"#;
+        assert_eq!(state_of(unnamed_post).0, GameState::Final);
     }
 
     #[test]

@@ -116,6 +116,13 @@ pub enum FeedError {
     /// until the key is fixed.
     #[error("{0}")]
     Refused(String),
+    /// The day's request quota is spent upstream; it comes back at the day's reset.
+    #[error("the daily request quota is spent: {0}")]
+    QuotaSpent(String),
+    /// What was asked is outside the account's plan (a season, a league): a setting
+    /// to change, not an outage.
+    #[error("{0}")]
+    Plan(String),
 }
 
 impl FeedError {

@@ -120,11 +120,12 @@ impl Aggregator {
         }
     }
 
-    fn apply_game(&mut self, obs: GameObservation) {
+    fn apply_game(&mut self, mut obs: GameObservation) {
         let Some(&i) = self.by_event.get(&obs.espn_event_id) else {
             return;
         };
         let track = &mut self.games[i];
+        keep_last_probability(&mut obs, track.espn.as_ref());
         track.heard.espn = Some(obs.observed_at);
         if track
             .espn
@@ -253,6 +254,15 @@ impl Aggregator {
     }
 }
 
+/// ESPN's last play does not always carry a win probability; while the game is in
+/// play the last one known stands, rather than the chart dropping to nothing between
+/// plays.
+fn keep_last_probability(obs: &mut GameObservation, previous: Option<&GameObservation>) {
+    if obs.home_win_prob.is_none() && obs.state == GameState::Live {
+        obs.home_win_prob = previous.and_then(|p| p.home_win_prob);
+    }
+}
+
 /// Two scoreboard readings that a viewer could not tell apart.
 fn same_game_view(a: &GameObservation, b: &GameObservation) -> bool {
     a.state == b.state
@@ -280,5 +290,38 @@ pub fn initial_point() -> Point {
             kalshi: SourceHealth::Stale,
         },
         as_of: SourceTimes::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(state: GameState, prob: Option<f64>) -> GameObservation {
+        GameObservation {
+            espn_event_id: "401".into(),
+            state,
+            period: Some(2),
+            clock: Some("5:00".into()),
+            score: None,
+            home_win_prob: prob,
+            last_play_id: None,
+            last_play: None,
+            observed_at: UnixMicros(1),
+        }
+    }
+
+    #[test]
+    fn a_play_without_a_probability_keeps_the_last_one_while_in_play() {
+        let before = reading(GameState::Live, Some(0.62));
+        let mut now = reading(GameState::Live, None);
+        keep_last_probability(&mut now, Some(&before));
+        assert_eq!(now.home_win_prob, Some(0.62));
+        let mut new_value = reading(GameState::Live, Some(0.7));
+        keep_last_probability(&mut new_value, Some(&before));
+        assert_eq!(new_value.home_win_prob, Some(0.7));
+        let mut over = reading(GameState::Final, None);
+        keep_last_probability(&mut over, Some(&before));
+        assert_eq!(over.home_win_prob, None, "a final game's is ESPN's own");
     }
 }

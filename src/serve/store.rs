@@ -13,9 +13,7 @@
 use std::sync::Arc;
 
 use super::observe::Metrics;
-use crate::contract::{
-    GameInfo, GameState, League, Point, ScoresBody, Source, SourceHealth, UnixMicros,
-};
+use crate::contract::{GameInfo, League, Point, ScoresBody, Source, SourceHealth, UnixMicros};
 use crate::influx::{Field, StoreStatus, WriteObserver, Writer, line};
 
 /// serve's handle on its store: nothing at all without `--influxdb`.
@@ -56,7 +54,7 @@ impl Store {
                 },
             )
             .field("seq", Field::Int(seq as i64))
-            .field("state", Field::Text(state_name(point.state).into()))
+            .field("state", Field::Text(point.state.as_str().into()))
             .field_opt("period", point.period.map(|p| Field::Int(p.into())))
             .field_opt("clock", point.clock.clone().map(Field::Text))
             .field_opt("home_score", point.score.map(|s| Field::Int(s.home.into())))
@@ -101,7 +99,7 @@ impl Store {
             line(&mut out, "scores")
                 .tag("league", league_name(body.league))
                 .tag("game", &game.id.to_string())
-                .tag("status", state_name(game.status))
+                .tag("status", game.status.as_str())
                 .field("home", Field::Text(game.home.name.clone()))
                 .field("away", Field::Text(game.away.name.clone()))
                 .field_opt("home_score", game.home.score.map(|s| Field::Int(s.into())))
@@ -161,14 +159,6 @@ fn league_name(league: League) -> &'static str {
         League::Nba => "nba",
         League::Nfl => "nfl",
         League::Nhl => "nhl",
-    }
-}
-
-fn state_name(state: GameState) -> &'static str {
-    match state {
-        GameState::Scheduled => "scheduled",
-        GameState::Live => "live",
-        GameState::Final => "final",
     }
 }
 

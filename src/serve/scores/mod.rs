@@ -35,6 +35,62 @@ struct Guarded {
     last_error: Option<String>,
 }
 
+/// How a call to API-SPORTS went, for its circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Games came back.
+    Answered,
+    /// It answered, but refused: quota spent, outside the plan, a bad key. Calling
+    /// again will not fix it; it is not an outage either.
+    Refused,
+    /// It failed: unreachable, timed out, 5xx, malformed, rate limited.
+    Failed,
+}
+
+/// The answer to give a client for a failed call, and how the call counts.
+fn refusal(league: League, e: FeedError, now_s: u64) -> (Outcome, ApiError) {
+    let name = league_name(league);
+    match e {
+        FeedError::QuotaSpent(why) => {
+            let resets = QuotaLimiter::daily_reset_in(now_s);
+            let answer = ApiError::Unavailable {
+                code: "quota_exhausted",
+                message: format!("API-SPORTS: {why} (it resets at 00:00 UTC, in {resets}s)"),
+                retry_after_s: Some(resets),
+            };
+            (Outcome::Refused, answer)
+        }
+        FeedError::Plan(why) => {
+            let answer = ApiError::Unavailable {
+                code: "plan_unavailable",
+                message: format!("API-SPORTS {name}: {why}"),
+                retry_after_s: None,
+            };
+            (Outcome::Refused, answer)
+        }
+        FeedError::Refused(why) => {
+            let answer = ApiError::Unavailable {
+                code: "bad_api_key",
+                message: why,
+                retry_after_s: None,
+            };
+            (Outcome::Refused, answer)
+        }
+        FeedError::RateLimited => {
+            let answer = ApiError::Unavailable {
+                code: "upstream_rate_limited",
+                message: "API-SPORTS refused the request: its per-minute rate limit".into(),
+                retry_after_s: Some(60),
+            };
+            (Outcome::Failed, answer)
+        }
+        other => (
+            Outcome::Failed,
+            ApiError::BadGateway(format!("API-SPORTS {name}: {other}")),
+        ),
+    }
+}
+
 pub struct Scores {
     client: ApiSportsClient,
     guarded: Mutex<Guarded>,
@@ -164,49 +220,60 @@ impl Scores {
         }
         self.count_cache(league, CacheStatus::Miss);
         let fetched = self.client.games(league).await;
+        let now_s = crate::clock::unix_seconds();
         let mut g = self.lock();
-        let now = Instant::now();
-        let breaker = g.breakers.get_mut(&league).expect("a breaker per league");
-        match fetched {
-            Ok(f) => {
-                breaker.success();
-                self.record_circuit(league, CircuitState::Closed);
-                if let Some(remaining) = f.daily_remaining {
-                    g.quota
-                        .observe_daily_remaining(crate::clock::unix_seconds(), remaining);
-                    self.record_quota(&g.quota);
-                }
+        if let Some(remaining) = fetched.daily_remaining {
+            g.quota.observe_daily_remaining(now_s, remaining);
+        }
+        if let Some(remaining) = fetched.minute_remaining {
+            g.quota.observe_minute_remaining(now_s, remaining);
+        }
+        if matches!(fetched.games, Err(FeedError::QuotaSpent(_))) {
+            g.quota.observe_daily_spent(now_s);
+        }
+        self.record_quota(&g.quota);
+        match fetched.games {
+            Ok(games) => {
+                self.settle(&mut g, league, Outcome::Answered);
                 g.last_error = None;
                 let body = ScoresBody {
                     league,
                     source: Source::Apisports,
-                    games: f.games,
+                    games,
                 };
-                g.cache.put(league, body.clone(), now);
+                g.cache.put(league, body.clone(), Instant::now());
                 drop(g);
                 self.store.scores(&body);
                 Ok((body, CacheStatus::Miss))
             }
             Err(e) => {
-                breaker.failure(now);
-                self.record_circuit(league, breaker.state(now));
-                self.metrics
-                    .upstream_failures
-                    .get_or_create(&super::observe::SourceLabel {
-                        source: "apisports".into(),
-                    })
-                    .inc();
                 g.last_error = Some(e.to_string());
-                Err(match e {
-                    FeedError::RateLimited => ApiError::Unavailable {
-                        code: "upstream_rate_limited",
-                        message: "API-SPORTS refused the request: rate limit or daily quota reached upstream".into(),
-                        retry_after_s: Some(60),
-                    },
-                    other => ApiError::BadGateway(format!("API-SPORTS {}: {other}", league_name(league))),
-                })
+                let (outcome, answer) = refusal(league, e, now_s);
+                self.settle(&mut g, league, outcome);
+                if outcome == Outcome::Failed {
+                    self.metrics
+                        .upstream_failures
+                        .get_or_create(&super::observe::SourceLabel {
+                            source: "apisports".into(),
+                        })
+                        .inc();
+                }
+                Err(answer)
             }
         }
+    }
+
+    /// Tells the league's circuit breaker how the call went: only a failure of the
+    /// upstream counts against it; an answer that refuses (quota, plan, key) does not.
+    fn settle(&self, g: &mut Guarded, league: League, outcome: Outcome) {
+        let now = Instant::now();
+        let breaker = g.breakers.get_mut(&league).expect("a breaker per league");
+        match outcome {
+            Outcome::Answered => breaker.success(),
+            Outcome::Refused => breaker.success_if_probe(),
+            Outcome::Failed => breaker.failure(now),
+        }
+        self.record_circuit(league, breaker.state(now));
     }
 
     /// Checks the circuit and takes one request from the quota.
