@@ -98,9 +98,12 @@ impl Upstream for EspnFeed {
         match games {
             Ok(games) => {
                 report_health(sink, Source::Espn, health.success(Instant::now()), None).await;
+                let ids = games.iter().map(|g| g.espn_event_id.clone()).collect();
                 for game in games {
                     send(sink, FeedEvent::Game(game)).await;
                 }
+                let source = Source::Espn;
+                send(sink, FeedEvent::Listed { source, ids }).await;
                 Round::Again(self.poll)
             }
             Err(e) => Round::Failed(e),

@@ -39,6 +39,17 @@ pub enum FeedEvent {
         health: SourceHealth,
         detail: Option<String>,
     },
+    /// Every game the source lists now (a scoreboard poll's event ids): a live game
+    /// that drops off it is stale for that game, however well the source answers.
+    Listed {
+        source: Source,
+        ids: Vec<String>,
+    },
+    /// The source sent an error frame on its stream (the stream stays open).
+    ErrorFrame {
+        source: Source,
+        code: String,
+    },
     /// How a streaming source is reached now, told when it changes: its stream can
     /// fail while its REST API answers, and `/health` shows the two apart.
     Link {

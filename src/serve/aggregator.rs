@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::error::without_urls;
-use super::observe::{Metrics, SourceBoard};
+use super::observe::{Metrics, SourceBoard, SourceCodeLabel, SourceLabel};
 use super::store::Store;
 use super::stream::hub::Hub;
 use crate::contract::{
@@ -30,6 +30,9 @@ struct GameTrack {
     state: Option<GameState>,
     /// When each source last said anything about this game, changed or not.
     heard: SourceTimes,
+    /// ESPN's scoreboard stopped listing this game while it was live: its ESPN fields
+    /// are stale for this game, whatever ESPN's health.
+    unlisted: bool,
 }
 
 pub struct Aggregator {
@@ -117,6 +120,14 @@ impl Aggregator {
                 link,
                 detail,
             } => self.apply_link(source, link, detail),
+            FeedEvent::Listed { source, ids } => self.apply_listed(source, &ids),
+            FeedEvent::ErrorFrame { source, code } => {
+                let label = SourceCodeLabel {
+                    source: source.as_str().into(),
+                    code,
+                };
+                self.metrics.stream_error_frames.get_or_create(&label).inc();
+            }
         }
     }
 
@@ -165,6 +176,14 @@ impl Aggregator {
     fn apply_link(&mut self, source: Source, link: Link, detail: Option<String>) {
         let was = self.board.link(source).map(|(l, _)| l);
         self.board.set_link(source, link, detail.clone());
+        let label = SourceLabel {
+            source: source.as_str().into(),
+        };
+        let up = i64::from(link == Link::Streaming);
+        self.metrics.stream_up.get_or_create(&label).set(up);
+        if link == Link::Streaming && was == Some(Link::Down) {
+            self.metrics.stream_reconnects.get_or_create(&label).inc();
+        }
         if was != Some(link) {
             let detail = detail.as_deref().map(without_urls).unwrap_or_default();
             match link {
@@ -176,6 +195,42 @@ impl Aggregator {
                 }
             }
         }
+    }
+
+    /// A scoreboard poll's list: a live game missing from it is stale for that game
+    /// (its clock would otherwise freeze under an `ok` ESPN); listed again, it is not.
+    fn apply_listed(&mut self, source: Source, ids: &[String]) {
+        if source != Source::Espn {
+            return;
+        }
+        let listed: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        for i in 0..self.games.len() {
+            let track = &self.games[i];
+            let Some(event) = track.espn.as_ref().map(|e| e.espn_event_id.as_str()) else {
+                continue;
+            };
+            let missing = !listed.contains(event) && track.state == Some(GameState::Live);
+            if missing == track.unlisted {
+                continue;
+            }
+            self.games[i].unlisted = missing;
+            let message = if missing {
+                "espn is stale for this game: its scoreboard no longer lists it while it was live"
+            } else {
+                "espn lists this game again"
+            };
+            let now = self.point(i, Cause::Play, UnixMicros(0));
+            self.hub.games()[i].publish_status(now, message);
+            self.metrics.frames_published.inc();
+        }
+        let unlisted = self.games.iter().filter(|g| g.unlisted).count();
+        let label = SourceLabel {
+            source: source.as_str().into(),
+        };
+        self.metrics
+            .games_unlisted
+            .get_or_create(&label)
+            .set(unlisted as i64);
     }
 
     fn apply_health(&mut self, source: Source, health: SourceHealth, detail: Option<String>) {
@@ -248,7 +303,13 @@ impl Aggregator {
                 last_price: q.last_price,
                 settlement: q.settlement,
             }),
-            sources: self.sources,
+            sources: SourceStatuses {
+                espn: match (track.unlisted, self.sources.espn) {
+                    (true, SourceHealth::Ok) => SourceHealth::Stale,
+                    (_, health) => health,
+                },
+                kalshi: self.sources.kalshi,
+            },
             as_of: track.heard,
         }
     }

@@ -204,6 +204,15 @@ impl KalshiFeed {
                     // socket open: say so, and go on reading.
                     Err(FeedError::Upstream(why)) => {
                         tracing::warn!(source = "kalshi", error = %why, "Kalshi sent an error frame");
+                        let code = error_code(&why);
+                        send(
+                            sink,
+                            FeedEvent::ErrorFrame {
+                                source: Source::Kalshi,
+                                code,
+                            },
+                        )
+                        .await;
                     }
                     Err(e) => {
                         tracing::warn!(source = "kalshi", error = %e, "bad ticker message");
@@ -291,6 +300,17 @@ impl KalshiFeed {
             }
         }
     }
+}
+
+/// The `code` of a Kalshi error frame's `msg` (as `Upstream` carries it), for the
+/// error-frames metric: a short number, else "other", so a peer cannot grow the
+/// label set.
+fn error_code(msg: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(msg)
+        .ok()
+        .and_then(|m| m["code"].as_u64())
+        .filter(|c| *c < 1000)
+        .map_or_else(|| "other".to_owned(), |c| c.to_string())
 }
 
 /// Tells the aggregator how Kalshi is reached now.
@@ -546,6 +566,13 @@ mod tests {
             "yes_bid_dollars": "0.0000", "yes_ask_dollars": "0.0100", "last_price_dollars": "0.0100",
             "result": "no"}));
         assert_eq!((lost.last_price, lost.settlement), (Some(0.0), Some(0.0)));
+    }
+
+    #[test]
+    fn error_frames_are_counted_by_a_short_code() {
+        assert_eq!(error_code(r#"{"code":8,"msg":"Unknown channel name"}"#), "8");
+        assert_eq!(error_code(r#"{"code":123456,"msg":"x"}"#), "other");
+        assert_eq!(error_code("error without msg"), "other");
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub struct CodeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceCodeLabel {
+    pub source: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabel {
     pub league: String,
     pub result: String,
@@ -108,6 +114,10 @@ pub struct Metrics {
     pub frames_published: Counter,
     pub source_state: Family<SourceLabel, Gauge>,
     pub upstream_failures: Family<SourceLabel, Counter>,
+    pub stream_up: Family<SourceLabel, Gauge>,
+    pub stream_reconnects: Family<SourceLabel, Counter>,
+    pub stream_error_frames: Family<SourceCodeLabel, Counter>,
+    pub games_unlisted: Family<SourceLabel, Gauge>,
     pub scores_cache: Family<CacheLabel, Counter>,
     pub circuit_state: Family<LeagueLabel, Gauge>,
     pub http_requests: Family<RouteLabel, Counter>,
@@ -147,6 +157,10 @@ impl Metrics {
             frames_published: Counter::default(),
             source_state: Family::default(),
             upstream_failures: Family::default(),
+            stream_up: Family::default(),
+            stream_reconnects: Family::default(),
+            stream_error_frames: Family::default(),
+            games_unlisted: Family::default(),
             scores_cache: Family::default(),
             circuit_state: Family::default(),
             http_requests: Family::default(),
@@ -211,6 +225,14 @@ impl Metrics {
     /// The series of what the server depends on: sources, scores, quota, InfluxDB.
     fn register_upstreams(&mut self) {
         register!(self,
+            stream_up: "upstream_stream_up",
+                "1 while the source's stream is open, 0 while it is down or polled instead (streaming sources only)";
+            stream_reconnects: "upstream_stream_reconnects",
+                "Times a source's stream opened again after it was down";
+            stream_error_frames: "upstream_stream_error_frames",
+                "Error frames a source sent on its stream, by code (the stream stays open)";
+            games_unlisted: "upstream_games_unlisted",
+                "Live games the source no longer lists (each is stale for that game)";
             source_state: "source_state",
                 "Upstream source state: 0 ok, 1 stale, 2 down";
             upstream_failures: "upstream_failures",
@@ -265,6 +287,14 @@ impl Metrics {
             let _ = self.source_state.get_or_create(&label);
             let _ = self.upstream_failures.get_or_create(&label);
         }
+        let kalshi = SourceLabel {
+            source: Source::Kalshi.as_str().into(),
+        };
+        let _ = self.stream_up.get_or_create(&kalshi);
+        let _ = self.stream_reconnects.get_or_create(&kalshi);
+        let _ = self.games_unlisted.get_or_create(&SourceLabel {
+            source: Source::Espn.as_str().into(),
+        });
         for league in ["nfl", "nhl"] {
             for result in ["hit", "miss"] {
                 let _ = self.scores_cache.get_or_create(&CacheLabel {

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod sources;
 
 pub use metrics::{
-    CacheLabel, GameLabel, LeagueLabel, Metrics, ReasonLabel, ResultLabel, SourceLabel,
+    CacheLabel, GameLabel, LeagueLabel, Metrics, ReasonLabel, ResultLabel, SourceCodeLabel,
+    SourceLabel,
 };
 pub use sources::{SourceBoard, SourceEntry};

@@ -1,0 +1,170 @@
+//! serve against an ESPN scoreboard shaped as the real one (written from its public
+//! documentation, not the mock's recordings), one scripted poll at a time.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::routing;
+use livegames::serve::{ServeConfig, ServerHandle};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const EVENT: &str = "401810999";
+const GAME: &str = "0022500612";
+
+fn event(state: &str, name: &str, completed: bool, last_play: Value) -> Value {
+    json!({"id": EVENT, "uid": format!("s:40~l:46~e:{EVENT}"), "date": "2026-01-15T00:30Z",
+        "name": "Boston Celtics at New York Knicks", "shortName": "BOS @ NY",
+        "competitions": [{"id": EVENT,
+            "competitors": [
+                {"id": "18", "homeAway": "home", "order": 0, "score": "61",
+                 "team": {"id": "18", "abbreviation": "NY", "displayName": "New York Knicks"}},
+                {"id": "2", "homeAway": "away", "order": 1, "score": "58",
+                 "team": {"id": "2", "abbreviation": "BOS", "displayName": "Boston Celtics"}}],
+            "status": {"clock": 332.0, "displayClock": "5:32", "period": 3,
+                "type": {"id": "2", "name": name, "state": state, "completed": completed,
+                         "description": "In Progress", "detail": "5:32 - 3rd Quarter"}},
+            "situation": {"lastPlay": last_play}}]})
+}
+
+fn scoreboard(events: Vec<Value>) -> Value {
+    json!({"leagues": [], "day": {"date": "2026-01-14"}, "events": events})
+}
+
+/// The scoreboard ESPN shows now; tests change it between polls.
+#[derive(Clone)]
+struct Board(Arc<Mutex<Value>>);
+
+async fn board(State(board): State<Board>) -> axum::Json<Value> {
+    axum::Json(board.0.lock().unwrap().clone())
+}
+
+async fn start_espn(first: Value) -> (Board, String) {
+    let shown = Board(Arc::new(Mutex::new(first)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/apis/site/v2/sports/basketball/nba/scoreboard",
+            routing::get(board),
+        )
+        .with_state(shown.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (shown, format!("http://{addr}"))
+}
+
+/// A games map with one game: event 401810999, NYK at home against BOS.
+fn games_map() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("lg-espn-map-{}.json", std::process::id()));
+    let map = json!({"version": 1, "games": [{"game": "nba-2026-01-14-BOS-NYK", "league": "nba",
+        "scheduled_at": "2026-01-15T00:30:00Z", "nba_game_id": GAME, "espn_event_id": EVENT,
+        "kalshi_event_ticker": "KXNBAGAME-26JAN14BOSNYK",
+        "kalshi_markets": ["KXNBAGAME-26JAN14BOSNYK-NYK", "KXNBAGAME-26JAN14BOSNYK-BOS"],
+        "kalshi_home_market": "KXNBAGAME-26JAN14BOSNYK-NYK",
+        "home": {"nba": "NYK", "name": "New York Knicks", "espn": "NY", "espn_id": "18", "nba_team_id": 1610612752},
+        "away": {"nba": "BOS", "name": "Boston Celtics", "espn": "BOS", "espn_id": "2", "nba_team_id": 1610612738}}]});
+    std::fs::write(&path, map.to_string()).unwrap();
+    path
+}
+
+async fn serve_on(espn: String) -> ServerHandle {
+    start(ServeConfig {
+        espn_url: Some(espn),
+        games_map: Some(games_map()),
+        ..fast_config()
+    })
+    .await
+}
+
+async fn latest(server: &ServerHandle) -> Value {
+    let list: Value = get(&format!("{}/api/live/games", server.http_url()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["games"][0]["latest"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_game_that_drops_off_the_scoreboard_is_stale_for_that_game() {
+    let live = event(
+        "in",
+        "STATUS_IN_PROGRESS",
+        false,
+        json!({"id": "1", "text": "Brunson makes 3",
+        "probability": {"homeWinPercentage": 0.64}}),
+    );
+    let (board, url) = start_espn(scoreboard(vec![live.clone()])).await;
+    let server = serve_on(url).await;
+    wait_for("the live game", || async {
+        let p = latest(&server).await;
+        (p["state"] == "live" && p["sources"]["espn"] == "ok").then_some(())
+    })
+    .await;
+    let mut client = connect(&server, &format!("/ws/live/{GAME}")).await;
+    client.next_of("snapshot").await;
+
+    // ESPN still answers, but no longer lists the game.
+    *board.0.lock().unwrap() = scoreboard(vec![]);
+    let status = client.next_of("status").await;
+    assert_eq!(status.value["sources"]["espn"], "stale", "{}", status.value);
+    assert!(
+        status.value["message"]
+            .as_str()
+            .unwrap()
+            .contains("no longer lists")
+    );
+    assert_eq!(latest(&server).await["sources"]["espn"], "stale");
+    let unlisted = metric(
+        &server,
+        "livegames_upstream_games_unlisted{source=\"espn\"}",
+    )
+    .await;
+    assert_eq!(unlisted, 1.0);
+    // Listed again: ok again.
+    *board.0.lock().unwrap() = scoreboard(vec![live]);
+    let status = client.next_of("status").await;
+    assert_eq!(status.value["sources"]["espn"], "ok", "{}", status.value);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postponed_is_not_final_and_a_play_without_probability_keeps_the_last() {
+    let with = event(
+        "in",
+        "STATUS_IN_PROGRESS",
+        false,
+        json!({"id": "1", "text": "Brunson makes 3",
+        "probability": {"homeWinPercentage": 0.64}}),
+    );
+    let (board, url) = start_espn(scoreboard(vec![with])).await;
+    let server = serve_on(url).await;
+    wait_for("the probability", || async {
+        (latest(&server).await["home_win_prob"] == 0.64).then_some(())
+    })
+    .await;
+    let without = event(
+        "in",
+        "STATUS_IN_PROGRESS",
+        false,
+        json!({"id": "2", "text": "Timeout"}),
+    );
+    *board.0.lock().unwrap() = scoreboard(vec![without]);
+    let p = wait_for("the next play", || async {
+        let p = latest(&server).await;
+        (p["last_play"] == "Timeout").then_some(p)
+    })
+    .await;
+    assert_eq!(p["home_win_prob"], 0.64, "{p}");
+
+    let postponed = event("post", "STATUS_POSTPONED", false, json!({}));
+    *board.0.lock().unwrap() = scoreboard(vec![postponed]);
+    let p = wait_for("postponed", || async {
+        let p = latest(&server).await;
+        (p["state"] == "postponed").then_some(p)
+    })
+    .await;
+    assert_eq!(p["score"], Value::Null, "not a 0-0 or 61-58 final: {p}");
+    server.stop().await.unwrap();
+}
