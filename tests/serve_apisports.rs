@@ -91,7 +91,7 @@ async fn the_league_day_is_asked_in_its_own_time_zone() {
     assert_eq!(status, 200, "{body}");
     let asked = script.asked.lock().unwrap()[0].clone();
     assert_eq!(asked["timezone"], "America/New_York");
-    let today = livegames::feeds::apisports::eastern_date(livegames::clock::unix_seconds());
+    let today = livegames::clock::eastern_date(livegames::clock::unix_seconds());
     assert_eq!(asked["date"], today);
     assert_eq!(asked["league"], "1");
     server.stop().await.unwrap();

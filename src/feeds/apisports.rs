@@ -83,7 +83,7 @@ impl ApiSportsClient {
             .as_deref()
             .ok_or_else(|| FeedError::Upstream("no API key configured".into()))?;
         let url = format!("{}/games", self.url_template.replace("{sport}", sport));
-        let today = eastern_date(crate::clock::unix_seconds());
+        let today = crate::clock::eastern_date(crate::clock::unix_seconds());
         self.http
             .get(&url)
             .header("x-apisports-key", key)
@@ -143,58 +143,6 @@ fn games_in(league: League, status: u16, body: &[u8]) -> Result<Vec<ScoreGame>, 
             _ => hockey(g),
         })
         .collect()
-}
-
-/// The US Eastern calendar day of `unix_s`, `YYYY-MM-DD`: UTC-4 from the second
-/// Sunday of March (07:00 UTC) to the first Sunday of November (06:00 UTC), else UTC-5.
-pub fn eastern_date(unix_s: u64) -> String {
-    let utc_days = (unix_s / 86_400) as i64;
-    let (year, _, _) = civil_from_days(utc_days);
-    let dst_start = days_from_civil(year, 3, 8 + (7 - weekday(days_from_civil(year, 3, 8))) % 7)
-        * 86_400
-        + 7 * 3_600;
-    let dst_end = days_from_civil(
-        year,
-        11,
-        1 + (7 - weekday(days_from_civil(year, 11, 1))) % 7,
-    ) * 86_400
-        + 6 * 3_600;
-    let t = unix_s as i64;
-    let offset = if (dst_start..dst_end).contains(&t) {
-        4
-    } else {
-        5
-    };
-    let (y, m, d) = civil_from_days((t - offset * 3_600).div_euclid(86_400));
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// 0 = Sunday, for a day count since 1970-01-01 (a Thursday).
-fn weekday(days: i64) -> i64 {
-    (days + 4).rem_euclid(7)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[derive(Deserialize)]
@@ -346,31 +294,6 @@ mod tests {
         assert!(
             matches!(check_errors(&json!({"other": "x"})), Err(FeedError::Upstream(m)) if m.contains("other"))
         );
-    }
-
-    /// Evening games in the US are the next UTC day: the league's day is Eastern.
-    #[test]
-    fn the_league_day_is_the_us_eastern_day() {
-        let at = |iso: &str| {
-            humantime::parse_rfc3339(iso)
-                .unwrap()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs()
-        };
-        // 8 pm EST on 2 Dec is 01:00 UTC on 3 Dec.
-        assert_eq!(eastern_date(at("2026-12-03T01:00:00Z")), "2026-12-02");
-        assert_eq!(eastern_date(at("2026-12-03T05:00:00Z")), "2026-12-03");
-        // EDT (UTC-4) in summer: 23:30 EDT on 4 July is 03:30 UTC on 5 July.
-        assert_eq!(eastern_date(at("2026-07-05T03:30:00Z")), "2026-07-04");
-        assert_eq!(eastern_date(at("2026-07-05T04:00:00Z")), "2026-07-05");
-        // The switches: 8 March 2026 07:00 UTC (2 am EST) and 1 November 06:00 UTC.
-        assert_eq!(eastern_date(at("2026-03-08T06:59:00Z")), "2026-03-08");
-        assert_eq!(eastern_date(at("2026-03-09T03:59:00Z")), "2026-03-08");
-        assert_eq!(eastern_date(at("2026-03-09T04:00:00Z")), "2026-03-09");
-        assert_eq!(eastern_date(at("2026-11-02T04:30:00Z")), "2026-11-01");
-        assert_eq!(eastern_date(at("2026-11-02T05:00:00Z")), "2026-11-02");
-        assert_eq!(eastern_date(at("2024-02-29T12:00:00Z")), "2024-02-29");
     }
 
     #[test]

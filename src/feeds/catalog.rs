@@ -13,8 +13,9 @@ use crate::contract::{GameId, GameInfo, League, Team};
 pub struct CatalogEntry {
     pub info: GameInfo,
     pub espn_event_id: String,
-    /// The Kalshi market whose YES side is the home team winning.
-    pub kalshi_home_market: String,
+    /// The Kalshi market whose YES side is the home team winning; None: no market
+    /// matched the game (it is served with ESPN's data alone).
+    pub kalshi_home_market: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -78,7 +79,7 @@ pub fn parse(json: &str) -> Result<Vec<CatalogEntry>, CatalogError> {
                 scheduled_at: g.scheduled_at,
             },
             espn_event_id: g.espn_event_id,
-            kalshi_home_market: g.kalshi_home_market,
+            kalshi_home_market: Some(g.kalshi_home_market),
         });
     }
     Ok(out)

@@ -247,6 +247,18 @@ fn observation(event: Event, observed_at: crate::contract::UnixMicros) -> Option
     })
 }
 
+/// Seconds since the epoch of an ESPN time, `2024-11-17T00:30Z` or `2024-11-17T00:30:05Z`.
+pub fn parse_time(s: &str) -> Option<i64> {
+    let with_seconds = if s.len() == 17 {
+        format!("{}:00Z", &s[..16])
+    } else {
+        s.to_owned()
+    };
+    humantime::parse_rfc3339(&with_seconds)
+        .ok()
+        .map(|t| crate::clock::micros_of(t).div_euclid(1_000_000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +320,12 @@ mod tests {
             (GameState::Scheduled, None, None)
         );
         assert_eq!(obs.home_win_prob, Some(0.64));
+    }
+
+    #[test]
+    fn espn_times_parse_with_and_without_seconds() {
+        assert_eq!(parse_time("1970-01-01T00:01Z"), Some(60));
+        assert_eq!(parse_time("1970-01-01T00:01:05Z"), Some(65));
+        assert_eq!(parse_time("garbage"), None);
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod apisports;
 pub mod catalog;
+pub mod discovery;
 pub mod espn;
 pub mod health;
 pub mod kalshi;

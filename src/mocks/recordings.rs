@@ -6,6 +6,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::feeds::espn::parse_time;
+
 /// Files of `mock-feeds/` built into the binary, by path relative to that folder.
 /// `tests` check that every recording in the folder is listed here.
 pub const EMBEDDED: &[(&str, &str)] = &[
@@ -268,7 +270,7 @@ fn nba_recording(
     };
     let tip = summary["header"]["competitions"][0]["date"]
         .as_str()
-        .and_then(parse_espn_time)
+        .and_then(parse_time)
         .ok_or_else(|| invalid("header.competitions[0].date is not an ESPN time"))?;
     let plays = summary["plays"]
         .as_array()
@@ -279,7 +281,7 @@ fn nba_recording(
         .map(|p| {
             p["wallclock"]
                 .as_str()
-                .and_then(parse_espn_time)
+                .and_then(parse_time)
                 .map(|t| (t - tip) as f64)
                 .ok_or_else(|| invalid("a play has no valid wallclock"))
         })
@@ -303,18 +305,6 @@ fn nba_recording(
         kalshi_markets: kalshi.markets,
         home_price_history,
     })
-}
-
-/// Seconds since the epoch of `2024-11-17T00:30Z` or `2024-11-17T00:30:05Z`.
-pub fn parse_espn_time(s: &str) -> Option<i64> {
-    let with_seconds = if s.len() == 17 {
-        format!("{}:00Z", &s[..16])
-    } else {
-        s.to_owned()
-    };
-    humantime::parse_rfc3339(&with_seconds)
-        .ok()
-        .map(|t| crate::clock::micros_of(t).div_euclid(1_000_000))
 }
 
 #[cfg(test)]
@@ -352,12 +342,5 @@ mod tests {
         let mut embedded: Vec<_> = EMBEDDED.iter().map(|(p, _)| p.to_string()).collect();
         embedded.sort();
         assert_eq!(on_disk, embedded);
-    }
-
-    #[test]
-    fn espn_times_parse_with_and_without_seconds() {
-        assert_eq!(parse_espn_time("1970-01-01T00:01Z"), Some(60));
-        assert_eq!(parse_espn_time("1970-01-01T00:01:05Z"), Some(65));
-        assert_eq!(parse_espn_time("garbage"), None);
     }
 }

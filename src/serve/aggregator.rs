@@ -64,7 +64,7 @@ impl Aggregator {
         let by_ticker = catalog
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.kalshi_home_market.clone(), i))
+            .filter_map(|(i, c)| Some((c.kalshi_home_market.clone()?, i)))
             .collect();
         let games = catalog.iter().map(|_| GameTrack::default()).collect();
         Self {

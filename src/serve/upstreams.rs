@@ -235,7 +235,7 @@ impl Upstreams {
         let tickers = self
             .catalog
             .iter()
-            .map(|c| c.kalshi_home_market.clone())
+            .filter_map(|c| c.kalshi_home_market.clone())
             .collect();
         let espn = EspnFeed::new(
             self.http.clone(),

@@ -570,7 +570,10 @@ mod tests {
 
     #[test]
     fn error_frames_are_counted_by_a_short_code() {
-        assert_eq!(error_code(r#"{"code":8,"msg":"Unknown channel name"}"#), "8");
+        assert_eq!(
+            error_code(r#"{"code":8,"msg":"Unknown channel name"}"#),
+            "8"
+        );
         assert_eq!(error_code(r#"{"code":123456,"msg":"x"}"#), "other");
         assert_eq!(error_code("error without msg"), "other");
     }
