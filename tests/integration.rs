@@ -20,6 +20,8 @@ mod serve_exposure;
 mod serve_faults;
 // Kalshi sign-in: signed requests, a mock that checks them, streaming vs polling.
 mod serve_kalshi;
+// The day's games found on ESPN's scoreboard and matched to Kalshi's markets.
+mod serve_discovery;
 // ESPN's scoreboard as the real one shows it: states, probabilities, games dropping off.
 mod serve_espn;
 // API-SPORTS as the real one answers: the league's day, quota and plan errors.

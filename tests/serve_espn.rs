@@ -1,57 +1,26 @@
 //! serve against an ESPN scoreboard shaped as the real one (written from its public
 //! documentation, not the mock's recordings), one scripted poll at a time.
 
-use std::sync::{Arc, Mutex};
-
-use axum::extract::State;
-use axum::routing;
 use livegames::serve::{ServeConfig, ServerHandle};
 use serde_json::{Value, json};
 
+use crate::support::replay::{espn_event, scoreboard, start_espn};
 use crate::support::*;
 
 const EVENT: &str = "401810999";
 const GAME: &str = "0022500612";
 
 fn event(state: &str, name: &str, completed: bool, last_play: Value) -> Value {
-    json!({"id": EVENT, "uid": format!("s:40~l:46~e:{EVENT}"), "date": "2026-01-15T00:30Z",
-        "name": "Boston Celtics at New York Knicks", "shortName": "BOS @ NY",
-        "competitions": [{"id": EVENT,
-            "competitors": [
-                {"id": "18", "homeAway": "home", "order": 0, "score": "61",
-                 "team": {"id": "18", "abbreviation": "NY", "displayName": "New York Knicks"}},
-                {"id": "2", "homeAway": "away", "order": 1, "score": "58",
-                 "team": {"id": "2", "abbreviation": "BOS", "displayName": "Boston Celtics"}}],
-            "status": {"clock": 332.0, "displayClock": "5:32", "period": 3,
-                "type": {"id": "2", "name": name, "state": state, "completed": completed,
-                         "description": "In Progress", "detail": "5:32 - 3rd Quarter"}},
-            "situation": {"lastPlay": last_play}}]})
-}
-
-fn scoreboard(events: Vec<Value>) -> Value {
-    json!({"leagues": [], "day": {"date": "2026-01-14"}, "events": events})
-}
-
-/// The scoreboard ESPN shows now; tests change it between polls.
-#[derive(Clone)]
-struct Board(Arc<Mutex<Value>>);
-
-async fn board(State(board): State<Board>) -> axum::Json<Value> {
-    axum::Json(board.0.lock().unwrap().clone())
-}
-
-async fn start_espn(first: Value) -> (Board, String) {
-    let shown = Board(Arc::new(Mutex::new(first)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new()
-        .route(
-            "/apis/site/v2/sports/basketball/nba/scoreboard",
-            routing::get(board),
-        )
-        .with_state(shown.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (shown, format!("http://{addr}"))
+    let status = json!({"clock": 332.0, "displayClock": "5:32", "period": 3,
+        "type": {"id": "2", "name": name, "state": state, "completed": completed}});
+    espn_event(
+        EVENT,
+        "2026-01-15T00:30Z",
+        ("BOS", "Boston Celtics"),
+        ("NY", "New York Knicks"),
+        status,
+        last_play,
+    )
 }
 
 /// A games map with one game: event 401810999, NYK at home against BOS.
@@ -106,7 +75,7 @@ async fn a_live_game_that_drops_off_the_scoreboard_is_stale_for_that_game() {
     client.next_of("snapshot").await;
 
     // ESPN still answers, but no longer lists the game.
-    *board.0.lock().unwrap() = scoreboard(vec![]);
+    board.set(scoreboard(vec![]));
     let status = client.next_of("status").await;
     assert_eq!(status.value["sources"]["espn"], "stale", "{}", status.value);
     assert!(
@@ -123,7 +92,7 @@ async fn a_live_game_that_drops_off_the_scoreboard_is_stale_for_that_game() {
     .await;
     assert_eq!(unlisted, 1.0);
     // Listed again: ok again.
-    *board.0.lock().unwrap() = scoreboard(vec![live]);
+    board.set(scoreboard(vec![live]));
     let status = client.next_of("status").await;
     assert_eq!(status.value["sources"]["espn"], "ok", "{}", status.value);
     server.stop().await.unwrap();
@@ -150,7 +119,7 @@ async fn postponed_is_not_final_and_a_play_without_probability_keeps_the_last() 
         false,
         json!({"id": "2", "text": "Timeout"}),
     );
-    *board.0.lock().unwrap() = scoreboard(vec![without]);
+    board.set(scoreboard(vec![without]));
     let p = wait_for("the next play", || async {
         let p = latest(&server).await;
         (p["last_play"] == "Timeout").then_some(p)
@@ -159,7 +128,7 @@ async fn postponed_is_not_final_and_a_play_without_probability_keeps_the_last() 
     assert_eq!(p["home_win_prob"], 0.64, "{p}");
 
     let postponed = event("post", "STATUS_POSTPONED", false, json!({}));
-    *board.0.lock().unwrap() = scoreboard(vec![postponed]);
+    board.set(scoreboard(vec![postponed]));
     let p = wait_for("postponed", || async {
         let p = latest(&server).await;
         (p["state"] == "postponed").then_some(p)

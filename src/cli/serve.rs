@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// How often Kalshi's REST API is polled when there is no key for the stream.
     #[arg(long, default_value = show_duration(DEFAULTS.kalshi_poll), value_parser = nonzero_duration)]
     pub kalshi_poll: Duration,
+    /// How often the day's games are looked for again on ESPN's scoreboard and
+    /// Kalshi's markets (without --games-map).
+    #[arg(long, default_value = show_duration(DEFAULTS.discover_every), value_parser = nonzero_duration)]
+    pub discover_every: Duration,
     /// API-SPORTS base with a {sport} placeholder, e.g. https://v1.{sport}.api-sports.io [default: the built-in mock].
     #[arg(long)]
     pub apisports_url: Option<String>,
@@ -239,6 +243,7 @@ impl ServeArgs {
             kalshi_ws_url: self.kalshi_ws_url.clone(),
             kalshi_signer,
             kalshi_poll: self.kalshi_poll,
+            discover_every: self.discover_every,
             apisports_url: self.apisports_url.clone(),
             apisports_key: self.apisports_key.clone(),
             mock_addr: self.mock_addr,

@@ -29,7 +29,8 @@
 //! values beside a `stale` source are, and since when a `down` source's are withheld.
 //!
 //! Since 1.3.0 `/health` says how a streaming source (Kalshi) is reached: `stream`
-//! `streaming`, `polling` (no key for its stream) or `down` (with why); a market's
+//! `streaming`, `polling` (no key for its stream) or `down` (with why), and what the
+//! search for the day's games found (`games`); a market's
 //! prices may be null (no bid, no ask, never traded), and a settled market carries
 //! its `settlement` instead of its last order book; a game's state may also be
 //! `postponed`, `canceled` or `suspended`.

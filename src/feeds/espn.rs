@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+use super::discovery::{ScheduledGame, Side};
 use super::health::{HealthPolicy, HealthTracker};
 use super::rounds::{Round, Upstream, unless_stopped};
 use super::{FeedError, FeedEvent, FeedSink, GameObservation, report_health, send};
-use crate::contract::{GameState, Score, Source, UnixMicros};
+use crate::contract::{GameState, League, Score, Source, UnixMicros};
 use crate::retry::Backoff;
 
 #[derive(Debug, Clone)]
@@ -48,6 +49,22 @@ impl EspnFeed {
 
     /// One scoreboard fetch, parsed into observations.
     pub async fn fetch(&self) -> Result<Vec<GameObservation>, FeedError> {
+        let board = self.scoreboard().await?;
+        let observed_at = UnixMicros(crate::clock::unix_micros());
+        Ok(board
+            .events
+            .into_iter()
+            .filter_map(|e| observation(e, observed_at))
+            .collect())
+    }
+
+    /// The scoreboard's games as discovery needs them: ids, start times and teams.
+    pub async fn fetch_schedule(&self) -> Result<Vec<ScheduledGame>, FeedError> {
+        let board = self.scoreboard().await?;
+        Ok(board.events.iter().filter_map(scheduled).collect())
+    }
+
+    async fn scoreboard(&self) -> Result<Scoreboard, FeedError> {
         let response = self
             .http
             .get(&self.scoreboard_url)
@@ -66,14 +83,7 @@ impl EspnFeed {
             .bytes()
             .await
             .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
-        let board: Scoreboard =
-            serde_json::from_slice(&body).map_err(|e| FeedError::Malformed(e.to_string()))?;
-        let observed_at = UnixMicros(crate::clock::unix_micros());
-        Ok(board
-            .events
-            .into_iter()
-            .filter_map(|e| observation(e, observed_at))
-            .collect())
+        serde_json::from_slice(&body).map_err(|e| FeedError::Malformed(e.to_string()))
     }
 }
 
@@ -120,6 +130,9 @@ struct Scoreboard {
 #[derive(Deserialize)]
 struct Event {
     id: String,
+    /// Scheduled start, UTC, `2026-05-09T01:30Z`.
+    #[serde(default)]
+    date: Option<String>,
     #[serde(default)]
     competitions: Vec<Competition>,
 }
@@ -137,6 +150,43 @@ struct Competition {
 struct Competitor {
     home_away: String,
     score: Option<String>,
+    #[serde(default)]
+    team: Option<CompetitorTeam>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CompetitorTeam {
+    abbreviation: String,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// An event as discovery needs it; None when it lacks a start or a team.
+fn scheduled(event: &Event) -> Option<ScheduledGame> {
+    let comp = event.competitions.first()?;
+    let side = |which: &str| {
+        let team = comp
+            .competitors
+            .iter()
+            .find(|c| c.home_away == which)?
+            .team
+            .as_ref()?;
+        Some(Side {
+            espn: team.abbreviation.clone(),
+            name: team
+                .display_name
+                .clone()
+                .unwrap_or_else(|| team.abbreviation.clone()),
+        })
+    };
+    Some(ScheduledGame {
+        espn_event_id: event.id.clone(),
+        league: League::Nba,
+        start_s: parse_time(event.date.as_deref()?)?,
+        home: side("home")?,
+        away: side("away")?,
+    })
 }
 
 #[derive(Deserialize)]

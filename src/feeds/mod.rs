@@ -15,7 +15,7 @@ pub mod espn;
 pub mod health;
 pub mod kalshi;
 pub mod quota;
-mod rounds;
+pub mod rounds;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,6 +40,9 @@ pub enum FeedEvent {
         health: SourceHealth,
         detail: Option<String>,
     },
+    /// The games discovery found (all of them, known ones included), and those
+    /// without a market.
+    Discovered(discovery::Discovered),
     /// Every game the source lists now (a scoreboard poll's event ids): a live game
     /// that drops off it is stale for that game, however well the source answers.
     Listed {

@@ -26,7 +26,13 @@ pub(super) fn router() -> Router<MockState> {
         .route("/trade-api/v2/markets/{ticker}", get(market))
         .route("/trade-api/v2/markets/{ticker}/orderbook", get(orderbook))
         .route("/trade-api/v2/events/{event_ticker}", get(event))
+        .route("/trade-api/v2/exchange/status", get(exchange_status))
         .route("/trade-api/ws/v2", get(ws))
+}
+
+/// Kalshi's exchange status: open, and trading.
+async fn exchange_status() -> Json<Value> {
+    Json(json!({"exchange_active": true, "trading_active": true}))
 }
 
 /// One market's quote at the current replay time.

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::error::without_urls;
 use super::observe::{Metrics, SourceBoard, SourceCodeLabel, SourceLabel};
 use super::store::Store;
-use super::stream::hub::Hub;
+use super::stream::hub::{GameChannel, Hub};
 use crate::contract::{
     Cause, FrameType, GameState, MarketQuote, Point, Source, SourceHealth, SourceStatuses,
     SourceTimes, UnixMicros,
@@ -40,6 +40,10 @@ pub struct Aggregator {
     by_event: HashMap<String, usize>,
     by_ticker: HashMap<String, usize>,
     games: Vec<GameTrack>,
+    /// Each game's channel, in the order of `games`.
+    channels: Vec<Arc<GameChannel>>,
+    /// The Kalshi markets the games follow, for the Kalshi feed.
+    tickers: watch::Sender<Vec<String>>,
     sources: SourceStatuses,
     board: Arc<SourceBoard>,
     metrics: Arc<Metrics>,
@@ -51,27 +55,18 @@ impl Aggregator {
     pub fn new(
         hub: Arc<Hub>,
         catalog: &[CatalogEntry],
-        board: Arc<SourceBoard>,
-        metrics: Arc<Metrics>,
-        store: Store,
+        outlets: (Arc<SourceBoard>, Arc<Metrics>, Store),
+        tickers: watch::Sender<Vec<String>>,
         heartbeat: Duration,
     ) -> Self {
-        let by_event = catalog
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.espn_event_id.clone(), i))
-            .collect();
-        let by_ticker = catalog
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| Some((c.kalshi_home_market.clone()?, i)))
-            .collect();
-        let games = catalog.iter().map(|_| GameTrack::default()).collect();
-        Self {
+        let (board, metrics, store) = outlets;
+        let mut aggregator = Self {
             hub,
-            by_event,
-            by_ticker,
-            games,
+            by_event: HashMap::new(),
+            by_ticker: HashMap::new(),
+            games: Vec::new(),
+            channels: Vec::new(),
+            tickers,
             sources: SourceStatuses {
                 espn: SourceHealth::Stale,
                 kalshi: SourceHealth::Stale,
@@ -80,6 +75,35 @@ impl Aggregator {
             metrics,
             store,
             heartbeat,
+        };
+        aggregator.add_games(catalog);
+        aggregator
+    }
+
+    /// Follows the games of `catalog` it does not follow yet: a channel in the hub, a
+    /// track, and their markets for the Kalshi feed.
+    fn add_games(&mut self, catalog: &[CatalogEntry]) {
+        let before = self.games.len();
+        for entry in catalog {
+            if self.by_event.contains_key(&entry.espn_event_id) {
+                continue;
+            }
+            let i = self.games.len();
+            self.by_event.insert(entry.espn_event_id.clone(), i);
+            if let Some(ticker) = &entry.kalshi_home_market {
+                self.by_ticker.insert(ticker.clone(), i);
+            }
+            self.channels.push(self.hub.add(entry.info.clone()));
+            self.games.push(GameTrack::default());
+        }
+        if self.games.len() > before {
+            tracing::info!(
+                added = self.games.len() - before,
+                games = self.games.len(),
+                "following new games"
+            );
+            self.tickers
+                .send_replace(self.by_ticker.keys().cloned().collect());
         }
     }
 
@@ -98,7 +122,7 @@ impl Aggregator {
                 },
                 _ = beat.tick() => {
                     let now = Instant::now();
-                    for game in self.hub.games() {
+                    for game in &self.channels {
                         game.heartbeat_if_idle(idle, now);
                     }
                 }
@@ -121,6 +145,11 @@ impl Aggregator {
                 detail,
             } => self.apply_link(source, link, detail),
             FeedEvent::Listed { source, ids } => self.apply_listed(source, &ids),
+            FeedEvent::Discovered(found) => {
+                self.add_games(&found.games);
+                self.board.set_discovery(&found);
+                self.metrics.set_discovery(&found);
+            }
             FeedEvent::ErrorFrame { source, code } => {
                 let label = SourceCodeLabel {
                     source: source.as_str().into(),
@@ -143,7 +172,7 @@ impl Aggregator {
             .as_ref()
             .is_some_and(|prev| same_game_view(prev, &obs))
         {
-            self.hub.games()[i].heard(track.heard);
+            self.channels[i].heard(track.heard);
             return;
         }
         let was = track.state;
@@ -220,7 +249,7 @@ impl Aggregator {
                 "espn lists this game again"
             };
             let now = self.point(i, Cause::Play, UnixMicros(0));
-            self.hub.games()[i].publish_status(now, message);
+            self.channels[i].publish_status(now, message);
             self.metrics.frames_published.inc();
         }
         let unlisted = self.games.iter().filter(|g| g.unlisted).count();
@@ -255,7 +284,7 @@ impl Aggregator {
             (None, h) => format!("{source} is {}", h.as_str()),
         };
         tracing::info!(source = %source, health = health.as_str(), detail = detail.as_deref().unwrap_or(""), "source health changed");
-        for (i, game) in self.hub.games().iter().enumerate() {
+        for (i, game) in self.channels.iter().enumerate() {
             // The cause and time are the latest change's; the hub keeps those.
             let now = self.point(i, Cause::Play, UnixMicros(0));
             game.publish_status(now, &message);
@@ -265,7 +294,7 @@ impl Aggregator {
 
     fn publish(&self, i: usize, kind: FrameType, cause: Cause, observed_at: UnixMicros) {
         let point = self.point(i, cause, observed_at);
-        let game = &self.hub.games()[i];
+        let game = &self.channels[i];
         if self.store.is_on() {
             let seq = game.publish_point(kind, point.clone());
             self.store.live_point(&game.info, seq, &point);

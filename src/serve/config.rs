@@ -31,6 +31,8 @@ pub struct ServeConfig {
     pub kalshi_signer: Option<Arc<Signer>>,
     /// How often Kalshi's REST API is polled when there is no key for the stream.
     pub kalshi_poll: Duration,
+    /// How often the day's games are looked for again (without a games map).
+    pub discover_every: Duration,
     /// API-SPORTS base with a `{sport}` placeholder.
     pub apisports_url: Option<String>,
     /// API-SPORTS key; defaults to the mock's key when the mock is the upstream.
@@ -89,6 +91,7 @@ impl Default for ServeConfig {
             kalshi_ws_url: None,
             kalshi_signer: None,
             kalshi_poll: Duration::from_secs(2),
+            discover_every: Duration::from_secs(300),
             apisports_url: None,
             apisports_key: None,
             mock_addr: None,

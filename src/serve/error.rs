@@ -25,6 +25,8 @@ pub enum ServeError {
     Catalog(#[from] crate::feeds::catalog::CatalogError),
     #[error(transparent)]
     KalshiKey(#[from] crate::feeds::kalshi::auth::KeyError),
+    #[error(transparent)]
+    Teams(#[from] crate::feeds::discovery::TeamsError),
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
     #[error("server failed: {0}")]

@@ -14,6 +14,7 @@ pub mod aggregator;
 pub mod api;
 pub mod app;
 pub mod config;
+mod discovery;
 pub mod error;
 pub mod listen;
 pub mod observe;

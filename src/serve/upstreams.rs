@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::aggregator::Aggregator;
 use super::config::ServeConfig;
+use super::discovery::{Finder, say_unmatched};
 use super::error::ServeError;
 use super::listen;
 use super::observe::{Metrics, SourceBoard};
@@ -21,9 +22,11 @@ use super::stream::hub::Hub;
 use crate::contract::Source;
 use crate::feeds::apisports::ApiSportsClient;
 use crate::feeds::catalog::{self, CatalogEntry};
+use crate::feeds::discovery::{Discovered, Teams};
 use crate::feeds::espn::EspnFeed;
 use crate::feeds::health::{HealthPolicy, Stalls};
 use crate::feeds::kalshi::{Access, KalshiEndpoints, KalshiFeed};
+use crate::feeds::rounds::Upstream;
 use crate::feeds::{FEED_CHANNEL_CAPACITY, Feed};
 use crate::mocks::{self, FaultPlan, MockConfig, MockState, Recordings};
 use crate::retry::Backoff;
@@ -41,8 +44,17 @@ pub(super) struct Upstreams {
     pub mock_base: String,
     /// One HTTP client for every upstream.
     pub http: reqwest::Client,
-    /// How the Kalshi feed reaches Kalshi: signed (the stream) or polling.
-    pub kalshi: Access,
+    /// The ESPN and Kalshi clients (their loops start with [`Upstreams::start_feeds`]).
+    pub espn: Arc<EspnFeed>,
+    pub kalshi: Arc<KalshiFeed>,
+    /// Where the Kalshi feed learns which markets to follow.
+    tickers: watch::Sender<Vec<String>>,
+    /// What measures the process' stalls for every source's health.
+    stalls: Stalls,
+    /// Finds the games again on a schedule; None with a games map.
+    finder: Option<Arc<Finder>>,
+    /// What the first discovery found (None with a games map).
+    found: Option<Discovered>,
 }
 
 impl Upstreams {
@@ -57,7 +69,12 @@ impl Upstreams {
             Some(dir) => Recordings::from_dir(dir)?,
             None => Recordings::embedded()?,
         };
-        let catalog = load_catalog(config, &recordings)?;
+        let known = mock_games(config, &recordings)?;
+        let names = known
+            .iter()
+            .map(|entry| (entry.espn_event_id.clone(), entry.info.id.clone()))
+            .collect();
+        let games_map = read_games_map(config)?;
         let faults = FaultPlan::new();
         for spec in &config.faults {
             faults.inject(spec, started);
@@ -79,14 +96,151 @@ impl Upstreams {
             .connect_timeout(config.upstream_timeout)
             .build()
             .map_err(|e| ServeError::HttpClient(e.to_string()))?;
+        let stalls = Stalls::default();
+        let (tickers, tickers_rx) = watch::channel(Vec::new());
+        let clients = Clients {
+            config,
+            http: &http,
+            mock_base: &mock_base,
+            stalls: &stalls,
+        };
+        let espn = Arc::new(clients.espn());
+        let kalshi = Arc::new(clients.kalshi(kalshi, tickers_rx));
+        let (catalog, finder, found) = match games_map {
+            Some(catalog) => (catalog, None, None),
+            None => {
+                let finder = Arc::new(Finder {
+                    espn: espn.clone(),
+                    kalshi: kalshi.clone(),
+                    teams: Teams::builtin()?,
+                    names,
+                });
+                let (catalog, found) = first_discovery(&finder, known).await;
+                (catalog, Some(finder), found)
+            }
+        };
         Ok(Upstreams {
             catalog,
             faults,
             mocks,
             mock_base,
             http,
+            espn,
             kalshi,
+            tickers,
+            stalls,
+            finder,
+            found,
         })
+    }
+}
+
+/// The games to serve from the start, and what discovery found. When the upstreams do
+/// not answer, the games `known` beforehand (the mock's own, on the mocks; none on the
+/// real upstreams) and a warning: the schedule looks again.
+async fn first_discovery(
+    finder: &Finder,
+    known: Vec<CatalogEntry>,
+) -> (Vec<CatalogEntry>, Option<Discovered>) {
+    match finder.find().await {
+        Ok(found) => {
+            say_unmatched(&found);
+            (found.games.clone(), Some(found))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, known = known.len(), "cannot find the day's games yet; serving the games known so far and looking again on schedule");
+            (known, None)
+        }
+    }
+}
+
+/// A games map given with `--games-map`, read now.
+fn read_games_map(config: &ServeConfig) -> Result<Option<Vec<CatalogEntry>>, ServeError> {
+    let Some(path) = &config.games_map else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ServeError::GamesMapRead {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(Some(catalog::parse(&text)?))
+}
+
+/// The mock ESPN's games as its recordings' map names them (by their NBA game ids, so
+/// the default run serves `0022400196`); none when ESPN is the real one, whose games
+/// go by ESPN's event ids.
+fn mock_games(
+    config: &ServeConfig,
+    recordings: &Recordings,
+) -> Result<Vec<CatalogEntry>, ServeError> {
+    if config.espn_url.is_some() {
+        return Ok(Vec::new());
+    }
+    Ok(catalog::parse(&recordings.games_map)?)
+}
+
+/// What the ESPN and Kalshi clients are built from.
+struct Clients<'a> {
+    config: &'a ServeConfig,
+    http: &'a reqwest::Client,
+    mock_base: &'a str,
+    stalls: &'a Stalls,
+}
+
+impl Clients<'_> {
+    fn health(&self) -> HealthPolicy {
+        HealthPolicy {
+            stalls: self.stalls.clone(),
+            ..HealthPolicy::new(self.config.stale_after, self.config.down_after)
+        }
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            base: Duration::from_millis(100).min(self.config.retry_max),
+            max: self.config.retry_max,
+        }
+    }
+
+    fn espn(&self) -> EspnFeed {
+        let config = self.config;
+        let url = config
+            .espn_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/espn", self.mock_base));
+        EspnFeed::new(
+            self.http.clone(),
+            &url,
+            config.espn_poll,
+            config.upstream_timeout,
+            self.health(),
+            self.backoff(),
+        )
+    }
+
+    fn kalshi(&self, access: Access, tickers: watch::Receiver<Vec<String>>) -> KalshiFeed {
+        let config = self.config;
+        let rest_url = config
+            .kalshi_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/kalshi/trade-api/v2", self.mock_base));
+        let ws_url = config
+            .kalshi_ws_url
+            .clone()
+            .unwrap_or_else(|| kalshi_ws_from_rest(&rest_url));
+        let endpoints = KalshiEndpoints {
+            rest_url,
+            ws_url,
+            access,
+            tickers,
+        };
+        KalshiFeed::new(
+            self.http.clone(),
+            endpoints,
+            config.upstream_timeout,
+            self.health(),
+            self.backoff(),
+        )
     }
 }
 
@@ -156,20 +310,6 @@ async fn serve_mocks_apart(
 /// Connections the mock upstreams take at once (the feeds use a handful).
 pub(super) const MOCK_MAX_OPEN: usize = 32;
 
-fn load_catalog(
-    config: &ServeConfig,
-    recordings: &Recordings,
-) -> Result<Vec<CatalogEntry>, ServeError> {
-    let text = match &config.games_map {
-        Some(path) => std::fs::read_to_string(path).map_err(|source| ServeError::GamesMapRead {
-            path: path.display().to_string(),
-            source,
-        })?,
-        None => recordings.games_map.clone(),
-    };
-    Ok(catalog::parse(&text)?)
-}
-
 /// What the aggregator publishes into and reports through.
 pub(super) struct Outlets {
     pub hub: Arc<Hub>,
@@ -179,86 +319,51 @@ pub(super) struct Outlets {
 }
 
 impl Upstreams {
-    /// Starts the ESPN and Kalshi feeds and the aggregator that merges them into
-    /// `outlets`, each a task owned by the shutdown.
+    /// Starts the aggregator, the ESPN and Kalshi feeds that it merges into `outlets`,
+    /// and (without a games map) the search for new games, each a task owned by the
+    /// shutdown.
     pub(super) fn start_feeds(&self, config: &ServeConfig, outlets: Outlets, shutdown: &Shutdown) {
         // Each source publishes its own last success; all share one stall watch.
-        let stalls = Stalls::default();
-        shutdown.spawn(watch_stalls(stalls.clone(), shutdown.token().clone()));
-        let health = |source: Source| {
-            let policy = HealthPolicy {
-                stalls: stalls.clone(),
-                ..HealthPolicy::new(config.stale_after, config.down_after)
-            };
-            outlets.sources.watch(source, policy.liveness.clone());
-            policy
-        };
-        let (events_tx, events_rx) = mpsc::channel(FEED_CHANNEL_CAPACITY);
-        for feed in self.feeds(config, health) {
-            tracing::debug!(source = %feed.source(), "starting feed");
-            shutdown.spawn(feed.run(events_tx.clone(), shutdown.token().clone()));
+        shutdown.spawn(watch_stalls(self.stalls.clone(), shutdown.token().clone()));
+        let feeds: [Arc<dyn Feed>; 2] = [self.espn.clone(), self.kalshi.clone()];
+        outlets
+            .sources
+            .watch(Source::Espn, self.espn.policies().0.liveness.clone());
+        outlets
+            .sources
+            .watch(Source::Kalshi, self.kalshi.policies().0.liveness.clone());
+        if let Some(found) = &self.found {
+            outlets.sources.set_discovery(found);
+            outlets.metrics.set_discovery(found);
         }
+        let (events_tx, events_rx) = mpsc::channel(FEED_CHANNEL_CAPACITY);
+        // First, so the Kalshi feed's first round already knows its markets.
         let aggregator = Aggregator::new(
             outlets.hub,
             &self.catalog,
-            outlets.sources,
-            outlets.metrics,
-            outlets.store,
+            (outlets.sources, outlets.metrics, outlets.store),
+            self.tickers.clone(),
             config.heartbeat,
         );
         shutdown.spawn(aggregator.run(events_rx, shutdown.token().clone()));
-    }
-
-    /// The ESPN and Kalshi clients, on the real APIs or on the mocks, each with the
-    /// health policy `health` gives its source.
-    fn feeds(
-        &self,
-        config: &ServeConfig,
-        health: impl Fn(Source) -> HealthPolicy,
-    ) -> Vec<Arc<dyn Feed>> {
-        let backoff = Backoff {
-            base: Duration::from_millis(100).min(config.retry_max),
-            max: config.retry_max,
-        };
-        let espn_url = config
-            .espn_url
-            .clone()
-            .unwrap_or_else(|| format!("{}/espn", self.mock_base));
-        let kalshi_url = config
-            .kalshi_url
-            .clone()
-            .unwrap_or_else(|| format!("{}/kalshi/trade-api/v2", self.mock_base));
-        let kalshi_ws_url = config
-            .kalshi_ws_url
-            .clone()
-            .unwrap_or_else(|| kalshi_ws_from_rest(&kalshi_url));
-        let tickers = self
-            .catalog
-            .iter()
-            .filter_map(|c| c.kalshi_home_market.clone())
-            .collect();
-        let espn = EspnFeed::new(
-            self.http.clone(),
-            &espn_url,
-            config.espn_poll,
-            config.upstream_timeout,
-            health(Source::Espn),
-            backoff,
-        );
-        let endpoints = KalshiEndpoints {
-            rest_url: kalshi_url,
-            ws_url: kalshi_ws_url,
-            access: self.kalshi.clone(),
-            tickers,
-        };
-        let kalshi = KalshiFeed::new(
-            self.http.clone(),
-            endpoints,
-            config.upstream_timeout,
-            health(Source::Kalshi),
-            backoff,
-        );
-        vec![Arc::new(espn), Arc::new(kalshi)]
+        for feed in feeds {
+            tracing::debug!(source = %feed.source(), "starting feed");
+            shutdown.spawn(feed.run(events_tx.clone(), shutdown.token().clone()));
+        }
+        if let Some(finder) = &self.finder {
+            let said = self
+                .found
+                .iter()
+                .flat_map(|f| f.unmatched.clone())
+                .collect();
+            let finding = finder.clone().keep_finding(
+                config.discover_every,
+                said,
+                events_tx,
+                shutdown.token().clone(),
+            );
+            shutdown.spawn(finding);
+        }
     }
 
     /// The NFL/NHL scores behind their cache, quota and circuit breaker, on API-SPORTS

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
+use super::discovery::MarketEvent;
 use super::health::{HealthPolicy, HealthTracker};
 use super::rounds::{Round, Upstream, unless_stopped};
 use super::{FeedError, FeedEvent, FeedSink, Link, QuoteObservation, report_health, send};
@@ -30,7 +32,8 @@ pub struct KalshiFeed {
     rest_url: String,
     /// e.g. `wss://api.elections.kalshi.com/trade-api/ws/v2`
     ws_url: String,
-    tickers: Vec<String>,
+    /// The markets followed; discovery changes them while the feed runs.
+    tickers: watch::Receiver<Vec<String>>,
     timeout: Duration,
     health: HealthPolicy,
     backoff: Backoff,
@@ -54,12 +57,15 @@ pub struct KalshiEndpoints {
     /// e.g. `wss://api.elections.kalshi.com/trade-api/ws/v2`
     pub ws_url: String,
     pub access: Access,
-    pub tickers: Vec<String>,
+    /// The markets to follow, as discovery finds them.
+    pub tickers: watch::Receiver<Vec<String>>,
 }
 
 /// Why a stream ended.
 enum StreamEnd {
     Stopped,
+    /// The followed markets changed.
+    Resubscribe,
     Failed(FeedError),
 }
 
@@ -103,8 +109,9 @@ impl KalshiFeed {
         for (name, value) in self.signed_headers(&url) {
             request = request.header(name, value);
         }
+        let followed = self.tickers.borrow().join(",");
         let response = request
-            .query(&[("tickers", self.tickers.join(","))])
+            .query(&[("tickers", followed)])
             .timeout(self.timeout)
             .send()
             .await
@@ -127,6 +134,83 @@ impl KalshiFeed {
             .collect()
     }
 
+    /// Whether Kalshi answers (`GET /exchange/status`), when there is nothing to quote.
+    async fn exchange_status(&self) -> Result<(), FeedError> {
+        let url = format!("{}/exchange/status", self.rest_url);
+        let mut request = self.http.get(&url);
+        for (name, value) in self.signed_headers(&url) {
+            request = request.header(name, value);
+        }
+        let response = request
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
+        match response.status().as_u16() {
+            429 => Err(FeedError::RateLimited),
+            s if !(200..300).contains(&s) => Err(FeedError::Status(s)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The game markets of `series` that close from `min_close_s` (Unix seconds) on,
+    /// grouped by event: scheduled, live and just-finished games. Pages through
+    /// Kalshi's cursor, [`MAX_LISTING_PAGES`] pages at most.
+    pub async fn fetch_game_markets(
+        &self,
+        series: &str,
+        min_close_s: i64,
+    ) -> Result<Vec<MarketEvent>, FeedError> {
+        let url = format!("{}/markets", self.rest_url);
+        let mut events: Vec<MarketEvent> = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..MAX_LISTING_PAGES {
+            let mut request = self.http.get(&url);
+            for (name, value) in self.signed_headers(&url) {
+                request = request.header(name, value);
+            }
+            let response = request
+                .query(&[
+                    ("series_ticker", series),
+                    ("min_close_ts", &min_close_s.to_string()),
+                    ("limit", "1000"),
+                    ("cursor", &cursor),
+                ])
+                .timeout(self.timeout)
+                .send()
+                .await
+                .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
+            match response.status().as_u16() {
+                429 => return Err(FeedError::RateLimited),
+                s if !(200..300).contains(&s) => return Err(FeedError::Status(s)),
+                _ => {}
+            }
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
+            let page: ListingPage =
+                serde_json::from_slice(&body).map_err(|e| FeedError::Malformed(e.to_string()))?;
+            for market in page.markets {
+                match events
+                    .iter_mut()
+                    .find(|e| e.event_ticker == market.event_ticker)
+                {
+                    Some(event) => event.markets.push(market.ticker),
+                    None => events.push(MarketEvent {
+                        event_ticker: market.event_ticker,
+                        markets: vec![market.ticker],
+                    }),
+                }
+            }
+            match page.cursor.filter(|c| !c.is_empty()) {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        Ok(events)
+    }
+
     async fn stream(
         &self,
         sink: &FeedSink,
@@ -144,8 +228,10 @@ impl KalshiFeed {
             Ok(Err(e)) => return StreamEnd::Failed(self.handshake_error(e)),
             Ok(Ok((socket, _))) => socket,
         };
+        let mut tickers = self.tickers.clone();
+        let followed = tickers.borrow_and_update().clone();
         let subscribe = serde_json::json!({"id": 1, "cmd": "subscribe",
-            "params": {"channels": ["ticker"], "market_tickers": self.tickers}});
+            "params": {"channels": ["ticker"], "market_tickers": followed}});
         if let Err(e) = socket
             .send(Message::Text(subscribe.to_string().into()))
             .await
@@ -160,6 +246,11 @@ impl KalshiFeed {
                 _ = stop.cancelled() => {
                     let _ = socket.close(None).await;
                     return StreamEnd::Stopped;
+                }
+                // New markets to follow: a new round subscribes to them all.
+                Ok(()) = tickers.changed() => {
+                    let _ = socket.close(None).await;
+                    return StreamEnd::Resubscribe;
                 }
                 next = tokio::time::timeout(check_every, socket.next()) => next,
             };
@@ -286,6 +377,7 @@ impl KalshiFeed {
     ) -> Round {
         match self.stream(sink, stop, health).await {
             StreamEnd::Stopped => Round::Stopped,
+            StreamEnd::Resubscribe => Round::Again(Duration::ZERO),
             StreamEnd::Failed(e) => {
                 if let FeedError::Refused(why) = &e {
                     tracing::error!(source = "kalshi", "{why}");
@@ -344,6 +436,19 @@ impl Upstream for KalshiFeed {
         stop: &CancellationToken,
         health: &mut HealthTracker,
     ) -> Round {
+        let nothing_to_follow = self.tickers.borrow().is_empty();
+        if nothing_to_follow {
+            // No market to follow (no game today, or none matched): Kalshi's health is
+            // still whether it answers.
+            return match unless_stopped(stop, self.exchange_status()).await {
+                None => Round::Stopped,
+                Some(Err(e)) => Round::Failed(e),
+                Some(Ok(())) => {
+                    self.healthy(sink, health, Instant::now()).await;
+                    Round::Again(NOTHING_TO_FOLLOW_WAIT)
+                }
+            };
+        }
         let quotes = match unless_stopped(stop, self.fetch_quotes()).await {
             None => return Round::Stopped,
             Some(Err(e)) => return Round::Failed(e),
@@ -369,6 +474,27 @@ impl Upstream for KalshiFeed {
 #[derive(Deserialize)]
 struct MarketsPage {
     markets: Vec<Market>,
+}
+
+/// How soon a feed with no market to follow asks Kalshi again.
+const NOTHING_TO_FOLLOW_WAIT: Duration = Duration::from_secs(2);
+
+/// Pages of a market listing read at most: a few thousand markets, far more than a
+/// series has games around today.
+const MAX_LISTING_PAGES: usize = 5;
+
+#[derive(Deserialize)]
+struct ListingPage {
+    #[serde(default)]
+    markets: Vec<ListedMarket>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListedMarket {
+    ticker: String,
+    event_ticker: String,
 }
 
 #[derive(Deserialize)]

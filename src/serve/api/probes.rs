@@ -15,6 +15,9 @@ use crate::serve::error::without_urls;
 use crate::serve::observe::GameLabel;
 use crate::serve::state::AppState;
 
+/// Unmatched games named on `/health`, at most (the metric counts them all).
+const MAX_UNMATCHED_SHOWN: usize = 20;
+
 pub async fn health(State(state): State<AppState>) -> Response {
     let mut sources = serde_json::Map::new();
     let mut healthy = true;
@@ -59,6 +62,16 @@ pub async fn health(State(state): State<AppState>) -> Response {
             "last_success_age_ms": store.last_success.map(|t| now.duration_since(t).as_millis() as u64),
             "queued_lines": store.queued,
         }});
+    }
+    if let Some(found) = state.0.sources.discovery() {
+        let matched = found.games - found.unmatched.len();
+        // Games without any market: Kalshi's side of the product is missing.
+        healthy &= found.games == 0 || matched > 0;
+        body["games"] = json!({
+            "discovered": found.games,
+            "matched": matched,
+            "unmatched": found.unmatched.iter().take(MAX_UNMATCHED_SHOWN).collect::<Vec<_>>(),
+        });
     }
     if !healthy {
         body["status"] = json!("degraded");

@@ -122,7 +122,7 @@ struct Connection {
 async fn serve_socket(state: AppState, mut socket: WebSocket, raw_id: String, query: WsQuery) {
     let WsQuery { since, epoch } = query;
     let channel = match GameId::parse(&raw_id) {
-        Ok(id) => state.0.hub.get(&id).cloned(),
+        Ok(id) => state.0.hub.get(&id),
         Err(_) => None,
     };
     let Some(channel) = channel else {

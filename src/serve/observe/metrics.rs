@@ -118,6 +118,9 @@ pub struct Metrics {
     pub stream_reconnects: Family<SourceLabel, Counter>,
     pub stream_error_frames: Family<SourceCodeLabel, Counter>,
     pub games_unlisted: Family<SourceLabel, Gauge>,
+    pub games_discovered: Gauge,
+    pub games_matched: Gauge,
+    pub games_unmatched: Gauge,
     pub scores_cache: Family<CacheLabel, Counter>,
     pub circuit_state: Family<LeagueLabel, Gauge>,
     pub http_requests: Family<RouteLabel, Counter>,
@@ -161,6 +164,9 @@ impl Metrics {
             stream_reconnects: Family::default(),
             stream_error_frames: Family::default(),
             games_unlisted: Family::default(),
+            games_discovered: Gauge::default(),
+            games_matched: Gauge::default(),
+            games_unmatched: Gauge::default(),
             scores_cache: Family::default(),
             circuit_state: Family::default(),
             http_requests: Family::default(),
@@ -233,6 +239,12 @@ impl Metrics {
                 "Error frames a source sent on its stream, by code (the stream stays open)";
             games_unlisted: "upstream_games_unlisted",
                 "Live games the source no longer lists (each is stale for that game)";
+            games_discovered: "games_discovered",
+                "Games the last discovery found on ESPN's scoreboards";
+            games_matched: "games_matched",
+                "Of those, the games matched to a Kalshi market";
+            games_unmatched: "games_unmatched",
+                "Of those, the games with no Kalshi market (served with ESPN's data alone)";
             source_state: "source_state",
                 "Upstream source state: 0 ok, 1 stale, 2 down";
             upstream_failures: "upstream_failures",
@@ -382,6 +394,15 @@ impl Metrics {
                 source: source.as_str().into(),
             })
             .set(v);
+    }
+
+    /// What the last discovery found.
+    pub fn set_discovery(&self, found: &crate::feeds::discovery::Discovered) {
+        let (games, unmatched) = (found.games.len(), found.unmatched.len());
+        self.games_discovered.set(games as i64);
+        self.games_matched
+            .set(games.saturating_sub(unmatched) as i64);
+        self.games_unmatched.set(unmatched as i64);
     }
 
     pub fn count_close(&self, code: u16) {

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::contract::{Source, SourceHealth};
 use crate::feeds::Link;
+use crate::feeds::discovery::Discovered;
 use crate::feeds::health::Liveness;
 
 /// The health of each upstream source, as the feeds last reported it.
@@ -18,6 +19,16 @@ pub struct SourceBoard {
     liveness: RwLock<HashMap<Source, Liveness>>,
     /// How each streaming source is reached, with why, as its feed last said.
     links: RwLock<HashMap<Source, (Link, Option<String>)>>,
+    /// What the last discovery found, when games are discovered (no games map).
+    discovery: RwLock<Option<DiscoveryView>>,
+}
+
+/// What the last discovery found, as `/health` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveryView {
+    pub games: usize,
+    /// The games without a Kalshi market, as people name them.
+    pub unmatched: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +57,7 @@ impl SourceBoard {
             entries: RwLock::new(entries),
             liveness: RwLock::default(),
             links: RwLock::default(),
+            discovery: RwLock::default(),
         }
     }
 
@@ -69,6 +81,21 @@ impl SourceBoard {
         if state == SourceHealth::Ok {
             entry.last_ok = Some(Instant::now());
         }
+    }
+
+    pub fn set_discovery(&self, found: &Discovered) {
+        let view = DiscoveryView {
+            games: found.games.len(),
+            unmatched: found.unmatched.clone(),
+        };
+        *self.discovery.write().unwrap_or_else(|e| e.into_inner()) = Some(view);
+    }
+
+    pub fn discovery(&self) -> Option<DiscoveryView> {
+        self.discovery
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn set_link(&self, source: Source, link: Link, detail: Option<String>) {

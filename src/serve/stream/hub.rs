@@ -6,7 +6,7 @@
 //! subscriber that falls a full ring behind gets `Lagged` and is closed (4008).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
@@ -37,50 +37,71 @@ pub struct HubConfig {
     pub history_bytes: usize,
 }
 
-/// All games' channels, fixed at start from the catalog.
+/// All games' channels: those known at start, and those discovery adds later (a game
+/// is never removed while the server runs: clients may still resume it).
 pub struct Hub {
-    games: Vec<Arc<GameChannel>>,
-    by_id: HashMap<GameId, usize>,
+    games: RwLock<Games>,
+    initial: Point,
+    config: HubConfig,
     epoch: Arc<str>,
+}
+
+#[derive(Default)]
+struct Games {
+    list: Vec<Arc<GameChannel>>,
+    by_id: HashMap<GameId, usize>,
 }
 
 impl Hub {
     /// `epoch` names this run of the server: every channel's seqs belong to it.
     pub fn new(games: Vec<GameInfo>, initial: Point, config: HubConfig, epoch: &str) -> Self {
-        let epoch: Arc<str> = epoch.into();
-        let by_id = games
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (g.id.clone(), i))
-            .collect();
-        let games = games
-            .into_iter()
-            .map(|info| {
-                Arc::new(GameChannel::new(
-                    info,
-                    initial.clone(),
-                    config,
-                    epoch.clone(),
-                ))
-            })
-            .collect();
-        Self {
-            games,
-            by_id,
-            epoch,
+        let hub = Self {
+            games: RwLock::default(),
+            initial,
+            config,
+            epoch: epoch.into(),
+        };
+        for info in games {
+            hub.add(info);
         }
+        hub
+    }
+
+    /// The channel of `info`'s game, made now unless the game has one already.
+    pub fn add(&self, info: GameInfo) -> Arc<GameChannel> {
+        let mut games = self.games.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(&i) = games.by_id.get(&info.id) {
+            return games.list[i].clone();
+        }
+        let id = info.id.clone();
+        let channel = Arc::new(GameChannel::new(
+            info,
+            self.initial.clone(),
+            self.config,
+            self.epoch.clone(),
+        ));
+        let i = games.list.len();
+        games.list.push(channel.clone());
+        games.by_id.insert(id, i);
+        channel
     }
 
     pub fn epoch(&self) -> &str {
         &self.epoch
     }
 
-    pub fn get(&self, id: &GameId) -> Option<&Arc<GameChannel>> {
-        self.by_id.get(id).map(|i| &self.games[*i])
+    pub fn get(&self, id: &GameId) -> Option<Arc<GameChannel>> {
+        let games = self.games.read().unwrap_or_else(|e| e.into_inner());
+        games.by_id.get(id).map(|i| games.list[*i].clone())
     }
 
-    pub fn games(&self) -> &[Arc<GameChannel>] {
-        &self.games
+    /// Every game's channel, in the order they were added.
+    pub fn games(&self) -> Vec<Arc<GameChannel>> {
+        self.games
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .list
+            .clone()
     }
 }
 

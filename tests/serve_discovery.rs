@@ -1,0 +1,186 @@
+//! serve finds the day's games itself: ESPN's scoreboard matched to Kalshi's game
+//! markets by date and teams (through the codes that differ), a game with no market
+//! still served and named, and games added during the day followed without a restart.
+
+use std::time::Duration;
+
+use livegames::serve::{ServeConfig, ServerHandle};
+use serde_json::{Value, json};
+
+use crate::support::replay::*;
+use crate::support::*;
+
+const KNICKS: &str = "401810999";
+const MAGIC: &str = "401811001";
+const WARRIORS: &str = "401811000";
+
+fn knicks() -> Value {
+    espn_event(
+        KNICKS,
+        "2026-01-15T00:30Z",
+        ("BOS", "Boston Celtics"),
+        ("NY", "New York Knicks"),
+        in_progress(),
+        json!({"id": "1", "text": "Brunson makes 3", "probability": {"homeWinPercentage": 0.64}}),
+    )
+}
+
+fn magic() -> Value {
+    espn_event(
+        MAGIC,
+        "2026-01-15T00:00Z",
+        ("PHI", "Philadelphia 76ers"),
+        ("ORL", "Orlando Magic"),
+        in_progress(),
+        json!({}),
+    )
+}
+
+fn warriors() -> Value {
+    espn_event(
+        WARRIORS,
+        "2026-01-15T03:00Z",
+        ("SA", "San Antonio Spurs"),
+        ("GS", "Golden State Warriors"),
+        in_progress(),
+        json!({}),
+    )
+}
+
+fn knicks_markets() -> Vec<Value> {
+    vec![
+        // The same teams' game of the day before: not this game's market.
+        kalshi_market("KXNBAGAME-26JAN13BOSNYK-NYK", "0.2000", "0.2200", "0.2100"),
+        kalshi_market("KXNBAGAME-26JAN14BOSNYK-NYK", "0.6100", "0.6300", "0.6200"),
+        kalshi_market("KXNBAGAME-26JAN14BOSNYK-BOS", "0.3700", "0.3900", "0.3800"),
+    ]
+}
+
+async fn serve_on(espn: String, kalshi: String) -> ServerHandle {
+    start(ServeConfig {
+        espn_url: Some(espn),
+        kalshi_url: Some(kalshi),
+        kalshi_poll: Duration::from_millis(100),
+        discover_every: Duration::from_millis(200),
+        ..fast_config()
+    })
+    .await
+}
+
+async fn games(server: &ServerHandle) -> Vec<Value> {
+    let list: Value = get(&format!("{}/api/live/games", server.http_url()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["games"].as_array().unwrap().clone()
+}
+
+async fn health(server: &ServerHandle) -> Value {
+    get(&format!("{}/health", server.http_url()))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn games_are_found_and_matched_and_one_without_a_market_is_served_and_named() {
+    let (_, espn) = start_espn(scoreboard(vec![knicks(), magic()])).await;
+    let (_, kalshi) = start_kalshi(Value::Array(knicks_markets())).await;
+    let server = serve_on(espn, kalshi).await;
+    let listed = wait_for("the Knicks' market price", || async {
+        let listed = games(&server).await;
+        (listed.len() == 2 && listed[0]["latest"]["market"]["last_price"] == 0.62).then_some(listed)
+    })
+    .await;
+    let knicks = &listed[0];
+    assert_eq!(
+        knicks["id"], KNICKS,
+        "a real ESPN's games go by its event ids"
+    );
+    assert_eq!(
+        knicks["home"]["abbreviation"], "NYK",
+        "ESPN's NY is Kalshi's NYK"
+    );
+    assert_eq!(
+        knicks["latest"]["market"]["ticker"], "KXNBAGAME-26JAN14BOSNYK-NYK",
+        "the Eastern date's market, not the day before's"
+    );
+    let magic = &listed[1];
+    assert_eq!(magic["id"], MAGIC);
+    assert_eq!(
+        magic["latest"]["state"], "live",
+        "served with ESPN's data: {magic}"
+    );
+    assert_eq!(magic["latest"]["market"], Value::Null);
+
+    let page = health(&server).await;
+    assert_eq!(
+        page["games"],
+        json!({"discovered": 2, "matched": 1, "unmatched": ["PHI @ ORL 2026-01-14"]}),
+        "{page}"
+    );
+    assert_eq!(page["status"], "healthy", "{page}");
+    assert_eq!(metric(&server, "livegames_games_unmatched").await, 1.0);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_added_during_the_day_is_followed_without_a_restart() {
+    let (board, espn) = start_espn(scoreboard(vec![knicks()])).await;
+    let (markets, kalshi) = start_kalshi(Value::Array(knicks_markets())).await;
+    let server = serve_on(espn, kalshi).await;
+    wait_for("the first game", || async {
+        (games(&server).await.len() == 1).then_some(())
+    })
+    .await;
+
+    // Later that day ESPN lists another game, and Kalshi opens its markets.
+    board.set(scoreboard(vec![knicks(), warriors()]));
+    let mut all = knicks_markets();
+    all.push(kalshi_market(
+        "KXNBAGAME-26JAN14SASGSW-GSW",
+        "0.5500",
+        "0.5700",
+        "0.5600",
+    ));
+    all.push(kalshi_market(
+        "KXNBAGAME-26JAN14SASGSW-SAS",
+        "0.4300",
+        "0.4500",
+        "0.4400",
+    ));
+    markets.set(Value::Array(all));
+    let warriors = wait_for("the new game with its price", || async {
+        games(&server)
+            .await
+            .into_iter()
+            .find(|g| g["id"] == WARRIORS && g["latest"]["market"]["last_price"] == 0.56)
+    })
+    .await;
+    assert_eq!(warriors["home"]["abbreviation"], "GSW");
+    assert_eq!(warriors["away"]["abbreviation"], "SAS");
+    // Its stream works like any other's.
+    let mut client = connect(&server, &format!("/ws/live/{WARRIORS}")).await;
+    let snapshot = client.next_of("snapshot").await;
+    assert_eq!(snapshot.value["game"]["id"], WARRIORS);
+    assert_eq!(health(&server).await["games"]["discovered"], 2);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn games_with_no_market_at_all_make_health_degraded_with_the_reason() {
+    let (_, espn) = start_espn(scoreboard(vec![magic()])).await;
+    let (_, kalshi) = start_kalshi(Value::Array(knicks_markets())).await;
+    let server = serve_on(espn, kalshi).await;
+    let page = wait_for("health", || async {
+        let page = health(&server).await;
+        (page["games"]["discovered"] == 1).then_some(page)
+    })
+    .await;
+    assert_eq!(page["status"], "degraded", "{page}");
+    assert_eq!(page["games"]["matched"], 0);
+    assert_eq!(page["games"]["unmatched"], json!(["PHI @ ORL 2026-01-14"]));
+    server.stop().await.unwrap();
+}

@@ -1,0 +1,116 @@
+//! Upstreams that answer as the real ones do, from payloads written after their public
+//! documentation (not the mocks' recordings), changed by the test between polls.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::routing;
+use serde_json::{Value, json};
+
+/// An ESPN event on the scoreboard: `home` and `away` as (abbreviation, name).
+pub fn espn_event(
+    id: &str,
+    date: &str,
+    away: (&str, &str),
+    home: (&str, &str),
+    status: Value,
+    last_play: Value,
+) -> Value {
+    let side = |(abbr, name): (&str, &str), home_away: &str, order: u32, score: &str| {
+        json!({"id": abbr, "homeAway": home_away, "order": order, "score": score,
+               "team": {"id": abbr, "abbreviation": abbr, "displayName": name}})
+    };
+    json!({"id": id, "uid": format!("s:40~l:46~e:{id}"), "date": date,
+        "name": format!("{} at {}", away.1, home.1), "shortName": format!("{} @ {}", away.0, home.0),
+        "competitions": [{"id": id,
+            "competitors": [side(home, "home", 0, "61"), side(away, "away", 1, "58")],
+            "status": status,
+            "situation": {"lastPlay": last_play}}]})
+}
+
+/// ESPN's status of a game in progress.
+pub fn in_progress() -> Value {
+    json!({"clock": 332.0, "displayClock": "5:32", "period": 3,
+        "type": {"id": "2", "name": "STATUS_IN_PROGRESS", "state": "in", "completed": false,
+                 "description": "In Progress", "detail": "5:32 - 3rd Quarter"}})
+}
+
+pub fn scoreboard(events: Vec<Value>) -> Value {
+    json!({"leagues": [], "day": {"date": "2026-01-14"}, "events": events})
+}
+
+/// What a scripted upstream shows now; tests change it between polls.
+#[derive(Clone)]
+pub struct Shown(pub Arc<Mutex<Value>>);
+
+impl Shown {
+    pub fn set(&self, value: Value) {
+        *self.0.lock().unwrap() = value;
+    }
+}
+
+/// ESPN's NBA scoreboard showing `first`; returns its handle and base URL.
+pub async fn start_espn(first: Value) -> (Shown, String) {
+    async fn board(State(shown): State<Shown>) -> axum::Json<Value> {
+        axum::Json(shown.0.lock().unwrap().clone())
+    }
+    let shown = Shown(Arc::new(Mutex::new(first)));
+    let app = axum::Router::new()
+        .route(
+            "/apis/site/v2/sports/basketball/nba/scoreboard",
+            routing::get(board),
+        )
+        .with_state(shown.clone());
+    (shown, serve(app).await)
+}
+
+/// A Kalshi market in the 2026 dollar-string format.
+pub fn kalshi_market(ticker: &str, bid: &str, ask: &str, last: &str) -> Value {
+    let event = ticker.rsplit_once('-').map_or(ticker, |(e, _)| e);
+    json!({"ticker": ticker, "event_ticker": event, "market_type": "binary", "status": "active",
+        "result": "", "yes_bid_dollars": bid, "yes_ask_dollars": ask, "last_price_dollars": last,
+        "volume_fp": "1200.00", "open_interest_fp": "400.00"})
+}
+
+/// Kalshi's REST API (no WebSocket: serve polls it without a key) listing the markets
+/// `first` holds; `series_ticker` and `tickers` filter as Kalshi's do.
+pub async fn start_kalshi(first: Value) -> (Shown, String) {
+    async fn markets(
+        State(shown): State<Shown>,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> axum::Json<Value> {
+        let all = shown.0.lock().unwrap().clone();
+        let wanted: Option<Vec<&str>> = q.get("tickers").map(|t| t.split(',').collect());
+        let kept: Vec<Value> = all
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| {
+                let ticker = m["ticker"].as_str().unwrap_or("");
+                q.get("series_ticker")
+                    .is_none_or(|s| ticker.starts_with(s.as_str()))
+                    && wanted.as_ref().is_none_or(|w| w.contains(&ticker))
+            })
+            .cloned()
+            .collect();
+        axum::Json(json!({"markets": kept, "cursor": ""}))
+    }
+    let shown = Shown(Arc::new(Mutex::new(first)));
+    let app = axum::Router::new()
+        .route("/trade-api/v2/markets", routing::get(markets))
+        .route(
+            "/trade-api/v2/exchange/status",
+            routing::get(|| async {
+                axum::Json(json!({"exchange_active": true, "trading_active": true}))
+            }),
+        )
+        .with_state(shown.clone());
+    (shown, format!("{}/trade-api/v2", serve(app).await))
+}
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
