@@ -184,3 +184,45 @@ async fn games_with_no_market_at_all_make_health_degraded_with_the_reason() {
     assert_eq!(page["games"]["unmatched"], json!(["PHI @ ORL 2026-01-14"]));
     server.stop().await.unwrap();
 }
+
+/// `livegames smoke` passes against serve running on real-shaped upstreams: games found
+/// by discovery, prices polled from a Kalshi without a key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_passes_against_serve_on_real_shaped_upstreams() {
+    use livegames::client::Target;
+    use livegames::contract::schema::Schemas;
+    use livegames::smoke::{SmokeConfig, Status};
+
+    let (_, espn) = start_espn(scoreboard(vec![knicks(), magic()])).await;
+    let (_, kalshi) = start_kalshi(Value::Array(knicks_markets())).await;
+    let server = serve_on(espn, kalshi).await;
+    wait_for("a priced live game", || async {
+        let listed = games(&server).await;
+        listed
+            .iter()
+            .any(|g| g["latest"]["state"] == "live" && !g["latest"]["market"].is_null())
+            .then_some(())
+    })
+    .await;
+    let config = SmokeConfig {
+        timeout: Duration::from_secs(15),
+        heartbeat: Duration::from_secs(1),
+        game: Some(KNICKS.into()),
+        ..SmokeConfig::new(Target::parse(&server.http_url()).unwrap())
+    };
+    let report = livegames::smoke::run(&config, Schemas::builtin(true)).await;
+    let failed: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    assert!(report.passed, "{}", failed.join("\n"));
+    let passed = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Pass)
+        .count();
+    assert!(passed >= 15, "only {passed} checks ran and passed");
+    server.stop().await.unwrap();
+}
