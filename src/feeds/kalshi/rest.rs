@@ -12,29 +12,8 @@ use crate::feeds::{FeedError, QuoteObservation};
 impl KalshiFeed {
     /// The current quote of every followed market, over REST.
     pub async fn fetch_quotes(&self) -> Result<Vec<QuoteObservation>, FeedError> {
-        let url = format!("{}/markets", self.rest_url);
-        let mut request = self.http.get(&url);
-        for (name, value) in self.signed_headers(&url) {
-            request = request.header(name, value);
-        }
         let followed = self.tickers.borrow().join(",");
-        let response = request
-            .query(&[("tickers", followed)])
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
-        match response.status().as_u16() {
-            429 => return Err(FeedError::RateLimited),
-            s if !(200..300).contains(&s) => return Err(FeedError::Status(s)),
-            _ => {}
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
-        let page: MarketsPage =
-            serde_json::from_slice(&body).map_err(|e| FeedError::Malformed(e.to_string()))?;
+        let page: MarketsPage = self.get_json("/markets", &[("tickers", &followed)]).await?;
         let observed_at = UnixMicros(crate::clock::unix_micros());
         page.markets
             .into_iter()
@@ -44,21 +23,8 @@ impl KalshiFeed {
 
     /// Whether Kalshi answers (`GET /exchange/status`), when there is nothing to quote.
     pub(super) async fn exchange_status(&self) -> Result<(), FeedError> {
-        let url = format!("{}/exchange/status", self.rest_url);
-        let mut request = self.http.get(&url);
-        for (name, value) in self.signed_headers(&url) {
-            request = request.header(name, value);
-        }
-        let response = request
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
-        match response.status().as_u16() {
-            429 => Err(FeedError::RateLimited),
-            s if !(200..300).contains(&s) => Err(FeedError::Status(s)),
-            _ => Ok(()),
-        }
+        let _: serde::de::IgnoredAny = self.get_json("/exchange/status", &[]).await?;
+        Ok(())
     }
 
     /// The game markets of `series` that close from `min_close_s` (Unix seconds) on,
@@ -69,36 +35,17 @@ impl KalshiFeed {
         series: &str,
         min_close_s: i64,
     ) -> Result<Vec<MarketEvent>, FeedError> {
-        let url = format!("{}/markets", self.rest_url);
+        let min_close = min_close_s.to_string();
         let mut events: Vec<MarketEvent> = Vec::new();
         let mut cursor = String::new();
         for _ in 0..MAX_LISTING_PAGES {
-            let mut request = self.http.get(&url);
-            for (name, value) in self.signed_headers(&url) {
-                request = request.header(name, value);
-            }
-            let response = request
-                .query(&[
-                    ("series_ticker", series),
-                    ("min_close_ts", &min_close_s.to_string()),
-                    ("limit", "1000"),
-                    ("cursor", &cursor),
-                ])
-                .timeout(self.timeout)
-                .send()
-                .await
-                .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
-            match response.status().as_u16() {
-                429 => return Err(FeedError::RateLimited),
-                s if !(200..300).contains(&s) => return Err(FeedError::Status(s)),
-                _ => {}
-            }
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
-            let page: ListingPage =
-                serde_json::from_slice(&body).map_err(|e| FeedError::Malformed(e.to_string()))?;
+            let query = [
+                ("series_ticker", series),
+                ("min_close_ts", min_close.as_str()),
+                ("limit", "1000"),
+                ("cursor", cursor.as_str()),
+            ];
+            let page: ListingPage = self.get_json("/markets", &query).await?;
             for market in page.markets {
                 match events
                     .iter_mut()
@@ -117,6 +64,35 @@ impl KalshiFeed {
             }
         }
         Ok(events)
+    }
+
+    /// A signed `GET` of `path` under the REST base, its JSON answer read as `T`.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, FeedError> {
+        let url = format!("{}{path}", self.rest_url);
+        let mut request = self.http.get(&url);
+        for (name, value) in self.signed_headers(&url) {
+            request = request.header(name, value);
+        }
+        let response = request
+            .query(query)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
+        match response.status().as_u16() {
+            429 => return Err(FeedError::RateLimited),
+            s if !(200..300).contains(&s) => return Err(FeedError::Status(s)),
+            _ => {}
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
+        serde_json::from_slice(&body).map_err(|e| FeedError::Malformed(e.to_string()))
     }
 }
 
