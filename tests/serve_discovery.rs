@@ -76,14 +76,6 @@ async fn games(server: &ServerHandle) -> Vec<Value> {
     list["games"].as_array().unwrap().clone()
 }
 
-async fn health(server: &ServerHandle) -> Value {
-    get(&format!("{}/health", server.http_url()))
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn games_are_found_and_matched_and_one_without_a_market_is_served_and_named() {
     let (_, espn) = start_espn(scoreboard(vec![knicks(), magic()])).await;
@@ -115,7 +107,7 @@ async fn games_are_found_and_matched_and_one_without_a_market_is_served_and_name
     );
     assert_eq!(magic["latest"]["market"], Value::Null);
 
-    let page = health(&server).await;
+    let page = health_of(&server).await;
     assert_eq!(
         page["games"],
         json!({"discovered": 2, "matched": 1, "unmatched": ["PHI @ ORL 2026-01-14"]}),
@@ -165,7 +157,7 @@ async fn a_game_added_during_the_day_is_followed_without_a_restart() {
     let mut client = connect(&server, &format!("/ws/live/{WARRIORS}")).await;
     let snapshot = client.next_of("snapshot").await;
     assert_eq!(snapshot.value["game"]["id"], WARRIORS);
-    assert_eq!(health(&server).await["games"]["discovered"], 2);
+    assert_eq!(health_of(&server).await["games"]["discovered"], 2);
     server.stop().await.unwrap();
 }
 
@@ -175,7 +167,7 @@ async fn games_with_no_market_at_all_make_health_degraded_with_the_reason() {
     let (_, kalshi) = start_kalshi(Value::Array(knicks_markets())).await;
     let server = serve_on(espn, kalshi).await;
     let page = wait_for("health", || async {
-        let page = health(&server).await;
+        let page = health_of(&server).await;
         (page["games"]["discovered"] == 1).then_some(page)
     })
     .await;

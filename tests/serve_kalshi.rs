@@ -48,18 +48,10 @@ fn openssl_key_pair(name: &str) -> Option<(PathBuf, PathBuf)> {
     Some((private, public))
 }
 
-async fn health(server: &ServerHandle) -> Value {
-    get(&format!("{}/health", server.http_url()))
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Waits until Kalshi's stream is in `state` on `/health`; returns the page.
 async fn kalshi_stream(server: &ServerHandle, state: &'static str) -> Value {
     wait_for(state, || async {
-        let page = health(server).await;
+        let page = health_of(server).await;
         (page["sources"]["kalshi"]["stream"]["state"] == state).then_some(page)
     })
     .await
@@ -119,7 +111,7 @@ async fn the_right_key_streams_and_a_wrong_one_is_named_while_rest_goes_on() {
     );
     assert_eq!(page["status"], "degraded", "{page}");
     let page = wait_for("REST prices while the stream is refused", || async {
-        let page = health(&server).await;
+        let page = health_of(&server).await;
         (page["sources"]["kalshi"]["last_success_age_ms"]
             .as_u64()
             .is_some())

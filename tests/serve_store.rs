@@ -19,12 +19,6 @@ fn store_config(influx: &InfluxDb) -> livegames::serve::ServeConfig {
     config
 }
 
-async fn health(server: &livegames::serve::ServerHandle) -> Value {
-    get_valid(&format!("{}/health", server.http_url()), Body::Health)
-        .await
-        .1
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_points_and_scores_land_in_influxdb_as_the_stream_sent_them() {
     let Some(influx) = InfluxDb::start().await else {
@@ -117,7 +111,7 @@ async fn live_points_and_scores_land_in_influxdb_as_the_stream_sent_them() {
         games
     );
 
-    let h = health(&server).await;
+    let h = health_of(&server).await;
     assert_eq!(h["store"]["influxdb"]["state"], "ok", "{h}");
     assert!(
         !h.to_string().contains(&influx.http_port.to_string()),
@@ -174,7 +168,7 @@ async fn a_stopped_influxdb_never_slows_the_stream_and_writes_resume_when_it_ret
     influx.stop();
     let stopped_at = now_micros();
     wait_for("/health to say the store is failing", || async {
-        let h = health(&server).await;
+        let h = health_of(&server).await;
         (h["store"]["influxdb"]["state"] == "failing" && h["status"] == "degraded").then_some(())
     })
     .await;
@@ -214,7 +208,7 @@ async fn a_stopped_influxdb_never_slows_the_stream_and_writes_resume_when_it_ret
 
     influx.resume().await;
     wait_for("/health to say ok again", || async {
-        (health(&server).await["store"]["influxdb"]["state"] == "ok").then_some(())
+        (health_of(&server).await["store"]["influxdb"]["state"] == "ok").then_some(())
     })
     .await;
     // What was observed while InfluxDB was down was queued, and written on its return.

@@ -91,6 +91,13 @@ where
     }
 }
 
+/// The server's `/health` body, checked against the contract's schema.
+pub async fn health_of(server: &ServerHandle) -> Value {
+    get_valid(&format!("{}/health", server.http_url()), Body::Health)
+        .await
+        .1
+}
+
 pub async fn get(url: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(url)
