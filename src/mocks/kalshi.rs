@@ -84,40 +84,14 @@ fn quote(state: &MockState, game: usize, market: usize, tick: Option<u64>) -> Qu
             )
         }
     };
-    if !result.is_empty() {
+    let (bid, ask, last) = if result.is_empty() {
+        trading_prices(rec, market, elapsed_s, tick)
+    } else if won {
         // Kalshi keeps a settled market's last order book; the settlement is in
         // `result` and `settlement_value_dollars`.
-        let (bid, ask, last) = if won {
-            (0.99, 1.0, 0.99)
-        } else {
-            (0.0, 0.01, 0.01)
-        };
-        return Quote {
-            status,
-            result,
-            bid,
-            ask,
-            last,
-            elapsed_s,
-            live,
-        };
-    }
-    let [bid, ask, last] = price_at(&rec.home_price_history, elapsed_s);
-    let ticker = rec.kalshi_markets[market]["ticker"].as_str().unwrap_or("");
-    let jitter = tick.map(|n| jitter_cents(ticker, n) / 100.0).unwrap_or(0.0);
-    let (bid, ask, last) = (
-        cents(bid + jitter),
-        cents(ask + jitter),
-        cents(last + jitter),
-    );
-    let (bid, ask, last) = if market == 0 {
-        (bid, ask.max(bid + 0.01), last)
+        (0.99, 1.0, 0.99)
     } else {
-        (
-            cents(1.0 - ask),
-            cents(1.0 - bid).max(cents(1.0 - ask) + 0.01),
-            cents(1.0 - last),
-        )
+        (0.0, 0.01, 0.01)
     };
     Quote {
         status,
@@ -127,6 +101,33 @@ fn quote(state: &MockState, game: usize, market: usize, tick: Option<u64>) -> Qu
         last,
         elapsed_s,
         live,
+    }
+}
+
+/// A trading market's (bid, ask, last) from the recorded history, jittered per tick;
+/// the away team's market mirrors the home team's.
+fn trading_prices(
+    rec: &super::recordings::NbaRecording,
+    market: usize,
+    elapsed_s: f64,
+    tick: Option<u64>,
+) -> (f64, f64, f64) {
+    let [bid, ask, last] = price_at(&rec.home_price_history, elapsed_s);
+    let ticker = rec.kalshi_markets[market]["ticker"].as_str().unwrap_or("");
+    let jitter = tick.map(|n| jitter_cents(ticker, n) / 100.0).unwrap_or(0.0);
+    let (bid, ask, last) = (
+        cents(bid + jitter),
+        cents(ask + jitter),
+        cents(last + jitter),
+    );
+    if market == 0 {
+        (bid, ask.max(bid + 0.01), last)
+    } else {
+        (
+            cents(1.0 - ask),
+            cents(1.0 - bid).max(cents(1.0 - ask) + 0.01),
+            cents(1.0 - last),
+        )
     }
 }
 
