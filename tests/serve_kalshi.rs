@@ -278,3 +278,84 @@ async fn a_settled_market_shows_its_settlement_not_its_last_book() {
     );
     server.stop().await.unwrap();
 }
+
+/// Kalshi keeps its socket open after a bad command, and so does serve: one error
+/// frame is counted; a run of them, or a refused subscription, makes the stream down
+/// (and `/health` degraded, with the reason) until data flows again on the same socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_frames_are_counted_and_a_stream_that_keeps_erroring_is_down_on_the_same_socket() {
+    use crate::support::replay::*;
+    use serde_json::json;
+    let game = espn_event(
+        "401810999",
+        "2026-01-15T00:30Z",
+        ("BOS", "Boston Celtics"),
+        ("NY", "New York Knicks"),
+        in_progress(),
+        json!({"id": "1", "text": "Brunson makes 3", "probability": {"homeWinPercentage": 0.64}}),
+    );
+    let (_, espn) = start_espn(scoreboard(vec![game])).await;
+    let market = "KXNBAGAME-26JAN14BOSNYK-NYK";
+    let listing = json!([kalshi_market(market, "0.6100", "0.6300", "0.6200")]);
+    let (_, kalshi, kalshi_url) = start_kalshi_streaming(listing).await;
+    let signer = Signer::load("test-key", &mock_key()).unwrap();
+    let server = start(ServeConfig {
+        espn_url: Some(espn),
+        kalshi_url: Some(kalshi_url),
+        kalshi_signer: Some(std::sync::Arc::new(signer)),
+        ..fast_config()
+    })
+    .await;
+    kalshi_stream(&server, "streaming").await;
+    wait_for("the subscription", || async {
+        kalshi.subscribed().then_some(())
+    })
+    .await;
+
+    let error = |id: u64, code: u64, msg: &str| json!({"type": "error", "id": id, "msg": {"code": code, "msg": msg}});
+    kalshi.send(error(3, 8, "Unknown channel name"));
+    wait_for("the error frame counted", || async {
+        let counted = metric(
+            &server,
+            "livegames_upstream_stream_error_frames_total{source=\"kalshi\",code=\"8\"}",
+        )
+        .await;
+        (counted == 1.0).then_some(())
+    })
+    .await;
+    let page = health_of(&server).await;
+    assert_eq!(
+        page["sources"]["kalshi"]["stream"]["state"], "streaming",
+        "one error frame: {page}"
+    );
+
+    kalshi.send(error(4, 17, "Internal error"));
+    kalshi.send(error(5, 17, "Internal error"));
+    let page = kalshi_stream(&server, "down").await;
+    let detail = page["sources"]["kalshi"]["stream"]["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        detail.contains("keeps sending error frames (3 in a row, last: error 17: Internal error)"),
+        "{page}"
+    );
+    assert_eq!(page["status"], "degraded", "{page}");
+
+    let ticker = json!({"type": "ticker", "sid": 1, "msg": {"market_ticker": market,
+        "price_dollars": "0.6400", "yes_bid_dollars": "0.6300", "yes_ask_dollars": "0.6500", "ts": 1}});
+    kalshi.send(ticker);
+    kalshi_stream(&server, "streaming").await;
+
+    kalshi.send(error(1, 16, "Market not found"));
+    let page = kalshi_stream(&server, "down").await;
+    assert!(
+        page["sources"]["kalshi"]["stream"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Kalshi refused the ticker subscription (error 16: Market not found)"),
+        "{page}"
+    );
+    assert_eq!(kalshi.handshakes(), 1, "the socket stayed open throughout");
+    server.stop().await.unwrap();
+}

@@ -1,8 +1,10 @@
 //! Upstreams that answer as the real ones do, from payloads written after their public
 //! documentation (not the mocks' recordings), changed by the test between polls.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::routing;
 use serde_json::{Value, json};
@@ -72,11 +74,51 @@ pub fn kalshi_market(ticker: &str, bid: &str, ask: &str, last: &str) -> Value {
         "volume_fp": "1200.00", "open_interest_fp": "400.00"})
 }
 
-/// Kalshi's REST API (no WebSocket: serve polls it without a key) listing the markets
-/// `first` holds; `series_ticker` and `tickers` filter as Kalshi's do.
+/// Kalshi's REST API listing the markets `first` holds; `series_ticker` and `tickers`
+/// filter as Kalshi's do. Its WebSocket ([`start_kalshi_streaming`]) goes unused:
+/// serve polls without a key.
 pub async fn start_kalshi(first: Value) -> (Shown, String) {
+    let (shown, _, url) = start_kalshi_streaming(first).await;
+    (shown, url)
+}
+
+/// Kalshi's WebSocket, scripted: every frame the test sends goes to every open socket,
+/// after the socket's first command (the subscription).
+#[derive(Clone)]
+pub struct KalshiFrames {
+    frames: tokio::sync::broadcast::Sender<String>,
+    /// Handshakes taken so far: a socket kept open stays at one.
+    pub handshakes: Arc<AtomicUsize>,
+    /// The commands the sockets sent, in order.
+    pub commands: Arc<Mutex<Vec<Value>>>,
+}
+
+impl KalshiFrames {
+    pub fn send(&self, frame: Value) {
+        self.frames
+            .send(frame.to_string())
+            .expect("a socket listening");
+    }
+
+    pub fn handshakes(&self) -> usize {
+        self.handshakes.load(Ordering::SeqCst)
+    }
+
+    pub fn subscribed(&self) -> bool {
+        self.commands
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c["cmd"] == "subscribe")
+    }
+}
+
+/// Kalshi's REST API as [`start_kalshi`], and its WebSocket at `/trade-api/ws/v2`
+/// sending what the test scripts (any handshake is taken: signatures are
+/// `serve_kalshi`'s concern).
+pub async fn start_kalshi_streaming(first: Value) -> (Shown, KalshiFrames, String) {
     async fn markets(
-        State(shown): State<Shown>,
+        State((shown, _)): State<(Shown, KalshiFrames)>,
         Query(q): Query<std::collections::HashMap<String, String>>,
     ) -> axum::Json<Value> {
         let all = shown.0.lock().unwrap().clone();
@@ -95,7 +137,19 @@ pub async fn start_kalshi(first: Value) -> (Shown, String) {
             .collect();
         axum::Json(json!({"markets": kept, "cursor": ""}))
     }
+    async fn ws(
+        State((_, frames)): State<(Shown, KalshiFrames)>,
+        upgrade: WebSocketUpgrade,
+    ) -> axum::response::Response {
+        frames.handshakes.fetch_add(1, Ordering::SeqCst);
+        upgrade.on_upgrade(move |socket| scripted_socket(socket, frames))
+    }
     let shown = Shown(Arc::new(Mutex::new(first)));
+    let frames = KalshiFrames {
+        frames: tokio::sync::broadcast::channel(64).0,
+        handshakes: Arc::default(),
+        commands: Arc::default(),
+    };
     let app = axum::Router::new()
         .route("/trade-api/v2/markets", routing::get(markets))
         .route(
@@ -104,8 +158,35 @@ pub async fn start_kalshi(first: Value) -> (Shown, String) {
                 axum::Json(json!({"exchange_active": true, "trading_active": true}))
             }),
         )
-        .with_state(shown.clone());
-    (shown, format!("{}/trade-api/v2", serve(app).await))
+        .route("/trade-api/ws/v2", routing::get(ws))
+        .with_state((shown.clone(), frames.clone()));
+    let url = format!("{}/trade-api/v2", serve(app).await);
+    (shown, frames, url)
+}
+
+/// One scripted socket: records the client's commands, sends the test's frames.
+async fn scripted_socket(mut socket: WebSocket, frames: KalshiFrames) {
+    let mut script = frames.frames.subscribe();
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let command = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    frames.commands.lock().unwrap().push(command);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            },
+            frame = script.recv() => match frame {
+                Ok(frame) => {
+                    if socket.send(Message::Text(frame.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            },
+        }
+    }
 }
 
 async fn serve(app: axum::Router) -> String {

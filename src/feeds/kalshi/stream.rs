@@ -37,7 +37,7 @@ impl KalshiFeed {
         };
         let mut tickers = self.tickers.clone();
         let followed = tickers.borrow_and_update().clone();
-        let subscribe = serde_json::json!({"id": 1, "cmd": "subscribe",
+        let subscribe = serde_json::json!({"id": SUBSCRIBE_ID, "cmd": "subscribe",
             "params": {"channels": ["ticker"], "market_tickers": followed}});
         if let Err(e) = socket
             .send(Message::Text(subscribe.to_string().into()))
@@ -46,6 +46,7 @@ impl KalshiFeed {
             return StreamEnd::Failed(FeedError::Connect(e.to_string()));
         }
         tell_link(sink, Link::Streaming, None).await;
+        let mut errors = ErrorRun::default();
         // Wake up at least this often to ping a quiet stream and notice a dead one.
         let check_every = self.health.stale_after / 3;
         loop {
@@ -93,24 +94,27 @@ impl KalshiFeed {
                     return StreamEnd::Failed(FeedError::Connect(why));
                 }
                 Ok(Some(Ok(Message::Text(text)))) => match parse_stream_message(&text) {
-                    Ok(Some(quote)) => {
+                    Ok(Frame::Quote(quote)) => {
                         self.healthy(sink, health, now).await;
+                        errors.data(sink).await;
                         send(sink, FeedEvent::Quote(quote)).await;
                     }
-                    Ok(None) => self.healthy(sink, health, now).await,
+                    Ok(Frame::Control) => self.healthy(sink, health, now).await,
                     // Kalshi answers a bad command with an error frame and keeps the
-                    // socket open: say so, and go on reading.
-                    Err(FeedError::Upstream(why)) => {
-                        tracing::warn!(source = "kalshi", error = %why, "Kalshi sent an error frame");
-                        let code = error_code(&why);
+                    // socket open: say so, count it, and go on reading.
+                    Ok(Frame::Error { id, code, msg }) => {
+                        tracing::warn!(source = "kalshi", code = %code, error = %msg, "Kalshi sent an error frame");
                         send(
                             sink,
                             FeedEvent::ErrorFrame {
                                 source: Source::Kalshi,
-                                code,
+                                code: code.clone(),
                             },
                         )
                         .await;
+                        errors
+                            .error(sink, id == Some(SUBSCRIBE_ID), &code, &msg)
+                            .await;
                     }
                     Err(e) => {
                         tracing::warn!(source = "kalshi", error = %e, "bad ticker message");
@@ -170,22 +174,70 @@ impl KalshiFeed {
     }
 }
 
-/// The `code` of a Kalshi error frame's `msg` (as `Upstream` carries it), for the
-/// error-frames metric: a short number, else "other", so a peer cannot grow the
-/// label set.
-fn error_code(msg: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(msg)
-        .ok()
-        .and_then(|m| m["code"].as_u64())
-        .filter(|c| *c < 1000)
-        .map_or_else(|| "other".to_owned(), |c| c.to_string())
+/// The id of our `subscribe` command: an error frame answering it means the stream
+/// will carry nothing.
+const SUBSCRIBE_ID: u64 = 1;
+
+/// Error frames in a row, with no data between them, that make the stream down while
+/// its socket stays open.
+const ERROR_FRAMES_IN_A_ROW: u32 = 3;
+
+/// Error frames since the stream last carried data: a stream that keeps erroring, or
+/// whose subscription was refused, is down (and `/health` degraded) until data comes.
+#[derive(Default)]
+struct ErrorRun {
+    in_a_row: u32,
+    said_down: bool,
+}
+
+impl ErrorRun {
+    async fn error(&mut self, sink: &FeedSink, refused_subscription: bool, code: &str, msg: &str) {
+        self.in_a_row += 1;
+        if self.said_down || !(refused_subscription || self.in_a_row >= ERROR_FRAMES_IN_A_ROW) {
+            return;
+        }
+        self.said_down = true;
+        let why = if refused_subscription {
+            format!("Kalshi refused the ticker subscription (error {code}: {msg})")
+        } else {
+            format!(
+                "the ticker stream keeps sending error frames ({} in a row, last: error {code}: {msg})",
+                self.in_a_row
+            )
+        };
+        tell_link(sink, Link::Down, Some(why)).await;
+    }
+
+    async fn data(&mut self, sink: &FeedSink) {
+        self.in_a_row = 0;
+        if std::mem::take(&mut self.said_down) {
+            tell_link(sink, Link::Streaming, None).await;
+        }
+    }
 }
 
 #[derive(Deserialize)]
 struct StreamMessage<'a> {
     #[serde(rename = "type", borrow)]
     kind: &'a str,
+    #[serde(default)]
+    id: Option<u64>,
     msg: Option<serde_json::Value>,
+}
+
+/// One frame of the stream, read.
+#[derive(Debug, PartialEq)]
+enum Frame {
+    Quote(QuoteObservation),
+    /// `subscribed`, `ok` and the like.
+    Control,
+    /// An error frame: the command it answers (if any), its code (a short number, else
+    /// "other", so a peer cannot grow the metric's label set) and its text.
+    Error {
+        id: Option<u64>,
+        code: String,
+        msg: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -199,8 +251,8 @@ struct Ticker {
     yes_ask_dollars: Option<String>,
 }
 
-/// A ticker message becomes a quote; control messages (`subscribed`, `ok`) are Ok(None).
-fn parse_stream_message(text: &str) -> Result<Option<QuoteObservation>, FeedError> {
+/// A ticker message becomes a quote, an error frame an error; the rest is control.
+fn parse_stream_message(text: &str) -> Result<Frame, FeedError> {
     let message: StreamMessage =
         serde_json::from_str(text).map_err(|e| FeedError::Malformed(e.to_string()))?;
     match message.kind {
@@ -211,7 +263,7 @@ fn parse_stream_message(text: &str) -> Result<Option<QuoteObservation>, FeedErro
                 .and_then(|m| {
                     serde_json::from_value(m).map_err(|e| FeedError::Malformed(e.to_string()))
                 })?;
-            Ok(Some(QuoteObservation {
+            Ok(Frame::Quote(QuoteObservation {
                 yes_bid: dollars(ticker.yes_bid_dollars.as_deref(), "yes_bid_dollars")?,
                 yes_ask: dollars(ticker.yes_ask_dollars.as_deref(), "yes_ask_dollars")?,
                 last_price: last_price(ticker.price_dollars.as_deref(), "price_dollars")?,
@@ -221,13 +273,22 @@ fn parse_stream_message(text: &str) -> Result<Option<QuoteObservation>, FeedErro
                 observed_at: UnixMicros(crate::clock::unix_micros()),
             }))
         }
-        "error" => Err(FeedError::Upstream(
-            message
-                .msg
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| "error without msg".into()),
-        )),
-        _ => Ok(None),
+        "error" => {
+            let msg = message.msg.unwrap_or_default();
+            let code = msg["code"]
+                .as_u64()
+                .filter(|c| *c < 1000)
+                .map_or_else(|| "other".to_owned(), |c| c.to_string());
+            let text = msg["msg"]
+                .as_str()
+                .map_or_else(|| msg.to_string(), str::to_owned);
+            Ok(Frame::Error {
+                id: message.id,
+                code,
+                msg: crate::text::printable(&crate::text::cut(&text, 200)).into_owned(),
+            })
+        }
+        _ => Ok(Frame::Control),
     }
 }
 
@@ -235,22 +296,27 @@ fn parse_stream_message(text: &str) -> Result<Option<QuoteObservation>, FeedErro
 mod tests {
     use super::*;
 
+    fn quote_of(text: &str) -> QuoteObservation {
+        match parse_stream_message(text).unwrap() {
+            Frame::Quote(q) => q,
+            other => panic!("not a quote: {other:?}"),
+        }
+    }
+
     /// Real frames: Kalshi sends `""` for a price that is not there; the rest of the
     /// message still applies.
     #[test]
     fn an_empty_or_missing_price_is_no_price_and_the_rest_applies() {
-        let q = parse_stream_message(r#"{"type":"ticker","sid":1,"msg":{"market_ticker":"T","price_dollars":"","yes_bid_dollars":"0.5500","yes_ask_dollars":"0.5700","ts":1}}"#)
-            .unwrap()
-            .unwrap();
+        let q = quote_of(
+            r#"{"type":"ticker","sid":1,"msg":{"market_ticker":"T","price_dollars":"","yes_bid_dollars":"0.5500","yes_ask_dollars":"0.5700","ts":1}}"#,
+        );
         assert_eq!(
             (q.yes_bid, q.yes_ask, q.last_price),
             (Some(0.55), Some(0.57), None)
         );
-        let q = parse_stream_message(
+        let q = quote_of(
             r#"{"type":"ticker","sid":1,"msg":{"market_ticker":"T","price_dollars":"0.5600"}}"#,
-        )
-        .unwrap()
-        .unwrap();
+        );
         assert_eq!(
             (q.yes_bid, q.yes_ask, q.last_price),
             (None, None, Some(0.56))
@@ -263,21 +329,38 @@ mod tests {
         ));
     }
 
+    fn error_of(text: &str) -> (Option<u64>, String, String) {
+        match parse_stream_message(text).unwrap() {
+            Frame::Error { id, code, msg } => (id, code, msg),
+            other => panic!("not an error frame: {other:?}"),
+        }
+    }
+
     #[test]
-    fn error_frames_are_counted_by_a_short_code() {
+    fn error_frames_are_read_with_their_command_and_a_short_code() {
         assert_eq!(
-            error_code(r#"{"code":8,"msg":"Unknown channel name"}"#),
-            "8"
+            error_of(r#"{"type":"error","id":3,"msg":{"code":8,"msg":"Unknown channel name"}}"#),
+            (Some(3), "8".into(), "Unknown channel name".into())
         );
-        assert_eq!(error_code(r#"{"code":123456,"msg":"x"}"#), "other");
-        assert_eq!(error_code("error without msg"), "other");
+        assert_eq!(
+            error_of(r#"{"type":"error","msg":{"code":123456,"msg":"x"}}"#).1,
+            "other"
+        );
+        assert_eq!(
+            error_of(r#"{"type":"error"}"#),
+            (None, "other".into(), "null".into())
+        );
+        assert_eq!(
+            error_of(r#"{"type":"error","msg":{"code":1,"msg":"a\u001b[2Jb"}}"#).2,
+            "a\\u{1b}[2Jb"
+        );
     }
 
     #[test]
     fn ticker_messages_become_quotes() {
-        let q = parse_stream_message(r#"{"type":"ticker","sid":1,"msg":{"market_ticker":"T","price_dollars":"0.560","yes_bid_dollars":"0.550","yes_ask_dollars":"0.570","ts":1}}"#)
-            .unwrap()
-            .unwrap();
+        let q = quote_of(
+            r#"{"type":"ticker","sid":1,"msg":{"market_ticker":"T","price_dollars":"0.560","yes_bid_dollars":"0.550","yes_ask_dollars":"0.570","ts":1}}"#,
+        );
         assert_eq!(
             (q.ticker.as_str(), q.yes_bid, q.yes_ask, q.last_price),
             ("T", Some(0.55), Some(0.57), Some(0.56))
@@ -287,7 +370,7 @@ mod tests {
                 r#"{"id":1,"type":"subscribed","msg":{"channel":"ticker","sid":1}}"#
             )
             .unwrap(),
-            None
+            Frame::Control
         );
         assert!(matches!(
             parse_stream_message("{\"type\":\"ticker\",\"msg\":{"),
@@ -295,7 +378,7 @@ mod tests {
         ));
         assert!(matches!(
             parse_stream_message(r#"{"type":"error","msg":{"code":17}}"#),
-            Err(FeedError::Upstream(_))
+            Ok(Frame::Error { .. })
         ));
     }
 }
