@@ -218,3 +218,40 @@ async fn smoke_passes_against_serve_on_real_shaped_upstreams() {
     assert!(passed >= 15, "only {passed} checks ran and passed");
     server.stop().await.unwrap();
 }
+
+/// The default run: the mocks show their recorded games on the day they are served,
+/// and discovery (the code path a deployment runs) matches every one to its market,
+/// under the recordings' NBA ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mocks_serve_their_games_today_and_discovery_matches_them_all() {
+    let today = || livegames::clock::eastern_date(livegames::clock::unix_seconds());
+    let before = today();
+    let server = start(fast_config()).await;
+    let listed = wait_for("every game with its market", || async {
+        let listed = games(&server).await;
+        listed
+            .iter()
+            .all(|g| !g["latest"]["market"].is_null())
+            .then_some(listed)
+    })
+    .await;
+    let after = today();
+    assert_eq!(listed.len(), 6);
+    assert!(listed.iter().any(|g| g["id"] == "0022400196"), "{listed:?}");
+    for game in &listed {
+        let start =
+            livegames::feeds::espn::parse_time(game["scheduled_at"].as_str().unwrap()).unwrap();
+        let day = livegames::clock::eastern_date(start as u64);
+        assert!(day == before || day == after, "{game}");
+        let ticker = game["latest"]["market"]["ticker"].as_str().unwrap();
+        let ticker_date = livegames::feeds::discovery::kalshi_date(start);
+        assert!(ticker.contains(&format!("-{ticker_date}")), "{game}");
+    }
+    let page = health_of(&server).await;
+    assert_eq!(
+        page["games"],
+        json!({"discovered": 6, "matched": 6, "unmatched": []}),
+        "{page}"
+    );
+    server.stop().await.unwrap();
+}

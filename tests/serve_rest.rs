@@ -278,8 +278,14 @@ async fn mock_upstreams_answer_in_the_real_apis_shapes() {
         summary["plays"].as_array().unwrap().len(),
         summary["winprobability"].as_array().unwrap().len()
     );
+    // The recorded game is served on today's date, its market tickers with it.
+    let event = summary["header"]["competitions"][0]["date"]
+        .as_str()
+        .unwrap();
+    let start = livegames::feeds::espn::parse_time(event).unwrap();
+    let ticker_date = livegames::feeds::discovery::kalshi_date(start);
     let markets: Value = get(&format!(
-        "{base}/kalshi/trade-api/v2/markets?event_ticker=KXNBAGAME-24NOV16MILBOS"
+        "{base}/kalshi/trade-api/v2/markets?event_ticker=KXNBAGAME-{ticker_date}MILBOS"
     ))
     .await
     .json()

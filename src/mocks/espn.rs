@@ -263,7 +263,7 @@ async fn scoreboard(State(state): State<MockState>) -> Json<Value> {
     Json(json!({
         "leagues": [{"id": "46", "uid": "s:40~l:46", "name": "National Basketball Association", "abbreviation": "NBA", "slug": "nba"}],
         "season": {"type": 2, "year": 2025},
-        "day": {"date": "2024-11-17"},
+        "day": {"date": crate::clock::eastern_date(crate::clock::unix_seconds())},
         "events": events
     }))
 }

@@ -163,6 +163,8 @@ struct MarketsQuery {
     event_ticker: Option<String>,
     series_ticker: Option<String>,
     status: Option<String>,
+    /// Markets closing at or after this Unix second only.
+    min_close_ts: Option<i64>,
 }
 
 async fn markets(State(state): State<MockState>, Query(q): Query<MarketsQuery>) -> Json<Value> {
@@ -177,7 +179,13 @@ async fn markets(State(state): State<MockState>, Query(q): Query<MarketsQuery>) 
                     .is_none_or(|e| raw["event_ticker"] == e)
                 && q.series_ticker
                     .as_deref()
-                    .is_none_or(|s| ticker.starts_with(s));
+                    .is_none_or(|s| ticker.starts_with(s))
+                && q.min_close_ts.is_none_or(|min| {
+                    raw["close_time"]
+                        .as_str()
+                        .and_then(crate::feeds::espn::parse_time)
+                        .is_some_and(|close| close >= min)
+                });
             if !keep {
                 continue;
             }

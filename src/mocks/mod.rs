@@ -15,6 +15,7 @@ pub mod faults;
 mod kalshi;
 mod prices;
 pub mod recordings;
+mod redate;
 pub mod replay;
 pub mod state;
 

@@ -1,11 +1,13 @@
 //! The recorded upstream data in `mock-feeds/`, built into the binary (or read from
 //! `--mock-feeds DIR`), parsed once at start.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::redate;
 use crate::feeds::espn::parse_time;
 
 /// Files of `mock-feeds/` built into the binary, by path relative to that folder.
@@ -238,6 +240,55 @@ impl Recordings {
             nhl: nhl.into(),
         })
     }
+}
+
+impl Recordings {
+    /// The recordings moved to the day of `now_unix_s` (US Eastern): each game keeps
+    /// its time of day, and every date of it (ESPN's, Kalshi's tickers and times,
+    /// API-SPORTS') moves with it, so the mocks show today's games as the real
+    /// upstreams would. Each game's shift in days is returned by ESPN event id.
+    pub fn served_on(&mut self, now_unix_s: i64) -> HashMap<String, i64> {
+        let mut shifts = HashMap::new();
+        for game in &mut self.nba {
+            let tip = game.summary["header"]["competitions"][0]["date"]
+                .as_str()
+                .and_then(parse_time)
+                .unwrap_or(now_unix_s);
+            let days = redate::days_between(tip, now_unix_s);
+            redate::shift_value(&mut game.summary, days);
+            redate::shift_value(&mut game.kalshi_event, days);
+            game.kalshi_markets
+                .iter_mut()
+                .for_each(|m| redate::shift_value(m, days));
+            shifts.insert(game.espn_event_id.clone(), days);
+        }
+        self.games_map =
+            redated_map(&self.games_map, &shifts).unwrap_or_else(|| self.games_map.clone());
+        for league in [&mut self.nfl, &mut self.nhl] {
+            for game in &mut league.games {
+                let start = game["timestamp"]
+                    .as_i64()
+                    .or_else(|| game["game"]["date"]["timestamp"].as_i64())
+                    .unwrap_or(now_unix_s);
+                redate::shift_value(game, redate::days_between(start, now_unix_s));
+            }
+        }
+        shifts
+    }
+}
+
+/// The games map with each game moved as its recordings were.
+fn redated_map(text: &str, shifts: &HashMap<String, i64>) -> Option<String> {
+    let mut map: Value = serde_json::from_str(text).ok()?;
+    for game in map["games"].as_array_mut()? {
+        let days = game["espn_event_id"]
+            .as_str()
+            .and_then(|id| shifts.get(id))
+            .copied()
+            .unwrap_or(0);
+        redate::shift_value(game, days);
+    }
+    Some(map.to_string())
 }
 
 impl From<ApiSportsFile> for ApiSportsRecording {

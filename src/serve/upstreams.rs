@@ -65,10 +65,12 @@ impl Upstreams {
         started: Instant,
         shutdown: &Shutdown,
     ) -> Result<Upstreams, ServeError> {
-        let recordings = match &config.mock_feeds {
+        let mut recordings = match &config.mock_feeds {
             Some(dir) => Recordings::from_dir(dir)?,
             None => Recordings::embedded()?,
         };
+        // The mocks show today's games, as the real upstreams would.
+        recordings.served_on(crate::clock::unix_seconds() as i64);
         let known = mock_games(config, &recordings)?;
         let names = known
             .iter()
