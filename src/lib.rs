@@ -17,7 +17,7 @@
 //! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit | client, clock, contract, junit, text |
 //! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder | client, contract, outcome, text |
 //! | [`mocks`]     | the mock upstreams: ESPN, Kalshi and API-SPORTS replayed from recordings, with injectable faults | clock, contract, feeds, shutdown |
-//! | [`feeds`]     | the upstream clients (ESPN, Kalshi, API-SPORTS) behind [`feeds::Feed`], their health and quotas | clock, contract, retry, units |
+//! | [`feeds`]     | the upstream clients (ESPN, Kalshi, API-SPORTS) behind [`feeds::Feed`], their health and quotas | clock, contract, retry, text, units |
 //! | [`influx`]    | InfluxDB line protocol, its URL, a batched writer that never blocks its callers | retry |
 //! | [`client`]    | one [`client::Target`] and [`client::ConnectOptions`]; WebSocket and capped HTTP requests, discovery, the embedded-server seam | outcome |
 //! | [`contract`]  | frames, games, close codes, schemas, stream rules, AsyncAPI (pure) | clock, text |
