@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use livegames::contract::League;
 use livegames::serve::{ServeConfig, ServerHandle};
 use serde_json::{Value, json};
 
@@ -253,5 +254,91 @@ async fn the_mocks_serve_their_games_today_and_discovery_matches_them_all() {
         json!({"discovered": 6, "matched": 6, "unmatched": []}),
         "{page}"
     );
+    server.stop().await.unwrap();
+}
+
+/// `--leagues nba,nfl,nhl`: each league's ESPN scoreboard matched to its Kalshi game
+/// series; an NHL game has no ESPN probability, so its win probability is null.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nfl_and_nhl_games_are_found_on_their_own_scoreboards_and_series() {
+    let bills = espn_event(
+        "401772988",
+        "2026-01-15T01:15Z",
+        ("KC", "Kansas City Chiefs"),
+        ("BUF", "Buffalo Bills"),
+        in_progress(),
+        json!({"id": "40177298801", "text": "Allen pass complete", "probability": {"homeWinPercentage": 0.41}}),
+    );
+    let kings = espn_event(
+        "401803322",
+        "2026-01-15T03:30Z",
+        ("VGK", "Vegas Golden Knights"),
+        ("LA", "Los Angeles Kings"),
+        in_progress(),
+        json!({"id": "4018033227", "text": "Kopitar shot on goal"}),
+    );
+    let boards = json!({
+        "basketball/nba": scoreboard(vec![knicks()]),
+        "football/nfl": scoreboard(vec![bills]),
+        "hockey/nhl": scoreboard(vec![kings]),
+    });
+    let (_, espn) = start_espn_boards(boards).await;
+    let mut markets = knicks_markets();
+    markets.extend([
+        kalshi_market("KXNFLGAME-26JAN14KCBUF-BUF", "0.4000", "0.4200", "0.4100"),
+        kalshi_market("KXNFLGAME-26JAN14KCBUF-KC", "0.5800", "0.6000", "0.5900"),
+        kalshi_market("KXNHLGAME-26JAN14VGKLA-LA", "0.5300", "0.5500", "0.5400"),
+        kalshi_market("KXNHLGAME-26JAN14VGKLA-VGK", "0.4500", "0.4700", "0.4600"),
+    ]);
+    let (_, kalshi) = start_kalshi(Value::Array(markets)).await;
+    let server = start(ServeConfig {
+        espn_url: Some(espn.clone()),
+        kalshi_url: Some(kalshi.clone()),
+        kalshi_poll: Duration::from_millis(100),
+        leagues: vec![League::Nba, League::Nfl, League::Nhl],
+        ..fast_config()
+    })
+    .await;
+    let listed = wait_for("three leagues' games with their prices", || async {
+        let listed = games(&server).await;
+        (listed.len() == 3
+            && listed.iter().all(|g| {
+                !g["latest"]["market"]["last_price"].is_null() && g["latest"]["state"] == "live"
+            }))
+        .then_some(listed)
+    })
+    .await;
+    let by_id = |id: &str| listed.iter().find(|g| g["id"] == id).unwrap().clone();
+    let (bills, kings) = (by_id("401772988"), by_id("401803322"));
+    assert_eq!(bills["league"], "nfl");
+    assert_eq!(
+        bills["latest"]["market"]["ticker"],
+        "KXNFLGAME-26JAN14KCBUF-BUF"
+    );
+    assert_eq!(bills["latest"]["home_win_prob"], 0.41);
+    assert_eq!(kings["league"], "nhl");
+    assert_eq!(
+        kings["latest"]["market"]["ticker"],
+        "KXNHLGAME-26JAN14VGKLA-LA"
+    );
+    assert_eq!(kings["latest"]["market"]["last_price"], 0.54);
+    assert_eq!(
+        kings["latest"]["home_win_prob"],
+        Value::Null,
+        "ESPN gives NHL games no probability"
+    );
+    let page = health_of(&server).await;
+    assert_eq!(page["games"]["matched"], 3, "{page}");
+    server.stop().await.unwrap();
+
+    // The default follows the NBA alone: the other boards are not asked for.
+    let server = serve_on(espn, kalshi).await;
+    let listed = wait_for("the NBA game", || async {
+        let listed = games(&server).await;
+        (!listed.is_empty()).then_some(listed)
+    })
+    .await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["league"], "nba");
     server.stop().await.unwrap();
 }

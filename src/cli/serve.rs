@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::runtime::{block_on, cancel_on_signal};
 use super::telemetry::LogFormat;
-use super::values::{duration, nonzero_duration, positive, rate, url};
+use super::values::{duration, league, nonzero_duration, positive, rate, url};
+use crate::contract::League;
 use crate::feeds::kalshi::auth::Signer;
 use crate::mocks::FaultSpec;
 use crate::outcome::{Classify, CommandResult, Verdict};
@@ -21,6 +22,25 @@ use crate::serve::ServeConfig;
 use crate::serve::config::DEFAULT_CLIENT_RATE;
 use crate::shutdown::Shutdown;
 use crate::units::show_duration;
+
+fn show_leagues(leagues: &[League]) -> String {
+    leagues
+        .iter()
+        .map(|l| l.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Each league once, in the order given.
+fn unique(leagues: &[League]) -> Vec<League> {
+    let mut out: Vec<League> = Vec::with_capacity(leagues.len());
+    for league in leagues {
+        if !out.contains(league) {
+            out.push(*league);
+        }
+    }
+    out
+}
 
 /// What `livegames serve` runs with when no flag says otherwise.
 static DEFAULTS: LazyLock<ServeConfig> = LazyLock::new(ServeConfig::default);
@@ -67,6 +87,10 @@ pub struct ServeArgs {
     /// Kalshi's markets (without --games-map).
     #[arg(long, default_value = show_duration(DEFAULTS.discover_every), value_parser = nonzero_duration)]
     pub discover_every: Duration,
+    /// The leagues whose games are found on ESPN's scoreboards and Kalshi's game
+    /// series, comma-separated (nba, nfl, nhl; without --games-map).
+    #[arg(long, value_delimiter = ',', default_value = show_leagues(&DEFAULTS.leagues), value_parser = league)]
+    pub leagues: Vec<League>,
     /// API-SPORTS base with a {sport} placeholder, e.g. https://v1.{sport}.api-sports.io [default: the built-in mock].
     #[arg(long)]
     pub apisports_url: Option<String>,
@@ -244,6 +268,7 @@ impl ServeArgs {
             kalshi_signer,
             kalshi_poll: self.kalshi_poll,
             discover_every: self.discover_every,
+            leagues: unique(&self.leagues),
             apisports_url: self.apisports_url.clone(),
             apisports_key: self.apisports_key.clone(),
             mock_addr: self.mock_addr,
@@ -367,6 +392,14 @@ mod tests {
             .collect();
         assert!(differ.is_empty(), "{}", differ.join("\n"));
         assert_eq!(lowered.lines().count(), default.lines().count());
+    }
+
+    #[test]
+    fn leagues_are_a_comma_list_each_taken_once() {
+        let config = serve(&["--leagues", "nfl,NBA,nfl"]).unwrap().lower().unwrap();
+        assert_eq!(config.leagues, [League::Nfl, League::Nba]);
+        let e = serve(&["--leagues", "nba,mlb"]).unwrap_err().to_string();
+        assert!(e.contains("--leagues") && e.contains("unknown league \"mlb\""), "{e}");
     }
 
     #[test]

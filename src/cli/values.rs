@@ -7,6 +7,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::client::Target;
 use crate::client::target::parse_header;
+use crate::contract::League;
 use crate::units;
 
 pub(super) fn duration(s: &str) -> Result<Duration, String> {
@@ -61,4 +62,12 @@ pub(super) fn header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
 
 pub(super) fn byte_size(s: &str) -> Result<usize, String> {
     units::parse_bytes(s)
+}
+
+/// A league's name: `nba`, `nfl` or `nhl`.
+pub(super) fn league(s: &str) -> Result<League, String> {
+    League::ALL
+        .into_iter()
+        .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
+        .ok_or_else(|| format!("unknown league {s:?}: expected nba, nfl or nhl"))
 }

@@ -87,6 +87,18 @@ pub enum League {
     Nhl,
 }
 
+impl League {
+    pub const ALL: [League; 3] = [League::Nba, League::Nfl, League::Nhl];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            League::Nba => "nba",
+            League::Nfl => "nfl",
+            League::Nhl => "nhl",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GameState {

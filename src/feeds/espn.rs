@@ -1,5 +1,6 @@
-//! ESPN site API client: polls the NBA scoreboard for each game's state, score,
-//! clock and latest win probability (`situation.lastPlay.probability`).
+//! ESPN site API client: polls each followed league's scoreboard (NBA, NFL, NHL) for
+//! each game's state, score, clock and latest win probability
+//! (`situation.lastPlay.probability`; NHL games have none, so theirs stays null).
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,8 @@ use crate::retry::Backoff;
 #[derive(Debug, Clone)]
 pub struct EspnFeed {
     http: reqwest::Client,
-    scoreboard_url: String,
+    /// Each followed league's scoreboard URL.
+    scoreboards: Vec<(League, String)>,
     poll: Duration,
     timeout: Duration,
     health: HealthPolicy,
@@ -24,22 +26,25 @@ pub struct EspnFeed {
 }
 
 impl EspnFeed {
-    /// `base_url` is the host part, e.g. `https://site.api.espn.com`.
+    /// `base_url` is the host part, e.g. `https://site.api.espn.com`; `leagues` the
+    /// scoreboards to follow.
     pub fn new(
         http: reqwest::Client,
         base_url: &str,
+        leagues: &[League],
         poll: Duration,
         timeout: Duration,
         health: HealthPolicy,
         backoff: Backoff,
     ) -> Self {
-        let scoreboard_url = format!(
-            "{}/apis/site/v2/sports/basketball/nba/scoreboard",
-            base_url.trim_end_matches('/')
-        );
+        let base = base_url.trim_end_matches('/');
+        let scoreboards = leagues
+            .iter()
+            .map(|league| (*league, scoreboard_url(base, *league)))
+            .collect();
         Self {
             http,
-            scoreboard_url,
+            scoreboards,
             poll,
             timeout,
             health,
@@ -47,27 +52,42 @@ impl EspnFeed {
         }
     }
 
-    /// One scoreboard fetch, parsed into observations.
+    /// The leagues followed.
+    pub fn leagues(&self) -> impl Iterator<Item = League> + '_ {
+        self.scoreboards.iter().map(|(league, _)| *league)
+    }
+
+    /// One fetch of every followed scoreboard, parsed into observations.
     pub async fn fetch(&self) -> Result<Vec<GameObservation>, FeedError> {
-        let board = self.scoreboard().await?;
-        let observed_at = UnixMicros(crate::clock::unix_micros());
-        Ok(board
-            .events
-            .into_iter()
-            .filter_map(|e| observation(e, observed_at))
-            .collect())
+        let mut games = Vec::new();
+        for (_, url) in &self.scoreboards {
+            let board = self.scoreboard(url).await?;
+            let observed_at = UnixMicros(crate::clock::unix_micros());
+            games.extend(
+                board
+                    .events
+                    .into_iter()
+                    .filter_map(|e| observation(e, observed_at)),
+            );
+        }
+        Ok(games)
     }
 
-    /// The scoreboard's games as discovery needs them: ids, start times and teams.
+    /// The scoreboards' games as discovery needs them: ids, leagues, start times and
+    /// teams.
     pub async fn fetch_schedule(&self) -> Result<Vec<ScheduledGame>, FeedError> {
-        let board = self.scoreboard().await?;
-        Ok(board.events.iter().filter_map(scheduled).collect())
+        let mut games = Vec::new();
+        for (league, url) in &self.scoreboards {
+            let board = self.scoreboard(url).await?;
+            games.extend(board.events.iter().filter_map(|e| scheduled(e, *league)));
+        }
+        Ok(games)
     }
 
-    async fn scoreboard(&self) -> Result<Scoreboard, FeedError> {
+    async fn scoreboard(&self, url: &str) -> Result<Scoreboard, FeedError> {
         let response = self
             .http
-            .get(&self.scoreboard_url)
+            .get(url)
             .timeout(self.timeout)
             .send()
             .await
@@ -84,6 +104,23 @@ impl EspnFeed {
             .await
             .map_err(|e| FeedError::from_reqwest(e, self.timeout))?;
         serde_json::from_slice(&body).map_err(|e| FeedError::Malformed(e.to_string()))
+    }
+}
+
+/// ESPN's scoreboard of `league` under `base`.
+pub fn scoreboard_url(base: &str, league: League) -> String {
+    format!(
+        "{base}/apis/site/v2/sports/{}/scoreboard",
+        sport_path(league)
+    )
+}
+
+/// ESPN's `{sport}/{league}` path of a league.
+pub fn sport_path(league: League) -> &'static str {
+    match league {
+        League::Nba => "basketball/nba",
+        League::Nfl => "football/nfl",
+        League::Nhl => "hockey/nhl",
     }
 }
 
@@ -163,7 +200,7 @@ struct CompetitorTeam {
 }
 
 /// An event as discovery needs it; None when it lacks a start or a team.
-fn scheduled(event: &Event) -> Option<ScheduledGame> {
+fn scheduled(event: &Event, league: League) -> Option<ScheduledGame> {
     let comp = event.competitions.first()?;
     let side = |which: &str| {
         let team = comp
@@ -182,7 +219,7 @@ fn scheduled(event: &Event) -> Option<ScheduledGame> {
     };
     Some(ScheduledGame {
         espn_event_id: event.id.clone(),
-        league: League::Nba,
+        league,
         start_s: parse_time(event.date.as_deref()?)?,
         home: side("home")?,
         away: side("away")?,

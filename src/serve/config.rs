@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::advertise::Advertise;
 use super::scores::ScoresConfig;
 use super::stream::inbound::InboundRate;
+use crate::contract::League;
 use crate::feeds::kalshi::auth::Signer;
 use crate::mocks::{FaultSpec, MockConfig};
 
@@ -33,6 +34,9 @@ pub struct ServeConfig {
     pub kalshi_poll: Duration,
     /// How often the day's games are looked for again (without a games map).
     pub discover_every: Duration,
+    /// The leagues whose games are found and followed (ESPN scoreboards, Kalshi game
+    /// series), without a games map.
+    pub leagues: Vec<League>,
     /// API-SPORTS base with a `{sport}` placeholder.
     pub apisports_url: Option<String>,
     /// API-SPORTS key; defaults to the mock's key when the mock is the upstream.
@@ -92,6 +96,7 @@ impl Default for ServeConfig {
             kalshi_signer: None,
             kalshi_poll: Duration::from_secs(2),
             discover_every: Duration::from_secs(300),
+            leagues: vec![League::Nba],
             apisports_url: None,
             apisports_key: None,
             mock_addr: None,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::contract::{GameId, League};
+use crate::contract::GameId;
 use crate::feeds::discovery::{self, Discovered, Teams};
 use crate::feeds::espn::EspnFeed;
 use crate::feeds::kalshi::KalshiFeed;
@@ -30,10 +30,11 @@ impl Finder {
     pub async fn find(&self) -> Result<Discovered, FeedError> {
         let games = self.espn.fetch_schedule().await?;
         let since = crate::clock::unix_seconds() as i64 - MARKETS_CLOSED_WITHIN.as_secs() as i64;
-        let events = self
-            .kalshi
-            .fetch_game_markets(discovery::series(League::Nba), since)
-            .await?;
+        let mut events = Vec::new();
+        for league in self.espn.leagues() {
+            let series = discovery::series(league);
+            events.extend(self.kalshi.fetch_game_markets(series, since).await?);
+        }
         Ok(discovery::match_games(
             &games,
             &events,

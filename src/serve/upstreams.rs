@@ -213,6 +213,7 @@ impl Clients<'_> {
         EspnFeed::new(
             self.http.clone(),
             &url,
+            &config.leagues,
             config.espn_poll,
             config.upstream_timeout,
             self.health(),

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::routing;
 use serde_json::{Value, json};
 
@@ -53,13 +53,34 @@ impl Shown {
 
 /// ESPN's NBA scoreboard showing `first`; returns its handle and base URL.
 pub async fn start_espn(first: Value) -> (Shown, String) {
-    async fn board(State(shown): State<Shown>) -> axum::Json<Value> {
-        axum::Json(shown.0.lock().unwrap().clone())
+    start_espn_boards(json!({"basketball/nba": first})).await
+}
+
+/// ESPN's scoreboards, `boards` keyed by `{sport}/{league}` (`football/nfl`); a league
+/// not in it answers 404. Tests change a board with [`Shown::set`] on the whole map.
+pub async fn start_espn_boards(boards: Value) -> (Shown, String) {
+    async fn board(
+        State(shown): State<Shown>,
+        Path((sport, league)): Path<(String, String)>,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let boards = shown.0.lock().unwrap().clone();
+        let key = format!("{sport}/{league}");
+        // A single board (set by `start_espn`'s callers) is the NBA's.
+        let board = if boards.get("events").is_some() {
+            (key == "basketball/nba").then_some(boards)
+        } else {
+            boards.get(&key).cloned()
+        };
+        match board {
+            Some(board) => axum::Json(board).into_response(),
+            None => axum::http::StatusCode::NOT_FOUND.into_response(),
+        }
     }
-    let shown = Shown(Arc::new(Mutex::new(first)));
+    let shown = Shown(Arc::new(Mutex::new(boards)));
     let app = axum::Router::new()
         .route(
-            "/apis/site/v2/sports/basketball/nba/scoreboard",
+            "/apis/site/v2/sports/{sport}/{league}/scoreboard",
             routing::get(board),
         )
         .with_state(shown.clone());
