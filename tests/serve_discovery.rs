@@ -342,3 +342,48 @@ async fn nfl_and_nhl_games_are_found_on_their_own_scoreboards_and_series() {
     assert_eq!(listed[0]["league"], "nba");
     server.stop().await.unwrap();
 }
+
+/// The mocks answer the NFL and NHL discovery calls too: their scoreboards and game
+/// series are the API-SPORTS recordings, replayed on the scores endpoints' clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mocks_serve_nfl_and_nhl_games_with_their_markets() {
+    let server = start(ServeConfig {
+        leagues: vec![League::Nba, League::Nfl, League::Nhl],
+        ..fast_config()
+    })
+    .await;
+    // The first game of each league is live from the start.
+    let (chicago, dallas) = ("401671789", "401688101");
+    let listed = wait_for("the first NFL and NHL games live, priced", || async {
+        let listed = games(&server).await;
+        let live_priced = |id: &str| {
+            listed.iter().any(|g| {
+                g["id"] == id
+                    && g["latest"]["state"] == "live"
+                    && g["latest"]["market"]["last_price"].is_number()
+            })
+        };
+        (live_priced(chicago) && live_priced(dallas)).then_some(listed)
+    })
+    .await;
+    assert_eq!(listed.len(), 14);
+    let by_id = |id: &str| listed.iter().find(|g| g["id"] == id).unwrap().clone();
+    let (bears, stars) = (by_id(chicago), by_id(dallas));
+    assert_eq!(bears["league"], "nfl");
+    assert_eq!(bears["home"]["abbreviation"], "CHI");
+    assert!(bears["latest"]["home_win_prob"].is_number(), "{bears}");
+    let ticker = bears["latest"]["market"]["ticker"].as_str().unwrap();
+    assert!(
+        ticker.starts_with("KXNFLGAME-") && ticker.ends_with("HOUCHI-CHI"),
+        "{ticker}"
+    );
+    assert_eq!(stars["league"], "nhl");
+    assert_eq!(stars["latest"]["home_win_prob"], Value::Null, "{stars}");
+    let page = health_of(&server).await;
+    assert_eq!(
+        page["games"],
+        json!({"discovered": 14, "matched": 14, "unmatched": []}),
+        "{page}"
+    );
+    server.stop().await.unwrap();
+}

@@ -11,6 +11,8 @@ Shapes follow ../shared/reference/upstream-feeds.md:
   kalshi/<event_ticker>.json      Kalshi markets (current dollar/fp fields) + recorded price history
   apisports/nfl.json, nhl.json    API-SPORTS `games` items (finished games, replayed by serve)
   games.json                      the id map joining NBA game ids, ESPN event ids and Kalshi tickers
+espn/nfl-nhl.json (the ESPN event ids and team codes of the NFL and NHL games) is
+hand-written, not generated.
 """
 import json
 import math

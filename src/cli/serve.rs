@@ -396,10 +396,16 @@ mod tests {
 
     #[test]
     fn leagues_are_a_comma_list_each_taken_once() {
-        let config = serve(&["--leagues", "nfl,NBA,nfl"]).unwrap().lower().unwrap();
+        let config = serve(&["--leagues", "nfl,NBA,nfl"])
+            .unwrap()
+            .lower()
+            .unwrap();
         assert_eq!(config.leagues, [League::Nfl, League::Nba]);
         let e = serve(&["--leagues", "nba,mlb"]).unwrap_err().to_string();
-        assert!(e.contains("--leagues") && e.contains("unknown league \"mlb\""), "{e}");
+        assert!(
+            e.contains("--leagues") && e.contains("unknown league \"mlb\""),
+            "{e}"
+        );
     }
 
     #[test]

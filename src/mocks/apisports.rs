@@ -110,25 +110,8 @@ async fn games(
         Err(answer) => return answer,
     };
     let replay_s = state.replay_s();
-    let response: Vec<Value> = recording
-        .games
-        .iter()
-        .enumerate()
-        .map(|(i, game)| {
-            let (phase, _) = schedule.phase(i, replay_s);
-            let progress = match phase {
-                Phase::Scheduled { .. } => None,
-                Phase::Live { elapsed_s } => {
-                    Some((elapsed_s / recording.duration_s).clamp(0.0, 0.999))
-                }
-                Phase::Final { .. } => Some(1.0),
-            };
-            if football {
-                football_game(game, progress)
-            } else {
-                hockey_game(game, progress)
-            }
-        })
+    let response: Vec<Value> = (0..recording.games.len())
+        .map(|i| game_now(recording, schedule, football, i, replay_s).0)
         .collect();
     let parameters = if query.is_empty() {
         json!([])
@@ -157,6 +140,30 @@ async fn status(State(state): State<MockState>, headers: HeaderMap) -> Response 
     (rate_headers, Json(body)).into_response()
 }
 
+/// Game `i` of a league as API-SPORTS shows it at `replay_s`, and how far it is played
+/// (None: not started; 1: over).
+pub(super) fn game_now(
+    recording: &ApiSportsRecording,
+    schedule: &Schedule,
+    football: bool,
+    i: usize,
+    replay_s: f64,
+) -> (Value, Option<f64>) {
+    let (phase, _) = schedule.phase(i, replay_s);
+    let progress = match phase {
+        Phase::Scheduled { .. } => None,
+        Phase::Live { elapsed_s } => Some((elapsed_s / recording.duration_s).clamp(0.0, 0.999)),
+        Phase::Final { .. } => Some(1.0),
+    };
+    let game = &recording.games[i];
+    let view = if football {
+        football_game(game, progress)
+    } else {
+        hockey_game(game, progress)
+    };
+    (view, progress)
+}
+
 const QUARTERS: [&str; 4] = ["quarter_1", "quarter_2", "quarter_3", "quarter_4"];
 const QUARTER_NAMES: [&str; 4] = [
     "First Quarter",
@@ -166,7 +173,7 @@ const QUARTER_NAMES: [&str; 4] = [
 ];
 
 /// How much of period `k` of `n` has been played at `progress` (0..1 of the game).
-fn period_share(progress: f64, k: usize, n: usize) -> f64 {
+pub(super) fn period_share(progress: f64, k: usize, n: usize) -> f64 {
     (progress * n as f64 - k as f64).clamp(0.0, 1.0)
 }
 

@@ -1,4 +1,5 @@
-//! Mock ESPN site API: NBA scoreboard and game summary, replayed.
+//! Mock ESPN site API: the NBA scoreboard and game summary, replayed; the NFL and NHL
+//! scoreboards from the API-SPORTS recordings ([`super::leagues`]).
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -8,9 +9,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::leagues;
 use super::recordings::NbaRecording;
 use super::replay::Phase;
 use super::state::MockState;
+use crate::contract::League;
 
 pub(super) fn router() -> Router<MockState> {
     Router::new()
@@ -19,6 +22,18 @@ pub(super) fn router() -> Router<MockState> {
             get(scoreboard),
         )
         .route("/apis/site/v2/sports/basketball/nba/summary", get(summary))
+        .route(
+            "/apis/site/v2/sports/football/nfl/scoreboard",
+            get(|State(state): State<MockState>| async move {
+                Json(leagues::scoreboard(&state, League::Nfl))
+            }),
+        )
+        .route(
+            "/apis/site/v2/sports/hockey/nhl/scoreboard",
+            get(|State(state): State<MockState>| async move {
+                Json(leagues::scoreboard(&state, League::Nhl))
+            }),
+        )
 }
 
 /// A recorded game as it stands at the current replay time.

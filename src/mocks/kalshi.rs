@@ -15,10 +15,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::faults::FaultMode;
+use super::leagues;
 use super::prices::{cents, dollars, jitter_cents, price_at, tick_interval};
 use super::replay::Phase;
 use super::state::MockState;
-use crate::contract::Source;
+use crate::contract::{League, Source};
 
 pub(super) fn router() -> Router<MockState> {
     Router::new()
@@ -47,60 +48,146 @@ struct Quote {
     live: bool,
 }
 
-/// Finds a market by ticker: (game index, market index within the game).
-fn find(state: &MockState, ticker: &str) -> Option<(usize, usize)> {
-    state
+/// One market of the mock exchange: a recorded NBA market, or a side of an NFL or
+/// NHL game ([`leagues`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MarketRef {
+    Nba {
+        game: usize,
+        market: usize,
+    },
+    Other {
+        league: League,
+        game: usize,
+        home: bool,
+    },
+}
+
+/// Every market, NBA first.
+fn all_markets(state: &MockState) -> Vec<MarketRef> {
+    let nba = state
         .0
         .recordings
         .nba
         .iter()
         .enumerate()
-        .find_map(|(g, rec)| {
-            rec.kalshi_markets
-                .iter()
-                .position(|m| m["ticker"] == ticker)
-                .map(|m| (g, m))
-        })
+        .flat_map(|(game, r)| {
+            (0..r.kalshi_markets.len()).map(move |market| MarketRef::Nba { game, market })
+        });
+    let others = leagues::LEAGUES.into_iter().flat_map(|league| {
+        (0..leagues::games(state, league))
+            .flat_map(move |game| [true, false].map(|home| MarketRef::Other { league, game, home }))
+    });
+    nba.chain(others).collect()
 }
 
-fn quote(state: &MockState, game: usize, market: usize, tick: Option<u64>) -> Quote {
-    let rec = &state.0.recordings.nba[game];
-    let (phase, _) = state.0.nba.phase(game, state.replay_s());
-    let won = rec.kalshi_markets[market]["final_result"] == "yes";
-    let (status, result, elapsed_s, live) = match phase {
-        Phase::Scheduled { .. } => ("active", "", 0.0, false),
-        Phase::Live { elapsed_s } => ("active", "", elapsed_s, true),
-        Phase::Final { ended_s_ago } => {
-            let status = if ended_s_ago < 600.0 {
-                "determined"
-            } else {
-                "finalized"
-            };
-            (
-                status,
-                if won { "yes" } else { "no" },
-                rec.duration_s,
-                false,
-            )
+fn ticker_of(state: &MockState, market: MarketRef) -> String {
+    match market {
+        MarketRef::Nba { game, market } => {
+            state.0.recordings.nba[game].kalshi_markets[market]["ticker"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
         }
-    };
-    let (bid, ask, last) = if result.is_empty() {
-        trading_prices(rec, market, elapsed_s, tick)
-    } else if won {
-        // Kalshi keeps a settled market's last order book; the settlement is in
-        // `result` and `settlement_value_dollars`.
+        MarketRef::Other { league, game, home } => leagues::Game::now(state, league, game)
+            .map(|g| g.market_ticker(home))
+            .unwrap_or_default(),
+    }
+}
+
+/// Finds a market by ticker.
+fn find(state: &MockState, ticker: &str) -> Option<MarketRef> {
+    all_markets(state)
+        .into_iter()
+        .find(|m| ticker_of(state, *m) == ticker)
+}
+
+fn quote(state: &MockState, market: MarketRef, tick: Option<u64>) -> Quote {
+    match market {
+        MarketRef::Nba { game, market } => nba_quote(state, game, market, tick),
+        MarketRef::Other { league, game, home } => match leagues::Game::now(state, league, game) {
+            Some(g) => other_quote(&g, &ticker_of(state, market), home, tick),
+            None => settled_quote(false, 0.0),
+        },
+    }
+}
+
+/// Kalshi's status of a market `ended_s_ago`, once its game is over.
+fn settled_status(ended_s_ago: f64) -> &'static str {
+    if ended_s_ago < 600.0 {
+        "determined"
+    } else {
+        "finalized"
+    }
+}
+
+/// A settled market's quote: Kalshi keeps its last order book; the settlement is in
+/// `result` and `settlement_value_dollars`.
+fn settled_quote(won: bool, elapsed_s: f64) -> Quote {
+    let (bid, ask, last) = if won {
         (0.99, 1.0, 0.99)
     } else {
         (0.0, 0.01, 0.01)
     };
     Quote {
-        status,
-        result,
+        status: "finalized",
+        result: if won { "yes" } else { "no" },
         bid,
         ask,
         last,
         elapsed_s,
-        live,
+        live: false,
+    }
+}
+
+fn nba_quote(state: &MockState, game: usize, market: usize, tick: Option<u64>) -> Quote {
+    let rec = &state.0.recordings.nba[game];
+    let (phase, _) = state.0.nba.phase(game, state.replay_s());
+    let won = rec.kalshi_markets[market]["final_result"] == "yes";
+    match phase {
+        Phase::Final { ended_s_ago } => Quote {
+            status: settled_status(ended_s_ago),
+            ..settled_quote(won, rec.duration_s)
+        },
+        Phase::Scheduled { .. } | Phase::Live { .. } => {
+            let (elapsed_s, live) = match phase {
+                Phase::Live { elapsed_s } => (elapsed_s, true),
+                _ => (0.0, false),
+            };
+            let (bid, ask, last) = trading_prices(rec, market, elapsed_s, tick);
+            Quote {
+                status: "active",
+                result: "",
+                bid,
+                ask,
+                last,
+                elapsed_s,
+                live,
+            }
+        }
+    }
+}
+
+/// An NFL or NHL market's quote: the home side priced at the game's win probability,
+/// a cent either side, jittered per tick; the away side mirrors it.
+fn other_quote(game: &leagues::Game, ticker: &str, home: bool, tick: Option<u64>) -> Quote {
+    let elapsed_s = game.progress().unwrap_or(0.0) * 10_800.0;
+    if let Some(home_won) = game.home_won() {
+        // The replay says over; it is settled at once (no determined window).
+        return settled_quote(home_won == home, elapsed_s);
+    }
+    let p = game.home_win_prob();
+    let p = if home { p } else { 1.0 - p };
+    let jitter = tick.map(|n| jitter_cents(ticker, n) / 100.0).unwrap_or(0.0);
+    let last = cents(p + jitter);
+    Quote {
+        status: "active",
+        result: "",
+        bid: cents(last - 0.01),
+        ask: cents(last + 0.01).max(cents(last - 0.01) + 0.01),
+        last,
+        elapsed_s,
+        live: game.progress().is_some(),
     }
 }
 
@@ -131,12 +218,25 @@ fn trading_prices(
     }
 }
 
-fn market_json(state: &MockState, game: usize, market: usize) -> Value {
-    let q = quote(state, game, market, None);
-    let mut m = state.0.recordings.nba[game].kalshi_markets[market].clone();
-    if let Some(obj) = m.as_object_mut() {
-        obj.remove("final_result");
+/// A market's object without prices.
+fn market_base(state: &MockState, market: MarketRef) -> Value {
+    match market {
+        MarketRef::Nba { game, market } => {
+            let mut m = state.0.recordings.nba[game].kalshi_markets[market].clone();
+            if let Some(obj) = m.as_object_mut() {
+                obj.remove("final_result");
+            }
+            m
+        }
+        MarketRef::Other { league, game, home } => leagues::Game::now(state, league, game)
+            .map(|g| g.kalshi_market(home))
+            .unwrap_or_default(),
     }
+}
+
+fn market_json(state: &MockState, market: MarketRef) -> Value {
+    let q = quote(state, market, None);
+    let mut m = market_base(state, market);
     let volume = 40_000.0 + q.elapsed_s * 21.0;
     m["status"] = json!(q.status);
     m["result"] = json!(q.result);
@@ -170,37 +270,38 @@ struct MarketsQuery {
 async fn markets(State(state): State<MockState>, Query(q): Query<MarketsQuery>) -> Json<Value> {
     let wanted: Option<HashSet<&str>> = q.tickers.as_deref().map(|t| t.split(',').collect());
     let mut out = Vec::new();
-    for (g, rec) in state.0.recordings.nba.iter().enumerate() {
-        for (m, raw) in rec.kalshi_markets.iter().enumerate() {
-            let ticker = raw["ticker"].as_str().unwrap_or("");
-            let keep = wanted.as_ref().is_none_or(|w| w.contains(ticker))
-                && q.event_ticker
-                    .as_deref()
-                    .is_none_or(|e| raw["event_ticker"] == e)
-                && q.series_ticker
-                    .as_deref()
-                    .is_none_or(|s| ticker.starts_with(s))
-                && q.min_close_ts.is_none_or(|min| {
-                    raw["close_time"]
-                        .as_str()
-                        .and_then(crate::feeds::espn::parse_time)
-                        .is_some_and(|close| close >= min)
-                });
-            if !keep {
-                continue;
-            }
-            let market = market_json(&state, g, m);
+    for market in all_markets(&state) {
+        let ticker = ticker_of(&state, market);
+        if wanted
+            .as_ref()
+            .is_some_and(|w| !w.contains(ticker.as_str()))
+            || q.series_ticker
+                .as_deref()
+                .is_some_and(|s| !ticker.starts_with(s))
+        {
+            continue;
+        }
+        let market = market_json(&state, market);
+        let keep = q
+            .event_ticker
+            .as_deref()
+            .is_none_or(|e| market["event_ticker"] == e)
+            && q.min_close_ts.is_none_or(|min| {
+                market["close_time"]
+                    .as_str()
+                    .and_then(crate::feeds::espn::parse_time)
+                    .is_some_and(|close| close >= min)
+            })
             // The filter's vocabulary differs from the object's status field.
-            let status_ok = match q.status.as_deref() {
+            && match q.status.as_deref() {
                 None => true,
                 Some("open") => market["status"] == "active",
                 Some("closed") => market["status"] == "determined",
                 Some("settled") => market["status"] == "finalized",
                 Some(_) => false,
             };
-            if status_ok {
-                out.push(market);
-            }
+        if keep {
+            out.push(market);
         }
     }
     Json(json!({"markets": out, "cursor": ""}))
@@ -216,16 +317,16 @@ fn not_found(what: &str) -> Response {
 
 async fn market(State(state): State<MockState>, Path(ticker): Path<String>) -> Response {
     match find(&state, &ticker) {
-        Some((g, m)) => Json(json!({"market": market_json(&state, g, m)})).into_response(),
+        Some(market) => Json(json!({"market": market_json(&state, market)})).into_response(),
         None => not_found("market"),
     }
 }
 
 async fn orderbook(State(state): State<MockState>, Path(ticker): Path<String>) -> Response {
-    let Some((g, m)) = find(&state, &ticker) else {
+    let Some(market) = find(&state, &ticker) else {
         return not_found("market");
     };
-    let q = quote(&state, g, m, None);
+    let q = quote(&state, market, None);
     // Bids only on both sides, ascending, best bid last.
     let side = |best: f64| -> Vec<Value> {
         (0..3)
@@ -239,20 +340,19 @@ async fn orderbook(State(state): State<MockState>, Path(ticker): Path<String>) -
 }
 
 async fn event(State(state): State<MockState>, Path(event_ticker): Path<String>) -> Response {
-    let Some(g) = state
-        .0
-        .recordings
-        .nba
-        .iter()
-        .position(|r| r.kalshi_event["event_ticker"] == event_ticker)
-    else {
-        return not_found("event");
-    };
-    let rec = &state.0.recordings.nba[g];
-    let markets: Vec<Value> = (0..rec.kalshi_markets.len())
-        .map(|m| market_json(&state, g, m))
+    let markets: Vec<MarketRef> = all_markets(&state)
+        .into_iter()
+        .filter(|m| market_base(&state, *m)["event_ticker"] == event_ticker.as_str())
         .collect();
-    Json(json!({"event": rec.kalshi_event, "markets": markets})).into_response()
+    let event = match markets.first() {
+        None => return not_found("event"),
+        Some(MarketRef::Nba { game, .. }) => state.0.recordings.nba[*game].kalshi_event.clone(),
+        Some(MarketRef::Other { league, game, .. }) => leagues::Game::now(&state, *league, *game)
+            .map(|g| g.kalshi_event())
+            .unwrap_or_default(),
+    };
+    let markets: Vec<Value> = markets.iter().map(|m| market_json(&state, *m)).collect();
+    Json(json!({"event": event, "markets": markets})).into_response()
 }
 
 async fn ws(
@@ -288,14 +388,14 @@ async fn ws(
 /// phase (independent markets do not tick in lockstep).
 struct Subscription {
     sid: u64,
-    markets: Vec<(usize, usize)>,
+    markets: Vec<MarketRef>,
     due: Vec<Instant>,
     ticks: Vec<u64>,
     period: std::time::Duration,
 }
 
 impl Subscription {
-    fn new(markets: Vec<(usize, usize)>, rate: f64, now: Instant) -> Self {
+    fn new(markets: Vec<MarketRef>, rate: f64, now: Instant) -> Self {
         let period = tick_interval(rate);
         let n = markets.len().max(1) as u32;
         let due = (0..markets.len() as u32)
@@ -436,29 +536,24 @@ fn command(state: &MockState, text: &str, subscription: &mut Option<Subscription
     }
 }
 
-fn all_markets(state: &MockState) -> Vec<(usize, usize)> {
-    state
-        .0
-        .recordings
-        .nba
-        .iter()
-        .enumerate()
-        .flat_map(|(g, r)| (0..r.kalshi_markets.len()).map(move |m| (g, m)))
-        .collect()
-}
-
 /// Tick `n` of one market, if its game is live (markets of other games are quiet).
-fn ticker_message(state: &MockState, sid: u64, (g, m): (usize, usize), n: u64) -> Option<String> {
-    let q = quote(state, g, m, Some(n));
+fn ticker_message(state: &MockState, sid: u64, market: MarketRef, n: u64) -> Option<String> {
+    let q = quote(state, market, Some(n));
     if !q.live {
         return None;
     }
     let now_ms = crate::clock::unix_micros() / 1_000;
-    let ticker = &state.0.recordings.nba[g].kalshi_markets[m]["ticker"];
+    let ticker = ticker_of(state, market);
+    let id = match market {
+        MarketRef::Nba { game, market } => format!("mock-nba-{game}-{market}"),
+        MarketRef::Other { league, game, home } => {
+            format!("mock-{}-{game}-{}", league.as_str(), u8::from(!home))
+        }
+    };
     let volume = 40_000.0 + q.elapsed_s * 21.0;
     Some(
         json!({"type": "ticker", "sid": sid, "msg": {
-            "market_ticker": ticker, "market_id": format!("mock-{g}-{m}"),
+            "market_ticker": ticker, "market_id": id,
             "price_dollars": format!("{:.3}", q.last),
             "yes_bid_dollars": format!("{:.3}", q.bid), "yes_ask_dollars": format!("{:.3}", q.ask),
             "volume_fp": format!("{volume:.2}"), "open_interest_fp": format!("{:.2}", volume * 0.4),

@@ -4,7 +4,8 @@
 //!
 //! Paths mirror the real hosts under a prefix per upstream (the server nests this
 //! router under `/mock`):
-//! - `/espn/apis/site/v2/sports/basketball/nba/{scoreboard,summary}`
+//! - `/espn/apis/site/v2/sports/basketball/nba/{scoreboard,summary}`,
+//!   `/espn/apis/site/v2/sports/{football/nfl,hockey/nhl}/scoreboard`
 //! - `/kalshi/trade-api/v2/{markets,markets/{ticker},markets/{ticker}/orderbook,events/{ticker}}`
 //!   and `/kalshi/trade-api/ws/v2`
 //! - `/apisports/{american-football,hockey}/games` (and `/status`)
@@ -13,6 +14,7 @@ mod apisports;
 mod espn;
 pub mod faults;
 mod kalshi;
+mod leagues;
 mod prices;
 pub mod recordings;
 mod redate;

@@ -35,6 +35,13 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         )),
     ),
     (
+        "espn/nfl-nhl.json",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mock-feeds/espn/nfl-nhl.json"
+        )),
+    ),
+    (
         "espn/nba/401704823.summary.json",
         include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -145,6 +152,23 @@ pub struct ApiSportsRecording {
     pub season: Value,
     pub duration_s: f64,
     pub games: Vec<Value>,
+    /// Each game as ESPN knows it, in the order of `games`.
+    pub espn: Vec<EspnSide>,
+}
+
+/// An API-SPORTS game's ESPN event id and teams (`espn/nfl-nhl.json`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EspnSide {
+    pub espn_event_id: String,
+    /// ESPN's abbreviation of the home team, e.g. `CHI`.
+    pub home: String,
+    pub away: String,
+}
+
+#[derive(Deserialize)]
+struct EspnSides {
+    nfl: HashMap<String, EspnSide>,
+    nhl: HashMap<String, EspnSide>,
 }
 
 #[derive(Debug)]
@@ -233,11 +257,12 @@ impl Recordings {
         }
         let nfl: ApiSportsFile = parse("apisports/nfl.json", &read("apisports/nfl.json")?)?;
         let nhl: ApiSportsFile = parse("apisports/nhl.json", &read("apisports/nhl.json")?)?;
+        let sides: EspnSides = parse("espn/nfl-nhl.json", &read("espn/nfl-nhl.json")?)?;
         Ok(Recordings {
             games_map,
             nba,
-            nfl: nfl.into(),
-            nhl: nhl.into(),
+            nfl: api_sports(nfl, &sides.nfl, "apisports/nfl.json")?,
+            nhl: api_sports(nhl, &sides.nhl, "apisports/nhl.json")?,
         })
     }
 }
@@ -291,15 +316,31 @@ fn redated_map(text: &str, shifts: &HashMap<String, i64>) -> Option<String> {
     Some(map.to_string())
 }
 
-impl From<ApiSportsFile> for ApiSportsRecording {
-    fn from(f: ApiSportsFile) -> Self {
-        ApiSportsRecording {
-            league_id: f.league,
-            season: f.season,
-            duration_s: f.duration_s,
-            games: f.games,
-        }
-    }
+/// A league's API-SPORTS games, each with its ESPN side.
+fn api_sports(
+    f: ApiSportsFile,
+    sides: &HashMap<String, EspnSide>,
+    path: &str,
+) -> Result<ApiSportsRecording, RecordingError> {
+    let espn = f
+        .games
+        .iter()
+        .map(|game| {
+            let id = game["game"]["id"].as_u64().or_else(|| game["id"].as_u64());
+            id.and_then(|id| sides.get(&id.to_string()).cloned())
+                .ok_or_else(|| RecordingError::Invalid {
+                    path: path.to_owned(),
+                    detail: format!("game {id:?} has no ESPN side in espn/nfl-nhl.json"),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ApiSportsRecording {
+        league_id: f.league,
+        season: f.season,
+        duration_s: f.duration_s,
+        games: f.games,
+        espn,
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(path: &str, text: &str) -> Result<T, RecordingError> {
