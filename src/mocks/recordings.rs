@@ -422,7 +422,7 @@ mod tests {
     fn every_recording_in_the_folder_is_embedded() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("mock-feeds");
         let mut on_disk = Vec::new();
-        for sub in ["", "apisports", "espn/nba", "kalshi"] {
+        for sub in ["", "apisports", "espn", "espn/nba", "kalshi"] {
             for entry in std::fs::read_dir(root.join(sub)).unwrap() {
                 let path = entry.unwrap().path();
                 if path.extension().is_some_and(|e| e == "json") {
