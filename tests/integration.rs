@@ -37,6 +37,8 @@ mod serve_shutdown;
 mod serve_process;
 // load against in-process servers: figures match what the servers did.
 mod load_measures;
+// Verdicts that say what was measured: frames by kind, drops, shares, back-off.
+mod load_verdicts;
 // load as a CI gate: budgets and exit codes.
 mod load_budgets;
 // A run over several workers (--shard, --start-at) merged into one verdict.

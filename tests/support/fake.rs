@@ -18,6 +18,14 @@ pub enum Behaviour {
     StallOnce { after: u64, stall: Duration },
     /// Sends frames, then closes every connection with `code` after `after`.
     CloseAfter { after: Duration, code: u16 },
+    /// A snapshot, then `binary` frames every `every` (MessagePack-like bytes, or
+    /// JSON when `json`), with a JSON update every tenth.
+    Binary { every: Duration, json: bool },
+    /// Engine.IO's open packet, then socket.io events (`42["tick",{...}]`) every `every`.
+    SocketIoLike { every: Duration },
+    /// Takes the handshake and closes at once, without a frame (a broker refusing by
+    /// closing).
+    AcceptThenClose,
 }
 
 /// Starts the server; it runs until the test's runtime ends.
@@ -78,6 +86,39 @@ async fn serve(
                     return;
                 }
             }
+        }
+        Behaviour::Binary { every, json } => {
+            let _ = ws.send(frame("snapshot", 0, now_micros(), "")).await;
+            for n in 1u64.. {
+                tokio::time::sleep(every).await;
+                let message = if n % 10 == 0 {
+                    frame("update", n / 10, now_micros(), "")
+                } else if json {
+                    let body = format!(r#"{{"type":"tick","seq":{n},"ts":{}}}"#, now_micros());
+                    Message::Binary(body.into_bytes().into())
+                } else {
+                    Message::Binary(
+                        vec![0x82, 0xa1, b'n', 0xcd, (n >> 8) as u8, n as u8, 0xff].into(),
+                    )
+                };
+                if ws.send(message).await.is_err() {
+                    return;
+                }
+            }
+        }
+        Behaviour::SocketIoLike { every } => {
+            let open = r#"0{"sid":"lg","upgrades":[],"pingInterval":25000,"pingTimeout":20000}"#;
+            let _ = ws.send(Message::Text(open.into())).await;
+            for n in 1u64.. {
+                tokio::time::sleep(every).await;
+                let event = format!(r#"42["tick",{{"n":{n}}}]"#);
+                if ws.send(Message::Text(event.into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+        Behaviour::AcceptThenClose => {
+            let _ = ws.close(None).await;
         }
         Behaviour::CloseAfter { after, code } => {
             let _ = ws.send(frame("snapshot", 0, now_micros(), "")).await;

@@ -11,3 +11,4 @@ pub mod hdrlog;
 pub mod host;
 pub mod progress;
 pub mod recorder;
+pub mod unreadable;

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::unreadable::{MAX_EXAMPLES, Unreadable, example, looks_like};
+
 /// Highest latency recorded: an hour. Larger values are clamped and counted.
 pub const MAX_MICROS: u64 = 3_600_000_000;
 /// HdrHistogram precision: values are kept to 3 significant digits (0.1 %).
@@ -202,8 +204,21 @@ pub struct Counters {
     /// Latencies above [`MAX_MICROS`] (recorded as the maximum) or below zero (clock skew).
     #[serde(rename = "clamped_latencies")]
     pub clamped: u64,
-    /// Errors by kind: `refused`, `handshake_503`, `close_4008`, `timeout`, `invalid_json`, ...
+    /// Errors by kind: `refused`, `handshake_503`, `close_4008`, `timeout`, ...
     pub errors: BTreeMap<String, u64>,
+    /// Frames received as binary (counted in `frames` and `bytes` too).
+    #[serde(default)]
+    pub binary_frames: u64,
+    /// Frames that could not be read as the shape the run expects, by kind
+    /// ([`Unreadable`]): counted in `frames`, measuring nothing.
+    #[serde(default)]
+    pub unreadable: BTreeMap<String, u64>,
+    /// The first few unreadable frames, shown (`not_json: \`42["tick"…\``).
+    #[serde(default)]
+    pub unreadable_examples: Vec<String>,
+    /// What the first unreadable frame with a known look looked like (socket.io, MQTT…).
+    #[serde(default)]
+    pub unreadable_looks_like: Option<String>,
     /// The ping/pong exchange with the shortest round trip: (round trip µs, server
     /// clock minus local clock µs). The offset is known to within half that round trip.
     #[serde(skip)]
@@ -234,6 +249,18 @@ impl Counters {
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }
+        self.binary_frames += o.binary_frames;
+        for (k, v) in &o.unreadable {
+            *self.unreadable.entry(k.clone()).or_default() += v;
+        }
+        for example in &o.unreadable_examples {
+            if self.unreadable_examples.len() < MAX_EXAMPLES {
+                self.unreadable_examples.push(example.clone());
+            }
+        }
+        if self.unreadable_looks_like.is_none() {
+            self.unreadable_looks_like = o.unreadable_looks_like.clone();
+        }
         if let Some((rtt, offset)) = o.best_offset {
             self.observe_offset(rtt, offset);
         }
@@ -248,6 +275,28 @@ impl Counters {
 
     pub fn error_total(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    pub fn unreadable_total(&self) -> u64 {
+        self.unreadable.values().sum()
+    }
+
+    /// A frame that could not be read: counted by kind, the first few shown.
+    pub fn unreadable_frame(&mut self, kind: Unreadable, frame: &[u8]) {
+        match self.unreadable.get_mut(kind.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                self.unreadable.insert(kind.as_str().to_owned(), 1);
+            }
+        }
+        // Only the first few are looked at: a storm of them costs a count each.
+        if self.unreadable_examples.len() < MAX_EXAMPLES {
+            self.unreadable_examples
+                .push(format!("{}: {}", kind.as_str(), example(kind, frame)));
+            if self.unreadable_looks_like.is_none() {
+                self.unreadable_looks_like = looks_like(frame).map(str::to_owned);
+            }
+        }
     }
 
     /// A frame's seq was checked: loss and order are measured from now on.

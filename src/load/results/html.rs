@@ -344,6 +344,8 @@ fn totals_section(summary: &LoadSummary) -> String {
     let rows = [
         ("frames", c.frames.to_string()),
         ("frames/s", format!("{:.0}", t.frames_per_s)),
+        ("binary frames", c.binary_frames.to_string()),
+        ("unreadable frames", c.unreadable_total().to_string()),
         ("bytes", c.bytes.to_string()),
         ("lost (seq gaps)", count_text(c.lost)),
         ("duplicates", count_text(c.duplicates)),
@@ -379,6 +381,20 @@ fn totals_section(summary: &LoadSummary) -> String {
             body,
             "<tr><td class=\"fail\">error: {}</td><td>{v}</td></tr>",
             escape_markup(k)
+        );
+    }
+    for (k, v) in &c.unreadable {
+        let _ = write!(
+            body,
+            "<tr><td class=\"fail\">unreadable: {}</td><td>{v}</td></tr>",
+            escape_markup(k)
+        );
+    }
+    for example in &c.unreadable_examples {
+        let _ = write!(
+            body,
+            "<tr><td class=\"warn\" colspan=\"2\">unreadable frame {}</td></tr>",
+            escape_markup(example)
         );
     }
     for w in &summary.warnings {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::judge::{BudgetResult, Figures, WindowValue};
 use crate::load::measure::collector::Second;
 use crate::load::measure::recorder::{Counters, Distribution, Latencies, Quantile, Recorder};
+use crate::load::measure::unreadable::Unreadable;
 use crate::load::plan::budget::Budget;
 use crate::units::format_micros;
 
@@ -83,12 +84,53 @@ pub fn run_checks(summary: &LoadSummary) -> Vec<RunCheck> {
             passed: c.users_connected >= summary.conns as u64,
             observed: format!("{} of {} users connected", c.users_connected, summary.conns),
         },
-        RunCheck {
-            name: "frames",
-            passed: c.frames > 0,
-            observed: format!("{} frames received", c.frames),
-        },
+        frames_check(c),
     ]
+}
+
+/// Frames arrived and most of them could be read: a run whose frames were all
+/// something else (binary, socket.io packets, an HTML page) measured nothing.
+fn frames_check(c: &Counters) -> RunCheck {
+    let unreadable = c.unreadable_total();
+    let read = c.frames - unreadable.min(c.frames);
+    let kinds = c
+        .unreadable
+        .iter()
+        .map(|(kind, n)| format!("{n} {}", Unreadable::described(kind)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let passed = read > 0 && unreadable * 2 <= c.frames;
+    let observed = if c.frames == 0 {
+        "no frames received".to_owned()
+    } else if unreadable == 0 {
+        format!("{} frames received and read", c.frames)
+    } else if passed {
+        format!(
+            "{} frames received, {read} read, {unreadable} unreadable ({kinds})",
+            c.frames
+        )
+    } else {
+        let first = c
+            .unreadable_examples
+            .first()
+            .and_then(|e| e.split_once(": "))
+            .map(|(_, shown)| format!(": the first was {shown}"))
+            .unwrap_or_default();
+        let looks = c
+            .unreadable_looks_like
+            .as_deref()
+            .map(|l| format!(", which looks like {l}"))
+            .unwrap_or_default();
+        format!(
+            "{unreadable} of {} frames could not be read ({kinds}){first}{looks}",
+            c.frames
+        )
+    };
+    RunCheck {
+        name: "frames",
+        passed,
+        observed,
+    }
 }
 
 /// A count that may not have been measured: `n/a` then, never 0.

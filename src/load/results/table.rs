@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::summary::{LoadSummary, count_text};
+use crate::load::measure::unreadable::Unreadable;
 use crate::units::format_micros;
 
 impl LoadSummary {
@@ -46,6 +47,20 @@ impl LoadSummary {
             count_text(c.duplicates),
             count_text(c.reordered)
         );
+        if c.binary_frames > 0 {
+            let _ = writeln!(out, "  binary frames {}", c.binary_frames);
+        }
+        if !c.unreadable.is_empty() {
+            let kinds: Vec<String> = c
+                .unreadable
+                .iter()
+                .map(|(kind, n)| format!("{} {n}", Unreadable::described(kind)))
+                .collect();
+            let _ = writeln!(out, "  unreadable frames: {}", kinds.join(", "));
+            for example in &c.unreadable_examples {
+                let _ = writeln!(out, "    {}", crate::text::printable(example));
+            }
+        }
         if c.restarts > 0 {
             let _ = writeln!(
                 out,

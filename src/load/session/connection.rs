@@ -17,6 +17,7 @@ use crate::client::ws::Socket;
 use crate::contract::FrameType;
 use crate::contract::rules::{EpochEvent, EpochTracker, SeqEvent};
 use crate::load::measure::recorder::{Distribution, Recorder};
+use crate::load::measure::unreadable::Unreadable;
 use crate::load::session::frame::FrameFacts;
 
 /// Client messages awaiting their answer, at most: a server that never answers must
@@ -339,7 +340,22 @@ impl<'a> Connection<'a> {
                 })
             }
             Some(Ok(Message::Text(text))) => {
-                self.on_text(text.as_str());
+                self.on_frame();
+                self.measure(text.as_str(), Instant::now());
+                None
+            }
+            Some(Ok(Message::Binary(bytes))) => {
+                self.on_frame();
+                self.record(|r| r.counters.binary_frames += 1);
+                // JSON sent in binary frames is read as text; other bytes are not.
+                match std::str::from_utf8(&bytes) {
+                    Ok(text) => self.measure(text, Instant::now()),
+                    Err(_) => self.record(|r| {
+                        r.counters.frames += 1;
+                        r.counters.bytes += bytes.len() as u64;
+                        r.counters.unreadable_frame(Unreadable::Binary, &bytes);
+                    }),
+                }
                 None
             }
             Some(Ok(Message::Pong(payload))) => {
@@ -372,7 +388,8 @@ impl<'a> Connection<'a> {
         }
     }
 
-    fn on_text(&mut self, text: &str) {
+    /// A data frame arrived: the link is alive, and the first one is timed.
+    fn on_frame(&mut self) {
         let now = Instant::now();
         self.last_frame = now;
         if self.first_frame {
@@ -390,23 +407,25 @@ impl<'a> Connection<'a> {
                 }
             });
         }
-        self.measure(text, now);
     }
 
     /// Measures one text frame: counts, seq, delivery and end-to-end latency, replies.
     fn measure(&mut self, text: &str, received_at: Instant) {
         let received = crate::clock::unix_micros();
-        let facts = match self.user.config.reader.read(text) {
-            Ok(facts) => facts,
-            Err(_) => {
-                self.record(|r| {
-                    r.counters.frames += 1;
-                    r.counters.bytes += text.len() as u64;
-                    r.error("invalid_json");
-                });
-                return;
+        let unreadable = |kind| {
+            move |r: &mut Recorder| {
+                r.counters.frames += 1;
+                r.counters.bytes += text.len() as u64;
+                r.counters.unreadable_frame(kind, text.as_bytes());
             }
         };
+        let facts = match self.user.config.reader.read(text) {
+            Ok(facts) => facts,
+            Err(_) => return self.record(unreadable(Unreadable::NotJson)),
+        };
+        if facts.seq.is_none() && facts.ts.is_none() && facts.reply_id.is_none() {
+            return self.record(unreadable(Unreadable::NoFields));
+        }
         let was_replay = self.replaying;
         if facts.kind == Some(FrameType::Snapshot) {
             self.replaying = false;
