@@ -58,8 +58,8 @@ fn budgets_that_hold_exit_0_and_write_a_versioned_report() {
     assert_eq!(json["budgets"].as_array().unwrap().len(), 3);
     let junit = std::fs::read_to_string(report.join("junit.xml")).unwrap();
     assert!(
-        // Two run checks (connections, frames) and the three budgets.
-        junit.contains(r#"tests="5" failures="0""#) && junit.contains(r#"name="p99&lt;10s""#),
+        // Three run checks (connections, frames, stayed) and the three budgets.
+        junit.contains(r#"tests="6" failures="0""#) && junit.contains(r#"name="p99&lt;10s""#),
         "{junit}"
     );
     let html = std::fs::read_to_string(report.join("report.html")).unwrap();

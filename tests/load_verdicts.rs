@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use livegames::client::ConnectOptions;
 use livegames::load::LoadConfig;
+use livegames::load::plan::budget::Budget;
 use livegames::load::plan::shard::Share;
 use livegames::load::results::summary::{LoadSummary, RunCheck};
 use livegames::load::session::VuConfig;
@@ -117,4 +118,128 @@ async fn socket_io_packets_fail_the_frames_check_and_are_named() {
         )) && frames.observed.contains("which looks like socket.io"),
         "{frames:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_server_drops_fail_the_run_unless_they_come_back_or_drops_are_allowed() {
+    let addr = fake::start(Behaviour::CloseAfter {
+        after: Duration::from_millis(300),
+        code: 1011,
+    })
+    .await;
+    let url = format!("ws://{addr}/");
+    let s = load_with(url.clone(), 4, Duration::from_secs(2), vu()).await;
+    let stayed = check(&s, "stayed");
+    assert!(!stayed.passed, "{stayed:?}");
+    assert_eq!(
+        stayed.observed,
+        "4 of 4 users lost their connection and did not get it back (4 close_1011)"
+    );
+    assert_eq!(s.totals.counts.users_dropped, 4);
+
+    // Allowed: reported, not failed.
+    let s = load_with(
+        url.clone(),
+        4,
+        Duration::from_secs(2),
+        VuConfig {
+            drops_allowed: true,
+            ..vu()
+        },
+    )
+    .await;
+    let stayed = check(&s, "stayed");
+    assert!(stayed.passed, "{stayed:?}");
+    assert!(
+        stayed.observed.ends_with("(allowed: --allow-drops)"),
+        "{stayed:?}"
+    );
+
+    // Reconnecting users come back each time: they stayed.
+    let s = load_with(
+        url,
+        4,
+        Duration::from_millis(1500),
+        VuConfig {
+            reconnect: Some(livegames::retry::Backoff {
+                base: Duration::from_millis(20),
+                max: Duration::from_millis(50),
+            }),
+            ..vu()
+        },
+    )
+    .await;
+    let stayed = check(&s, "stayed");
+    assert!(stayed.passed, "{stayed:?} {:?}", s.totals.counts);
+    assert!(s.totals.counts.disconnects >= 8, "{:?}", s.totals.counts);
+}
+
+/// After a backend restart behind a proxy (every handshake answered 502 for a while),
+/// every user is back: reconnect_success is 100 %, whatever the retries; they count
+/// apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_success_is_lost_connections_that_came_back_not_retries() {
+    let addr = fake::start_restarting(Duration::from_millis(500), Duration::from_millis(600)).await;
+    let config = VuConfig {
+        reconnect: Some(livegames::retry::Backoff {
+            base: Duration::from_millis(50),
+            max: Duration::from_millis(100),
+        }),
+        ..vu()
+    };
+    let s = load_with(
+        format!("ws://{addr}/"),
+        4,
+        Duration::from_millis(2500),
+        config,
+    )
+    .await;
+    let c = &s.totals.counts;
+    assert_eq!((c.disconnects, c.reconnect_successes), (4, 4), "{c:?}");
+    assert!(c.reconnect_attempts > 8, "retries during the outage: {c:?}");
+    assert!(
+        c.errors.get("handshake_502").copied().unwrap_or(0) > 4,
+        "{c:?}"
+    );
+    let budget: Budget = "reconnect_success>=99%".parse().unwrap();
+    let r = budget.evaluate(&s);
+    assert!(r.passed, "{r:?}");
+    assert_eq!(
+        r.measured,
+        format!(
+            "100.00% (4 of 4 lost connections came back; {} attempts)",
+            c.reconnect_attempts
+        )
+    );
+    assert!(check(&s, "stayed").passed, "{:?}", s.checks);
+    // Errors are a share of attempts and frames: under 100 % however many retries.
+    let r = "errors<1%".parse::<Budget>().unwrap().evaluate(&s);
+    let over = c.connect_attempts + c.frames;
+    assert!(
+        r.measured.ends_with(&format!(
+            " errors of {} attempts + {} frames)",
+            c.connect_attempts, c.frames
+        )),
+        "{r:?}"
+    );
+    let errors: u64 = c.errors.values().sum();
+    assert!(errors <= over, "{c:?}");
+}
+
+/// A server that takes every handshake and closes at once (a broker refusing by
+/// closing) is not hammered: the wait between attempts grows as for a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_closes_at_once_gets_backed_off_attempts() {
+    let addr = fake::start(Behaviour::AcceptThenClose).await;
+    let config = VuConfig {
+        reconnect: Some(livegames::load::session::config::RECONNECT_BACKOFF),
+        ..vu()
+    };
+    let s = load_with(format!("ws://{addr}/"), 10, Duration::from_secs(3), config).await;
+    let c = &s.totals.counts;
+    // 100 ms doubling (each wait jittered to between half and all of it): at most
+    // seven attempts each in 3 s; reset after every close it would be some thirty.
+    assert!(c.connect_attempts >= 30, "{c:?}");
+    assert!(c.connect_attempts <= 70, "{c:?}");
+    assert!(!check(&s, "frames").passed);
 }

@@ -89,6 +89,10 @@ pub struct LoadArgs {
     /// Each connection closes itself after this long and resumes with ?since= (measures resumes).
     #[arg(long, value_parser = duration)]
     pub churn: Option<Duration>,
+    /// Connections that end early and do not come back are expected: the `stayed`
+    /// check reports them without failing the run.
+    #[arg(long)]
+    pub allow_drops: bool,
     /// Budget such as p99<250ms, connect_p99<1s, errors<1%, lost=0 (repeatable).
     #[arg(long = "budget", value_name = "EXPR")]
     pub budgets: Vec<String>,
@@ -270,6 +274,7 @@ impl LoadArgs {
             reader: FrameReader::new(&self.frame_shape(file)).usage()?,
             ws_ping: self.ws_ping.every(),
             ws_ping_budget: self.ws_ping.budget(),
+            drops_allowed: self.allow_drops,
             ..VuConfig::default()
         })
     }

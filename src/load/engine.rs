@@ -128,6 +128,7 @@ pub async fn run(
         subprotocol: gauges.subprotocol.get().cloned(),
         tls_verified: !config.vu.connect.insecure,
         seq_read: config.vu.reader.reads_seq(),
+        drops_allowed: config.vu.drops_allowed,
     })
 }
 

@@ -132,3 +132,51 @@ async fn serve(
         }
     }
 }
+
+/// A server that restarts behind a proxy: connections taken before `after` get frames,
+/// then are closed with 1001 at `after`; for `down_for` every handshake is answered
+/// 502 (the proxy, its backend away); then connections are taken again and held.
+pub async fn start_restarting(after: Duration, down_for: Duration) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let started = tokio::time::Instant::now();
+    let (down, up) = (started + after, started + after + down_for);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let now = tokio::time::Instant::now();
+                if now >= down && now < up {
+                    let mut head = [0u8; 2048];
+                    let _ = stream.read(&mut head).await;
+                    let answer = "HTTP/1.1 502 Bad Gateway\r\ncontent-length: 11\r\nconnection: close\r\n\r\nBad Gateway";
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let _ = ws.send(frame("snapshot", 0, now_micros(), "")).await;
+                for seq in 1u64.. {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if tokio::time::Instant::now() >= down && now < down {
+                        let close = CloseFrame {
+                            code: 1001u16.into(),
+                            reason: "restart".into(),
+                        };
+                        let _ = ws.send(Message::Close(Some(close))).await;
+                        return;
+                    }
+                    if ws
+                        .send(frame("update", seq, now_micros(), ""))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}

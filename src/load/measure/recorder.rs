@@ -197,6 +197,17 @@ pub struct Counters {
     pub users_connected: u64,
     /// Connections that ended before the run did.
     pub disconnects: u64,
+    /// Users whose connection ended before the run did and who did not get one
+    /// back before it ended (churn excepted).
+    #[serde(default)]
+    pub users_dropped: u64,
+    /// Those users by why their last connection ended (`close_1011`, `reset`, ...).
+    #[serde(default)]
+    pub dropped_by: BTreeMap<String, u64>,
+    /// Users still within their reconnect window when the run ended: their last
+    /// loss is judged neither way.
+    #[serde(default)]
+    pub reconnects_pending: u64,
     pub reconnect_attempts: u64,
     pub reconnect_successes: u64,
     pub pings_sent: u64,
@@ -241,6 +252,11 @@ impl Counters {
         self.connected += o.connected;
         self.users_connected += o.users_connected;
         self.disconnects += o.disconnects;
+        self.users_dropped += o.users_dropped;
+        self.reconnects_pending += o.reconnects_pending;
+        for (k, v) in &o.dropped_by {
+            *self.dropped_by.entry(k.clone()).or_default() += v;
+        }
         self.reconnect_attempts += o.reconnect_attempts;
         self.reconnect_successes += o.reconnect_successes;
         self.pings_sent += o.pings_sent;

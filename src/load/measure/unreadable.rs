@@ -58,33 +58,34 @@ pub fn example(kind: Unreadable, frame: &[u8]) -> String {
 
 /// What a frame looks like, when it has a known look.
 pub fn looks_like(frame: &[u8]) -> Option<&'static str> {
-    let text = std::str::from_utf8(frame).ok();
-    if let Some(text) = text {
-        let t = text.trim_start();
-        if socket_io(t) {
-            return Some(
-                "socket.io (Engine.IO packets: a digit, then JSON): livegames load reads plain JSON frames",
-            );
-        }
-        if ["CONNECTED\n", "MESSAGE\n", "ERROR\n", "RECEIPT\n"]
-            .iter()
-            .any(|p| t.starts_with(p))
-        {
-            return Some("STOMP frames");
-        }
-        if ["data:", "event:", "id:", "retry:"]
-            .iter()
-            .any(|p| t.starts_with(p))
-        {
-            return Some("Server-Sent Events (SSE) lines");
-        }
-        let lower = t.get(..15).unwrap_or(t).to_ascii_lowercase();
-        if lower.starts_with("<!doctype") || lower.starts_with("<html") {
-            return Some("an HTML page (an error page or a proxy's answer?)");
-        }
-        return None;
+    let text = std::str::from_utf8(frame).ok().map(str::trim_start);
+    if text.is_some_and(socket_io) {
+        return Some(
+            "socket.io (Engine.IO packets: a digit, then JSON): livegames load reads plain JSON frames",
+        );
     }
-    mqtt(frame).then_some("MQTT packets (a broker's WebSocket listener)")
+    // Checked before the text looks: MQTT's small packets are often valid ASCII.
+    if mqtt(frame) {
+        return Some("MQTT packets (a broker's WebSocket listener)");
+    }
+    let t = text?;
+    if ["CONNECTED\n", "MESSAGE\n", "ERROR\n", "RECEIPT\n"]
+        .iter()
+        .any(|p| t.starts_with(p))
+    {
+        return Some("STOMP frames");
+    }
+    if ["data:", "event:", "id:", "retry:"]
+        .iter()
+        .any(|p| t.starts_with(p))
+    {
+        return Some("Server-Sent Events (SSE) lines");
+    }
+    let lower = t.get(..15).unwrap_or(t).to_ascii_lowercase();
+    if lower.starts_with("<!doctype") || lower.starts_with("<html") {
+        return Some("an HTML page (an error page or a proxy's answer?)");
+    }
+    None
 }
 
 /// Engine.IO packet types are one digit (0 open ... 6 noop); socket.io messages are

@@ -360,6 +360,10 @@ fn totals_section(summary: &LoadSummary) -> String {
         ),
         ("disconnects", c.disconnects.to_string()),
         (
+            "users dropped, not back by the end",
+            c.users_dropped.to_string(),
+        ),
+        (
             "reconnects succeeded / attempted",
             format!("{} / {}", c.reconnect_successes, c.reconnect_attempts),
         ),

@@ -22,12 +22,19 @@ pub struct WindowValue {
 pub trait Figures {
     fn latency(&self, dist: Distribution, q: Quantile) -> Option<f64>;
     fn connection_attempts(&self) -> u64;
+    /// Frames received (each can carry at most one error: an error frame).
+    fn frames(&self) -> u64;
     fn errors(&self) -> u64;
     /// Frames lost, or why loss is unknown (seq not checked, or a restarted server
     /// could not replay what it had sent).
     fn lost(&self) -> Result<u64, String>;
-    fn reconnect_attempts(&self) -> u64;
+    /// Connections that ended before the run did and had the chance to come back
+    /// (those still within their reconnect window at the end are left out).
+    fn connections_lost(&self) -> u64;
+    /// Lost connections whose user got a new one that delivered a frame.
     fn reconnect_successes(&self) -> u64;
+    /// Every reconnect attempt, failed retries included.
+    fn reconnect_attempts(&self) -> u64;
     fn peak_conns(&self) -> u64;
     /// A percentile in each `window` of the run that has samples, in order.
     fn latency_windows(
@@ -61,10 +68,23 @@ impl Metric {
             Metric::Errors => {
                 let errors = figures.errors();
                 match limit {
+                    // Every error belongs to an attempt (a connection or a request)
+                    // or to a frame, so the share is over both and cannot pass 100 %.
                     Limit::Percent(_) => {
-                        let attempts = figures.connection_attempts().max(1);
-                        let pct = errors as f64 * 100.0 / attempts as f64;
-                        Ok((pct, format!("{pct:.2}% ({errors} of {attempts} attempts)")))
+                        let (attempts, frames) = (figures.connection_attempts(), figures.frames());
+                        let over = attempts + frames;
+                        if over == 0 {
+                            return Err(
+                                "no connection, request or frame to count errors over".into()
+                            );
+                        }
+                        let pct = (errors as f64 * 100.0 / over as f64).min(100.0);
+                        let of = if frames > 0 {
+                            format!("{attempts} attempts + {frames} frames")
+                        } else {
+                            format!("{attempts} attempts")
+                        };
+                        Ok((pct, format!("{pct:.2}% ({errors} errors of {of})")))
                     }
                     _ => Ok((errors as f64, errors.to_string())),
                 }
@@ -75,16 +95,17 @@ impl Metric {
                 figures.peak_conns().to_string(),
             )),
             Metric::ReconnectSuccess => {
-                let attempts = figures.reconnect_attempts();
-                if attempts == 0 {
-                    return Err("no reconnects were attempted".into());
+                let lost = figures.connections_lost();
+                if lost == 0 {
+                    return Err("no connection was lost, so no reconnect was needed".into());
                 }
-                let pct = figures.reconnect_successes() as f64 * 100.0 / attempts as f64;
+                let back = figures.reconnect_successes().min(lost);
+                let pct = back as f64 * 100.0 / lost as f64;
                 Ok((
                     pct,
                     format!(
-                        "{pct:.2}% ({} of {attempts})",
-                        figures.reconnect_successes()
+                        "{pct:.2}% ({back} of {lost} lost connections came back; {} attempts)",
+                        figures.reconnect_attempts()
                     ),
                 ))
             }
@@ -190,6 +211,12 @@ mod tests {
         fn connection_attempts(&self) -> u64 {
             200
         }
+        fn frames(&self) -> u64 {
+            0
+        }
+        fn connections_lost(&self) -> u64 {
+            10
+        }
         fn errors(&self) -> u64 {
             3
         }
@@ -268,10 +295,15 @@ mod tests {
     fn rates_counts_and_conns() {
         let r = check("errors<1%");
         assert!(!r.passed, "3 of 200 is 1.5%: {r:?}");
-        assert!(r.measured.starts_with("1.50%"));
+        assert_eq!(r.measured, "1.50% (3 errors of 200 attempts)");
         assert!(check("errors<5").passed);
         assert!(check("lost=0").passed);
-        assert!(check("reconnect_success>=99%").passed);
+        let r = check("reconnect_success>=99%");
+        assert!(r.passed, "{r:?}");
+        assert_eq!(
+            r.measured,
+            "100.00% (10 of 10 lost connections came back; 10 attempts)"
+        );
         assert!(check("conns>=50").passed);
         assert!(!check("conns>50").passed);
     }

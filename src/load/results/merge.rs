@@ -49,6 +49,8 @@ struct RunReport {
     subprotocol: Option<String>,
     #[serde(default = "verified")]
     tls_verified: bool,
+    #[serde(default)]
+    drops_allowed: bool,
 }
 
 /// Reports from before `tls_verified` existed were verified.
@@ -189,6 +191,7 @@ pub fn merge(
         clock: None,
         subprotocol: runs.iter().find_map(|r| r.report.subprotocol.clone()),
         tls_verified: runs.iter().all(|r| r.report.tls_verified),
+        drops_allowed: runs.iter().all(|r| r.report.drops_allowed),
         warnings: warnings(&dirs, &runs),
         hdr_log: log.bytes().to_vec(),
     });

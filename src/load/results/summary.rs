@@ -85,7 +85,38 @@ pub fn run_checks(summary: &LoadSummary) -> Vec<RunCheck> {
             observed: format!("{} of {} users connected", c.users_connected, summary.conns),
         },
         frames_check(c),
+        stayed_check(c, summary.drops_allowed),
     ]
+}
+
+/// Every user that connected stayed connected to the end, or came back: a run whose
+/// connections the server dropped did not measure what it claims to.
+fn stayed_check(c: &Counters, allowed: bool) -> RunCheck {
+    let users = c.users_connected;
+    let observed = if c.users_dropped == 0 {
+        format!("{users} of {users} users stayed connected to the end or came back")
+    } else {
+        let causes = c
+            .dropped_by
+            .iter()
+            .map(|(cause, n)| format!("{n} {}", crate::text::printable(cause)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let allowed = if allowed {
+            " (allowed: --allow-drops)"
+        } else {
+            ""
+        };
+        format!(
+            "{} of {users} users lost their connection and did not get it back ({causes}){allowed}",
+            c.users_dropped
+        )
+    };
+    RunCheck {
+        name: "stayed",
+        passed: c.users_dropped == 0 || allowed,
+        observed,
+    }
 }
 
 /// Frames arrived and most of them could be read: a run whose frames were all
@@ -202,6 +233,8 @@ pub struct LoadSummary {
     pub subprotocol: Option<String>,
     /// False when certificates were not verified (`--insecure`).
     pub tls_verified: bool,
+    /// Connections that ended early without coming back were expected (`--allow-drops`).
+    pub drops_allowed: bool,
     pub warnings: Vec<String>,
     /// The livegames release that measured it (`report merge` refuses to mix them).
     pub livegames_version: String,
@@ -255,6 +288,7 @@ pub(crate) struct Inputs<'a> {
     pub tls_verified: bool,
     /// Frames' seqs were read (not `--seq-field none`).
     pub seq_read: bool,
+    pub drops_allowed: bool,
 }
 
 /// Everything a summary is made of; percentiles are computed from `latencies`.
@@ -271,6 +305,7 @@ pub struct Parts {
     pub clock: Option<ClockEstimate>,
     pub subprotocol: Option<String>,
     pub tls_verified: bool,
+    pub drops_allowed: bool,
     pub warnings: Vec<String>,
     pub hdr_log: Vec<u8>,
 }
@@ -315,6 +350,7 @@ pub fn from_parts(p: Parts) -> LoadSummary {
         http: None,
         subprotocol: p.subprotocol,
         tls_verified: p.tls_verified,
+        drops_allowed: p.drops_allowed,
         warnings: p.warnings,
         livegames_version: LIVEGAMES_VERSION.to_owned(),
         worker: None,
@@ -358,6 +394,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> LoadSummary {
         clock,
         subprotocol: inputs.subprotocol,
         tls_verified: inputs.tls_verified,
+        drops_allowed: inputs.drops_allowed,
         hdr_log: inputs.hdr_log,
     });
     summary.budgets = inputs
@@ -436,6 +473,13 @@ impl Figures for LoadSummary {
             ));
         }
         Ok(known)
+    }
+    fn frames(&self) -> u64 {
+        self.totals.counts.frames
+    }
+    fn connections_lost(&self) -> u64 {
+        let c = &self.totals.counts;
+        c.disconnects.saturating_sub(c.reconnects_pending)
     }
     fn reconnect_attempts(&self) -> u64 {
         self.totals.counts.reconnect_attempts
@@ -545,6 +589,7 @@ pub fn http_summary(
         clock: None,
         subprotocol: None,
         tls_verified,
+        drops_allowed: false,
         warnings: vec!["http latencies come from goose's microsecond buckets (0.78% wide)".into()],
         hdr_log: log.bytes().to_vec(),
     });
@@ -591,6 +636,7 @@ mod tests {
             clock: None,
             subprotocol: None,
             tls_verified: true,
+            drops_allowed: false,
             warnings: Vec::new(),
             hdr_log: log.bytes().to_vec(),
         })

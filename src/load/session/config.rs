@@ -46,6 +46,9 @@ pub struct VuConfig {
     /// With `--ws-ping auto`: the most pings a second all connections together send;
     /// each stage stretches `ws_ping` to stay within it.
     pub ws_ping_budget: Option<u32>,
+    /// Connections that end before the run and do not come back are expected (the
+    /// `stayed` run check reports them without failing).
+    pub drops_allowed: bool,
 }
 
 /// `--ws-ping auto`: a ping every 10 s per connection...
@@ -84,6 +87,7 @@ impl Default for VuConfig {
             reader: FrameReader::Contract,
             reconnect: None,
             churn: None,
+            drops_allowed: false,
         }
     }
 }

@@ -32,11 +32,45 @@ impl VirtualUser {
     /// Connects, streams until the connection ends, and (with reconnects on) comes
     /// back until the run stops.
     pub async fn run(self) {
+        let mut dropped = None;
+        self.stream(&mut dropped).await;
+        // Lost, and not regained before the run ended; a user still within its
+        // reconnect window at the end (waiting out its back-off, or connecting) had
+        // no chance to come back yet, and is not counted.
+        let window = self
+            .config
+            .reconnect
+            .map(|b| b.max + self.config.connect.connect_timeout);
+        let Some((cause, lost_at)) = dropped else {
+            return;
+        };
+        if window.is_some_and(|w| lost_at.elapsed() < w) {
+            self.record(|r| r.counters.reconnects_pending += 1);
+            return;
+        }
+        self.record(|r| {
+            r.counters.users_dropped += 1;
+            *r.counters.dropped_by.entry(cause).or_default() += 1;
+        });
+    }
+
+    /// The user's connections until the run stops or the user gives up; `dropped`
+    /// holds why and when the last one was lost while no other has opened since.
+    async fn stream(&self, dropped: &mut Option<(String, Instant)>) {
         let mut session = Session::default();
         let mut backoff_wait = None;
         let mut reconnecting = false;
+        let mut waits = 0u32;
         while !self.stop.is_cancelled() {
-            match self.attempt(&mut session, reconnecting).await {
+            let opened = Instant::now();
+            let attempt = self.attempt(&mut session, reconnecting).await;
+            if matches!(attempt, Attempt::Ended(_)) {
+                *dropped = None;
+            }
+            if let Attempt::Ended(End::Lost { kind }) = &attempt {
+                *dropped = Some((kind.clone(), Instant::now()));
+            }
+            match attempt {
                 Attempt::Stopped | Attempt::Ended(End::Stopped) => return,
                 // A churned connection comes back at once, like a client that
                 // reopens the app.
@@ -44,9 +78,13 @@ impl VirtualUser {
                     reconnecting = true;
                     continue;
                 }
-                // It was connected: the next failure starts the backoff afresh.
-                Attempt::Ended(End::Lost { .. }) => backoff_wait = None,
-                Attempt::Refused => {}
+                // It was connected a while: the next failure starts the backoff
+                // afresh. One closed right after opening is a refusal in all but
+                // name (a broker closing what it will not serve): the wait grows.
+                Attempt::Ended(End::Lost { .. }) if opened.elapsed() >= SHORT_LIVED => {
+                    backoff_wait = None
+                }
+                Attempt::Ended(End::Lost { .. }) | Attempt::Refused => {}
             }
             let Some(backoff) = self.config.reconnect else {
                 return;
@@ -54,9 +92,10 @@ impl VirtualUser {
             let wait = backoff.next(backoff_wait);
             backoff_wait = Some(wait);
             reconnecting = true;
+            waits += 1;
             tokio::select! {
                 _ = self.stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(jittered(wait, self.index, waits)) => {}
             }
         }
     }
@@ -142,6 +181,17 @@ impl VirtualUser {
             reconnecting,
         )))
     }
+}
+
+/// A connection that ends sooner than this after its attempt began counts as refused
+/// for the back-off.
+const SHORT_LIVED: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Between half the wait and the whole of it, different for each user and each wait,
+/// so users dropped together do not all come back at the same instant.
+fn jittered(wait: std::time::Duration, index: usize, n: u32) -> std::time::Duration {
+    let f = spread(index.wrapping_mul(31).wrapping_add(n as usize));
+    wait.mul_f64(0.5 + 0.5 * f)
 }
 
 /// A phase in 0..1 for user `index`: the golden ratio's multiples modulo 1 spread
