@@ -19,7 +19,7 @@
 //! | [`mocks`]     | the mock upstreams: ESPN, Kalshi and API-SPORTS replayed from recordings, with injectable faults | clock, contract, feeds, shutdown |
 //! | [`feeds`]     | the upstream clients (ESPN, Kalshi, API-SPORTS) behind [`feeds::Feed`], their health and quotas | clock, contract, retry, text, units |
 //! | [`influx`]    | InfluxDB line protocol, its URL, a batched writer that never blocks its callers | retry |
-//! | [`client`]    | one [`client::Target`] and [`client::ConnectOptions`]; WebSocket and capped HTTP requests, discovery, the embedded-server seam | outcome |
+//! | [`client`]    | one [`client::Target`] and [`client::ConnectOptions`]; WebSocket and capped HTTP requests, discovery, the embedded-server seam | outcome, text |
 //! | [`contract`]  | frames, games, close codes, schemas, stream rules, AsyncAPI (pure) | clock, text |
 //! | [`outcome`]   | how a command ends: a verdict or a failure (one per exit code) | nothing |
 //! | [`console`]   | printing results (errors returned) and notes (never panicking) | nothing |

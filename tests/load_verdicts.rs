@@ -243,3 +243,62 @@ async fn a_server_that_closes_at_once_gets_backed_off_attempts() {
     assert!(c.connect_attempts <= 70, "{c:?}");
     assert!(!check(&s, "frames").passed);
 }
+
+/// Each error says what happened: the server's words on a refused handshake, a hint
+/// at a bare host's 404, a close's code and reason, a connection dropped without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_say_what_the_server_said_and_did() {
+    let said = |s: &LoadSummary, kind: &str| {
+        s.totals
+            .counts
+            .error_examples
+            .get(kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} example: {:?}", s.totals.counts))
+    };
+    let run = Duration::from_millis(600);
+    let nginx = fake::start_refusing(
+        "400 Bad Request",
+        "Connection header did not include 'upgrade'\n\u{1b}[2J<more>",
+    )
+    .await;
+    let s = load_with(format!("ws://{nginx}/ws/live/1"), 1, run, vu()).await;
+    assert_eq!(
+        said(&s, "handshake_400"),
+        "the server answered the upgrade with HTTP 400: Connection header did not include 'upgrade'"
+    );
+
+    let bare = fake::start_refusing("404 Not Found", "").await;
+    let s = load_with(format!("ws://{bare}/"), 1, run, vu()).await;
+    assert!(
+        said(&s, "handshake_404").contains("add the stream's path, e.g. /ws/live/{game_id}"),
+        "{s:?}",
+        s = s.totals.counts
+    );
+    let s = load_with(format!("ws://{bare}/feed"), 1, run, vu()).await;
+    assert_eq!(
+        said(&s, "handshake_404"),
+        "the server answered the upgrade with HTTP 404"
+    );
+
+    let closing = fake::start(Behaviour::CloseAfter {
+        after: Duration::from_millis(100),
+        code: 1011,
+    })
+    .await;
+    let s = load_with(format!("ws://{closing}/"), 1, run, vu()).await;
+    assert_eq!(said(&s, "close_1011"), "closed with 1011: test");
+
+    let vanishing = fake::start(Behaviour::Vanish {
+        after: Duration::from_millis(100),
+    })
+    .await;
+    let s = load_with(format!("ws://{vanishing}/"), 1, run, vu()).await;
+    let (kind, example) = s.totals.counts.error_examples.iter().next().unwrap();
+    assert!(
+        example.contains("without a close frame") || example.contains("reset by the peer"),
+        "{kind}: {example}"
+    );
+    let text = s.render_text();
+    assert!(text.contains(&format!("    {kind}: {example}")), "{text}");
+}

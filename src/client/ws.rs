@@ -28,8 +28,10 @@ pub enum ConnectError {
     /// `kind` names the failure (`unknown_issuer`, `name_mismatch`, `expired`, ...).
     #[error("TLS failed: {reason}")]
     Tls { kind: &'static str, reason: String },
-    #[error("the server answered the upgrade with HTTP {0}")]
-    Handshake(u16),
+    /// `said`: the first line of the answer's body, escaped and cut (empty without
+    /// one), and a hint where one helps (a 404 on a bare host).
+    #[error("the server answered the upgrade with HTTP {status}{said}")]
+    Handshake { status: u16, said: String },
     #[error("subprotocol: {0}")]
     Subprotocol(String),
     #[error("bad URL: {0}")]
@@ -45,7 +47,7 @@ impl ConnectError {
             ConnectError::Timeout(_) => "connect_timeout".into(),
             ConnectError::Dns(_) => "dns".into(),
             ConnectError::Tls { kind, .. } => format!("tls_{kind}"),
-            ConnectError::Handshake(status) => format!("handshake_{status}"),
+            ConnectError::Handshake { status, .. } => format!("handshake_{status}"),
             ConnectError::Subprotocol(_) => "subprotocol".into(),
             ConnectError::Url(_) => "bad_url".into(),
             ConnectError::Io(_) => "io".into(),
@@ -53,14 +55,44 @@ impl ConnectError {
     }
 }
 
-fn classify(e: tokio_tungstenite::tungstenite::Error, offered: &[String]) -> ConnectError {
+/// Bytes of a refused handshake's body shown in its error.
+const BODY_SHOWN: usize = 120;
+
+/// What a refused handshake's answer said, as `: ...` for the error's sentence: the
+/// body's first line, escaped and cut; on a 404 for a bare host, where streams live.
+fn what_the_refusal_said(status: u16, body: Option<&[u8]>, url: &Url) -> String {
+    let line = body
+        .map(String::from_utf8_lossy)
+        .and_then(|b| {
+            b.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_owned)
+        })
+        .map(|l| crate::text::printable(&crate::text::cut(&l, BODY_SHOWN)).into_owned());
+    let mut said = line.map(|l| format!(": {l}")).unwrap_or_default();
+    if status == 404 && matches!(url.path(), "" | "/") {
+        said.push_str(" (nothing is served at the bare host: add the stream's path, e.g. /ws/live/{game_id} for the livegames contract, or the path the server's documentation names)");
+    }
+    said
+}
+
+fn classify(
+    e: tokio_tungstenite::tungstenite::Error,
+    offered: &[String],
+    url: &Url,
+) -> ConnectError {
     use tokio_tungstenite::tungstenite::Error;
     use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
     if let Some((kind, reason)) = super::tls::failure(&e) {
         return ConnectError::Tls { kind, reason };
     }
     match e {
-        Error::Http(response) => ConnectError::Handshake(response.status().as_u16()),
+        Error::Http(response) => {
+            let status = response.status().as_u16();
+            let said = what_the_refusal_said(status, response.body().as_deref(), url);
+            ConnectError::Handshake { status, said }
+        }
         Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(sub)) => {
             ConnectError::Subprotocol(match sub {
                 SubProtocolError::NoSubProtocol => format!(
@@ -111,7 +143,7 @@ pub async fn connect(url: &Url, options: &ConnectOptions) -> Result<Connected, C
         tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, connector);
     match tokio::time::timeout(options.connect_timeout, attempt).await {
         Err(_) => Err(ConnectError::Timeout(options.connect_timeout)),
-        Ok(Err(e)) => Err(classify(e, &options.subprotocols)),
+        Ok(Err(e)) => Err(classify(e, &options.subprotocols, url)),
         Ok(Ok((socket, response))) => Ok(Connected {
             socket,
             connect_time: started.elapsed(),

@@ -26,6 +26,9 @@ pub enum Behaviour {
     /// Takes the handshake and closes at once, without a frame (a broker refusing by
     /// closing).
     AcceptThenClose,
+    /// Sends a snapshot, then drops the TCP connection after `after` without a close
+    /// frame.
+    Vanish { after: Duration },
 }
 
 /// Starts the server; it runs until the test's runtime ends.
@@ -120,6 +123,11 @@ async fn serve(
         Behaviour::AcceptThenClose => {
             let _ = ws.close(None).await;
         }
+        Behaviour::Vanish { after } => {
+            let _ = ws.send(frame("snapshot", 0, now_micros(), "")).await;
+            tokio::time::sleep(after).await;
+            drop(ws);
+        }
         Behaviour::CloseAfter { after, code } => {
             let _ = ws.send(frame("snapshot", 0, now_micros(), "")).await;
             tokio::time::sleep(after).await;
@@ -175,6 +183,28 @@ pub async fn start_restarting(after: Duration, down_for: Duration) -> SocketAddr
                         return;
                     }
                 }
+            });
+        }
+    });
+    addr
+}
+
+/// An HTTP server that answers every upgrade with `status` and `body` (nginx refusing
+/// a request that lost its Upgrade header, a 404 at the bare host).
+pub async fn start_refusing(status: &'static str, body: &'static str) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head).await;
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
             });
         }
     });

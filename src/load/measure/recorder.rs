@@ -217,6 +217,10 @@ pub struct Counters {
     pub clamped: u64,
     /// Errors by kind: `refused`, `handshake_503`, `close_4008`, `timeout`, ...
     pub errors: BTreeMap<String, u64>,
+    /// What the first error of each kind said, in full (the server's body on a refused
+    /// handshake, a close's reason, "closed without a close frame").
+    #[serde(default)]
+    pub error_examples: BTreeMap<String, String>,
     /// Frames received as binary (counted in `frames` and `bytes` too).
     #[serde(default)]
     pub binary_frames: u64,
@@ -264,6 +268,11 @@ impl Counters {
         self.clamped += o.clamped;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.error_examples {
+            self.error_examples
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
         }
         self.binary_frames += o.binary_frames;
         for (k, v) in &o.unreadable {
@@ -339,6 +348,9 @@ fn record_n(h: &mut Histogram<u64>, micros: u64, count: u64) {
     }
 }
 
+/// Bytes of an error's example kept.
+const MAX_ERROR_EXAMPLE: usize = 300;
+
 /// Unrecoverable resumes named in a report; the rest are counted.
 pub const MAX_UNRECOVERABLE_NAMED: usize = 20;
 
@@ -383,6 +395,15 @@ impl Recorder {
             None => {
                 self.counters.errors.insert(kind.to_owned(), 1);
             }
+        }
+    }
+
+    /// An error, and what it said when it is the first of its kind.
+    pub fn error_saying(&mut self, kind: &str, said: &str) {
+        self.error(kind);
+        if !self.counters.error_examples.contains_key(kind) {
+            let said = crate::text::cut(said, MAX_ERROR_EXAMPLE);
+            self.counters.error_examples.insert(kind.to_owned(), said);
         }
     }
 

@@ -381,9 +381,14 @@ fn totals_section(summary: &LoadSummary) -> String {
         let _ = write!(body, "<tr><td>{k}</td><td>{}</td></tr>", escape_markup(&v));
     }
     for (k, v) in &c.errors {
+        let said = c
+            .error_examples
+            .get(k)
+            .map(|s| format!(" <small>({})</small>", escape_markup(s)))
+            .unwrap_or_default();
         let _ = write!(
             body,
-            "<tr><td class=\"fail\">error: {}</td><td>{v}</td></tr>",
+            "<tr><td class=\"fail\">error: {}{said}</td><td>{v}</td></tr>",
             escape_markup(k)
         );
     }

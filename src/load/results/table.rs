@@ -156,6 +156,14 @@ impl LoadSummary {
                 .map(|(k, v)| format!("{} {v}", crate::text::printable(k)))
                 .collect();
             let _ = writeln!(out, "  errors: {}", list.join(", "));
+            for (kind, said) in &self.totals.counts.error_examples {
+                let _ = writeln!(
+                    out,
+                    "    {}: {}",
+                    crate::text::printable(kind),
+                    crate::text::printable(said)
+                );
+            }
         }
         if let Some(p) = &self.subprotocol {
             let _ = writeln!(out, "  subprotocol: {p}");

@@ -52,8 +52,9 @@ enum Idle {
 pub(super) enum End {
     /// The run is over.
     Stopped,
-    /// The server or the network ended it; `kind` names why (`close_4008`, `reset`, ...).
-    Lost { kind: String },
+    /// The server or the network ended it; `kind` names why (`close_4008`, `reset`,
+    /// ...), `said` in a sentence (the close's reason, the I/O error).
+    Lost { kind: String, said: String },
     /// This user closed it on purpose (`churn`), to come back with `?since=`.
     Churned,
 }
@@ -244,7 +245,13 @@ impl<'a> Connection<'a> {
                         return Some(e);
                     }
                 }
-                Idle::Dead => return Some(lost("idle_timeout")),
+                Idle::Dead => {
+                    let idle = crate::units::show_duration(self.user.config.idle_timeout);
+                    return Some(lost(
+                        "idle_timeout",
+                        format!("nothing arrived for {idle}, not even a pong to a ping"),
+                    ));
+                }
             }
         }
         if self.next_ws_ping.is_some_and(|t| t <= now)
@@ -331,13 +338,23 @@ impl<'a> Connection<'a> {
 
     fn on_message(&mut self, next: Option<Result<Message, tungstenite::Error>>) -> Option<End> {
         match next {
-            None => Some(lost("closed_without_frame")),
-            Some(Err(e)) => Some(End::Lost { kind: io_kind(&e) }),
+            None => Some(lost(
+                "closed_without_frame",
+                "the server closed the connection without a close frame".into(),
+            )),
+            Some(Err(e)) => Some(lost(&io_kind(&e), read_failed(&e))),
             Some(Ok(Message::Close(frame))) => {
-                let code = frame.map(|f| u16::from(f.code)).unwrap_or(CLOSE_NO_STATUS);
-                Some(End::Lost {
-                    kind: format!("close_{code}"),
-                })
+                let code = frame
+                    .as_ref()
+                    .map_or(CLOSE_NO_STATUS, |f| u16::from(f.code));
+                let reason = frame.as_ref().map(|f| f.reason.as_str()).unwrap_or("");
+                let said = if reason.is_empty() {
+                    format!("closed with {code}, no reason given")
+                } else {
+                    let reason = crate::text::printable(reason).into_owned();
+                    format!("closed with {code}: {reason}")
+                };
+                Some(lost(&format!("close_{code}"), said))
             }
             Some(Ok(Message::Text(text))) => {
                 self.on_frame();
@@ -571,8 +588,11 @@ fn settle_replies(pending: &mut VecDeque<Pending>, shard: &mut Recorder, reply: 
     }
 }
 
-fn lost(kind: &str) -> End {
-    End::Lost { kind: kind.into() }
+fn lost(kind: &str, said: String) -> End {
+    End::Lost {
+        kind: kind.into(),
+        said,
+    }
 }
 
 fn send_failed(e: tungstenite::Error) -> End {
@@ -581,6 +601,25 @@ fn send_failed(e: tungstenite::Error) -> End {
             "send_failed: {}",
             crate::text::cut(&e.to_string(), ERROR_KIND_CHARS)
         ),
+        said: format!("sending failed: {}", read_failed(&e)),
+    }
+}
+
+/// A failed read or write in a sentence: what the peer did, where it can be told.
+fn read_failed(e: &tungstenite::Error) -> String {
+    use tungstenite::Error;
+    use tungstenite::error::ProtocolError;
+    match e {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset => {
+            "the connection was reset by the peer".into()
+        }
+        Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the connection ended mid-frame (for TLS: no close_notify)".into()
+        }
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            "the server closed the connection without a close frame".into()
+        }
+        other => crate::text::printable(&other.to_string()).into_owned(),
     }
 }
 

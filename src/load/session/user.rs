@@ -67,7 +67,7 @@ impl VirtualUser {
             if matches!(attempt, Attempt::Ended(_)) {
                 *dropped = None;
             }
-            if let Attempt::Ended(End::Lost { kind }) = &attempt {
+            if let Attempt::Ended(End::Lost { kind, .. }) = &attempt {
                 *dropped = Some((kind.clone(), Instant::now()));
             }
             match attempt {
@@ -112,8 +112,8 @@ impl VirtualUser {
             session.disconnected_at = Some(Instant::now());
             self.record(|r| {
                 r.counters.disconnects += 1;
-                if let End::Lost { kind } = &end {
-                    r.error(kind);
+                if let End::Lost { kind, said } = &end {
+                    r.error_saying(kind, said);
                 }
             });
         }
@@ -148,7 +148,7 @@ impl VirtualUser {
         let connected = match attempt {
             Ok(connected) => connected,
             Err(e) => {
-                self.record(|r| r.error(&e.kind()));
+                self.record(|r| r.error_saying(&e.kind(), &e.to_string()));
                 return Err(Attempt::Refused);
             }
         };

@@ -145,7 +145,7 @@ pub(crate) async fn unknown_game(ctx: &Ctx<'_>) -> CheckResult {
     let started = Instant::now();
     let mut conn = match Conn::open(&url, &ctx.options).await {
         Ok((c, _)) => c,
-        Err(ConnectError::Handshake(status)) => {
+        Err(ConnectError::Handshake { status, .. }) => {
             return CheckResult::fail(
                 ID,
                 started.elapsed(),
