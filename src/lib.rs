@@ -15,7 +15,7 @@
 //! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard, store | clock, contract, fdlimit, feeds, influx, mocks, retry, shutdown, style, text, units |
 //! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, clock, console, contract, fdlimit, influx, junit, outcome, retry, style, text, units |
 //! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit | client, clock, contract, junit, text |
-//! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder | client, contract, outcome, text |
+//! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder | client, clock, contract, outcome, text |
 //! | [`mocks`]     | the mock upstreams: ESPN, Kalshi and API-SPORTS replayed from recordings, with injectable faults | clock, contract, feeds, shutdown |
 //! | [`feeds`]     | the upstream clients (ESPN, Kalshi, API-SPORTS) behind [`feeds::Feed`], their health and quotas | clock, contract, retry, text, units |
 //! | [`influx`]    | InfluxDB line protocol, its URL, a batched writer that never blocks its callers | retry |

@@ -335,3 +335,88 @@ fn a_scenario_can_mix_http_and_websocket_stages() {
         serde_json::from_slice(&std::fs::read(report.join("02-ws/report.json")).unwrap()).unwrap();
     assert_eq!(ws["totals"]["connected"], 2);
 }
+
+#[test]
+fn quiet_means_nothing_on_stderr_unless_the_run_fails() {
+    let run = |budget: &str| {
+        let report = std::env::temp_dir().join(format!(
+            "livegames-quiet-{}-{}",
+            std::process::id(),
+            budget.len()
+        ));
+        Command::new(env!("CARGO_BIN_EXE_livegames"))
+            .args(["load", "--conns", "2", "--duration", "1s", "--ramp", "0s"])
+            .args(["--budget", budget, "--quiet", "--json", "--report"])
+            .arg(&report)
+            .output()
+            .unwrap()
+    };
+    let passed = run("conns>=2");
+    assert_eq!(passed.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&passed.stderr),
+        "",
+        "quiet and green"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&passed.stdout).unwrap();
+    assert!(json["checks"].is_array());
+    let failed = run("conns>=200");
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("report: "),
+        "a failed run says where its report is"
+    );
+}
+
+#[test]
+fn templates_share_placeholders_and_an_unknown_one_is_refused() {
+    let (code, _, stderr) = load(&["--subscribe", r#"{"op":"sub","who":"{username}"}"#]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--subscribe: unknown placeholder {username}: the placeholders are {id}, {game_id}, {since}, {user}, {shard}, {now_ms}"),
+        "{stderr}"
+    );
+    let file = std::env::temp_dir().join(format!("lg-template-{}.json", std::process::id()));
+    std::fs::write(&file, r#"{"type":"ping","id":{id},"game":"{gameid}"}"#).unwrap();
+    let (code, _, stderr) = load(&[
+        "--send-template",
+        file.to_str().unwrap(),
+        "--send-rate",
+        "1",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("unknown placeholder {gameid}"), "{stderr}");
+}
+
+/// Every handshake says who calls, unless -H says otherwise.
+#[test]
+fn the_handshake_carries_a_user_agent_unless_one_is_given() {
+    use std::io::{Read, Write};
+    let heads = |extra: &[&str]| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("ws://{}/ws/live/1", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = vec![0u8; 4096];
+            let n = stream.read(&mut head).unwrap();
+            let _ =
+                stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n");
+            String::from_utf8_lossy(&head[..n]).to_lowercase()
+        });
+        let mut args = vec![url.as_str(), "--conns", "1", "--duration", "1s"];
+        args.extend_from_slice(extra);
+        let _ = load(&args);
+        server.join().unwrap()
+    };
+    let head = heads(&[]);
+    assert!(
+        head.contains(&format!(
+            "user-agent: livegames/{}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{head}"
+    );
+    let head = heads(&["-H", "User-Agent: probe/2"]);
+    assert!(head.contains("user-agent: probe/2"), "{head}");
+    assert_eq!(head.matches("user-agent").count(), 1, "{head}");
+}

@@ -260,7 +260,10 @@ async fn a_custom_send_template_is_sent_on_schedule_and_answered() {
     let server = start(fast_config()).await;
     let game = live_game(&server).await;
     let mut config = vu(Some(10.0));
-    config.send_template = r#"{"type":"ping","id":{id},"client":"custom"}"#.into();
+    config.send_template = livegames::client::template::Template::parse(
+        r#"{"type":"ping","id":{id},"client":"custom"}"#,
+    )
+    .unwrap();
     let summary = load(
         vec![format!("{}/ws/live/{game}", server.ws_url())],
         2,

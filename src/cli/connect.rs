@@ -11,6 +11,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::values::{byte_size, header};
 use crate::client::target::DEFAULT_MAX_MESSAGE;
+use crate::client::template::Template;
 use crate::client::{ConnectOptions, tls};
 use crate::console::note;
 use crate::load::plan::scenario::Scenario;
@@ -97,7 +98,7 @@ impl ConnectArgs {
 
 /// `--subscribe`: the message itself, or a file's (`@FILE`); JSON once its
 /// placeholders are filled.
-pub(super) fn subscribe_message(given: Option<&str>) -> Result<Option<String>, Failure> {
+pub(super) fn subscribe_message(given: Option<&str>) -> Result<Option<Template>, Failure> {
     let Some(given) = given else {
         return Ok(None);
     };
@@ -107,12 +108,7 @@ pub(super) fn subscribe_message(given: Option<&str>) -> Result<Option<String>, F
             .usage()?,
         None => given.to_owned(),
     };
-    let filled = text.replace("{game_id}", "g").replace("{since}", "0");
-    if serde_json::from_str::<serde_json::Value>(&filled).is_err() {
-        return Err(Failure::usage(format!(
-            "--subscribe: not JSON (with {{game_id}} and {{since}} filled in): {}",
-            text.trim()
-        )));
-    }
-    Ok(Some(text.trim().to_owned()))
+    Template::parse(&text)
+        .map(Some)
+        .map_err(|e| Failure::usage(format!("--subscribe: {e}")))
 }

@@ -17,13 +17,14 @@ use super::runtime::{block_on, cancel_on_signal};
 use super::values::{count, duration, positive, rate, target};
 use crate::client::Target;
 use crate::client::target::DEFAULT_READ_BUFFER;
+use crate::client::template::Template;
 use crate::load::plan::budget::{self, Budget};
 use crate::load::plan::scenario::{self, FlagDefaults, Scenario};
 use crate::load::plan::shard::{Shard, start_instant};
 use crate::load::plan::{DEFAULT_HTTP_PATHS, LiveOut, WorkerPlan};
 use crate::load::runner;
 use crate::load::session::VuConfig;
-use crate::load::session::config::{AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND, DEFAULT_PING};
+use crate::load::session::config::{AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND};
 use crate::load::session::frame::{FrameReader, FrameShape, TsSpec, TsUnit};
 use crate::load::{Output, Plan, StagePlan};
 use crate::outcome::{Classify, CommandResult, Failure};
@@ -348,24 +349,19 @@ impl LoadArgs {
 
     /// The client message: `--send-template`'s file (JSON once `{id}` is a number), or
     /// our contract's ping.
-    fn send_template(&self, file: Option<&Scenario>) -> Result<String, Failure> {
+    fn send_template(&self, file: Option<&Scenario>) -> Result<Template, Failure> {
         let given = self
             .send_template
             .as_ref()
             .or(file.and_then(|f| f.send_template.as_ref()));
         let Some(path) = given else {
-            return Ok(DEFAULT_PING.to_owned());
+            return Ok(Template::contract_ping());
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--send-template {}", path.display()))
             .usage()?;
-        if serde_json::from_str::<serde_json::Value>(&text.replace("{id}", "0")).is_err() {
-            return Err(Failure::usage(format!(
-                "--send-template {}: not JSON (with {{id}} read as a number)",
-                path.display()
-            )));
-        }
-        Ok(text.trim().to_owned())
+        Template::parse(&text)
+            .map_err(|e| Failure::usage(format!("--send-template {}: {e}", path.display())))
     }
 
     /// Where frames keep what `load` reads: the flags, else the scenario's keys, else
@@ -393,7 +389,7 @@ impl LoadArgs {
     }
 
     /// `--subscribe`, or the scenario's `subscribe`.
-    fn subscribe(&self, file: Option<&Scenario>) -> Result<Option<String>, Failure> {
+    fn subscribe(&self, file: Option<&Scenario>) -> Result<Option<Template>, Failure> {
         let given = self
             .subscribe
             .as_deref()

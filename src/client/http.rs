@@ -25,7 +25,7 @@ pub fn builder(options: &ConnectOptions) -> reqwest::ClientBuilder {
         .timeout(options.connect_timeout)
         .connect_timeout(options.connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("livegames/", env!("CARGO_PKG_VERSION")))
+        .user_agent(super::ws::AGENT)
         .default_headers(options.headers.clone());
     match &options.tls {
         Some(tls) => builder.tls_backend_preconfigured(rustls::ClientConfig::clone(tls)),

@@ -7,6 +7,7 @@ pub mod discover;
 pub mod http;
 pub mod local;
 pub mod target;
+pub mod template;
 pub mod tls;
 pub mod ws;
 

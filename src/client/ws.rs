@@ -6,7 +6,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
+use tokio_tungstenite::tungstenite::http::header::{SEC_WEBSOCKET_PROTOCOL, USER_AGENT};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use url::Url;
@@ -14,6 +14,9 @@ use url::Url;
 use super::target::ConnectOptions;
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The User-Agent of every request this crate's clients make.
+pub const AGENT: &str = concat!("livegames/", env!("CARGO_PKG_VERSION"));
 
 /// Why a connection could not be made. [`ConnectError::kind`] is the short name used
 /// in reports (`refused`, `handshake_503`, `tls_unknown_issuer`, ...).
@@ -165,6 +168,10 @@ fn handshake(url: &Url, options: &ConnectOptions) -> Result<Request, ConnectErro
     let headers = request.headers_mut();
     for (name, value) in &options.headers {
         headers.append(name, value.clone());
+    }
+    // Servers and proxies log who called; `-H 'User-Agent: ...'` says otherwise.
+    if !headers.contains_key(USER_AGENT) {
+        headers.insert(USER_AGENT, HeaderValue::from_static(AGENT));
     }
     if !options.subprotocols.is_empty() {
         let offered = HeaderValue::from_str(&options.subprotocols.join(", "))

@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use url::Url;
 
 use crate::client::discover;
+use crate::client::template::{Fill, Template};
 use crate::client::ws;
 use crate::client::{ConnectOptions, Target};
 use crate::outcome::{Classify, Failure};
@@ -29,7 +30,7 @@ pub struct RecordPlan {
     /// ...or after this long, whichever comes first.
     pub duration: Duration,
     /// Sent once right after the handshake (`{game_id}` filled in, `{since}` null).
-    pub subscribe: Option<String>,
+    pub subscribe: Option<Template>,
 }
 
 /// How a recording ended.
@@ -70,10 +71,12 @@ pub async fn record(plan: &RecordPlan) -> Result<Recorded, Failure> {
         .with_context(|| url.to_string())
         .unreachable()?;
     if let Some(template) = &plan.subscribe {
-        let id = serde_json::to_string(game.as_deref().unwrap_or("")).unwrap_or_default();
-        let body = template
-            .replace("{game_id}", id.trim_matches('"'))
-            .replace("{since}", "null");
+        let body = template.render(&Fill {
+            id: 1,
+            game_id: game.as_deref().unwrap_or(""),
+            now_ms: crate::clock::unix_micros() / 1_000,
+            ..Fill::default()
+        });
         connected
             .socket
             .send(Message::text(body))

@@ -167,6 +167,7 @@ impl Ramp<'_> {
                 }
                 let user = VirtualUser {
                     index: i,
+                    shard_index: share.shard.index as u32,
                     target: targets[i % targets.len()].clone(),
                     config: vu_config.clone(),
                     shard: shards[local % shards.len()].clone(),

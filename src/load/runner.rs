@@ -82,16 +82,20 @@ pub async fn run(
             print(out, &report::scenario_table(&results))?;
         }
     }
-    note!(
-        "report: {}/ (report.json, report.html, junit.xml, latency.hlog{})",
-        plan.report_dir.display(),
-        if plan.scenario {
-            " per stage; scenario.json"
-        } else {
-            ""
-        }
-    );
-    verdict(&results)
+    let verdict = verdict(&results);
+    // --quiet: nothing on stderr unless the run fails.
+    if !plan.output.quiet || !matches!(verdict, Ok(Verdict::Pass)) {
+        note!(
+            "report: {}/ (report.json, report.html, junit.xml, latency.hlog{})",
+            plan.report_dir.display(),
+            if plan.scenario {
+                " per stage; scenario.json"
+            } else {
+                ""
+            }
+        );
+    }
+    verdict
 }
 
 /// Open files the largest stage needs: each of this process's connections is a file,

@@ -8,11 +8,8 @@ use url::Url;
 
 use super::frame::FrameReader;
 use crate::client::ConnectOptions;
+use crate::client::template::Template;
 use crate::retry::Backoff;
-
-/// The client frame sent on the schedule unless a template is given: our contract's
-/// ping, answered by a pong with the same id.
-pub const DEFAULT_PING: &str = r#"{"type":"ping","id":{id}}"#;
 
 /// How long reconnects wait: 100 ms after the first failure, doubling up to 5 s.
 pub const RECONNECT_BACKOFF: Backoff = Backoff {
@@ -28,12 +25,12 @@ pub struct VuConfig {
     pub idle_timeout: Duration,
     /// Client messages per second per connection (open model), or none.
     pub send_rate: Option<f64>,
-    /// JSON body with `{id}` where the message number goes; default a contract ping.
-    pub send_template: String,
+    /// The scheduled client message ([`Template`] placeholders); default our
+    /// contract's ping.
+    pub send_template: Template,
     /// Sent once right after each handshake (and each reconnect), before any scheduled
-    /// message: `{game_id}` is the game's id (JSON-escaped), `{since}` the last seq
-    /// received or `null`.
-    pub subscribe: Option<String>,
+    /// message; the same placeholders (`{game_id}`, `{since}`: the last seq or null).
+    pub subscribe: Option<Template>,
     /// How frames are read: our contract, or the pointers of another layout.
     pub reader: FrameReader,
     /// Reconnect (with `?since=`) after a disconnect, with this backoff.
@@ -80,7 +77,7 @@ impl Default for VuConfig {
             connect: ConnectOptions::default(),
             idle_timeout: Duration::from_secs(30),
             send_rate: None,
-            send_template: DEFAULT_PING.to_owned(),
+            send_template: Template::contract_ping(),
             ws_ping: Some(AUTO_PING_EVERY),
             ws_ping_budget: Some(AUTO_PINGS_PER_SECOND),
             subscribe: None,

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::VuConfig;
 use super::timer::{on_timer_grid, timer_slot};
+use crate::client::template::Fill;
 use crate::client::ws::Socket;
 use crate::contract::FrameType;
 use crate::contract::rules::{EpochEvent, EpochTracker, SeqEvent};
@@ -85,6 +86,9 @@ pub(super) struct UserParts<'a> {
     pub url: &'a str,
     /// The game of the stream (for `{game_id}` in the subscribe message).
     pub game: Option<&'a str>,
+    /// The user's number in the run, and this worker's shard (`{user}`, `{shard}`).
+    pub index: usize,
+    pub shard_index: u32,
     /// Where in its period this user's first scheduled message falls, 0..1, so the
     /// connections' sends are spread rather than all due at once.
     pub phase: f64,
@@ -312,11 +316,7 @@ impl<'a> Connection<'a> {
         while let Some(due) = self.next_send.filter(|d| *d <= now) {
             self.session.ping_id += 1;
             let id = self.session.ping_id;
-            let body = self
-                .user
-                .config
-                .send_template
-                .replace("{id}", &id.to_string());
+            let body = self.user.config.send_template.render(&self.fill(id));
             if self.pending.len() >= MAX_PENDING_REPLIES {
                 self.pending.pop_front();
                 self.record(|r| r.error("pong_missing"));
@@ -484,20 +484,24 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Sends the subscribe message (if any): `{game_id}` and `{since}` filled in.
+    /// What fills a template for message `id` of this connection now.
+    fn fill(&self, id: u64) -> Fill<'_> {
+        Fill {
+            id,
+            game_id: self.user.game.unwrap_or(""),
+            since: self.session.last_seq,
+            user: self.user.index,
+            shard: self.user.shard_index,
+            now_ms: crate::clock::unix_micros() / 1_000,
+        }
+    }
+
+    /// Sends the subscribe message (if any), its placeholders filled in.
     async fn subscribe(&mut self) -> Result<(), End> {
         let Some(template) = &self.user.config.subscribe else {
             return Ok(());
         };
-        // The id as the inside of a JSON string: quotes and controls escaped.
-        let game = serde_json::to_string(self.user.game.unwrap_or("")).unwrap_or_default();
-        let since = self
-            .session
-            .last_seq
-            .map_or_else(|| "null".to_owned(), |s| s.to_string());
-        let body = template
-            .replace("{game_id}", &game[1..game.len().saturating_sub(1).max(1)])
-            .replace("{since}", &since);
+        let body = template.render(&self.fill(self.session.ping_id));
         self.socket
             .send(Message::Text(body.into()))
             .await

@@ -16,6 +16,8 @@ use crate::load::session::connection::{Connection, End, Session, UserParts};
 pub struct VirtualUser {
     /// Which user of the run: spreads their scheduled sends over the period.
     pub index: usize,
+    /// This worker's shard of the run (0 when not sharded).
+    pub shard_index: u32,
     pub target: StreamTarget,
     pub config: Arc<VuConfig>,
     pub shard: Arc<Mutex<Recorder>>,
@@ -172,6 +174,8 @@ impl VirtualUser {
             stop: &self.stop,
             url: self.target.url.as_str(),
             game: self.target.game.as_deref(),
+            index: self.index,
+            shard_index: self.shard_index,
             phase: spread(self.index),
         };
         Ok(Box::new(Connection::new(
@@ -222,6 +226,7 @@ mod tests {
     fn a_users_task_stays_small() {
         let user = VirtualUser {
             index: 0,
+            shard_index: 0,
             target: url::Url::parse("ws://127.0.0.1:9/x").unwrap().into(),
             config: Arc::new(VuConfig::default()),
             shard: Arc::new(Mutex::new(Recorder::default())),
