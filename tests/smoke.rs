@@ -186,6 +186,7 @@ const BREAKAGES: &[(Breakage, &[&str], &str)] = &[
         "/points/0/data",
     ),
     (Breakage::CatchAll200, &["http.unknown_path"], ""),
+    (Breakage::AdvertisesElsewhere, &["games.advertised"], ""),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,4 +240,65 @@ async fn the_frame_checks_agree_on_what_they_counted() {
             .starts_with(&format!("{objects} of {frames} frames are JSON objects")),
         "{text}"
     );
+}
+
+/// A TCP relay on its own port in front of `backend` (a proxy that passes the Host
+/// header through and says nothing else): the server sees the relay's connection.
+async fn relay(backend: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Behind a proxy, a server that advertises its own (backend) address sends clients
+/// around the proxy: smoke fails that check, names both addresses and the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advertised_urls_that_point_past_the_proxy_fail_with_the_fix() {
+    let server = start(fast_config()).await;
+    live_game(&server).await;
+    let front = relay(server.local_addr).await;
+    let mut proxied = config(format!("http://{front}"), Duration::from_secs(1));
+    proxied.checks = Selection::parse("games,games.advertised").unwrap();
+    let report = livegames::smoke::run(&proxied, Schemas::builtin(false)).await;
+    let text = listing(&report);
+    assert!(!report.passed, "{text}");
+    let check = report.check("games.advertised").unwrap();
+    assert_eq!(check.status, Status::Fail, "{text}");
+    let backend = server.local_addr;
+    assert!(
+        check
+            .detail
+            .contains(&format!("points at {backend}, not {front}"))
+            && check.detail.contains("--trust-proxy")
+            && check.detail.contains("--public-url"),
+        "{text}"
+    );
+
+    // Told it is expected: passes, and says so.
+    proxied.advertised_elsewhere_ok = true;
+    let report = livegames::smoke::run(&proxied, Schemas::builtin(false)).await;
+    let check = report.check("games.advertised").unwrap();
+    assert_eq!(check.status, Status::Pass, "{}", listing(&report));
+    assert!(
+        check
+            .detail
+            .ends_with("expected (--advertised-elsewhere-ok)")
+    );
+
+    // Reached directly: every advertised URL points where smoke went.
+    let mut direct = config(server.http_url(), Duration::from_secs(1));
+    direct.checks = Selection::parse("games,games.advertised").unwrap();
+    let report = livegames::smoke::run(&direct, Schemas::builtin(false)).await;
+    assert!(report.passed, "{}", listing(&report));
+    server.stop().await.unwrap();
 }

@@ -52,6 +52,10 @@ pub struct SmokeArgs {
     /// Count fields the contract does not know as violations.
     #[arg(long)]
     pub strict: bool,
+    /// Advertised ws_url/timeline_url may point at another host or port than --url
+    /// (the server means to send clients elsewhere).
+    #[arg(long)]
+    pub advertised_elsewhere_ok: bool,
     /// Use frames.schema.json and rest.schema.json from this folder.
     #[arg(long, value_name = "DIR")]
     pub schema_dir: Option<PathBuf>,
@@ -77,6 +81,7 @@ impl SmokeArgs {
             heartbeat: self.heartbeat,
             checks: self.checks.clone(),
             admin_token: self.admin_token.clone(),
+            advertised_elsewhere_ok: self.advertised_elsewhere_ok,
             connect: self
                 .connect
                 .lower(self.timeout, crate::smoke::READ_BUFFER)?,

@@ -40,7 +40,8 @@ impl Advertise {
             let forwarded = Forwarded::from_headers(headers);
             let host = forwarded.host.or_else(|| header_host(headers));
             if let Some(host) = host {
-                return Bases::new(forwarded.secure.unwrap_or(false), &host);
+                let secure = forwarded.secure.unwrap_or(false);
+                return Bases::new(secure, &with_forwarded_port(host, headers, secure));
             }
         }
         Bases::new(false, &reached.to_string())
@@ -94,6 +95,21 @@ impl Forwarded {
             found.host = first_value(headers, "x-forwarded-host").and_then(|h| valid_host(&h));
         }
         found
+    }
+}
+
+/// `host` with the proxy's `X-Forwarded-Port` when it names none itself (nginx's
+/// usual `Host $host` drops the port; the scheme's default port is left out).
+fn with_forwarded_port(host: String, headers: &HeaderMap, secure: bool) -> String {
+    let has_port = Url::parse(&format!("http://{host}/")).is_ok_and(|u| u.port().is_some())
+        || host.rsplit_once(':').is_some_and(|(_, p)| p == "80");
+    if has_port {
+        return host;
+    }
+    let port = first_value(headers, "x-forwarded-port").and_then(|p| p.parse::<u16>().ok());
+    match port {
+        Some(port) if port != if secure { 443 } else { 80 } => format!("{host}:{port}"),
+        _ => host,
     }
 }
 
@@ -218,6 +234,30 @@ mod tests {
         // Only the scheme forwarded: the Host the proxy passed on.
         let proto_only = [("host", "live.example.com"), ("x-forwarded-proto", "https")];
         assert_eq!(bases(&trusting, &proto_only).1, "wss://live.example.com");
+    }
+
+    #[test]
+    fn a_forwarded_port_is_added_to_a_host_that_names_none() {
+        let trusting = trusting();
+        // nginx: `proxy_set_header Host $host; ... X-Forwarded-Port $server_port`.
+        let nginx = [("host", "live.example.com"), ("x-forwarded-port", "8080")];
+        assert_eq!(bases(&trusting, &nginx).1, "ws://live.example.com:8080");
+        let default_port = [
+            ("host", "live.example.com"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-port", "443"),
+        ];
+        assert_eq!(bases(&trusting, &default_port).1, "wss://live.example.com");
+        // A host with its own port keeps it.
+        let own = [
+            ("host", "live.example.com:9000"),
+            ("x-forwarded-port", "8080"),
+        ];
+        assert_eq!(bases(&trusting, &own).1, "ws://live.example.com:9000");
+        let junk = [("host", "live.example.com"), ("x-forwarded-port", "99999")];
+        assert_eq!(bases(&trusting, &junk).1, "ws://live.example.com");
+        // Without --trust-proxy the headers change nothing.
+        assert_eq!(bases(&Advertise::default(), &nginx).1, "ws://10.0.0.5:8000");
     }
 
     #[test]

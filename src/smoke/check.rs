@@ -23,6 +23,7 @@ pub enum CheckId {
     HealthUpstreams,
     HealthStore,
     Games,
+    Advertised,
     Timeline,
     WsConnect,
     WsSnapshotFirst,
@@ -45,11 +46,12 @@ pub enum CheckId {
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 22] = [
+    pub const ALL: [CheckId; 23] = [
         CheckId::Health,
         CheckId::HealthUpstreams,
         CheckId::HealthStore,
         CheckId::Games,
+        CheckId::Advertised,
         CheckId::Timeline,
         CheckId::WsConnect,
         CheckId::WsSnapshotFirst,
@@ -77,6 +79,7 @@ impl CheckId {
             CheckId::HealthUpstreams => "health.upstreams",
             CheckId::HealthStore => "health.store",
             CheckId::Games => "games",
+            CheckId::Advertised => "games.advertised",
             CheckId::Timeline => "timeline",
             CheckId::WsConnect => "ws.connect",
             CheckId::WsSnapshotFirst => "ws.snapshot_first",
@@ -109,6 +112,9 @@ impl CheckId {
                 "/health reports its store (InfluxDB) writing; skipped when it has none"
             }
             CheckId::Games => "GET /api/live/games is valid and lists a live game",
+            CheckId::Advertised => {
+                "each game's ws_url and timeline_url point where this server was reached"
+            }
             CheckId::Timeline => "GET /api/games/{id}/timeline is valid",
             CheckId::WsConnect => "WS /ws/live/{id} opens",
             CheckId::WsSnapshotFirst => "the first frame is the game's snapshot",

@@ -34,6 +34,9 @@ pub struct SmokeConfig {
     pub admin_token: Option<String>,
     /// How connections are opened; their connect timeout is [`SmokeConfig::timeout`].
     pub connect: ConnectOptions,
+    /// Advertised URLs may point at another host or port than the one smoke reached
+    /// (the server is meant to send clients elsewhere).
+    pub advertised_elsewhere_ok: bool,
 }
 
 impl SmokeConfig {
@@ -54,6 +57,7 @@ impl SmokeConfig {
                 read_buffer: READ_BUFFER,
                 ..ConnectOptions::default()
             },
+            advertised_elsewhere_ok: false,
         }
     }
 }

@@ -77,6 +77,9 @@ async fn first_contact(ctx: &Ctx<'_>) -> Result<(Vec<CheckResult>, Targets), Str
     let mut results = Vec::new();
     results.extend(sel.has(CheckId::Health).then_some(health));
     results.extend(sel.has(CheckId::Games).then_some(games));
+    if sel.has(CheckId::Advertised) {
+        results.push(rest_checks::advertised(ctx, &targets));
+    }
     Ok((results, targets))
 }
 

@@ -52,6 +52,8 @@ pub enum Breakage {
     EpochIgnored,
     /// The snapshot names another epoch than `/api/live/games`.
     EpochMismatch,
+    /// `ws_url` names a backend host, not where the server was reached.
+    AdvertisesElsewhere,
 }
 
 impl Breakage {
@@ -70,6 +72,8 @@ const HISTORY: usize = 5000;
 
 struct Shared {
     breakage: Breakage,
+    /// The host:port it is reached at, for `ws_url`.
+    reached: SocketAddr,
     /// This run of the server (contract 1.1.0).
     epoch: String,
     /// (seq, frame text, point data) of every update, oldest first.
@@ -108,8 +112,11 @@ pub async fn start(breakage: Breakage) -> SocketAddr {
     let (live, _) = broadcast::channel(1024);
     static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let shared = Arc::new(Shared {
         breakage,
+        reached: addr,
         epoch: format!("cs-{}-{run}", std::process::id()),
         history: Mutex::new(VecDeque::new()),
         live,
@@ -123,8 +130,6 @@ pub async fn start(breakage: Breakage) -> SocketAddr {
         .route("/ws/live/{id}", get(ws))
         .fallback(fallback)
         .with_state(shared);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
@@ -175,7 +180,13 @@ async fn games(State(shared): State<St>) -> Json<Value> {
         let mut s = info(id);
         s["seq"] = json!(seq);
         s["latest"] = latest;
-        s["ws_url"] = json!(format!("ws://example.invalid/ws/live/{id}"));
+        let host = if shared.breakage == Breakage::AdvertisesElsewhere {
+            "10.1.2.3:8000".to_owned()
+        } else {
+            shared.reached.to_string()
+        };
+        s["ws_url"] = json!(format!("ws://{host}/ws/live/{id}"));
+        // Relative: resolved against where the list came from.
         s["timeline_url"] = json!(format!("/api/games/{id}/timeline"));
         s
     };

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use url::Url;
 
 use crate::client::http::Answer;
 use crate::client::target::encode_segment;
@@ -24,6 +25,123 @@ pub(crate) struct Targets {
     /// What `GET /api/live/games` said of the server: its contract version and epoch.
     pub contract_version: Option<String>,
     pub epoch: Option<String>,
+    /// Each listed game's advertised URLs: (game, field, URL as given, cut).
+    pub advertised: Vec<(String, &'static str, String)>,
+}
+
+/// The `ws_url` and `timeline_url` of each listed game.
+fn advertised_urls(list: &serde_json::Value) -> Vec<(String, &'static str, String)> {
+    let games = list["games"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    games
+        .iter()
+        .take(MAX_GAMES_LOOKED_AT)
+        .flat_map(|g| {
+            let id = cut(g["id"].as_str().unwrap_or("?"), 64);
+            ["ws_url", "timeline_url"]
+                .into_iter()
+                .filter_map(move |field| {
+                    let url = g[field].as_str()?;
+                    Some((id.clone(), field, cut(url, 300)))
+                })
+        })
+        .collect()
+}
+
+/// Games whose advertised URLs are compared (a huge list is not a reason to wait).
+const MAX_GAMES_LOOKED_AT: usize = 200;
+
+/// Each game's `ws_url` and `timeline_url` point at the scheme, host and port smoke
+/// reached the server at: a client following them to another host or port would
+/// bypass what smoke went through (a proxy's backend address leaking out is the
+/// common case).
+pub(crate) fn advertised(ctx: &Ctx<'_>, targets: &Targets) -> CheckResult {
+    const ID: CheckId = CheckId::Advertised;
+    let started = Instant::now();
+    if targets.advertised.is_empty() {
+        return CheckResult::skip(ID, "no game advertised a ws_url or timeline_url");
+    }
+    let reached = ctx.config.target.http_base();
+    let ws_reached = ctx.config.target.ws_base();
+    let secure = reached.scheme() == "https";
+    let place = |u: &Url| {
+        (
+            u.host_str().map(str::to_ascii_lowercase),
+            u.port_or_known_default(),
+        )
+    };
+    let want = place(&reached);
+    let mut elsewhere = Vec::new();
+    for (game, field, raw) in &targets.advertised {
+        let expected_scheme = match (*field, secure) {
+            ("ws_url", false) => "ws",
+            ("ws_url", true) => "wss",
+            (_, false) => "http",
+            (_, true) => "https",
+        };
+        // A relative URL is resolved against where it came from.
+        let base = if *field == "ws_url" {
+            &ws_reached
+        } else {
+            &reached
+        };
+        let parsed = match Url::parse(raw) {
+            Err(url::ParseError::RelativeUrlWithoutBase) => base.join(raw),
+            other => other,
+        };
+        let problem = match parsed {
+            Err(e) => Some(format!("is not a URL ({e})")),
+            Ok(u) if u.scheme() != expected_scheme => Some(format!(
+                "uses {}:// where this server was reached over {}://",
+                u.scheme(),
+                reached.scheme()
+            )),
+            Ok(u) if place(&u) != want => Some(format!(
+                "points at {}, not {}",
+                authority(&u),
+                authority(&reached)
+            )),
+            Ok(_) => None,
+        };
+        if let Some(problem) = problem {
+            elsewhere.push(format!("game {game}: {field} {raw} {problem}"));
+        }
+    }
+    let took = started.elapsed();
+    let count = targets.advertised.len();
+    if elsewhere.is_empty() {
+        return CheckResult::pass(
+            ID,
+            took,
+            format!("{count} advertised URLs point at {}", authority(&reached)),
+        );
+    }
+    let first = &elsewhere[0];
+    let more = match elsewhere.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    if ctx.config.advertised_elsewhere_ok {
+        return CheckResult::pass(
+            ID,
+            took,
+            format!("{first}{more}; expected (--advertised-elsewhere-ok)"),
+        );
+    }
+    CheckResult::fail(
+        ID,
+        took,
+        format!(
+            "{first}{more}: clients following it bypass what smoke reached. Behind a proxy, start serve with --trust-proxy (it follows Forwarded / X-Forwarded-Host, -Proto and -Port) or --public-url; if this is intended, pass --advertised-elsewhere-ok"
+        ),
+    )
+}
+
+fn authority(u: &Url) -> String {
+    match (u.host_str(), u.port_or_known_default()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        _ => u.as_str().to_owned(),
+    }
 }
 
 /// `GET /health`; also says whether the server was unreachable.
@@ -234,6 +352,7 @@ pub(crate) async fn games(
         no_game: "no game to stream (see the games check)".into(),
         contract_version: None,
         epoch: None,
+        advertised: Vec::new(),
     };
     let (status, body) = match ctx.get("/api/live/games").await {
         Answer::Reply { status, body } => (status, body),
@@ -259,6 +378,7 @@ pub(crate) async fn games(
     let violations = body_violations(ctx.schemas, Body::GamesList, &value);
     targets.contract_version = value["contract_version"].as_str().map(|v| cut(v, 32));
     targets.epoch = value["epoch"].as_str().map(|e| cut(e, 128));
+    targets.advertised = advertised_urls(&value);
     let listed = listed_games(&value);
     let live = listed.iter().filter(|(_, s)| *s == "live").count();
     choose_games(&mut targets, &listed);
