@@ -63,7 +63,12 @@ const BODY_SHOWN: usize = 120;
 
 /// What a refused handshake's answer said, as `: ...` for the error's sentence: the
 /// body's first line, escaped and cut; on a 404 for a bare host, where streams live.
-fn what_the_refusal_said(status: u16, body: Option<&[u8]>, url: &Url) -> String {
+fn what_the_refusal_said(
+    status: u16,
+    content_type: Option<&str>,
+    body: Option<&[u8]>,
+    url: &Url,
+) -> String {
     let line = body
         .map(String::from_utf8_lossy)
         .and_then(|b| {
@@ -74,6 +79,11 @@ fn what_the_refusal_said(status: u16, body: Option<&[u8]>, url: &Url) -> String 
         })
         .map(|l| crate::text::printable(&crate::text::cut(&l, BODY_SHOWN)).into_owned());
     let mut said = line.map(|l| format!(": {l}")).unwrap_or_default();
+    if content_type.is_some_and(|t| t.starts_with("text/event-stream")) {
+        said.push_str(" (a Server-Sent Events stream, not a WebSocket)");
+    } else if content_type.is_some_and(|t| t.starts_with("text/html")) {
+        said.push_str(" (an HTML page)");
+    }
     if status == 404 && matches!(url.path(), "" | "/") {
         said.push_str(" (nothing is served at the bare host: add the stream's path, e.g. /ws/live/{game_id} for the livegames contract, or the path the server's documentation names)");
     }
@@ -93,7 +103,11 @@ fn classify(
     match e {
         Error::Http(response) => {
             let status = response.status().as_u16();
-            let said = what_the_refusal_said(status, response.body().as_deref(), url);
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok());
+            let said = what_the_refusal_said(status, content_type, response.body().as_deref(), url);
             ConnectError::Handshake { status, said }
         }
         Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(sub)) => {
@@ -179,4 +193,42 @@ fn handshake(url: &Url, options: &ConnectOptions) -> Result<Request, ConnectErro
         headers.insert(SEC_WEBSOCKET_PROTOCOL, offered);
     }
     Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_says_what_came_back() {
+        let url = Url::parse("ws://h/").unwrap();
+        let feed = Url::parse("ws://h/feed").unwrap();
+        let said = |status, kind, body: &[u8], url: &Url| {
+            what_the_refusal_said(status, kind, Some(body), url)
+        };
+        assert_eq!(
+            said(
+                400,
+                None,
+                b"\n  Connection header did not include 'upgrade'\nmore",
+                &feed
+            ),
+            ": Connection header did not include 'upgrade'"
+        );
+        assert_eq!(
+            said(
+                200,
+                Some("text/event-stream"),
+                b"data: {\"a\":1}\n\n",
+                &feed
+            ),
+            ": data: {\"a\":1} (a Server-Sent Events stream, not a WebSocket)"
+        );
+        assert!(
+            said(404, Some("text/html"), b"<html>", &url)
+                .contains("(an HTML page) (nothing is served at the bare host")
+        );
+        assert_eq!(said(404, None, b"", &feed), "");
+        assert!(said(400, None, b"\x1b[2Jx", &feed).contains("\\u{1b}"));
+    }
 }
