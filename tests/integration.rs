@@ -9,6 +9,8 @@ mod serve_rest;
 mod serve_ws;
 // Lossless resume with ?since=.
 mod serve_resume;
+// The stream as Server-Sent Events, with Last-Event-ID resume.
+mod serve_sse;
 // A slow client is closed with 4008 while others keep their latency.
 mod serve_slow;
 // Connection hygiene: header and idle timeouts, the cap on open connections, the

@@ -9,7 +9,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 
-use super::api::{admin, dashboard, probes, rest, websocket};
+use super::api::{admin, dashboard, probes, rest, sse, websocket};
 use super::error::ApiError;
 use super::state::AppState;
 
@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/nfl/scores", get(rest::nfl))
         .route("/api/nhl/scores", get(rest::nhl))
         .route("/ws/live/{game_id}", get(websocket::upgrade))
+        .route("/sse/live/{game_id}", get(sse::stream))
         .nest("/admin", admin::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

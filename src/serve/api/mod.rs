@@ -1,4 +1,5 @@
-//! What clients ask for: the live stream of a game over a WebSocket ([`websocket`]),
+//! What clients ask for: the live stream of a game over a WebSocket ([`websocket`])
+//! or as Server-Sent Events ([`sse`]),
 //! the REST API ([`rest`]), `/health` and `/metrics` ([`probes`]), the fault
 //! injection API ([`admin`]) and the dashboard's files ([`dashboard`]).
 
@@ -6,4 +7,5 @@ pub mod admin;
 pub mod dashboard;
 pub mod probes;
 pub mod rest;
+pub mod sse;
 pub mod websocket;

@@ -103,6 +103,9 @@ pub struct Metrics {
     pub connections_dropped: Family<ReasonLabel, Counter>,
     pub accept_errors: Counter,
     pub ws_connections: Gauge,
+    pub sse_connections: Gauge,
+    pub sse_events_sent: Counter,
+    pub sse_slow_consumers: Counter,
     pub ws_connections_opened: Counter,
     pub ws_rejected: Family<ReasonLabel, Counter>,
     pub ws_frames_sent: Counter,
@@ -148,6 +151,9 @@ impl Metrics {
             connections_dropped: Family::default(),
             accept_errors: Counter::default(),
             ws_connections: Gauge::default(),
+            sse_connections: Gauge::default(),
+            sse_events_sent: Counter::default(),
+            sse_slow_consumers: Counter::default(),
             ws_connections_opened: Counter::default(),
             ws_rejected: Family::default(),
             ws_frames_sent: Counter::default(),
@@ -199,6 +205,12 @@ impl Metrics {
                 "Failed accepts (e.g. out of file descriptors); the server backs off";
             ws_connections: "ws_connections",
                 "Open WebSocket connections";
+            sse_connections: "sse_connections",
+                "Open Server-Sent Events streams (GET /sse/live/{game_id})";
+            sse_events_sent: "sse_events_sent",
+                "Live frames sent as Server-Sent Events";
+            sse_slow_consumers: "sse_slow_consumers",
+                "SSE streams ended for falling behind (the client resumes with Last-Event-ID)";
             ws_connections_opened: "ws_connections_opened",
                 "WebSocket connections accepted";
             ws_rejected: "ws_rejected",
