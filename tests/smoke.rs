@@ -162,7 +162,13 @@ const BREAKAGES: &[(Breakage, &[&str], &str)] = &[
     (
         Breakage::TsMillis,
         // ms values are also below the schema's minimum, in every frame type.
-        &["ws.ts", "ws.schema", "ws.ping", "ws.unknown_game"],
+        &[
+            "ws.ts",
+            "ws.schema",
+            "ws.ping",
+            "ws.unknown_game",
+            "sse.stream",
+        ],
         "/ts",
     ),
     (Breakage::NonJson, &["ws.json"], ""),
@@ -187,6 +193,7 @@ const BREAKAGES: &[(Breakage, &[&str], &str)] = &[
     ),
     (Breakage::CatchAll200, &["http.unknown_path"], ""),
     (Breakage::AdvertisesElsewhere, &["games.advertised"], ""),
+    (Breakage::SseIdNotSeq, &["sse.stream"], ""),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,4 +308,29 @@ async fn advertised_urls_that_point_past_the_proxy_fail_with_the_fix() {
     let report = livegames::smoke::run(&direct, Schemas::builtin(false)).await;
     assert!(report.passed, "{}", listing(&report));
     server.stop().await.unwrap();
+}
+
+/// `sse.stream` is checked where the server offers the stream, and skipped, saying
+/// so, where it answers 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sse_stream_is_checked_or_skipped_when_not_offered() {
+    let addr = contract_server::start(Breakage::None).await;
+    let mut config = config(format!("http://{addr}"), HEARTBEAT);
+    config.checks = Selection::parse("games,sse.stream").unwrap();
+    let report = livegames::smoke::run(&config, Schemas::builtin(false)).await;
+    let sse = report.check("sse.stream").unwrap();
+    assert_eq!(sse.status, Status::Pass, "{}", listing(&report));
+    assert!(sse.detail.contains("replayed seq"), "{}", sse.detail);
+
+    // This server streams only its live game as events: the quiet one answers 404.
+    config.game = Some(contract_server::QUIET.into());
+    let report = livegames::smoke::run(&config, Schemas::builtin(false)).await;
+    let sse = report.check("sse.stream").unwrap();
+    assert_eq!(sse.status, Status::Skip, "{}", listing(&report));
+    assert!(
+        sse.detail
+            .ends_with("404, the server offers no Server-Sent Events stream"),
+        "{}",
+        sse.detail
+    );
 }

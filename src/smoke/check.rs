@@ -37,6 +37,7 @@ pub enum CheckId {
     WsEpoch,
     WsPing,
     WsUnknownGame,
+    SseStream,
     HttpUnknownPath,
     TimelineMatchesStream,
     ScoresNfl,
@@ -46,7 +47,7 @@ pub enum CheckId {
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 23] = [
+    pub const ALL: [CheckId; 24] = [
         CheckId::Health,
         CheckId::HealthUpstreams,
         CheckId::HealthStore,
@@ -65,6 +66,7 @@ impl CheckId {
         CheckId::WsEpoch,
         CheckId::WsPing,
         CheckId::WsUnknownGame,
+        CheckId::SseStream,
         CheckId::HttpUnknownPath,
         CheckId::TimelineMatchesStream,
         CheckId::ScoresNfl,
@@ -93,6 +95,7 @@ impl CheckId {
             CheckId::WsEpoch => "ws.epoch",
             CheckId::WsPing => "ws.ping",
             CheckId::WsUnknownGame => "ws.unknown_game",
+            CheckId::SseStream => "sse.stream",
             CheckId::HttpUnknownPath => "http.unknown_path",
             CheckId::TimelineMatchesStream => "timeline.matches_stream",
             CheckId::ScoresNfl => "scores.nfl",
@@ -130,6 +133,9 @@ impl CheckId {
             }
             CheckId::WsPing => "a ping gets its pong",
             CheckId::WsUnknownGame => "an unknown game gets an error frame and close 4404",
+            CheckId::SseStream => {
+                "GET /sse/live/{id}: the same frames as events (type, id = seq), resumed with Last-Event-ID; skipped on 404"
+            }
             CheckId::HttpUnknownPath => "an unknown path gets 404",
             CheckId::TimelineMatchesStream => {
                 "timeline points have the shape and data of live updates"

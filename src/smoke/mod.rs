@@ -100,7 +100,19 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
             CheckId::TimelineMatchesStream,
         ]);
     let quiet_game = targets.quiet_game.as_deref().or(game);
-    let (timeline, main, heartbeat, ping, unknown_game, unknown_path, nfl, nhl, upstreams, store) = tokio::join!(
+    let (
+        timeline,
+        main,
+        heartbeat,
+        ping,
+        unknown_game,
+        unknown_path,
+        nfl,
+        nhl,
+        upstreams,
+        store,
+        sse,
+    ) = tokio::join!(
         check(ctx, CheckId::Timeline, || rest_checks::timeline(
             ctx, game, no_game
         )),
@@ -121,6 +133,9 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
             ctx
         )),
         check(ctx, CheckId::HealthStore, || rest_checks::store(ctx)),
+        check(ctx, CheckId::SseStream, || {
+            crate::smoke::checks::sse::stream(ctx, game, no_game)
+        }),
     );
     let main = main.unwrap_or_default();
     let mut results: Vec<CheckResult> = main
@@ -152,6 +167,7 @@ async fn checks_on_games(ctx: &Ctx<'_>, targets: &Targets) -> Vec<CheckResult> {
             nhl,
             upstreams,
             store,
+            sse,
         ]
         .into_iter()
         .flatten(),

@@ -54,6 +54,8 @@ pub enum Breakage {
     EpochMismatch,
     /// `ws_url` names a backend host, not where the server was reached.
     AdvertisesElsewhere,
+    /// Its Server-Sent Events carry ids that are not the frames' seqs.
+    SseIdNotSeq,
 }
 
 impl Breakage {
@@ -128,6 +130,7 @@ pub async fn start(breakage: Breakage) -> SocketAddr {
         .route("/api/games/{id}/timeline", get(timeline))
         .route("/api/{league}/scores", get(scores))
         .route("/ws/live/{id}", get(ws))
+        .route("/sse/live/{id}", get(sse))
         .fallback(fallback)
         .with_state(shared);
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -440,4 +443,63 @@ async fn unknown(mut socket: WebSocket, shared: St, id: &str) {
             reason: "unknown game".into(),
         })))
         .await;
+}
+
+/// The live game as Server-Sent Events: what the history holds after `Last-Event-ID`,
+/// a snapshot, then live updates; each event named by its type, its id the seq.
+async fn sse(
+    State(shared): State<St>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use axum::response::sse::{Event, Sse};
+    if id != LIVE {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let updates = shared.live.subscribe();
+    let (latest_seq, data) = latest(&shared);
+    let mut preamble: Vec<(&'static str, u64, String)> = Vec::new();
+    if let Some(after) = after {
+        let history = shared.history.lock().unwrap();
+        preamble.extend(
+            history
+                .iter()
+                .filter(|(seq, _, _)| *seq > after && *seq <= latest_seq)
+                .map(|(seq, text, _)| ("update", *seq, text.clone())),
+        );
+    }
+    preamble.push((
+        "snapshot",
+        latest_seq,
+        snapshot(&shared, LIVE, latest_seq, data),
+    ));
+    let breakage = shared.breakage;
+    let event = move |(kind, seq, text): (&'static str, u64, String)| {
+        let id = if breakage == Breakage::SseIdNotSeq {
+            seq + 1000
+        } else {
+            seq
+        };
+        Ok::<_, std::convert::Infallible>(
+            Event::default().event(kind).id(id.to_string()).data(text),
+        )
+    };
+    let live = futures_util::stream::unfold((updates, latest_seq), |(mut rx, last)| async move {
+        loop {
+            match rx.recv().await {
+                Ok((seq, text)) if seq > last => return Some((("update", seq, text), (rx, seq))),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    });
+    let events = futures_util::StreamExt::map(
+        futures_util::StreamExt::chain(futures_util::stream::iter(preamble), live),
+        event,
+    );
+    Sse::new(events).into_response()
 }

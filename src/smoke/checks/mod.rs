@@ -6,4 +6,5 @@ pub(crate) mod admin;
 pub(crate) mod consistency;
 pub(crate) mod protocol;
 pub(crate) mod rest;
+pub(crate) mod sse;
 pub(crate) mod stream;
