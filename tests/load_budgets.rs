@@ -420,3 +420,21 @@ fn the_handshake_carries_a_user_agent_unless_one_is_given() {
     assert!(head.contains("user-agent: probe/2"), "{head}");
     assert_eq!(head.matches("user-agent").count(), 1, "{head}");
 }
+
+#[test]
+fn sse_refuses_what_needs_a_way_back_to_the_server() {
+    for flag in [
+        &["--send-rate", "1"][..],
+        &["--subscribe", "{}"],
+        &["--subprotocol", "x"],
+    ] {
+        let mut args = vec!["--protocol", "sse"];
+        args.extend_from_slice(flag);
+        let (code, _, stderr) = load(&args);
+        assert_eq!(code, Some(2), "{flag:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{} needs a WebSocket", flag[0])),
+            "{stderr}"
+        );
+    }
+}

@@ -279,3 +279,53 @@ async fn a_custom_send_template_is_sent_on_schedule_and_answered() {
     );
     server.stop().await.unwrap();
 }
+
+/// Server-Sent Events: the same figures as a WebSocket run, and users that leave and
+/// come back resume with Last-Event-ID, losing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_streams_are_measured_and_resume_with_last_event_id() {
+    use livegames::load::session::link::Protocol;
+    let server = start(fast_config()).await;
+    let game = live_game(&server).await;
+    let mut config = vu(None);
+    config.protocol = Protocol::Sse;
+    config.ws_ping = None;
+    config.churn = Some(Duration::from_millis(700));
+    let url = format!("{}/sse/live/{game}", server.http_url());
+    let summary = load(vec![url], 4, 3, config).await;
+    let t = &summary.totals.counts;
+    assert!(t.frames > 20, "{t:?}");
+    assert!(t.unreadable.is_empty(), "{t:?}");
+    assert!(t.reconnect_attempts >= 8, "{t:?}");
+    assert_eq!(t.reconnect_successes, t.reconnect_attempts, "{t:?}");
+    assert_eq!(
+        (t.lost, t.duplicates, t.reordered),
+        (Some(0), Some(0), Some(0)),
+        "every resume replays exactly what was missed: {t:?}"
+    );
+    assert!(t.errors.is_empty(), "{:?}", t.errors);
+    assert!(
+        summary.latency.contains_key("delivery"),
+        "{:?}",
+        summary.latency
+    );
+    assert!(
+        summary.checks.iter().all(|c| c.passed),
+        "{:?}",
+        summary.checks
+    );
+    assert!(metric(&server, "livegames_sse_events_sent_total").await > 0.0);
+
+    // Not an event stream: refused, saying what came instead.
+    let mut config = vu(None);
+    config.protocol = Protocol::Sse;
+    config.ws_ping = None;
+    let json = format!("{}/api/live/games", server.http_url());
+    let summary = load(vec![json], 1, 1, config).await;
+    let said = &summary.totals.counts.error_examples["handshake_200"];
+    assert!(
+        said.ends_with("(content-type \"application/json\", not text/event-stream)"),
+        "{said}"
+    );
+    server.stop().await.unwrap();
+}

@@ -26,6 +26,7 @@ use crate::load::runner;
 use crate::load::session::VuConfig;
 use crate::load::session::config::{AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND};
 use crate::load::session::frame::{FrameReader, FrameShape, TsSpec, TsUnit};
+use crate::load::session::link::Protocol;
 use crate::load::{Output, Plan, StagePlan};
 use crate::outcome::{Classify, CommandResult, Failure};
 use crate::units::show_duration;
@@ -94,6 +95,11 @@ pub struct LoadArgs {
     /// check reports them without failing the run.
     #[arg(long)]
     pub allow_drops: bool,
+    /// What the streams speak: `ws` (WebSocket) or `sse` (Server-Sent Events over
+    /// HTTP; a bare host streams from /sse/live/{game_id}; reconnects resume with
+    /// Last-Event-ID; one-way, so no --send-rate, --subscribe or --subprotocol).
+    #[arg(long, value_enum, default_value = "ws")]
+    pub protocol: Protocol,
     /// Budget such as p99<250ms, connect_p99<1s, errors<1%, lost=0 (repeatable).
     #[arg(long = "budget", value_name = "EXPR")]
     pub budgets: Vec<String>,
@@ -239,6 +245,7 @@ impl LoadArgs {
             )));
         }
         let file = scenario.as_ref();
+        self.check_protocol(&stages, file)?;
         let report_dir = self.report.clone().unwrap_or_else(default_report_dir);
         Ok(Plan {
             live_out: self.live_out(&report_dir)?,
@@ -273,11 +280,37 @@ impl LoadArgs {
             send_template: self.send_template(file)?,
             subscribe: self.subscribe(file)?,
             reader: FrameReader::new(&self.frame_shape(file)).usage()?,
-            ws_ping: self.ws_ping.every(),
             ws_ping_budget: self.ws_ping.budget(),
             drops_allowed: self.allow_drops,
+            protocol: self.protocol,
+            // An SSE stream carries nothing back: no protocol pings either.
+            ws_ping: self
+                .ws_ping
+                .every()
+                .filter(|_| self.protocol == Protocol::Ws),
             ..VuConfig::default()
         })
+    }
+
+    /// Flags that need a way back to the server are refused on one-way SSE streams.
+    fn check_protocol(&self, stages: &[StagePlan], file: Option<&Scenario>) -> Result<(), Failure> {
+        if self.protocol != Protocol::Sse {
+            return Ok(());
+        }
+        let sends = stages.iter().any(|s| s.send_rate.is_some());
+        let subscribes = self.subscribe.is_some() || file.is_some_and(|f| f.subscribe.is_some());
+        let offers = !self.connect.subprotocols.is_empty();
+        let refused = [
+            (sends, "--send-rate"),
+            (subscribes, "--subscribe"),
+            (offers, "--subprotocol"),
+        ];
+        match refused.iter().find(|(given, _)| *given) {
+            Some((_, flag)) => Err(Failure::usage(format!(
+                "{flag} needs a WebSocket: a Server-Sent Events stream (--protocol sse) carries nothing back to the server"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// `--shard`/`--shards` (and JOB_COMPLETION_INDEX): this process as one worker of

@@ -21,8 +21,17 @@ pub fn client(options: &ConnectOptions) -> Result<reqwest::Client, ClientError> 
 
 /// [`client`]'s builder, for tools that build their own clients (goose).
 pub fn builder(options: &ConnectOptions) -> reqwest::ClientBuilder {
+    stream_builder(options).timeout(options.connect_timeout)
+}
+
+/// A client for long-lived streams (Server-Sent Events): no limit on a response's
+/// whole life, only on connecting (the reader watches for silence itself).
+pub fn stream_client(options: &ConnectOptions) -> Result<reqwest::Client, ClientError> {
+    Ok(stream_builder(options).build()?)
+}
+
+fn stream_builder(options: &ConnectOptions) -> reqwest::ClientBuilder {
     let builder = reqwest::Client::builder()
-        .timeout(options.connect_timeout)
         .connect_timeout(options.connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(super::ws::AGENT)

@@ -19,6 +19,8 @@ pub const GAME_ID: &str = "{game_id}";
 const GAME_ID_IN_PATH: &str = "%7Bgame_id%7D";
 /// Our stream path: `/ws/live/{game_id}`.
 const STREAM_PATH: [&str; 2] = ["ws", "live"];
+/// Where our server offers each game's stream as Server-Sent Events.
+const EVENT_STREAM_PATH: [&str; 2] = ["sse", "live"];
 /// RFC 3986's unreserved characters stay as they are; everything else in a game id
 /// is percent-encoded, so an id can never add a path segment or a query.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -154,6 +156,31 @@ impl Target {
     /// which need a game.
     pub fn fixed_stream(&self) -> Option<Url> {
         (self.shape() == Shape::Stream).then(|| self.with_ws_scheme())
+    }
+
+    /// The Server-Sent Events stream of `game`: `/sse/live/{game}` on a bare server,
+    /// the template filled in, or the URL itself; always with an http(s) scheme.
+    pub fn event_stream(&self, game: &str) -> Url {
+        let mut url = match self.shape() {
+            Shape::Server => {
+                let mut url = self.http_base();
+                if let Ok(mut segments) = url.path_segments_mut() {
+                    segments.clear().extend(EVENT_STREAM_PATH).push(game);
+                }
+                return url;
+            }
+            Shape::Template => self.fill(game),
+            Shape::Stream => self.url.clone(),
+        };
+        let http = if self.is_secure() { "https" } else { "http" };
+        // Switching between the four special schemes cannot fail.
+        let _ = url.set_scheme(http);
+        url
+    }
+
+    /// [`Target::fixed_stream`] for Server-Sent Events.
+    pub fn fixed_event_stream(&self) -> Option<Url> {
+        (self.shape() == Shape::Stream).then(|| self.event_stream(""))
     }
 
     fn with_ws_scheme(&self) -> Url {
@@ -312,7 +339,19 @@ mod tests {
         );
         let secure = t("https://h.example/");
         assert_eq!(secure.stream("g").as_str(), "wss://h.example/ws/live/g");
+        assert_eq!(
+            secure.event_stream("g").as_str(),
+            "https://h.example/sse/live/g"
+        );
         assert_eq!(secure.origin(), "https://h.example");
+        assert_eq!(
+            t("wss://h/feed/{game_id}").event_stream("g 1").as_str(),
+            "https://h/feed/g%201"
+        );
+        assert_eq!(
+            t("ws://h/events?x=1").fixed_event_stream().unwrap().as_str(),
+            "http://h/events?x=1"
+        );
         assert_eq!(
             t("http://[::1]:9").api("/x?since=4").as_str(),
             "http://[::1]:9/x?since=4"

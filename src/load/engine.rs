@@ -19,6 +19,7 @@ use crate::load::measure::recorder::Recorder;
 use crate::load::plan::budget::Budget;
 use crate::load::plan::shard::Share;
 use crate::load::results::summary::{self, LoadSummary};
+use crate::load::session::link::Protocol;
 use crate::load::session::user::VirtualUser;
 use crate::load::session::{StreamTarget, VuConfig};
 
@@ -155,7 +156,7 @@ impl Ramp<'_> {
             self.gauges.clone(),
             self.config.targets.clone(),
         );
-        let vu_config = Arc::new(self.config.vu.clone());
+        let vu_config = Arc::new(with_sse_client(self.config.vu.clone()));
         let (share, ramp, started) = (self.config.share, self.config.ramp, self.started);
         tokio::spawn(async move {
             for local in 0..share.conns {
@@ -178,6 +179,18 @@ impl Ramp<'_> {
             }
         })
     }
+}
+
+/// The run's one HTTP client for Server-Sent Events streams, when it speaks SSE and
+/// was given none (a client that cannot be built leaves each connect to say so).
+fn with_sse_client(mut vu: VuConfig) -> VuConfig {
+    if vu.protocol == Protocol::Sse && vu.sse_client.is_none() {
+        match crate::client::http::stream_client(&vu.connect) {
+            Ok(client) => vu.sse_client = Some(client),
+            Err(e) => tracing::warn!(error = %e, "no HTTP client for Server-Sent Events"),
+        }
+    }
+    vu
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use crate::load::results::report::{self, StageResult};
 use crate::load::results::summary::{self, LoadSummary, StartReport, WorkerReport};
 use crate::load::session::config::{RECONNECT_BACKOFF, StreamTarget, VuConfig};
 use crate::load::session::http::{self, HttpConfig};
+use crate::load::session::link::Protocol;
 use crate::outcome::{Classify, CommandResult, Failure, Verdict, stdout_failure};
 
 /// Open files this process keeps besides its connections (the runtime, the report,
@@ -235,7 +236,7 @@ async fn ws_stage(
     seconds_out: Option<SecondsOut>,
     start_at: Option<SystemTime>,
 ) -> Result<LoadSummary, Failure> {
-    let targets = stream_urls(target, &stage.games, &plan.vu.connect).await?;
+    let targets = stream_urls(target, &stage.games, &plan.vu.connect, plan.vu.protocol).await?;
     let output = plan.output;
     // A sharded or scheduled worker measures its clock against the server's while it
     // waits, so every worker's report says how far its clock is off.
@@ -352,8 +353,13 @@ async fn stream_urls(
     target: &Target,
     games: &[String],
     options: &ConnectOptions,
+    protocol: Protocol,
 ) -> Result<Vec<StreamTarget>, Failure> {
-    if let Some(url) = target.fixed_stream() {
+    let fixed = match protocol {
+        Protocol::Ws => target.fixed_stream(),
+        Protocol::Sse => target.fixed_event_stream(),
+    };
+    if let Some(url) = fixed {
         let game = games.first().cloned();
         return Ok(vec![StreamTarget { url, game }]);
     }
@@ -385,7 +391,10 @@ async fn stream_urls(
     Ok(ids
         .into_iter()
         .map(|id| StreamTarget {
-            url: target.stream(&id),
+            url: match protocol {
+                Protocol::Ws => target.stream(&id),
+                Protocol::Sse => target.event_stream(&id),
+            },
             game: Some(id),
         })
         .collect())

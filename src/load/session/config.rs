@@ -7,6 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::frame::FrameReader;
+use super::link::Protocol;
 use crate::client::ConnectOptions;
 use crate::client::template::Template;
 use crate::retry::Backoff;
@@ -46,6 +47,10 @@ pub struct VuConfig {
     /// Connections that end before the run and do not come back are expected (the
     /// `stayed` run check reports them without failing).
     pub drops_allowed: bool,
+    /// What the connections speak: WebSocket, or Server-Sent Events.
+    pub protocol: Protocol,
+    /// The HTTP client of Server-Sent Events streams (the engine makes one per run).
+    pub sse_client: Option<reqwest::Client>,
 }
 
 /// `--ws-ping auto`: a ping every 10 s per connection...
@@ -85,6 +90,8 @@ impl Default for VuConfig {
             reconnect: None,
             churn: None,
             drops_allowed: false,
+            protocol: Protocol::Ws,
+            sse_client: None,
         }
     }
 }

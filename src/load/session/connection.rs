@@ -7,14 +7,13 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use super::config::VuConfig;
+use super::link::Link;
 use super::timer::{on_timer_grid, timer_slot};
 use crate::client::template::Fill;
-use crate::client::ws::Socket;
 use crate::contract::FrameType;
 use crate::contract::rules::{EpochEvent, EpochTracker, SeqEvent};
 use crate::load::measure::recorder::{Distribution, Recorder};
@@ -106,7 +105,7 @@ struct Pending {
 
 pub(super) struct Connection<'a> {
     user: UserParts<'a>,
-    socket: Socket,
+    socket: Link,
     session: &'a mut Session,
     opened: Instant,
     seq: EpochTracker,
@@ -134,12 +133,7 @@ pub(super) struct Connection<'a> {
 }
 
 impl<'a> Connection<'a> {
-    pub fn new(
-        user: UserParts<'a>,
-        socket: Socket,
-        session: &'a mut Session,
-        resumed: bool,
-    ) -> Self {
+    pub fn new(user: UserParts<'a>, socket: Link, session: &'a mut Session, resumed: bool) -> Self {
         let config = user.config;
         let opened = Instant::now();
         let seq = match (resumed, session.last_seq) {
@@ -226,7 +220,7 @@ impl<'a> Connection<'a> {
     }
 
     async fn close(&mut self, end: End) -> End {
-        let _ = tokio::time::timeout(CLOSE_GRACE, self.socket.close(None)).await;
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.socket.close()).await;
         end
     }
 

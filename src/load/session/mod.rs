@@ -10,6 +10,7 @@ pub mod config;
 pub mod connection;
 pub mod frame;
 pub mod http;
+pub mod link;
 pub mod pointers;
 mod timer;
 pub mod user;

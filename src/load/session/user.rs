@@ -8,10 +8,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{StreamTarget, VuConfig};
 use crate::client::target::with_since;
-use crate::client::ws;
+use crate::client::ws::{self, ConnectError};
 use crate::load::measure::gauges::Gauges;
 use crate::load::measure::recorder::{Distribution, Recorder};
 use crate::load::session::connection::{Connection, End, Session, UserParts};
+use crate::load::session::link::{self, Link, Opened, Protocol};
 
 pub struct VirtualUser {
     /// Which user of the run: spreads their scheduled sends over the period.
@@ -122,6 +123,39 @@ impl VirtualUser {
         Attempt::Ended(end)
     }
 
+    /// Opens the link this run speaks: a WebSocket, or an SSE stream (resuming after
+    /// `resume_after` with Last-Event-ID).
+    async fn connect(
+        &self,
+        url: &url::Url,
+        resume_after: Option<u64>,
+    ) -> Result<Opened, ConnectError> {
+        let connect = &self.config.connect;
+        match (self.config.protocol, &self.config.sse_client) {
+            (Protocol::Sse, Some(client)) => {
+                let max_event = connect
+                    .max_message
+                    .unwrap_or(crate::client::target::DEFAULT_MAX_MESSAGE);
+                link::open_events(
+                    client,
+                    url,
+                    resume_after,
+                    max_event,
+                    connect.connect_timeout,
+                )
+                .await
+            }
+            (Protocol::Sse, None) => Err(ConnectError::Io(
+                "no HTTP client for Server-Sent Events".into(),
+            )),
+            (Protocol::Ws, _) => ws::connect(url, connect).await.map(|c| Opened {
+                link: Link::Ws(Box::new(c.socket)),
+                connect_time: c.connect_time,
+                subprotocol: c.subprotocol,
+            }),
+        }
+    }
+
     /// Connects and counts the connection; the socket comes back boxed in its
     /// [`Connection`], so what the handshake left behind is not kept in the user's
     /// task for the whole stream.
@@ -130,8 +164,10 @@ impl VirtualUser {
         session: &'s mut Session,
         reconnecting: bool,
     ) -> Result<Box<Connection<'s>>, Attempt> {
-        let url = match session.last_seq {
-            Some(seq) if reconnecting => {
+        let resume_after = session.last_seq.filter(|_| reconnecting);
+        let url = match (resume_after, self.config.protocol) {
+            // Server-Sent Events resume with the Last-Event-ID header.
+            (Some(seq), Protocol::Ws) => {
                 with_since(&self.target.url, seq, session.epoch.as_deref())
             }
             _ => self.target.url.clone(),
@@ -145,7 +181,7 @@ impl VirtualUser {
         let attempt = tokio::select! {
             _ = self.stop.cancelled() => return Err(Attempt::Stopped),
             // Boxed: the handshake's future (TLS, HTTP) is ~10 KiB, used once.
-            a = Box::pin(ws::connect(&url, &self.config.connect)) => a,
+            a = Box::pin(self.connect(&url, resume_after)) => a,
         };
         let connected = match attempt {
             Ok(connected) => connected,
@@ -180,7 +216,7 @@ impl VirtualUser {
         };
         Ok(Box::new(Connection::new(
             parts,
-            connected.socket,
+            connected.link,
             session,
             reconnecting,
         )))

@@ -1,0 +1,253 @@
+//! What a connection reads from: a WebSocket, or a Server-Sent Events stream whose
+//! events come out as text frames (their `data:`), so everything downstream measures
+//! both the same way. An SSE stream is one-way: nothing can be sent on it.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::client::ws::{ConnectError, Socket};
+
+/// What to send, how to read: ws:// or Server-Sent Events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Protocol {
+    /// WebSocket text (or binary) frames.
+    #[default]
+    Ws,
+    /// Server-Sent Events over HTTP (`text/event-stream`), one event per frame.
+    Sse,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Ws => "ws",
+            Protocol::Sse => "sse",
+        }
+    }
+}
+
+pub enum Link {
+    Ws(Box<Socket>),
+    Sse(EventStream),
+}
+
+impl Link {
+    /// The next frame: a WebSocket message, or an SSE event's data as text (comment
+    /// lines, the keep-alives, come out as an empty Pong: alive, nothing to count).
+    pub async fn next(&mut self) -> Option<Result<Message, tungstenite::Error>> {
+        match self {
+            Link::Ws(socket) => socket.next().await,
+            Link::Sse(events) => events.next().await,
+        }
+    }
+
+    /// Sends on a WebSocket; an SSE stream cannot carry anything back.
+    pub async fn send(&mut self, message: Message) -> Result<(), tungstenite::Error> {
+        match self {
+            Link::Ws(socket) => socket.send(message).await,
+            Link::Sse(_) => Err(tungstenite::Error::Io(std::io::Error::other(
+                "a Server-Sent Events stream is one-way",
+            ))),
+        }
+    }
+
+    pub async fn close(&mut self) {
+        match self {
+            Link::Ws(socket) => {
+                let _ = (**socket).close(None).await;
+            }
+            // Dropping the response closes its connection.
+            Link::Sse(_) => {}
+        }
+    }
+}
+
+/// An open `text/event-stream` response, read a chunk at a time.
+pub struct EventStream {
+    response: reqwest::Response,
+    /// Bytes not yet split into events.
+    pending: Vec<u8>,
+    /// Events larger than this end the stream as `message_too_large`.
+    max_event: usize,
+}
+
+/// An opened link, how long opening took, and the subprotocol the server picked.
+pub struct Opened {
+    pub link: Link,
+    pub connect_time: Duration,
+    pub subprotocol: Option<String>,
+}
+
+/// Opens an SSE stream: `Accept: text/event-stream`, and `Last-Event-ID` when
+/// resuming. Anything but 200 with that content type is a refused handshake, with
+/// what the server said.
+pub async fn open_events(
+    client: &reqwest::Client,
+    url: &url::Url,
+    last_event_id: Option<u64>,
+    max_event: usize,
+    timeout: Duration,
+) -> Result<Opened, ConnectError> {
+    let started = Instant::now();
+    let mut request = client
+        .get(url.clone())
+        .header("accept", "text/event-stream")
+        .header("cache-control", "no-cache");
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id.to_string());
+    }
+    let sent = tokio::time::timeout(timeout, request.send()).await;
+    let response = match sent {
+        Err(_) => return Err(ConnectError::Timeout(timeout)),
+        Ok(Err(e)) => return Err(refusal(&e, timeout)),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status().as_u16();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if status != 200 || !kind.starts_with("text/event-stream") {
+        let body = tokio::time::timeout(Duration::from_secs(1), response.bytes())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let line = String::from_utf8_lossy(&body[..body.len().min(2048)])
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(|l| crate::text::printable(&crate::text::cut(l, 120)).into_owned());
+        let mut said = line.map(|l| format!(": {l}")).unwrap_or_default();
+        if status == 200 {
+            said.push_str(&format!(
+                " (content-type {:?}, not text/event-stream)",
+                crate::text::cut(&kind, 60)
+            ));
+        }
+        return Err(ConnectError::Handshake { status, said });
+    }
+    Ok(Opened {
+        link: Link::Sse(EventStream {
+            response,
+            pending: Vec::new(),
+            max_event,
+        }),
+        connect_time: started.elapsed(),
+        subprotocol: None,
+    })
+}
+
+/// A request that got no answer, sorted as WebSocket connects are.
+fn refusal(e: &reqwest::Error, timeout: Duration) -> ConnectError {
+    let why = crate::client::http::reason(e, timeout);
+    if why == "connection refused" {
+        ConnectError::Refused
+    } else if let Some(dns) = why.strip_prefix("cannot resolve the host: ") {
+        ConnectError::Dns(dns.to_owned())
+    } else {
+        ConnectError::Io(why)
+    }
+}
+
+impl EventStream {
+    async fn next(&mut self) -> Option<Result<Message, tungstenite::Error>> {
+        loop {
+            if let Some(event) = self.take_event() {
+                return Some(Ok(event));
+            }
+            if self.pending.len() > self.max_event {
+                let size = self.pending.len();
+                let max = self.max_event;
+                return Some(Err(tungstenite::Error::Capacity(
+                    tungstenite::error::CapacityError::MessageTooLong {
+                        size,
+                        max_size: max,
+                    },
+                )));
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.pending.extend_from_slice(&chunk),
+                // The server ended the stream: as a WebSocket closed without a frame.
+                Ok(None) => return None,
+                Err(e) => {
+                    let why = crate::client::http::reason(&e, Duration::ZERO);
+                    return Some(Err(tungstenite::Error::Io(std::io::Error::other(why))));
+                }
+            }
+        }
+    }
+
+    fn take_event(&mut self) -> Option<Message> {
+        take_event(&mut self.pending)
+    }
+}
+
+/// The next complete event in what has arrived: its data as a text frame, or an empty
+/// Pong for a block with no data (comments, keep-alives).
+fn take_event(pending: &mut Vec<u8>) -> Option<Message> {
+    let (end, separator) = block_end(pending)?;
+    let block: Vec<u8> = pending.drain(..end + separator).collect();
+    let text = String::from_utf8_lossy(&block[..end]);
+    let mut data: Vec<&str> = Vec::new();
+    for line in text.split(['\n', '\r']) {
+        if let Some(value) = line.strip_prefix("data:") {
+            data.push(value.strip_prefix(' ').unwrap_or(value));
+        } else if line == "data" {
+            data.push("");
+        }
+    }
+    if data.is_empty() {
+        return Some(Message::Pong(Vec::new().into()));
+    }
+    Some(Message::Text(data.join("\n").into()))
+}
+
+/// Where the first event block ends (a blank line, in any of SSE's line endings) and
+/// the separator's length.
+fn block_end(bytes: &[u8]) -> Option<(usize, usize)> {
+    const SEPARATORS: [&[u8]; 3] = [b"\r\n\r\n", b"\n\n", b"\r\r"];
+    SEPARATORS
+        .iter()
+        .filter_map(|sep| {
+            bytes
+                .windows(sep.len())
+                .position(|w| w == *sep)
+                .map(|at| (at, sep.len()))
+        })
+        .min_by_key(|(at, _)| *at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_come_out_as_their_data_and_comments_as_signs_of_life() {
+        let mut pending =
+            b"event: update\nid: 7\ndata: {\"seq\":7}\n\n: keep-alive\n\ndata: a\ndata: b\r\n\r\ndata: {\"se".to_vec();
+        assert_eq!(
+            take_event(&mut pending),
+            Some(Message::Text("{\"seq\":7}".into()))
+        );
+        assert_eq!(
+            take_event(&mut pending),
+            Some(Message::Pong(Vec::new().into()))
+        );
+        assert_eq!(take_event(&mut pending), Some(Message::Text("a\nb".into())));
+        assert_eq!(take_event(&mut pending), None, "an event not yet complete");
+        assert_eq!(pending, b"data: {\"se");
+    }
+
+    #[test]
+    fn blocks_end_at_the_first_blank_line_in_any_line_ending() {
+        assert_eq!(block_end(b"data: 1\n\ndata: 2\n\n"), Some((7, 2)));
+        assert_eq!(block_end(b"data: 1\r\n\r\n"), Some((7, 4)));
+        assert_eq!(block_end(b"data: 1\r\rx"), Some((7, 2)));
+        assert_eq!(block_end(b"data: 1\n"), None);
+    }
+}
