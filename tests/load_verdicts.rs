@@ -302,3 +302,62 @@ async fn errors_say_what_the_server_said_and_did() {
     let text = s.render_text();
     assert!(text.contains(&format!("    {kind}: {example}")), "{text}");
 }
+
+/// socket.io: the namespace connect (with auth), the server's pings answered, `tick`
+/// events measured as frames (seq and ts read from their data), other events passed
+/// over, and the subscribe message emitted once the namespace has accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_io_events_are_measured_and_the_protocol_is_spoken() {
+    use livegames::client::template::Template;
+    use livegames::load::session::link::Protocol;
+    use livegames::load::session::socketio::{SocketIoOptions, engine_io_url};
+    let (addr, seen) = fake::start_socket_io(Duration::from_millis(20)).await;
+    let config = VuConfig {
+        protocol: Protocol::Socketio,
+        socketio: SocketIoOptions {
+            auth: Some(r#"{"token":"t1"}"#.into()),
+            event: Some("tick".into()),
+            emit: "subscribe".into(),
+            ..SocketIoOptions::default()
+        },
+        subscribe: Some(Template::parse(r#"{"game":"{game_id}","user":{user}}"#).unwrap()),
+        ..vu()
+    };
+    let url = engine_io_url(&url::Url::parse(&format!("ws://{addr}")).unwrap());
+    assert_eq!(url.path(), "/socket.io/");
+    let s = load_with(url.to_string(), 2, Duration::from_secs(2), config).await;
+    let c = &s.totals.counts;
+    assert!(c.frames > 100, "{c:?}");
+    assert!(
+        c.unreadable.is_empty(),
+        "chat events are passed over: {c:?}"
+    );
+    assert_eq!((c.lost, c.duplicates), (Some(0), Some(0)), "{c:?}");
+    assert!(
+        s.latency["delivery"].count >= c.frames - 2,
+        "{:?}",
+        s.latency
+    );
+    assert!(
+        s.checks.iter().all(|c| c.passed),
+        "{:?} {:?}",
+        s.checks,
+        c.error_examples
+    );
+    let paths = seen.paths.lock().unwrap().clone();
+    assert_eq!(paths, ["/socket.io/?EIO=4&transport=websocket"; 2]);
+    let connects = seen.connects.lock().unwrap().clone();
+    assert_eq!(connects, [r#"40{"token":"t1"}"#; 2]);
+    let emits = seen.emits.lock().unwrap().clone();
+    assert_eq!(emits.len(), 2, "{emits:?}");
+    assert!(
+        emits
+            .iter()
+            .all(|e| e.starts_with(r#"42["subscribe",{"game":"","user":"#)),
+        "{emits:?}"
+    );
+    assert!(
+        seen.pongs.load(std::sync::atomic::Ordering::Relaxed) >= 8,
+        "pings answered"
+    );
+}

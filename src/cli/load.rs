@@ -27,6 +27,7 @@ use crate::load::session::VuConfig;
 use crate::load::session::config::{AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND};
 use crate::load::session::frame::{FrameReader, FrameShape, TsSpec, TsUnit};
 use crate::load::session::link::Protocol;
+use crate::load::session::socketio::SocketIoOptions;
 use crate::load::{Output, Plan, StagePlan};
 use crate::outcome::{Classify, CommandResult, Failure};
 use crate::units::show_duration;
@@ -100,6 +101,18 @@ pub struct LoadArgs {
     /// Last-Event-ID; one-way, so no --send-rate, --subscribe or --subprotocol).
     #[arg(long, value_enum, default_value = "ws")]
     pub protocol: Protocol,
+    /// socket.io: the namespace to connect to.
+    #[arg(long, default_value = "/", value_name = "NAMESPACE")]
+    pub sio_namespace: String,
+    /// socket.io: auth data sent with the namespace connect (a JSON object).
+    #[arg(long, value_name = "JSON")]
+    pub sio_auth: Option<String>,
+    /// socket.io: measure only events of this name [default: every event].
+    #[arg(long, value_name = "NAME")]
+    pub sio_event: Option<String>,
+    /// socket.io: the event name --subscribe and --send-rate messages are emitted as.
+    #[arg(long, default_value = "message", value_name = "NAME")]
+    pub sio_emit: String,
     /// Budget such as p99<250ms, connect_p99<1s, errors<1%, lost=0 (repeatable).
     #[arg(long = "budget", value_name = "EXPR")]
     pub budgets: Vec<String>,
@@ -283,12 +296,39 @@ impl LoadArgs {
             ws_ping_budget: self.ws_ping.budget(),
             drops_allowed: self.allow_drops,
             protocol: self.protocol,
+            socketio: self.socketio()?,
             // An SSE stream carries nothing back: no protocol pings either.
             ws_ping: self
                 .ws_ping
                 .every()
                 .filter(|_| self.protocol == Protocol::Ws),
             ..VuConfig::default()
+        })
+    }
+
+    /// How socket.io is spoken: the namespace, auth, the event measured and emitted.
+    fn socketio(&self) -> Result<SocketIoOptions, Failure> {
+        if let Some(auth) = &self.sio_auth {
+            let parsed: Result<serde_json::Map<String, serde_json::Value>, _> =
+                serde_json::from_str(auth);
+            if parsed.is_err() {
+                return Err(Failure::usage(format!(
+                    "--sio-auth: expected a JSON object, got {}",
+                    crate::text::cut(auth, 80)
+                )));
+            }
+        }
+        if !self.sio_namespace.starts_with('/') {
+            return Err(Failure::usage(format!(
+                "--sio-namespace: {:?} must start with '/'",
+                self.sio_namespace
+            )));
+        }
+        Ok(SocketIoOptions {
+            namespace: self.sio_namespace.clone(),
+            auth: self.sio_auth.clone(),
+            event: self.sio_event.clone(),
+            emit: self.sio_emit.clone(),
         })
     }
 

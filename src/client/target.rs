@@ -107,6 +107,11 @@ impl Target {
         self.root(if secure { "https" } else { "http" })
     }
 
+    /// The URL as given, with a ws(s) scheme.
+    pub fn ws_url(&self) -> Url {
+        self.with_ws_scheme()
+    }
+
     /// The server's WebSocket root: `ws(s)://host[:port]/`.
     pub fn ws_base(&self) -> Url {
         let secure = self.is_secure();
@@ -349,7 +354,10 @@ mod tests {
             "https://h/feed/g%201"
         );
         assert_eq!(
-            t("ws://h/events?x=1").fixed_event_stream().unwrap().as_str(),
+            t("ws://h/events?x=1")
+                .fixed_event_stream()
+                .unwrap()
+                .as_str(),
             "http://h/events?x=1"
         );
         assert_eq!(

@@ -25,6 +25,7 @@ use crate::load::results::summary::{self, LoadSummary, StartReport, WorkerReport
 use crate::load::session::config::{RECONNECT_BACKOFF, StreamTarget, VuConfig};
 use crate::load::session::http::{self, HttpConfig};
 use crate::load::session::link::Protocol;
+use crate::load::session::socketio;
 use crate::outcome::{Classify, CommandResult, Failure, Verdict, stdout_failure};
 
 /// Open files this process keeps besides its connections (the runtime, the report,
@@ -358,6 +359,21 @@ async fn stream_urls(
     let fixed = match protocol {
         Protocol::Ws => target.fixed_stream(),
         Protocol::Sse => target.fixed_event_stream(),
+        // socket.io has one endpoint; games, if given, go into what is emitted.
+        Protocol::Socketio => {
+            let url = socketio::engine_io_url(&target.ws_url());
+            let games: Vec<Option<String>> = match games {
+                [] => vec![None],
+                some => some.iter().cloned().map(Some).collect(),
+            };
+            return Ok(games
+                .into_iter()
+                .map(|game| StreamTarget {
+                    url: url.clone(),
+                    game,
+                })
+                .collect());
+        }
     };
     if let Some(url) = fixed {
         let game = games.first().cloned();
@@ -392,8 +408,8 @@ async fn stream_urls(
         .into_iter()
         .map(|id| StreamTarget {
             url: match protocol {
-                Protocol::Ws => target.stream(&id),
                 Protocol::Sse => target.event_stream(&id),
+                Protocol::Ws | Protocol::Socketio => target.stream(&id),
             },
             game: Some(id),
         })

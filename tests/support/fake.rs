@@ -210,3 +210,95 @@ pub async fn start_refusing(status: &'static str, body: &'static str) -> SocketA
     });
     addr
 }
+
+/// What a socket.io-like server saw of its clients.
+#[derive(Clone, Default)]
+pub struct SocketIoSeen {
+    /// Namespace connects (`40...`), as sent.
+    pub connects: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Events the clients emitted (`42[...]`), as sent.
+    pub emits: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Pongs (`3`) answering the server's pings.
+    pub pongs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The path and query of each handshake.
+    pub paths: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// An Engine.IO v4 / socket.io server at `/socket.io/`: the open packet, then, once a
+/// client connects to the namespace, a `tick` event every `every` (with `seq` and a
+/// microsecond `ts`), a `chat` event between them (not measured when the run filters
+/// on `tick`), and a ping every 200 ms that a client must answer.
+pub async fn start_socket_io(every: Duration) -> (SocketAddr, SocketIoSeen) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = SocketIoSeen::default();
+    let shared = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let seen = shared.clone();
+            tokio::spawn(async move {
+                let paths = seen.paths.clone();
+                // tungstenite's callback type fixes the error type.
+                #[allow(clippy::result_large_err)]
+                let record_path =
+                    move |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                          response| {
+                        paths.lock().unwrap().push(request.uri().to_string());
+                        Ok(response)
+                    };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, record_path).await
+                else {
+                    return;
+                };
+                let open = r#"0{"sid":"lg","upgrades":[],"pingInterval":200,"pingTimeout":1000,"maxPayload":1000000}"#;
+                if ws.send(Message::Text(open.into())).await.is_err() {
+                    return;
+                }
+                let mut connected = false;
+                let mut seq = 0u64;
+                let mut ticks = tokio::time::interval(every);
+                let mut pings = tokio::time::interval(Duration::from_millis(200));
+                loop {
+                    tokio::select! {
+                        incoming = ws.next() => {
+                            let text = match incoming {
+                                Some(Ok(Message::Text(text))) => text,
+                                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                                // Protocol pings (tungstenite answers them) and the rest.
+                                Some(Ok(_)) => continue,
+                            };
+                            let text = text.as_str();
+                            if text.starts_with("40") {
+                                seen.connects.lock().unwrap().push(text.to_owned());
+                                connected = true;
+                                if ws.send(Message::Text(r#"40{"sid":"ns"}"#.into())).await.is_err() {
+                                    return;
+                                }
+                            } else if text.starts_with("42") {
+                                seen.emits.lock().unwrap().push(text.to_owned());
+                            } else if text == "3" {
+                                seen.pongs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                        _ = ticks.tick(), if connected => {
+                            seq += 1;
+                            let tick = format!(r#"42["tick",{{"seq":{seq},"ts":{}}}]"#, now_micros());
+                            let chat = r#"42["chat",{"text":"hi"}]"#;
+                            if ws.send(Message::Text(tick.into())).await.is_err()
+                                || ws.send(Message::Text(chat.into())).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                        _ = pings.tick() => {
+                            if ws.send(Message::Text("2".into())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}

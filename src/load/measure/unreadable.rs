@@ -61,7 +61,7 @@ pub fn looks_like(frame: &[u8]) -> Option<&'static str> {
     let text = std::str::from_utf8(frame).ok().map(str::trim_start);
     if text.is_some_and(socket_io) {
         return Some(
-            "socket.io (Engine.IO packets: a digit, then JSON): livegames load reads plain JSON frames",
+            "socket.io (Engine.IO packets: a digit, then JSON): measure it with --protocol socketio",
         );
     }
     // Checked before the text looks: MQTT's small packets are often valid ASCII.

@@ -8,6 +8,7 @@ use url::Url;
 
 use super::frame::FrameReader;
 use super::link::Protocol;
+use super::socketio::SocketIoOptions;
 use crate::client::ConnectOptions;
 use crate::client::template::Template;
 use crate::retry::Backoff;
@@ -51,6 +52,8 @@ pub struct VuConfig {
     pub protocol: Protocol,
     /// The HTTP client of Server-Sent Events streams (the engine makes one per run).
     pub sse_client: Option<reqwest::Client>,
+    /// How socket.io is spoken (`--protocol socketio`).
+    pub socketio: SocketIoOptions,
 }
 
 /// `--ws-ping auto`: a ping every 10 s per connection...
@@ -92,6 +95,7 @@ impl Default for VuConfig {
             drops_allowed: false,
             protocol: Protocol::Ws,
             sse_client: None,
+            socketio: SocketIoOptions::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use super::socketio::SocketIo;
 use crate::client::ws::{ConnectError, Socket};
 
 /// What to send, how to read: ws:// or Server-Sent Events.
@@ -17,6 +18,8 @@ pub enum Protocol {
     Ws,
     /// Server-Sent Events over HTTP (`text/event-stream`), one event per frame.
     Sse,
+    /// socket.io (Engine.IO v4) over a WebSocket: events are the frames.
+    Socketio,
 }
 
 impl Protocol {
@@ -24,6 +27,7 @@ impl Protocol {
         match self {
             Protocol::Ws => "ws",
             Protocol::Sse => "sse",
+            Protocol::Socketio => "socketio",
         }
     }
 }
@@ -31,6 +35,7 @@ impl Protocol {
 pub enum Link {
     Ws(Box<Socket>),
     Sse(EventStream),
+    SocketIo(SocketIo),
 }
 
 impl Link {
@@ -40,6 +45,7 @@ impl Link {
         match self {
             Link::Ws(socket) => socket.next().await,
             Link::Sse(events) => events.next().await,
+            Link::SocketIo(sio) => sio.next().await,
         }
     }
 
@@ -47,6 +53,7 @@ impl Link {
     pub async fn send(&mut self, message: Message) -> Result<(), tungstenite::Error> {
         match self {
             Link::Ws(socket) => socket.send(message).await,
+            Link::SocketIo(sio) => sio.send(message).await,
             Link::Sse(_) => Err(tungstenite::Error::Io(std::io::Error::other(
                 "a Server-Sent Events stream is one-way",
             ))),
@@ -58,6 +65,7 @@ impl Link {
             Link::Ws(socket) => {
                 let _ = (**socket).close(None).await;
             }
+            Link::SocketIo(sio) => sio.close().await,
             // Dropping the response closes its connection.
             Link::Sse(_) => {}
         }

@@ -13,6 +13,7 @@ use crate::load::measure::gauges::Gauges;
 use crate::load::measure::recorder::{Distribution, Recorder};
 use crate::load::session::connection::{Connection, End, Session, UserParts};
 use crate::load::session::link::{self, Link, Opened, Protocol};
+use crate::load::session::socketio::SocketIo;
 
 pub struct VirtualUser {
     /// Which user of the run: spreads their scheduled sends over the period.
@@ -152,6 +153,14 @@ impl VirtualUser {
                 link: Link::Ws(Box::new(c.socket)),
                 connect_time: c.connect_time,
                 subprotocol: c.subprotocol,
+            }),
+            (Protocol::Socketio, _) => ws::connect(url, connect).await.map(|c| {
+                let options = self.config.socketio.clone();
+                Opened {
+                    link: Link::SocketIo(SocketIo::new(Box::new(c.socket), options)),
+                    connect_time: c.connect_time,
+                    subprotocol: c.subprotocol,
+                }
             }),
         }
     }
