@@ -6,6 +6,8 @@
 //! cargo run --example foreign_feed -- token      # wants a bearer token and a subprotocol
 //! cargo run --example foreign_feed -- tls        # TLS with a private CA (made with openssl)
 //! cargo run --example foreign_feed -- subscribe  # its own protocol and field names
+//! cargo run --example foreign_feed -- session    # connect, then subscribe, each acked
+//! cargo run --example foreign_feed -- socketio   # socket.io (Engine.IO v4)
 //! ```
 //!
 //! It prints where it listens and what it wants, then serves until Ctrl-C.
@@ -13,6 +15,10 @@
 #[path = "../tests/support/foreign.rs"]
 #[allow(dead_code)] // the tests' server has more behaviours than this example starts
 mod foreign;
+
+#[path = "../tests/support/fake.rs"]
+#[allow(dead_code)] // the tests' servers have more behaviours than this example starts
+mod fake;
 
 use foreign::{Foreign, Stream, TestPki};
 
@@ -22,6 +28,9 @@ use livegames::clock::unix_micros as now_micros;
 #[tokio::main]
 async fn main() {
     let kind = std::env::args().nth(1).unwrap_or_default();
+    if let Some(()) = protocol_server(&kind).await {
+        return;
+    }
     let pki;
     let (foreign, scheme, wants) = match kind.as_str() {
         "token" => (
@@ -54,7 +63,7 @@ async fn main() {
             r#"--subscribe '{"op":"subscribe","game":"{game_id}"}' --seq-field /n --ts-field /t --ts-unit ms"#.to_owned(),
         ),
         _ => {
-            eprintln!("usage: foreign_feed token|tls|subscribe");
+            eprintln!("usage: foreign_feed token|tls|subscribe|session|socketio");
             std::process::exit(2);
         }
     };
@@ -67,4 +76,24 @@ async fn main() {
     println!("listening on {scheme}://{host}:{}", addr.port());
     println!("streams at /ws/live/g1; a client needs: {wants}");
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The servers that speak a protocol of their own: a connect-then-subscribe session
+/// (scenarios/session-example.toml drives it) and socket.io. None for other kinds.
+async fn protocol_server(kind: &str) -> Option<()> {
+    let every = std::time::Duration::from_millis(100);
+    let (addr, wants) = match kind {
+        "session" => {
+            let (addr, _) = fake::start_connect_then_subscribe(every).await;
+            (addr, "the session of scenarios/session-example.toml".to_owned())
+        }
+        "socketio" => {
+            let (addr, _) = fake::start_socket_io(every).await;
+            (addr, "--protocol socketio --sio-event tick".to_owned())
+        }
+        _ => return None,
+    };
+    println!("listening on ws://127.0.0.1:{}; a client needs: {wants}", addr.port());
+    let _ = tokio::signal::ctrl_c().await;
+    Some(())
 }

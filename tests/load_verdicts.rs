@@ -361,3 +361,100 @@ async fn socket_io_events_are_measured_and_the_protocol_is_spoken() {
         "pings answered"
     );
 }
+
+/// A scripted session: connect, wait for its answer, subscribe, wait for that, then
+/// measure publications at their own pointers, answering the server's pings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_then_subscribe_session_waits_for_each_ack_and_answers_pings() {
+    use livegames::client::template::Template;
+    use livegames::load::session::frame::{FrameReader, FrameShape, TsSpec, TsUnit};
+    use livegames::load::session::script::{Match, Reply, Step};
+    let (addr, seen) = fake::start_connect_then_subscribe(Duration::from_millis(20)).await;
+    let wait = |pointer: &str| Step::Wait {
+        want: Match {
+            pointer: pointer.into(),
+            equals: None,
+        },
+        timeout: Duration::from_secs(5),
+    };
+    let send = |text: &str| Step::Send(Template::parse(text).unwrap());
+    let shape = FrameShape {
+        ts: TsSpec {
+            pointer: "/push/pub/data/ts".into(),
+            unit: TsUnit::Us,
+        },
+        seq: Some("/push/pub/data/seq".into()),
+        reply_id: None,
+    };
+    let config = VuConfig {
+        session: vec![
+            send(r#"{"id":1,"connect":{"token":"u{user}"}}"#),
+            wait("/connect/client"),
+            send(r#"{"id":2,"subscribe":{"channel":"games:g1"}}"#),
+            wait("/subscribe"),
+        ],
+        replies: vec![Reply {
+            when: Match {
+                pointer: "/type".into(),
+                equals: Some(serde_json::json!("ping")),
+            },
+            send: Template::parse(r#"{"type":"pong"}"#).unwrap(),
+        }],
+        reader: FrameReader::new(&shape).unwrap(),
+        ..vu()
+    };
+    let s = load_with(
+        format!("ws://{addr}/connection/websocket"),
+        2,
+        Duration::from_secs(2),
+        config.clone(),
+    )
+    .await;
+    let c = &s.totals.counts;
+    assert_eq!(
+        seen.subscribed.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert!(c.frames > 100, "{c:?}");
+    assert!(
+        c.unreadable.is_empty(),
+        "acks and pings are not measured: {c:?}"
+    );
+    assert_eq!((c.lost, c.duplicates), (Some(0), Some(0)), "{c:?}");
+    assert!(
+        s.checks.iter().all(|c| c.passed),
+        "{:?} {:?}",
+        s.checks,
+        c.error_examples
+    );
+    assert!(
+        seen.pongs.load(std::sync::atomic::Ordering::Relaxed) >= 8,
+        "pings answered"
+    );
+
+    // A wait that never ends is a named error, not a hang.
+    let stuck = VuConfig {
+        session: vec![
+            send(r#"{"id":1,"connect":{}}"#),
+            Step::Wait {
+                want: Match {
+                    pointer: "/never".into(),
+                    equals: None,
+                },
+                timeout: Duration::from_millis(300),
+            },
+        ],
+        ..config
+    };
+    let s = load_with(
+        format!("ws://{addr}/connection/websocket"),
+        1,
+        Duration::from_secs(1),
+        stuck,
+    )
+    .await;
+    assert_eq!(
+        s.totals.counts.error_examples["session_timeout"],
+        "waited 300ms for a frame with /never"
+    );
+}

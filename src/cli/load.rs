@@ -297,6 +297,8 @@ impl LoadArgs {
             drops_allowed: self.allow_drops,
             protocol: self.protocol,
             socketio: self.socketio()?,
+            session: file.map(|f| f.session.clone()).unwrap_or_default(),
+            replies: file.map(|f| f.reply.clone()).unwrap_or_default(),
             // An SSE stream carries nothing back: no protocol pings either.
             ws_ping: self
                 .ws_ping

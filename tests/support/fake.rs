@@ -302,3 +302,86 @@ pub async fn start_socket_io(every: Duration) -> (SocketAddr, SocketIoSeen) {
     });
     (addr, seen)
 }
+
+/// What a connect-then-subscribe server (Centrifugo's protocol, in JSON) saw.
+#[derive(Clone, Default)]
+pub struct SessionSeen {
+    /// Clients that connected, subscribed and got publications.
+    pub subscribed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Answers to the server's pings.
+    pub pongs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A server that wants `{"id":1,"connect":{...}}` first (answered with the client's
+/// id), then `{"id":2,"subscribe":{"channel":...}}` (answered), and only then pushes
+/// publications (`/push/pub/data/seq` and `.../ts`) every `every`, with a
+/// `{"type":"ping"}` every 200 ms that wants `{"type":"pong"}`. A client that sends
+/// anything out of order is closed with 3501 (Centrifugo's "bad request").
+pub async fn start_connect_then_subscribe(every: Duration) -> (SocketAddr, SessionSeen) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = SessionSeen::default();
+    let shared = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let seen = shared.clone();
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let bad = CloseFrame {
+                    code: 3501u16.into(),
+                    reason: "bad request".into(),
+                };
+                let mut step = 0;
+                let mut seq = 0u64;
+                let mut pushes = tokio::time::interval(every);
+                let mut pings = tokio::time::interval(Duration::from_millis(200));
+                loop {
+                    tokio::select! {
+                        incoming = ws.next() => {
+                            let text = match incoming {
+                                Some(Ok(Message::Text(text))) => text,
+                                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                                Some(Ok(_)) => continue,
+                            };
+                            let v: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+                            let answer = match step {
+                                0 if v["id"] == 1 && v["connect"].is_object() => r#"{"id":1,"connect":{"client":"c1"}}"#,
+                                1 if v["id"] == 2 && v["subscribe"]["channel"].is_string() => r#"{"id":2,"subscribe":{}}"#,
+                                2 if v["type"] == "pong" => {
+                                    seen.pongs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    continue;
+                                }
+                                _ => {
+                                    let _ = ws.send(Message::Close(Some(bad.clone()))).await;
+                                    return;
+                                }
+                            };
+                            step += 1;
+                            if step == 2 {
+                                seen.subscribed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            if ws.send(Message::Text(answer.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        _ = pushes.tick(), if step == 2 => {
+                            seq += 1;
+                            let push = format!(r#"{{"push":{{"channel":"games:g1","pub":{{"data":{{"seq":{seq},"ts":{}}}}}}}}}"#, now_micros());
+                            if ws.send(Message::Text(push.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        _ = pings.tick(), if step == 2 => {
+                            if ws.send(Message::Text(r#"{"type":"ping"}"#.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}

@@ -28,9 +28,11 @@ use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::client::Target;
 use crate::client::target::parse_header;
+use crate::client::template::Template;
 use crate::load::plan::budget::Budget;
 use crate::load::plan::{DEFAULT_RAMP, StagePlan};
 use crate::load::session::frame::TsUnit;
+use crate::load::session::script::{DEFAULT_WAIT, Match, Reply, Step};
 use crate::units::parse_bytes;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -76,6 +78,15 @@ pub struct Scenario {
     pub seq_field: Option<String>,
     #[serde(default)]
     pub pong_match: Option<String>,
+    /// What each connection says and waits for before it measures, in order
+    /// (`[[session]]` tables: `send = "..."`, or `wait_for = "/pointer"` with an
+    /// optional `equals` and `timeout`).
+    #[serde(default, deserialize_with = "session")]
+    pub session: Vec<Step>,
+    /// Frames answered while measuring (`[[reply]]`: `when = "/pointer"`, optional
+    /// `equals`, `send = "..."`).
+    #[serde(default, deserialize_with = "replies")]
+    pub reply: Vec<Reply>,
     pub stages: Vec<Stage>,
 }
 
@@ -217,6 +228,77 @@ fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
     duration(d).map(Some)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepSpec {
+    #[serde(default)]
+    send: Option<String>,
+    #[serde(default)]
+    wait_for: Option<String>,
+    #[serde(default)]
+    equals: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    timeout: Option<Duration>,
+}
+
+fn session<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Step>, D::Error> {
+    let specs = Vec::<StepSpec>::deserialize(d)?;
+    specs
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| step(spec).map_err(|e| format!("session step {}: {e}", i + 1)))
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+fn step(spec: StepSpec) -> Result<Step, String> {
+    match (spec.send, spec.wait_for) {
+        (Some(send), None) if spec.equals.is_none() && spec.timeout.is_none() => Ok(Step::Send(
+            Template::parse(&send).map_err(|e| e.to_string())?,
+        )),
+        (None, Some(pointer)) => Ok(Step::Wait {
+            want: frame_match(pointer, spec.equals)?,
+            timeout: spec.timeout.unwrap_or(DEFAULT_WAIT),
+        }),
+        (Some(_), None) => Err("`equals` and `timeout` go with `wait_for`, not `send`".into()),
+        _ => Err("expected exactly one of `send = \"...\"` or `wait_for = \"/pointer\"`".into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplySpec {
+    when: String,
+    #[serde(default)]
+    equals: Option<serde_json::Value>,
+    send: String,
+}
+
+fn replies<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Reply>, D::Error> {
+    let specs = Vec::<ReplySpec>::deserialize(d)?;
+    specs
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let reply = frame_match(spec.when, spec.equals).and_then(|when| {
+                let send = Template::parse(&spec.send).map_err(|e| e.to_string())?;
+                Ok(Reply { when, send })
+            });
+            reply.map_err(|e| format!("reply {}: {e}", i + 1))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+fn frame_match(pointer: String, equals: Option<serde_json::Value>) -> Result<Match, String> {
+    if !pointer.starts_with('/') {
+        return Err(format!(
+            "{pointer:?} is not a JSON pointer (it must start with '/')"
+        ));
+    }
+    Ok(Match { pointer, equals })
+}
+
 fn conns<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let n = i64::deserialize(d)?;
     if !(1..=100_000).contains(&n) {
@@ -248,6 +330,42 @@ fn budgets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Budget>, D::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_and_replies_are_read_with_their_mistakes_named() {
+        let text = "[[session]]\nsend = '{\"id\":1,\"connect\":{\"token\":\"{user}\"}}'\n[[session]]\nwait_for = \"/connect/client\"\ntimeout = \"2s\"\n[[session]]\nwait_for = \"/type\"\nequals = \"ok\"\n[[reply]]\nwhen = \"/type\"\nequals = \"ping\"\nsend = '{\"type\":\"pong\"}'\n[[stages]]\nconns = 1\nduration = \"1s\"\n";
+        let s = parse("s.toml", text).unwrap();
+        assert_eq!(s.session.len(), 3);
+        assert!(
+            matches!(&s.session[1], Step::Wait { want, timeout } if want.pointer == "/connect/client" && *timeout == Duration::from_secs(2))
+        );
+        assert!(
+            matches!(&s.session[2], Step::Wait { want, .. } if want.equals == Some(serde_json::json!("ok")))
+        );
+        assert_eq!(s.reply[0].when.describe(), "/type = \"ping\"");
+        for (bad, said) in [
+            (
+                "[[session]]\nsend = '{\"a\":\"{nope}\"}'\n",
+                "session step 1: unknown placeholder {nope}",
+            ),
+            (
+                "[[session]]\nwait_for = \"type\"\n",
+                "\"type\" is not a JSON pointer",
+            ),
+            (
+                "[[session]]\nsend = '{}'\nwait_for = \"/a\"\n",
+                "exactly one of",
+            ),
+            ("[[reply]]\nwhen = \"/t\"\n", "missing field `send`"),
+        ] {
+            let e = parse(
+                "s.toml",
+                &format!("{bad}[[stages]]\nconns = 1\nduration = \"1s\"\n"),
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains(said), "{e}");
+        }
+    }
 
     #[test]
     fn a_scenario_with_defaults_and_stages_parses() {

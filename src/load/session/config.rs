@@ -8,6 +8,7 @@ use url::Url;
 
 use super::frame::FrameReader;
 use super::link::Protocol;
+use super::script::{Reply, Step};
 use super::socketio::SocketIoOptions;
 use crate::client::ConnectOptions;
 use crate::client::template::Template;
@@ -54,6 +55,10 @@ pub struct VuConfig {
     pub sse_client: Option<reqwest::Client>,
     /// How socket.io is spoken (`--protocol socketio`).
     pub socketio: SocketIoOptions,
+    /// What a connection says and waits for before it measures (after `subscribe`).
+    pub session: Vec<Step>,
+    /// Frames answered while measuring (a server's application pings).
+    pub replies: Vec<Reply>,
 }
 
 /// `--ws-ping auto`: a ping every 10 s per connection...
@@ -96,6 +101,8 @@ impl Default for VuConfig {
             protocol: Protocol::Ws,
             sse_client: None,
             socketio: SocketIoOptions::default(),
+            session: Vec::new(),
+            replies: Vec::new(),
         }
     }
 }

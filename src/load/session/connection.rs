@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::VuConfig;
 use super::link::Link;
+use super::script::{Match, Step};
 use super::timer::{on_timer_grid, timer_slot};
 use crate::client::template::Fill;
 use crate::contract::FrameType;
@@ -130,6 +131,8 @@ pub(super) struct Connection<'a> {
     /// When the idle check asked a quiet connection with a ping, and nothing has
     /// come since.
     liveness_ping: Option<Instant>,
+    /// The answer to a server frame a `[[reply]]` matched, to send next.
+    reply: Option<String>,
 }
 
 impl<'a> Connection<'a> {
@@ -170,6 +173,7 @@ impl<'a> Connection<'a> {
                 timer_slot(config.idle_timeout),
             ),
             liveness_ping: None,
+            reply: None,
         }
     }
 
@@ -183,6 +187,9 @@ impl<'a> Connection<'a> {
 
     async fn stream(&mut self) -> End {
         if let Err(end) = self.subscribe().await {
+            return end;
+        }
+        if let Err(end) = self.run_session().await {
             return end;
         }
         // This connection's own child of the run's stop token: every connection waiting
@@ -205,6 +212,11 @@ impl<'a> Connection<'a> {
                 next = self.socket.next() => {
                     if let Some(end) = self.on_message(next) {
                         return end;
+                    }
+                    if let Some(reply) = self.reply.take() {
+                        if let Err(end) = self.socket.send(Message::Text(reply.into())).await.map_err(send_failed) {
+                            return end;
+                        }
                     }
                 }
             }
@@ -352,7 +364,16 @@ impl<'a> Connection<'a> {
             }
             Some(Ok(Message::Text(text))) => {
                 self.on_frame();
-                self.measure(text.as_str(), Instant::now());
+                // A server's own ping is answered, not measured.
+                let config = self.user.config;
+                match config
+                    .replies
+                    .iter()
+                    .find(|r| r.when.matches(text.as_str()))
+                {
+                    Some(reply) => self.reply = Some(reply.send.render(&self.fill(0))),
+                    None => self.measure(text.as_str(), Instant::now()),
+                }
                 None
             }
             Some(Ok(Message::Binary(bytes))) => {
@@ -475,6 +496,56 @@ impl<'a> Connection<'a> {
                 received_at,
             };
             settle_replies(&mut self.pending, &mut shard, reply);
+        }
+    }
+
+    /// The scenario's session: its sends, and its waits for the frames that answer
+    /// them (not measured: protocol, not data).
+    async fn run_session(&mut self) -> Result<(), End> {
+        let config = self.user.config;
+        for step in &config.session {
+            match step {
+                Step::Send(template) => {
+                    let body = template.render(&self.fill(self.session.ping_id));
+                    self.socket
+                        .send(Message::Text(body.into()))
+                        .await
+                        .map_err(send_failed)?;
+                }
+                Step::Wait { want, timeout } => self.wait_for(want, *timeout).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads until a frame matches `want`; none within `timeout` ends the connection.
+    async fn wait_for(&mut self, want: &Match, timeout: Duration) -> Result<(), End> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .map_err(|_| {
+                    let waited = crate::units::show_duration(timeout);
+                    lost(
+                        "session_timeout",
+                        format!("waited {waited} for a frame with {}", want.describe()),
+                    )
+                })?;
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    self.last_frame = Instant::now();
+                    if want.matches(text.as_str()) {
+                        return Ok(());
+                    }
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.last_frame = Instant::now(),
+                Some(Ok(Message::Binary(_) | Message::Frame(_))) => {}
+                other => {
+                    return Err(self
+                        .on_message(other)
+                        .unwrap_or_else(|| lost("session", "the session ended early".into())));
+                }
+            }
         }
     }
 

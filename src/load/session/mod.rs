@@ -12,6 +12,7 @@ pub mod frame;
 pub mod http;
 pub mod link;
 pub mod pointers;
+pub mod script;
 pub mod socketio;
 mod timer;
 pub mod user;
