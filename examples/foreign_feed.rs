@@ -85,7 +85,10 @@ async fn protocol_server(kind: &str) -> Option<()> {
     let (addr, wants) = match kind {
         "session" => {
             let (addr, _) = fake::start_connect_then_subscribe(every).await;
-            (addr, "the session of scenarios/session-example.toml".to_owned())
+            (
+                addr,
+                "the session of scenarios/session-example.toml".to_owned(),
+            )
         }
         "socketio" => {
             let (addr, _) = fake::start_socket_io(every).await;
@@ -93,7 +96,10 @@ async fn protocol_server(kind: &str) -> Option<()> {
         }
         _ => return None,
     };
-    println!("listening on ws://127.0.0.1:{}; a client needs: {wants}", addr.port());
+    println!(
+        "listening on ws://127.0.0.1:{}; a client needs: {wants}",
+        addr.port()
+    );
     let _ = tokio::signal::ctrl_c().await;
     Some(())
 }

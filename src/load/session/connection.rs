@@ -213,10 +213,10 @@ impl<'a> Connection<'a> {
                     if let Some(end) = self.on_message(next) {
                         return end;
                     }
-                    if let Some(reply) = self.reply.take() {
-                        if let Err(end) = self.socket.send(Message::Text(reply.into())).await.map_err(send_failed) {
-                            return end;
-                        }
+                    if let Some(reply) = self.reply.take()
+                        && let Err(e) = self.socket.send(Message::Text(reply.into())).await
+                    {
+                        return send_failed(e);
                     }
                 }
             }
