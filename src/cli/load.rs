@@ -27,6 +27,7 @@ use crate::load::session::VuConfig;
 use crate::load::session::config::{AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND};
 use crate::load::session::frame::{FrameReader, FrameShape, TsSpec, TsUnit};
 use crate::load::session::link::Protocol;
+use crate::load::session::script::Step;
 use crate::load::session::socketio::SocketIoOptions;
 use crate::load::{Output, Plan, StagePlan};
 use crate::outcome::{Classify, CommandResult, Failure};
@@ -342,10 +343,14 @@ impl LoadArgs {
         let sends = stages.iter().any(|s| s.send_rate.is_some());
         let subscribes = self.subscribe.is_some() || file.is_some_and(|f| f.subscribe.is_some());
         let offers = !self.connect.subprotocols.is_empty();
+        let scripted = file.is_some_and(|f| {
+            !f.reply.is_empty() || f.session.iter().any(|s| matches!(s, Step::Send(_)))
+        });
         let refused = [
             (sends, "--send-rate"),
             (subscribes, "--subscribe"),
             (offers, "--subprotocol"),
+            (scripted, "a scenario's [[session]] send or [[reply]]"),
         ];
         match refused.iter().find(|(given, _)| *given) {
             Some((_, flag)) => Err(Failure::usage(format!(
