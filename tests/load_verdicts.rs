@@ -458,3 +458,104 @@ async fn a_connect_then_subscribe_session_waits_for_each_ack_and_answers_pings()
         "waited 300ms for a frame with /never"
     );
 }
+
+/// npm's own socket.io 4 server (tests/peers; `npm ci --prefix tests/peers`, which
+/// `.ci/run` does): its handshake, auth middleware, pings and events, as a user of
+/// Artillery's socket.io engine would point load at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_socket_io_server_is_measured_and_its_auth_refusal_named() {
+    use livegames::client::template::Template;
+    use livegames::load::session::link::Protocol;
+    use livegames::load::session::socketio::{SocketIoOptions, engine_io_url};
+    use tokio::io::AsyncBufReadExt;
+    let Some(node) = crate::support::tools::tool("node", "nodejs") else {
+        return;
+    };
+    let peers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
+    let installed = peers.join("node_modules/socket.io").is_dir();
+    let need = match (installed, crate::support::tools::env_flag("LIVEGAMES_REQUIRE_TOOLS")) {
+        (true, _) => crate::support::tools::Need::Run,
+        (false, true) => crate::support::tools::Need::Fail(
+            "socket.io is required (LIVEGAMES_REQUIRE_TOOLS=1) but not installed: npm ci --prefix tests/peers".into(),
+        ),
+        (false, false) => crate::support::tools::Need::Skip(
+            "SKIPPED: the real socket.io server test: npm ci --prefix tests/peers".into(),
+        ),
+    };
+    if !crate::support::tools::proceed(need) {
+        return;
+    }
+    let mut server = tokio::process::Command::new(node)
+        .arg(peers.join("socketio-server.js"))
+        .current_dir(&peers)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let port = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the server says its port")
+        .unwrap()
+        .and_then(|l| l.strip_prefix("port ").map(str::to_owned))
+        .expect("a port line");
+    let url = engine_io_url(&url::Url::parse(&format!("ws://127.0.0.1:{port}")).unwrap());
+    let options = |token: &str| SocketIoOptions {
+        auth: Some(format!(r#"{{"token":"{token}"}}"#)),
+        event: Some("tick".into()),
+        emit: "subscribe".into(),
+        ..SocketIoOptions::default()
+    };
+    let config = VuConfig {
+        protocol: Protocol::Socketio,
+        socketio: options("t1"),
+        subscribe: Some(Template::parse(r#"{"user":{user}}"#).unwrap()),
+        ..vu()
+    };
+    let s = load_with(url.to_string(), 3, Duration::from_secs(2), config.clone()).await;
+    let c = &s.totals.counts;
+    assert!(c.frames > 150, "{c:?}");
+    assert!(c.unreadable.is_empty(), "{c:?}");
+    assert_eq!((c.lost, c.duplicates), (Some(0), Some(0)), "{c:?}");
+    assert!(s.latency.contains_key("delivery"), "{:?}", s.latency);
+    assert!(
+        s.checks.iter().all(|c| c.passed),
+        "{:?} {:?}",
+        s.checks,
+        c.error_examples
+    );
+    let subscribes = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut seen = 0;
+        while seen < 3 {
+            let line = lines.next_line().await.unwrap().unwrap_or_default();
+            if line.starts_with("subscribes ") {
+                seen += 1;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("the server got every subscribe event");
+    assert_eq!(subscribes, 3);
+
+    // The wrong token: the server's middleware refuses, and the error says so.
+    let refused = VuConfig {
+        socketio: options("wrong"),
+        ..config
+    };
+    let s = load_with(url.to_string(), 1, Duration::from_millis(800), refused).await;
+    let said = s
+        .totals
+        .counts
+        .error_examples
+        .values()
+        .next()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        said.contains("socket.io refused the namespace") && said.contains("not authorized"),
+        "{:?}",
+        s.totals.counts
+    );
+    let _ = server.kill().await;
+}
