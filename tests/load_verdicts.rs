@@ -559,3 +559,82 @@ async fn a_real_socket_io_server_is_measured_and_its_auth_refusal_named() {
     );
     let _ = server.kill().await;
 }
+
+/// PyPI's aiohttp serving Server-Sent Events (tests/peers/sse-server.py): events read
+/// at the default pointers, and users that leave and come back resume with
+/// Last-Event-ID, losing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_aiohttp_sse_endpoint_is_measured_and_resumed() {
+    use crate::support::tools::{Need, env_flag, proceed, tool};
+    use livegames::load::session::link::Protocol;
+    use tokio::io::AsyncBufReadExt;
+    let Some(python) = tool("python3", "python3") else {
+        return;
+    };
+    let has_aiohttp = std::process::Command::new(&python)
+        .args(["-c", "import aiohttp"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let need = match (has_aiohttp, env_flag("LIVEGAMES_REQUIRE_TOOLS")) {
+        (true, _) => Need::Run,
+        (false, true) => Need::Fail(
+            "aiohttp is required (LIVEGAMES_REQUIRE_TOOLS=1) but not installed: pip install aiohttp".into(),
+        ),
+        (false, false) => Need::Skip("SKIPPED: the aiohttp SSE test: pip install aiohttp".into()),
+    };
+    if !proceed(need) {
+        return;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/sse-server.py");
+    let mut server = tokio::process::Command::new(python)
+        .arg(script)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let port = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the server says its port")
+        .unwrap()
+        .and_then(|l| l.strip_prefix("port ").map(str::to_owned))
+        .expect("a port line");
+    let config = VuConfig {
+        protocol: Protocol::Sse,
+        ws_ping: None,
+        churn: Some(Duration::from_millis(700)),
+        ..vu()
+    };
+    let s = load_with(
+        format!("http://127.0.0.1:{port}/events"),
+        3,
+        Duration::from_secs(3),
+        config,
+    )
+    .await;
+    let c = &s.totals.counts;
+    assert!(c.frames > 200, "{c:?}");
+    assert!(c.unreadable.is_empty(), "{c:?}");
+    assert!(c.reconnect_successes >= 6, "{c:?}");
+    assert_eq!(
+        (c.lost, c.duplicates, c.reordered),
+        (Some(0), Some(0), Some(0)),
+        "{c:?}"
+    );
+    assert!(
+        s.checks.iter().all(|c| c.passed),
+        "{:?} {:?}",
+        s.checks,
+        c.error_examples
+    );
+    let resumed = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+        .await
+        .expect("a resume line")
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        resumed.starts_with("resumed "),
+        "the server saw Last-Event-ID: {resumed}"
+    );
+    let _ = server.kill().await;
+}
