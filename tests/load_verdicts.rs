@@ -638,3 +638,71 @@ async fn a_real_aiohttp_sse_endpoint_is_measured_and_resumed() {
     );
     let _ = server.kill().await;
 }
+
+/// MessagePack and CBOR feeds: decoded into the same pointers as JSON; the wrong
+/// decoder names what it could not read; `bytes` counts arrivals alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msgpack_and_cbor_frames_are_decoded_and_read_at_the_same_pointers() {
+    use livegames::load::session::frame::Decode;
+    let every = Duration::from_millis(20);
+    let msgpack = fake::start(Behaviour::Encoded {
+        every,
+        msgpack: true,
+    })
+    .await;
+    let cbor = fake::start(Behaviour::Encoded {
+        every,
+        msgpack: false,
+    })
+    .await;
+    let run = |addr: std::net::SocketAddr, decode: Decode| {
+        load_with(
+            format!("ws://{addr}/"),
+            2,
+            Duration::from_millis(1500),
+            VuConfig { decode, ..vu() },
+        )
+    };
+    for (addr, decode) in [(msgpack, Decode::Msgpack), (cbor, Decode::Cbor)] {
+        let s = run(addr, decode).await;
+        let c = &s.totals.counts;
+        assert!(
+            c.frames > 80 && c.binary_frames == c.frames,
+            "{decode:?}: {c:?}"
+        );
+        assert!(c.unreadable.is_empty(), "{decode:?}: {c:?}");
+        assert_eq!(
+            (c.lost, c.duplicates),
+            (Some(0), Some(0)),
+            "{decode:?}: {c:?}"
+        );
+        assert!(s.latency["delivery"].count >= c.frames - 2, "{decode:?}");
+        assert!(
+            s.checks.iter().all(|c| c.passed),
+            "{decode:?}: {:?}",
+            s.checks
+        );
+    }
+    // CBOR read as MessagePack: unreadable, and the verdict says which decoder failed.
+    let s = run(cbor, Decode::Msgpack).await;
+    let frames = check(&s, "frames");
+    assert!(
+        !frames.passed && frames.observed.contains("not MessagePack"),
+        "{frames:?}"
+    );
+    // Without a decoder the bytes are unreadable binary frames.
+    let s = run(msgpack, Decode::Json).await;
+    assert!(
+        s.totals.counts.unreadable.contains_key("binary"),
+        "{:?}",
+        s.totals.counts
+    );
+    // `bytes`: every arrival counts, nothing is read.
+    let s = run(msgpack, Decode::Bytes).await;
+    assert!(check(&s, "frames").passed, "{:?}", s.checks);
+    assert_eq!(
+        s.totals.counts.lost, None,
+        "nothing read, so loss is unknown"
+    );
+    assert!(!s.latency.contains_key("delivery"));
+}

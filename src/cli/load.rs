@@ -25,7 +25,7 @@ use crate::load::plan::{DEFAULT_HTTP_PATHS, LiveOut, WorkerPlan};
 use crate::load::runner;
 use crate::load::session::VuConfig;
 use crate::load::session::config::{AUTO_PING_EVERY, AUTO_PINGS_PER_SECOND};
-use crate::load::session::frame::{FrameReader, FrameShape, TsSpec, TsUnit};
+use crate::load::session::frame::{Decode, FrameReader, FrameShape, TsSpec, TsUnit};
 use crate::load::session::link::Protocol;
 use crate::load::session::script::Step;
 use crate::load::session::socketio::SocketIoOptions;
@@ -102,6 +102,11 @@ pub struct LoadArgs {
     /// Last-Event-ID; one-way, so no --send-rate, --subscribe or --subprotocol).
     #[arg(long, value_enum, default_value = "ws")]
     pub protocol: Protocol,
+    /// How frames are decoded before their fields are read: json (binary frames in
+    /// UTF-8 too), msgpack or cbor (binary frames decoded into the same pointers), text
+    /// or bytes (arrival only: nothing read).
+    #[arg(long, value_enum, default_value = "json")]
+    pub decode: Decode,
     /// socket.io: the namespace to connect to.
     #[arg(long, default_value = "/", value_name = "NAMESPACE")]
     pub sio_namespace: String,
@@ -297,6 +302,7 @@ impl LoadArgs {
             ws_ping_budget: self.ws_ping.budget(),
             drops_allowed: self.allow_drops,
             protocol: self.protocol,
+            decode: self.decode,
             socketio: self.socketio()?,
             session: file.map(|f| f.session.clone()).unwrap_or_default(),
             replies: file.map(|f| f.reply.clone()).unwrap_or_default(),

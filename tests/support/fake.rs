@@ -29,6 +29,9 @@ pub enum Behaviour {
     /// Sends a snapshot, then drops the TCP connection after `after` without a close
     /// frame.
     Vanish { after: Duration },
+    /// Frames with `seq` and `ts` every `every`, encoded as MessagePack (else CBOR) in
+    /// binary frames.
+    Encoded { every: Duration, msgpack: bool },
 }
 
 /// Starts the server; it runs until the test's runtime ends.
@@ -122,6 +125,23 @@ async fn serve(
         }
         Behaviour::AcceptThenClose => {
             let _ = ws.close(None).await;
+        }
+        Behaviour::Encoded { every, msgpack } => {
+            for seq in 1u64.. {
+                tokio::time::sleep(every).await;
+                let frame = serde_json::json!({"type": "update", "seq": seq, "ts": now_micros(),
+                    "data": {"score": [seq % 7, 3]}});
+                let bytes = if msgpack {
+                    rmp_serde::to_vec(&frame).unwrap()
+                } else {
+                    let mut out = Vec::new();
+                    ciborium::into_writer(&frame, &mut out).unwrap();
+                    out
+                };
+                if ws.send(Message::Binary(bytes.into())).await.is_err() {
+                    return;
+                }
+            }
         }
         Behaviour::Vanish { after } => {
             let _ = ws.send(frame("snapshot", 0, now_micros(), "")).await;

@@ -12,6 +12,10 @@ pub enum Unreadable {
     NotJson,
     /// JSON with none of the fields the run reads (seq, ts, reply id).
     NoFields,
+    /// A binary frame `--decode msgpack` could not decode.
+    NotMsgpack,
+    /// A binary frame `--decode cbor` could not decode.
+    NotCbor,
 }
 
 impl Unreadable {
@@ -21,6 +25,8 @@ impl Unreadable {
             Unreadable::Binary => "binary",
             Unreadable::NotJson => "not_json",
             Unreadable::NoFields => "no_fields",
+            Unreadable::NotMsgpack => "not_msgpack",
+            Unreadable::NotCbor => "not_cbor",
         }
     }
 
@@ -30,6 +36,8 @@ impl Unreadable {
             "binary" => "binary",
             "not_json" => "not JSON",
             "no_fields" => "JSON without the seq or ts fields the run reads",
+            "not_msgpack" => "not MessagePack",
+            "not_cbor" => "not CBOR",
             _ => "unreadable",
         }
     }
@@ -44,7 +52,7 @@ const EXAMPLE_BYTES: usize = 60;
 /// binary as its length and first bytes in hex.
 pub fn example(kind: Unreadable, frame: &[u8]) -> String {
     match (kind, std::str::from_utf8(frame)) {
-        (Unreadable::Binary, _) | (_, Err(_)) => {
+        (Unreadable::Binary | Unreadable::NotMsgpack | Unreadable::NotCbor, _) | (_, Err(_)) => {
             let head: Vec<String> = frame.iter().take(16).map(|b| format!("{b:02x}")).collect();
             let more = if frame.len() > 16 { " …" } else { "" };
             format!("{} bytes: {}{more}", frame.len(), head.join(" "))

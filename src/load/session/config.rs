@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::frame::FrameReader;
+use super::frame::{Decode, FrameReader};
 use super::link::Protocol;
 use super::script::{Reply, Step};
 use super::socketio::SocketIoOptions;
@@ -59,6 +59,8 @@ pub struct VuConfig {
     pub session: Vec<Step>,
     /// Frames answered while measuring (a server's application pings).
     pub replies: Vec<Reply>,
+    /// How frames are decoded before they are read.
+    pub decode: Decode,
 }
 
 /// `--ws-ping auto`: a ping every 10 s per connection...
@@ -103,6 +105,7 @@ impl Default for VuConfig {
             socketio: SocketIoOptions::default(),
             session: Vec::new(),
             replies: Vec::new(),
+            decode: Decode::Json,
         }
     }
 }

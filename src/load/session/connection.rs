@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use super::config::VuConfig;
+use super::frame::Decode;
 use super::link::Link;
 use super::script::{Match, Step};
 use super::timer::{on_timer_grid, timer_slot};
@@ -372,22 +373,17 @@ impl<'a> Connection<'a> {
                     .find(|r| r.when.matches(text.as_str()))
                 {
                     Some(reply) => self.reply = Some(reply.send.render(&self.fill(0))),
-                    None => self.measure(text.as_str(), Instant::now()),
+                    None => match config.decode {
+                        Decode::Text | Decode::Bytes => self.arrived(text.len()),
+                        _ => self.measure(text.as_str(), text.len(), Instant::now()),
+                    },
                 }
                 None
             }
             Some(Ok(Message::Binary(bytes))) => {
                 self.on_frame();
                 self.record(|r| r.counters.binary_frames += 1);
-                // JSON sent in binary frames is read as text; other bytes are not.
-                match std::str::from_utf8(&bytes) {
-                    Ok(text) => self.measure(text, Instant::now()),
-                    Err(_) => self.record(|r| {
-                        r.counters.frames += 1;
-                        r.counters.bytes += bytes.len() as u64;
-                        r.counters.unreadable_frame(Unreadable::Binary, &bytes);
-                    }),
-                }
+                self.on_binary(&bytes);
                 None
             }
             Some(Ok(Message::Pong(payload))) => {
@@ -441,13 +437,46 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Measures one text frame: counts, seq, delivery and end-to-end latency, replies.
-    fn measure(&mut self, text: &str, received_at: Instant) {
+    /// A binary frame, read as `--decode` says: JSON in UTF-8 by default,
+    /// MessagePack or CBOR decoded into the same pointers, or arrival only.
+    fn on_binary(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        let decoded = match self.user.config.decode {
+            Decode::Bytes => return self.arrived(bytes.len()),
+            Decode::Json => match std::str::from_utf8(bytes) {
+                Ok(text) => return self.measure(text, bytes.len(), now),
+                Err(_) => Err(Unreadable::Binary),
+            },
+            Decode::Text => Err(Unreadable::Binary),
+            Decode::Msgpack => from_msgpack(bytes).ok_or(Unreadable::NotMsgpack),
+            Decode::Cbor => from_cbor(bytes).ok_or(Unreadable::NotCbor),
+        };
+        match decoded {
+            Ok(value) => self.measure(&value.to_string(), bytes.len(), now),
+            Err(kind) => self.record(|r| {
+                r.counters.frames += 1;
+                r.counters.bytes += bytes.len() as u64;
+                r.counters.unreadable_frame(kind, bytes);
+            }),
+        }
+    }
+
+    /// A frame measured by its arrival alone (`--decode text|bytes`).
+    fn arrived(&mut self, wire_bytes: usize) {
+        self.record(|r| {
+            r.counters.frames += 1;
+            r.counters.bytes += wire_bytes as u64;
+        });
+    }
+
+    /// Measures one frame read as JSON text (`wire_bytes` on the wire): counts, seq,
+    /// delivery and end-to-end latency, replies.
+    fn measure(&mut self, text: &str, wire_bytes: usize, received_at: Instant) {
         let received = crate::clock::unix_micros();
         let unreadable = |kind| {
             move |r: &mut Recorder| {
                 r.counters.frames += 1;
-                r.counters.bytes += text.len() as u64;
+                r.counters.bytes += wire_bytes as u64;
                 r.counters.unreadable_frame(kind, text.as_bytes());
             }
         };
@@ -466,7 +495,7 @@ impl<'a> Connection<'a> {
         let shard = self.user.shard;
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         shard.counters.frames += 1;
-        shard.counters.bytes += text.len() as u64;
+        shard.counters.bytes += wire_bytes as u64;
         if let Some(code) = facts.resume_refused {
             self.seq.refused(code);
         }
@@ -655,6 +684,22 @@ fn settle_replies(pending: &mut VecDeque<Pending>, shard: &mut Recorder, reply: 
             );
         }
     }
+}
+
+/// One MessagePack value that is the whole frame (a decoder that stops early has not
+/// read this frame: other bytes can start like a short MessagePack value).
+fn from_msgpack(bytes: &[u8]) -> Option<serde_json::Value> {
+    use serde::Deserialize;
+    let mut decoder = rmp_serde::Deserializer::new(std::io::Cursor::new(bytes));
+    let value = serde_json::Value::deserialize(&mut decoder).ok()?;
+    (decoder.get_ref().position() == bytes.len() as u64).then_some(value)
+}
+
+/// One CBOR value that is the whole frame.
+fn from_cbor(bytes: &[u8]) -> Option<serde_json::Value> {
+    let mut rest = bytes;
+    let value = ciborium::from_reader::<serde_json::Value, _>(&mut rest).ok()?;
+    rest.is_empty().then_some(value)
 }
 
 fn lost(kind: &str, said: String) -> End {

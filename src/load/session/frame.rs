@@ -14,6 +14,23 @@ use serde::de::{Deserializer, Visitor};
 use super::pointers::{Extractor, Field, FieldVisitor, PointerError};
 use crate::contract::FrameType;
 
+/// How frames are decoded before their fields are read (`--decode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Decode {
+    /// JSON text (binary frames holding UTF-8 JSON too).
+    #[default]
+    Json,
+    /// Binary frames in MessagePack, read into the same pointers as JSON.
+    Msgpack,
+    /// Binary frames in CBOR, read into the same pointers as JSON.
+    Cbor,
+    /// Text frames count by their arrival alone (no fields read); binary ones are
+    /// unreadable.
+    Text,
+    /// Every frame counts by its arrival alone: nothing is read.
+    Bytes,
+}
+
 /// Where a frame's send time is and in what unit (for servers other than ours).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TsSpec {
