@@ -467,38 +467,15 @@ async fn a_real_socket_io_server_is_measured_and_its_auth_refusal_named() {
     use livegames::client::template::Template;
     use livegames::load::session::link::Protocol;
     use livegames::load::session::socketio::{SocketIoOptions, engine_io_url};
-    use tokio::io::AsyncBufReadExt;
     let Some(node) = crate::support::tools::tool("node", "nodejs") else {
         return;
     };
     let peers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
     let installed = peers.join("node_modules/socket.io").is_dir();
-    let need = match (installed, crate::support::tools::env_flag("LIVEGAMES_REQUIRE_TOOLS")) {
-        (true, _) => crate::support::tools::Need::Run,
-        (false, true) => crate::support::tools::Need::Fail(
-            "socket.io is required (LIVEGAMES_REQUIRE_TOOLS=1) but not installed: npm ci --prefix tests/peers".into(),
-        ),
-        (false, false) => crate::support::tools::Need::Skip(
-            "SKIPPED: the real socket.io server test: npm ci --prefix tests/peers".into(),
-        ),
-    };
-    if !crate::support::tools::proceed(need) {
+    if !peer_installed("socket.io", installed, "npm ci --prefix tests/peers") {
         return;
     }
-    let mut server = tokio::process::Command::new(node)
-        .arg(peers.join("socketio-server.js"))
-        .current_dir(&peers)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
-    let port = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("the server says its port")
-        .unwrap()
-        .and_then(|l| l.strip_prefix("port ").map(str::to_owned))
-        .expect("a port line");
+    let (mut server, mut lines, port) = spawn_peer(&node, &peers.join("socketio-server.js")).await;
     let url = engine_io_url(&url::Url::parse(&format!("ws://127.0.0.1:{port}")).unwrap());
     let options = |token: &str| SocketIoOptions {
         auth: Some(format!(r#"{{"token":"{token}"}}"#)),
@@ -565,40 +542,19 @@ async fn a_real_socket_io_server_is_measured_and_its_auth_refusal_named() {
 /// Last-Event-ID, losing nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_aiohttp_sse_endpoint_is_measured_and_resumed() {
-    use crate::support::tools::{Need, env_flag, proceed, tool};
     use livegames::load::session::link::Protocol;
-    use tokio::io::AsyncBufReadExt;
-    let Some(python) = tool("python3", "python3") else {
+    let Some(python) = crate::support::tools::tool("python3", "python3") else {
         return;
     };
     let has_aiohttp = std::process::Command::new(&python)
         .args(["-c", "import aiohttp"])
         .status()
         .is_ok_and(|s| s.success());
-    let need = match (has_aiohttp, env_flag("LIVEGAMES_REQUIRE_TOOLS")) {
-        (true, _) => Need::Run,
-        (false, true) => Need::Fail(
-            "aiohttp is required (LIVEGAMES_REQUIRE_TOOLS=1) but not installed: pip install aiohttp".into(),
-        ),
-        (false, false) => Need::Skip("SKIPPED: the aiohttp SSE test: pip install aiohttp".into()),
-    };
-    if !proceed(need) {
+    if !peer_installed("aiohttp", has_aiohttp, "pip install aiohttp") {
         return;
     }
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/sse-server.py");
-    let mut server = tokio::process::Command::new(python)
-        .arg(script)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
-    let port = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("the server says its port")
-        .unwrap()
-        .and_then(|l| l.strip_prefix("port ").map(str::to_owned))
-        .expect("a port line");
+    let (mut server, mut lines, port) = spawn_peer(&python, &script).await;
     let config = VuConfig {
         protocol: Protocol::Sse,
         ws_ping: None,
@@ -705,4 +661,44 @@ async fn msgpack_and_cbor_frames_are_decoded_and_read_at_the_same_pointers() {
         "nothing read, so loss is unknown"
     );
     assert!(!s.latency.contains_key("delivery"));
+}
+
+/// Whether a real server's package is installed; if not, skipped (saying how to
+/// install it) or, where tools are required, failed.
+fn peer_installed(what: &str, installed: bool, how: &str) -> bool {
+    use crate::support::tools::{Need, env_flag, proceed};
+    let need = match (installed, env_flag("LIVEGAMES_REQUIRE_TOOLS")) {
+        (true, _) => Need::Run,
+        (false, true) => Need::Fail(format!(
+            "{what} is required (LIVEGAMES_REQUIRE_TOOLS=1) but not installed: {how}"
+        )),
+        (false, false) => Need::Skip(format!("SKIPPED: the {what} test: {how}")),
+    };
+    proceed(need)
+}
+
+type Lines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>;
+
+/// Starts a real server (`program script`), which prints `port N` first; returns it,
+/// the rest of what it prints, and its port. It is killed when dropped.
+async fn spawn_peer(
+    program: &std::path::Path,
+    script: &std::path::Path,
+) -> (tokio::process::Child, Lines, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut server = tokio::process::Command::new(program)
+        .arg(script)
+        .current_dir(script.parent().unwrap())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let port = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the server says its port")
+        .unwrap()
+        .and_then(|l| l.strip_prefix("port ").map(str::to_owned))
+        .expect("a port line");
+    (server, lines, port)
 }

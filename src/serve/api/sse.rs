@@ -16,6 +16,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::websocket::unavailable;
 use crate::contract::{FrameType, GameId};
 use crate::serve::state::AppState;
 use crate::serve::stream::hub::Outgoing;
@@ -165,16 +166,4 @@ fn event_of_text(text: &str) -> Option<Event> {
     let head: Head = serde_json::from_str(text).ok()?;
     let kind = FrameType::parse(head.kind)?;
     Some(event(kind, head.seq, text))
-}
-
-fn unavailable(reason: &str, message: &str) -> Response {
-    let mut response = (
-        StatusCode::SERVICE_UNAVAILABLE,
-        axum::Json(serde_json::json!({"error": reason, "message": message})),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
 }

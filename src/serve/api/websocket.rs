@@ -89,6 +89,11 @@ fn refuse(state: &AppState, reason: &str, message: &str) -> Response {
             reason: reason.into(),
         })
         .inc();
+    unavailable(reason, message)
+}
+
+/// 503 with a JSON reason and `Retry-After: 1`: the server cannot take a stream now.
+pub(super) fn unavailable(reason: &str, message: &str) -> Response {
     let mut response = (
         StatusCode::SERVICE_UNAVAILABLE,
         axum::Json(serde_json::json!({"error": reason, "message": message})),
