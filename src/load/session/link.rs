@@ -190,72 +190,13 @@ impl EventStream {
         }
     }
 
+    /// The next whole event: its data as a text frame, or an empty Pong for a block
+    /// with no data (comments, keep-alives).
     fn take_event(&mut self) -> Option<Message> {
-        take_event(&mut self.pending)
-    }
-}
-
-/// The next complete event in what has arrived: its data as a text frame, or an empty
-/// Pong for a block with no data (comments, keep-alives).
-fn take_event(pending: &mut Vec<u8>) -> Option<Message> {
-    let (end, separator) = block_end(pending)?;
-    let block: Vec<u8> = pending.drain(..end + separator).collect();
-    let text = String::from_utf8_lossy(&block[..end]);
-    let mut data: Vec<&str> = Vec::new();
-    for line in text.split(['\n', '\r']) {
-        if let Some(value) = line.strip_prefix("data:") {
-            data.push(value.strip_prefix(' ').unwrap_or(value));
-        } else if line == "data" {
-            data.push("");
+        let event = crate::client::sse::take_event(&mut self.pending)?;
+        if !event.has_data {
+            return Some(Message::Pong(Vec::new().into()));
         }
-    }
-    if data.is_empty() {
-        return Some(Message::Pong(Vec::new().into()));
-    }
-    Some(Message::Text(data.join("\n").into()))
-}
-
-/// Where the first event block ends (a blank line, in any of SSE's line endings) and
-/// the separator's length.
-fn block_end(bytes: &[u8]) -> Option<(usize, usize)> {
-    const SEPARATORS: [&[u8]; 3] = [b"\r\n\r\n", b"\n\n", b"\r\r"];
-    SEPARATORS
-        .iter()
-        .filter_map(|sep| {
-            bytes
-                .windows(sep.len())
-                .position(|w| w == *sep)
-                .map(|at| (at, sep.len()))
-        })
-        .min_by_key(|(at, _)| *at)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_come_out_as_their_data_and_comments_as_signs_of_life() {
-        let mut pending =
-            b"event: update\nid: 7\ndata: {\"seq\":7}\n\n: keep-alive\n\ndata: a\ndata: b\r\n\r\ndata: {\"se".to_vec();
-        assert_eq!(
-            take_event(&mut pending),
-            Some(Message::Text("{\"seq\":7}".into()))
-        );
-        assert_eq!(
-            take_event(&mut pending),
-            Some(Message::Pong(Vec::new().into()))
-        );
-        assert_eq!(take_event(&mut pending), Some(Message::Text("a\nb".into())));
-        assert_eq!(take_event(&mut pending), None, "an event not yet complete");
-        assert_eq!(pending, b"data: {\"se");
-    }
-
-    #[test]
-    fn blocks_end_at_the_first_blank_line_in_any_line_ending() {
-        assert_eq!(block_end(b"data: 1\n\ndata: 2\n\n"), Some((7, 2)));
-        assert_eq!(block_end(b"data: 1\r\n\r\n"), Some((7, 4)));
-        assert_eq!(block_end(b"data: 1\r\rx"), Some((7, 2)));
-        assert_eq!(block_end(b"data: 1\n"), None);
+        Some(Message::Text(event.data.into()))
     }
 }

@@ -27,7 +27,7 @@ struct Event {
 /// An open event stream, read a chunk at a time within a byte cap.
 struct EventStream {
     response: reqwest::Response,
-    buffer: String,
+    pending: Vec<u8>,
     read: usize,
 }
 
@@ -35,12 +35,11 @@ impl EventStream {
     /// The next event, or why there is none.
     async fn next(&mut self, deadline: tokio::time::Instant) -> Result<Event, String> {
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                if block.trim().is_empty() || block.lines().all(|l| l.starts_with(':')) {
+            if let Some(event) = crate::client::sse::take_event(&mut self.pending) {
+                if !event.has_data {
                     continue;
                 }
-                return parse_event(&block);
+                return parse_event(event);
             }
             let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
                 .await
@@ -54,36 +53,24 @@ impl EventStream {
                     MAX_BODY_BYTES >> 20
                 ));
             }
-            // Line endings may be CRLF or CR (the SSE grammar allows all three).
-            let text = String::from_utf8_lossy(&chunk)
-                .replace("\r\n", "\n")
-                .replace('\r', "\n");
-            self.buffer.push_str(&text);
+            self.pending.extend_from_slice(&chunk);
         }
     }
 }
 
-/// One event block: its fields, `data:` lines joined by newlines.
-fn parse_event(block: &str) -> Result<Event, String> {
-    let (mut name, mut id, mut data) = (String::new(), String::new(), Vec::new());
-    for line in block.lines() {
-        let (field, value) = line.split_once(':').unwrap_or((line, ""));
-        let value = value.strip_prefix(' ').unwrap_or(value);
-        match field {
-            "event" => name = value.to_owned(),
-            "id" => id = value.to_owned(),
-            "data" => data.push(value),
-            _ => {}
-        }
-    }
-    let text = data.join("\n");
-    let data = serde_json::from_str(&text).map_err(|e| {
+/// An event with its data read as JSON.
+fn parse_event(event: crate::client::sse::Event) -> Result<Event, String> {
+    let data = serde_json::from_str(&event.data).map_err(|e| {
         format!(
             "an event's data is not JSON ({e}): {}",
-            crate::text::cut(&text, 120)
+            crate::text::cut(&event.data, 120)
         )
     })?;
-    Ok(Event { name, id, data })
+    Ok(Event {
+        name: event.name,
+        id: event.id,
+        data,
+    })
 }
 
 /// Opens the stream of `game`, resuming after `last_event_id` when given.
@@ -128,7 +115,7 @@ async fn open(
     }
     Ok(Ok(EventStream {
         response,
-        buffer: String::new(),
+        pending: Vec::new(),
         read: 0,
     }))
 }
