@@ -8,7 +8,9 @@
 //! row with `cargo bench --bench loadgen -- --conns 1000 --rate 100 --seconds 10
 //! --repeat 3` (`--peers node,artillery` runs only those peers, `--peers none` none;
 //! `--ws-ping 0s` runs `load` without protocol pings, `--ws-ping 1s` with one a second
-//! each).
+//! each). `--protocol sse` measures Server-Sent Events instead: the same server's
+//! `/sse/live/{id}` streams, `load --protocol sse` against a minimal reqwest client
+//! that splits events and takes each one's `ts` (no peers: they speak WebSocket).
 //!
 //! The server (release `livegames serve`) runs in its own process on CPU 0; each
 //! client is this benchmark started again with `--client`, on CPU 1 with a one-worker
@@ -68,9 +70,11 @@ fn main() {
             .split(',')
             .map(str::to_owned)
             .collect();
+        let sse = sse_asked();
         let outcome = rt.block_on(async {
-            match client.as_str() {
-                "minimal" => minimal_client(&urls, conns, seconds).await,
+            match (client.as_str(), sse) {
+                ("minimal", false) => minimal_client(&urls, conns, seconds).await,
+                ("minimal", true) => minimal_sse_client(&urls, conns, seconds).await,
                 _ => livegames_load(&urls, conns, seconds).await,
             }
         });
@@ -87,8 +91,11 @@ fn main() {
         rows.iter_mut().for_each(|row| row.2 = seconds as u64);
     }
     // `--peers node,tsung`: only the peers whose names start so (`--peers none`: none).
-    let only_peers: Option<Vec<String>> =
-        value("--peers").map(|list| list.split(',').map(str::to_owned).collect());
+    // The peers speak WebSocket only: none for `--protocol sse`.
+    let only_peers: Option<Vec<String>> = match sse_asked() {
+        true => Some(vec!["none".into()]),
+        false => value("--peers").map(|list| list.split(',').map(str::to_owned).collect()),
+    };
     let repeat = number("--repeat").unwrap_or(3.0).max(1.0) as usize;
     rt.block_on(async {
         println!(
@@ -96,7 +103,10 @@ fn main() {
             "scenario / client", "frames/s", "cpu-s/100k", "KiB/conn", "p99 ms"
         );
         for (conns, rate, seconds) in rows {
-            let server = common::start_livegames(rate).await;
+            let mut server = common::start_livegames(rate).await;
+            if sse_asked() {
+                server.urls = server.urls.iter().map(|u| sse_url(u)).collect();
+            }
             pin(server.child.id(), SERVER_CPU);
             let (mut minimal, mut ours) = (Vec::new(), Vec::new());
             // Alternating, so a drift of the machine (the server warming up, another
@@ -224,6 +234,9 @@ fn child(client: &str, urls: &[String], conns: usize, seconds: u64) -> Outcome {
     // An ablation: `load` with another protocol-ping interval (`--ws-ping 0s`: none).
     if let Some(ping) = flag_value("--ws-ping") {
         command.args(["--ws-ping", &ping]);
+    }
+    if sse_asked() {
+        command.args(["--protocol", "sse"]);
     }
     let out = command.output().expect("the client runs");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -368,7 +381,13 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             },
             idle_timeout: Duration::from_secs(30),
             send_rate: None,
+            protocol: if sse_asked() {
+                livegames::load::session::link::Protocol::Sse
+            } else {
+                livegames::load::session::link::Protocol::Ws
+            },
             ws_ping: match flag_value("--ws-ping") {
+                _ if sse_asked() => None,
                 Some(every) => Some(humantime::parse_duration(&every).expect("--ws-ping"))
                     .filter(|d| !d.is_zero()),
                 None => Some(ping_interval(
@@ -404,6 +423,83 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
     let p99 = summary
         .latency(Distribution::Delivery, Quantile::P99)
         .unwrap_or(f64::NAN)
+        / 1000.0;
+    window.outcome(conns, p99)
+}
+
+/// `--protocol sse` on the command line.
+fn sse_asked() -> bool {
+    flag_value("--protocol").as_deref() == Some("sse")
+}
+
+/// A stream URL of the server as its Server-Sent Events twin.
+fn sse_url(ws: &str) -> String {
+    ws.replacen("ws://", "http://", 1)
+        .replacen("/ws/live/", "/sse/live/", 1)
+}
+
+/// The SSE baseline: one GET per stream, events split as they arrive, each one's `ts`
+/// taken and the latency kept.
+async fn minimal_sse_client(urls: &[String], conns: usize, seconds: u64) -> Outcome {
+    let window = Window::new();
+    let stop = CancellationToken::new();
+    let frames = Arc::new(AtomicU64::new(0));
+    let open = Arc::new(AtomicU64::new(0));
+    let http = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..conns {
+        let url = urls[i % urls.len()].clone();
+        let (stop, frames, open, http) = (stop.clone(), frames.clone(), open.clone(), http.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut response = http.get(url).send().await.expect("connects");
+            open.fetch_add(1, Ordering::Relaxed);
+            let mut latencies = Vec::new();
+            let mut pending = Vec::new();
+            let stop = stop.child_token();
+            let stopped = stop.cancelled();
+            tokio::pin!(stopped);
+            loop {
+                let chunk = tokio::select! {
+                    _ = &mut stopped => break,
+                    c = response.chunk() => c,
+                };
+                let Ok(Some(chunk)) = chunk else { break };
+                pending.extend_from_slice(&chunk);
+                while let Some(event) = livegames::client::sse::take_event(&mut pending) {
+                    if !event.has_data {
+                        continue;
+                    }
+                    frames.fetch_add(1, Ordering::Relaxed);
+                    if let Some(ts) = ts_of(&event.data) {
+                        latencies.push((now_micros() - ts).max(0) as u32);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    let mut all_open_at = None;
+    while !window.done() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if all_open_at.is_none() && open.load(Ordering::Relaxed) == conns as u64 {
+            all_open_at = Some(Instant::now());
+        }
+        window.sample(
+            frames.load(Ordering::Relaxed),
+            all_open_at.map(|t| t.elapsed()),
+            seconds,
+        );
+    }
+    stop.cancel();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    let p99 = all
+        .get(((all.len() as f64 - 1.0) * 0.99) as usize)
+        .copied()
+        .unwrap_or(0) as f64
         / 1000.0;
     window.outcome(conns, p99)
 }
