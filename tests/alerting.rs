@@ -179,7 +179,7 @@ async fn alerts_travel_from_serve_through_prometheus_and_alertmanager_to_a_webho
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (hook, received) = webhook().await;
-    let am_port = closed_addr().port();
+    let am_port = free_port();
     std::fs::write(
         dir.join("alertmanager.yml"),
         format!(
@@ -211,7 +211,7 @@ async fn alerts_travel_from_serve_through_prometheus_and_alertmanager_to_a_webho
         ),
     )
     .unwrap();
-    let prom_port = closed_addr().port();
+    let prom_port = free_port();
     let _prom = daemon(
         &prometheus,
         &[

@@ -28,8 +28,8 @@ impl InfluxDb {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut db = InfluxDb {
-            http_port: super::closed_addr().port(),
-            rpc_port: super::closed_addr().port(),
+            http_port: super::free_port(),
+            rpc_port: super::free_port(),
             dir,
             binary,
             child: None,

@@ -170,13 +170,27 @@ pub async fn metric(server: &ServerHandle, name: &str) -> f64 {
         .sum()
 }
 
-/// A loopback address nothing listens on (bound, then let go): for upstreams and
-/// stores that are down, and for ports handed to a process started next.
+/// A loopback address that refuses connections for the whole test run: a socket is
+/// bound there and never listens, so no other test's server can take the port in the
+/// meantime (a port merely let go was once taken by another test's server, which
+/// answered the "down" store with 404s). For upstreams and stores that are down.
 pub fn closed_addr() -> std::net::SocketAddr {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    // Held until the test process ends: a handful per run.
+    std::mem::forget(socket);
+    addr
+}
+
+/// A loopback port free now (bound, then let go), for a process started next to
+/// listen on.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
+        .port()
 }
 
 /// Unix time in microseconds: the library's one clock.
