@@ -478,30 +478,14 @@ async fn minimal_sse_client(urls: &[String], conns: usize, seconds: u64) -> Outc
             latencies
         }));
     }
-    let mut all_open_at = None;
-    while !window.done() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if all_open_at.is_none() && open.load(Ordering::Relaxed) == conns as u64 {
-            all_open_at = Some(Instant::now());
-        }
-        window.sample(
-            frames.load(Ordering::Relaxed),
-            all_open_at.map(|t| t.elapsed()),
-            seconds,
-        );
-    }
-    stop.cancel();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all.sort_unstable();
-    let p99 = all
-        .get(((all.len() as f64 - 1.0) * 0.99) as usize)
-        .copied()
-        .unwrap_or(0) as f64
-        / 1000.0;
-    window.outcome(conns, p99)
+    let clients = Clients {
+        window,
+        stop,
+        frames,
+        open,
+        tasks,
+    };
+    clients.measure(conns, seconds).await
 }
 
 /// The baseline: connect, read every frame, take its `ts` and keep the latency.
@@ -549,28 +533,53 @@ async fn minimal_client(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             latencies
         }));
     }
-    let mut all_open_at = None;
-    while !window.done() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if all_open_at.is_none() && open.load(Ordering::Relaxed) == conns as u64 {
-            all_open_at = Some(Instant::now());
+    let clients = Clients {
+        window,
+        stop,
+        frames,
+        open,
+        tasks,
+    };
+    clients.measure(conns, seconds).await
+}
+
+/// A minimal client's running connections and what they count.
+struct Clients {
+    window: Window,
+    stop: CancellationToken,
+    frames: Arc<AtomicU64>,
+    open: Arc<AtomicU64>,
+    /// Each connection's delivery latencies (µs), handed back when it stops.
+    tasks: Vec<tokio::task::JoinHandle<Vec<u32>>>,
+}
+
+impl Clients {
+    /// Samples the frame count each second until the steady window is done, stops
+    /// the connections and gives the figures with their p99.
+    async fn measure(self, conns: usize, seconds: u64) -> Outcome {
+        let mut all_open_at = None;
+        while !self.window.done() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if all_open_at.is_none() && self.open.load(Ordering::Relaxed) == conns as u64 {
+                all_open_at = Some(Instant::now());
+            }
+            self.window.sample(
+                self.frames.load(Ordering::Relaxed),
+                all_open_at.map(|t| t.elapsed()),
+                seconds,
+            );
         }
-        window.sample(
-            frames.load(Ordering::Relaxed),
-            all_open_at.map(|t| t.elapsed()),
-            seconds,
-        );
+        self.stop.cancel();
+        let mut all = Vec::new();
+        for t in self.tasks {
+            all.extend(t.await.unwrap());
+        }
+        all.sort_unstable();
+        let p99 = all
+            .get(((all.len() as f64 - 1.0) * 0.99) as usize)
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0;
+        self.window.outcome(conns, p99)
     }
-    stop.cancel();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all.sort_unstable();
-    let p99 = all
-        .get(((all.len() as f64 - 1.0) * 0.99) as usize)
-        .copied()
-        .unwrap_or(0) as f64
-        / 1000.0;
-    window.outcome(conns, p99)
 }
