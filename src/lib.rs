@@ -11,15 +11,16 @@
 //!
 //! | module        | owns                                                                      | may import |
 //! |---------------|---------------------------------------------------------------------------|------------|
-//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, influx, inspect, load, mocks, outcome, serve, shutdown, smoke, text, units |
-//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard, store | clock, contract, fdlimit, feeds, influx, mocks, retry, shutdown, style, text, units |
-//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, clock, console, contract, fdlimit, influx, junit, outcome, retry, style, text, units |
+//! | [`cli`]       | flags, lowering them into plans and configs, wiring, the runtime, exit codes | client, console, contract, feeds, influx, inspect, load, mocks, outcome, serve, shutdown, smoke, text, units, wire |
+//! | [`serve`]     | the server: accept loop, aggregator, hub, WebSockets, REST, probes, dashboard, store | clock, contract, fdlimit, feeds, influx, mocks, retry, shutdown, style, text, units, wire |
+//! | [`load`]      | the load generator: plans, stages, users, recorder, budgets, reports, HTTP via goose | client, clock, console, contract, fdlimit, influx, junit, outcome, retry, style, text, units, wire |
 //! | [`smoke`]     | the live contract checks, checklist/JSON/JUnit | client, clock, contract, junit, text |
 //! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder | client, clock, contract, outcome, text |
 //! | [`mocks`]     | the mock upstreams: ESPN, Kalshi and API-SPORTS replayed from recordings, with injectable faults | clock, contract, feeds, shutdown |
 //! | [`feeds`]     | the upstream clients (ESPN, Kalshi, API-SPORTS) behind [`feeds::Feed`], their health and quotas | clock, contract, retry, text, units |
 //! | [`influx`]    | InfluxDB line protocol, its URL, a batched writer that never blocks its callers | retry |
-//! | [`client`]    | one [`client::Target`] and [`client::ConnectOptions`]; WebSocket and capped HTTP requests, discovery, the embedded-server seam | outcome, text |
+//! | [`client`]    | one [`client::Target`] and [`client::ConnectOptions`]; WebSocket and capped HTTP requests, discovery, the embedded-server seam | outcome, text, wire |
+//! | [`wire`]      | WebSocket frames and permessage-deflate on the frame layer, both ends | nothing |
 //! | [`contract`]  | frames, games, close codes, schemas, stream rules, AsyncAPI (pure) | clock, text |
 //! | [`outcome`]   | how a command ends: a verdict or a failure (one per exit code) | nothing |
 //! | [`console`]   | printing results (errors returned) and notes (never panicking) | nothing |
@@ -52,3 +53,4 @@ pub mod smoke;
 pub mod style;
 pub mod text;
 pub mod units;
+pub mod wire;
