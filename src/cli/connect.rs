@@ -17,6 +17,7 @@ use crate::console::note;
 use crate::load::plan::scenario::Scenario;
 use crate::outcome::{Classify, Failure};
 use crate::units::show_bytes;
+use crate::wire::Offer;
 
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
@@ -39,6 +40,11 @@ pub struct ConnectArgs {
         show_bytes(DEFAULT_MAX_MESSAGE)
     ))]
     pub max_message: Option<usize>,
+    /// Offer permessage-deflate (RFC 7692): `on` as browsers offer it, `no-context`
+    /// asking the server to compress each message on its own. Reports say what was
+    /// agreed and the bytes on the wire.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "on", value_name = "OFFER")]
+    pub compress: Option<Offer>,
 }
 
 impl ConnectArgs {
@@ -59,6 +65,7 @@ impl ConnectArgs {
             cacert: self.cacert.clone().or_else(|| scenario.cacert.clone()),
             insecure: self.insecure || scenario.insecure,
             max_message: self.max_message.or(scenario.max_message),
+            compress: self.compress.or(scenario.compress),
         }
     }
 
@@ -92,6 +99,7 @@ impl ConnectArgs {
             subprotocols: self.subprotocols.clone(),
             tls,
             insecure: self.insecure,
+            compress: self.compress.unwrap_or_default(),
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod sse;
 pub mod target;
 pub mod template;
 pub mod tls;
+pub mod upgrade;
 pub mod ws;
 
 pub use target::{ConnectOptions, Shape, Target, TargetError};

@@ -283,6 +283,8 @@ pub struct ConnectOptions {
     /// Certificates are not verified (`--insecure`): commands say so on the terminal
     /// and in their reports.
     pub insecure: bool,
+    /// permessage-deflate offered on every WebSocket handshake (`--compress`).
+    pub compress: crate::wire::Offer,
 }
 
 /// The read chunk: two or three frames of our contract's size. Larger messages are
@@ -305,6 +307,7 @@ impl Default for ConnectOptions {
             subprotocols: Vec::new(),
             tls: None,
             insecure: false,
+            compress: crate::wire::Offer::Off,
         }
     }
 }

@@ -1,19 +1,102 @@
 //! Connecting to a WebSocket server, timed, with failures sorted by kind.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_util::{Sink, Stream};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::{SEC_WEBSOCKET_PROTOCOL, USER_AGENT};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use super::target::ConnectOptions;
+use crate::wire::{Agreed, Offer, WireSocket, WireStats};
 
-pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A client WebSocket: tungstenite's, or, when permessage-deflate was offered, one
+/// on the frame layer. Both read and write tungstenite's `Message`.
+pub enum Socket {
+    Plain(WebSocketStream<MaybeTlsStream<TcpStream>>),
+    Deflate(WireSocket<MaybeTlsStream<TcpStream>>),
+}
+
+impl Socket {
+    /// The permessage-deflate parameters the server agreed, if any.
+    pub fn compression(&self) -> Option<Agreed> {
+        match self {
+            Socket::Plain(_) => None,
+            Socket::Deflate(socket) => socket.agreed(),
+        }
+    }
+
+    /// What crossed the wire, on a socket that counts it (the frame-layer one).
+    pub fn wire_stats(&self) -> Option<WireStats> {
+        match self {
+            Socket::Plain(_) => None,
+            Socket::Deflate(socket) => Some(socket.stats()),
+        }
+    }
+
+    /// Sends a close frame (once) and flushes it.
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), tungstenite::Error> {
+        match self {
+            Socket::Plain(socket) => socket.close(frame).await,
+            Socket::Deflate(socket) => {
+                use futures_util::SinkExt;
+                socket.send(Message::Close(frame)).await?;
+                socket.close().await
+            }
+        }
+    }
+}
+
+impl Stream for Socket {
+    type Item = Result<Message, tungstenite::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_next(cx),
+            Socket::Deflate(s) => Pin::new(s).poll_next(cx),
+        }
+    }
+}
+
+impl Sink<Message> for Socket {
+    type Error = tungstenite::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_ready(cx),
+            Socket::Deflate(s) => Pin::new(s).poll_ready(cx),
+        }
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).start_send(item),
+            Socket::Deflate(s) => Pin::new(s).start_send(item),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_flush(cx),
+            Socket::Deflate(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_close(cx),
+            Socket::Deflate(s) => Pin::new(s).poll_close(cx),
+        }
+    }
+}
 
 /// The User-Agent of every request this crate's clients make.
 pub const AGENT: &str = concat!("livegames/", env!("CARGO_PKG_VERSION"));
@@ -37,6 +120,10 @@ pub enum ConnectError {
     Handshake { status: u16, said: String },
     #[error("subprotocol: {0}")]
     Subprotocol(String),
+    /// The server's answer to our permessage-deflate offer is not one a client may
+    /// accept (RFC 7692: the client fails the connection).
+    #[error("permessage-deflate: {0}")]
+    Extension(String),
     #[error("bad URL: {0}")]
     Url(String),
     #[error("{0}")]
@@ -52,6 +139,7 @@ impl ConnectError {
             ConnectError::Tls { kind, .. } => format!("tls_{kind}"),
             ConnectError::Handshake { status, .. } => format!("handshake_{status}"),
             ConnectError::Subprotocol(_) => "subprotocol".into(),
+            ConnectError::Extension(_) => "extension".into(),
             ConnectError::Url(_) => "bad_url".into(),
             ConnectError::Io(_) => "io".into(),
         }
@@ -63,7 +151,7 @@ const BODY_SHOWN: usize = 120;
 
 /// What a refused handshake's answer said, as `: ...` for the error's sentence: the
 /// body's first line, escaped and cut; on a 404 for a bare host, where streams live.
-fn what_the_refusal_said(
+pub(super) fn what_the_refusal_said(
     status: u16,
     content_type: Option<&str>,
     body: Option<&[u8]>,
@@ -148,6 +236,12 @@ pub struct Connected {
 /// read buffer and message cap, and no write buffering (each send goes out at once).
 pub async fn connect(url: &Url, options: &ConnectOptions) -> Result<Connected, ConnectError> {
     let request = handshake(url, options)?;
+    if options.compress != Offer::Off {
+        let attempt = super::upgrade::connect(url, request, options);
+        return tokio::time::timeout(options.connect_timeout, attempt)
+            .await
+            .unwrap_or(Err(ConnectError::Timeout(options.connect_timeout)));
+    }
     let mut config = WebSocketConfig::default()
         .read_buffer_size(options.read_buffer)
         .write_buffer_size(0);
@@ -162,7 +256,7 @@ pub async fn connect(url: &Url, options: &ConnectOptions) -> Result<Connected, C
         Err(_) => Err(ConnectError::Timeout(options.connect_timeout)),
         Ok(Err(e)) => Err(classify(e, &options.subprotocols, url)),
         Ok(Ok((socket, response))) => Ok(Connected {
-            socket,
+            socket: Socket::Plain(socket),
             connect_time: started.elapsed(),
             subprotocol: response
                 .headers()

@@ -43,6 +43,8 @@ pub struct WireStats {
     pub bytes_read: u64,
     /// Bytes written to the socket.
     pub bytes_written: u64,
+    /// Bytes of the data messages read, as delivered (inflated).
+    pub message_bytes_read: u64,
     /// Messages that arrived compressed.
     pub inflated: u64,
     /// Time spent inflating them.
@@ -410,6 +412,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
         } else {
             data
         };
+        self.stats.message_bytes_read += data.len() as u64;
         Ok(if text {
             Message::Text(Utf8Bytes::try_from(data)?)
         } else {

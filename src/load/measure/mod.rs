@@ -6,6 +6,7 @@
 //! and this process's own cost ([`host`]).
 
 pub mod collector;
+pub mod compression;
 pub mod gauges;
 pub mod hdrlog;
 pub mod host;

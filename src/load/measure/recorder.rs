@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::compression::CompressionCounts;
 use super::unreadable::{MAX_EXAMPLES, Unreadable, example, looks_like};
 
 /// Highest latency recorded: an hour. Larger values are clamped and counted.
@@ -234,6 +235,9 @@ pub struct Counters {
     /// What the first unreadable frame with a known look looked like (socket.io, MQTT…).
     #[serde(default)]
     pub unreadable_looks_like: Option<String>,
+    /// What permessage-deflate came to, on a run that offered it (`--compress`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<CompressionCounts>,
     /// The ping/pong exchange with the shortest round trip: (round trip µs, server
     /// clock minus local clock µs). The offset is known to within half that round trip.
     #[serde(skip)]
@@ -289,6 +293,37 @@ impl Counters {
         if let Some((rtt, offset)) = o.best_offset {
             self.observe_offset(rtt, offset);
         }
+        if let Some(theirs) = &o.compression {
+            self.compression
+                .get_or_insert_with(Default::default)
+                .add(theirs);
+        }
+    }
+
+    /// A connection that offered permessage-deflate opened: whether the server agreed.
+    pub fn compression_agreed(&mut self, offered: &str, agreed: Option<crate::wire::Agreed>) {
+        let c = self.compression.get_or_insert_with(|| CompressionCounts {
+            offered: offered.to_owned(),
+            ..CompressionCounts::default()
+        });
+        match agreed {
+            Some(agreed) => {
+                c.agreed_conns += 1;
+                if c.agreed.is_none() {
+                    c.agreed = Some(agreed.header());
+                }
+            }
+            None => c.declined_conns += 1,
+        }
+    }
+
+    /// A frame-layer socket closed: what crossed its wire.
+    pub fn wire_counted(&mut self, stats: crate::wire::WireStats) {
+        let c = self.compression.get_or_insert_with(Default::default);
+        c.wire_bytes += stats.bytes_read;
+        c.message_bytes += stats.message_bytes_read;
+        c.inflated += stats.inflated;
+        c.inflate_micros += stats.inflate_nanos / 1000;
     }
 
     /// Keeps the clock-offset estimate of the tightest exchange (NTP's rule).

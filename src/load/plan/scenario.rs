@@ -66,6 +66,9 @@ pub struct Scenario {
     pub insecure: bool,
     #[serde(default, deserialize_with = "opt_size")]
     pub max_message: Option<usize>,
+    /// permessage-deflate offered (`"on"`, `"no-context"`).
+    #[serde(default)]
+    pub compress: Option<crate::wire::Offer>,
     #[serde(default)]
     pub subscribe: Option<String>,
     #[serde(default)]

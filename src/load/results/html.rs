@@ -369,6 +369,13 @@ fn totals_section(summary: &LoadSummary) -> String {
         ),
         ("pings / pongs", format!("{} / {}", c.pings_sent, c.pongs)),
         (
+            "compression (permessage-deflate)",
+            c.compression
+                .as_ref()
+                .map(|z| z.observed())
+                .unwrap_or_else(|| "not offered".into()),
+        ),
+        (
             "generator CPU",
             summary
                 .generator_cpu_percent

@@ -78,7 +78,7 @@ pub fn run_checks(summary: &LoadSummary) -> Vec<RunCheck> {
         }];
     }
     let c = &summary.totals.counts;
-    vec![
+    let mut checks = vec![
         RunCheck {
             name: "connections",
             passed: c.users_connected >= summary.conns as u64,
@@ -86,7 +86,17 @@ pub fn run_checks(summary: &LoadSummary) -> Vec<RunCheck> {
         },
         frames_check(c),
         stayed_check(c, summary.drops_allowed),
-    ]
+    ];
+    // Offered (`--compress`): a run that meant to measure compression and got none
+    // did not measure it.
+    if let Some(z) = c.compression.as_ref().filter(|z| !z.offered.is_empty()) {
+        checks.push(RunCheck {
+            name: "compression",
+            passed: z.agreed_everywhere(),
+            observed: z.observed(),
+        });
+    }
+    checks
 }
 
 /// Every user that connected stayed connected to the end, or came back: a run whose

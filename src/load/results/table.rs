@@ -168,6 +168,9 @@ impl LoadSummary {
         if let Some(p) = &self.subprotocol {
             let _ = writeln!(out, "  subprotocol: {p}");
         }
+        if let Some(z) = &self.totals.counts.compression {
+            let _ = writeln!(out, "  compression: {}", z.observed());
+        }
         if !self.tls_verified {
             let _ = writeln!(
                 out,

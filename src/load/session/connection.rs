@@ -183,7 +183,11 @@ impl<'a> Connection<'a> {
     /// into the user's task twice (the argument and the body's local), beside what
     /// the handshake left there.
     pub async fn run(mut self: Box<Self>) -> End {
-        self.stream().await
+        let end = self.stream().await;
+        if let Some(stats) = self.socket.wire_stats() {
+            self.record(|r| r.counters.wire_counted(stats));
+        }
+        end
     }
 
     async fn stream(&mut self) -> End {

@@ -60,6 +60,25 @@ impl Link {
         }
     }
 
+    /// The WebSocket underneath, if this link has one.
+    fn websocket(&self) -> Option<&Socket> {
+        match self {
+            Link::Ws(socket) => Some(socket),
+            Link::SocketIo(sio) => Some(sio.socket()),
+            Link::Sse(_) => None,
+        }
+    }
+
+    /// The permessage-deflate parameters the server agreed, if any.
+    pub fn compression(&self) -> Option<crate::wire::Agreed> {
+        self.websocket().and_then(Socket::compression)
+    }
+
+    /// What crossed the wire, when the socket counts it.
+    pub fn wire_stats(&self) -> Option<crate::wire::WireStats> {
+        self.websocket().and_then(Socket::wire_stats)
+    }
+
     pub async fn close(&mut self) {
         match self {
             Link::Ws(socket) => {

@@ -75,6 +75,10 @@ impl SocketIo {
         }
     }
 
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
     pub async fn next(&mut self) -> Option<Result<Message, tungstenite::Error>> {
         loop {
             let message = match self.socket.next().await? {

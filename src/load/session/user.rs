@@ -206,6 +206,10 @@ impl VirtualUser {
                 connected.connect_time.as_micros() as i64,
             );
         });
+        if let Some(offered) = self.config.connect.compress.header() {
+            let agreed = connected.link.compression();
+            self.record(|r| r.counters.compression_agreed(offered, agreed));
+        }
         if let Some(picked) = connected.subprotocol {
             let _ = self.gauges.subprotocol.set(picked);
         }
