@@ -37,6 +37,8 @@ mod serve_store;
 mod serve_shutdown;
 // The serve binary as a process: signals with its log output gone, a paused process.
 mod serve_process;
+// permessage-deflate at both ends: load vs PyPI's websockets and serve, and back.
+mod compression;
 // load against in-process servers: figures match what the servers did.
 mod load_measures;
 // Verdicts that say what was measured: frames by kind, drops, shares, back-off.

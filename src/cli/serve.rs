@@ -164,6 +164,12 @@ pub struct ServeArgs {
     /// with 1008. 0 turns the limit off.
     #[arg(long, default_value_t = DEFAULT_CLIENT_RATE)]
     pub client_rate: u32,
+    /// permessage-deflate for WebSocket clients that offer it: `shared` compresses
+    /// each broadcast frame once for every such client (no context kept between
+    /// frames), `per-client` keeps a compressor per client (better ratio, its memory
+    /// and CPU per client), `off` declines.
+    #[arg(long, value_enum, default_value = "shared", value_name = "MODE")]
+    pub ws_compress: crate::wire::ServerMode,
     /// Bearer token for /admin; the admin API is off without one.
     #[arg(long, env = "LIVEGAMES_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -289,6 +295,7 @@ impl ServeArgs {
             ws: crate::serve::WsSettings {
                 write_timeout: self.write_timeout,
                 inbound: crate::serve::stream::inbound::InboundRate::per_second(self.client_rate),
+                deflate: self.ws_compress,
                 ..defaults.ws
             },
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),

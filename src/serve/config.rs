@@ -120,6 +120,7 @@ impl Default for ServeConfig {
                 write_timeout: Duration::from_secs(5),
                 close_grace: Duration::from_secs(2),
                 inbound: InboundRate::per_second(DEFAULT_CLIENT_RATE),
+                deflate: crate::wire::ServerMode::Shared,
             },
             socket_send_buffer: Some(64 * 1024),
             admin_token: None,
@@ -177,6 +178,8 @@ pub struct WsSettings {
     pub close_grace: Duration,
     /// Client frames admitted per connection; None: no limit.
     pub inbound: Option<InboundRate>,
+    /// How permessage-deflate offers are taken (`--ws-compress`).
+    pub deflate: crate::wire::ServerMode,
 }
 
 /// Client frames per second per connection. The contract's only client frame is a

@@ -167,18 +167,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
                 )));
             }
         };
-        if matches!(opcode, OpCode::Data(_)) && self.compresses() && payload.len() >= COMPRESS_FROM
-        {
-            let compressed = self.compress(&payload);
+        match opcode {
+            OpCode::Data(_) => self.queue_data(opcode, &payload),
+            OpCode::Control(_) => self.queue_frame(opcode, false, &payload),
+        }
+        Ok(())
+    }
+
+    /// Queues a text message from its bytes (which the caller knows are UTF-8: a
+    /// frame it serialized), compressed as [`Sink::start_send`] would.
+    pub fn feed_text(&mut self, text: &[u8]) {
+        self.queue_data(OpCode::Data(Data::Text), text);
+    }
+
+    fn queue_data(&mut self, opcode: OpCode, payload: &[u8]) {
+        if self.compresses() && payload.len() >= COMPRESS_FROM {
+            let compressed = self.compress(payload);
             // A message compressed on its own may go out as it was when that is
             // shorter; with a kept context the peer must see every compressed byte.
             if compressed.len() < payload.len() || !self.sends_without_context() {
                 self.queue_frame(opcode, true, &compressed);
-                return Ok(());
+                return;
             }
         }
-        self.queue_frame(opcode, false, &payload);
-        Ok(())
+        self.queue_frame(opcode, false, payload);
     }
 
     fn compresses(&self) -> bool {
@@ -444,9 +456,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
                     max_size: max,
                 }))
             }
+            // The InflateError stays inside, for callers that name failures by kind.
             Err(e @ InflateError::Corrupt(_)) => Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                e.to_string(),
+                e,
             ))),
         }
     }

@@ -745,6 +745,13 @@ fn io_kind(e: &tungstenite::Error) -> String {
     use tungstenite::Error;
     match e {
         Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset => "reset".into(),
+        Error::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|e| e.is::<crate::wire::deflate::InflateError>()) =>
+        {
+            "bad_deflate".into()
+        }
         Error::Protocol(_) => "protocol_error".into(),
         Error::Capacity(_) => "message_too_large".into(),
         Error::Io(_) => "io".into(),

@@ -4,6 +4,7 @@
 //! injection API ([`admin`]) and the dashboard's files ([`dashboard`]).
 
 pub mod admin;
+mod client_socket;
 pub mod dashboard;
 pub mod probes;
 pub mod rest;

@@ -9,14 +9,15 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
+use super::client_socket::{self, ClientSocket};
 use crate::contract::{
     ClientFrame, ErrorBody, ErrorCode, Frame, FrameType, GameId, MAX_CLIENT_FRAME_BYTES,
     UnixMicros, close,
@@ -40,11 +41,27 @@ pub struct WsQuery {
     epoch: Option<String>,
 }
 
+/// The connection's upgrade handle, cloned before axum's extractor takes it: a
+/// client that agrees permessage-deflate is upgraded here, onto the frame layer.
+pub struct UpgradeHandle(Option<hyper::upgrade::OnUpgrade>);
+
+impl<S: Send + Sync> FromRequestParts<S> for UpgradeHandle {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts.extensions.get::<hyper::upgrade::OnUpgrade>().cloned(),
+        ))
+    }
+}
+
 pub async fn upgrade(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     uri: Uri,
     Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    UpgradeHandle(handle): UpgradeHandle,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     // An id that does not even decode (invalid UTF-8) still gets the protocol's answer
@@ -65,6 +82,29 @@ pub async fn upgrade(
     };
     let settings = state.0.ws;
     let hold = state.0.shutdown.hold();
+    if let (Some(agreed), Some(handle)) = (
+        client_socket::agreed_for(&headers, settings.deflate),
+        handle,
+    ) {
+        // axum's extractor checked the request; the upgrade is ours from here.
+        drop(upgrade);
+        let (response, socket) = client_socket::upgrade(
+            &headers,
+            handle,
+            agreed,
+            settings.read_buffer,
+            MAX_CLIENT_FRAME_BYTES,
+        );
+        state.0.metrics.ws_deflate_connections.inc();
+        tokio::spawn(async move {
+            if let Some(socket) = socket.await {
+                serve_socket(state, socket, raw_id, query).await;
+            }
+            drop(permit);
+            drop(hold);
+        });
+        return response;
+    }
     upgrade
         // Chosen when offered; a client that offers none gets none (RFC 6455 4.2.2).
         .protocols([crate::contract::SUBPROTOCOL])
@@ -74,7 +114,7 @@ pub async fn upgrade(
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
-            serve_socket(state, socket, raw_id, query).await;
+            serve_socket(state, ClientSocket::Plain(socket), raw_id, query).await;
             drop(permit);
             drop(hold);
         })
@@ -117,14 +157,16 @@ enum End {
 
 struct Connection {
     state: AppState,
-    socket: WebSocket,
+    socket: ClientSocket,
+    /// What a frame-layer socket had counted when last added to the metrics.
+    wire_counted: crate::wire::WireStats,
     channel: Arc<GameChannel>,
     /// The seq of the last data-bearing frame this client was sent.
     last_seq: u64,
     inbound: Option<InboundLimit>,
 }
 
-async fn serve_socket(state: AppState, mut socket: WebSocket, raw_id: String, query: WsQuery) {
+async fn serve_socket(state: AppState, mut socket: ClientSocket, raw_id: String, query: WsQuery) {
     let WsQuery { since, epoch } = query;
     let channel = match GameId::parse(&raw_id) {
         Ok(id) => state.0.hub.get(&id),
@@ -149,6 +191,7 @@ async fn serve_socket(state: AppState, mut socket: WebSocket, raw_id: String, qu
     let mut conn = Connection {
         state: state.clone(),
         socket,
+        wire_counted: Default::default(),
         channel,
         last_seq: subscription.seq,
         inbound: state
@@ -181,7 +224,7 @@ async fn serve_socket(state: AppState, mut socket: WebSocket, raw_id: String, qu
     metrics.ws_connections.dec();
 }
 
-async fn reject_unknown_game(state: &AppState, socket: &mut WebSocket, raw_id: &str) {
+async fn reject_unknown_game(state: &AppState, socket: &mut ClientSocket, raw_id: &str) {
     let shown = crate::text::cut(raw_id, 64);
     let (code, message) = match GameId::parse(raw_id) {
         Ok(_) => (
@@ -361,8 +404,10 @@ impl Connection {
         let replayed_up_to = self.last_seq;
         let fresh = |out: &&Outgoing| !(out.kind.is_data_bearing() && out.seq <= replayed_up_to);
         let (mut bytes, mut sent, mut last_seq) = (0u64, 0u64, replayed_up_to);
+        let mut wire = 0u64;
         for out in batch.iter().filter(fresh) {
             bytes += out.text.len() as u64;
+            wire += client_socket::wire_size(out.text.len());
             sent += 1;
             if out.kind.is_data_bearing() {
                 last_seq = out.seq;
@@ -373,9 +418,10 @@ impl Connection {
         let handed_over = AtomicU64::new(replayed_up_to);
         let outcome = {
             let socket = &mut self.socket;
+            let metrics = &self.state.0.metrics;
             let write = async {
                 for out in batch.iter().filter(fresh) {
-                    socket.feed(Message::Text(out.text.clone())).await?;
+                    socket.feed_broadcast(out, metrics).await?;
                     if out.kind.is_data_bearing() {
                         handed_over.store(out.seq, Ordering::Relaxed);
                     }
@@ -396,6 +442,17 @@ impl Connection {
                 let metrics = &self.state.0.metrics;
                 metrics.ws_frames_sent.inc_by(sent);
                 metrics.ws_bytes_sent.inc_by(bytes);
+                // A frame-layer socket counts what it wrote; tungstenite's is computed.
+                if let Some(stats) = self.socket.wire_stats() {
+                    let before = std::mem::replace(&mut self.wire_counted, stats);
+                    wire = stats.bytes_written - before.bytes_written;
+                    // A compressor of its own (per client): its time is this socket's.
+                    let nanos = stats.deflate_nanos - before.deflate_nanos;
+                    if nanos > 0 {
+                        metrics.ws_deflate_seconds.inc_by(nanos as f64 / 1e9);
+                    }
+                }
+                metrics.ws_wire_bytes_sent.inc_by(wire);
                 let now = Instant::now();
                 for out in batch {
                     metrics
@@ -425,6 +482,7 @@ impl Connection {
                 kind: FrameType::Snapshot,
                 text,
                 published: now,
+                deflated: Default::default(),
             })
             .collect();
         self.write_batch(&batch).await

@@ -110,6 +110,9 @@ pub struct Metrics {
     pub ws_rejected: Family<ReasonLabel, Counter>,
     pub ws_frames_sent: Counter,
     pub ws_bytes_sent: Counter,
+    pub ws_wire_bytes_sent: Counter,
+    pub ws_deflate_connections: Counter,
+    pub ws_deflate_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     pub ws_closes: Family<CodeLabel, Counter>,
     pub slow_consumer_closes: Counter,
     pub ws_rate_limited: Counter,
@@ -158,6 +161,9 @@ impl Metrics {
             ws_rejected: Family::default(),
             ws_frames_sent: Counter::default(),
             ws_bytes_sent: Counter::default(),
+            ws_wire_bytes_sent: Counter::default(),
+            ws_deflate_connections: Counter::default(),
+            ws_deflate_seconds: Counter::default(),
             ws_closes: Family::default(),
             slow_consumer_closes: Counter::default(),
             ws_rate_limited: Counter::default(),
@@ -219,6 +225,12 @@ impl Metrics {
                 "Frames written to WebSocket clients";
             ws_bytes_sent: "ws_bytes_sent",
                 "Payload bytes written to WebSocket clients";
+            ws_wire_bytes_sent: "ws_wire_bytes_sent",
+                "Bytes written to WebSocket clients as they went on the wire: frame headers and payloads, compressed where agreed";
+            ws_deflate_connections: "ws_deflate_connections",
+                "WebSocket connections that agreed permessage-deflate";
+            ws_deflate_seconds: "ws_deflate_seconds",
+                "Time spent compressing frames for WebSocket clients (a shared broadcast frame is compressed once)";
             ws_closes: "ws_closes",
                 "WebSocket connections closed by the server, by close code";
             slow_consumer_closes: "ws_slow_consumer_closes",

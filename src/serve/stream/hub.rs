@@ -6,10 +6,11 @@
 //! subscriber that falls a full ring behind gets `Lagged` and is closed (4008).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use super::history::{History, Retained};
@@ -27,6 +28,10 @@ pub struct Outgoing {
     pub text: Utf8Bytes,
     /// When it was serialized, for the broadcast latency histogram.
     pub published: Instant,
+    /// The frame compressed on its own (permessage-deflate without context), made by
+    /// the first client that needs it and shared by all: None inside when
+    /// compressing does not make it shorter.
+    pub deflated: Arc<OnceLock<Option<Bytes>>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -229,6 +234,7 @@ impl GameChannel {
             kind,
             text,
             published: s.last_sent,
+            deflated: Arc::default(),
         });
     }
 
@@ -252,6 +258,7 @@ impl GameChannel {
             kind: FrameType::Heartbeat,
             text: text.into(),
             published: now,
+            deflated: Arc::default(),
         });
         true
     }
