@@ -21,7 +21,7 @@ type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 
 pub(super) enum ClientSocket {
     Plain(WebSocket),
-    Deflate(Box<WireSocket<Upgraded>>),
+    Deflate(WireSocket<Upgraded>),
 }
 
 /// What this module's errors carry: axum's, as the session expects.
@@ -218,14 +218,14 @@ pub(super) fn upgrade(
     }
     let socket = async move {
         let upgraded = on_upgrade.await.ok()?;
-        Some(ClientSocket::Deflate(Box::new(WireSocket::new(
+        Some(ClientSocket::Deflate(WireSocket::new(
             TokioIo::new(upgraded),
             Role::Server,
             Some(agreed),
             &[],
             read_buffer,
             max_message,
-        ))))
+        )))
     };
     (response, socket)
 }
