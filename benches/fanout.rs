@@ -4,6 +4,10 @@
 //! Run: `cargo bench --bench fanout` (all scenarios, about 6 minutes), or
 //! `cargo bench --bench fanout -- --clients 1000 --rate 20 --seconds 10` for one
 //! (`--server livegames` or `--server bare` for one server only).
+//! `--compress shared|per-client` runs livegames alone with `--ws-compress` so, its
+//! clients offering permessage-deflate as browsers do (`off`: they offer nothing, the
+//! same clients otherwise); `wire B/frame` is what serve wrote on the wire per frame
+//! delivered (its `livegames_ws_wire_bytes_sent_total`).
 //!
 //! Each server runs in its own process so its CPU time (from /proc) and memory (RSS)
 //! are its own. Clients run in this process, spread over the server's live games;
@@ -22,7 +26,6 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 mod common;
@@ -80,9 +83,15 @@ fn main() {
         .iter()
         .position(|a| a == "--server")
         .and_then(|i| args.get(i + 1));
+    let compress = args
+        .iter()
+        .position(|a| a == "--compress")
+        .and_then(|i| args.get(i + 1))
+        .map(|mode| mode.to_owned());
     let kinds: Vec<ServerKind> = [ServerKind::Bare, ServerKind::Raw, ServerKind::Livegames]
         .into_iter()
         .filter(|k| only.is_none_or(|name| k.name().starts_with(name.as_str())))
+        .filter(|k| compress.is_none() || matches!(k, ServerKind::Livegames))
         .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -94,8 +103,11 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
+    if let Some(mode) = &compress {
+        println!("compression: serve --ws-compress {mode}, clients offer permessage-deflate unless off");
+    }
     println!(
-        "{:<10} {:>7} {:>6} {:>11} {:>9} {:>9} {:>9} {:>13} {:>11} {:>7} {:>13}",
+        "{:<10} {:>7} {:>6} {:>11} {:>9} {:>9} {:>9} {:>13} {:>11} {:>7} {:>13} {:>13}",
         "server",
         "clients",
         "rate",
@@ -106,13 +118,17 @@ fn main() {
         "cpu-s/100k",
         "KiB/conn",
         "closed",
-        "client cpu-s"
+        "client cpu-s",
+        "wire B/frame"
     );
     for s in scenarios {
         for kind in kinds.iter().copied() {
-            let result = rt.block_on(run(kind, s));
+            let result = rt.block_on(run(kind, s, compress.as_deref()));
+            let wire = result
+                .wire_per_frame
+                .map_or_else(|| "n/a".to_owned(), |b| format!("{b:.0}"));
             println!(
-                "{:<10} {:>7} {:>6} {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>13.3} {:>11.1} {:>7} {:>13.3}",
+                "{:<10} {:>7} {:>6} {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>13.3} {:>11.1} {:>7} {:>13.3} {:>13}",
                 kind.name(),
                 s.clients,
                 s.rate,
@@ -123,7 +139,8 @@ fn main() {
                 result.cpu_per_100k,
                 result.kib_per_conn,
                 result.closed,
-                result.client_cpu_per_100k
+                result.client_cpu_per_100k,
+                wire
             );
         }
     }
@@ -159,11 +176,18 @@ struct Outcome {
     kib_per_conn: f64,
     /// Clients whose stream the server ended during the run (e.g. slow-consumer closes).
     closed: u64,
+    /// Bytes serve wrote on the wire per frame delivered (livegames only).
+    wire_per_frame: Option<f64>,
 }
 
-async fn start(kind: ServerKind, rate: f64) -> Server {
+async fn start(kind: ServerKind, rate: f64, compress: Option<&str>) -> Server {
     match kind {
-        ServerKind::Livegames => common::start_livegames(rate).await,
+        ServerKind::Livegames => match compress {
+            Some(mode) if mode != "off" => {
+                common::start_livegames_with(rate, &["--ws-compress", mode]).await
+            }
+            _ => common::start_livegames(rate).await,
+        },
         ServerKind::Bare | ServerKind::Raw => {
             let mode = if matches!(kind, ServerKind::Raw) {
                 "raw"
@@ -183,8 +207,25 @@ async fn start(kind: ServerKind, rate: f64) -> Server {
     }
 }
 
-async fn run(kind: ServerKind, s: Scenario) -> Outcome {
-    let server = start(kind, s.rate).await;
+/// serve's count of bytes written on the wire, from its /metrics.
+async fn wire_bytes_sent(server: &Server) -> Option<f64> {
+    let ws = url::Url::parse(server.urls.first()?).ok()?;
+    let metrics = format!("http://{}/metrics", ws.host_str()?.to_owned() + ":" + &ws.port()?.to_string());
+    let text = reqwest::get(metrics).await.ok()?.text().await.ok()?;
+    text.lines()
+        .find(|l| l.starts_with("livegames_ws_wire_bytes_sent_total "))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+async fn run(kind: ServerKind, s: Scenario, compress: Option<&str>) -> Outcome {
+    let server = start(kind, s.rate, compress).await;
+    let offer = match compress {
+        Some(mode) if mode != "off" => livegames::wire::Offer::On,
+        _ => livegames::wire::Offer::Off,
+    };
     let pid = server.child.id();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, rss_before) = proc_stats(pid);
@@ -203,6 +244,7 @@ async fn run(kind: ServerKind, s: Scenario) -> Outcome {
             .collect();
         tasks.push(tokio::spawn(clients(
             urls,
+            offer,
             measuring.clone(),
             stop.clone(),
             counters.clone(),
@@ -225,6 +267,7 @@ async fn run(kind: ServerKind, s: Scenario) -> Outcome {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (cpu0, rss_connected) = proc_stats(pid);
     let (client_cpu0, _) = proc_stats(std::process::id());
+    let wire0 = wire_bytes_sent(&server).await;
     measuring.store(true, Ordering::Relaxed);
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(s.seconds)).await;
@@ -232,6 +275,7 @@ async fn run(kind: ServerKind, s: Scenario) -> Outcome {
     let elapsed = t0.elapsed().as_secs_f64();
     let (cpu1, _) = proc_stats(pid);
     let (client_cpu1, _) = proc_stats(std::process::id());
+    let wire1 = wire_bytes_sent(&server).await;
     stop.cancel();
     let mut latencies = Vec::new();
     for t in tasks {
@@ -256,6 +300,9 @@ async fn run(kind: ServerKind, s: Scenario) -> Outcome {
         client_cpu_per_100k: (client_cpu1 - client_cpu0) / delivered.max(1.0) * 100_000.0,
         kib_per_conn: (rss_connected - rss_before).max(0.0) / s.clients as f64,
         closed: counters.closed.load(Ordering::Relaxed),
+        wire_per_frame: wire0
+            .zip(wire1)
+            .map(|(before, after)| (after - before) / delivered.max(1.0)),
     }
 }
 
@@ -270,6 +317,7 @@ struct Counters {
 /// Several clients on one task: read frames, record latency while measuring.
 async fn clients(
     urls: Vec<String>,
+    compress: livegames::wire::Offer,
     measuring: Arc<AtomicBool>,
     stop: tokio_util::sync::CancellationToken,
     counters: Arc<Counters>,
@@ -278,15 +326,19 @@ async fn clients(
     // tungstenite zero-fills its whole read buffer before every read attempt, and a
     // reader attempts two per frame (the frame, then WouldBlock): 1 KiB holds one
     // frame of either server without paying for 4 KiB of memset twice per frame.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(0);
+    // With an offer, the frame-layer client (which inflates) does the reading.
+    let options = livegames::client::ConnectOptions {
+        read_buffer: 1024,
+        compress,
+        ..Default::default()
+    };
     let mut streams = futures_util::stream::SelectAll::new();
     for url in urls {
-        let (ws, _) =
-            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
-                .await
-                .expect("client connects");
+        let url = url::Url::parse(&url).expect("a stream URL");
+        let ws = livegames::client::ws::connect(&url, &options)
+            .await
+            .expect("client connects")
+            .socket;
         connected.fetch_add(1, Ordering::Relaxed);
         streams.push(ws);
     }

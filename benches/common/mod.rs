@@ -21,6 +21,11 @@ impl Drop for Server {
 /// A release `livegames serve` with a near-frozen replay: its stream is the market
 /// ticks, `rate` per second per live game.
 pub async fn start_livegames(rate: f64) -> Server {
+    start_livegames_with(rate, &[]).await
+}
+
+/// [`start_livegames`] with more serve flags.
+pub async fn start_livegames_with(rate: f64, extra: &[&str]) -> Server {
     let mut c = Command::new(env!("CARGO_BIN_EXE_livegames"));
     c.args([
         "serve",
@@ -35,6 +40,7 @@ pub async fn start_livegames(rate: f64) -> Server {
         "--max-conns",
         "100000",
     ]);
+    c.args(extra);
     c.env("RUST_LOG", "warn,livegames::serve=info");
     let mut child = c
         .stdout(Stdio::piped())
