@@ -178,6 +178,11 @@ async fn the_list_shows_games_and_a_game_page_grows_then_closes_its_socket() {
         )
         .await;
     assert_eq!(metric(&server, "livegames_ws_connections ").await, 1.0);
+    // Chromium offers permessage-deflate: the page read its frames compressed.
+    assert_eq!(
+        metric(&server, "livegames_ws_deflate_connections_total").await,
+        1.0
+    );
     // For the README's picture, give the game a little time to make a big move; the
     // picture is taken either way.
     let has_moves = "(m => m.prob.length + m.price.length)(window.__livegames.chart().moves)";
