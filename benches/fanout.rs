@@ -104,7 +104,9 @@ fn main() {
             .unwrap_or(1)
     );
     if let Some(mode) = &compress {
-        println!("compression: serve --ws-compress {mode}, clients offer permessage-deflate unless off");
+        println!(
+            "compression: serve --ws-compress {mode}, clients offer permessage-deflate unless off"
+        );
     }
     println!(
         "{:<10} {:>7} {:>6} {:>11} {:>9} {:>9} {:>9} {:>13} {:>11} {:>7} {:>13} {:>13}",
@@ -210,7 +212,10 @@ async fn start(kind: ServerKind, rate: f64, compress: Option<&str>) -> Server {
 /// serve's count of bytes written on the wire, from its /metrics.
 async fn wire_bytes_sent(server: &Server) -> Option<f64> {
     let ws = url::Url::parse(server.urls.first()?).ok()?;
-    let metrics = format!("http://{}/metrics", ws.host_str()?.to_owned() + ":" + &ws.port()?.to_string());
+    let metrics = format!(
+        "http://{}/metrics",
+        ws.host_str()?.to_owned() + ":" + &ws.port()?.to_string()
+    );
     let text = reqwest::get(metrics).await.ok()?.text().await.ok()?;
     text.lines()
         .find(|l| l.starts_with("livegames_ws_wire_bytes_sent_total "))?

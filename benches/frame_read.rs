@@ -3,6 +3,9 @@
 //! server's shape from `--ts-field`/`--seq-field`), a full `serde_json::Value` (what
 //! `load` avoids), and the minimal client's substring search for `ts` (no validation).
 //!
+//! The last row is what permessage-deflate adds: the frame compressed on its own (as
+//! `serve --ws-compress shared` sends it) inflated with the thread's decompressor.
+//!
 //! Run: `cargo bench --bench frame_read` (a few seconds). Frames: benches/data, recorded
 //! from `livegames serve` (a 694-byte snapshot and a 472-byte update).
 
@@ -54,6 +57,25 @@ fn main() {
             nanos_per_read(read, snapshot)
         );
     }
+    let compressed = |frame: &str| {
+        let mut out = Vec::new();
+        livegames::wire::deflate::compress_one(frame.as_bytes(), &mut out);
+        out
+    };
+    let (update_z, snapshot_z) = (compressed(update), compressed(snapshot));
+    let inflate = |z: &[u8]| {
+        let mut out = Vec::with_capacity(1024);
+        livegames::wire::deflate::inflate_one(z, 1 << 20, &mut out).ok()?;
+        Some(out.len() as u64)
+    };
+    println!(
+        "{:<44} {:>10.0} {:>10.0}   ({} and {} bytes compressed)",
+        "inflate, compressed on its own",
+        nanos_per_read(&|_| inflate(&update_z), update),
+        nanos_per_read(&|_| inflate(&snapshot_z), snapshot),
+        update_z.len(),
+        snapshot_z.len()
+    );
 }
 
 /// The median over 5 batches of the time per read.

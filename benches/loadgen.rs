@@ -11,6 +11,9 @@
 //! each). `--protocol sse` measures Server-Sent Events instead: the same server's
 //! `/sse/live/{id}` streams, `load --protocol sse` against a minimal reqwest client
 //! that splits events and takes each one's `ts` (no peers: they speak WebSocket).
+//! `--compress` has `load` offer permessage-deflate (serve compresses each frame once
+//! for all such clients): its CPU per frame then includes inflating, against the same
+//! minimal client reading the same frames uncompressed (no peers).
 //!
 //! The server (release `livegames serve`) runs in its own process on CPU 0; each
 //! client is this benchmark started again with `--client`, on CPU 1 with a one-worker
@@ -92,7 +95,7 @@ fn main() {
     }
     // `--peers node,tsung`: only the peers whose names start so (`--peers none`: none).
     // The peers speak WebSocket only: none for `--protocol sse`.
-    let only_peers: Option<Vec<String>> = match sse_asked() {
+    let only_peers: Option<Vec<String>> = match sse_asked() || compress_asked() {
         true => Some(vec!["none".into()]),
         false => value("--peers").map(|list| list.split(',').map(str::to_owned).collect()),
     };
@@ -238,6 +241,9 @@ fn child(client: &str, urls: &[String], conns: usize, seconds: u64) -> Outcome {
     if sse_asked() {
         command.args(["--protocol", "sse"]);
     }
+    if compress_asked() {
+        command.arg("--compress");
+    }
     let out = command.output().expect("the client runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -377,6 +383,11 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
         vu: VuConfig {
             connect: ConnectOptions {
                 connect_timeout: Duration::from_secs(10),
+                compress: if compress_asked() {
+                    livegames::wire::Offer::On
+                } else {
+                    livegames::wire::Offer::Off
+                },
                 ..ConnectOptions::default()
             },
             idle_timeout: Duration::from_secs(30),
@@ -415,6 +426,13 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
         }
     })
     .await;
+    if compress_asked() {
+        let compression = summary.totals.counts.compression.as_ref();
+        assert!(
+            compression.is_some_and(|z| z.agreed_everywhere()),
+            "--compress: the server did not agree on every connection: {compression:?}"
+        );
+    }
     assert_eq!(
         summary.totals.counts.lost,
         Some(0),
@@ -425,6 +443,11 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
         .unwrap_or(f64::NAN)
         / 1000.0;
     window.outcome(conns, p99)
+}
+
+/// `--compress` on the command line.
+fn compress_asked() -> bool {
+    std::env::args().any(|a| a == "--compress")
 }
 
 /// `--protocol sse` on the command line.

@@ -8,6 +8,7 @@
 //! cargo run --example foreign_feed -- subscribe  # its own protocol and field names
 //! cargo run --example foreign_feed -- session    # connect, then subscribe, each acked
 //! cargo run --example foreign_feed -- socketio   # socket.io (Engine.IO v4)
+//! cargo run --example foreign_feed -- stomp      # STOMP 1.2 over WebSocket
 //! ```
 //!
 //! It prints where it listens and what it wants, then serves until Ctrl-C.
@@ -63,7 +64,7 @@ async fn main() {
             r#"--subscribe '{"op":"subscribe","game":"{game_id}"}' --seq-field /n --ts-field /t --ts-unit ms"#.to_owned(),
         ),
         _ => {
-            eprintln!("usage: foreign_feed token|tls|subscribe|session|socketio");
+            eprintln!("usage: foreign_feed token|tls|subscribe|session|socketio|stomp");
             std::process::exit(2);
         }
     };
@@ -93,6 +94,13 @@ async fn protocol_server(kind: &str) -> Option<()> {
         "socketio" => {
             let (addr, _) = fake::start_socket_io(every).await;
             (addr, "--protocol socketio --sio-event tick".to_owned())
+        }
+        "stomp" => {
+            let (addr, _) = fake::start_stomp(every).await;
+            (
+                addr,
+                "the session of scenarios/stomp-example.toml".to_owned(),
+            )
         }
         _ => return None,
     };

@@ -663,3 +663,56 @@ async fn msgpack_and_cbor_frames_are_decoded_and_read_at_the_same_pointers() {
     );
     assert!(!s.latency.contains_key("delivery"));
 }
+
+/// STOMP over WebSocket, through the CLI with the shipped scenarios/stomp-example.toml
+/// (its stage shortened): CONNECT, CONNECTED, SUBSCRIBE with a receipt, RECEIPT, then
+/// MESSAGE bodies measured at /body/seq and /body/ts with nothing lost, heart-beats
+/// passed over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stomp_session_subscribes_and_measures_message_bodies() {
+    let (addr, seen) = fake::start_stomp(Duration::from_millis(20)).await;
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/stomp-example.toml"),
+    )
+    .unwrap();
+    let short = shipped.replace(
+        "conns = 20\nduration = \"5s\"",
+        "conns = 3\nduration = \"2s\"",
+    );
+    assert_ne!(short, shipped, "the stage to shorten is in the scenario");
+    let dir = std::env::temp_dir().join(format!("livegames-stomp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("stomp.toml");
+    std::fs::write(&scenario, short).unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_livegames"))
+        .args([
+            "load",
+            &format!("ws://{addr}/ws"),
+            "--quiet",
+            "--json",
+            "--scenario",
+        ])
+        .arg(&scenario)
+        .arg("--report")
+        .arg(dir.join("report"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the run ends")
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(
+        seen.subscribed.load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+    let counts = &report["totals"];
+    assert!(counts["frames"].as_u64().unwrap() > 100, "{counts}");
+    assert_eq!(counts["lost"], 0, "{counts}");
+    assert_eq!(counts["unreadable"], serde_json::json!({}), "{counts}");
+    assert!(report["latency"]["delivery"]["count"].as_u64().unwrap() > 100);
+
+    let _ = std::fs::remove_dir_all(&dir);
+}

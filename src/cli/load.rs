@@ -103,10 +103,11 @@ pub struct LoadArgs {
     #[arg(long, value_enum, default_value = "ws")]
     pub protocol: Protocol,
     /// How frames are decoded before their fields are read: json (binary frames in
-    /// UTF-8 too), msgpack or cbor (binary frames decoded into the same pointers), text
-    /// or bytes (arrival only: nothing read).
-    #[arg(long, value_enum, default_value = "json")]
-    pub decode: Decode,
+    /// UTF-8 too), msgpack or cbor (binary frames decoded into the same pointers),
+    /// stomp (STOMP frames as JSON: /command, /headers/NAME, /body), text or bytes
+    /// (arrival only: nothing read) [default: json]
+    #[arg(long, value_enum)]
+    pub decode: Option<Decode>,
     /// socket.io: the namespace to connect to.
     #[arg(long, default_value = "/", value_name = "NAMESPACE")]
     pub sio_namespace: String,
@@ -302,7 +303,10 @@ impl LoadArgs {
             ws_ping_budget: self.ws_ping.budget(),
             drops_allowed: self.allow_drops,
             protocol: self.protocol,
-            decode: self.decode,
+            decode: self
+                .decode
+                .or(file.and_then(|f| f.decode))
+                .unwrap_or_default(),
             socketio: self.socketio()?,
             session: file.map(|f| f.session.clone()).unwrap_or_default(),
             replies: file.map(|f| f.reply.clone()).unwrap_or_default(),

@@ -103,6 +103,15 @@ impl Template {
         Ok(template)
     }
 
+    /// Reads a template sent as it is, not JSON (a STOMP frame): its placeholders must
+    /// be known; `{game_id}` is filled JSON-escaped, as everywhere.
+    pub fn parse_text(source: &str) -> Result<Template, TemplateError> {
+        Ok(Template {
+            parts: split(source)?,
+            source: source.to_owned(),
+        })
+    }
+
     /// The template as written.
     pub fn source(&self) -> &str {
         &self.source

@@ -20,6 +20,8 @@ use crate::wire::{Agreed, Offer, WireSocket, WireStats};
 
 /// A client WebSocket: tungstenite's, or, when permessage-deflate was offered, one
 /// on the frame layer. Both read and write tungstenite's `Message`.
+// Both variants hold a TLS stream and are about as large; callers box the Socket.
+#[allow(clippy::large_enum_variant)]
 pub enum Socket {
     Plain(WebSocketStream<MaybeTlsStream<TcpStream>>),
     Deflate(WireSocket<MaybeTlsStream<TcpStream>>),

@@ -5,7 +5,8 @@ Every 20 ms (`--every MS`) a score frame of about 300 bytes of JSON (`seq`, `ts`
 Unix microseconds) goes to every connection. `--no-compression` declines every
 offer. Prints `port N` first; when a connection ends, one JSON line: what was agreed
 (`Sec-WebSocket-Extensions` of the answer, null when declined), the bytes written to
-that connection's socket and how long it lasted. Serves until killed.
+that connection's socket, the frames sent to it, how long it lasted and its
+User-Agent. Serves until killed.
 """
 import argparse
 import asyncio
@@ -14,7 +15,7 @@ import time
 
 from websockets.asyncio.server import broadcast, serve
 
-CLIENTS = set()
+CLIENTS = {}  # connection -> its counters
 
 
 def frame(seq):
@@ -40,6 +41,8 @@ async def ticker(every):
     while True:
         seq += 1
         broadcast(CLIENTS, frame(seq))
+        for counter in CLIENTS.values():
+            counter["frames"] += 1
         await asyncio.sleep(every)
 
 
@@ -60,17 +63,19 @@ def counted(transport, counter):
 
 
 async def handler(ws):
-    counter = {"wire_bytes": 0}
+    counter = {"wire_bytes": 0, "frames": 0}
     counted(ws.transport, counter)
-    CLIENTS.add(ws)
+    CLIENTS[ws] = counter
     started = time.monotonic()
     try:
         await ws.wait_closed()
     finally:
-        CLIENTS.discard(ws)
+        CLIENTS.pop(ws, None)
         print(json.dumps({
+            "client": ws.request.headers.get("User-Agent"),
             "agreed": ws.response.headers.get("Sec-WebSocket-Extensions"),
             "wire_bytes": counter["wire_bytes"],
+            "frames": counter["frames"],
             "seconds": round(time.monotonic() - started, 3),
         }), flush=True)
 

@@ -405,3 +405,110 @@ pub async fn start_connect_then_subscribe(every: Duration) -> (SocketAddr, Sessi
     });
     (addr, seen)
 }
+
+/// A STOMP 1.2 broker over WebSocket, as RabbitMQ's Web-STOMP speaks it: picks the
+/// `v12.stomp` subprotocol when offered, wants `CONNECT` (or `STOMP`) first, answered
+/// `CONNECTED` (heart-beats from the server every 300 ms), then `SUBSCRIBE` with an
+/// `id` and a `destination` (a `receipt` header gets its `RECEIPT`), and only then
+/// sends `MESSAGE` frames whose JSON body has `seq` and `ts`. A frame out of order
+/// gets an `ERROR` frame and the connection closed. `subscribed` counts clients that
+/// got that far.
+pub async fn start_stomp(every: Duration) -> (SocketAddr, SessionSeen) {
+    use livegames::load::session::stomp::{self, Stomp};
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = SessionSeen::default();
+    let shared = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let seen = shared.clone();
+            tokio::spawn(async move {
+                // tungstenite's callback type fixes the error type.
+                #[allow(clippy::result_large_err)]
+                let pick = |request: &Request, mut response: Response| {
+                    let offered = request
+                        .headers()
+                        .get("sec-websocket-protocol")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.split(',').any(|p| p.trim() == "v12.stomp"));
+                    if offered {
+                        response
+                            .headers_mut()
+                            .insert("sec-websocket-protocol", "v12.stomp".parse().unwrap());
+                    }
+                    Ok(response)
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, pick).await else {
+                    return;
+                };
+                let mut subscription: Option<(String, String)> = None;
+                let mut connected = false;
+                let mut seq = 0u64;
+                let mut messages = tokio::time::interval(every);
+                let mut beats = tokio::time::interval(Duration::from_millis(300));
+                loop {
+                    tokio::select! {
+                        incoming = ws.next() => {
+                            let bytes = match incoming {
+                                Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+                                Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
+                                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                                Some(Ok(_)) => continue,
+                            };
+                            let frame = match stomp::read(&bytes) {
+                                Some(Stomp::Frame(frame)) => frame,
+                                Some(Stomp::HeartBeat) => continue,
+                                None => serde_json::Value::Null,
+                            };
+                            let header = |name: &str| frame["headers"][name].as_str().map(str::to_owned);
+                            let answer = match (frame["command"].as_str(), connected, &subscription) {
+                                (Some("CONNECT" | "STOMP"), false, _)
+                                    if header("accept-version").is_some_and(|v| v.split(',').any(|v| v == "1.2")) =>
+                                {
+                                    connected = true;
+                                    "CONNECTED\nversion:1.2\nheart-beat:300,0\nserver:fake-stomp/1.0\n\n\0".to_owned()
+                                }
+                                (Some("SUBSCRIBE"), true, None) => match (header("id"), header("destination")) {
+                                    (Some(id), Some(destination)) => {
+                                        subscription = Some((id, destination));
+                                        seen.subscribed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                        match header("receipt") {
+                                            Some(receipt) => format!("RECEIPT\nreceipt-id:{receipt}\n\n\0"),
+                                            None => continue,
+                                        }
+                                    }
+                                    _ => "ERROR\nmessage:SUBSCRIBE needs id and destination\n\n\0".to_owned(),
+                                },
+                                (Some("DISCONNECT"), _, _) => return,
+                                _ => "ERROR\nmessage:unexpected frame\n\n\0".to_owned(),
+                            };
+                            let failed = answer.starts_with("ERROR");
+                            if ws.send(Message::Text(answer.into())).await.is_err() || failed {
+                                let _ = ws.close(None).await;
+                                return;
+                            }
+                        }
+                        _ = messages.tick(), if subscription.is_some() => {
+                            seq += 1;
+                            let (id, destination) = subscription.clone().unwrap_or_default();
+                            let message = format!(
+                                "MESSAGE\ndestination:{destination}\nsubscription:{id}\nmessage-id:{seq}\ncontent-type:application/json\n\n{{\"seq\":{seq},\"ts\":{}}}\0",
+                                now_micros()
+                            );
+                            if ws.send(Message::Text(message.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        _ = beats.tick(), if connected => {
+                            if ws.send(Message::Text("\n".into())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}

@@ -16,6 +16,8 @@ pub enum Unreadable {
     NotMsgpack,
     /// A binary frame `--decode cbor` could not decode.
     NotCbor,
+    /// A frame `--decode stomp` could not read as a STOMP frame.
+    NotStomp,
 }
 
 impl Unreadable {
@@ -27,6 +29,7 @@ impl Unreadable {
             Unreadable::NoFields => "no_fields",
             Unreadable::NotMsgpack => "not_msgpack",
             Unreadable::NotCbor => "not_cbor",
+            Unreadable::NotStomp => "not_stomp",
         }
     }
 
@@ -38,6 +41,7 @@ impl Unreadable {
             "no_fields" => "JSON without the seq or ts fields the run reads",
             "not_msgpack" => "not MessagePack",
             "not_cbor" => "not CBOR",
+            "not_stomp" => "not STOMP frames",
             _ => "unreadable",
         }
     }

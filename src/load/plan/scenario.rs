@@ -66,6 +66,9 @@ pub struct Scenario {
     pub insecure: bool,
     #[serde(default, deserialize_with = "opt_size")]
     pub max_message: Option<usize>,
+    /// How frames are decoded (`"stomp"`, `"msgpack"`, ...), as `--decode`.
+    #[serde(default)]
+    pub decode: Option<crate::load::session::frame::Decode>,
     /// permessage-deflate offered (`"on"`, `"no-context"`).
     #[serde(default)]
     pub compress: Option<crate::wire::Offer>,
@@ -236,6 +239,9 @@ fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
 struct StepSpec {
     #[serde(default)]
     send: Option<String>,
+    /// Sent as it is, not JSON (STOMP frames, line protocols).
+    #[serde(default)]
+    send_text: Option<String>,
     #[serde(default)]
     wait_for: Option<String>,
     #[serde(default)]
@@ -255,10 +261,16 @@ fn session<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Step>, D::Error> {
 }
 
 fn step(spec: StepSpec) -> Result<Step, String> {
-    match (spec.send, spec.wait_for) {
-        (Some(send), None) if spec.equals.is_none() && spec.timeout.is_none() => Ok(Step::Send(
-            Template::parse(&send).map_err(|e| e.to_string())?,
-        )),
+    let send = match (spec.send, spec.send_text) {
+        (Some(json), None) => Some(Template::parse(&json).map_err(|e| e.to_string())?),
+        (None, Some(text)) => Some(Template::parse_text(&text).map_err(|e| e.to_string())?),
+        (None, None) => None,
+        (Some(_), Some(_)) => return Err("give `send` (JSON) or `send_text`, not both".into()),
+    };
+    match (send, spec.wait_for) {
+        (Some(send), None) if spec.equals.is_none() && spec.timeout.is_none() => {
+            Ok(Step::Send(send))
+        }
         (None, Some(pointer)) => Ok(Step::Wait {
             want: frame_match(pointer, spec.equals)?,
             timeout: spec.timeout.unwrap_or(DEFAULT_WAIT),
@@ -346,6 +358,14 @@ mod tests {
             matches!(&s.session[2], Step::Wait { want, .. } if want.equals == Some(serde_json::json!("ok")))
         );
         assert_eq!(s.reply[0].when.describe(), "/type = \"ping\"");
+        // Text frames (STOMP) go out as written, NUL included; `decode` names a decoder.
+        let stomp: Scenario =
+            toml::from_str("decode = \"stomp\"\n[[session]]\nsend_text = \"CONNECT\\n\\n\\u0000\"\n[[stages]]\nconns = 1\nduration = \"1s\"\n").unwrap();
+        assert_eq!(
+            stomp.decode,
+            Some(crate::load::session::frame::Decode::Stomp)
+        );
+        assert!(matches!(&stomp.session[0], Step::Send(t) if t.source() == "CONNECT\n\n\0"));
         for (bad, said) in [
             (
                 "[[session]]\nsend = '{\"a\":\"{nope}\"}'\n",
@@ -360,6 +380,12 @@ mod tests {
                 "exactly one of",
             ),
             ("[[reply]]\nwhen = \"/t\"\n", "missing field `send`"),
+            (
+                "[[session]]\nsend = \"CONNECT\\n\\n\"\n",
+                "not JSON once its placeholders are filled in",
+            ),
+            ("[[session]]\nsend = '{}'\nsend_text = 'x'\n", "not both"),
+            ("decode = \"yaml\"\n", "unknown variant `yaml`"),
         ] {
             let e = parse(
                 "s.toml",

@@ -14,6 +14,7 @@ use super::config::VuConfig;
 use super::frame::Decode;
 use super::link::Link;
 use super::script::{Match, Step};
+use super::stomp::{self, Stomp};
 use super::timer::{on_timer_grid, timer_slot};
 use crate::client::template::Fill;
 use crate::contract::FrameType;
@@ -367,6 +368,14 @@ impl<'a> Connection<'a> {
                 };
                 Some(lost(&format!("close_{code}"), said))
             }
+            Some(Ok(Message::Text(text))) if self.user.config.decode == Decode::Stomp => {
+                self.on_stomp(text.as_bytes());
+                None
+            }
+            Some(Ok(Message::Binary(bytes))) if self.user.config.decode == Decode::Stomp => {
+                self.on_stomp(&bytes);
+                None
+            }
             Some(Ok(Message::Text(text))) => {
                 self.on_frame();
                 // A server's own ping is answered, not measured.
@@ -441,6 +450,44 @@ impl<'a> Connection<'a> {
         }
     }
 
+    /// A STOMP frame: a heart-beat keeps the link alive; a frame is read as JSON,
+    /// answered when a reply matches it, measured otherwise.
+    fn on_stomp(&mut self, bytes: &[u8]) {
+        let frame = match stomp::read(bytes) {
+            Some(Stomp::HeartBeat) => {
+                self.last_frame = Instant::now();
+                return;
+            }
+            Some(Stomp::Frame(frame)) => frame.to_string(),
+            None => {
+                self.on_frame();
+                return self.record(|r| {
+                    r.counters.frames += 1;
+                    r.counters.bytes += bytes.len() as u64;
+                    r.counters.unreadable_frame(Unreadable::NotStomp, bytes);
+                });
+            }
+        };
+        self.on_frame();
+        let config = self.user.config;
+        match config.replies.iter().find(|r| r.when.matches(&frame)) {
+            Some(reply) => self.reply = Some(reply.send.render(&self.fill(0))),
+            None => self.measure(&frame, bytes.len(), Instant::now()),
+        }
+    }
+
+    /// What a session step matches a frame against: its text, or for `--decode
+    /// stomp` the frame as JSON (None: a heart-beat or not a frame).
+    fn session_view<'t>(&self, bytes: &'t [u8]) -> Option<std::borrow::Cow<'t, str>> {
+        match self.user.config.decode {
+            Decode::Stomp => match stomp::read(bytes)? {
+                Stomp::Frame(frame) => Some(frame.to_string().into()),
+                Stomp::HeartBeat => None,
+            },
+            _ => std::str::from_utf8(bytes).ok().map(Into::into),
+        }
+    }
+
     /// A binary frame, read as `--decode` says: JSON in UTF-8 by default,
     /// MessagePack or CBOR decoded into the same pointers, or arrival only.
     fn on_binary(&mut self, bytes: &[u8]) {
@@ -454,6 +501,7 @@ impl<'a> Connection<'a> {
             Decode::Text => Err(Unreadable::Binary),
             Decode::Msgpack => from_msgpack(bytes).ok_or(Unreadable::NotMsgpack),
             Decode::Cbor => from_cbor(bytes).ok_or(Unreadable::NotCbor),
+            Decode::Stomp => return self.on_stomp(bytes),
         };
         match decoded {
             Ok(value) => self.measure(&value.to_string(), bytes.len(), now),
@@ -567,12 +615,24 @@ impl<'a> Connection<'a> {
             match next {
                 Some(Ok(Message::Text(text))) => {
                     self.last_frame = Instant::now();
-                    if want.matches(text.as_str()) {
+                    if self
+                        .session_view(text.as_bytes())
+                        .is_some_and(|view| want.matches(&view))
+                    {
+                        return Ok(());
+                    }
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    self.last_frame = Instant::now();
+                    if self
+                        .session_view(&bytes)
+                        .is_some_and(|view| want.matches(&view))
+                    {
                         return Ok(());
                     }
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.last_frame = Instant::now(),
-                Some(Ok(Message::Binary(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Frame(_))) => {}
                 other => {
                     return Err(self
                         .on_message(other)

@@ -15,7 +15,8 @@ use super::pointers::{Extractor, Field, FieldVisitor, PointerError};
 use crate::contract::FrameType;
 
 /// How frames are decoded before their fields are read (`--decode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Decode {
     /// JSON text (binary frames holding UTF-8 JSON too).
     #[default]
@@ -29,6 +30,9 @@ pub enum Decode {
     Text,
     /// Every frame counts by its arrival alone: nothing is read.
     Bytes,
+    /// STOMP 1.2 frames (text or binary) read as JSON: `/command`, `/headers/NAME`,
+    /// `/body` (parsed when it is JSON); heart-beats keep the link alive.
+    Stomp,
 }
 
 /// Where a frame's send time is and in what unit (for servers other than ours).

@@ -14,6 +14,7 @@ pub mod link;
 pub mod pointers;
 pub mod script;
 pub mod socketio;
+pub mod stomp;
 mod timer;
 pub mod user;
 
