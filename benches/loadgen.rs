@@ -11,6 +11,12 @@
 //! each). `--protocol sse` measures Server-Sent Events instead: the same server's
 //! `/sse/live/{id}` streams, `load --protocol sse` against a minimal reqwest client
 //! that splits events and takes each one's `ts` (no peers: they speak WebSocket).
+//! `--protocol socketio` measures socket.io: npm's socket.io 4 server
+//! (tests/peers/socketio-feed.js, `npm ci --prefix tests/peers`) broadcasting a `tick`
+//! event of a livegames update's size at the row's rate, `load --protocol socketio
+//! --sio-event tick` against a minimal Engine.IO client (tokio-tungstenite: the open
+//! packet, `40`, pings answered, each `42["tick",…]`'s `ts` taken) and Artillery's
+//! socket.io engine (benches/peers/artillery-socketio.yml).
 //! `--compress` has `load` offer permessage-deflate (serve compresses each frame once
 //! for all such clients): its CPU per frame then includes inflating, against the same
 //! minimal client reading the same frames uncompressed (no peers).
@@ -73,11 +79,13 @@ fn main() {
             .split(',')
             .map(str::to_owned)
             .collect();
-        let sse = sse_asked();
         let outcome = rt.block_on(async {
-            match (client.as_str(), sse) {
-                ("minimal", false) => minimal_client(&urls, conns, seconds).await,
-                ("minimal", true) => minimal_sse_client(&urls, conns, seconds).await,
+            match (client.as_str(), flag_value("--protocol").as_deref()) {
+                ("minimal", Some("sse")) => minimal_sse_client(&urls, conns, seconds).await,
+                ("minimal", Some("socketio")) => {
+                    minimal_socketio_client(&urls, conns, seconds).await
+                }
+                ("minimal", _) => minimal_client(&urls, conns, seconds).await,
                 _ => livegames_load(&urls, conns, seconds).await,
             }
         });
@@ -106,7 +114,10 @@ fn main() {
             "scenario / client", "frames/s", "cpu-s/100k", "KiB/conn", "p99 ms"
         );
         for (conns, rate, seconds) in rows {
-            let mut server = common::start_livegames(rate).await;
+            let mut server = match socketio_asked() {
+                true => start_socketio_feed(rate),
+                false => common::start_livegames(rate).await,
+            };
             if sse_asked() {
                 server.urls = server.urls.iter().map(|u| sse_url(u)).collect();
             }
@@ -129,7 +140,11 @@ fn main() {
                 }
             }
             // The peers, once each, on the same server.
-            let peer_runs: Vec<(&str, Result<Outcome, String>)> = peers::PEERS
+            let candidates: &[peers::Peer] = match socketio_asked() {
+                true => &peers::SOCKETIO_PEERS,
+                false => &peers::PEERS,
+            };
+            let peer_runs: Vec<(&str, Result<Outcome, String>)> = candidates
                 .iter()
                 .filter(|peer| wanted(peer.name, only_peers.as_deref()))
                 .map(|peer| match peer.missing() {
@@ -238,8 +253,8 @@ fn child(client: &str, urls: &[String], conns: usize, seconds: u64) -> Outcome {
     if let Some(ping) = flag_value("--ws-ping") {
         command.args(["--ws-ping", &ping]);
     }
-    if sse_asked() {
-        command.args(["--protocol", "sse"]);
+    if let Some(protocol) = flag_value("--protocol") {
+        command.args(["--protocol", &protocol]);
     }
     if compress_asked() {
         command.arg("--compress");
@@ -373,7 +388,13 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
     let config = LoadConfig {
         targets: urls
             .iter()
-            .map(|u| url::Url::parse(u).expect("a stream URL").into())
+            .map(|u| {
+                let url = url::Url::parse(u).expect("a stream URL");
+                match socketio_asked() {
+                    true => livegames::load::session::socketio::engine_io_url(&url).into(),
+                    false => url.into(),
+                }
+            })
             .collect(),
         share: Share::whole(conns),
         clock_probe: None,
@@ -392,10 +413,14 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
             },
             idle_timeout: Duration::from_secs(30),
             send_rate: None,
-            protocol: if sse_asked() {
-                livegames::load::session::link::Protocol::Sse
-            } else {
-                livegames::load::session::link::Protocol::Ws
+            protocol: match flag_value("--protocol").as_deref() {
+                Some("sse") => livegames::load::session::link::Protocol::Sse,
+                Some("socketio") => livegames::load::session::link::Protocol::Socketio,
+                _ => livegames::load::session::link::Protocol::Ws,
+            },
+            socketio: livegames::load::session::socketio::SocketIoOptions {
+                event: Some("tick".into()),
+                ..Default::default()
             },
             ws_ping: match flag_value("--ws-ping") {
                 _ if sse_asked() => None,
@@ -448,6 +473,100 @@ async fn livegames_load(urls: &[String], conns: usize, seconds: u64) -> Outcome 
 /// `--compress` on the command line.
 fn compress_asked() -> bool {
     std::env::args().any(|a| a == "--compress")
+}
+
+/// `--protocol socketio` on the command line.
+fn socketio_asked() -> bool {
+    flag_value("--protocol").as_deref() == Some("socketio")
+}
+
+/// npm's socket.io server broadcasting `tick` at `rate` (tests/peers/socketio-feed.js),
+/// on the server's CPU.
+fn start_socketio_feed(rate: f64) -> common::Server {
+    use std::io::BufRead;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/socketio-feed.js");
+    let mut child = std::process::Command::new("node")
+        .arg(&script)
+        .arg(rate.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs the socket.io feed (npm ci --prefix tests/peers)");
+    let stdout = child.stdout.take().expect("piped");
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("the feed says its port");
+    let port = first
+        .trim()
+        .strip_prefix("port ")
+        .expect("a `port N` line")
+        .to_owned();
+    common::Server {
+        child,
+        urls: vec![format!("ws://127.0.0.1:{port}/")],
+    }
+}
+
+/// The socket.io baseline: one WebSocket per client speaking just enough Engine.IO
+/// (the open packet is read, `40` connects the namespace, each `2` ping gets its `3`),
+/// each `42["tick",…]` event's `ts` taken.
+async fn minimal_socketio_client(urls: &[String], conns: usize, seconds: u64) -> Outcome {
+    let window = Window::new();
+    let stop = CancellationToken::new();
+    let frames = Arc::new(AtomicU64::new(0));
+    let open = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..conns {
+        let url = format!(
+            "{}socket.io/?EIO=4&transport=websocket",
+            urls[i % urls.len()]
+        );
+        let (stop, frames, open) = (stop.clone(), frames.clone(), open.clone());
+        tasks.push(tokio::spawn(async move {
+            use futures_util::SinkExt;
+            let config = WebSocketConfig::default().read_buffer_size(4096);
+            let (mut ws, _) =
+                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
+                    .await
+                    .expect("connects");
+            let mut latencies = Vec::new();
+            let stop = stop.child_token();
+            let stopped = stop.cancelled();
+            tokio::pin!(stopped);
+            loop {
+                let message = tokio::select! {
+                    _ = &mut stopped => break,
+                    m = ws.next() => m,
+                };
+                let Some(Ok(Message::Text(text))) = message else {
+                    break;
+                };
+                let packet = text.as_str();
+                if packet.starts_with("42") {
+                    frames.fetch_add(1, Ordering::Relaxed);
+                    if let Some(ts) = ts_of(packet) {
+                        latencies.push((now_micros() - ts).max(0) as u32);
+                    }
+                } else if packet == "2" {
+                    let _ = ws.send(Message::text("3")).await;
+                } else if packet.starts_with('0') {
+                    let _ = ws.send(Message::text("40")).await;
+                } else if packet.starts_with("40") {
+                    open.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies
+        }));
+    }
+    let clients = Clients {
+        window,
+        stop,
+        frames,
+        open,
+        tasks,
+    };
+    clients.measure(conns, seconds).await
 }
 
 /// `--protocol sse` on the command line.

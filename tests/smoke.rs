@@ -334,3 +334,23 @@ async fn the_sse_stream_is_checked_or_skipped_when_not_offered() {
         sse.detail
     );
 }
+
+/// `smoke --compress`: the contract checks run over sockets that agreed
+/// permessage-deflate (every one of them compressed, the server counts), and pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checks_pass_over_compressed_sockets() {
+    let server = start(fast_config()).await;
+    live_game(&server).await;
+    let mut config = config(server.http_url(), Duration::from_secs(1));
+    config.connect.compress = livegames::wire::Offer::On;
+    let report = livegames::smoke::run(&config, Schemas::builtin(true)).await;
+    assert!(report.passed, "{}", listing(&report));
+    let compressed = metric(&server, "livegames_ws_deflate_connections_total").await;
+    let opened = metric(&server, "livegames_ws_connections_opened_total").await;
+    // Every stream opened compressed (the unknown-game probe is refused, not opened).
+    assert!(
+        opened > 0.0 && compressed >= opened,
+        "{compressed} of {opened}"
+    );
+    server.stop().await.unwrap();
+}

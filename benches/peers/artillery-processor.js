@@ -21,4 +21,17 @@ function measure(context, events, done) {
   done();
 }
 
-module.exports = { pickUrl, measure };
+// artillery-socketio.yml: the engine has connected the user's socket
+// (context.sockets['']) before the flow's first step; each `tick` event is counted and
+// its latency recorded, as `measure` does for WebSocket frames.
+function measureSocketio(context, events, done) {
+  context.sockets[''].on('tick', (data) => {
+    events.emit('counter', 'frames', 1);
+    if (data && typeof data.ts === 'number') {
+      events.emit('histogram', 'delivery_ms', Date.now() - data.ts / 1000);
+    }
+  });
+  done();
+}
+
+module.exports = { pickUrl, measure, measureSocketio };

@@ -10,7 +10,9 @@
 //! - Locust (locustfile.py: a websocket-client user under gevent that reports every
 //!   frame as a request with its latency; `pip install locust websocket-client`);
 //! - Tsung (Debian's `tsung`: `ts_websocket` sessions that hold their socket; Tsung
-//!   reads and discards the frames and measures nothing per frame - "holds only").
+//!   reads and discards the frames and measures nothing per frame - "holds only");
+//! - for `--protocol socketio`, Artillery's socket.io engine alone
+//!   (artillery-socketio.yml: a `tick` listener recording each event's latency).
 //!
 //! The tools report no per-second frame count of their own, so for them frames and
 //! open connections are the server's (`livegames_ws_frames_sent_total`,
@@ -45,7 +47,14 @@ enum Tool {
     Artillery,
     Locust,
     Tsung,
+    ArtillerySocketio,
 }
+
+/// The peers of a socket.io run.
+pub const SOCKETIO_PEERS: [Peer; 1] = [Peer {
+    name: "artillery socket.io",
+    tool: Tool::ArtillerySocketio,
+}];
 
 pub const PEERS: [Peer; 5] = [
     Peer {
@@ -121,7 +130,7 @@ impl Peer {
                 runs("python3", &["-c", "import websockets"]),
                 "not installed (pip install websockets)",
             ),
-            Tool::Artillery => (
+            Tool::Artillery | Tool::ArtillerySocketio => (
                 artillery_bin().exists() && runs("node", &["--version"]),
                 "not installed (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix benches/peers)",
             ),
@@ -205,6 +214,16 @@ impl Peer {
                     .env("BENCH_URLS", urls.join(","))
                     .env("ARTILLERY_DISABLE_TELEMETRY", "true");
             }
+            Tool::ArtillerySocketio => {
+                let arrivals = format!(
+                    r#"{{"config":{{"phases":[{{"duration":1,"arrivalCount":{conns}}}]}}}}"#
+                );
+                c = Command::new(artillery_bin());
+                c.args(["run", "--overrides", &arrivals, "--target"])
+                    .arg(http_base(&urls[0]))
+                    .arg("artillery-socketio.yml")
+                    .env("ARTILLERY_DISABLE_TELEMETRY", "true");
+            }
             Tool::Locust => {
                 let csv = scratch.join("locust");
                 c = Command::new("python3");
@@ -247,7 +266,7 @@ impl Peer {
                 .map_or(f64::NAN, |us| us / 1000.0)
             }
             // The last p99 of Artillery's `delivery_ms` histogram in its 10 s reports.
-            Tool::Artillery => last_artillery_p99(lines),
+            Tool::Artillery | Tool::ArtillerySocketio => last_artillery_p99(lines),
             // Locust rewrites its stats CSV every few seconds.
             Tool::Locust => locust_p99(&scratch.join("locust_stats.csv")),
             Tool::Tsung => f64::NAN,
