@@ -186,7 +186,8 @@ async fn a_server_that_declines_fails_the_compression_check() {
 /// serve, shared: every client that agrees gets each broadcast frame compressed
 /// once, with no context kept (said in the answer whether asked or not).
 /// Per client: a compressor each, so the context is kept and the ratio is better.
-/// Off: declined. /metrics counts the agreements, the wire bytes and the time.
+/// Off: declined. /metrics counts the agreements, the wire bytes and the time. Users
+/// that churn resume compressed with nothing lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_compresses_shared_or_per_client_and_counts_it() {
     let mut ratios = Vec::new();
@@ -196,9 +197,15 @@ async fn serve_compresses_shared_or_per_client_and_counts_it() {
         let server = start(config).await;
         let game = live_game(&server).await;
         let url = format!("{}/ws/live/{game}", server.ws_url());
-        let s = load(url, 4, Duration::from_secs(2), vu(Offer::On)).await;
+        // Users leave and come back (?since=): the resumed streams are compressed too.
+        let churning = VuConfig {
+            churn: Some(Duration::from_millis(700)),
+            ..vu(Offer::On)
+        };
+        let s = load(url, 4, Duration::from_secs(2), churning).await;
         let c = &s.totals.counts;
         assert!(c.frames > 30 && c.unreadable.is_empty(), "{mode:?}: {c:?}");
+        assert!(c.reconnect_successes >= 4, "{mode:?}: {c:?}");
         assert_eq!(
             (c.lost, c.duplicates),
             (Some(0), Some(0)),
@@ -219,10 +226,12 @@ async fn serve_compresses_shared_or_per_client_and_counts_it() {
         assert_eq!(z.agreed.as_deref(), Some(expected));
         assert!(z.wire_bytes < z.message_bytes, "{mode:?}: {z:?}");
         ratios.push(z.message_bytes as f64 / z.wire_bytes as f64);
+        let agreed = metric(&server, "livegames_ws_deflate_connections_total").await;
         assert_eq!(
-            metric(&server, "livegames_ws_deflate_connections_total").await,
-            4.0
+            agreed, c.connected as f64,
+            "{mode:?}: every connection agreed"
         );
+        assert_eq!(z.agreed_conns, c.connected, "{mode:?}");
         assert!(metric(&server, "livegames_ws_deflate_seconds_total").await > 0.0);
         let wire = metric(&server, "livegames_ws_wire_bytes_sent_total").await;
         let payload = metric(&server, "livegames_ws_bytes_sent_total").await;
