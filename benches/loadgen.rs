@@ -14,8 +14,8 @@
 //! `--protocol socketio` measures socket.io: npm's socket.io 4 server
 //! (tests/peers/socketio-feed.js, `npm ci --prefix tests/peers`) broadcasting a `tick`
 //! event of a livegames update's size at the row's rate, `load --protocol socketio
-//! --sio-event tick` against a minimal Engine.IO client (tokio-tungstenite: the open
-//! packet, `40`, pings answered, each `42["tick",…]`'s `ts` taken) and Artillery's
+//! --sio-event tick` against the minimal client speaking just enough Engine.IO (the
+//! open packet, `40`, pings answered, each `42["tick",…]`'s `ts` taken) and Artillery's
 //! socket.io engine (benches/peers/artillery-socketio.yml).
 //! `--compress` has `load` offer permessage-deflate (serve compresses each frame once
 //! for all such clients): its CPU per frame then includes inflating, against the same
@@ -82,10 +82,8 @@ fn main() {
         let outcome = rt.block_on(async {
             match (client.as_str(), flag_value("--protocol").as_deref()) {
                 ("minimal", Some("sse")) => minimal_sse_client(&urls, conns, seconds).await,
-                ("minimal", Some("socketio")) => {
-                    minimal_socketio_client(&urls, conns, seconds).await
-                }
-                ("minimal", _) => minimal_client(&urls, conns, seconds).await,
+                ("minimal", Some("socketio")) => minimal_client(&urls, conns, seconds, true).await,
+                ("minimal", _) => minimal_client(&urls, conns, seconds, false).await,
                 _ => livegames_load(&urls, conns, seconds).await,
             }
         });
@@ -508,67 +506,6 @@ fn start_socketio_feed(rate: f64) -> common::Server {
     }
 }
 
-/// The socket.io baseline: one WebSocket per client speaking just enough Engine.IO
-/// (the open packet is read, `40` connects the namespace, each `2` ping gets its `3`),
-/// each `42["tick",…]` event's `ts` taken.
-async fn minimal_socketio_client(urls: &[String], conns: usize, seconds: u64) -> Outcome {
-    let window = Window::new();
-    let stop = CancellationToken::new();
-    let frames = Arc::new(AtomicU64::new(0));
-    let open = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for i in 0..conns {
-        let url = format!(
-            "{}socket.io/?EIO=4&transport=websocket",
-            urls[i % urls.len()]
-        );
-        let (stop, frames, open) = (stop.clone(), frames.clone(), open.clone());
-        tasks.push(tokio::spawn(async move {
-            use futures_util::SinkExt;
-            let config = WebSocketConfig::default().read_buffer_size(4096);
-            let (mut ws, _) =
-                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
-                    .await
-                    .expect("connects");
-            let mut latencies = Vec::new();
-            let stop = stop.child_token();
-            let stopped = stop.cancelled();
-            tokio::pin!(stopped);
-            loop {
-                let message = tokio::select! {
-                    _ = &mut stopped => break,
-                    m = ws.next() => m,
-                };
-                let Some(Ok(Message::Text(text))) = message else {
-                    break;
-                };
-                let packet = text.as_str();
-                if packet.starts_with("42") {
-                    frames.fetch_add(1, Ordering::Relaxed);
-                    if let Some(ts) = ts_of(packet) {
-                        latencies.push((now_micros() - ts).max(0) as u32);
-                    }
-                } else if packet == "2" {
-                    let _ = ws.send(Message::text("3")).await;
-                } else if packet.starts_with('0') {
-                    let _ = ws.send(Message::text("40")).await;
-                } else if packet.starts_with("40") {
-                    open.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            latencies
-        }));
-    }
-    let clients = Clients {
-        window,
-        stop,
-        frames,
-        open,
-        tasks,
-    };
-    clients.measure(conns, seconds).await
-}
-
 /// `--protocol sse` on the command line.
 fn sse_asked() -> bool {
     flag_value("--protocol").as_deref() == Some("sse")
@@ -631,7 +568,10 @@ async fn minimal_sse_client(urls: &[String], conns: usize, seconds: u64) -> Outc
 }
 
 /// The baseline: connect, read every frame, take its `ts` and keep the latency.
-async fn minimal_client(urls: &[String], conns: usize, seconds: u64) -> Outcome {
+/// With `engine_io`, the socket.io baseline: just enough Engine.IO on the same socket
+/// (the open packet is read, `40` connects the namespace, each `2` ping gets its `3`),
+/// each `42["tick",…]` event's `ts` taken.
+async fn minimal_client(urls: &[String], conns: usize, seconds: u64, engine_io: bool) -> Outcome {
     let window = Window::new();
     // Stopped by a token, not a polling timeout: a timer per connection would cost
     // the baseline what a minimal client does not spend.
@@ -640,15 +580,24 @@ async fn minimal_client(urls: &[String], conns: usize, seconds: u64) -> Outcome 
     let open = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for i in 0..conns {
-        let url = urls[i % urls.len()].clone();
+        let url = match engine_io {
+            true => format!(
+                "{}socket.io/?EIO=4&transport=websocket",
+                urls[i % urls.len()]
+            ),
+            false => urls[i % urls.len()].clone(),
+        };
         let (stop, frames, open) = (stop.clone(), frames.clone(), open.clone());
         tasks.push(tokio::spawn(async move {
+            use futures_util::SinkExt;
             let config = WebSocketConfig::default().read_buffer_size(4096);
             let (mut ws, _) =
                 tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
                     .await
                     .expect("connects");
-            open.fetch_add(1, Ordering::Relaxed);
+            if !engine_io {
+                open.fetch_add(1, Ordering::Relaxed);
+            }
             let mut latencies = Vec::new();
             // Created once, on a child token of its own: a fresh wait per frame, or a
             // wait on the token all connections share, would take that token's
@@ -661,15 +610,23 @@ async fn minimal_client(urls: &[String], conns: usize, seconds: u64) -> Outcome 
                     _ = &mut stopped => break,
                     m = ws.next() => m,
                 };
-                match message {
-                    Some(Ok(Message::Text(text))) => {
-                        frames.fetch_add(1, Ordering::Relaxed);
-                        if let Some(ts) = ts_of(text.as_str()) {
-                            latencies.push((now_micros() - ts).max(0) as u32);
-                        }
-                    }
-                    Some(Ok(_)) => {}
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(_)) => continue,
                     _ => break,
+                };
+                let packet = text.as_str();
+                if !engine_io || packet.starts_with("42") {
+                    frames.fetch_add(1, Ordering::Relaxed);
+                    if let Some(ts) = ts_of(packet) {
+                        latencies.push((now_micros() - ts).max(0) as u32);
+                    }
+                } else if packet == "2" {
+                    let _ = ws.send(Message::text("3")).await;
+                } else if packet.starts_with("40") {
+                    open.fetch_add(1, Ordering::Relaxed);
+                } else if packet.starts_with('0') {
+                    let _ = ws.send(Message::text("40")).await;
                 }
             }
             latencies

@@ -6,15 +6,13 @@
 use std::time::Duration;
 
 use livegames::client::ConnectOptions;
-use livegames::load::LoadConfig;
 use livegames::load::measure::compression::CompressionCounts;
-use livegames::load::plan::shard::Share;
-use livegames::load::results::summary::{LoadSummary, RunCheck};
+use livegames::load::results::summary::LoadSummary;
 use livegames::load::session::VuConfig;
 use livegames::wire::{Offer, ServerMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
+use crate::support::loads::{check, load_with as load};
 use crate::support::peers::{Lines, peer_installed, spawn_peer_with};
 use crate::support::*;
 
@@ -28,28 +26,6 @@ fn vu(compress: Offer) -> VuConfig {
         idle_timeout: Duration::from_secs(10),
         ..VuConfig::default()
     }
-}
-
-async fn load(url: String, conns: usize, run_for: Duration, vu: VuConfig) -> LoadSummary {
-    let config = LoadConfig {
-        targets: vec![url::Url::parse(&url).unwrap().into()],
-        share: Share::whole(conns),
-        clock_probe: None,
-        duration: run_for,
-        ramp: Duration::ZERO,
-        vu,
-        budgets: Vec::new(),
-        out: None,
-    };
-    livegames::load::run(config, CancellationToken::new(), |_| {}).await
-}
-
-fn check<'a>(summary: &'a LoadSummary, name: &str) -> &'a RunCheck {
-    summary
-        .checks
-        .iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no {name} check in {:?}", summary.checks))
 }
 
 fn compression(summary: &LoadSummary) -> &CompressionCounts {

@@ -5,14 +5,12 @@
 use std::time::Duration;
 
 use livegames::client::ConnectOptions;
-use livegames::load::LoadConfig;
 use livegames::load::plan::budget::Budget;
-use livegames::load::plan::shard::Share;
-use livegames::load::results::summary::{LoadSummary, RunCheck};
+use livegames::load::results::summary::LoadSummary;
 use livegames::load::session::VuConfig;
-use tokio_util::sync::CancellationToken;
 
 use crate::support::fake::{self, Behaviour};
+use crate::support::loads::{check, load_with};
 use crate::support::peers::{peer_installed, spawn_peer};
 
 fn vu() -> VuConfig {
@@ -24,28 +22,6 @@ fn vu() -> VuConfig {
         idle_timeout: Duration::from_secs(10),
         ..VuConfig::default()
     }
-}
-
-async fn load_with(url: String, conns: usize, run_for: Duration, vu: VuConfig) -> LoadSummary {
-    let config = LoadConfig {
-        targets: vec![url::Url::parse(&url).unwrap().into()],
-        share: Share::whole(conns),
-        clock_probe: None,
-        duration: run_for,
-        ramp: Duration::ZERO,
-        vu,
-        budgets: Vec::new(),
-        out: None,
-    };
-    livegames::load::run(config, CancellationToken::new(), |_| {}).await
-}
-
-fn check<'a>(summary: &'a LoadSummary, name: &str) -> &'a RunCheck {
-    summary
-        .checks
-        .iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no {name} check in {:?}", summary.checks))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

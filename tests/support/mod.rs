@@ -7,6 +7,7 @@ pub mod contract_server;
 pub mod fake;
 pub mod foreign;
 pub mod influxdb;
+pub mod loads;
 pub mod peers;
 pub mod replay;
 pub mod tools;
