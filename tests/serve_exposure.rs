@@ -58,6 +58,28 @@ async fn advertised_urls_follow_the_reached_address_not_the_host_header() {
     server.stop().await.unwrap();
 }
 
+/// Listening on every address (0.0.0.0, as in a container), the advertised base is
+/// the address the client's connection reached, never `0.0.0.0`.
+#[tokio::test]
+async fn listening_on_every_address_advertises_the_one_reached() {
+    let server = livegames::serve::spawn(fast_config(), "0.0.0.0:0")
+        .await
+        .expect("server starts");
+    assert!(server.local_addr.ip().is_unspecified());
+    let port = server.local_addr.port();
+    let list: Value = get(&format!("http://127.0.0.1:{port}/api/live/games"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ws_url = list["games"][0]["ws_url"].as_str().unwrap();
+    assert!(
+        ws_url.starts_with(&format!("ws://127.0.0.1:{port}/ws/live/")),
+        "{ws_url}"
+    );
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn public_url_and_a_trusted_proxy_set_the_advertised_base() {
     let mut config = fast_config();

@@ -248,9 +248,15 @@ pub async fn serve(
             }
         };
         tune(&tcp, settings.send_buffer);
+        // Listening on 0.0.0.0 (or ::), the address this client reached is the
+        // accepted socket's own, not the listener's.
+        let reached = match local.ip().is_unspecified() {
+            true => tcp.local_addr().unwrap_or(local),
+            false => local,
+        };
         let conn = Conn {
             tcp,
-            addrs: ConnAddrs { local },
+            addrs: ConnAddrs { local: reached },
             router: router.clone(),
             settings,
             open: open.clone(),
