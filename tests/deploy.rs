@@ -1,8 +1,8 @@
-//! What can be checked here of deploy/ without running containers (this machine
-//! cannot run them, and no registry is reachable to pull base images): the systemd
-//! unit passes `systemd-analyze verify`, the Dockerfile passes checkov's Dockerfile
-//! policies and is shaped for production, the compose file is valid Compose and
-//! production-shaped. README "Deploying" says what was and was not verified.
+//! What is checked of deploy/ without starting containers: the systemd unit passes
+//! `systemd-analyze verify`, the Dockerfile passes checkov's Dockerfile policies, is
+//! shaped for production and its HEALTHCHECK command works on whatever port
+//! `LIVEGAMES_ADDR` names, the compose file is valid Compose and production-shaped.
+//! README "Deploying" says what was and was not verified.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,6 +44,50 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
     );
 }
 
+/// The Dockerfile's HEALTHCHECK command, as its JSON array.
+fn healthcheck(dockerfile: &str) -> Vec<String> {
+    let at = dockerfile.find("HEALTHCHECK").expect("a HEALTHCHECK");
+    let command = dockerfile[at..]
+        .split_once("CMD ")
+        .expect("HEALTHCHECK ... CMD [...]")
+        .1
+        .lines()
+        .next()
+        .unwrap();
+    serde_json::from_str(command).expect("the exec form: a JSON array")
+}
+
+/// The HEALTHCHECK, run as the container would (its command with the binary on PATH),
+/// follows `LIVEGAMES_ADDR`: healthy on the port serve listens on, whichever it is,
+/// unhealthy where nothing answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_healthcheck_follows_the_listen_address() {
+    let command = healthcheck(&read("deploy/Dockerfile"));
+    let server = crate::support::start(crate::support::fast_config()).await;
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_livegames")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |addr: String| {
+        tokio::process::Command::new(&command[0])
+            .args(&command[1..])
+            .env("PATH", &path)
+            .env("LIVEGAMES_ADDR", addr)
+            .kill_on_drop(true)
+            .output()
+    };
+    let port = server.local_addr.port();
+    assert_ne!(port, 8000, "a port the old fixed check would miss");
+    let healthy = run(format!("0.0.0.0:{port}")).await.unwrap();
+    assert!(healthy.status.success(), "{}", printed(&healthy));
+    let down = crate::support::closed_addr().port();
+    let unhealthy = run(format!("0.0.0.0:{down}")).await.unwrap();
+    assert_eq!(unhealthy.status.code(), Some(1), "{}", printed(&unhealthy));
+    server.stop().await.unwrap();
+}
+
 #[test]
 fn the_dockerfile_is_multi_stage_non_root_and_passes_checkov() {
     let dockerfile = read("deploy/Dockerfile");
@@ -59,7 +103,9 @@ fn the_dockerfile_is_multi_stage_non_root_and_passes_checkov() {
     assert!(dockerfile.contains("--locked --bin livegames"));
     assert!(dockerfile.contains("USER 10001"), "not root");
     assert!(
-        dockerfile.contains("HEALTHCHECK") && dockerfile.contains("CMD [\"livegames\", \"smoke\""),
+        healthcheck(&dockerfile)
+            .join(" ")
+            .contains("livegames smoke"),
         "the binary checks itself"
     );
     let Some(checkov) = tool("checkov", "checkov (pip install checkov)") else {
@@ -133,4 +179,36 @@ sys.exit(1 if errors else 0)
     // Prometheus in compose scrapes the service by its compose name.
     let prometheus = read("deploy/prometheus/prometheus.yml");
     assert!(prometheus.contains("livegames:8000") && prometheus.contains("alertmanager:9093"));
+}
+
+/// Secrets never reach git or the image's build context: `deploy/.env` and every
+/// `secrets/` folder under deploy/ are ignored by both.
+#[test]
+fn secrets_stay_out_of_git_and_the_build_context() {
+    let secrets = [
+        "deploy/.env",
+        "deploy/alertmanager/secrets/slack_webhook_url",
+        "deploy/prometheus/secrets/token",
+    ];
+    let out = Command::new("git")
+        .args(["check-ignore", "--no-index", "--verbose"])
+        .args(secrets)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    for secret in secrets {
+        assert!(
+            said.contains(secret),
+            "git does not ignore {secret}: {said}"
+        );
+    }
+    let dockerignore = read(".dockerignore");
+    let ignored: Vec<&str> = dockerignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(ignored.contains(&"deploy/.env"), "{ignored:?}");
+    assert!(ignored.contains(&"deploy/**/secrets"), "{ignored:?}");
 }
