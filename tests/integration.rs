@@ -60,6 +60,9 @@ mod dashboard;
 mod alerting;
 // deploy/ as far as this machine can check it: systemd unit, Dockerfile, compose.
 mod deploy;
+// The image built around this binary and run with podman: user, read-only root,
+// health, a stream from outside, the HEALTHCHECK, SIGTERM.
+mod container;
 // deploy/k8s: kustomize, strict schemas, the workers' arguments, the merge Job's script.
 mod deploy_k8s;
 // The binary: exit codes and messages for bad usage.

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Container images of livegames serve, with podman (or docker: set ENGINE=docker).
+#
+#   deploy/image.sh base                  # debian:bookworm-slim: pulled, or made from
+#                                         # Debian's packages when no registry answers
+#   deploy/image.sh runtime BINARY [TAG]  # deploy/Dockerfile's runtime stage around a
+#                                         # binary built outside (CI's), tag livegames:test
+#   deploy/image.sh full [TAG]            # the whole multi-stage build of deploy/Dockerfile
+#                                         # (needs rust:1.88-bookworm), tag livegames:0.1.0
+#
+# Images are built in Docker's format: podman's default (OCI) drops HEALTHCHECK.
+# podman reads deploy/podman/containers.conf unless CONTAINERS_CONF names another.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+engine="${ENGINE:-podman}"
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/podman/containers.conf}"
+
+have_image() { "$engine" image exists "$1" 2>/dev/null || "$engine" image inspect "$1" >/dev/null 2>&1; }
+
+base() {
+  local name=docker.io/library/debian:bookworm-slim
+  if have_image "$name"; then echo "$name: present"; return; fi
+  if timeout 60 "$engine" pull -q "$name" >/dev/null 2>&1; then echo "$name: pulled"; return; fi
+  echo "$name: no registry answered; making it from Debian's packages (mmdebstrap)"
+  local tar
+  tar="$(mktemp --suffix=.tar)"
+  mmdebstrap --quiet --variant=minbase \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' \
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/*' \
+    bookworm "$tar"
+  "$engine" import --quiet "$tar" "$name" >/dev/null
+  rm -f "$tar"
+  echo "$name: made"
+}
+
+# The Dockerfile's runtime stage (from its second FROM on), the binary copied in
+# instead of taken from the build stage: the same instructions, user, healthcheck.
+runtime() {
+  local binary="$1" tag="${2:-livegames:test}" context
+  [ -x "$binary" ] || { echo "deploy/image.sh runtime: $binary is not an executable" >&2; exit 2; }
+  context="$(mktemp -d)"
+  trap 'rm -rf "$context"' RETURN
+  cp "$binary" "$context/livegames"
+  awk 'f || /^FROM debian:/ { f = 1; print }' "$here/Dockerfile" \
+    | sed 's#^COPY --from=build /src/target/release/livegames #COPY livegames #' \
+    > "$context/Containerfile"
+  grep -q '^COPY livegames ' "$context/Containerfile" \
+    || { echo "deploy/image.sh: the runtime stage's COPY of the binary changed; update this script" >&2; exit 1; }
+  "$engine" build --quiet --format docker -f "$context/Containerfile" -t "$tag" "$context" >/dev/null
+  echo "$tag: built around $binary"
+}
+
+full() {
+  local tag="${1:-livegames:0.1.0}"
+  "$engine" build --format docker -f "$here/Dockerfile" -t "$tag" "$root"
+}
+
+case "${1:-}" in
+  base) base ;;
+  runtime) shift; runtime "$@" ;;
+  full) shift; full "$@" ;;
+  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+esac
