@@ -153,6 +153,13 @@ for name, svc in doc["services"].items():
     for key, value in (svc.get("environment") or {}).items():
         if any(word in key for word in ("PASSWORD", "KEY", "TOKEN")) and not str(value).startswith("${"):
             errors.append(f"{name}: secret {key} written in the file")
+# Production serves the real upstreams: a key goes to the service it is for, not to
+# the built-in mock (which refuses it).
+serve = doc["services"]["livegames"]
+command = " ".join(serve.get("command") or [])
+for flag in ("--espn-url=https://", "--kalshi-url=https://", "--apisports-url=https://"):
+    if flag not in command:
+        errors.append(f"livegames: {flag.split('=')[0]} does not name the real upstream: {command!r}")
 print("\n".join(errors))
 sys.exit(1 if errors else 0)
 "#;
