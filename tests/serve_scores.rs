@@ -196,6 +196,18 @@ async fn without_a_key_for_a_foreign_upstream_scores_answer_503_no_api_key() {
     server.stop().await.unwrap();
 }
 
+/// A real key in the environment of a server on the mocks (a staging run) is not sent
+/// to the mock, which would refuse it: scores still answer.
+#[tokio::test]
+async fn a_key_meant_for_the_real_upstream_is_not_sent_to_the_mock() {
+    let mut config = fast_config();
+    config.apisports_key = Some("a-real-key".into());
+    let server = start(config).await;
+    let (status, _, _, body) = scores(&server, "nfl").await;
+    assert_eq!(status, 200, "{body}");
+    server.stop().await.unwrap();
+}
+
 /// issue 13: an operator can empty the scores cache (admin API); the next request
 /// goes upstream again.
 #[tokio::test]

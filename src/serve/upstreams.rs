@@ -382,10 +382,18 @@ impl Upstreams {
             .apisports_url
             .clone()
             .unwrap_or_else(|| format!("{}/apisports/{{sport}}", self.mock_base));
-        let key = config
-            .apisports_key
-            .clone()
-            .or_else(|| on_mock.then(|| mocks::DEFAULT_APISPORTS_KEY.to_owned()));
+        // The built-in mock takes its own key only: a real one (APISPORTS_KEY left in
+        // the environment of a staging run) would be refused, and every score a 502.
+        let given = config.apisports_key.clone().filter(|k| !k.is_empty());
+        if on_mock && given.is_some() {
+            tracing::warn!(
+                "an API-SPORTS key is set but --apisports-url is not: the key is unused, scores come from the built-in mock"
+            );
+        }
+        let key = match on_mock {
+            true => Some(mocks::DEFAULT_APISPORTS_KEY.to_owned()),
+            false => given,
+        };
         let client = ApiSportsClient::new(self.http.clone(), &url, key, config.upstream_timeout);
         Scores::new(client, config.scores, metrics, store)
     }
