@@ -7,6 +7,9 @@
 #                                         # binary built outside (CI's), tag livegames:test
 #   deploy/image.sh full [TAG]            # the whole multi-stage build of deploy/Dockerfile
 #                                         # (needs rust:1.88-bookworm), tag livegames:0.1.0
+#   deploy/image.sh stand-ins             # influxdb, prom/prometheus, prom/alertmanager as
+#                                         # compose names them: pulled, or made from Debian's
+#                                         # packages (deploy/podman/stand-ins/)
 #
 # Images are built in Docker's format: podman's default (OCI) drops HEALTHCHECK.
 # podman reads deploy/podman/containers.conf unless CONTAINERS_CONF names another.
@@ -52,6 +55,22 @@ runtime() {
   echo "$tag: built around $binary"
 }
 
+# compose's images: the registry's, or stand-ins from Debian's packages.
+stand_ins() {
+  local name file
+  for pair in \
+    "docker.io/library/influxdb:1.8 influxdb" \
+    "docker.io/prom/prometheus:v2.42.0 prometheus" \
+    "docker.io/prom/alertmanager:v0.25.0 alertmanager"; do
+    name="${pair% *}" file="${pair#* }"
+    if have_image "$name"; then echo "$name: present"; continue; fi
+    if timeout 60 "$engine" pull -q "$name" >/dev/null 2>&1; then echo "$name: pulled"; continue; fi
+    "$engine" build --quiet --format docker -f "$here/podman/stand-ins/$file.Containerfile" \
+      -t "$name" "$here/podman/stand-ins" >/dev/null
+    echo "$name: a stand-in from Debian's packages"
+  done
+}
+
 full() {
   local tag="${1:-livegames:0.1.0}"
   "$engine" build --format docker -f "$here/Dockerfile" -t "$tag" "$root"
@@ -61,5 +80,6 @@ case "${1:-}" in
   base) base ;;
   runtime) shift; runtime "$@" ;;
   full) shift; full "$@" ;;
-  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+  stand-ins) stand_ins ;;
+  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
 esac

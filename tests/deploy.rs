@@ -160,6 +160,10 @@ command = " ".join(serve.get("command") or [])
 for flag in ("--espn-url=https://", "--kalshi-url=https://", "--apisports-url=https://"):
     if flag not in command:
         errors.append(f"livegames: {flag.split('=')[0]} does not name the real upstream: {command!r}")
+# Behind a port mapping serve sees only its container's address: the advertised base
+# must be given.
+if not str((serve.get("environment") or {}).get("LIVEGAMES_PUBLIC_URL", "")).startswith("${"):
+    errors.append("livegames: LIVEGAMES_PUBLIC_URL is not taken from the environment")
 print("\n".join(errors))
 sys.exit(1 if errors else 0)
 "#;

@@ -63,6 +63,9 @@ mod deploy;
 // The image built around this binary and run with podman: user, read-only root,
 // health, a stream from outside, the HEALTHCHECK, SIGTERM.
 mod container;
+// deploy/staging.sh: the compose stack on the mocks with podman-compose, checked from
+// outside (smoke, Prometheus, InfluxDB, an alert in Alertmanager), then down.
+mod staging;
 // deploy/k8s: kustomize, strict schemas, the workers' arguments, the merge Job's script.
 mod deploy_k8s;
 // The binary: exit codes and messages for bad usage.

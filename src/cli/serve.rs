@@ -153,7 +153,7 @@ pub struct ServeArgs {
     pub write_timeout: Duration,
     /// The base URL clients reach this server by (e.g. https://live.example.com),
     /// advertised in ws_url and timeline_url; default: the address the request reached.
-    #[arg(long, value_name = "URL", value_parser = crate::serve::advertise::parse_public_url)]
+    #[arg(long, env = "LIVEGAMES_PUBLIC_URL", value_name = "URL", value_parser = crate::serve::advertise::parse_public_url)]
     pub public_url: Option<url::Url>,
     /// A proxy in front sets Forwarded / X-Forwarded-Proto / X-Forwarded-Host:
     /// advertised URLs follow them. Only with a proxy that overwrites those headers.
