@@ -5,8 +5,10 @@
 #                                         # Debian's packages when no registry answers
 #   deploy/image.sh runtime BINARY [TAG]  # deploy/Dockerfile's runtime stage around a
 #                                         # binary built outside (CI's), tag livegames:test
-#   deploy/image.sh full [TAG]            # the whole multi-stage build of deploy/Dockerfile
-#                                         # (needs rust:1.88-bookworm), tag livegames:0.1.0
+#   deploy/image.sh full [TAG]            # the whole multi-stage build of deploy/Dockerfile,
+#                                         # tag livegames:0.1.0; rust:1.88-bookworm pulled, or
+#                                         # a stand-in: Debian's build tools and this
+#                                         # machine's Rust toolchain (newer than 1.88)
 #   deploy/image.sh stand-ins             # influxdb, prom/prometheus, prom/alertmanager as
 #                                         # compose names them: pulled, or made from Debian's
 #                                         # packages (deploy/podman/stand-ins/)
@@ -44,7 +46,6 @@ runtime() {
   local binary="$1" tag="${2:-livegames:test}" context
   [ -x "$binary" ] || { echo "deploy/image.sh runtime: $binary is not an executable" >&2; exit 2; }
   context="$(mktemp -d)"
-  trap 'rm -rf "$context"' RETURN
   cp "$binary" "$context/livegames"
   awk 'f || /^FROM debian:/ { f = 1; print }' "$here/Dockerfile" \
     | sed 's#^COPY --from=build /src/target/release/livegames #COPY livegames #' \
@@ -52,6 +53,7 @@ runtime() {
   grep -q '^COPY livegames ' "$context/Containerfile" \
     || { echo "deploy/image.sh: the runtime stage's COPY of the binary changed; update this script" >&2; exit 1; }
   "$engine" build --quiet --format docker -f "$context/Containerfile" -t "$tag" "$context" >/dev/null
+  rm -rf "$context"
   echo "$tag: built around $binary"
 }
 
@@ -71,8 +73,42 @@ stand_ins() {
   done
 }
 
+# rust:1.88-bookworm where no registry serves it: Debian's build tools, this machine's
+# stable toolchain where the official image has its own (RUSTUP_HOME, CARGO_HOME and
+# PATH as it sets them), and the CA certificates this machine trusts beyond Debian's
+# (a proxy in the way of crates.io), for a local build only.
+rust_stand_in() {
+  local name=docker.io/library/rust:1.88-bookworm context toolchain
+  if have_image "$name"; then echo "$name: present"; return; fi
+  if timeout 60 "$engine" pull -q "$name" >/dev/null 2>&1; then echo "$name: pulled"; return; fi
+  toolchain="$(rustc --print sysroot)"
+  context="$(mktemp -d)"
+  mmdebstrap --quiet --variant=minbase \
+    --include=gcc,g++,libc6-dev,pkg-config,make,cmake,binutils,ca-certificates \
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/*' bookworm "$context/base.tar"
+  "$engine" import --quiet "$context/base.tar" localhost/livegames-rust-base:bookworm >/dev/null
+  rm -f "$context/base.tar"
+  mkdir -p "$context/toolchain" "$context/ca"
+  cp -a "$toolchain/bin" "$toolchain/lib" "$context/toolchain/"
+  [ -d "$toolchain/libexec" ] && cp -a "$toolchain/libexec" "$context/toolchain/"
+  cp /usr/local/share/ca-certificates/*.crt "$context/ca/" 2>/dev/null || true
+  cat > "$context/Containerfile" <<'FILE'
+FROM localhost/livegames-rust-base:bookworm
+COPY toolchain /usr/local/rustup/toolchains/stable
+COPY ca/ /usr/local/share/ca-certificates/
+RUN update-ca-certificates >/dev/null
+ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo \
+    PATH=/usr/local/cargo/bin:/usr/local/rustup/toolchains/stable/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+FILE
+  "$engine" build --quiet --format docker -t "$name" "$context" >/dev/null
+  rm -rf "$context"
+  echo "$name: a stand-in ($(rustc --version), Debian's build tools)"
+}
+
 full() {
   local tag="${1:-livegames:0.1.0}"
+  rust_stand_in
+  base
   "$engine" build --format docker -f "$here/Dockerfile" -t "$tag" "$root"
 }
 
