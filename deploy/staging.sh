@@ -2,6 +2,7 @@
 # Staging: deploy/compose.yaml (serve, InfluxDB, Prometheus, Alertmanager) on serve's
 # built-in mocks (deploy/compose.staging.yaml), brought up with podman-compose (or
 # COMPOSE="docker compose"), checked from outside, and taken down:
+#   0. Alertmanager can read its secrets as the user it runs as;
 #   1. serve's /health says healthy, and `livegames smoke` passes against it;
 #   2. Prometheus scrapes serve (`up == 1`) with every rule of alerts.yml loaded;
 #   3. serve's points reach InfluxDB (as the user serve writes with);
@@ -64,6 +65,11 @@ within() {
 
 say "up ($compose_cmd)"
 compose up -d --no-build >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "compose up"; }
+# Alertmanager reads its secrets as its own user: a root-only file would load the
+# config and fail the first notification.
+readable() { compose exec -T alertmanager cat /etc/alertmanager/secrets/slack_webhook_url; }
+within 30 readable || fail "Alertmanager (uid 65534) cannot read its secrets: $(ls -ln "$here/alertmanager/secrets")"
+say "Alertmanager reads its secrets"
 healthy() { curl -sf http://127.0.0.1:8000/health | grep -q '"status":"healthy"'; }
 within 120 healthy || fail "serve's /health never said healthy: $(curl -s http://127.0.0.1:8000/health)"
 say "serve healthy"

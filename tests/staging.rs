@@ -41,6 +41,7 @@ fn the_compose_stack_comes_up_on_the_mocks_and_passes_its_checks() {
     let said = printed(&out);
     assert!(out.status.success(), "deploy/staging.sh:\n{said}");
     for step in [
+        "staging: Alertmanager reads its secrets",
         "staging: serve healthy",
         "staging: smoke passed",
         "rules loaded",
