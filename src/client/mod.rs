@@ -6,6 +6,7 @@
 pub mod discover;
 pub mod http;
 pub mod local;
+pub mod socket;
 pub mod sse;
 pub mod target;
 pub mod template;

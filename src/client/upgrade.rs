@@ -14,8 +14,8 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use url::Url;
 
+use super::socket::{ConnectError, Connected, Socket, what_the_refusal_said};
 use super::target::ConnectOptions;
-use super::ws::{ConnectError, Connected, Socket, what_the_refusal_said};
 use crate::wire::{Offer, Role, WireSocket, deflate};
 
 /// The longest answer head read: far above any real server's.
