@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use livegames::load::LoadConfig;
 use livegames::load::plan::shard::Share;
-use livegames::load::results::summary::{LoadSummary, RunCheck};
+use livegames::load::results::checks::RunCheck;
+use livegames::load::results::summary::LoadSummary;
 use livegames::load::session::VuConfig;
 use tokio_util::sync::CancellationToken;
 

@@ -5,6 +5,7 @@
 //! budgets' verdicts ([`judge`]), the report folder ([`report`], [`html`]), and one
 //! report from several workers' ([`merge`]).
 
+pub mod checks;
 pub mod html;
 pub mod judge;
 pub mod merge;

@@ -15,7 +15,7 @@ pub mod pointers;
 pub mod script;
 pub mod socketio;
 pub mod stomp;
-mod timer;
+
 pub mod user;
 
 pub use config::{StreamTarget, VuConfig};

@@ -10,28 +10,26 @@
 //! gets a quick 503. Accept errors (out of files) back off instead of spinning.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper::service::Service;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+mod watched;
+
 use super::observe::Metrics;
 use crate::shutdown::Shutdown;
+use watched::{AccountedService, Counted, Watched};
 
 /// How client connections are held to account.
 #[derive(Debug, Clone, Copy)]
@@ -440,125 +438,6 @@ async fn refuse(mut tcp: TcpStream) {
         io::Result::Ok(())
     };
     let _ = tokio::time::timeout(REFUSAL_WRITE, goodbye).await;
-}
-
-/// The router behind hyper, telling the connection's clock when a request starts and
-/// when its answer leaves.
-#[derive(Clone)]
-struct AccountedService {
-    inner: TowerToHyperService<Router>,
-    clock: Arc<Clock>,
-    open: Arc<Open>,
-    addrs: ConnAddrs,
-}
-
-impl Service<hyper::Request<Incoming>> for AccountedService {
-    type Response = axum::response::Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
-        self.open.busy(&self.clock);
-        request.extensions_mut().insert(self.addrs);
-        let answer = self.inner.call(request);
-        let (clock, open) = (self.clock.clone(), self.open.clone());
-        Box::pin(async move {
-            let response = answer.await?;
-            let upgraded = response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
-            open.answered(&clock, upgraded);
-            Ok(response)
-        })
-    }
-}
-
-/// Keeps `tcp_connections` right however the socket ends (also inside a WebSocket).
-struct Counted(Arc<Metrics>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.tcp_connections.dec();
-    }
-}
-
-/// The socket, holding its slot for as long as it lives, and marking activity: the
-/// first byte of a request head starts the header clock; traffic while idle resets
-/// the idle clock.
-struct Watched {
-    tcp: TcpStream,
-    clock: Arc<Clock>,
-    open: Arc<Open>,
-    _slot: OwnedSemaphorePermit,
-    _counted: Counted,
-}
-
-impl Watched {
-    fn activity(&self, read: bool) {
-        match self.clock.phase() {
-            Phase::Idle if read => {
-                self.clock
-                    .set(Phase::Head, self.open.micros(Instant::now()));
-            }
-            Phase::Idle => {
-                self.clock
-                    .since
-                    .store(self.open.micros(Instant::now()), Ordering::Relaxed);
-            }
-            _ => {}
-        }
-    }
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.tcp).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity(true);
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.tcp).poll_write(cx, data);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity(false);
-        }
-        polled
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity(false);
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
-    }
 }
 
 /// How many client connections may be open: the wish, within what the open-files

@@ -1,0 +1,179 @@
+//! The socket against itself over an in-memory pipe: both roles, with and without
+//! compression, and reads that `select!` drops.
+
+use super::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
+
+fn pair(agreed: Option<Agreed>) -> (WireSocket<DuplexStream>, WireSocket<DuplexStream>) {
+    let (a, b) = duplex(1 << 20);
+    (
+        WireSocket::new(a, Role::Client, agreed, b"", 1024, 1 << 20),
+        WireSocket::new(b, Role::Server, agreed, b"", 1024, 1 << 20),
+    )
+}
+
+const FRAME: &str = r#"{"type":"score","game_id":"0022400196","seq":42,"ts":1733000000000000,"data":{"home":{"team":"BOS","score":101},"away":{"team":"MIL","score":99},"period":4,"clock":"2:31","status":"in_progress"}}"#;
+
+#[tokio::test]
+async fn a_compressed_stream_round_trips_and_is_smaller_on_the_wire() {
+    for agreed in [
+        Agreed::default(),
+        deflate::accept(["permessage-deflate"], deflate::ServerMode::Shared).unwrap(),
+    ] {
+        let (mut client, mut server) = pair(Some(agreed));
+        for _ in 0..20 {
+            server.send(Message::text(FRAME)).await.unwrap();
+        }
+        for _ in 0..20 {
+            let got = client.next().await.unwrap().unwrap();
+            assert_eq!(got, Message::text(FRAME));
+        }
+        let stats = client.stats();
+        assert_eq!(stats.inflated, 20);
+        assert_eq!(stats.bytes_read, server.stats().bytes_written);
+        assert!(
+            stats.bytes_read < 20 * FRAME.len() as u64,
+            "{agreed:?}: {stats:?}"
+        );
+        // The client never compresses, and the server reads it.
+        client.send(Message::text(FRAME)).await.unwrap();
+        assert_eq!(server.next().await.unwrap().unwrap(), Message::text(FRAME));
+    }
+}
+
+#[tokio::test]
+async fn a_precompressed_broadcast_reads_as_the_message() {
+    let agreed = deflate::accept(["permessage-deflate"], deflate::ServerMode::Shared).unwrap();
+    let (mut client, mut server) = pair(Some(agreed));
+    assert!(server.sends_without_context());
+    let mut compressed = Vec::new();
+    deflate::compress_one(FRAME.as_bytes(), &mut compressed);
+    server.feed_precompressed_text(&compressed);
+    server.flush().await.unwrap();
+    assert_eq!(client.next().await.unwrap().unwrap(), Message::text(FRAME));
+}
+
+#[tokio::test]
+async fn pings_are_answered_and_close_is_echoed() {
+    let (mut client, mut server) = pair(None);
+    server
+        .send(Message::Ping(Bytes::from_static(b"hi")))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.next().await.unwrap().unwrap(),
+        Message::Ping(Bytes::from_static(b"hi"))
+    );
+    // The pong goes out on the client's next read or write.
+    client.flush().await.unwrap();
+    assert_eq!(
+        server.next().await.unwrap().unwrap(),
+        Message::Pong(Bytes::from_static(b"hi"))
+    );
+    server
+        .send(Message::Close(Some(CloseFrame {
+            code: 4008u16.into(),
+            reason: "slow".into(),
+        })))
+        .await
+        .unwrap();
+    let Message::Close(Some(frame)) = client.next().await.unwrap().unwrap() else {
+        panic!("expected a close");
+    };
+    assert_eq!(u16::from(frame.code), 4008);
+    assert!(client.next().await.is_none());
+    let Message::Close(Some(echo)) = server.next().await.unwrap().unwrap() else {
+        panic!("expected the echo");
+    };
+    assert_eq!(u16::from(echo.code), 4008);
+}
+
+/// A client socket reading raw bytes written by a test "server".
+async fn client_reading(bytes: &[u8], agreed: Option<Agreed>, max: usize) -> Vec<String> {
+    let (a, mut b) = duplex(1 << 20);
+    b.write_all(bytes).await.unwrap();
+    // The "server" stops writing but still reads (the client's pongs).
+    b.shutdown().await.unwrap();
+    let mut client = WireSocket::new(a, Role::Client, agreed, b"", 1024, max);
+    let mut seen = Vec::new();
+    while let Some(item) = client.next().await {
+        seen.push(match item {
+            Ok(m) => format!("ok {m}"),
+            Err(e) => format!("err {e}"),
+        });
+    }
+    seen
+}
+
+#[tokio::test]
+async fn fragments_reassemble_and_hostile_frames_end_the_stream() {
+    let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    // A compressed message in two fragments (RFC 7692 7.2.3.1), with a ping between.
+    let mut bytes = vec![0x41, 3];
+    bytes.extend_from_slice(&hello[..3]);
+    bytes.extend_from_slice(&[0x89, 0]);
+    bytes.extend_from_slice(&[0x80, 4]);
+    bytes.extend_from_slice(&hello[3..]);
+    let seen = client_reading(&bytes, Some(Agreed::default()), 100).await;
+    assert_eq!(seen[0], "ok ");
+    assert_eq!(seen[1], "ok Hello");
+    assert!(seen[2].contains("closing handshake"), "{seen:?}");
+
+    // RSV1 without the extension.
+    let seen = client_reading(
+        &[0xc1, 7, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+        None,
+        100,
+    )
+    .await;
+    assert!(seen[0].contains("Reserved bits"), "{seen:?}");
+    assert_eq!(seen.len(), 1);
+    // A masked frame from a server.
+    let seen = client_reading(&[0x81, 0x81, 1, 2, 3, 4, 5], None, 100).await;
+    assert!(seen[0].contains("masked"), "{seen:?}");
+    // Over the cap, by header and by inflating.
+    let seen = client_reading(&[0x81, 126, 0x10, 0], None, 100).await;
+    assert!(seen[0].contains("too long"), "{seen:?}");
+    let mut bomb = Vec::new();
+    deflate::compress_one(&[b'a'; 5000], &mut bomb);
+    let mut bytes = vec![0xc1, bomb.len() as u8];
+    bytes.extend_from_slice(&bomb);
+    let seen = client_reading(&bytes, Some(Agreed::default()), 100).await;
+    assert!(seen[0].contains("too long"), "{seen:?}");
+    // Not DEFLATE at all; not UTF-8 text.
+    let seen = client_reading(&[0xc1, 3, 0xff, 0xff, 0xff], Some(Agreed::default()), 100).await;
+    assert!(seen[0].contains("not valid DEFLATE"), "{seen:?}");
+    let seen = client_reading(&[0x81, 2, 0xff, 0xfe], None, 100).await;
+    assert!(seen[0].contains("UTF-8"), "{seen:?}");
+    // A continuation with nothing to continue.
+    let seen = client_reading(&[0x80, 0], None, 100).await;
+    assert!(seen[0].contains("Continue frame"), "{seen:?}");
+}
+
+#[tokio::test]
+async fn reading_is_cancel_safe_across_partial_frames() {
+    let (a, mut b) = duplex(1 << 16);
+    let mut client = WireSocket::new(a, Role::Client, None, b"", 256, 1 << 20);
+    let mut bytes = vec![0x81, 5];
+    bytes.extend_from_slice(b"Hello");
+    for byte in &bytes[..4] {
+        b.write_all(&[*byte]).await.unwrap();
+        // A read that is dropped mid-frame loses nothing.
+        let poll = tokio::time::timeout(std::time::Duration::from_millis(1), client.next()).await;
+        assert!(poll.is_err());
+    }
+    b.write_all(&bytes[4..]).await.unwrap();
+    assert_eq!(
+        client.next().await.unwrap().unwrap(),
+        Message::text("Hello")
+    );
+    // A masked client write unmasks on the other side.
+    client.send(Message::text("back")).await.unwrap();
+    let mut raw = [0u8; 10];
+    b.read_exact(&mut raw).await.unwrap();
+    assert_eq!(raw[1], 0x80 | 4);
+    let mut payload = raw[6..].to_vec();
+    frame::apply_mask(&mut payload, raw[2..6].try_into().unwrap());
+    assert_eq!(payload, b"back");
+}
