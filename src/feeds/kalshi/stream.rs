@@ -17,6 +17,10 @@ use crate::contract::{Source, UnixMicros};
 use crate::feeds::health::HealthTracker;
 use crate::feeds::{FeedError, FeedEvent, FeedSink, Link, QuoteObservation, report_health, send};
 
+/// The ticker stream's socket.
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 impl KalshiFeed {
     pub(super) async fn stream(
         &self,
@@ -24,27 +28,12 @@ impl KalshiFeed {
         stop: &CancellationToken,
         health: &mut HealthTracker,
     ) -> StreamEnd {
-        let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
-        let request = match self.handshake_request() {
-            Ok(request) => request,
-            Err(e) => return StreamEnd::Failed(e),
-        };
-        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
-        let mut socket = match tokio::time::timeout(self.timeout, connect).await {
-            Err(_) => return StreamEnd::Failed(FeedError::Timeout(self.timeout)),
-            Ok(Err(e)) => return StreamEnd::Failed(self.handshake_error(e)),
-            Ok(Ok((socket, _))) => socket,
-        };
         let mut tickers = self.tickers.clone();
         let followed = tickers.borrow_and_update().clone();
-        let subscribe = serde_json::json!({"id": SUBSCRIBE_ID, "cmd": "subscribe",
-            "params": {"channels": ["ticker"], "market_tickers": followed}});
-        if let Err(e) = socket
-            .send(Message::Text(subscribe.to_string().into()))
-            .await
-        {
-            return StreamEnd::Failed(FeedError::Connect(e.to_string()));
-        }
+        let mut socket = match self.subscribed(&followed).await {
+            Ok(socket) => socket,
+            Err(e) => return StreamEnd::Failed(e),
+        };
         tell_link(sink, Link::Streaming, None).await;
         let mut errors = ErrorRun::default();
         // Wake up at least this often to ping a quiet stream and notice a dead one.
@@ -63,75 +52,109 @@ impl KalshiFeed {
                 next = tokio::time::timeout(check_every, socket.next()) => next,
             };
             let now = Instant::now();
-            match next {
-                Err(_) => {
-                    // A quiet market is not a dead link: ask for a pong, which counts
-                    // as a sign of life when it comes back.
-                    if socket
-                        .send(Message::Ping("livegames".into()))
-                        .await
-                        .is_err()
-                    {
-                        return StreamEnd::Failed(FeedError::Connect("ping failed".into()));
-                    }
-                    report_health(
-                        sink,
-                        Source::Kalshi,
-                        health.tick(now),
-                        Some("no messages on the ticker stream".into()),
-                    )
-                    .await;
-                    if health.state() == crate::contract::SourceHealth::Down {
-                        return StreamEnd::Failed(FeedError::Timeout(self.health.down_after));
-                    }
-                }
-                Ok(None) => return StreamEnd::Failed(FeedError::Connect("stream closed".into())),
-                Ok(Some(Err(e))) => return StreamEnd::Failed(FeedError::Connect(e.to_string())),
+            let failed = match next {
+                Err(_) => self.quiet(&mut socket, sink, health, now).await.err(),
+                Ok(None) => Some(FeedError::Connect("stream closed".into())),
+                Ok(Some(Err(e))) => Some(FeedError::Connect(e.to_string())),
                 Ok(Some(Ok(Message::Close(frame)))) => {
                     let why = frame
                         .map(|f| format!("closed with {} {}", f.code, f.reason))
                         .unwrap_or_else(|| "closed".into());
-                    return StreamEnd::Failed(FeedError::Connect(why));
+                    Some(FeedError::Connect(why))
                 }
-                Ok(Some(Ok(Message::Text(text)))) => match parse_stream_message(&text) {
-                    Ok(Frame::Quote(quote)) => {
-                        self.healthy(sink, health, now).await;
-                        errors.data(sink).await;
-                        send(sink, FeedEvent::Quote(quote)).await;
-                    }
-                    Ok(Frame::Control) => self.healthy(sink, health, now).await,
-                    // Kalshi answers a bad command with an error frame and keeps the
-                    // socket open: say so, count it, and go on reading.
-                    Ok(Frame::Error { id, code, msg }) => {
-                        tracing::warn!(source = "kalshi", code = %code, error = %msg, "Kalshi sent an error frame");
-                        send(
-                            sink,
-                            FeedEvent::ErrorFrame {
-                                source: Source::Kalshi,
-                                code: code.clone(),
-                            },
-                        )
-                        .await;
-                        errors
-                            .error(sink, id == Some(SUBSCRIBE_ID), &code, &msg)
-                            .await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(source = "kalshi", error = %e, "bad ticker message");
-                        report_health(
-                            sink,
-                            Source::Kalshi,
-                            health.failure(now),
-                            Some(e.to_string()),
-                        )
-                        .await;
-                    }
-                },
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    self.on_text(&text, sink, health, &mut errors, now).await;
+                    None
+                }
                 // Pings (answered by tungstenite) and pongs prove the link is alive,
                 // not that its data is good.
                 Ok(Some(Ok(_))) => {
-                    report_health(sink, Source::Kalshi, health.alive(now), None).await
+                    report_health(sink, Source::Kalshi, health.alive(now), None).await;
+                    None
                 }
+            };
+            if let Some(e) = failed {
+                return StreamEnd::Failed(e);
+            }
+        }
+    }
+
+    /// The signed handshake, then the subscription to `followed`'s tickers.
+    async fn subscribed(&self, followed: &[String]) -> Result<Socket, FeedError> {
+        let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+        let request = self.handshake_request()?;
+        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let mut socket = match tokio::time::timeout(self.timeout, connect).await {
+            Err(_) => return Err(FeedError::Timeout(self.timeout)),
+            Ok(Err(e)) => return Err(self.handshake_error(e)),
+            Ok(Ok((socket, _))) => socket,
+        };
+        let subscribe = serde_json::json!({"id": SUBSCRIBE_ID, "cmd": "subscribe",
+            "params": {"channels": ["ticker"], "market_tickers": followed}});
+        socket
+            .send(Message::Text(subscribe.to_string().into()))
+            .await
+            .map_err(|e| FeedError::Connect(e.to_string()))?;
+        Ok(socket)
+    }
+
+    /// Nothing came for a while. A quiet market is not a dead link: ask for a pong,
+    /// which counts as a sign of life when it comes back; fail once health is down.
+    async fn quiet(
+        &self,
+        socket: &mut Socket,
+        sink: &FeedSink,
+        health: &mut HealthTracker,
+        now: Instant,
+    ) -> Result<(), FeedError> {
+        if socket
+            .send(Message::Ping("livegames".into()))
+            .await
+            .is_err()
+        {
+            return Err(FeedError::Connect("ping failed".into()));
+        }
+        let why = Some("no messages on the ticker stream".into());
+        report_health(sink, Source::Kalshi, health.tick(now), why).await;
+        if health.state() == crate::contract::SourceHealth::Down {
+            return Err(FeedError::Timeout(self.health.down_after));
+        }
+        Ok(())
+    }
+
+    /// A text message: a quote, a control answer, or an error frame.
+    async fn on_text(
+        &self,
+        text: &str,
+        sink: &FeedSink,
+        health: &mut HealthTracker,
+        errors: &mut ErrorRun,
+        now: Instant,
+    ) {
+        match parse_stream_message(text) {
+            Ok(Frame::Quote(quote)) => {
+                self.healthy(sink, health, now).await;
+                errors.data(sink).await;
+                send(sink, FeedEvent::Quote(quote)).await;
+            }
+            Ok(Frame::Control) => self.healthy(sink, health, now).await,
+            // Kalshi answers a bad command with an error frame and keeps the socket
+            // open: say so, count it, and go on reading.
+            Ok(Frame::Error { id, code, msg }) => {
+                tracing::warn!(source = "kalshi", code = %code, error = %msg, "Kalshi sent an error frame");
+                let event = FeedEvent::ErrorFrame {
+                    source: Source::Kalshi,
+                    code: code.clone(),
+                };
+                send(sink, event).await;
+                errors
+                    .error(sink, id == Some(SUBSCRIBE_ID), &code, &msg)
+                    .await;
+            }
+            Err(e) => {
+                tracing::warn!(source = "kalshi", error = %e, "bad ticker message");
+                let state = health.failure(now);
+                report_health(sink, Source::Kalshi, state, Some(e.to_string())).await;
             }
         }
     }

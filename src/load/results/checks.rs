@@ -4,8 +4,7 @@
 
 use serde::Serialize;
 
-use super::summary::LoadSummary;
-use crate::load::measure::recorder::{Counters, Distribution};
+use crate::load::measure::recorder::Counters;
 use crate::load::measure::unreadable::Unreadable;
 
 /// A check every run makes, budgets or not: nothing measured never passes.
@@ -17,26 +16,36 @@ pub struct RunCheck {
     pub observed: String,
 }
 
-/// The run checks of a summary: every user connected and frames arrived (WebSocket),
-/// or requests were answered (HTTP).
-pub fn run_checks(summary: &LoadSummary) -> Vec<RunCheck> {
-    if let Some(http) = &summary.http {
-        let answered = summary.latencies.get(Distribution::Http).len();
+/// What the run checks look at.
+pub struct Ran<'a> {
+    pub counts: &'a Counters,
+    /// The users this run meant to connect.
+    pub conns: usize,
+    /// `--allow-drops`.
+    pub drops_allowed: bool,
+    /// For an HTTP run: requests answered, and made.
+    pub http: Option<(u64, u64)>,
+}
+
+/// The run checks: every user connected and frames arrived (WebSocket), or requests
+/// were answered (HTTP).
+pub fn run_checks(ran: Ran<'_>) -> Vec<RunCheck> {
+    if let Some((answered, requests)) = ran.http {
         return vec![RunCheck {
             name: "responses",
             passed: answered > 0,
-            observed: format!("{answered} of {} requests answered", http.requests),
+            observed: format!("{answered} of {requests} requests answered"),
         }];
     }
-    let c = &summary.totals.counts;
+    let c = ran.counts;
     let mut checks = vec![
         RunCheck {
             name: "connections",
-            passed: c.users_connected >= summary.conns as u64,
-            observed: format!("{} of {} users connected", c.users_connected, summary.conns),
+            passed: c.users_connected >= ran.conns as u64,
+            observed: format!("{} of {} users connected", c.users_connected, ran.conns),
         },
         frames_check(c),
-        stayed_check(c, summary.drops_allowed),
+        stayed_check(c, ran.drops_allowed),
     ];
     // Offered (`--compress`): a run that meant to measure compression and got none
     // did not measure it.

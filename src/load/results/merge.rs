@@ -13,7 +13,7 @@ use crate::load::measure::collector::Second;
 use crate::load::measure::hdrlog::{self, HdrLog};
 use crate::load::measure::recorder::{Counters, Distribution, Quantile, Recorder};
 use crate::load::plan::budget::Budget;
-use crate::load::results::checks::{RunCheck, run_checks};
+use crate::load::results::checks::RunCheck;
 use crate::load::results::summary::{self, LoadSummary, Totals, WorkerReport};
 
 #[derive(Debug, thiserror::Error)]
@@ -197,7 +197,7 @@ pub fn merge(
         hdr_log: log.bytes().to_vec(),
     });
     merged.budgets = budgets.iter().map(|b| b.evaluate(&merged)).collect();
-    merged.checks = run_checks(&merged);
+    merged.checks = merged.run_checks();
     if let Some(check) = shards {
         if options.allow_partial && !check.problems.is_empty() {
             merged.warnings.push(format!(

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::checks::{RunCheck, run_checks};
+use super::checks::{self, Ran, RunCheck};
 use super::judge::{BudgetResult, Figures, WindowValue};
 use crate::load::measure::collector::Second;
 use crate::load::measure::recorder::{Counters, Distribution, Latencies, Quantile, Recorder};
@@ -295,7 +295,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> LoadSummary {
         .iter()
         .map(|b| b.evaluate(&summary))
         .collect();
-    summary.checks = run_checks(&summary);
+    summary.checks = summary.run_checks();
     summary
 }
 
@@ -437,6 +437,19 @@ fn latency_windows(
 }
 
 impl LoadSummary {
+    /// The checks every run makes, on this summary's figures.
+    pub fn run_checks(&self) -> Vec<RunCheck> {
+        checks::run_checks(Ran {
+            counts: &self.totals.counts,
+            conns: self.conns,
+            drops_allowed: self.drops_allowed,
+            http: self.http.as_ref().map(|http| {
+                let answered = self.latencies.get(Distribution::Http).len();
+                (answered, http.requests)
+            }),
+        })
+    }
+
     /// Whether anything reached the target: a connection, or an answered request.
     pub fn reached_target(&self) -> bool {
         match &self.http {
@@ -488,7 +501,7 @@ pub fn http_summary(
     });
     summary.http = Some(http);
     summary.budgets = budgets.iter().map(|b| b.evaluate(&summary)).collect();
-    summary.checks = run_checks(&summary);
+    summary.checks = summary.run_checks();
     summary
 }
 

@@ -9,11 +9,9 @@
 //! newcomer, so slow clients cannot lock others out; with none to spare, the newcomer
 //! gets a quick 503. Accept errors (out of files) back off instead of spinning.
 
-use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -23,12 +21,14 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
 
+mod slots;
 mod watched;
 
 use super::observe::Metrics;
 use crate::shutdown::Shutdown;
+use slots::{Clock, Open, Phase};
+pub use watched::ConnAddrs;
 use watched::{AccountedService, Counted, Watched};
 
 /// How client connections are held to account.
@@ -45,20 +45,10 @@ pub struct ListenSettings {
     pub send_buffer: Option<usize>,
 }
 
-/// Where a request came in: the address the client reached (not what its Host
-/// header claims).
-#[derive(Debug, Clone, Copy)]
-pub struct ConnAddrs {
-    pub local: SocketAddr,
-}
-
 /// Longest request head, in bytes (hyper answers 431 beyond it).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Newcomers waiting for an evicted connection's slot, or being told 503.
 const MAX_WAITING_AT_THE_DOOR: usize = 64;
-/// A connection younger than this is not evicted: a newcomer that is merely slow to
-/// send its first request keeps its slot.
-const MIN_AGE_TO_EVICT: Duration = Duration::from_millis(500);
 /// How long a newcomer waits for an evicted connection to give up its slot.
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
 /// How long a refused connection is given to finish sending its request head.
@@ -69,144 +59,6 @@ const REFUSAL_WRITE: Duration = Duration::from_millis(500);
 const BUSY_CHECK: Duration = Duration::from_secs(1);
 /// First and longest pause after an accept error.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
-
-/// What a connection is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-enum Phase {
-    /// Waiting for (the rest of) a request head.
-    Head = 0,
-    /// A request is being answered.
-    Busy = 1,
-    /// Between requests.
-    Idle = 2,
-    /// Handed over as a WebSocket: no longer ours to time.
-    Upgraded = 3,
-}
-
-/// One connection's phase and since when, shared by its socket, its service and its
-/// watchdog.
-#[derive(Debug)]
-struct Clock {
-    id: u64,
-    phase: AtomicU8,
-    /// µs after [`Open::base`] when the phase began (idle: the last activity).
-    since: AtomicU64,
-    /// When it last began waiting without a request (its key in [`Open::waiting`]).
-    waiting_since: AtomicU64,
-    evict: CancellationToken,
-}
-
-impl Clock {
-    fn phase(&self) -> Phase {
-        match self.phase.load(Ordering::Relaxed) {
-            0 => Phase::Head,
-            1 => Phase::Busy,
-            2 => Phase::Idle,
-            _ => Phase::Upgraded,
-        }
-    }
-
-    fn set(&self, phase: Phase, at_us: u64) {
-        self.phase.store(phase as u8, Ordering::Relaxed);
-        self.since.store(at_us, Ordering::Relaxed);
-    }
-}
-
-/// The slots, and the connections that could give theirs up.
-struct Open {
-    base: Instant,
-    slots: Arc<Semaphore>,
-    /// Connections with no request in progress (Head or Idle), oldest first.
-    waiting: Mutex<BTreeMap<(u64, u64), Arc<Clock>>>,
-    next_id: AtomicU64,
-}
-
-impl Open {
-    fn new(max_open: usize) -> Self {
-        Self {
-            base: Instant::now(),
-            slots: Arc::new(Semaphore::new(max_open.max(1))),
-            waiting: Mutex::default(),
-            next_id: AtomicU64::new(0),
-        }
-    }
-
-    fn micros(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.base).as_micros() as u64
-    }
-
-    fn instant(&self, micros: u64) -> Instant {
-        self.base + Duration::from_micros(micros)
-    }
-
-    fn waiting(&self) -> std::sync::MutexGuard<'_, BTreeMap<(u64, u64), Arc<Clock>>> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn new_clock(&self) -> Arc<Clock> {
-        let now = self.micros(Instant::now());
-        let clock = Arc::new(Clock {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            phase: AtomicU8::new(Phase::Head as u8),
-            since: AtomicU64::new(now),
-            waiting_since: AtomicU64::new(now),
-            evict: CancellationToken::new(),
-        });
-        self.waiting().insert((now, clock.id), clock.clone());
-        clock
-    }
-
-    fn key(clock: &Clock) -> (u64, u64) {
-        (clock.waiting_since.load(Ordering::Relaxed), clock.id)
-    }
-
-    /// A request head is complete: the connection is busy, not evictable.
-    fn busy(&self, clock: &Clock) {
-        clock.set(Phase::Busy, self.micros(Instant::now()));
-        self.waiting().remove(&Self::key(clock));
-    }
-
-    /// The response is on its way: idle (evictable) again, or upgraded for good.
-    fn answered(&self, clock: &Arc<Clock>, upgraded: bool) {
-        let now = self.micros(Instant::now());
-        if upgraded {
-            clock.set(Phase::Upgraded, now);
-        } else {
-            clock.set(Phase::Idle, now);
-            clock.waiting_since.store(now, Ordering::Relaxed);
-            self.waiting().insert((now, clock.id), clock.clone());
-        }
-    }
-
-    fn gone(&self, clock: &Clock) {
-        self.waiting().remove(&Self::key(clock));
-    }
-
-    /// Tells the connection that has waited longest without a request to go (one
-    /// that began waiting at least [`MIN_AGE_TO_EVICT`] before `now`).
-    fn evict_oldest(&self, now: Instant) -> bool {
-        // Nobody can have waited MIN_AGE_TO_EVICT before the table existed (a cutoff
-        // at its base would read as 0 µs and evict one opened in its first µs).
-        let Some(oldest_evictable) = now
-            .checked_sub(MIN_AGE_TO_EVICT)
-            .filter(|t| *t >= self.base)
-        else {
-            return false;
-        };
-        let cutoff = self.micros(oldest_evictable);
-        let mut waiting = self.waiting();
-        match waiting.first_key_value() {
-            Some((&(since, _), _)) if since <= cutoff => {
-                if let Some((_, clock)) = waiting.pop_first() {
-                    clock.evict.cancel();
-                }
-                true
-            }
-            _ => false,
-        }
-    }
-}
 
 /// Serves `router` on `listener` until `shutdown` triggers; then stops accepting and
 /// asks every HTTP connection to finish its request and close.

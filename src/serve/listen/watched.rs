@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,8 +19,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{Clock, ConnAddrs, Open, Phase};
+use super::slots::{Clock, Open, Phase};
 use crate::serve::observe::Metrics;
+
+/// Where a request came in: the address the client reached (not what its Host
+/// header claims).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnAddrs {
+    pub local: SocketAddr,
+}
 
 /// The router behind hyper, telling the connection's clock when a request starts and
 /// when its answer leaves.
