@@ -18,7 +18,7 @@
 //! | [`inspect`]   | `contract validate`, `contract record`, schemas from a folder | client, clock, contract, outcome, text |
 //! | [`mocks`]     | the mock upstreams: ESPN, Kalshi and API-SPORTS replayed from recordings, with injectable faults | clock, contract, feeds, shutdown |
 //! | [`feeds`]     | the upstream clients (ESPN, Kalshi, API-SPORTS) behind [`feeds::Feed`], their health and quotas | clock, contract, retry, text, units |
-//! | [`influx`]    | InfluxDB line protocol, its URL, a batched writer that never blocks its callers | retry |
+//! | [`influx`]    | InfluxDB line protocol, its URL, a batched writer that never blocks its callers, the retention policy | retry, text |
 //! | [`client`]    | one [`client::Target`] and [`client::ConnectOptions`]; WebSocket and capped HTTP requests, discovery, the embedded-server seam | outcome, text, wire |
 //! | [`wire`]      | WebSocket frames and permessage-deflate on the frame layer, both ends | nothing |
 //! | [`contract`]  | frames, games, close codes, schemas, stream rules, AsyncAPI (pure) | clock, text |

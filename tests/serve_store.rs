@@ -304,3 +304,77 @@ async fn load_streams_each_second_to_influxdb_and_it_adds_up_to_the_report() {
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&report);
 }
+
+/// serve's retention as /health shows it, once it has been looked at.
+async fn retention_once_known(server: &livegames::serve::ServerHandle) -> Value {
+    wait_for("the retention looked at", || async {
+        let h = health_of(server).await;
+        let retention = h["store"]["influxdb"]["retention"].clone();
+        (retention["state"] != "pending").then_some(retention)
+    })
+    .await
+}
+
+/// The default policy of `DB`, as InfluxDB lists it: (name, duration, shard group).
+async fn default_policy(influx: &InfluxDb) -> (String, String, String) {
+    let series = influx
+        .query(DB, &format!("SHOW RETENTION POLICIES ON {DB}"))
+        .await;
+    let row = series["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row[4] == true)
+        .expect("a default policy")
+        .clone();
+    let text = |i: usize| row[i].as_str().unwrap().to_owned();
+    (text(0), text(1), text(2))
+}
+
+/// `--influxdb-retention`: the database's default policy keeps data as long as serve
+/// is told (a season by default, where InfluxDB would keep it forever), /health says
+/// what it found and did, and a restart with the same wish finds it already so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_keeps_what_serve_writes_as_long_as_it_is_told() {
+    let Some(influx) = InfluxDb::start().await else {
+        return;
+    };
+    let server = start(store_config(&influx)).await;
+    let retention = retention_once_known(&server).await;
+    assert_eq!(retention["wanted"], "200d", "{retention}");
+    assert_eq!(retention["state"], "applied", "{retention}");
+    assert_eq!(retention["was"], "forever", "{retention}");
+    assert_eq!(retention["policy"], "autogen", "{retention}");
+    assert_eq!(
+        default_policy(&influx).await,
+        ("autogen".into(), "4800h0m0s".into(), "168h0m0s".into())
+    );
+    server.stop().await.unwrap();
+
+    let mut config = store_config(&influx);
+    config.influx.retention = livegames::influx::Retention::For(Duration::from_secs(36 * 3600));
+    let server = start(config.clone()).await;
+    let retention = retention_once_known(&server).await;
+    assert_eq!(
+        (&retention["state"], &retention["was"]),
+        (&"applied".into(), &"200d".into()),
+        "{retention}"
+    );
+    assert_eq!(
+        default_policy(&influx).await,
+        ("autogen".into(), "36h0m0s".into(), "1h0m0s".into())
+    );
+    server.stop().await.unwrap();
+
+    let server = start(config).await;
+    let retention = retention_once_known(&server).await;
+    assert_eq!(retention["state"], "ok", "{retention}");
+    assert_eq!(health_of(&server).await["status"], "healthy");
+    server.stop().await.unwrap();
+
+    let mut config = store_config(&influx);
+    config.influx.retention = livegames::influx::Retention::Forever;
+    let server = start(config).await;
+    assert_eq!(retention_once_known(&server).await["state"], "applied");
+    assert_eq!(default_policy(&influx).await.1, "0s");
+}

@@ -13,9 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::runtime::{block_on, cancel_on_signal};
 use super::telemetry::LogFormat;
-use super::values::{duration, league, nonzero_duration, positive, rate, url};
+use super::values::{self, duration, league, nonzero_duration, positive, rate, url};
 use crate::contract::League;
 use crate::feeds::kalshi::auth::Signer;
+use crate::influx::Retention;
+use crate::influx::retention::DEFAULT_RETENTION;
 use crate::mocks::FaultSpec;
 use crate::outcome::{Classify, CommandResult, Verdict};
 use crate::serve::ServeConfig;
@@ -201,6 +203,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = DEFAULTS.influx.queue_lines as u32,
           value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub influxdb_queue: u32,
+    /// How long InfluxDB keeps what serve writes: the 1.x database's default
+    /// retention policy is set to it; a 2.x bucket's is checked. 0 keeps forever.
+    #[arg(long, default_value = show_duration(DEFAULT_RETENTION), value_parser = values::retention)]
+    pub influxdb_retention: Duration,
     /// How long shutdown waits for clients to get their close frame.
     #[arg(long, default_value = show_duration(DEFAULTS.shutdown_grace), value_parser = duration)]
     pub shutdown_grace: Duration,
@@ -315,6 +321,7 @@ impl ServeArgs {
                 batch_lines: self.influxdb_batch as usize,
                 flush_every: self.influxdb_flush,
                 queue_lines: self.influxdb_queue as usize,
+                retention: Retention::from_flag(self.influxdb_retention),
                 ..defaults.influx.clone()
             },
             shutdown_grace: self.shutdown_grace,
@@ -431,6 +438,28 @@ mod tests {
         assert!(e.contains("unknown fault mode"), "{e}");
         let e = serve(&["--espn-url", "ftp://x"]).unwrap_err().to_string();
         assert!(e.contains("unsupported scheme"), "{e}");
+    }
+
+    #[test]
+    fn retention_is_zero_for_forever_or_at_least_an_hour() {
+        let e = serve(&["--influxdb-retention", "10m"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--influxdb-retention") && e.contains("at least 1h"),
+            "{e}"
+        );
+        let lowered = |v: &str| {
+            serve(&["--influxdb-retention", v])
+                .unwrap()
+                .lower()
+                .unwrap()
+        };
+        assert_eq!(lowered("0").influx.retention, Retention::Forever);
+        assert_eq!(
+            lowered("30d").influx.retention,
+            Retention::For(Duration::from_secs(30 * 86_400))
+        );
     }
 
     #[test]

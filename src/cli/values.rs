@@ -14,6 +14,19 @@ pub(super) fn duration(s: &str) -> Result<Duration, String> {
     units::parse_duration(s)
 }
 
+/// `--influxdb-retention`: 0 (keep forever) or at least an hour (InfluxDB's least).
+pub(super) fn retention(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    let least = crate::influx::retention::MIN_RETENTION;
+    if !d.is_zero() && d < least {
+        return Err(format!(
+            "must be 0 (keep forever) or at least {}",
+            units::show_duration(least)
+        ));
+    }
+    Ok(d)
+}
+
 /// A duration that must be more than zero (a timeout, an interval).
 pub(super) fn nonzero_duration(s: &str) -> Result<Duration, String> {
     let d = duration(s)?;

@@ -4,10 +4,12 @@
 
 pub mod line;
 pub mod observer;
+pub mod retention;
 pub mod target;
 pub mod writer;
 
 pub use line::{Field, line};
 pub use observer::{StoreState, StoreStatus, Tally, WriteObserver};
+pub use retention::{Retention, RetentionState, RetentionStatus};
 pub use target::{InfluxTarget, parse};
 pub use writer::{Writer, WriterConfig};

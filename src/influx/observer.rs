@@ -77,4 +77,6 @@ pub struct StoreStatus {
     pub state: StoreState,
     pub last_success: Option<Instant>,
     pub queued: usize,
+    /// The retention wish and what became of it (None: left as it is).
+    pub retention: Option<super::retention::RetentionStatus>,
 }

@@ -40,6 +40,24 @@ pub struct InfluxTarget {
     pub display: String,
 }
 
+impl InfluxTarget {
+    /// A request to this InfluxDB with its credentials and a deadline.
+    pub fn request(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        url: Url,
+        timeout: std::time::Duration,
+    ) -> reqwest::RequestBuilder {
+        let request = http.request(method, url).timeout(timeout);
+        match &self.auth {
+            Auth::None => request,
+            Auth::Basic { user, password } => request.basic_auth(user, Some(password)),
+            Auth::Token(token) => request.header("Authorization", format!("Token {token}")),
+        }
+    }
+}
+
 /// Parses `raw`; `env` looks up the credential variables (the real environment in
 /// the CLI, a map in tests).
 pub fn parse(raw: &str, env: impl Fn(&str) -> Option<String>) -> Result<InfluxTarget, String> {

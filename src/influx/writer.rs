@@ -16,7 +16,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::observer::{StoreState, StoreStatus, WriteObserver};
-use super::target::{Auth, InfluxTarget};
+use super::retention::{self, Retention, RetentionStatus};
+use super::target::InfluxTarget;
 use crate::retry::Backoff;
 
 /// Longest error text kept from an InfluxDB answer.
@@ -35,6 +36,8 @@ pub struct WriterConfig {
     pub backoff: Backoff,
     /// On shutdown, how long to keep trying to send what is queued.
     pub drain_for: Duration,
+    /// How long the database keeps what is written (serve's; load leaves it).
+    pub retention: Retention,
 }
 
 impl Default for WriterConfig {
@@ -49,6 +52,7 @@ impl Default for WriterConfig {
                 max: Duration::from_secs(30),
             },
             drain_for: Duration::from_secs(2),
+            retention: Retention::Leave,
         }
     }
 }
@@ -107,6 +111,7 @@ impl Writer {
                 state: StoreState::Idle,
                 last_success: None,
                 queued: 0,
+                retention: RetentionStatus::pending(config.retention),
             }),
             observer,
         });
@@ -183,6 +188,7 @@ enum Sent {
 impl Sender {
     async fn run(self, stop: CancellationToken) {
         self.create_database(&stop).await;
+        self.apply_retention().await;
         let mut batch: Vec<String> = Vec::new();
         let mut backoff: Option<Duration> = None;
         loop {
@@ -280,12 +286,8 @@ impl Sender {
     }
 
     fn request(&self, method: reqwest::Method, url: reqwest::Url) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, url).timeout(self.config.timeout);
-        match &self.target.auth {
-            Auth::None => request,
-            Auth::Basic { user, password } => request.basic_auth(user, Some(password)),
-            Auth::Token(token) => request.header("Authorization", format!("Token {token}")),
-        }
+        self.target
+            .request(&self.http, method, url, self.config.timeout)
     }
 
     async fn send(&self, batch: &[String]) -> Sent {
@@ -310,6 +312,33 @@ impl Sender {
             Sent::Retry(why)
         } else {
             Sent::Refused(why)
+        }
+    }
+
+    /// Once InfluxDB answers: the retention wish applied (1.x) or checked (2.x).
+    async fn apply_retention(&self) {
+        if self.config.retention == Retention::Leave {
+            return;
+        }
+        let wish = self.config.retention;
+        let state = retention::apply(&self.http, &self.target, wish, self.config.timeout).await;
+        match &state {
+            retention::RetentionState::Failed(why) => {
+                tracing::warn!(influxdb = %self.target.display, error = %why, "could not set the retention policy; data is kept as InfluxDB keeps it")
+            }
+            retention::RetentionState::Differs { policy, actual } => {
+                tracing::warn!(influxdb = %self.target.display, %policy, keeps = %actual, "the bucket's retention differs from --influxdb-retention; change it in InfluxDB")
+            }
+            retention::RetentionState::Applied { policy, was } => {
+                tracing::info!(influxdb = %self.target.display, %policy, %was, "retention policy set to --influxdb-retention")
+            }
+            retention::RetentionState::Matched { policy } => {
+                tracing::info!(influxdb = %self.target.display, %policy, "retention policy already as --influxdb-retention asks")
+            }
+            retention::RetentionState::Pending => {}
+        }
+        if let Some(status) = lock(&self.shared.status).retention.as_mut() {
+            status.state = state;
         }
     }
 
@@ -379,7 +408,7 @@ async fn error_text(mut response: reqwest::Response) -> String {
         .join(" ")
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;
@@ -449,6 +478,7 @@ mod tests {
                 max: Duration::from_millis(100),
             },
             drain_for: Duration::from_secs(2),
+            retention: Retention::Leave,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Everything `serve` can be told, with the defaults `livegames serve` runs with.
 
-use crate::influx::{InfluxTarget, WriterConfig};
+use crate::influx::retention::DEFAULT_RETENTION;
+use crate::influx::{InfluxTarget, Retention, WriterConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -134,7 +135,10 @@ impl Default for ServeConfig {
                 breaker_open_for: Duration::from_secs(30),
             },
             influxdb: None,
-            influx: WriterConfig::default(),
+            influx: WriterConfig {
+                retention: Retention::For(DEFAULT_RETENTION),
+                ..WriterConfig::default()
+            },
             shutdown_grace: Duration::from_secs(5),
         }
     }

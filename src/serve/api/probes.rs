@@ -6,11 +6,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::contract::SourceHealth;
 use crate::feeds::Link;
-use crate::influx::StoreState;
+use crate::influx::{RetentionState, RetentionStatus, StoreState};
 use crate::serve::error::without_urls;
 use crate::serve::observe::GameLabel;
 use crate::serve::state::AppState;
@@ -61,6 +61,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
             },
             "last_success_age_ms": store.last_success.map(|t| now.duration_since(t).as_millis() as u64),
             "queued_lines": store.queued,
+            "retention": store.retention.as_ref().map(retention_json),
         }});
     }
     if let Some(found) = state.0.sources.discovery() {
@@ -125,4 +126,25 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+/// The retention wish and what became of it, as /health shows it.
+fn retention_json(status: &RetentionStatus) -> Value {
+    let mut shown = json!({"wanted": status.wanted});
+    let (state, extra) = match &status.state {
+        RetentionState::Pending => ("pending", json!({})),
+        RetentionState::Matched { policy } => ("ok", json!({"policy": policy})),
+        RetentionState::Applied { policy, was } => {
+            ("applied", json!({"policy": policy, "was": was}))
+        }
+        RetentionState::Differs { policy, actual } => {
+            ("differs", json!({"policy": policy, "actual": actual}))
+        }
+        RetentionState::Failed(why) => ("failed", json!({"detail": without_urls(why)})),
+    };
+    shown["state"] = json!(state);
+    if let (Some(shown), Some(extra)) = (shown.as_object_mut(), extra.as_object()) {
+        shown.extend(extra.clone());
+    }
+    shown
 }
