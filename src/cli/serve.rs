@@ -207,6 +207,10 @@ pub struct ServeArgs {
     /// retention policy is set to it; a 2.x bucket's is checked. 0 keeps forever.
     #[arg(long, default_value = show_duration(DEFAULT_RETENTION), value_parser = values::retention)]
     pub influxdb_retention: Duration,
+    /// How often the ops page (`#/ops`, `/api/ops`) samples the metrics: its charts'
+    /// resolution. 16 minutes are kept.
+    #[arg(long, default_value = show_duration(DEFAULTS.ops_every), value_parser = nonzero_duration)]
+    pub ops_every: Duration,
     /// How long shutdown waits for clients to get their close frame.
     #[arg(long, default_value = show_duration(DEFAULTS.shutdown_grace), value_parser = duration)]
     pub shutdown_grace: Duration,
@@ -325,6 +329,7 @@ impl ServeArgs {
                 ..defaults.influx.clone()
             },
             shutdown_grace: self.shutdown_grace,
+            ops_every: self.ops_every,
             ..defaults
         })
     }

@@ -17,6 +17,8 @@ pub trait WriteObserver: Send + Sync {
     fn dropped(&self, lines: u64);
     /// Lines waiting, after every change.
     fn queue_depth(&self, lines: usize);
+    /// How long one write request took, answered or failed.
+    fn request_took(&self, _took: std::time::Duration) {}
 }
 
 /// A [`WriteObserver`] that only counts: for `load --out`'s closing line, the

@@ -291,6 +291,13 @@ impl Sender {
     }
 
     async fn send(&self, batch: &[String]) -> Sent {
+        let started = Instant::now();
+        let sent = self.send_once(batch).await;
+        self.shared.observer.request_took(started.elapsed());
+        sent
+    }
+
+    async fn send_once(&self, batch: &[String]) -> Sent {
         let body: String = batch.concat();
         let request = self
             .request(reqwest::Method::POST, self.target.write_url.clone())

@@ -9,7 +9,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 
-use super::api::{admin, dashboard, probes, rest, sse, websocket};
+use super::api::{admin, dashboard, ops, probes, rest, sse, websocket};
 use super::error::ApiError;
 use super::state::AppState;
 
@@ -21,6 +21,7 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/livegames.css", get(dashboard::style))
         .route("/health", get(probes::health))
         .route("/metrics", get(probes::metrics))
+        .route("/api/ops", get(ops::view))
         .route("/api/live/games", get(rest::list_games))
         .route("/api/games/{game_id}/timeline", get(rest::timeline))
         .route("/api/nfl/scores", get(rest::nfl))
@@ -62,6 +63,6 @@ async fn count_requests(
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     let path = crate::text::cut(uri.path(), 200);
     ApiError::NotFound(format!(
-        "no route for {method} {path}; the dashboard is /#/live; the API is /api/live/games, /api/games/{{id}}/timeline, /api/nfl/scores, /api/nhl/scores, /ws/live/{{id}}, /health, /metrics"
+        "no route for {method} {path}; the dashboard is /#/live; the API is /api/live/games, /api/games/{{id}}/timeline, /api/nfl/scores, /api/nhl/scores, /api/ops, /ws/live/{{id}}, /health, /metrics"
     ))
 }

@@ -83,6 +83,8 @@ pub struct ServeConfig {
     pub influx: WriterConfig,
     /// How long shutdown waits for clients to get their goodbye.
     pub shutdown_grace: Duration,
+    /// How often the ops page's figures are sampled (`--ops-every`).
+    pub ops_every: Duration,
 }
 
 impl Default for ServeConfig {
@@ -140,6 +142,7 @@ impl Default for ServeConfig {
                 ..WriterConfig::default()
             },
             shutdown_grace: Duration::from_secs(5),
+            ops_every: Duration::from_secs(5),
         }
     }
 }

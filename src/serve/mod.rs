@@ -37,6 +37,7 @@ use crate::mocks;
 use crate::shutdown::Shutdown;
 pub use config::{ServeConfig, WsSettings};
 pub use error::ServeError;
+use observe::ops::OpsHistory;
 use observe::{Metrics, SourceBoard};
 use state::{AppInner, AppState};
 use store::Store;
@@ -150,7 +151,13 @@ pub async fn run(
         shutdown: shutdown.clone(),
         started,
         local_addr,
+        ops: OpsHistory::default(),
     }));
+    shutdown.spawn(api::ops::sample_every(
+        state.clone(),
+        config.ops_every,
+        shutdown.token().clone(),
+    ));
     let mut router = app::router(state);
     if config.mock_addr.is_none() && config.uses_mocks() {
         // For people to look at; the feeds use their own listener.

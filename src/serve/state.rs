@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 
 use super::advertise::Advertise;
 use super::config::WsSettings;
+use super::observe::ops::OpsHistory;
 use super::observe::{Metrics, SourceBoard, SourceEntry};
 use super::scores::Scores;
 use super::store::Store;
@@ -35,6 +36,8 @@ pub(crate) struct AppInner {
     pub shutdown: Shutdown,
     pub started: Instant,
     pub local_addr: SocketAddr,
+    /// The ops page's recent figures.
+    pub ops: OpsHistory,
 }
 
 impl AppState {

@@ -121,6 +121,7 @@ impl WriteObserver for StoreMetrics {
             .influxdb_lines
             .get_or_create(&result("written"))
             .inc_by(lines);
+        self.0.influxdb_batch_lines.observe(lines as f64);
         self.0.influxdb_writes.get_or_create(&result("ok")).inc();
     }
     fn failed(&self, _error: &str) {
@@ -137,6 +138,9 @@ impl WriteObserver for StoreMetrics {
     }
     fn queue_depth(&self, lines: usize) {
         self.0.influxdb_queue.set(lines as i64);
+    }
+    fn request_took(&self, took: std::time::Duration) {
+        self.0.influxdb_write_seconds.observe(took.as_secs_f64());
     }
 }
 

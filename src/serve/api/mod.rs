@@ -6,6 +6,7 @@
 pub mod admin;
 mod client_socket;
 pub mod dashboard;
+pub mod ops;
 pub mod probes;
 pub mod rest;
 pub mod sse;

@@ -80,11 +80,14 @@ pub async fn health(State(state): State<AppState>) -> Response {
     Json(body).into_response()
 }
 
-/// Each game's silence and liveness, read at scrape time (what the "no frames for a
-/// live game" alert watches).
-fn record_game_silences(state: &AppState) {
+/// The figures read at scrape time: uptime, and each game's silence and liveness
+/// (what the "no frames for a live game" alert watches).
+pub(crate) fn record_scrape_time_figures(state: &AppState) {
     let now = Instant::now();
     let metrics = &state.0.metrics;
+    metrics
+        .uptime
+        .set(now.duration_since(state.0.started).as_secs_f64());
     for game in state.0.hub.games() {
         let (silence, game_state) = game.silence(now);
         let label = GameLabel {
@@ -104,7 +107,7 @@ fn record_game_silences(state: &AppState) {
 /// `GET /metrics`: Prometheus text 0.0.4 by default (and for `text/plain`),
 /// OpenMetrics for a scraper that asks for `application/openmetrics-text`.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    record_game_silences(&state);
+    record_scrape_time_figures(&state);
     let wants_openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()

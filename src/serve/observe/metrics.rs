@@ -70,7 +70,7 @@ pub struct WindowLabel {
 
 /// The routes HTTP metrics are kept for (anything else counts as `other`), so a
 /// client requesting random paths cannot grow the label set.
-pub const ROUTES: [&str; 14] = [
+pub const ROUTES: [&str; 15] = [
     "/",
     "/assets/{file}",
     "/health",
@@ -79,6 +79,7 @@ pub const ROUTES: [&str; 14] = [
     "/api/games/{game_id}/timeline",
     "/api/nfl/scores",
     "/api/nhl/scores",
+    "/api/ops",
     "/ws/live/{game_id}",
     "/admin/faults",
     "/admin/sources",
@@ -139,6 +140,14 @@ pub struct Metrics {
     pub influxdb_queue: Gauge,
     pub game_silence: Family<GameLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub game_live: Family<GameLabel, Gauge>,
+    pub uptime: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub scores_cache_evictions: Family<CacheLabel, Counter>,
+    pub scores_refused: Family<CodeLabel, Counter>,
+    pub circuit_failures: Family<LeagueLabel, Gauge>,
+    pub circuit_opens: Family<LeagueLabel, Counter>,
+    pub circuit_recovery: Family<LeagueLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub influxdb_write_seconds: Histogram,
+    pub influxdb_batch_lines: Histogram,
 }
 
 fn http_duration_histogram() -> Histogram {
@@ -191,6 +200,16 @@ impl Metrics {
             influxdb_queue: Gauge::default(),
             game_silence: Family::default(),
             game_live: Family::default(),
+            uptime: Gauge::default(),
+            scores_cache_evictions: Family::default(),
+            scores_refused: Family::default(),
+            circuit_failures: Family::default(),
+            circuit_opens: Family::default(),
+            circuit_recovery: Family::default(),
+            // 1 ms .. ~33 s
+            influxdb_write_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            // 1 .. 16,384 lines
+            influxdb_batch_lines: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
             registry: Registry::default(),
         };
         let mut metrics = Metrics { registry, ..m };
@@ -249,6 +268,8 @@ impl Metrics {
                 "Seconds since the game's stream last sent a frame (heartbeats included; over 5 s means it stalled), at scrape time";
             game_live: "game_live",
                 "1 while the game is live, else 0";
+            uptime: "uptime_seconds",
+                "Seconds since the server started, at scrape time";
         );
     }
 
@@ -277,6 +298,16 @@ impl Metrics {
                 "Scores cache lookups, by league and hit/miss";
             circuit_state: "circuit_state",
                 "Scores circuit breaker: 0 closed, 1 half-open, 2 open";
+            circuit_failures: "circuit_failures",
+                "Failures in a row counted by the scores circuit breaker (it opens at --breaker-failures)";
+            circuit_opens: "circuit_opens",
+                "Times the scores circuit breaker opened";
+            circuit_recovery: "circuit_recovery_seconds",
+                "How long the breaker's last open spell lasted, from opening to the probe that closed it";
+            scores_cache_evictions: "scores_cache_evictions",
+                "Scores cache entries removed, by league and reason (expired: found past --scores-ttl; cleared: the admin API)";
+            scores_refused: "scores_refused",
+                "Scores requests answered 503 without data, by code (rate_limited and quota_exhausted are rate-limit hits)";
             quota_limit: "apisports_quota_limit",
                 "API-SPORTS requests allowed, by window (day, minute)";
             quota_used: "apisports_quota_used",
@@ -289,6 +320,10 @@ impl Metrics {
                 "Write requests to InfluxDB, by result (ok, failed)";
             influxdb_queue: "influxdb_queue_lines",
                 "Lines waiting to be written to InfluxDB";
+            influxdb_write_seconds: "influxdb_write_seconds",
+                "Time of each write request to InfluxDB, answered or failed";
+            influxdb_batch_lines: "influxdb_batch_lines",
+                "Lines per successful write request to InfluxDB";
         );
     }
 
@@ -338,9 +373,23 @@ impl Metrics {
                     result: result.into(),
                 });
             }
-            let _ = self.circuit_state.get_or_create(&LeagueLabel {
+            for reason in ["expired", "cleared"] {
+                let _ = self.scores_cache_evictions.get_or_create(&CacheLabel {
+                    league: league.into(),
+                    result: reason.into(),
+                });
+            }
+            let label = LeagueLabel {
                 league: league.into(),
-            });
+            };
+            let _ = self.circuit_state.get_or_create(&label);
+            let _ = self.circuit_failures.get_or_create(&label);
+            let _ = self.circuit_opens.get_or_create(&label);
+        }
+        for code in ["rate_limited", "quota_exhausted", "circuit_open"] {
+            let _ = self
+                .scores_refused
+                .get_or_create(&CodeLabel { code: code.into() });
         }
         for result in ["written", "dropped"] {
             let _ = self.influxdb_lines.get_or_create(&ResultLabel {

@@ -3,11 +3,14 @@
 //! ([`sources`]). Hot paths hold the metric handles directly (an atomic add per batch
 //! of frames), never a registry lookup.
 
+pub mod alerts;
+pub mod exposition;
 pub mod metrics;
+pub mod ops;
 pub mod sources;
 
 pub use metrics::{
-    CacheLabel, GameLabel, LeagueLabel, Metrics, ReasonLabel, ResultLabel, SourceCodeLabel,
-    SourceLabel,
+    CacheLabel, CodeLabel, GameLabel, LeagueLabel, Metrics, ReasonLabel, ResultLabel,
+    SourceCodeLabel, SourceLabel,
 };
 pub use sources::{SourceBoard, SourceEntry};

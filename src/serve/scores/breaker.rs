@@ -27,7 +27,19 @@ pub struct CircuitBreaker {
     open_for: Duration,
     consecutive_failures: u32,
     opened_at: Option<Instant>,
+    /// When the current open spell began (a failed probe opens it again, not anew).
+    spell_began: Option<Instant>,
     probe_in_flight: bool,
+}
+
+/// What a call's outcome did to the breaker, for its metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    None,
+    /// A closed circuit opened.
+    Opened,
+    /// An open spell ended, after this long.
+    Recovered(Duration),
 }
 
 impl CircuitBreaker {
@@ -37,8 +49,14 @@ impl CircuitBreaker {
             open_for,
             consecutive_failures: 0,
             opened_at: None,
+            spell_began: None,
             probe_in_flight: false,
         }
+    }
+
+    /// Failures in a row so far.
+    pub fn failures(&self) -> u32 {
+        self.consecutive_failures
     }
 
     pub fn state(&self, now: Instant) -> CircuitState {
@@ -65,10 +83,14 @@ impl CircuitBreaker {
         }
     }
 
-    pub fn success(&mut self) {
+    pub fn success(&mut self, now: Instant) -> Change {
         self.consecutive_failures = 0;
         self.opened_at = None;
         self.probe_in_flight = false;
+        match self.spell_began.take() {
+            Some(began) => Change::Recovered(now.duration_since(began)),
+            None => Change::None,
+        }
     }
 
     /// A half-open probe was admitted but made no call: free the slot for another.
@@ -76,12 +98,19 @@ impl CircuitBreaker {
         self.probe_in_flight = false;
     }
 
-    pub fn failure(&mut self, now: Instant) {
-        self.consecutive_failures += 1;
-        if self.probe_in_flight || self.consecutive_failures >= self.failure_threshold {
-            self.opened_at = Some(now);
-        }
+    pub fn failure(&mut self, now: Instant) -> Change {
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        let opens = self.probe_in_flight || self.consecutive_failures >= self.failure_threshold;
         self.probe_in_flight = false;
+        if !opens {
+            return Change::None;
+        }
+        self.opened_at = Some(now);
+        if self.spell_began.is_some() {
+            return Change::None;
+        }
+        self.spell_began = Some(now);
+        Change::Opened
     }
 }
 
@@ -107,7 +136,23 @@ mod tests {
         c.failure(t0 + 10 * S);
         assert_eq!(c.state(t0 + 11 * S), CircuitState::Open);
         assert!(c.allow(t0 + 20 * S).is_ok());
-        c.success();
+        c.success(t0 + 20 * S);
         assert_eq!(c.state(t0 + 20 * S), CircuitState::Closed);
+    }
+
+    #[test]
+    fn a_spell_opens_once_and_recovers_after_its_whole_length() {
+        let t0 = Instant::now();
+        let mut c = CircuitBreaker::new(2, 10 * S);
+        assert_eq!(c.failure(t0), Change::None);
+        assert_eq!(c.failures(), 1);
+        assert_eq!(c.failure(t0), Change::Opened);
+        // A failed probe opens it again: the same spell.
+        assert!(c.allow(t0 + 10 * S).is_ok());
+        assert_eq!(c.failure(t0 + 10 * S), Change::None);
+        assert!(c.allow(t0 + 20 * S).is_ok());
+        assert_eq!(c.success(t0 + 21 * S), Change::Recovered(21 * S));
+        assert_eq!(c.failures(), 0);
+        assert_eq!(c.success(t0 + 22 * S), Change::None);
     }
 }

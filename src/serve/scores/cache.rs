@@ -40,11 +40,21 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         self.entries.insert(key, (now, value));
     }
 
-    /// Forgets every entry; returns how many there were.
-    pub fn clear(&mut self) -> usize {
-        let n = self.entries.len();
-        self.entries.clear();
-        n
+    /// Removes the entry for `key` if it has expired; true if it did.
+    pub fn remove_expired(&mut self, key: &K, now: Instant) -> bool {
+        let expired = self
+            .entries
+            .get(key)
+            .is_some_and(|(at, _)| now.duration_since(*at) >= self.ttl);
+        if expired {
+            self.entries.remove(key);
+        }
+        expired
+    }
+
+    /// Forgets every entry; returns their keys.
+    pub fn clear(&mut self) -> Vec<K> {
+        self.entries.drain().map(|(key, _)| key).collect()
     }
 }
 
@@ -61,5 +71,17 @@ mod tests {
         c.put("nfl", 1, t0);
         assert_eq!(c.get(&"nfl", t0 + S / 2), Some(1));
         assert_eq!(c.get(&"nfl", t0 + S), None);
+    }
+
+    #[test]
+    fn an_expired_entry_is_removed_once() {
+        let t0 = Instant::now();
+        let mut c = TtlCache::new(S);
+        c.put("nfl", 1, t0);
+        assert!(!c.remove_expired(&"nfl", t0 + S / 2));
+        assert!(c.remove_expired(&"nfl", t0 + S));
+        assert!(!c.remove_expired(&"nfl", t0 + S));
+        c.put("nhl", 2, t0);
+        assert_eq!(c.clear(), vec!["nhl"]);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::error::ApiError;
-use super::observe::{CacheLabel, LeagueLabel, Metrics, SourceEntry};
+use super::observe::{CacheLabel, CodeLabel, LeagueLabel, Metrics, SourceEntry};
 use super::store::Store;
 use crate::contract::{League, ScoresBody, Source, SourceHealth};
 use crate::feeds::FeedError;
@@ -16,7 +16,7 @@ use crate::feeds::quota::{QuotaError, QuotaLimiter};
 pub mod breaker;
 pub mod cache;
 
-pub use breaker::{CircuitBreaker, CircuitState};
+pub use breaker::{Change, CircuitBreaker, CircuitState};
 use cache::TtlCache;
 
 #[derive(Debug, Clone, Copy)]
@@ -149,14 +149,33 @@ impl Scores {
 
     /// Empties the cache (the admin API): the next request per league goes upstream.
     pub fn clear_cache(&self) -> usize {
-        self.lock().cache.clear()
+        let cleared = self.lock().cache.clear();
+        for league in &cleared {
+            self.count_evictions(*league, "cleared", 1);
+        }
+        cleared.len()
     }
 
     fn cached(&self, league: League) -> Option<(ScoresBody, CacheStatus)> {
-        self.lock()
-            .cache
-            .get_aged(&league, Instant::now())
+        let mut g = self.lock();
+        let now = Instant::now();
+        if g.cache.remove_expired(&league, now) {
+            self.count_evictions(league, "expired", 1);
+        }
+        g.cache
+            .get_aged(&league, now)
             .map(|(body, age)| (body, CacheStatus::Hit { age }))
+    }
+
+    fn count_evictions(&self, league: League, reason: &str, n: u64) {
+        let label = CacheLabel {
+            league: league_name(league).into(),
+            result: reason.into(),
+        };
+        self.metrics
+            .scores_cache_evictions
+            .get_or_create(&label)
+            .inc_by(n);
     }
 
     fn count_cache(&self, league: League, status: CacheStatus) {
@@ -195,7 +214,20 @@ impl Scores {
             .set(v);
     }
 
+    /// The league's scores, from the cache or API-SPORTS; a 503 answer is counted
+    /// by its code.
     pub async fn get(&self, league: League) -> Result<(ScoresBody, CacheStatus), ApiError> {
+        let answer = self.fetch(league).await;
+        if let Err(ApiError::Unavailable { code, .. }) = &answer {
+            let label = CodeLabel {
+                code: (*code).into(),
+            };
+            self.metrics.scores_refused.get_or_create(&label).inc();
+        }
+        answer
+    }
+
+    async fn fetch(&self, league: League) -> Result<(ScoresBody, CacheStatus), ApiError> {
         if !self.client.has_key() {
             return Err(ApiError::Unavailable {
                 code: "no_api_key",
@@ -268,11 +300,32 @@ impl Scores {
     fn settle(&self, g: &mut Guarded, league: League, outcome: Outcome) {
         let now = Instant::now();
         let breaker = g.breakers.get_mut(&league).expect("a breaker per league");
-        match outcome {
-            Outcome::Answered => breaker.success(),
-            Outcome::Refused => breaker.success_if_probe(),
+        let change = match outcome {
+            Outcome::Answered => breaker.success(now),
+            Outcome::Refused => {
+                breaker.success_if_probe();
+                Change::None
+            }
             Outcome::Failed => breaker.failure(now),
+        };
+        let label = LeagueLabel {
+            league: league_name(league).into(),
+        };
+        match change {
+            Change::Opened => {
+                self.metrics.circuit_opens.get_or_create(&label).inc();
+            }
+            Change::Recovered(took) => {
+                let recovery = self.metrics.circuit_recovery.get_or_create(&label);
+                recovery.set(took.as_secs_f64());
+            }
+            Change::None => {}
         }
+        let failures = breaker.failures().into();
+        self.metrics
+            .circuit_failures
+            .get_or_create(&label)
+            .set(failures);
         self.record_circuit(league, breaker.state(now));
     }
 
