@@ -258,5 +258,64 @@ window.LivegamesChart = (() => {
     return L;
   }
 
-  return { niceStep, ticksBetween, probAxis, timeTicks, timeLabel, periodName, periodStarts, biggestMoves, gapSummary, layout, draw };
+  // A value axis for figures over time: from 0 (or the data's least, if negative) to
+  // the data's most, snapped outwards to a nice step; a flat or empty series still
+  // gets a readable axis.
+  function valueAxis(values, count = 3) {
+    const present = values.filter((v) => v != null && Number.isFinite(v));
+    const lo = Math.min(0, ...present);
+    let hi = Math.max(0, ...present);
+    if (hi - lo <= 0) hi = lo + 1;
+    const step = niceStep(hi - lo, count);
+    const top = Number((Math.ceil(hi / step - 1e-9) * step).toPrecision(12));
+    const bottom = Number((Math.floor(lo / step + 1e-9) * step).toPrecision(12));
+    return { lo: bottom, hi: top, ticks: ticksBetween(bottom, top, step) };
+  }
+
+  // Lines over wall-clock time: `lines` is [{ label, points: [[t_ms, value|null]] }],
+  // `format` writes an axis value. The same time ticks as the game chart.
+  function drawSeries(canvas, lines, format) {
+    const ratio = window.devicePixelRatio || 1;
+    const box = canvas.getBoundingClientRect();
+    canvas.width = Math.max(1, Math.round(box.width * ratio));
+    canvas.height = Math.max(1, Math.round(box.height * ratio));
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, box.width, box.height);
+    const pad = { l: 52, r: 10, t: 8, b: 22 };
+    const w = Math.max(1, box.width - pad.l - pad.r), h = Math.max(1, box.height - pad.t - pad.b);
+    const times = lines.flatMap((l) => l.points.map((p) => p[0]));
+    const t0 = times.length ? Math.min(...times) : Date.now() - MINUTE;
+    const t1 = Math.max(times.length ? Math.max(...times) : Date.now(), t0 + SECOND);
+    const y = valueAxis(lines.flatMap((l) => l.points.map((p) => p[1])));
+    const x = timeTicks(t0, t1, Math.max(2, Math.floor(w / 90)));
+    const px = (t) => pad.l + ((t - t0) / (t1 - t0)) * w;
+    const py = (v) => pad.t + (1 - (v - y.lo) / (y.hi - y.lo)) * h;
+    const colours = [css("--accent"), css("--bad"), css("--c3"), css("--c2")];
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.strokeStyle = css("--line");
+    ctx.fillStyle = css("--muted");
+    ctx.lineWidth = 1;
+    ctx.textAlign = "right";
+    for (const v of y.ticks) {
+      ctx.beginPath(); ctx.moveTo(pad.l, py(v)); ctx.lineTo(pad.l + w, py(v)); ctx.stroke();
+      ctx.fillText(format(v), pad.l - 6, py(v) + 4);
+    }
+    ctx.textAlign = "center";
+    for (const t of x.ticks) ctx.fillText(timeLabel(t, x.step), Math.min(Math.max(px(t), pad.l + 24), pad.l + w - 24), pad.t + h + 16);
+    lines.forEach((line, k) => {
+      ctx.strokeStyle = colours[k % colours.length];
+      ctx.lineWidth = 2;
+      const pts = line.points;
+      for (const [a, b] of runs(pts.length, (i) => pts[i][1] != null && Number.isFinite(pts[i][1]))) {
+        ctx.beginPath();
+        for (let i = a; i < b; i++) ctx.lineTo(px(pts[i][0]), py(pts[i][1]));
+        if (b - a === 1) ctx.arc(px(pts[a][0]), py(pts[a][1]), 1.5, 0, 2 * Math.PI);
+        ctx.stroke();
+      }
+    });
+    return { x, y, t0, t1 };
+  }
+
+  return { niceStep, ticksBetween, probAxis, valueAxis, timeTicks, timeLabel, periodName, periodStarts, biggestMoves, gapSummary, layout, draw, drawSeries };
 })();

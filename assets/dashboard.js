@@ -1,4 +1,5 @@
-// The livegames dashboard: #/live lists the games, #/live/{id} follows one.
+// The livegames dashboard: #/live lists the games, #/live/{id} follows one, #/scores
+// shows NFL and NHL, #/ops what an operator looks at first.
 // No build step, no dependencies, no network beyond this server.
 "use strict";
 (() => {
@@ -9,6 +10,7 @@
   const FLUSH_MS = 200; // frames are applied and drawn at most 5 times a second
   const LIST_REFRESH_MS = 2000;
   const SCORES_REFRESH_MS = Math.max(1000, Number(params.get("scoresEvery")) || 10000);
+  const OPS_REFRESH_MS = Math.max(200, Number(params.get("opsEvery")) || 5000);
   const RECONNECT_MAX_MS = 10000;
   const view = document.getElementById("view");
   const subtitle = document.getElementById("subtitle");
@@ -471,13 +473,109 @@
     return { stop() { stopped = true; clearTimeout(timer); } };
   }
 
+  // #/ops: what the operator on call looks at first, from /api/ops (serve's own
+  // metrics, read back): the alerts that would fire now with the thresholds of
+  // deploy/prometheus/alerts.yml, then service health, API usage, the scores cache,
+  // InfluxDB writes and the circuit breakers, each as figures (their meaning on hover)
+  // and charts over the last minutes.
+  function opsPage() {
+    let stopped = false;
+    let timer = null;
+    let last = null;
+    subtitle.textContent = "operations";
+    const alertsBox = el("section", { id: "ops-alerts", class: "wide" }, el("h2", {}, "Alerts"), el("p", { class: "muted" }, "Loading…"));
+    const groupsBox = el("div", { id: "ops-groups", class: "ops-groups wide" });
+    view.replaceChildren(alertsBox, groupsBox);
+    setConn("connecting", "loading");
+
+    const duration = (s) => {
+      if (s < 1) return Math.round(s * 1000) + " ms";
+      if (s < 60) return (s < 10 ? s.toFixed(1) : Math.round(s)) + " s";
+      const m = Math.floor(s / 60), hrs = Math.floor(m / 60), days = Math.floor(hrs / 24);
+      if (days) return days + " d " + (hrs % 24) + " h";
+      if (hrs) return hrs + " h " + String(m % 60).padStart(2, "0") + " m";
+      return Math.floor(s % 60) ? m + " m " + String(Math.floor(s % 60)).padStart(2, "0") + " s" : m + " m";
+    };
+    const number = (v) => (Math.abs(v) >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toFixed(2));
+    // A figure as a person reads it; a value that was not measured is a dash, never 0.
+    function shown(f) {
+      if (f.value == null) return "–";
+      if (f.text) return f.text.replace("_", "-");
+      switch (f.unit) {
+        case "s": return duration(f.value);
+        case "ratio": return (Math.round(f.value * 1000) / 10) + "%";
+        case "/s": return number(f.value) + "/s";
+        case "/min": return number(f.value) + "/min";
+        case "lines": return number(f.value) + " lines";
+        default: return number(f.value);
+      }
+    }
+    const axis = (unit) => (v) => unit === "ratio" ? Math.round(v * 100) + "%" : unit === "s" ? duration(v) : number(v);
+
+    function renderAlerts(alerts) {
+      const order = { firing: 0, pending: 1, not_measured: 2, ok: 3 };
+      const rows = alerts.slice().sort((a, b) => order[a.state] - order[b.state]).map((a) => {
+        const kind = { firing: "fail", pending: "warn", ok: "pass", not_measured: "muted" }[a.state];
+        const words = { firing: "firing", pending: "pending", ok: "ok", not_measured: "no data" }[a.state];
+        const observed = a.observed == null ? "nothing to judge yet" : "now " + number(a.observed) + (a.threshold == null ? "" : ", threshold " + number(a.threshold));
+        return el("tr", { "data-alert": a.name, "data-state": a.state, title: a.summary },
+          el("td", {}, el("span", { class: "badge " + kind }, words)),
+          el("td", {}, a.name), el("td", { class: "muted" }, a.severity + (a.for_s ? ", for " + duration(a.for_s) : "")),
+          el("td", {}, observed));
+      });
+      const firing = alerts.filter((a) => a.state === "firing").length;
+      const heading = el("h2", {}, "Alerts ", el("span", { class: "badge " + (firing ? "fail" : "pass"), id: "ops-firing", "data-firing": String(firing) },
+        firing ? firing + " firing" : "none firing"));
+      alertsBox.replaceChildren(heading, el("table", { class: "scores" }, el("tbody", {}, ...rows)));
+    }
+
+    function renderGroup(g) {
+      const figures = g.figures.map((f) => el("div", { class: "figure", "data-figure": f.id, "data-value": f.value == null ? "" : String(f.value), title: f.help },
+        el("div", { class: "muted" }, f.label), el("div", { class: "value" }, shown(f))));
+      const charts = g.series.map((s) => {
+        const canvas = el("canvas", { class: "ops-chart", "data-series": s.id });
+        return { s, canvas, box: el("div", { class: "ops-series" }, el("div", { class: "muted" }, s.label), canvas) };
+      });
+      const section = el("section", { class: "ops-group", id: "ops-" + g.id }, el("h2", {}, g.title),
+        el("div", { class: "figures" }, ...figures), ...charts.map((c) => c.box));
+      return { section, charts };
+    }
+
+    function render(body) {
+      renderAlerts(body.alerts);
+      const groups = body.groups.map(renderGroup);
+      groupsBox.replaceChildren(...groups.map((g) => g.section));
+      for (const g of groups) for (const c of g.charts) c.canvas.__axes = window.LivegamesChart.drawSeries(c.canvas, [c.s], axis(c.s.unit));
+    }
+
+    async function refresh() {
+      try {
+        const res = await fetch("/api/ops", { cache: "no-store" });
+        if (!res.ok) throw new Error("HTTP " + res.status);
+        last = await res.json();
+        if (stopped) return;
+        render(last);
+        setConn("live", "updated " + hms(Date.now()));
+      } catch (e) {
+        if (stopped) return;
+        setConn("offline", "cannot reach the server (" + e.message + ")");
+      }
+      timer = setTimeout(refresh, OPS_REFRESH_MS);
+    }
+    const onResize = () => last && render(last);
+    window.addEventListener("resize", onResize);
+    refresh();
+    return { stop() { stopped = true; clearTimeout(timer); window.removeEventListener("resize", onResize); }, data: () => last };
+  }
+
   function route() {
     if (page) page.stop();
     const match = location.hash.match(/^#\/live\/([^/?#]+)$/);
     if (location.hash === "#/scores") page = scoresPage();
+    else if (location.hash === "#/ops") page = opsPage();
     else page = match ? gamePage(decodeURIComponent(match[1])) : listPage();
     window.__livegames = page; // for the end-to-end tests
   }
   window.addEventListener("hashchange", route);
-  if (location.hash.startsWith("#/live") || location.hash === "#/scores") route(); else location.hash = "#/live";
+  if (location.hash.startsWith("#/live") || location.hash === "#/scores" || location.hash === "#/ops") route(); else location.hash = "#/live";
 })();

@@ -55,6 +55,7 @@ mod smoke;
 mod foreign;
 // The dashboard in headless Chromium: list, game chart, reconnect, memory.
 mod dashboard;
+mod ops;
 // deploy/'s alerting: promtool and amtool checks, and an alert delivered for real
 // (serve -> Prometheus -> Alertmanager -> webhook).
 mod alerting;

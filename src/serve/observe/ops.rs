@@ -226,6 +226,11 @@ impl<'a> View<'a> {
         let now = self.now();
         let day = [("window", "day")];
         let minute = [("window", "minute")];
+        // Before the first request the quota is unknown (its gauges read 0): not 0 left.
+        let known = |s: &Snapshot, name: &str, window: &[(&str, &str)]| {
+            let limit = s.sum("livegames_apisports_quota_limit", window)?;
+            (limit > 0.0).then(|| s.sum(name, window)).flatten()
+        };
         let hits = |s: &Snapshot| {
             let limited = s.sum(REFUSED, &[("code", "rate_limited")])?;
             Some(limited + s.sum(REFUSED, &[("code", "quota_exhausted")])?)
@@ -233,19 +238,19 @@ impl<'a> View<'a> {
         json!({
             "id": "api", "title": "API usage",
             "figures": [
-                figure("requests_today", "Requests today", now.sum("livegames_apisports_quota_used", &day), "",
+                figure("requests_today", "Requests today", known(now, "livegames_apisports_quota_used", &day), "",
                     "API-SPORTS requests used today (UTC), as API-SPORTS reports it when it does."),
-                figure("quota_remaining", "Quota left today", now.sum("livegames_apisports_quota_remaining", &day), "",
+                figure("quota_remaining", "Quota left today", known(now, "livegames_apisports_quota_remaining", &day), "",
                     "API-SPORTS requests left today; at 0 the scores endpoints answer 503 quota_exhausted until 00:00 UTC."),
-                figure("quota_limit", "Daily quota", now.sum("livegames_apisports_quota_limit", &day), "",
+                figure("quota_limit", "Daily quota", known(now, "livegames_apisports_quota_limit", &day), "",
                     "API-SPORTS requests allowed per day (the plan's, or --apisports-daily-quota)."),
-                figure("minute_remaining", "Left this minute", now.sum("livegames_apisports_quota_remaining", &minute), "",
+                figure("minute_remaining", "Left this minute", known(now, "livegames_apisports_quota_remaining", &minute), "",
                     "API-SPORTS requests left in this minute (the client-side limit)."),
                 figure("rate_limit_hits", "Rate-limit hits", hits(now), "",
                     "Scores requests answered 503 because a quota was spent (rate_limited, quota_exhausted), since the start."),
             ],
             "series": [
-                series("quota_remaining", "quota left today", "", self.over_time(|i| self.samples[i].sum("livegames_apisports_quota_remaining", &day))),
+                series("quota_remaining", "quota left today", "", self.over_time(|i| known(&self.samples[i], "livegames_apisports_quota_remaining", &day))),
                 series("rate_limit_hits", "rate-limit hits", "", self.over_time(|i| hits(&self.samples[i]))),
             ],
         })
@@ -441,6 +446,11 @@ impl<'a> View<'a> {
                 Some((worst == t(0)?, worst))
             }
             "InfluxDBWriteFailures" => {
+                // Without a store (or before its first write) there is nothing to judge.
+                let writes = s.sum(WRITES, &[])? + s.sum(LINES, &[("result", "dropped")])?;
+                if writes == 0.0 {
+                    return None;
+                }
                 let failed = self.grew(i, range, WRITES, &[("result", "failed")])?;
                 let dropped = self
                     .grew(i, range, LINES, &[("result", "dropped")])
