@@ -80,7 +80,8 @@ pub async fn health(State(state): State<AppState>) -> Response {
     Json(body).into_response()
 }
 
-/// The figures read at scrape time: uptime, and each game's silence and liveness
+/// The figures read at scrape time: uptime, what the games hold in memory, and each
+/// game's silence and liveness
 /// (what the "no frames for a live game" alert watches).
 pub(crate) fn record_scrape_time_figures(state: &AppState) {
     let now = Instant::now();
@@ -88,7 +89,12 @@ pub(crate) fn record_scrape_time_figures(state: &AppState) {
     metrics
         .uptime
         .set(now.duration_since(state.0.started).as_secs_f64());
+    let mut held = crate::serve::stream::hub::Held::default();
     for game in state.0.hub.games() {
+        let game_held = game.held();
+        held.history_frames += game_held.history_frames;
+        held.history_bytes += game_held.history_bytes;
+        held.queued = held.queued.max(game_held.queued);
         let (silence, game_state) = game.silence(now);
         let label = GameLabel {
             game: game.info.id.to_string(),
@@ -102,6 +108,9 @@ pub(crate) fn record_scrape_time_figures(state: &AppState) {
             .get_or_create(&label)
             .set(i64::from(game_state == crate::contract::GameState::Live));
     }
+    metrics.history_bytes.set(held.history_bytes as i64);
+    metrics.history_frames.set(held.history_frames as i64);
+    metrics.send_queue_max.set(held.queued as i64);
 }
 
 /// `GET /metrics`: Prometheus text 0.0.4 by default (and for `text/plain`),

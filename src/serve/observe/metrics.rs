@@ -141,6 +141,9 @@ pub struct Metrics {
     pub game_silence: Family<GameLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub game_live: Family<GameLabel, Gauge>,
     pub uptime: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub history_bytes: Gauge,
+    pub history_frames: Gauge,
+    pub send_queue_max: Gauge,
     pub scores_cache_evictions: Family<CacheLabel, Counter>,
     pub scores_refused: Family<CodeLabel, Counter>,
     pub circuit_failures: Family<LeagueLabel, Gauge>,
@@ -201,6 +204,9 @@ impl Metrics {
             game_silence: Family::default(),
             game_live: Family::default(),
             uptime: Gauge::default(),
+            history_bytes: Gauge::default(),
+            history_frames: Gauge::default(),
+            send_queue_max: Gauge::default(),
             scores_cache_evictions: Family::default(),
             scores_refused: Family::default(),
             circuit_failures: Family::default(),
@@ -270,6 +276,12 @@ impl Metrics {
                 "1 while the game is live, else 0";
             uptime: "uptime_seconds",
                 "Seconds since the server started, at scrape time";
+            history_bytes: "history_bytes",
+                "Bytes of frames every game keeps for resumes (each game at most --history-mib), at scrape time";
+            history_frames: "history_frames",
+                "Frames every game keeps for resumes, at scrape time";
+            send_queue_max: "send_queue_frames_max",
+                "The longest broadcast queue of any game: frames its slowest client has not read (at --send-queue it is closed 4008), at scrape time";
         );
     }
 

@@ -43,6 +43,11 @@ impl History {
         }
     }
 
+    /// Frames and bytes held now.
+    pub fn held(&self) -> (usize, usize) {
+        (self.frames.len(), self.bytes)
+    }
+
     /// The seq of the oldest frame kept; `next` (the seq the next frame will get)
     /// when none is.
     pub fn first_seq(&self, next: u64) -> u64 {

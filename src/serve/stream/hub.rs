@@ -118,6 +118,14 @@ pub(super) struct ChannelState {
     last_sent: Instant,
 }
 
+/// A game's memory, for the metrics: see [`GameChannel::held`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Held {
+    pub history_frames: usize,
+    pub history_bytes: usize,
+    pub queued: usize,
+}
+
 pub struct GameChannel {
     pub info: GameInfo,
     pub(super) epoch: Arc<str>,
@@ -159,6 +167,17 @@ impl GameChannel {
 
     pub fn subscribers(&self) -> usize {
         self.tx.receiver_count()
+    }
+
+    /// What the game holds in memory: frames and bytes of history, and frames in its
+    /// broadcast queue that some subscriber has not read yet (the slowest one's lag).
+    pub fn held(&self) -> Held {
+        let (history_frames, history_bytes) = self.lock().history.held();
+        Held {
+            history_frames,
+            history_bytes,
+            queued: self.tx.len(),
+        }
     }
 
     /// Publishes an `update` or `final` frame carrying `point`; returns its seq.
