@@ -101,6 +101,7 @@ pub async fn live_game_urls(addr: &str) -> Vec<String> {
 }
 
 /// Unix time in microseconds: the library's one clock.
+#[allow(unused_imports)] // not every benchmark reads the clock
 pub use livegames::clock::unix_micros as now_micros;
 
 /// The `ts` field of a frame, found without parsing the whole frame.
