@@ -239,8 +239,10 @@ async fn check_v2(
     wanted: u64,
     timeout: Duration,
 ) -> Result<RetentionState, String> {
+    // Beside the write endpoint, so a proxy's path prefix is kept.
     let mut url = target.write_url.clone();
-    url.set_path("/api/v2/buckets");
+    let buckets = format!("{}buckets", url.path().trim_end_matches("write"));
+    url.set_path(&buckets);
     url.query_pairs_mut()
         .clear()
         .append_pair("org", org)
@@ -362,6 +364,61 @@ mod tests {
         let forever = json!({"buckets":[{"name":"live","retentionRules":[]}]});
         assert_eq!(bucket_retention(&forever, "live"), Ok(0));
         assert!(bucket_retention(&answer, "other").is_err());
+    }
+
+    /// A stand-in InfluxDB 2.x that lists one bucket (to the right token) and fails
+    /// anything else, so a retention check that tried to change it would fail.
+    async fn influxdb2(keeps_seconds: u64) -> String {
+        use axum::http::{HeaderMap, StatusCode};
+        let app = axum::Router::new()
+            .route(
+                "/proxy/api/v2/buckets",
+                axum::routing::get(
+                    move |headers: HeaderMap, query: axum::extract::RawQuery| async move {
+                        let token = headers.get("authorization").and_then(|v| v.to_str().ok());
+                        if token != Some("Token secret")
+                            || query.0.as_deref() != Some("org=o&name=live")
+                        {
+                            return Err(StatusCode::UNAUTHORIZED);
+                        }
+                        Ok(axum::Json(json!({"buckets": [{"name": "live",
+                        "retentionRules": [{"type": "expire", "everySeconds": keeps_seconds}]}]})))
+                    },
+                ),
+            )
+            .fallback(|| async { StatusCode::INTERNAL_SERVER_ERROR });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/proxy/?org=o&bucket=live")
+    }
+
+    #[tokio::test]
+    async fn a_2x_bucket_is_read_and_compared_never_changed() {
+        let url = influxdb2(86_400).await;
+        let target = crate::influx::parse(&url, |_| Some("secret".into())).unwrap();
+        let http = reqwest::Client::new();
+        let timeout = Duration::from_secs(5);
+        let season = Retention::For(DEFAULT_RETENTION);
+        assert_eq!(
+            apply(&http, &target, season, timeout).await,
+            RetentionState::Differs {
+                policy: "bucket live".into(),
+                actual: "1d".into()
+            }
+        );
+        let day = Retention::For(Duration::from_secs(86_400));
+        assert_eq!(
+            apply(&http, &target, day, timeout).await,
+            RetentionState::Matched {
+                policy: "bucket live".into()
+            }
+        );
+        let wrong = crate::influx::parse(&url, |_| Some("wrong".into())).unwrap();
+        let RetentionState::Failed(why) = apply(&http, &wrong, day, timeout).await else {
+            panic!("a refused token is a failure");
+        };
+        assert!(why.contains("HTTP 401"), "{why}");
     }
 
     #[test]
