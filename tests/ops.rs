@@ -229,6 +229,11 @@ async fn each_ops_group_shows_what_a_known_sequence_did() {
         .await;
     let p99 = browser.eval(&figure("write_p99")).await;
     assert!(p99.as_str().unwrap().parse::<f64>().unwrap() > 0.0, "{p99}");
+    // Every figure says what it means on hover.
+    let untitled = browser
+        .eval("[...document.querySelectorAll('[data-figure]')].filter(f => !f.title).map(f => f.dataset.figure)")
+        .await;
+    assert_eq!(untitled, serde_json::json!([]), "figures without a meaning");
     // Charts drawn on the game chart's time ticks.
     let ticks = browser
         .eval("document.querySelector('canvas[data-series=\"requests\"]').__axes.x.ticks.length")
