@@ -373,6 +373,9 @@ impl ServeArgs {
         if self.influxdb_flush < Duration::from_millis(10) {
             return Err(LowerError::new("--influxdb-flush", "must be at least 10ms"));
         }
+        if self.ops_every < Duration::from_millis(100) {
+            return Err(LowerError::new("--ops-every", "must be at least 100ms"));
+        }
         Ok(())
     }
 }
@@ -461,6 +464,8 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(lowered("0").influx.retention, Retention::Forever);
+        let e = serve(&["--ops-every", "10ms"]).unwrap().lower().unwrap_err();
+        assert!(e.to_string().contains("--ops-every"), "{e}");
         assert_eq!(
             lowered("30d").influx.retention,
             Retention::For(Duration::from_secs(30 * 86_400))

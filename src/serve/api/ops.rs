@@ -14,7 +14,8 @@ use crate::serve::state::AppState;
 
 /// Every `--ops-every` until `stop`: one snapshot of the metrics into the ring.
 pub async fn sample_every(state: AppState, every: Duration, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(every.max(Duration::from_millis(50)));
+    // The CLI refuses less than 100 ms; a library caller's zero must not spin.
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
