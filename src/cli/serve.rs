@@ -464,7 +464,10 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(lowered("0").influx.retention, Retention::Forever);
-        let e = serve(&["--ops-every", "10ms"]).unwrap().lower().unwrap_err();
+        let e = serve(&["--ops-every", "10ms"])
+            .unwrap()
+            .lower()
+            .unwrap_err();
         assert!(e.to_string().contains("--ops-every"), "{e}");
         assert_eq!(
             lowered("30d").influx.retention,

@@ -33,6 +33,49 @@ impl Snapshot {
         Snapshot { at_ms, at, series }
     }
 
+    /// Only the series named in `keep`, each with only the labels listed beside its
+    /// name; series that become the same are added together (a histogram's buckets
+    /// over every route, say). What a ring of snapshots keeps.
+    pub fn compact(&self, keep: &[(&str, &[&str])]) -> Snapshot {
+        let mut series: Vec<Series> = Vec::new();
+        for s in &self.series {
+            let Some((_, keys)) = keep.iter().find(|(name, _)| *name == s.name) else {
+                continue;
+            };
+            let labels: Vec<(String, String)> = s
+                .labels
+                .iter()
+                .filter(|(k, _)| keys.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            match series
+                .iter_mut()
+                .find(|o| o.name == s.name && o.labels == labels)
+            {
+                Some(same) => same.value += s.value,
+                None => series.push(Series {
+                    name: s.name.clone(),
+                    labels,
+                    value: s.value,
+                }),
+            }
+        }
+        Snapshot {
+            at_ms: self.at_ms,
+            at: self.at,
+            series,
+        }
+    }
+
+    /// How many series it holds.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
     fn matching<'a>(
         &'a self,
         name: &'a str,
@@ -257,6 +300,24 @@ other_family_total 99
         // Beyond the last finite bound: that bound, as Prometheus answers.
         assert_eq!(quantile(0.99, &now, &[]), Some(0.2));
         assert_eq!(quantile(0.5, &now, &now), None, "nothing observed between");
+    }
+
+    #[test]
+    fn a_compact_snapshot_keeps_what_is_asked_and_adds_what_collapses() {
+        let s = snapshot().compact(&[
+            ("livegames_x_bucket", &["le"]),
+            ("livegames_http_requests_total", &["status"]),
+        ]);
+        assert_eq!(s.len(), 5, "3 buckets over both routes, 2 statuses");
+        assert_eq!(
+            s.buckets("livegames_x", &[]),
+            snapshot().buckets("livegames_x", &[])
+        );
+        assert_eq!(
+            s.sum("livegames_http_requests_total", &[("status", "503")]),
+            Some(3.0)
+        );
+        assert_eq!(s.sum("livegames_uptime_seconds", &[]), None);
     }
 
     #[test]
