@@ -4,7 +4,8 @@
 //! bound) says whether memory, open files, history, queues or delivery p99 grew.
 //!
 //! Run: `cargo bench --bench soak` (30 minutes, 1,000 connections), or with
-//! `-- --minutes 5 --conns 200`. Writes `target/soak/samples.csv` and
+//! `-- --minutes 5 --conns 200` (`--history-mib 1`: serve's history cap, reached
+//! within minutes instead of days). Writes `target/soak/samples.csv` and
 //! `target/soak/soak.svg` (one panel per figure).
 //!
 //! The load is `livegames load` itself, in its own process: `--conns` WebSockets over
@@ -77,20 +78,31 @@ fn flag(name: &str, default: f64) -> f64 {
 fn main() {
     let minutes = flag("--minutes", 30.0);
     let conns = flag("--conns", 1000.0) as usize;
+    // A smaller history cap (serve's --history-mib) reaches its bound within the run.
+    let history_mib = Some(flag("--history-mib", f64::NAN)).filter(|m| m.is_finite());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(soak(Duration::from_secs_f64(minutes * 60.0), conns));
+    runtime.block_on(soak(
+        Duration::from_secs_f64(minutes * 60.0),
+        conns,
+        history_mib,
+    ));
 }
 
-async fn soak(length: Duration, conns: usize) {
+async fn soak(length: Duration, conns: usize, history_mib: Option<f64>) {
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/soak");
     std::fs::create_dir_all(&out).unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_livegames"))
         .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json"])
         .args(["--admin-token", TOKEN, "--max-conns", "100000"])
+        .args(
+            history_mib
+                .iter()
+                .flat_map(|m| ["--history-mib".to_owned(), m.to_string()]),
+        )
         .env("RUST_LOG", "warn,livegames::serve=info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
