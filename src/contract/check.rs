@@ -207,4 +207,17 @@ mod tests {
             "heartbeat at 4 after since=3 means a lost frame"
         );
     }
+
+    #[test]
+    fn a_frame_that_is_not_one_object_is_named_with_what_it_was() {
+        let found = check(&["{\"type\":", "\"text\"", "null"]);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|v| v.check == "json" && v.expected == "one JSON object")
+        );
+        assert_eq!(found[1].actual, "a string");
+        assert_eq!(found[2].actual, "null");
+    }
 }

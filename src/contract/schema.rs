@@ -430,4 +430,50 @@ mod tests {
             ("/type", "missing")
         );
     }
+
+    #[test]
+    fn a_frame_without_a_known_type_says_what_it_had() {
+        let schemas = Schemas::builtin(false);
+        let missing = schemas.validate_frame(&json!({"seq": 1}));
+        assert_eq!(
+            (missing[0].pointer.as_str(), missing[0].actual.as_str()),
+            ("/type", "missing")
+        );
+        let number = schemas.validate_frame(&json!({"type": 7}));
+        assert_eq!(number[0].actual, "7");
+        let unknown = schemas.validate_frame(&json!({"type": "bogus"}));
+        assert!(
+            unknown[0].expected.starts_with("one of snapshot"),
+            "{unknown:?}"
+        );
+        assert_eq!(unknown[0].actual, "\"bogus\"");
+    }
+
+    #[test]
+    fn each_kind_of_mistake_is_said_in_words() {
+        let schemas = Schemas::builtin(false);
+        let said = |frame: Value| {
+            let found = schemas.validate_frame(&frame);
+            assert!(!found.is_empty(), "{frame} is invalid");
+            (found[0].expected.clone(), found[0].actual.clone())
+        };
+        let mut negative_seq = snapshot();
+        negative_seq["seq"] = json!(-1);
+        assert_eq!(said(negative_seq), ("at least 0".into(), "-1".into()));
+        let mut bad_state = snapshot();
+        bad_state["data"]["state"] = json!("halftime");
+        let (expected, actual) = said(bad_state);
+        assert!(expected.starts_with("one of"), "{expected}");
+        assert_eq!(actual, "\"halftime\"");
+        let mut no_game = snapshot();
+        no_game.as_object_mut().unwrap().remove("game_id");
+        assert_eq!(
+            said(no_game),
+            ("a field \"game_id\"".into(), "missing".into())
+        );
+        let mut text_seq = snapshot();
+        text_seq["seq"] = json!("3");
+        let (expected, _) = said(text_seq);
+        assert!(expected.contains("integer"), "{expected}");
+    }
 }
