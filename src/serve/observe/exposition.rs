@@ -2,15 +2,27 @@
 //! instant, with the sums, window increases and histogram quantiles the ops page
 //! and its alerts need, computed the way Prometheus computes them.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
 
-/// One series: its name, labels and value.
-#[derive(Debug, Clone, PartialEq)]
-struct Series {
+/// A series' name and labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
     name: String,
     labels: Vec<(String, String)>,
+}
+
+/// One series: its key (shared by every snapshot of a ring that holds it) and value.
+#[derive(Debug, Clone, PartialEq)]
+struct Series {
+    key: Arc<Key>,
     value: f64,
 }
+
+/// The keys a ring of snapshots has seen, so its snapshots share one copy of each
+/// (a compacted snapshot is then its values and pointers, about a kilobyte).
+pub type Keys = HashSet<Arc<Key>>;
 
 /// Every `livegames_*` series at one instant.
 #[derive(Debug, Clone)]
@@ -36,30 +48,41 @@ impl Snapshot {
     /// Only the series named in `keep`, each with only the labels listed beside its
     /// name; series that become the same are added together (a histogram's buckets
     /// over every route, say). What a ring of snapshots keeps.
-    pub fn compact(&self, keep: &[(&str, &[&str])]) -> Snapshot {
+    pub fn compact(&self, keep: &[(&str, &[&str])], keys: &mut Keys) -> Snapshot {
         let mut series: Vec<Series> = Vec::new();
         for s in &self.series {
-            let Some((_, keys)) = keep.iter().find(|(name, _)| *name == s.name) else {
+            let Some((_, kept)) = keep.iter().find(|(name, _)| *name == s.key.name) else {
                 continue;
             };
-            let labels: Vec<(String, String)> = s
-                .labels
-                .iter()
-                .filter(|(k, _)| keys.contains(&k.as_str()))
-                .cloned()
-                .collect();
-            match series
-                .iter_mut()
-                .find(|o| o.name == s.name && o.labels == labels)
-            {
+            let key = Key {
+                name: s.key.name.clone(),
+                labels: s
+                    .key
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| kept.contains(&k.as_str()))
+                    .cloned()
+                    .collect(),
+            };
+            match series.iter_mut().find(|o| *o.key == key) {
                 Some(same) => same.value += s.value,
-                None => series.push(Series {
-                    name: s.name.clone(),
-                    labels,
-                    value: s.value,
-                }),
+                None => {
+                    let key = match keys.get(&key) {
+                        Some(shared) => shared.clone(),
+                        None => {
+                            let shared = Arc::new(key);
+                            keys.insert(shared.clone());
+                            shared
+                        }
+                    };
+                    series.push(Series {
+                        key,
+                        value: s.value,
+                    });
+                }
             }
         }
+        series.shrink_to_fit();
         Snapshot {
             at_ms: self.at_ms,
             at: self.at,
@@ -82,10 +105,10 @@ impl Snapshot {
         labels: &'a [(&'a str, &'a str)],
     ) -> impl Iterator<Item = &'a Series> + 'a {
         self.series.iter().filter(move |s| {
-            s.name == name
+            s.key.name == name
                 && labels
                     .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(sk, sv)| sk == k && sv == v))
+                    .all(|(k, v)| s.key.labels.iter().any(|(sk, sv)| sk == k && sv == v))
         })
     }
 
@@ -110,9 +133,9 @@ impl Snapshot {
     pub fn by_label(&self, name: &str, key: &str) -> Vec<(String, f64)> {
         self.series
             .iter()
-            .filter(|s| s.name == name)
+            .filter(|s| s.key.name == name)
             .filter_map(|s| {
-                let (_, v) = s.labels.iter().find(|(k, _)| k == key)?;
+                let (_, v) = s.key.labels.iter().find(|(k, _)| k == key)?;
                 Some((v.clone(), s.value))
             })
             .collect()
@@ -125,6 +148,7 @@ impl Snapshot {
         let mut buckets: Vec<(f64, f64)> = Vec::new();
         for s in self.matching(&name, labels) {
             let Some(bound) = s
+                .key
                 .labels
                 .iter()
                 .find(|(k, _)| k == "le")
@@ -211,8 +235,10 @@ fn parse_line(line: &str) -> Option<Series> {
         None => (head, Vec::new()),
     };
     Some(Series {
-        name: name.to_owned(),
-        labels,
+        key: Arc::new(Key {
+            name: name.to_owned(),
+            labels,
+        }),
         value,
     })
 }
@@ -304,10 +330,19 @@ other_family_total 99
 
     #[test]
     fn a_compact_snapshot_keeps_what_is_asked_and_adds_what_collapses() {
-        let s = snapshot().compact(&[
+        let mut keys = Keys::default();
+        let keep: &[(&str, &[&str])] = &[
             ("livegames_x_bucket", &["le"]),
             ("livegames_http_requests_total", &["status"]),
-        ]);
+        ];
+        let s = snapshot().compact(keep, &mut keys);
+        let again = snapshot().compact(keep, &mut keys);
+        assert_eq!(
+            keys.len(),
+            5,
+            "one key per kept series, shared by both snapshots"
+        );
+        assert!(Arc::ptr_eq(&s.series[0].key, &again.series[0].key));
         assert_eq!(s.len(), 5, "3 buckets over both routes, 2 statuses");
         assert_eq!(
             s.buckets("livegames_x", &[]),

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::alerts::{Rule, rules};
-use super::exposition::{Snapshot, increase, quantile};
+use super::exposition::{Keys, Snapshot, increase, quantile};
 
 /// How far back the ring reaches: the longest alert range (15 m) and a little more.
 pub const KEPT: Duration = Duration::from_secs(16 * 60);
@@ -25,6 +25,7 @@ const RECENT: Duration = Duration::from_secs(60);
 /// The last [`KEPT`] of snapshots, oldest first.
 pub struct OpsHistory {
     ring: Mutex<VecDeque<Arc<Snapshot>>>,
+    keys: Mutex<Keys>,
     rules: Vec<Rule>,
 }
 
@@ -32,6 +33,7 @@ impl Default for OpsHistory {
     fn default() -> Self {
         OpsHistory {
             ring: Mutex::default(),
+            keys: Mutex::default(),
             rules: rules(),
         }
     }
@@ -45,7 +47,10 @@ impl OpsHistory {
     /// Keeps a snapshot (of what the view reads: [`KEEP`]); those older than [`KEPT`]
     /// go.
     pub fn record(&self, snapshot: Snapshot) {
-        let snapshot = snapshot.compact(KEEP);
+        let snapshot = {
+            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            snapshot.compact(KEEP, &mut keys)
+        };
         let mut ring = self.ring();
         while ring
             .front()
@@ -89,8 +94,8 @@ fn series(id: &str, label: &str, unit: &str, points: Vec<(i64, Option<f64>)>) ->
 }
 
 /// The series the view reads, each with the labels it reads them by: a snapshot in
-/// the ring holds these alone (about 80 series instead of some 400 with every route's
-/// and game's buckets), so 16 minutes of them stay near a megabyte.
+/// the ring holds these alone (some 60 series instead of hundreds with every route's
+/// buckets), their keys shared across the ring: about a kilobyte a snapshot.
 const KEEP: &[(&str, &[&str])] = &[
     (REQUESTS, &["status"]),
     ("livegames_http_request_duration_seconds_bucket", &["le"]),
@@ -612,10 +617,11 @@ mod tests {
         let history = OpsHistory::default();
         history.record(Snapshot::parse("", 0, t0));
         let full = history.view(whole(10));
-        let compact = history.view(whole(10).compact(KEEP));
+        let mut keys = Keys::default();
+        let compact = history.view(whole(10).compact(KEEP, &mut keys));
         assert_eq!(full["groups"], compact["groups"]);
         assert_eq!(full["alerts"], compact["alerts"]);
-        assert!(whole(10).compact(KEEP).len() < whole(10).len());
+        assert!(whole(10).compact(KEEP, &mut keys).len() < whole(10).len());
     }
 
     #[test]

@@ -16,6 +16,21 @@ pub(super) struct Retained {
     pub data: Option<Point>,
 }
 
+impl Retained {
+    /// What keeping this frame costs in memory: its text, its slot in the history
+    /// (the parsed point sits inline) and the point's own strings. The limit is on
+    /// this, so `--history-mib` bounds what the history really holds.
+    fn cost(&self) -> usize {
+        let strings = self.data.as_ref().map_or(0, |p| {
+            let text = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+            text(&p.clock)
+                + text(&p.last_play)
+                + p.market.as_ref().map_or(0, |m| m.ticker.capacity())
+        });
+        self.text.len() + std::mem::size_of::<Retained>() + strings
+    }
+}
+
 pub(super) struct History {
     frames: VecDeque<Retained>,
     bytes: usize,
@@ -23,7 +38,8 @@ pub(super) struct History {
 }
 
 impl History {
-    /// A history of at most `limit` bytes of frames (and at least the latest frame).
+    /// A history of at most `limit` bytes (frames as [`Retained::cost`] counts them),
+    /// and at least the latest frame.
     pub fn new(limit: usize) -> Self {
         Self {
             frames: VecDeque::new(),
@@ -34,16 +50,16 @@ impl History {
 
     /// Keeps `frame`, letting the oldest go until the history fits its limit again.
     pub fn push(&mut self, frame: Retained) {
-        self.bytes += frame.text.len();
+        self.bytes += frame.cost();
         self.frames.push_back(frame);
         while self.bytes > self.limit && self.frames.len() > 1 {
             if let Some(old) = self.frames.pop_front() {
-                self.bytes -= old.text.len();
+                self.bytes -= old.cost();
             }
         }
     }
 
-    /// Frames and bytes held now.
+    /// Frames held now, and their cost in bytes.
     pub fn held(&self) -> (usize, usize) {
         (self.frames.len(), self.bytes)
     }
@@ -57,5 +73,35 @@ impl History {
     /// The frames kept after `since`, oldest first.
     pub fn after(&self, since: u64) -> impl Iterator<Item = &Retained> {
         self.frames.iter().filter(move |r| r.seq > since)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(seq: u64, text: &str) -> Retained {
+        Retained {
+            seq,
+            text: text.into(),
+            data: None,
+        }
+    }
+
+    #[test]
+    fn the_limit_is_on_what_frames_cost_and_the_latest_always_stays() {
+        let one = frame(0, "0123456789").cost();
+        assert!(one > 10, "its slot counts, not only its text: {one}");
+        let mut history = History::new(3 * one);
+        for seq in 1..=10 {
+            history.push(frame(seq, "0123456789"));
+            let (_, bytes) = history.held();
+            assert!(bytes <= 3 * one);
+        }
+        assert_eq!(history.held(), (3, 3 * one));
+        assert_eq!(history.first_seq(11), 8);
+        let mut tiny = History::new(1);
+        tiny.push(frame(1, "a frame larger than the whole limit"));
+        assert_eq!(tiny.held().0, 1, "the latest stays however large");
     }
 }
