@@ -329,4 +329,101 @@ mod tests {
         let err = parse_answer(b"SSH-2.0-OpenSSH\r\n\r\n").err().unwrap();
         assert!(err.to_string().contains("not HTTP"), "{err}");
     }
+
+    /// A server that reads one request head and answers `answer` (with the client's
+    /// key's accept value where `{accept}` stands), then closes.
+    async fn answering(answer: &'static str) -> Url {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && tcp.read_exact(&mut byte).await.is_ok() {
+                head.push(byte[0]);
+            }
+            let text = String::from_utf8_lossy(&head).into_owned();
+            // The header's name in any case; its value (base64) exactly as sent.
+            let key = text
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("sec-websocket-key")
+                        .then(|| value.trim().to_owned())
+                })
+                .unwrap_or_default();
+            let accept = derive_accept_key(key.as_bytes());
+            let reply = answer.replace("{accept}", &accept);
+            let _ = tcp.write_all(reply.as_bytes()).await;
+        });
+        Url::parse(&format!("ws://{addr}/ws/live/1")).unwrap()
+    }
+
+    async fn connect_to(url: &Url) -> Result<Connected, ConnectError> {
+        let options = ConnectOptions {
+            compress: Offer::On,
+            ..ConnectOptions::default()
+        };
+        let request = url.as_str().into_client_request().unwrap();
+        connect(url, request, &options).await
+    }
+
+    #[tokio::test]
+    async fn a_refused_upgrade_says_what_the_server_said() {
+        let url = answering(
+            "HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 17\r\n\r\nno token, no feed",
+        )
+        .await;
+        let Err(ConnectError::Handshake { status, said }) = connect_to(&url).await else {
+            panic!("a 403 is a refused handshake");
+        };
+        assert_eq!(status, 403);
+        assert!(said.contains("no token, no feed"), "{said}");
+    }
+
+    #[tokio::test]
+    async fn an_accept_that_does_not_answer_our_key_fails_the_connection() {
+        let url = answering(
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
+        )
+        .await;
+        let Err(ConnectError::Io(said)) = connect_to(&url).await else {
+            panic!("a wrong accept key is refused");
+        };
+        assert!(said.contains("Sec-WebSocket-Accept"), "{said}");
+    }
+
+    #[tokio::test]
+    async fn an_extension_we_did_not_offer_fails_the_connection() {
+        let url = answering(
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: {accept}\r\nsec-websocket-extensions: x-webkit-deflate-frame\r\n\r\n",
+        )
+        .await;
+        assert!(matches!(
+            connect_to(&url).await,
+            Err(ConnectError::Extension(_))
+        ));
+        let agreed = answering(
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: {accept}\r\nsec-websocket-extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n\r\n",
+        )
+        .await;
+        assert!(connect_to(&agreed).await.is_ok(), "a right answer connects");
+    }
+
+    #[tokio::test]
+    async fn refused_ports_and_other_schemes_are_named() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let closed = Url::parse(&format!("ws://127.0.0.1:{port}/")).unwrap();
+        assert!(matches!(
+            connect_to(&closed).await,
+            Err(ConnectError::Refused)
+        ));
+        let ftp = Url::parse("ftp://127.0.0.1/").unwrap();
+        let request = "ws://127.0.0.1/".into_client_request().unwrap();
+        let result = connect(&ftp, request, &ConnectOptions::default()).await;
+        assert!(matches!(result, Err(ConnectError::Url(_))));
+    }
 }
