@@ -216,4 +216,28 @@ mod tests {
         let other = std::io::Error::other("plain");
         assert!(failure(&other).is_none());
     }
+
+    #[test]
+    fn each_certificate_failure_has_its_kind_and_a_sentence() {
+        use rustls::AlertDescription;
+        let kind = |e: rustls::Error| describe(&e);
+        let cert = |c: CertificateError| kind(rustls::Error::InvalidCertificate(c));
+        let (k, said) = cert(CertificateError::UnknownIssuer);
+        assert_eq!(k, "unknown_issuer");
+        assert!(
+            said.contains("--cacert") && said.contains("--insecure"),
+            "{said}"
+        );
+        assert_eq!(cert(CertificateError::NotValidForName).0, "name_mismatch");
+        assert_eq!(cert(CertificateError::Expired).0, "expired");
+        assert_eq!(cert(CertificateError::NotValidYet).0, "not_yet_valid");
+        assert_eq!(cert(CertificateError::Revoked).0, "revoked");
+        assert_eq!(cert(CertificateError::BadEncoding).0, "bad_certificate");
+        let (k, said) = kind(rustls::Error::AlertReceived(
+            AlertDescription::HandshakeFailure,
+        ));
+        assert_eq!(k, "alert");
+        assert!(said.contains("HandshakeFailure"), "{said}");
+        assert_eq!(kind(rustls::Error::General("x".into())).0, "handshake");
+    }
 }
