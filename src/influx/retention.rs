@@ -287,7 +287,7 @@ async fn json_answer(request: reqwest::RequestBuilder) -> Result<Value, String> 
     let mut response = request
         .send()
         .await
-        .map_err(|e| format!("could not ask InfluxDB: {}", super::writer::root_cause(&e)))?;
+        .map_err(|e| format!("could not ask InfluxDB: {}", super::target::root_cause(&e)))?;
     let status = response.status();
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {

@@ -58,6 +58,16 @@ impl InfluxTarget {
     }
 }
 
+/// The innermost cause of a request's failure, which says what went wrong (a
+/// refused connection, a timeout) where the outer ones only say "error sending".
+pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 /// Parses `raw`; `env` looks up the credential variables (the real environment in
 /// the CLI, a map in tests).
 pub fn parse(raw: &str, env: impl Fn(&str) -> Option<String>) -> Result<InfluxTarget, String> {

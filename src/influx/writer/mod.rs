@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::observer::{StoreState, StoreStatus, WriteObserver};
 use super::retention::{self, Retention, RetentionStatus};
-use super::target::InfluxTarget;
+use super::target::{InfluxTarget, root_cause};
 use crate::retry::Backoff;
 
 /// Longest error text kept from an InfluxDB answer.
@@ -413,14 +413,6 @@ async fn error_text(mut response: reqwest::Response) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]
