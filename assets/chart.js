@@ -182,7 +182,8 @@ window.LivegamesChart = (() => {
     return out;
   }
 
-  function draw(canvas, data) {
+  // The canvas sized to its box at the screen's pixel ratio, cleared, in CSS pixels.
+  function clearedCanvas(canvas) {
     const ratio = window.devicePixelRatio || 1;
     const box = canvas.getBoundingClientRect();
     canvas.width = Math.max(1, Math.round(box.width * ratio));
@@ -190,6 +191,11 @@ window.LivegamesChart = (() => {
     const ctx = canvas.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, box.width, box.height);
+    return { ctx, box };
+  }
+
+  function draw(canvas, data) {
+    const { ctx, box } = clearedCanvas(canvas);
     const L = layout(data, box.width, box.height);
     const { pad, w, h, px, py, times } = { ...L, times: data.times };
     const colours = { prob: css("--accent"), price: css("--c3"), gap: css("--c2"), grid: css("--line"), text: css("--muted") };
@@ -275,13 +281,7 @@ window.LivegamesChart = (() => {
   // Lines over wall-clock time: `lines` is [{ label, points: [[t_ms, value|null]] }],
   // `format` writes an axis value. The same time ticks as the game chart.
   function drawSeries(canvas, lines, format) {
-    const ratio = window.devicePixelRatio || 1;
-    const box = canvas.getBoundingClientRect();
-    canvas.width = Math.max(1, Math.round(box.width * ratio));
-    canvas.height = Math.max(1, Math.round(box.height * ratio));
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, box.width, box.height);
+    const { ctx, box } = clearedCanvas(canvas);
     const pad = { l: 52, r: 10, t: 8, b: 22 };
     const w = Math.max(1, box.width - pad.l - pad.r), h = Math.max(1, box.height - pad.t - pad.b);
     const times = lines.flatMap((l) => l.points.map((p) => p[0]));
