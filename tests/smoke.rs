@@ -194,6 +194,14 @@ const BREAKAGES: &[(Breakage, &[&str], &str)] = &[
     (Breakage::CatchAll200, &["http.unknown_path"], ""),
     (Breakage::AdvertisesElsewhere, &["games.advertised"], ""),
     (Breakage::SseIdNotSeq, &["sse.stream"], ""),
+    (Breakage::ResumeAltered, &["ws.resume"], "/data/score/home"),
+    (Breakage::ResumeRefused, &["ws.resume"], "/code"),
+    (
+        Breakage::TimelineAltered,
+        &["timeline.matches_stream"],
+        "/data/score/home",
+    ),
+    (Breakage::TimelineGaps, &["timeline.matches_stream"], "/seq"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,6 +231,57 @@ async fn each_breakage_fails_the_right_check_and_only_that() {
             );
         }
         assert!(text.contains(&format!("FAIL {}", expected[0])), "{text}");
+    }
+}
+
+/// `admin.faults` against the independent server: it passes where the outage shows on
+/// the stream and in `/health`, and fails, saying what it saw, where either does not
+/// or the admin API refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_faults_fails_for_each_way_an_outage_can_go_unseen() {
+    let mut config = config("http://127.0.0.1:1".into(), HEARTBEAT);
+    config.timeout = Duration::from_secs(4);
+    config.checks = Selection::parse("admin.faults").unwrap();
+    let cases: &[(Breakage, &[&str])] = &[
+        (Breakage::None, &[]),
+        (Breakage::AdminRefused, &["POST /admin/faults", "401"]),
+        (
+            Breakage::AdminNoEffect,
+            &[
+                "a status frame with espn stale or down",
+                "no such frame in time",
+            ],
+        ),
+        (
+            Breakage::AdminHealthStays,
+            &["/health: degraded, espn not ok", "\"healthy\", espn ok"],
+        ),
+    ];
+    for (breakage, said) in cases {
+        let addr = contract_server::start(*breakage).await;
+        config.target = Target::parse(&format!("http://{addr}")).unwrap();
+        config.admin_token = None;
+        let report = livegames::smoke::run(&config, Schemas::builtin(false)).await;
+        let check = report.check("admin.faults").unwrap();
+        assert_eq!(check.status, Status::Skip, "{}", listing(&report));
+        assert!(check.detail.contains("--admin-token"), "{}", check.detail);
+        config.admin_token = Some("smoke-token".into());
+        let report = livegames::smoke::run(&config, Schemas::builtin(false)).await;
+        let text = listing(&report);
+        let check = report.check("admin.faults").unwrap();
+        if said.is_empty() {
+            assert_eq!(check.status, Status::Pass, "{breakage:?}:\n{text}");
+            assert!(check.detail.starts_with("espn down after "), "{text}");
+            assert!(check.detail.contains("(its data 2."), "{text}");
+            continue;
+        }
+        assert_eq!(check.status, Status::Fail, "{breakage:?}:\n{text}");
+        for words in *said {
+            assert!(
+                text.contains(words),
+                "{breakage:?}: no {words:?} in\n{text}"
+            );
+        }
     }
 }
 

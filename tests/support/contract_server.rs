@@ -11,7 +11,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -56,6 +56,20 @@ pub enum Breakage {
     AdvertisesElsewhere,
     /// Its Server-Sent Events carry ids that are not the frames' seqs.
     SseIdNotSeq,
+    /// A resume replays each frame with another score than it was first sent with.
+    ResumeAltered,
+    /// A resume in the current epoch is answered with an error frame, then a snapshot.
+    ResumeRefused,
+    /// The timeline's points hold another score than the stream sent.
+    TimelineAltered,
+    /// The timeline leaves out every fifth point, though it says it holds them.
+    TimelineGaps,
+    /// `POST /admin/faults` answers 401 whatever the token.
+    AdminRefused,
+    /// `POST /admin/faults` answers 200 and changes nothing.
+    AdminNoEffect,
+    /// The stream shows the outage, `/health` keeps saying healthy.
+    AdminHealthStays,
 }
 
 impl Breakage {
@@ -81,6 +95,8 @@ struct Shared {
     /// (seq, frame text, point data) of every update, oldest first.
     history: Mutex<VecDeque<(u64, String, Value)>>,
     live: broadcast::Sender<(u64, String)>,
+    /// ESPN's state as the admin API set it: "ok" or "down".
+    espn: tokio::sync::watch::Sender<&'static str>,
 }
 
 type St = Arc<Shared>;
@@ -122,6 +138,7 @@ pub async fn start(breakage: Breakage) -> SocketAddr {
         epoch: format!("cs-{}-{run}", std::process::id()),
         history: Mutex::new(VecDeque::new()),
         live,
+        espn: tokio::sync::watch::Sender::new("ok"),
     });
     tokio::spawn(tick(shared.clone()));
     let app = Router::new()
@@ -131,6 +148,7 @@ pub async fn start(breakage: Breakage) -> SocketAddr {
         .route("/api/{league}/scores", get(scores))
         .route("/ws/live/{id}", get(ws))
         .route("/sse/live/{id}", get(sse))
+        .route("/admin/faults", post(inject).delete(clear))
         .fallback(fallback)
         .with_state(shared);
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -167,7 +185,14 @@ fn latest(shared: &Shared) -> (u64, Value) {
 }
 
 async fn health(State(shared): State<St>) -> Response {
-    let sources = json!({"espn": {"state": "ok"}, "kalshi": {"state": "ok"}});
+    let espn = *shared.espn.borrow();
+    let shows_outage = espn != "ok" && shared.breakage != Breakage::AdminHealthStays;
+    let espn = if shows_outage { espn } else { "ok" };
+    let sources = json!({"espn": {"state": espn}, "kalshi": {"state": "ok"}});
+    if shows_outage {
+        return Json(json!({"status": "degraded", "uptime_s": 1.0, "sources": sources}))
+            .into_response();
+    }
     if shared.breakage == Breakage::Unhealthy {
         let body = json!({"status": "down", "uptime_s": 1.0, "sources": sources});
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
@@ -222,10 +247,13 @@ async fn timeline(
         history
             .iter()
             .filter(|(seq, _, _)| *seq > since)
+            .filter(|(seq, _, _)| shared.breakage != Breakage::TimelineGaps || seq % 5 != 0)
             .map(|(seq, _, data)| {
                 let mut data = data.clone();
-                if shared.breakage == Breakage::TimelineShape {
-                    data["period_name"] = json!("Q1");
+                match shared.breakage {
+                    Breakage::TimelineShape => data["period_name"] = json!("Q1"),
+                    Breakage::TimelineAltered => data["score"]["home"] = json!(1000 + seq),
+                    _ => {}
                 }
                 json!({"seq": seq, "data": data})
             })
@@ -332,13 +360,22 @@ async fn live_stream(mut socket: WebSocket, shared: St, q: Since) {
             return;
         }
     }
-    if let Some(since) = since.filter(|_| other_epoch.is_none()) {
+    if since.is_some() && other_epoch.is_none() && breakage == Breakage::ResumeRefused {
+        let mut refusal = envelope("error", LIVE, sent_seq, breakage);
+        refusal["code"] = json!("history_unavailable");
+        refusal["message"] = json!("this server does not replay");
+        if !send(&mut socket, refusal.to_string()).await {
+            return;
+        }
+    }
+    let replays = since.filter(|_| other_epoch.is_none() && breakage != Breakage::ResumeRefused);
+    if let Some(since) = replays {
         let replay: Vec<(u64, String)> = {
             let history = shared.history.lock().unwrap();
             history
                 .iter()
                 .filter(|(seq, _, _)| *seq > since)
-                .map(|(seq, text, _)| (*seq, text.clone()))
+                .map(|(seq, text, _)| (*seq, replayed(text, breakage)))
                 .collect()
         };
         for (seq, text) in replay {
@@ -353,8 +390,16 @@ async fn live_stream(mut socket: WebSocket, shared: St, q: Since) {
         return;
     }
     let mut count = 0u64;
+    let mut espn = shared.espn.subscribe();
+    espn.mark_unchanged();
     loop {
         tokio::select! {
+            Ok(()) = espn.changed() => {
+                let state = *espn.borrow_and_update();
+                if !send(&mut socket, status(state, sent_seq, breakage)).await {
+                    return;
+                }
+            }
             update = updates.recv() => {
                 let Ok((seq, text)) = update else { return };
                 if seq <= sent_seq {
@@ -383,6 +428,49 @@ async fn live_stream(mut socket: WebSocket, shared: St, q: Since) {
             },
         }
     }
+}
+
+/// A frame as a resume sends it again: as first sent, unless the server alters it.
+fn replayed(text: &str, breakage: Breakage) -> String {
+    if breakage != Breakage::ResumeAltered {
+        return text.to_owned();
+    }
+    let mut frame: Value = serde_json::from_str(text).unwrap();
+    frame["data"]["score"]["home"] = json!(999);
+    frame.to_string()
+}
+
+/// A `status` frame: ESPN in `espn`, Kalshi ok, and when each was last heard from.
+fn status(espn: &str, seq: u64, breakage: Breakage) -> String {
+    let mut frame = envelope("status", LIVE, seq, breakage);
+    let heard = now_micros() - 2_000_000;
+    frame["state"] = json!("live");
+    frame["sources"] = json!({"espn": espn, "kalshi": "ok"});
+    frame["as_of"] = json!({"espn": heard, "kalshi": now_micros()});
+    frame["message"] = json!(format!("espn {espn}"));
+    frame.to_string()
+}
+
+/// `POST /admin/faults`: ESPN goes down (the body is not read: one fault is all it has).
+async fn inject(State(shared): State<St>, headers: axum::http::HeaderMap) -> Response {
+    let authorized =
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer smoke-token");
+    if !authorized || shared.breakage == Breakage::AdminRefused {
+        let body = json!({"error": "unauthorized", "message": "a bearer token is required"});
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
+    if shared.breakage != Breakage::AdminNoEffect {
+        shared.espn.send_replace("down");
+    }
+    Json(json!({"injected": "espn down"})).into_response()
+}
+
+/// `DELETE /admin/faults`: ESPN is ok again.
+async fn clear(State(shared): State<St>) -> Json<Value> {
+    if shared.breakage != Breakage::AdminNoEffect {
+        shared.espn.send_replace("ok");
+    }
+    Json(json!({"cleared": "espn"}))
 }
 
 /// The one bad frame some breakages add to a live stream.
