@@ -202,6 +202,28 @@ const BREAKAGES: &[(Breakage, &[&str], &str)] = &[
         "/data/score/home",
     ),
     (Breakage::TimelineGaps, &["timeline.matches_stream"], "/seq"),
+    (Breakage::BinaryFrame, &["ws.json"], ""),
+    (Breakage::OtherGameFrame, &["ws.schema"], "/game_id"),
+    (Breakage::UnknownGame404, &["ws.unknown_game"], ""),
+    (
+        Breakage::UnknownGameWrongCode,
+        &["ws.unknown_game"],
+        "/code",
+    ),
+    (Breakage::TimelineDisordered, &["timeline"], "/points/1/seq"),
+    (Breakage::TimelineLastSeqBehind, &["timeline"], "/last_seq"),
+    (Breakage::TimelineOtherGame, &["timeline"], "/game_id"),
+    (Breakage::ScoresWrongLeague, &["scores.nhl"], "/league"),
+    (Breakage::ScoresTeapot, &["scores.nfl"], ""),
+    (Breakage::EpochWrongCode, &["ws.epoch"], "/code"),
+    (Breakage::EpochStaleSnapshot, &["ws.epoch"], "/epoch"),
+    (Breakage::EpochNoSnapshot, &["ws.epoch"], ""),
+    (Breakage::SnapshotWithoutEpoch, &["ws.epoch"], "/epoch"),
+    (Breakage::ResumeNoSnapshot, &["ws.resume"], ""),
+    (Breakage::SseTextPlain, &["sse.stream"], ""),
+    (Breakage::SseUpdateFirst, &["sse.stream"], ""),
+    (Breakage::SseSeqGap, &["sse.stream"], ""),
+    (Breakage::SseReplayAltered, &["sse.stream"], ""),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

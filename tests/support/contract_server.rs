@@ -70,6 +70,42 @@ pub enum Breakage {
     AdminNoEffect,
     /// The stream shows the outage, `/health` keeps saying healthy.
     AdminHealthStays,
+    /// One binary frame on the live stream.
+    BinaryFrame,
+    /// One frame on the live stream names another game.
+    OtherGameFrame,
+    /// The upgrade to an unknown game is answered 404 instead of accepted.
+    UnknownGame404,
+    /// An unknown game's error frame carries another code than `unknown_game`.
+    UnknownGameWrongCode,
+    /// The timeline's points come newest first.
+    TimelineDisordered,
+    /// The timeline's `last_seq` is behind its own last point.
+    TimelineLastSeqBehind,
+    /// The timeline names another game.
+    TimelineOtherGame,
+    /// NHL scores say they are NFL's.
+    ScoresWrongLeague,
+    /// NFL scores answer 418.
+    ScoresTeapot,
+    /// A resume from another epoch gets `resume_gap`, not `epoch_changed`.
+    EpochWrongCode,
+    /// The fresh snapshot after `epoch_changed` names the client's old epoch.
+    EpochStaleSnapshot,
+    /// After `epoch_changed` the connection closes, without a snapshot.
+    EpochNoSnapshot,
+    /// `/api/live/games` names an epoch, snapshots do not.
+    SnapshotWithoutEpoch,
+    /// A resume replays, then closes without the snapshot.
+    ResumeNoSnapshot,
+    /// The event stream is served as text/plain.
+    SseTextPlain,
+    /// The event stream starts with an update, the snapshot after it.
+    SseUpdateFirst,
+    /// The event stream leaves out every other update.
+    SseSeqGap,
+    /// A `Last-Event-ID` replay sends altered frames.
+    SseReplayAltered,
 }
 
 impl Breakage {
@@ -150,8 +186,17 @@ pub async fn start(breakage: Breakage) -> SocketAddr {
         .route("/sse/live/{id}", get(sse))
         .route("/admin/faults", post(inject).delete(clear))
         .fallback(fallback)
-        .with_state(shared);
+        .with_state(shared.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
+    // A few points first, so that checks of the timeline's order have pairs to judge.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while shared.history.lock().unwrap().len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ticker never ran"
+        );
+        tokio::time::sleep(TICK).await;
+    }
     addr
 }
 
@@ -262,21 +307,37 @@ async fn timeline(
         Vec::new()
     };
     let first = history.front().map_or(0, |h| h.0);
-    let last = if id == LIVE {
-        history.back().map_or(0, |h| h.0)
+    let last = match shared.breakage {
+        _ if id != LIVE => 0,
+        Breakage::TimelineLastSeqBehind => 1,
+        _ => history.back().map_or(0, |h| h.0),
+    };
+    let mut points = points;
+    if shared.breakage == Breakage::TimelineDisordered {
+        points.reverse();
+    }
+    let named = if shared.breakage == Breakage::TimelineOtherGame {
+        "another-game"
     } else {
-        0
+        id.as_str()
     };
     let mut body =
-        json!({"game_id": id, "last_seq": last, "first_retained_seq": first, "points": points});
+        json!({"game_id": named, "last_seq": last, "first_retained_seq": first, "points": points});
     if shared.breakage.has_epochs() {
         body["epoch"] = json!(shared.epoch);
     }
     Json(body).into_response()
 }
 
-async fn scores(Path(league): Path<String>) -> Response {
+async fn scores(State(shared): State<St>, Path(league): Path<String>) -> Response {
+    let breakage = shared.breakage;
     match league.as_str() {
+        "nfl" if breakage == Breakage::ScoresTeapot => {
+            (StatusCode::IM_A_TEAPOT, "short and stout").into_response()
+        }
+        "nhl" if breakage == Breakage::ScoresWrongLeague => {
+            Json(json!({"league": "nfl", "source": "apisports", "games": []})).into_response()
+        }
         "nfl" => {
             let body = json!({"error": "upstream_unavailable", "message": "no API key configured"});
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
@@ -304,6 +365,9 @@ async fn ws(
     Query(q): Query<Since>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if shared.breakage == Breakage::UnknownGame404 && id != LIVE && id != QUIET {
+        return fallback_404();
+    }
     upgrade.on_upgrade(move |socket| async move {
         match id.as_str() {
             LIVE => live_stream(socket, shared, q).await,
@@ -318,12 +382,17 @@ fn envelope(kind: &str, game: &str, seq: u64, breakage: Breakage) -> Value {
 }
 
 fn snapshot(shared: &Shared, game: &str, seq: u64, data: Value) -> String {
+    snapshot_in(shared, game, seq, data, &shared.epoch)
+}
+
+/// A snapshot that names `epoch` (where the server names one at all).
+fn snapshot_in(shared: &Shared, game: &str, seq: u64, data: Value, epoch: &str) -> String {
     let breakage = shared.breakage;
     let mut frame = envelope("snapshot", game, seq, breakage);
     match breakage {
-        Breakage::Version100 => {}
+        Breakage::Version100 | Breakage::SnapshotWithoutEpoch => {}
         Breakage::EpochMismatch => frame["epoch"] = json!("not-the-listed-epoch"),
-        _ => frame["epoch"] = json!(shared.epoch),
+        _ => frame["epoch"] = json!(epoch),
     }
     frame["game"] = info(game);
     frame["data"] = data;
@@ -354,9 +423,13 @@ async fn live_stream(mut socket: WebSocket, shared: St, q: Since) {
     let other_epoch = q.epoch.filter(|e| checks_epoch && *e != shared.epoch);
     if let (Some(_), Some(other)) = (since, &other_epoch) {
         let mut refusal = envelope("error", LIVE, sent_seq, breakage);
-        refusal["code"] = json!("epoch_changed");
+        refusal["code"] = if breakage == Breakage::EpochWrongCode {
+            json!("resume_gap")
+        } else {
+            json!("epoch_changed")
+        };
         refusal["message"] = json!(format!("epoch {other} is not {}", shared.epoch));
-        if !send(&mut socket, refusal.to_string()).await {
+        if !send(&mut socket, refusal.to_string()).await || breakage == Breakage::EpochNoSnapshot {
             return;
         }
     }
@@ -385,8 +458,16 @@ async fn live_stream(mut socket: WebSocket, shared: St, q: Since) {
             }
         }
     }
+    if since.is_some() && other_epoch.is_none() && breakage == Breakage::ResumeNoSnapshot {
+        return;
+    }
     let wants_snapshot = since.is_some() || breakage != Breakage::NoSnapshot;
-    if wants_snapshot && !send(&mut socket, snapshot(&shared, LIVE, sent_seq, data)).await {
+    let epoch = match &other_epoch {
+        Some(old) if breakage == Breakage::EpochStaleSnapshot => old.clone(),
+        _ => shared.epoch.clone(),
+    };
+    let first = snapshot_in(&shared, LIVE, sent_seq, data, &epoch);
+    if wants_snapshot && !send(&mut socket, first).await {
         return;
     }
     let mut count = 0u64;
@@ -412,7 +493,7 @@ async fn live_stream(mut socket: WebSocket, shared: St, q: Since) {
                 }
                 if count == 5
                     && let Some(extra) = extra_frame(&shared, sent_seq)
-                        && !send(&mut socket, extra).await {
+                        && socket.send(extra).await.is_err() {
                             return;
                         }
             }
@@ -474,7 +555,15 @@ async fn clear(State(shared): State<St>) -> Json<Value> {
 }
 
 /// The one bad frame some breakages add to a live stream.
-fn extra_frame(shared: &Shared, seq: u64) -> Option<String> {
+fn extra_frame(shared: &Shared, seq: u64) -> Option<Message> {
+    bad_text(shared, seq).map(Message::text).or_else(|| {
+        (shared.breakage == Breakage::BinaryFrame)
+            .then(|| Message::Binary(vec![0x82, 0x01, 0x02].into()))
+    })
+}
+
+/// The one bad text frame some breakages add to a live stream.
+fn bad_text(shared: &Shared, seq: u64) -> Option<String> {
     match shared.breakage {
         Breakage::SeqBackwards => {
             let history = shared.history.lock().unwrap();
@@ -489,6 +578,9 @@ fn extra_frame(shared: &Shared, seq: u64) -> Option<String> {
             Some(frame.to_string())
         }
         Breakage::NonJson => Some("this is not JSON {".into()),
+        Breakage::OtherGameFrame => {
+            Some(envelope("heartbeat", "another-game", seq, shared.breakage).to_string())
+        }
         _ => None,
     }
 }
@@ -517,7 +609,11 @@ async fn quiet_stream(mut socket: WebSocket, shared: St) {
 
 async fn unknown(mut socket: WebSocket, shared: St, id: &str) {
     let mut frame = envelope("error", id, 0, shared.breakage);
-    frame["code"] = json!("unknown_game");
+    frame["code"] = if shared.breakage == Breakage::UnknownGameWrongCode {
+        json!("not_found")
+    } else {
+        json!("unknown_game")
+    };
     frame["message"] = json!(format!("no game {id}"));
     let _ = send(&mut socket, frame.to_string()).await;
     let code = if shared.breakage == Breakage::UnknownGameNotClosed {
@@ -550,22 +646,32 @@ async fn sse(
         .and_then(|v| v.parse::<u64>().ok());
     let updates = shared.live.subscribe();
     let (latest_seq, data) = latest(&shared);
+    let breakage = shared.breakage;
     let mut preamble: Vec<(&'static str, u64, String)> = Vec::new();
+    let history = shared.history.lock().unwrap().clone();
     if let Some(after) = after {
-        let history = shared.history.lock().unwrap();
+        // Only its own breakage alters what the event stream replays.
+        let replay_as = match breakage {
+            Breakage::SseReplayAltered => Breakage::ResumeAltered,
+            _ => Breakage::None,
+        };
         preamble.extend(
             history
                 .iter()
                 .filter(|(seq, _, _)| *seq > after && *seq <= latest_seq)
-                .map(|(seq, text, _)| ("update", *seq, text.clone())),
+                .map(|(seq, text, _)| ("update", *seq, replayed(text, replay_as))),
         );
+    }
+    if breakage == Breakage::SseUpdateFirst
+        && let Some((seq, text, _)) = history.back()
+    {
+        preamble.push(("update", *seq, text.clone()));
     }
     preamble.push((
         "snapshot",
         latest_seq,
         snapshot(&shared, LIVE, latest_seq, data),
     ));
-    let breakage = shared.breakage;
     let event = move |(kind, seq, text): (&'static str, u64, String)| {
         let id = if breakage == Breakage::SseIdNotSeq {
             seq + 1000
@@ -576,18 +682,27 @@ async fn sse(
             Event::default().event(kind).id(id.to_string()).data(text),
         )
     };
-    let live = futures_util::stream::unfold((updates, latest_seq), |(mut rx, last)| async move {
-        loop {
-            match rx.recv().await {
-                Ok((seq, text)) if seq > last => return Some((("update", seq, text), (rx, seq))),
-                Ok(_) => continue,
-                Err(_) => return None,
+    let live =
+        futures_util::stream::unfold((updates, latest_seq), move |(mut rx, last)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok((seq, _)) if breakage == Breakage::SseSeqGap && seq % 2 == 0 => continue,
+                    Ok((seq, text)) if seq > last => {
+                        return Some((("update", seq, text), (rx, seq)));
+                    }
+                    Ok(_) => continue,
+                    Err(_) => return None,
+                }
             }
-        }
-    });
+        });
     let events = futures_util::StreamExt::map(
         futures_util::StreamExt::chain(futures_util::stream::iter(preamble), live),
         event,
     );
-    Sse::new(events).into_response()
+    let mut response = Sse::new(events).into_response();
+    if breakage == Breakage::SseTextPlain {
+        let plain = axum::http::HeaderValue::from_static("text/plain");
+        response.headers_mut().insert("content-type", plain);
+    }
+    response
 }
