@@ -22,6 +22,8 @@ mod serve_exposure;
 mod serve_faults;
 // Kalshi sign-in: signed requests, a mock that checks them, streaming vs polling.
 mod serve_kalshi;
+// The mock upstreams' other endpoints, as a user's own code calls them.
+mod mock_upstreams;
 // The day's games found on ESPN's scoreboard and matched to Kalshi's markets.
 mod serve_discovery;
 // ESPN's scoreboard as the real one shows it: states, probabilities, games dropping off.
