@@ -421,9 +421,36 @@ mod tests {
             connect_to(&closed).await,
             Err(ConnectError::Refused)
         ));
+        let nameless = Url::parse("data:text/plain,hi").unwrap();
+        let request = "ws://127.0.0.1/".into_client_request().unwrap();
+        let result = connect(&nameless, request, &ConnectOptions::default()).await;
+        assert!(matches!(result, Err(ConnectError::Url(e)) if e.contains("no host")));
         let ftp = Url::parse("ftp://127.0.0.1/").unwrap();
         let request = "ws://127.0.0.1/".into_client_request().unwrap();
         let result = connect(&ftp, request, &ConnectOptions::default()).await;
         assert!(matches!(result, Err(ConnectError::Url(_))));
+    }
+
+    /// `wss://` to a server that speaks plain HTTP: the TLS handshake fails, said as
+    /// a TLS failure, not as a broken connection.
+    #[tokio::test]
+    async fn tls_to_a_plain_server_fails_as_tls() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            // Whatever came (a ClientHello), the answer of a plain HTTP server.
+            let mut hello = [0u8; 512];
+            let _ = tcp.read(&mut hello).await;
+            let answer = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+            let _ = tcp.write_all(answer).await;
+        });
+        let secure = Url::parse(&format!("wss://{addr}/ws/live/1")).unwrap();
+        match connect_to(&secure).await {
+            Err(ConnectError::Tls { reason, .. }) => assert!(!reason.is_empty()),
+            Err(other) => panic!("expected a TLS failure, got {other:?}"),
+            Ok(_) => panic!("a plain server passed for TLS"),
+        }
     }
 }

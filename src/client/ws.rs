@@ -117,3 +117,69 @@ fn handshake(url: &Url, options: &ConnectOptions) -> Result<Request, ConnectErro
     }
     Ok(request)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::Error;
+    use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError, UrlError};
+
+    fn classified(e: Error) -> ConnectError {
+        let offered = ["feed.v2".to_owned(), "feed.v1".to_owned()];
+        classify(e, &offered, &Url::parse("ws://127.0.0.1:9/ws").unwrap())
+    }
+
+    #[test]
+    fn each_failure_is_said_as_what_it_is() {
+        let none = Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(
+            SubProtocolError::NoSubProtocol,
+        ));
+        assert!(matches!(classified(none),
+            ConnectError::Subprotocol(s) if s == "the server picked none of the offered feed.v2, feed.v1"));
+        let other = Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(
+            SubProtocolError::InvalidSubProtocol,
+        ));
+        assert!(matches!(classified(other),
+            ConnectError::Subprotocol(s) if s.contains("one that was not offered (offered feed.v2, feed.v1)")));
+        let unasked = Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(
+            SubProtocolError::ServerSentSubProtocolNoneRequested,
+        ));
+        assert!(matches!(classified(unasked), ConnectError::Subprotocol(_)));
+        assert!(matches!(
+            classified(Error::Url(UrlError::NoHostName)),
+            ConnectError::Url(_)
+        ));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(matches!(
+            classified(Error::Io(refused)),
+            ConnectError::Refused
+        ));
+        let lookup = std::io::Error::other("failed to lookup address information");
+        assert!(matches!(
+            classified(Error::Io(lookup)),
+            ConnectError::Dns(_)
+        ));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(matches!(classified(Error::Io(reset)), ConnectError::Io(_)));
+        assert!(matches!(
+            classified(Error::ConnectionClosed),
+            ConnectError::Io(_)
+        ));
+    }
+
+    #[test]
+    fn a_bad_url_or_subprotocol_is_refused_before_connecting() {
+        let options = ConnectOptions {
+            subprotocols: vec!["bad\nname".into()],
+            ..ConnectOptions::default()
+        };
+        let url = Url::parse("ws://127.0.0.1:9/ws").unwrap();
+        assert!(matches!(
+            handshake(&url, &options),
+            Err(ConnectError::Subprotocol(_))
+        ));
+        let plain = ConnectOptions::default();
+        let request = handshake(&url, &plain).unwrap();
+        assert_eq!(request.headers()[USER_AGENT], AGENT);
+    }
+}
