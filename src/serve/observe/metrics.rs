@@ -277,7 +277,7 @@ impl Metrics {
             uptime: "uptime_seconds",
                 "Seconds since the server started, at scrape time";
             history_bytes: "history_bytes",
-                "Bytes of frames every game keeps for resumes (each game at most --history-mib), at scrape time";
+                "Memory the games' histories take for resumes and timelines: frames, points and slots (each game at most --history-mib), at scrape time";
             history_frames: "history_frames",
                 "Frames every game keeps for resumes, at scrape time";
             send_queue_max: "send_queue_frames_max",
