@@ -18,6 +18,7 @@ binary=$(realpath "$1"); seconds=${2:-420}; shift 2 || true
 [ "$#" -gt 0 ] || set -- default=
 out=$(mktemp -d)
 pids=(); names=(); port=$((20000 + RANDOM % 20000))
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$out"' EXIT
 for variant in "$@"; do
   name=${variant%%=*}; env_pair=${variant#*=}
   env ${env_pair:+"$env_pair"} "$binary" serve --addr "127.0.0.1:$port" > "$out/$name.log" 2>&1 &
@@ -27,7 +28,6 @@ for variant in "$@"; do
     --churn 60s --reconnect --allow-drops --quiet > "$out/$name.load" 2>&1 &
   port=$((port + 1))
 done
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$out"' EXIT
 echo "seconds ${names[*]} (RssAnon, MiB)"
 for ((t = 30; t <= seconds; t += 30)); do
   sleep 30

@@ -421,14 +421,21 @@ mod tests {
             connect_to(&closed).await,
             Err(ConnectError::Refused)
         ));
-        let nameless = Url::parse("data:text/plain,hi").unwrap();
-        let request = "ws://127.0.0.1/".into_client_request().unwrap();
-        let result = connect(&nameless, request, &ConnectOptions::default()).await;
-        assert!(matches!(result, Err(ConnectError::Url(e)) if e.contains("no host")));
-        let ftp = Url::parse("ftp://127.0.0.1/").unwrap();
-        let request = "ws://127.0.0.1/".into_client_request().unwrap();
-        let result = connect(&ftp, request, &ConnectOptions::default()).await;
-        assert!(matches!(result, Err(ConnectError::Url(_))));
+        let url_error = async |url: &str| {
+            let request = "ws://127.0.0.1/".into_client_request().unwrap();
+            match connect(
+                &Url::parse(url).unwrap(),
+                request,
+                &ConnectOptions::default(),
+            )
+            .await
+            {
+                Err(ConnectError::Url(e)) => e,
+                other => panic!("{url}: expected a URL error, got {:?}", other.err()),
+            }
+        };
+        assert!(url_error("data:text/plain,hi").await.contains("no host"));
+        assert!(url_error("ftp://127.0.0.1/").await.contains("\"ftp\""));
     }
 
     /// `wss://` to a server that speaks plain HTTP: the TLS handshake fails, said as
