@@ -7,6 +7,8 @@ mod support;
 mod serve_rest;
 // The WebSocket stream: snapshot, seq, ts, ping/pong, junk, limits, unknown games.
 mod serve_ws;
+// The WebSocket protocol's rules: refused handshakes, and Close codes for broken frames.
+mod serve_ws_protocol;
 // Lossless resume with ?since=.
 mod serve_resume;
 // The stream as Server-Sent Events, with Last-Event-ID resume.

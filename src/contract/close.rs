@@ -2,6 +2,12 @@
 
 /// The server is shutting down (RFC 6455).
 pub const GOING_AWAY: u16 = 1001;
+/// The client broke a rule of the WebSocket protocol or of permessage-deflate
+/// (an unmasked frame, reserved bits or opcodes, a fragmented control frame, a bad
+/// close payload; RFC 6455).
+pub const PROTOCOL_ERROR: u16 = 1002;
+/// The client sent a text message (or close reason) that is not UTF-8 (RFC 6455).
+pub const INVALID_PAYLOAD: u16 = 1007;
 /// The client broke a rule of the server (it kept sending faster than allowed).
 pub const POLICY_VIOLATION: u16 = 1008;
 /// The client sent a frame larger than [`super::MAX_CLIENT_FRAME_BYTES`] (RFC 6455).

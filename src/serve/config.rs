@@ -119,7 +119,6 @@ impl Default for ServeConfig {
             retry_max: Duration::from_secs(5),
             ws: WsSettings {
                 read_buffer: 512,
-                write_buffer: 8 * 1024,
                 write_timeout: Duration::from_secs(5),
                 close_grace: Duration::from_secs(2),
                 inbound: InboundRate::per_second(DEFAULT_CLIENT_RATE),
@@ -172,13 +171,10 @@ impl ServeConfig {
 /// Per-connection socket settings.
 #[derive(Debug, Clone, Copy)]
 pub struct WsSettings {
-    /// tungstenite's read buffer; its 128 KiB default dominates per-connection memory.
-    /// tungstenite zero-fills this much on every read attempt, and a connection
-    /// attempts a read after every write: client frames are pings of a few dozen
-    /// bytes, so 512 B costs one syscall for them and an eighth of 4 KiB's memset.
+    /// Bytes a socket reads at a time, held per connection: client frames are pings
+    /// of a few dozen bytes, so 512 B reads them in one call and keeps memory per
+    /// connection small (a larger frame grows the buffer while it arrives).
     pub read_buffer: usize,
-    /// Bytes buffered before a write reaches the socket (a flush writes them anyway).
-    pub write_buffer: usize,
     /// A write that does not complete in this time marks the client as slow.
     pub write_timeout: Duration,
     /// How long a goodbye (close frame) may take before the socket is dropped.

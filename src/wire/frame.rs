@@ -1,6 +1,7 @@
 //! One WebSocket frame header (RFC 6455 5.2): parsed from a buffer without copying,
 //! written into one, and the masking both roles apply.
 
+use bytes::BufMut;
 use tokio_tungstenite::tungstenite::error::{Error, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
@@ -78,23 +79,33 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Header, usize)>, Error> {
 }
 
 /// Appends a header for a `len`-byte payload: one final frame (we never fragment).
-pub fn write(out: &mut Vec<u8>, opcode: OpCode, rsv1: bool, mask: Option<[u8; 4]>, len: usize) {
-    out.push(0x80 | if rsv1 { 0x40 } else { 0 } | u8::from(opcode));
+pub fn write(out: &mut impl BufMut, opcode: OpCode, rsv1: bool, mask: Option<[u8; 4]>, len: usize) {
+    out.put_u8(0x80 | if rsv1 { 0x40 } else { 0 } | u8::from(opcode));
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     match len {
-        0..=125 => out.push(mask_bit | len as u8),
+        0..=125 => out.put_u8(mask_bit | len as u8),
         126..=0xffff => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
+            out.put_u8(mask_bit | 126);
+            out.put_u16(len as u16);
         }
         _ => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
+            out.put_u8(mask_bit | 127);
+            out.put_u64(len as u64);
         }
     }
     if let Some(key) = mask {
-        out.extend_from_slice(&key);
+        out.put_slice(&key);
     }
+}
+
+/// The bytes a header takes for a `len`-byte payload.
+pub fn header_len(masked: bool, len: usize) -> usize {
+    let length = match len {
+        0..=125 => 0,
+        126..=0xffff => 2,
+        _ => 8,
+    };
+    2 + length + if masked { 4 } else { 0 }
 }
 
 /// XORs `data` with the mask key (both directions: masking is its own inverse).
@@ -126,6 +137,11 @@ mod tests {
             let bytes = written(OpCode::Data(Data::Text), true, Some([1, 2, 3, 4]), len);
             let (header, at) = parse(&bytes).unwrap().unwrap();
             assert_eq!(at, bytes.len());
+            assert_eq!(header_len(true, len), bytes.len());
+            assert_eq!(
+                header_len(false, len),
+                written(OpCode::Data(Data::Text), false, None, len).len()
+            );
             assert_eq!(header.len, len as u64);
             assert!(header.fin && header.rsv1);
             assert_eq!(header.mask, Some([1, 2, 3, 4]));

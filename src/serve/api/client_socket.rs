@@ -1,111 +1,69 @@
-//! A client's WebSocket as the stream session sees it: axum's (tungstenite), or, for
-//! a client that agreed permessage-deflate, one on the frame layer. Both read and
-//! write axum's `Message`; broadcast frames go through [`ClientSocket::feed_broadcast`]
-//! so a frame compressed on its own is compressed once for every client.
+//! A client's WebSocket as the stream session sees it. The upgrade request is
+//! checked and answered here (RFC 6455 4.2), and every connection then runs on the
+//! frame layer, so a broadcast framed once per game goes to each client as the same
+//! bytes, written with whatever else is queued in one vectored write.
 
 use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::tungstenite::{self, handshake::derive_accept_key};
+use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key};
 
 use crate::serve::observe::Metrics;
 use crate::serve::stream::hub::Outgoing;
-use crate::wire::{Agreed, Role, ServerMode, WireSocket, WireStats, deflate, frame};
+use crate::wire::{Agreed, Role, ServerMode, WireSocket, WireStats, deflate};
 
 type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 
-pub(super) enum ClientSocket {
-    Plain(WebSocket),
-    Deflate(WireSocket<Upgraded>),
-}
-
-/// What this module's errors carry: axum's, as the session expects.
-fn error(e: tungstenite::Error) -> axum::Error {
-    axum::Error::new(e)
-}
+/// A client's socket once the connection is upgraded.
+pub(super) struct ClientSocket(WireSocket<Upgraded>);
 
 impl ClientSocket {
-    pub async fn next(&mut self) -> Option<Result<Message, axum::Error>> {
-        match self {
-            ClientSocket::Plain(socket) => socket.next().await,
-            ClientSocket::Deflate(socket) => {
-                let message = socket.next().await?;
-                Some(message.map_err(error).and_then(from_tungstenite))
-            }
-        }
+    pub async fn next(&mut self) -> Option<Result<Message, tungstenite::Error>> {
+        self.0.next().await
     }
 
-    pub async fn feed(&mut self, message: Message) -> Result<(), axum::Error> {
-        match self {
-            ClientSocket::Plain(socket) => socket.feed(message).await,
-            ClientSocket::Deflate(socket) => {
-                socket.feed(into_tungstenite(message)?).await.map_err(error)
-            }
-        }
+    pub async fn send(&mut self, message: Message) -> Result<(), tungstenite::Error> {
+        self.0.send(message).await
     }
 
-    pub async fn send(&mut self, message: Message) -> Result<(), axum::Error> {
-        self.feed(message).await?;
-        self.flush().await
+    pub async fn flush(&mut self) -> Result<(), tungstenite::Error> {
+        self.0.flush().await
     }
 
-    pub async fn flush(&mut self) -> Result<(), axum::Error> {
-        match self {
-            ClientSocket::Plain(socket) => socket.flush().await,
-            ClientSocket::Deflate(socket) => socket.flush().await.map_err(error),
-        }
+    /// Queues a frame made for this client alone (a reply, a replayed frame).
+    pub async fn feed_text(&mut self, text: &[u8]) -> Result<(), tungstenite::Error> {
+        self.ready().await?;
+        self.0.feed_text(text);
+        Ok(())
     }
 
-    /// Queues a frame of the game's stream. On a socket that compresses each frame
-    /// on its own, the compressed copy is the one every such client shares (made by
-    /// the first that needs it, its time counted once).
+    /// Queues a frame of the game's stream: the bytes framed once for every client,
+    /// or the compressed copy every client without context shares (made by the first
+    /// that needs it, its time counted once).
     pub async fn feed_broadcast(
         &mut self,
         out: &Outgoing,
         metrics: &Metrics,
-    ) -> Result<(), axum::Error> {
-        let shared = match self {
-            ClientSocket::Deflate(socket) if socket.sends_without_context() => out
-                .deflated
-                .get_or_init(|| compress_shared(out.text.as_bytes(), metrics))
-                .clone(),
-            ClientSocket::Deflate(socket) => {
-                std::future::poll_fn(|cx| socket.poll_ready_unpin(cx))
-                    .await
-                    .map_err(error)?;
-                socket.feed_text(out.text.as_bytes());
-                return Ok(());
-            }
-            ClientSocket::Plain(socket) => {
-                return socket.feed(Message::Text(out.text.clone())).await;
-            }
-        };
-        let ClientSocket::Deflate(socket) = self else {
-            unreachable!("matched above")
-        };
-        // Room in the socket's buffer first, as a feed would wait for it.
-        std::future::poll_fn(|cx| socket.poll_ready_unpin(cx))
-            .await
-            .map_err(error)?;
-        match shared {
-            Some(compressed) => socket.feed_precompressed_text(&compressed),
-            None => socket.feed_text(out.text.as_bytes()),
-        }
+    ) -> Result<(), tungstenite::Error> {
+        self.ready().await?;
+        self.0
+            .feed_shared(&out.frame, |text| compress_shared(text, metrics));
         Ok(())
     }
 
-    /// What was written on the wire since the last call, for the metrics: counted by
-    /// the frame-layer socket, computed for tungstenite's (headers are known sizes).
-    pub fn wire_stats(&self) -> Option<WireStats> {
-        match self {
-            ClientSocket::Plain(_) => None,
-            ClientSocket::Deflate(socket) => Some(socket.stats()),
-        }
+    /// Waits while the socket holds more unsent output than it should.
+    async fn ready(&mut self) -> Result<(), tungstenite::Error> {
+        std::future::poll_fn(|cx| self.0.poll_ready_unpin(cx)).await
+    }
+
+    /// What was written on the wire so far.
+    pub fn wire_stats(&self) -> WireStats {
+        self.0.stats()
     }
 }
 
@@ -120,60 +78,6 @@ fn compress_shared(text: &[u8], metrics: &Metrics) -> Option<Bytes> {
     (compressed.len() < text.len()).then(|| compressed.into())
 }
 
-/// The bytes a server frame of `len` payload bytes takes on the wire.
-pub(super) fn wire_size(len: usize) -> u64 {
-    let mut header = Vec::with_capacity(10);
-    frame::write(
-        &mut header,
-        tungstenite::protocol::frame::coding::OpCode::Data(
-            tungstenite::protocol::frame::coding::Data::Text,
-        ),
-        false,
-        None,
-        len,
-    );
-    (header.len() + len) as u64
-}
-
-fn from_tungstenite(message: tungstenite::Message) -> Result<Message, axum::Error> {
-    let utf8 =
-        |b: tungstenite::Utf8Bytes| Utf8Bytes::try_from(Bytes::from(b)).map_err(axum::Error::new);
-    Ok(match message {
-        tungstenite::Message::Text(text) => Message::Text(utf8(text)?),
-        tungstenite::Message::Binary(data) => Message::Binary(data),
-        tungstenite::Message::Ping(data) => Message::Ping(data),
-        tungstenite::Message::Pong(data) => Message::Pong(data),
-        tungstenite::Message::Close(frame) => Message::Close(match frame {
-            Some(f) => Some(CloseFrame {
-                code: f.code.into(),
-                reason: utf8(f.reason)?,
-            }),
-            None => None,
-        }),
-        tungstenite::Message::Frame(_) => return Err(axum::Error::new("a raw frame")),
-    })
-}
-
-fn into_tungstenite(message: Message) -> Result<tungstenite::Message, axum::Error> {
-    let utf8 = |b: Utf8Bytes| {
-        tungstenite::Utf8Bytes::try_from(Bytes::from(b.as_str().to_owned()))
-            .map_err(axum::Error::new)
-    };
-    Ok(match message {
-        Message::Text(text) => tungstenite::Message::Text(utf8(text)?),
-        Message::Binary(data) => tungstenite::Message::Binary(data),
-        Message::Ping(data) => tungstenite::Message::Ping(data),
-        Message::Pong(data) => tungstenite::Message::Pong(data),
-        Message::Close(frame) => tungstenite::Message::Close(match frame {
-            Some(f) => Some(tungstenite::protocol::CloseFrame {
-                code: f.code.into(),
-                reason: utf8(f.reason)?,
-            }),
-            None => None,
-        }),
-    })
-}
-
 /// The extension this server agrees with a request's offers, if any.
 pub(super) fn agreed_for(headers: &HeaderMap, mode: ServerMode) -> Option<Agreed> {
     let offers = headers
@@ -183,28 +87,132 @@ pub(super) fn agreed_for(headers: &HeaderMap, mode: ServerMode) -> Option<Agreed
     deflate::accept(offers, mode)
 }
 
-/// The 101 answer for a client that agreed permessage-deflate (the request was
-/// already checked as an upgrade by axum's extractor), and the socket once the
-/// connection is handed over.
+/// Why a request is not a WebSocket opening handshake this server takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// 405: another method than GET.
+    NotGet,
+    /// 426: no `Connection: Upgrade` and `Upgrade: websocket`.
+    NotAnUpgrade,
+    /// 426: a `Sec-WebSocket-Version` other than 13 (or several).
+    Version,
+    /// 400: no key, several, or one that is not 16 bytes in base64.
+    Key,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::NotGet => {
+                let mut response = refusal(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "a WebSocket opening handshake is a GET",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET"));
+                response
+            }
+            Refusal::NotAnUpgrade => upgrade_required(
+                "upgrade_required",
+                "this is a WebSocket endpoint: send Connection: Upgrade and Upgrade: websocket",
+            ),
+            Refusal::Version => {
+                upgrade_required("unsupported_version", "Sec-WebSocket-Version must be 13")
+            }
+            Refusal::Key => refusal(
+                StatusCode::BAD_REQUEST,
+                "bad_websocket_key",
+                "Sec-WebSocket-Key must be one header: 16 random bytes in base64",
+            ),
+        }
+    }
+}
+
+/// The `Sec-WebSocket-Accept` for a request that is a WebSocket opening handshake
+/// (RFC 6455 4.2.1), or why it is not.
+pub(super) fn check_request(method: &Method, headers: &HeaderMap) -> Result<String, Refusal> {
+    if method != Method::GET {
+        return Err(Refusal::NotGet);
+    }
+    if !has_token(headers, header::UPGRADE, "websocket")
+        || !has_token(headers, header::CONNECTION, "upgrade")
+    {
+        return Err(Refusal::NotAnUpgrade);
+    }
+    let versions: Vec<&[u8]> = headers
+        .get_all(header::SEC_WEBSOCKET_VERSION)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if versions != [b"13"] {
+        return Err(Refusal::Version);
+    }
+    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+    match (keys.next(), keys.next()) {
+        (Some(key), None) if is_valid_key(key.as_bytes()) => Ok(derive_accept_key(key.as_bytes())),
+        _ => Err(Refusal::Key),
+    }
+}
+
+/// A key is 16 bytes in base64 (RFC 6455 4.1): 24 characters, padding included.
+fn is_valid_key(key: &[u8]) -> bool {
+    let engine = base64::engine::general_purpose::STANDARD;
+    key.len() == 24 && engine.decode(key).is_ok_and(|bytes| bytes.len() == 16)
+}
+
+/// Whether a comma-separated header names `token` (case-insensitive).
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// 426 naming the protocol and version this endpoint speaks (RFC 9110 15.5.22).
+fn upgrade_required(reason: &str, message: &str) -> Response {
+    let mut response = refusal(StatusCode::UPGRADE_REQUIRED, reason, message);
+    let h = response.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(
+        header::SEC_WEBSOCKET_VERSION,
+        HeaderValue::from_static("13"),
+    );
+    response
+}
+
+/// The server's JSON error body with `status`.
+fn refusal(status: StatusCode, reason: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": reason, "message": message})),
+    )
+        .into_response()
+}
+
+/// The 101 answer for a checked request, and the socket once the connection is
+/// handed over: with permessage-deflate when `agreed`, the contract's subprotocol
+/// when offered (a client that offers none gets none, RFC 6455 4.2.2).
 pub(super) fn upgrade(
     headers: &HeaderMap,
+    accept: String,
     on_upgrade: hyper::upgrade::OnUpgrade,
-    agreed: Agreed,
+    agreed: Option<Agreed>,
     read_buffer: usize,
     max_message: usize,
 ) -> (
     Response,
     impl Future<Output = Option<ClientSocket>> + Send + 'static,
 ) {
-    let key = headers
-        .get(header::SEC_WEBSOCKET_KEY)
-        .map(|k| derive_accept_key(k.as_bytes()))
-        .unwrap_or_default();
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let h = response.headers_mut();
     h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(accept) = HeaderValue::from_str(&key) {
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     if offers_our_subprotocol(headers) {
@@ -213,15 +221,15 @@ pub(super) fn upgrade(
             HeaderValue::from_static(crate::contract::SUBPROTOCOL),
         );
     }
-    if let Ok(value) = HeaderValue::from_str(&agreed.header()) {
+    if let Some(value) = agreed.and_then(|a| HeaderValue::from_str(&a.header()).ok()) {
         h.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
     }
     let socket = async move {
         let upgraded = on_upgrade.await.ok()?;
-        Some(ClientSocket::Deflate(WireSocket::new(
+        Some(ClientSocket(WireSocket::new(
             TokioIo::new(upgraded),
             Role::Server,
-            Some(agreed),
+            agreed,
             &[],
             read_buffer,
             max_message,
@@ -230,42 +238,89 @@ pub(super) fn upgrade(
     (response, socket)
 }
 
-/// Whether the client offered the contract's subprotocol (chosen when offered, as
-/// axum's upgrade does for the others).
+/// Whether the client offered the contract's subprotocol.
 fn offers_our_subprotocol(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == crate::contract::SUBPROTOCOL)
+    has_token(
+        headers,
+        header::SEC_WEBSOCKET_PROTOCOL,
+        crate::contract::SUBPROTOCOL,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn wire_sizes_count_the_header() {
-        assert_eq!(wire_size(10), 12);
-        assert_eq!(wire_size(200), 204);
-        assert_eq!(wire_size(70_000), 70_010);
+    fn request(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(
+                header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        headers
+    }
+
+    const GOOD: [(&str, &str); 4] = [
+        ("connection", "keep-alive, Upgrade"),
+        ("upgrade", "WebSocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+
+    fn status_of(pairs: &[(&str, &str)]) -> Result<String, StatusCode> {
+        check_request(&Method::GET, &request(pairs)).map_err(|r| r.into_response().status())
     }
 
     #[test]
-    fn messages_convert_both_ways() {
-        for message in [
-            Message::Text("hi".into()),
-            Message::Binary(Bytes::from_static(b"\x01")),
-            Message::Ping(Bytes::from_static(b"p")),
-            Message::Close(Some(CloseFrame {
-                code: 4008,
-                reason: "slow".into(),
-            })),
-            Message::Close(None),
+    fn the_rfc_example_key_is_accepted() {
+        // RFC 6455 1.3.
+        assert_eq!(status_of(&GOOD).unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn keys_that_are_not_16_bytes_of_base64_are_refused() {
+        for key in [
+            "",
+            "not base64 at all!!!!!!!",
+            "AAAAAAAAAAAAAAAAAAAA",         // 15 bytes
+            "AAAAAAAAAAAAAAAAAAAAAAAAAA==", // 19 bytes
+            "dGhlIHNhbXBsZSBub25jZQ",       // unpadded
         ] {
-            let back = from_tungstenite(into_tungstenite(message.clone()).unwrap()).unwrap();
-            assert_eq!(back, message);
+            let mut pairs = GOOD.to_vec();
+            pairs[3].1 = key;
+            assert_eq!(status_of(&pairs), Err(StatusCode::BAD_REQUEST), "{key:?}");
         }
+        let mut twice = GOOD.to_vec();
+        twice.push(GOOD[3]);
+        assert_eq!(status_of(&twice), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(status_of(&GOOD[..3]), Err(StatusCode::BAD_REQUEST));
+    }
+
+    #[test]
+    fn requests_that_do_not_ask_for_websocket_13_get_426() {
+        for (drop, replace) in [
+            (0, ("connection", "keep-alive")),
+            (1, ("upgrade", "h2c")),
+            (2, ("sec-websocket-version", "8")),
+        ] {
+            let mut pairs = GOOD.to_vec();
+            pairs[drop] = replace;
+            let refused = check_request(&Method::GET, &request(&pairs))
+                .unwrap_err()
+                .into_response();
+            assert_eq!(
+                refused.status(),
+                StatusCode::UPGRADE_REQUIRED,
+                "{replace:?}"
+            );
+            assert_eq!(refused.headers()["sec-websocket-version"], "13");
+            assert_eq!(refused.headers()["upgrade"], "websocket");
+        }
+        let refused = check_request(&Method::POST, &request(&GOOD))
+            .unwrap_err()
+            .into_response();
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 }

@@ -132,7 +132,7 @@ fn live_events(
                             last = out.seq;
                         }
                         opened.state.0.metrics.sse_events_sent.inc();
-                        let event = event(out.kind, out.seq, &out.text);
+                        let event = event(out.kind, out.seq, out.text());
                         return Some((Ok(event), (opened, rx, last)));
                     }
                     Err(RecvError::Lagged(n)) => {

@@ -9,13 +9,14 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::client_socket::{self, ClientSocket};
 use crate::contract::{
@@ -41,29 +42,33 @@ pub struct WsQuery {
     epoch: Option<String>,
 }
 
-/// The connection's upgrade handle, cloned before axum's extractor takes it: a
-/// client that agrees permessage-deflate is upgraded here, onto the frame layer.
+/// The connection's upgrade handle: hyper's, for a request that can be upgraded.
 pub struct UpgradeHandle(Option<hyper::upgrade::OnUpgrade>);
 
 impl<S: Send + Sync> FromRequestParts<S> for UpgradeHandle {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts.extensions.get::<hyper::upgrade::OnUpgrade>().cloned(),
-        ))
+        Ok(Self(parts.extensions.remove::<hyper::upgrade::OnUpgrade>()))
     }
 }
 
 pub async fn upgrade(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    method: Method,
     uri: Uri,
     Query(query): Query<WsQuery>,
     headers: HeaderMap,
     UpgradeHandle(handle): UpgradeHandle,
-    upgrade: WebSocketUpgrade,
 ) -> Response {
+    let accept = match client_socket::check_request(&method, &headers) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let Some(handle) = handle else {
+        return unavailable_upgrade();
+    };
     // An id that does not even decode (invalid UTF-8) still gets the protocol's answer
     // (error frame + 4404) rather than an HTTP 400, so clients handle one failure mode.
     let raw_id = match path {
@@ -82,42 +87,43 @@ pub async fn upgrade(
     };
     let settings = state.0.ws;
     let hold = state.0.shutdown.hold();
-    if let (Some(agreed), Some(handle)) = (
-        client_socket::agreed_for(&headers, settings.deflate),
-        handle,
-    ) {
-        // axum's extractor checked the request; the upgrade is ours from here.
-        drop(upgrade);
-        let (response, socket) = client_socket::upgrade(
-            &headers,
-            handle,
-            agreed,
-            settings.read_buffer,
-            MAX_CLIENT_FRAME_BYTES,
-        );
+    let agreed = client_socket::agreed_for(&headers, settings.deflate);
+    if agreed.is_some() {
         state.0.metrics.ws_deflate_connections.inc();
-        tokio::spawn(async move {
-            if let Some(socket) = socket.await {
-                serve_socket(state, socket, raw_id, query).await;
-            }
-            drop(permit);
-            drop(hold);
-        });
-        return response;
     }
-    upgrade
-        // Chosen when offered; a client that offers none gets none (RFC 6455 4.2.2).
-        .protocols([crate::contract::SUBPROTOCOL])
-        .read_buffer_size(settings.read_buffer)
-        .write_buffer_size(settings.write_buffer)
-        .max_write_buffer_size(settings.write_buffer.max(MAX_CLIENT_FRAME_BYTES) * 4)
-        .max_message_size(MAX_CLIENT_FRAME_BYTES)
-        .max_frame_size(MAX_CLIENT_FRAME_BYTES)
-        .on_upgrade(move |socket| async move {
-            serve_socket(state, ClientSocket::Plain(socket), raw_id, query).await;
-            drop(permit);
-            drop(hold);
-        })
+    let (response, socket) = client_socket::upgrade(
+        &headers,
+        accept,
+        handle,
+        agreed,
+        settings.read_buffer,
+        MAX_CLIENT_FRAME_BYTES,
+    );
+    tokio::spawn(async move {
+        if let Some(socket) = socket.await {
+            serve_socket(state, socket, raw_id, query).await;
+        }
+        drop(permit);
+        drop(hold);
+    });
+    response
+}
+
+/// A request that asked for WebSocket on a connection hyper cannot hand over (not
+/// HTTP/1.1).
+fn unavailable_upgrade() -> Response {
+    let mut response = (
+        StatusCode::UPGRADE_REQUIRED,
+        axum::Json(serde_json::json!({
+            "error": "upgrade_required",
+            "message": "WebSocket needs an HTTP/1.1 connection that can be upgraded",
+        })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    response
 }
 
 fn refuse(state: &AppState, reason: &str, message: &str) -> Response {
@@ -145,6 +151,14 @@ pub(super) fn unavailable(reason: &str, message: &str) -> Response {
     response
 }
 
+/// Frames waiting to be written: the stream's (framed once for every client) or
+/// this client's own.
+#[derive(Clone, Copy)]
+enum Pending<'a> {
+    Live(&'a [&'a Outgoing]),
+    Own(&'a [Utf8Bytes]),
+}
+
 /// Why a connection ended, for logs and metrics.
 enum End {
     /// The client went away without a close code (or the TCP connection dropped).
@@ -158,7 +172,7 @@ enum End {
 struct Connection {
     state: AppState,
     socket: ClientSocket,
-    /// What a frame-layer socket had counted when last added to the metrics.
+    /// What the socket had counted when last added to the metrics.
     wire_counted: crate::wire::WireStats,
     channel: Arc<GameChannel>,
     /// The seq of the last data-bearing frame this client was sent.
@@ -253,7 +267,7 @@ async fn reject_unknown_game(state: &AppState, socket: &mut ClientSocket, raw_id
         socket.send(Message::Text(text.into())).await?;
         socket
             .send(Message::Close(Some(CloseFrame {
-                code: close::UNKNOWN_GAME,
+                code: close::UNKNOWN_GAME.into(),
                 reason: "unknown game".into(),
             })))
             .await
@@ -322,12 +336,7 @@ impl Connection {
                     Some(Ok(Message::Close(frame))) => return self.answer_close(frame).await,
                     None => return End::ClientLeft,
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        if is_too_big(e) {
-                            return self.close(close::MESSAGE_TOO_BIG, "frame larger than 64 KiB").await;
-                        }
-                        return End::ClientLeft;
-                    }
+                    Some(Err(e)) => return self.protocol_error(&e).await,
                     }
                 }
                 _ = &mut cancelled => {
@@ -398,32 +407,55 @@ impl Connection {
         self.write_all(vec![reply]).await
     }
 
+    /// Writes frames of the game's stream, skipping data frames this client was
+    /// already sent in its snapshot or replay.
     async fn write_batch(&mut self, batch: &[Outgoing]) -> Result<(), End> {
-        let timeout = self.state.0.ws.write_timeout;
-        // Live frames at or below the snapshot's seq were already replayed.
         let replayed_up_to = self.last_seq;
-        let fresh = |out: &&Outgoing| !(out.kind.is_data_bearing() && out.seq <= replayed_up_to);
-        let (mut bytes, mut sent, mut last_seq) = (0u64, 0u64, replayed_up_to);
-        let mut wire = 0u64;
-        for out in batch.iter().filter(fresh) {
-            bytes += out.text.len() as u64;
-            wire += client_socket::wire_size(out.text.len());
-            sent += 1;
-            if out.kind.is_data_bearing() {
-                last_seq = out.seq;
-            }
+        let fresh: Vec<&Outgoing> = batch
+            .iter()
+            .filter(|out| !(out.kind.is_data_bearing() && out.seq <= replayed_up_to))
+            .collect();
+        self.write_timed(Pending::Live(&fresh)).await?;
+        let metrics = &self.state.0.metrics;
+        let now = Instant::now();
+        for out in batch {
+            metrics
+                .broadcast_latency
+                .observe(now.duration_since(out.published).as_secs_f64());
         }
+        Ok(())
+    }
+
+    /// Writes frames made for this client alone (replay, snapshot, replies).
+    async fn write_all(&mut self, frames: Vec<Utf8Bytes>) -> Result<(), End> {
+        self.write_timed(Pending::Own(&frames)).await
+    }
+
+    /// Hands `pending` to the socket and flushes it, within the write timeout; a
+    /// client that does not take it in time is closed as a slow consumer.
+    async fn write_timed(&mut self, pending: Pending<'_>) -> Result<(), End> {
+        let timeout = self.state.0.ws.write_timeout;
+        let before = self.last_seq;
         // The last data seq handed to the socket: after a stall it is where a resume
         // must start, since everything handed over is sent before the close frame.
-        let handed_over = AtomicU64::new(replayed_up_to);
+        let handed_over = AtomicU64::new(before);
         let outcome = {
             let socket = &mut self.socket;
             let metrics = &self.state.0.metrics;
             let write = async {
-                for out in batch.iter().filter(fresh) {
-                    socket.feed_broadcast(out, metrics).await?;
-                    if out.kind.is_data_bearing() {
-                        handed_over.store(out.seq, Ordering::Relaxed);
+                match pending {
+                    Pending::Live(frames) => {
+                        for out in frames {
+                            socket.feed_broadcast(out, metrics).await?;
+                            if out.kind.is_data_bearing() {
+                                handed_over.store(out.seq, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    Pending::Own(frames) => {
+                        for text in frames {
+                            socket.feed_text(text.as_bytes()).await?;
+                        }
                     }
                 }
                 socket.flush().await
@@ -438,27 +470,8 @@ impl Connection {
         };
         match outcome {
             Ok(Ok(())) => {
-                self.last_seq = last_seq;
-                let metrics = &self.state.0.metrics;
-                metrics.ws_frames_sent.inc_by(sent);
-                metrics.ws_bytes_sent.inc_by(bytes);
-                // A frame-layer socket counts what it wrote; tungstenite's is computed.
-                if let Some(stats) = self.socket.wire_stats() {
-                    let before = std::mem::replace(&mut self.wire_counted, stats);
-                    wire = stats.bytes_written - before.bytes_written;
-                    // A compressor of its own (per client): its time is this socket's.
-                    let nanos = stats.deflate_nanos - before.deflate_nanos;
-                    if nanos > 0 {
-                        metrics.ws_deflate_seconds.inc_by(nanos as f64 / 1e9);
-                    }
-                }
-                metrics.ws_wire_bytes_sent.inc_by(wire);
-                let now = Instant::now();
-                for out in batch {
-                    metrics
-                        .broadcast_latency
-                        .observe(now.duration_since(out.published).as_secs_f64());
-                }
+                self.last_seq = handed_over.load(Ordering::Relaxed);
+                self.count_sent(pending);
                 Ok(())
             }
             Ok(Err(_)) => Err(End::ClientLeft),
@@ -471,21 +484,44 @@ impl Connection {
         }
     }
 
-    /// Writes frames made for this client alone (replay, snapshot, replies). They are
-    /// marked as not data-bearing so the live stream's dedup never skips them.
-    async fn write_all(&mut self, frames: Vec<Utf8Bytes>) -> Result<(), End> {
-        let now = Instant::now();
-        let batch: Vec<Outgoing> = frames
-            .into_iter()
-            .map(|text| Outgoing {
-                seq: 0,
-                kind: FrameType::Snapshot,
-                text,
-                published: now,
-                deflated: Default::default(),
-            })
-            .collect();
-        self.write_batch(&batch).await
+    /// Adds what was just written to the metrics: frames and their bytes as sent,
+    /// and what the socket wrote on the wire (headers, compression) since last time.
+    fn count_sent(&mut self, sent: Pending<'_>) {
+        let (frames, bytes) = match sent {
+            Pending::Live(frames) => (
+                frames.len(),
+                frames.iter().map(|out| out.text().len()).sum::<usize>(),
+            ),
+            Pending::Own(frames) => (frames.len(), frames.iter().map(|text| text.len()).sum()),
+        };
+        let metrics = &self.state.0.metrics;
+        metrics.ws_frames_sent.inc_by(frames as u64);
+        metrics.ws_bytes_sent.inc_by(bytes as u64);
+        let stats = self.socket.wire_stats();
+        let before = std::mem::replace(&mut self.wire_counted, stats);
+        metrics
+            .ws_wire_bytes_sent
+            .inc_by(stats.bytes_written - before.bytes_written);
+        // A compressor of its own (per client): its time is this socket's.
+        let nanos = stats.deflate_nanos - before.deflate_nanos;
+        if nanos > 0 {
+            metrics.ws_deflate_seconds.inc_by(nanos as f64 / 1e9);
+        }
+    }
+
+    /// A client that broke the protocol gets the close code RFC 6455 names for what
+    /// it did (1002, 1007, 1009); one whose connection failed is gone.
+    async fn protocol_error(&mut self, error: &tokio_tungstenite::tungstenite::Error) -> End {
+        let Some(code) = crate::wire::close_code_for(error) else {
+            return End::ClientLeft;
+        };
+        let code = u16::from(code);
+        tracing::debug!(game = %self.channel.info.id, code, %error, "closing a client that broke the protocol");
+        let reason = match code {
+            close::MESSAGE_TOO_BIG => "frame larger than 64 KiB".to_owned(),
+            _ => crate::text::cut(&error.to_string(), 100).to_string(),
+        };
+        self.close(code, &reason).await
     }
 
     async fn slow_consumer(&mut self, why: &str) -> End {
@@ -504,7 +540,7 @@ impl Connection {
 
     async fn close_within(&mut self, code: u16, reason: &str, grace: Duration) -> End {
         let frame = CloseFrame {
-            code,
+            code: code.into(),
             reason: reason.into(),
         };
         let socket = &mut self.socket;
@@ -516,7 +552,7 @@ impl Connection {
                     break;
                 }
             }
-            Ok::<(), axum::Error>(())
+            Ok::<(), tokio_tungstenite::tungstenite::Error>(())
         };
         let _ = tokio::time::timeout(grace, handshake).await;
         End::Closed(code)
@@ -539,17 +575,8 @@ impl Connection {
         let grace = self.state.0.ws.close_grace;
         let _ = tokio::time::timeout(grace, self.socket.flush()).await;
         match frame {
-            Some(frame) => End::ClientClosed(frame.code),
+            Some(frame) => End::ClientClosed(frame.code.into()),
             None => End::ClientLeft,
         }
-    }
-}
-
-/// Whether a read error is tungstenite refusing a frame over the size limit.
-fn is_too_big(e: axum::Error) -> bool {
-    use tokio_tungstenite::tungstenite::Error;
-    match e.into_inner().downcast::<Error>() {
-        Ok(inner) => matches!(*inner, Error::Capacity(_)),
-        Err(_) => false,
     }
 }

@@ -6,32 +6,45 @@
 //! subscriber that falls a full ring behind gets `Lagged` and is closed (4008).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::Utf8Bytes;
-use bytes::Bytes;
 use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::history::{History, Retained};
+use crate::wire::SharedText;
 
 use crate::contract::{
     DataBody, EmptyBody, ErrorBody, ErrorCode, Frame, FrameType, GameId, GameInfo, Point,
     SourceTimes, StatusBody, Timeline, TimelinePoint, UnixMicros,
 };
 
-/// A serialized frame on its way to subscribers.
+/// A frame on its way to subscribers: serialized and WebSocket-framed once, shared
+/// by every client (and its compressed twin, once some client needs it).
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub seq: u64,
     pub kind: FrameType,
-    pub text: Utf8Bytes,
+    pub frame: SharedText,
     /// When it was serialized, for the broadcast latency histogram.
     pub published: Instant,
-    /// The frame compressed on its own (permessage-deflate without context), made by
-    /// the first client that needs it and shared by all: None inside when
-    /// compressing does not make it shorter.
-    pub deflated: Arc<OnceLock<Option<Bytes>>>,
+}
+
+impl Outgoing {
+    pub fn new(seq: u64, kind: FrameType, text: Utf8Bytes, published: Instant) -> Self {
+        Self {
+            seq,
+            kind,
+            frame: SharedText::new(text),
+            published,
+        }
+    }
+
+    /// The frame's JSON text.
+    pub fn text(&self) -> &Utf8Bytes {
+        self.frame.text()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -248,13 +261,7 @@ impl GameChannel {
         });
         s.last_sent = Instant::now();
         // No subscribers is fine: the frame is in the history for later resumes.
-        let _ = self.tx.send(Outgoing {
-            seq: s.seq,
-            kind,
-            text,
-            published: s.last_sent,
-            deflated: Arc::default(),
-        });
+        let _ = self.tx.send(Outgoing::new(s.seq, kind, text, s.last_sent));
     }
 
     /// Broadcasts a heartbeat if nothing was sent for `idle`; returns whether it did.
@@ -272,13 +279,9 @@ impl GameChannel {
         }
         .encode();
         s.last_sent = now;
-        let _ = self.tx.send(Outgoing {
-            seq: s.seq,
-            kind: FrameType::Heartbeat,
-            text: text.into(),
-            published: now,
-            deflated: Arc::default(),
-        });
+        let _ = self
+            .tx
+            .send(Outgoing::new(s.seq, FrameType::Heartbeat, text.into(), now));
         true
     }
 
@@ -535,7 +538,7 @@ mod tests {
             "still the latest change's"
         );
         let status: serde_json::Value =
-            serde_json::from_str(&sub.rx.try_recv().unwrap().text).unwrap();
+            serde_json::from_str(sub.rx.try_recv().unwrap().text()).unwrap();
         assert_eq!(status["as_of"]["espn"], 7);
         assert_eq!(status["sources"]["espn"], "down");
 

@@ -2,8 +2,8 @@
 //! exactly the frames missed, atomically with publishing so nothing falls between
 //! the replay and the live frames; or an error frame that says why it cannot.
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::hub::{ChannelState, GameChannel, Outgoing};
 use crate::contract::{ErrorCode, Frame, FrameType, SnapshotBody, UnixMicros};

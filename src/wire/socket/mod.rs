@@ -1,12 +1,18 @@
-//! A WebSocket on the frame layer, for connections that agreed permessage-deflate
-//! (tungstenite fails any frame with RSV1 set): messages reassembled from fragments
-//! and inflated under a cap, pings answered, the close handshake echoed, and what
-//! crossed the wire counted. It reads and writes tungstenite's `Message`, so code
-//! above it does not care which socket it holds.
+//! A WebSocket on the frame layer: every connection serve accepts, and clients that
+//! agreed permessage-deflate (tungstenite fails any frame with RSV1 set). Messages
+//! are reassembled from fragments and inflated under a cap, every protocol rule a
+//! peer can break is an error that names the close code it deserves, pings are
+//! answered, the close handshake echoed, and what crossed the wire counted. It reads
+//! and writes tungstenite's `Message`, so code above it does not care which socket
+//! it holds.
 //!
+//! Output is a queue of byte buffers written with vectored writes: a frame framed
+//! once for many sockets ([`SharedText`]) is queued by reference, never copied.
 //! Every buffered byte lives in the socket, never in a future, so reading is
 //! cancel-safe (a `select!` may drop `next()` at any await).
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
@@ -16,11 +22,13 @@ use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::deflate::{self, Agreed, Deflater, InflateError, Inflater};
 use super::frame;
+use super::shared::SharedText;
 
 /// Which end of the connection this socket is: clients mask what they send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +43,9 @@ const COMPRESS_FROM: usize = 32;
 
 /// Buffered output beyond which a send waits for the socket.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// Most buffers handed to one vectored write (Linux takes up to 1,024).
+const MAX_IO_SLICES: usize = 64;
 
 /// What crossed the wire, counted as it happens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,9 +87,13 @@ pub struct WireSocket<S> {
     read_chunk: usize,
     max_message: usize,
     partial: Option<Partial>,
-    /// Bytes waiting to be written, from `written` on.
-    out: Vec<u8>,
+    /// Frames this socket made itself (replies, masked frames), not yet queued.
+    scratch: BytesMut,
+    /// Buffers waiting to be written, in order; the first from `written` on.
+    out: VecDeque<Bytes>,
     written: usize,
+    /// Bytes in `out` not yet written.
+    queued: usize,
     close_sent: bool,
     close_received: bool,
     /// The peer's end of the stream was reported (an error or the end once).
@@ -111,8 +126,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
             read_chunk: read_chunk.max(256),
             max_message,
             partial: None,
-            out: Vec::new(),
+            scratch: BytesMut::new(),
+            out: VecDeque::new(),
             written: 0,
+            queued: 0,
             close_sent: false,
             close_received: false,
             finished: false,
@@ -144,6 +161,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
     /// (no context): for a broadcast compressed once for many sockets.
     pub fn feed_precompressed_text(&mut self, compressed: &[u8]) {
         self.queue_frame(OpCode::Data(Data::Text), true, compressed);
+    }
+
+    /// Queues a message framed once for every socket (a server's frames are not
+    /// masked, so one copy of the bytes serves all): the frame itself when nothing
+    /// was agreed, its compressed twin when each message is compressed on its own,
+    /// and a compression of its text on a socket that keeps its context. `compress`
+    /// makes the twin for the first socket that needs it.
+    pub fn feed_shared(
+        &mut self,
+        text: &SharedText,
+        compress: impl FnOnce(&[u8]) -> Option<Bytes>,
+    ) {
+        debug_assert_eq!(self.role, Role::Server, "clients mask every frame");
+        if self.deflate.is_none() {
+            return self.queue_bytes(text.framed().clone());
+        }
+        if !self.sends_without_context() {
+            return self.queue_data(OpCode::Data(Data::Text), text.text().as_bytes());
+        }
+        match text.deflated(compress) {
+            Some(framed) => self.queue_bytes(framed.clone()),
+            None => self.queue_bytes(text.framed().clone()),
+        }
+    }
+
+    /// Whether the queued output is past the point where a sender should wait.
+    fn over_high_water(&self) -> bool {
+        self.queued + self.scratch.len() > WRITE_HIGH_WATER
     }
 
     /// Queues a message, compressing it when the extension was agreed and this end
@@ -228,33 +273,79 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
         self.queue_frame(OpCode::Control(Control::Close), false, &payload);
     }
 
+    /// Frames a message into the scratch buffer, where consecutive frames this socket
+    /// makes share one buffer (and one slot of the vectored write).
     fn queue_frame(&mut self, opcode: OpCode, rsv1: bool, payload: &[u8]) {
-        if self.written == self.out.len() {
-            self.out.clear();
-            self.written = 0;
-        }
         let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
-        frame::write(&mut self.out, opcode, rsv1, mask, payload.len());
-        let start = self.out.len();
-        self.out.extend_from_slice(payload);
+        self.scratch
+            .reserve(frame::header_len(mask.is_some(), payload.len()) + payload.len());
+        frame::write(&mut self.scratch, opcode, rsv1, mask, payload.len());
+        let start = self.scratch.len();
+        self.scratch.extend_from_slice(payload);
         if let Some(key) = mask {
-            frame::apply_mask(&mut self.out[start..], key);
+            frame::apply_mask(&mut self.scratch[start..], key);
         }
     }
 
-    /// Writes what is queued, then flushes the stream.
+    /// Queues bytes made elsewhere, after whatever this socket framed before them.
+    fn queue_bytes(&mut self, bytes: Bytes) {
+        self.seal_scratch();
+        self.queued += bytes.len();
+        self.out.push_back(bytes);
+    }
+
+    /// Moves the frames in the scratch buffer to the output queue.
+    fn seal_scratch(&mut self) {
+        if !self.scratch.is_empty() {
+            let made = self.scratch.split().freeze();
+            self.queued += made.len();
+            self.out.push_back(made);
+        }
+    }
+
+    /// Writes what is queued, as many buffers per system call as it takes, then
+    /// flushes the stream.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        while self.written < self.out.len() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.written..]))?;
+        self.seal_scratch();
+        while self.queued > 0 {
+            let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
+            let mut count = 0;
+            for (i, buffer) in self.out.iter().take(MAX_IO_SLICES).enumerate() {
+                let from = if i == 0 { self.written } else { 0 };
+                slices[i] = IoSlice::new(&buffer[from..]);
+                count += 1;
+            }
+            let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?;
             if n == 0 {
                 return Poll::Ready(Err(Error::Io(std::io::ErrorKind::WriteZero.into())));
             }
-            self.written += n;
+            self.advance(n);
             self.stats.bytes_written += n as u64;
         }
-        self.out.clear();
-        self.written = 0;
         Pin::new(&mut self.io).poll_flush(cx).map_err(Error::Io)
+    }
+
+    /// Drops `n` written bytes off the front of the queue.
+    fn advance(&mut self, mut n: usize) {
+        self.queued -= n;
+        while n > 0 {
+            let Some(front) = self.out.front() else {
+                break;
+            };
+            let left = front.len() - self.written;
+            if n < left {
+                self.written += n;
+                return;
+            }
+            n -= left;
+            self.written = 0;
+            self.out.pop_front();
+        }
+    }
+
+    /// Whether anything waits to be written.
+    fn has_output(&self) -> bool {
+        self.queued > 0 || !self.scratch.is_empty()
     }
 
     fn poll_read_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
@@ -263,7 +354,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
         }
         loop {
             // Pongs and close replies queued by earlier reads go out as soon as they can.
-            if self.written < self.out.len()
+            if self.has_output()
                 && let Poll::Ready(Err(e)) = self.poll_write_out(cx)
             {
                 return self.finish(Err(e));
@@ -406,6 +497,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
             1 => return Err(Error::Protocol(ProtocolError::InvalidCloseSequence)),
             _ => {
                 let code = u16::from_be_bytes([payload[0], payload[1]]);
+                // A code no endpoint may send (RFC 6455 7.4): 1005, 1006, 1015,
+                // unassigned ones, or out of range.
+                if !CloseCode::from(code).is_allowed() {
+                    return Err(Error::Protocol(ProtocolError::InvalidCloseSequence));
+                }
                 let reason = Utf8Bytes::try_from(payload.slice(2..))?;
                 Some(CloseFrame {
                     code: code.into(),
@@ -465,6 +561,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
     }
 }
 
+/// The close code a read error calls for (RFC 6455 7.4.1): 1002 for a broken rule
+/// of the protocol or of permessage-deflate, 1007 for text that is not UTF-8, 1009
+/// for a message over the cap; None when the connection itself failed and no Close
+/// can be sent.
+pub fn close_code_for(error: &Error) -> Option<CloseCode> {
+    match error {
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        Error::Protocol(_) => Some(CloseCode::Protocol),
+        Error::Utf8(_) => Some(CloseCode::Invalid),
+        Error::Capacity(_) => Some(CloseCode::Size),
+        Error::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<InflateError>()) => {
+            Some(CloseCode::Protocol)
+        }
+        _ => None,
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WireSocket<S> {
     type Item = Result<Message, Error>;
 
@@ -478,7 +591,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WireSocket<S> {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
-        if this.out.len() - this.written > WRITE_HIGH_WATER {
+        if this.over_high_water() {
             ready!(this.poll_write_out(cx))?;
         }
         Poll::Ready(Ok(()))

@@ -177,3 +177,133 @@ async fn reading_is_cancel_safe_across_partial_frames() {
     frame::apply_mask(&mut payload, raw[2..6].try_into().unwrap());
     assert_eq!(payload, b"back");
 }
+
+/// A server socket whose client end is read as raw bytes.
+fn server_over(capacity: usize) -> (WireSocket<DuplexStream>, DuplexStream) {
+    let (a, b) = duplex(capacity);
+    (
+        WireSocket::new(b, Role::Server, None, b"", 1024, 1 << 20),
+        a,
+    )
+}
+
+#[tokio::test]
+async fn a_shared_frame_goes_to_every_socket_as_the_same_bytes() {
+    let shared = SharedText::new(Utf8Bytes::from(FRAME));
+    let mut wires = Vec::new();
+    for _ in 0..3 {
+        let (mut server, mut raw) = server_over(1 << 16);
+        server.feed_shared(&shared, |_| panic!("nothing agreed: never compressed"));
+        server.flush().await.unwrap();
+        drop(server);
+        let mut wire = Vec::new();
+        raw.read_to_end(&mut wire).await.unwrap();
+        wires.push(wire);
+    }
+    assert_eq!(wires[0], shared.framed().as_ref());
+    assert!(wires.iter().all(|w| *w == wires[0]));
+    // And a tungstenite client reads it as the message.
+    let (mut server, raw) = server_over(1 << 16);
+    server.feed_shared(&shared, |_| None);
+    server.flush().await.unwrap();
+    let mut client = WireSocket::new(raw, Role::Client, None, b"", 1024, 1 << 20);
+    assert_eq!(client.next().await.unwrap().unwrap(), Message::text(FRAME));
+}
+
+#[tokio::test]
+async fn shared_and_own_frames_arrive_whole_and_in_order_through_a_narrow_pipe() {
+    // A pipe of 7 bytes: every frame is split over many partial writes, and the
+    // vectored write resumes inside a buffer and across buffers.
+    let (server, raw) = server_over(7);
+    let mut server = server;
+    let mut client = WireSocket::new(raw, Role::Client, None, b"", 1024, 1 << 20);
+    let shared: Vec<SharedText> = (0..20)
+        .map(|i| SharedText::new(Utf8Bytes::from(format!("{FRAME}{i}"))))
+        .collect();
+    let writer = async {
+        for (i, frame) in shared.iter().enumerate() {
+            server.feed_shared(frame, |_| None);
+            if i % 3 == 0 {
+                server.feed_text(format!("own {i}").as_bytes());
+                server
+                    .feed(Message::Ping(Bytes::from_static(b"p")))
+                    .await
+                    .unwrap();
+            }
+        }
+        server.flush().await.unwrap();
+        server
+    };
+    let reader = async {
+        let mut got = Vec::new();
+        while got.len() < 20 + 2 * 7 {
+            got.push(client.next().await.unwrap().unwrap());
+        }
+        got
+    };
+    let (_, got) = tokio::join!(writer, reader);
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        expected.push(Message::text(format!("{FRAME}{i}")));
+        if i % 3 == 0 {
+            expected.push(Message::text(format!("own {i}")));
+            expected.push(Message::Ping(Bytes::from_static(b"p")));
+        }
+    }
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn with_deflate_without_context_the_compressed_twin_is_shared() {
+    let agreed = deflate::accept(["permessage-deflate"], deflate::ServerMode::Shared).unwrap();
+    let shared = SharedText::new(Utf8Bytes::from(FRAME));
+    let mut compressions = 0;
+    for _ in 0..3 {
+        let (a, b) = duplex(1 << 16);
+        let mut server = WireSocket::new(b, Role::Server, Some(agreed), b"", 1024, 1 << 20);
+        let mut client = WireSocket::new(a, Role::Client, Some(agreed), b"", 1024, 1 << 20);
+        server.feed_shared(&shared, |text| {
+            compressions += 1;
+            let mut out = Vec::new();
+            deflate::compress_one(text, &mut out);
+            Some(out.into())
+        });
+        server.flush().await.unwrap();
+        assert_eq!(client.next().await.unwrap().unwrap(), Message::text(FRAME));
+        assert_eq!(client.stats().inflated, 1);
+    }
+    assert_eq!(compressions, 1);
+}
+
+#[test]
+fn broken_rules_name_their_close_codes() {
+    use tokio_tungstenite::tungstenite::error::CapacityError;
+    let code = |e: Error| close_code_for(&e).map(u16::from);
+    assert_eq!(
+        code(Error::Protocol(ProtocolError::UnmaskedFrameFromClient)),
+        Some(1002)
+    );
+    assert_eq!(
+        code(Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)),
+        None
+    );
+    assert_eq!(
+        code(Error::Utf8(
+            String::from_utf8(vec![0xff]).unwrap_err().to_string()
+        )),
+        Some(1007)
+    );
+    assert_eq!(
+        code(Error::Capacity(CapacityError::MessageTooLong {
+            size: 2,
+            max_size: 1
+        })),
+        Some(1009)
+    );
+    let corrupt = std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        InflateError::Corrupt("bad".into()),
+    );
+    assert_eq!(code(Error::Io(corrupt)), Some(1002));
+    assert_eq!(code(Error::Io(std::io::ErrorKind::BrokenPipe.into())), None);
+}
