@@ -364,6 +364,104 @@ async fn admin_routes_need_a_configured_token() {
     server.stop().await.unwrap();
 }
 
+/// What fuzzing the admin API found: a duration the clock cannot add was a panic
+/// (an empty reply, the fault never applied), and DELETE with a parameter it does
+/// not know cleared every fault. Both are refused now, and nothing changes.
+#[tokio::test]
+async fn admin_requests_out_of_range_or_with_unknown_parameters_are_refused() {
+    let server = start(admin_config()).await;
+    inject(&server, "kalshi", "slow").await;
+    for duration in ["9223372036854775808s", "18446744073709551615s", "31days"] {
+        let (status, body) = admin(
+            &server,
+            reqwest::Method::POST,
+            "/admin/faults",
+            Some(json!({"source": "espn", "mode": "down", "duration": duration})),
+            Some(TOKEN),
+        )
+        .await;
+        assert_eq!(status, 400, "{duration}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("longer than 30 days"),
+            "{duration}: {body}"
+        );
+    }
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::DELETE,
+        "/admin/faults?mode=down",
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad_request");
+    assert!(body["message"].as_str().unwrap().contains("mode"), "{body}");
+    // Unauthorized first, whatever the parameters.
+    let (status, _) = admin(
+        &server,
+        reqwest::Method::DELETE,
+        "/admin/faults?mode=down",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (_, faults) = admin(
+        &server,
+        reqwest::Method::GET,
+        "/admin/faults",
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(faults.as_array().unwrap().len(), 1, "{faults}");
+    assert_eq!(faults[0]["source"], "kalshi", "{faults}");
+    server.stop().await.unwrap();
+}
+
+/// A repeated query parameter gets the API's JSON error, on every route that reads
+/// one (the stream's too, before any upgrade).
+#[tokio::test]
+async fn repeated_query_parameters_get_a_json_400() {
+    let server = start(fast_config()).await;
+    let game = crate::support::live_game(&server).await;
+    for path in [
+        format!("/api/games/{game}/timeline?since=1&since=2"),
+        format!("/sse/live/{game}?since=1&since=2"),
+    ] {
+        let response = reqwest::get(format!("{}{path}", server.http_url()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(body["error"], "bad_request", "{path}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("duplicate field"),
+            "{path}: {body}"
+        );
+    }
+    let url = format!("{}/ws/live/{game}?since=1&since=2", server.ws_url());
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400);
+            let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["error"], "bad_request", "{body}");
+        }
+        other => panic!("the upgrade was not refused: {other:?}"),
+    }
+    server.stop().await.unwrap();
+}
+
 /// One bad poll is not an outage: a 300 ms burst of malformed ESPN answers, well
 /// under --stale-after, changes no status; and /health's ages are the time since the
 /// last good answer, not since the state last changed.

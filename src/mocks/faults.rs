@@ -78,15 +78,28 @@ impl FromStr for FaultSpec {
             .ok_or_else(|| {
                 format!("unknown fault mode {mode:?}; expected down, slow, error, malformed or rate_limited")
             })?;
-        let duration = duration
-            .map(|d| humantime::parse_duration(d).map_err(|e| format!("bad duration {d:?}: {e}")))
-            .transpose()?;
+        let duration = duration.map(parse_duration).transpose()?;
         Ok(FaultSpec {
             source,
             mode,
             duration,
         })
     }
+}
+
+/// The longest fault: longer ones are refused rather than passed to a clock that
+/// cannot add them (use no duration for a fault that lasts until cleared).
+pub const MAX_FAULT_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A fault's duration in humantime ("30s", "5m"), at most [`MAX_FAULT_DURATION`].
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("bad duration {text:?}: {e}"))?;
+    if d > MAX_FAULT_DURATION {
+        return Err(format!(
+            "bad duration {text:?}: longer than 30 days; leave the duration out for a fault that lasts until cleared"
+        ));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +131,9 @@ impl FaultPlan {
     pub fn inject(&self, spec: &FaultSpec, now: Instant) {
         let fault = ActiveFault {
             mode: spec.mode,
-            until: spec.duration.map(|d| now + d),
+            // Durations are bounded when parsed; one built in code that the clock
+            // cannot add lasts until cleared.
+            until: spec.duration.and_then(|d| now.checked_add(d)),
         };
         self.write().insert(spec.source, fault);
     }
@@ -203,6 +218,13 @@ mod tests {
                 .unwrap_err()
                 .contains("bad duration")
         );
+        for huge in ["9223372036854775808s", "18446744073709551615s", "31days"] {
+            let error = format!("espn=down:{huge}")
+                .parse::<FaultSpec>()
+                .unwrap_err();
+            assert!(error.contains("longer than 30 days"), "{huge}: {error}");
+        }
+        assert!("espn=down:30days".parse::<FaultSpec>().is_ok());
     }
 
     #[test]

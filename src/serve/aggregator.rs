@@ -20,8 +20,13 @@ use crate::contract::{
 use crate::feeds::catalog::CatalogEntry;
 use crate::feeds::{FeedEvent, GameObservation, Link, QuoteObservation};
 
-/// How often idle games are checked for a heartbeat.
+/// How often each idle game is checked for a heartbeat.
 const HEARTBEAT_CHECK: Duration = Duration::from_millis(250);
+
+/// The games are checked in this many groups, one group per step of
+/// `HEARTBEAT_CHECK / HEARTBEAT_PHASES`: idle games' heartbeats fall on different
+/// instants instead of handing every client of every game a frame at once.
+const HEARTBEAT_PHASES: usize = 10;
 
 #[derive(Default)]
 struct GameTrack {
@@ -109,10 +114,11 @@ impl Aggregator {
 
     /// Drains feed events until `stop` or until every feed is gone.
     pub async fn run(mut self, mut events: mpsc::Receiver<FeedEvent>, stop: CancellationToken) {
-        let mut beat = tokio::time::interval(HEARTBEAT_CHECK);
+        let mut beat = tokio::time::interval(HEARTBEAT_CHECK / HEARTBEAT_PHASES as u32);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Fire a little early so the gap between frames never exceeds the interval.
         let idle = self.heartbeat.saturating_sub(HEARTBEAT_CHECK);
+        let mut phase = 0;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -122,9 +128,10 @@ impl Aggregator {
                 },
                 _ = beat.tick() => {
                     let now = Instant::now();
-                    for game in &self.channels {
+                    for game in heartbeat_group(&self.channels, phase) {
                         game.heartbeat_if_idle(idle, now);
                     }
+                    phase = (phase + 1) % HEARTBEAT_PHASES;
                 }
             }
         }
@@ -383,9 +390,27 @@ pub fn initial_point() -> Point {
     }
 }
 
+/// The games checked for a heartbeat at `phase` (0 to `HEARTBEAT_PHASES - 1`).
+fn heartbeat_group<T>(games: &[T], phase: usize) -> impl Iterator<Item = &T> {
+    games.iter().skip(phase).step_by(HEARTBEAT_PHASES)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_game_is_checked_once_per_round_in_groups_a_tenth_as_large() {
+        let games: Vec<usize> = (0..23).collect();
+        let mut seen = Vec::new();
+        for phase in 0..HEARTBEAT_PHASES {
+            let group: Vec<usize> = heartbeat_group(&games, phase).copied().collect();
+            assert!(group.len() <= 3, "phase {phase}: {group:?}");
+            seen.extend(group);
+        }
+        seen.sort();
+        assert_eq!(seen, games);
+    }
 
     fn reading(state: GameState, prob: Option<f64>) -> GameObservation {
         GameObservation {

@@ -118,6 +118,29 @@ pub fn without_urls(text: &str) -> String {
     out
 }
 
+/// A query string read into `T`, refused as an [`ApiError::BadRequest`] (the JSON
+/// body every error of the API has) when it does not fit: a repeated or unknown
+/// parameter, a value of the wrong type.
+pub struct Params<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(params)) => Ok(Params(params)),
+            Err(e) => Err(ApiError::BadRequest(crate::text::cut(&e.body_text(), 300))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::without_urls;

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::contract::Source;
 use crate::mocks::{FaultMode, FaultSpec, FaultView};
-use crate::serve::error::ApiError;
+use crate::serve::error::{ApiError, Params};
 use crate::serve::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -128,10 +128,7 @@ async fn inject(
     let duration = request
         .duration
         .as_deref()
-        .map(|d| {
-            humantime::parse_duration(d)
-                .map_err(|e| ApiError::BadRequest(format!("bad duration {d:?}: {e}")))
-        })
+        .map(|d| crate::mocks::faults::parse_duration(d).map_err(ApiError::BadRequest))
         .transpose()?;
     let spec = FaultSpec {
         source: request.source,
@@ -144,6 +141,7 @@ async fn inject(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ClearQuery {
     source: Option<String>,
 }
@@ -151,9 +149,10 @@ struct ClearQuery {
 async fn clear(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ClearQuery>,
+    params: Result<Params<ClearQuery>, ApiError>,
 ) -> Result<Json<Vec<FaultView>>, ApiError> {
     authorize(&state, &headers)?;
+    let Params(q) = params?;
     let source = q
         .source
         .map(|s| {

@@ -1,7 +1,7 @@
 //! The REST API: `GET /api/live/games`, `GET /api/games/{id}/timeline` and
 //! `GET /api/{nfl,nhl}/scores`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::HeaderName;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::contract::{CONTRACT_VERSION, GameId, GameSummary, GamesList, League, Timeline};
 use crate::serve::advertise::Bases;
-use crate::serve::error::ApiError;
+use crate::serve::error::{ApiError, Params};
 use crate::serve::listen::ConnAddrs;
 use crate::serve::scores::CacheStatus;
 use crate::serve::state::AppState;
@@ -57,7 +57,7 @@ pub struct TimelineQuery {
 pub async fn timeline(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-    Query(q): Query<TimelineQuery>,
+    Params(q): Params<TimelineQuery>,
 ) -> Result<Json<Timeline>, ApiError> {
     let id = GameId::parse(&raw_id)
         .map_err(|e| ApiError::BadRequest(format!("invalid game id: {e}")))?;

@@ -8,13 +8,15 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+
+use crate::serve::error::{ApiError, Params};
 
 use super::websocket::unavailable;
 use crate::contract::{FrameType, GameId};
@@ -32,9 +34,13 @@ pub struct SseQuery {
 pub async fn stream(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-    Query(query): Query<SseQuery>,
+    query: Result<Params<SseQuery>, ApiError>,
     headers: HeaderMap,
 ) -> Response {
+    let query = match query {
+        Ok(Params(query)) => query,
+        Err(e) => return e.into_response(),
+    };
     let Some(channel) = GameId::parse(&raw_id)
         .ok()
         .and_then(|id| state.0.hub.get(&id))

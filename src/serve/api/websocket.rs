@@ -9,7 +9,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,7 @@ use crate::contract::{
     ClientFrame, ErrorBody, ErrorCode, Frame, FrameType, GameId, MAX_CLIENT_FRAME_BYTES,
     UnixMicros, close,
 };
+use crate::serve::error::{ApiError, Params};
 use crate::serve::state::AppState;
 use crate::serve::stream::hub::{GameChannel, Outgoing};
 use crate::serve::stream::inbound::{Admit, InboundLimit};
@@ -58,13 +59,17 @@ pub async fn upgrade(
     path: Result<Path<String>, PathRejection>,
     method: Method,
     uri: Uri,
-    Query(query): Query<WsQuery>,
+    query: Result<Params<WsQuery>, ApiError>,
     headers: HeaderMap,
     UpgradeHandle(handle): UpgradeHandle,
 ) -> Response {
     let accept = match client_socket::check_request(&method, &headers) {
         Ok(accept) => accept,
         Err(refusal) => return refusal.into_response(),
+    };
+    let query = match query {
+        Ok(Params(query)) => query,
+        Err(e) => return e.into_response(),
     };
     let Some(handle) = handle else {
         return unavailable_upgrade();
