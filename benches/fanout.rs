@@ -13,8 +13,11 @@
 //! are its own. Clients run in this process, spread over the server's live games;
 //! each records `receive time - ts` of every frame (delivery latency, one clock).
 //! Reported per scenario and server: frames/s delivered, p50/p99/max latency,
-//! server CPU-seconds per 100,000 frames, and server memory per connection (RSS
-//! growth while the clients are connected, divided by the number of clients).
+//! server CPU-seconds per 100,000 frames, server memory per connection (RSS
+//! growth while the clients are connected, divided by the number of clients), and
+//! how evenly the clients are served: the 10th and 90th percentiles of each
+//! client's own median latency (far apart when some clients are always written to
+//! first and others last).
 //!
 //! Traffic goes to 127.0.0.1 only, for a bounded time.
 
@@ -109,7 +112,7 @@ fn main() {
         );
     }
     println!(
-        "{:<10} {:>7} {:>6} {:>11} {:>9} {:>9} {:>9} {:>13} {:>11} {:>7} {:>13} {:>13}",
+        "{:<10} {:>7} {:>6} {:>11} {:>9} {:>9} {:>9} {:>13} {:>11} {:>7} {:>13} {:>13} {:>17}",
         "server",
         "clients",
         "rate",
@@ -121,7 +124,8 @@ fn main() {
         "KiB/conn",
         "closed",
         "client cpu-s",
-        "wire B/frame"
+        "wire B/frame",
+        "client p50 p10-p90"
     );
     for s in scenarios {
         for kind in kinds.iter().copied() {
@@ -130,7 +134,7 @@ fn main() {
                 .wire_per_frame
                 .map_or_else(|| "n/a".to_owned(), |b| format!("{b:.0}"));
             println!(
-                "{:<10} {:>7} {:>6} {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>13.3} {:>11.1} {:>7} {:>13.3} {:>13}",
+                "{:<10} {:>7} {:>6} {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>13.3} {:>11.1} {:>7} {:>13.3} {:>13} {:>17}",
                 kind.name(),
                 s.clients,
                 s.rate,
@@ -142,7 +146,11 @@ fn main() {
                 result.kib_per_conn,
                 result.closed,
                 result.client_cpu_per_100k,
-                wire
+                wire,
+                format!(
+                    "{:.1}-{:.1}",
+                    result.client_medians_ms.0, result.client_medians_ms.1
+                )
             );
         }
     }
@@ -181,6 +189,9 @@ struct Outcome {
     closed: u64,
     /// Bytes serve wrote on the wire per frame delivered (livegames only).
     wire_per_frame: Option<f64>,
+    /// The 10th and 90th percentiles of the clients' own median latencies: close
+    /// together when no client is always served first (or last).
+    client_medians_ms: (f64, f64),
 }
 
 async fn start(kind: ServerKind, rate: f64, compress: Option<&str>) -> Server {
@@ -284,11 +295,24 @@ async fn run(kind: ServerKind, s: Scenario, compress: Option<&str>) -> Outcome {
     let wire1 = wire_bytes_sent(&server).await;
     stop.cancel();
     let mut latencies = Vec::new();
+    let mut client_medians = Vec::new();
     for t in tasks {
-        latencies.extend(t.await.unwrap());
+        for mut client in t.await.unwrap() {
+            client.sort_unstable();
+            if let Some(median) = client.get(client.len() / 2) {
+                client_medians.push(*median);
+            }
+            latencies.extend(client);
+        }
     }
     drop(server);
     latencies.sort_unstable();
+    client_medians.sort_unstable();
+    let client_pct = |p: f64| {
+        client_medians
+            .get(((client_medians.len() as f64 - 1.0) * p) as usize)
+            .map_or(f64::NAN, |&us| us as f64 / 1000.0)
+    };
     let pct = |p: f64| {
         latencies
             .get(((latencies.len() as f64 - 1.0) * p) as usize)
@@ -309,6 +333,7 @@ async fn run(kind: ServerKind, s: Scenario, compress: Option<&str>) -> Outcome {
         wire_per_frame: wire0
             .zip(wire1)
             .map(|(before, after)| (after - before) / delivered.max(1.0)),
+        client_medians_ms: (client_pct(0.1), client_pct(0.9)),
     }
 }
 
@@ -327,7 +352,7 @@ async fn clients(
     measuring: Arc<AtomicBool>,
     stop: tokio_util::sync::CancellationToken,
     counters: Arc<Counters>,
-) -> Vec<u32> {
+) -> Vec<Vec<u32>> {
     let (frames, connected, closed) = (&counters.frames, &counters.connected, &counters.closed);
     // tungstenite zero-fills its whole read buffer before every read attempt, and a
     // reader attempts two per frame (the frame, then WouldBlock): 1 KiB holds one
@@ -339,16 +364,16 @@ async fn clients(
         ..Default::default()
     };
     let mut streams = futures_util::stream::SelectAll::new();
-    for url in urls {
+    let mut latencies = vec![Vec::new(); urls.len()];
+    for (client, url) in urls.into_iter().enumerate() {
         let url = url::Url::parse(&url).expect("a stream URL");
         let ws = livegames::client::ws::connect(&url, &options)
             .await
             .expect("client connects")
             .socket;
         connected.fetch_add(1, Ordering::Relaxed);
-        streams.push(ws);
+        streams.push(ws.map(move |message| (client, message)));
     }
-    let mut latencies = Vec::new();
     // One stop future for the whole run: a timeout per frame would put a timer in
     // the wheel for every frame and make the instrument cost more than it must.
     let stopped = stop.cancelled();
@@ -361,16 +386,17 @@ async fn clients(
         };
         match next {
             Err(()) => break,
-            Ok(Some(Ok(Message::Text(text)))) => {
+            Ok(Some((client, Ok(Message::Text(text))))) => {
                 if measuring.load(Ordering::Relaxed) {
                     frames.fetch_add(1, Ordering::Relaxed);
                     if let Some(ts) = ts_of(text.as_str()) {
-                        latencies.push((now_micros() - ts).clamp(0, u32::MAX as i64) as u32);
+                        latencies[client]
+                            .push((now_micros() - ts).clamp(0, u32::MAX as i64) as u32);
                     }
                 }
             }
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(_))) | Ok(None) => {
+            Ok(Some((_, Ok(_)))) => {}
+            Ok(Some((_, Err(_)))) | Ok(None) => {
                 closed.fetch_add(1, Ordering::Relaxed);
                 break;
             }
