@@ -160,8 +160,24 @@ pub(super) fn unavailable(reason: &str, message: &str) -> Response {
 /// this client's own.
 #[derive(Clone, Copy)]
 enum Pending<'a> {
-    Live(&'a [&'a Outgoing]),
+    Live(Live<'a>),
     Own(&'a [Utf8Bytes]),
+}
+
+/// Frames of the stream for one client, some of which it may have had already.
+#[derive(Clone, Copy)]
+struct Live<'a> {
+    batch: &'a [Outgoing],
+    /// Data frames up to this seq were in the client's snapshot or replay.
+    replayed_up_to: u64,
+}
+
+impl<'a> Live<'a> {
+    fn fresh(self) -> impl Iterator<Item = &'a Outgoing> {
+        self.batch
+            .iter()
+            .filter(move |out| !(out.kind.is_data_bearing() && out.seq <= self.replayed_up_to))
+    }
 }
 
 /// Why a connection ended, for logs and metrics.
@@ -415,12 +431,11 @@ impl Connection {
     /// Writes frames of the game's stream, skipping data frames this client was
     /// already sent in its snapshot or replay.
     async fn write_batch(&mut self, batch: &[Outgoing]) -> Result<(), End> {
-        let replayed_up_to = self.last_seq;
-        let fresh: Vec<&Outgoing> = batch
-            .iter()
-            .filter(|out| !(out.kind.is_data_bearing() && out.seq <= replayed_up_to))
-            .collect();
-        self.write_timed(Pending::Live(&fresh)).await?;
+        let live = Live {
+            batch,
+            replayed_up_to: self.last_seq,
+        };
+        self.write_timed(Pending::Live(live)).await?;
         let metrics = &self.state.0.metrics;
         let now = Instant::now();
         for out in batch {
@@ -449,8 +464,8 @@ impl Connection {
             let metrics = &self.state.0.metrics;
             let write = async {
                 match pending {
-                    Pending::Live(frames) => {
-                        for out in frames {
+                    Pending::Live(live) => {
+                        for out in live.fresh() {
                             socket.feed_broadcast(out, metrics).await?;
                             if out.kind.is_data_bearing() {
                                 handed_over.store(out.seq, Ordering::Relaxed);
@@ -493,10 +508,9 @@ impl Connection {
     /// and what the socket wrote on the wire (headers, compression) since last time.
     fn count_sent(&mut self, sent: Pending<'_>) {
         let (frames, bytes) = match sent {
-            Pending::Live(frames) => (
-                frames.len(),
-                frames.iter().map(|out| out.text().len()).sum::<usize>(),
-            ),
+            Pending::Live(live) => live
+                .fresh()
+                .fold((0, 0), |(n, bytes), out| (n + 1, bytes + out.text().len())),
             Pending::Own(frames) => (frames.len(), frames.iter().map(|text| text.len()).sum()),
         };
         let metrics = &self.state.0.metrics;

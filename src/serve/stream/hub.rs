@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::history::{History, Retained};
+use super::lanes::Lanes;
 use crate::wire::SharedText;
 
 use crate::contract::{
@@ -129,6 +129,9 @@ pub(super) struct ChannelState {
     pub(super) history: History,
     /// When anything was last broadcast, for heartbeats.
     last_sent: Instant,
+    /// The subscribers, sent every frame while this state is locked (so a new
+    /// subscriber's snapshot and its first live frame never miss one another).
+    pub(super) lanes: Lanes<Outgoing>,
 }
 
 /// A game's memory, for the metrics: see [`GameChannel::held`].
@@ -143,12 +146,10 @@ pub struct GameChannel {
     pub info: GameInfo,
     pub(super) epoch: Arc<str>,
     state: Mutex<ChannelState>,
-    pub(super) tx: broadcast::Sender<Outgoing>,
 }
 
 impl GameChannel {
     fn new(info: GameInfo, initial: Point, config: HubConfig, epoch: Arc<str>) -> Self {
-        let (tx, _) = broadcast::channel(config.queue.max(1));
         Self {
             info,
             epoch,
@@ -157,8 +158,8 @@ impl GameChannel {
                 latest: initial,
                 history: History::new(config.history_bytes),
                 last_sent: Instant::now(),
+                lanes: Lanes::new(config.queue),
             }),
-            tx,
         }
     }
 
@@ -179,17 +180,18 @@ impl GameChannel {
     }
 
     pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
+        self.lock().lanes.subscribers()
     }
 
     /// What the game holds in memory: frames and bytes of history, and frames in its
     /// broadcast queue that some subscriber has not read yet (the slowest one's lag).
     pub fn held(&self) -> Held {
-        let (history_frames, history_bytes) = self.lock().history.held();
+        let s = self.lock();
+        let (history_frames, history_bytes) = s.history.held();
         Held {
             history_frames,
             history_bytes,
-            queued: self.tx.len(),
+            queued: s.lanes.queued(),
         }
     }
 
@@ -261,7 +263,8 @@ impl GameChannel {
         });
         s.last_sent = Instant::now();
         // No subscribers is fine: the frame is in the history for later resumes.
-        let _ = self.tx.send(Outgoing::new(s.seq, kind, text, s.last_sent));
+        let out = Outgoing::new(s.seq, kind, text, s.last_sent);
+        s.lanes.send(out);
     }
 
     /// Broadcasts a heartbeat if nothing was sent for `idle`; returns whether it did.
@@ -279,9 +282,8 @@ impl GameChannel {
         }
         .encode();
         s.last_sent = now;
-        let _ = self
-            .tx
-            .send(Outgoing::new(s.seq, FrameType::Heartbeat, text.into(), now));
+        let out = Outgoing::new(s.seq, FrameType::Heartbeat, text.into(), now);
+        s.lanes.send(out);
         true
     }
 

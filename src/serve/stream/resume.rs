@@ -48,8 +48,8 @@ impl GameChannel {
     /// data-bearing frame after it. Atomic with publishing, so nothing falls between
     /// the replay and the live stream.
     pub fn subscribe(&self, from: Option<ResumeFrom<'_>>) -> Subscription {
-        let s = self.lock();
-        let rx = self.tx.subscribe();
+        let mut s = self.lock();
+        let rx = s.lanes.subscribe();
         let mut preamble = Vec::new();
         let resume = self.resume(&s, from, &mut preamble);
         let snapshot = Frame {
