@@ -240,3 +240,35 @@ async fn a_valid_close_code_is_echoed() {
     }
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn frames_sent_with_the_handshake_are_read() {
+    // A client may send its first frames in the same packet as its request head:
+    // the server must read them from what it already took off the socket.
+    let server = start(fast_config()).await;
+    let mut tcp = TcpStream::connect(server.local_addr).await.unwrap();
+    let mut bytes = format!(
+        "GET /ws/live/{GAME} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{GOOD_KEY}\r\n"
+    )
+    .into_bytes();
+    bytes.extend(client_frame(0x88, b"\x0f\xa0early"));
+    tcp.write_all(&bytes).await.unwrap();
+    // The Close (4000) rides with the head; its echo comes back after the 101.
+    let mut got = Vec::new();
+    let head_end = loop {
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout(DEADLINE, tcp.read(&mut chunk))
+            .await
+            .expect("the response head in time")
+            .unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&chunk[..n]);
+    };
+    assert!(got.starts_with(b"HTTP/1.1 101"));
+    let rest = got[head_end..].to_vec();
+    assert_eq!(close_code_after(&mut tcp, rest).await, Some(4000));
+    server.stop().await.unwrap();
+}

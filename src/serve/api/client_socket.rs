@@ -3,6 +3,9 @@
 //! frame layer, so a broadcast framed once per game goes to each client as the same
 //! bytes, written with whatever else is queued in one vectored write.
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -11,16 +14,96 @@ use base64::Engine;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key};
 
+use crate::serve::listen::{ServedIo, Watched};
 use crate::serve::observe::Metrics;
 use crate::serve::stream::hub::Outgoing;
 use crate::wire::{Agreed, Role, ServerMode, WireSocket, WireStats, deflate};
 
-type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+/// An upgraded connection: the accept loop's own socket taken back from hyper, or
+/// (for a connection served some other way) hyper's upgraded stream.
+pub(super) enum ClientIo {
+    Direct(Watched),
+    Upgraded(TokioIo<hyper::upgrade::Upgraded>),
+}
+
+impl ClientIo {
+    /// The connection and any bytes the client sent after its request head.
+    fn from_upgraded(upgraded: hyper::upgrade::Upgraded) -> (Self, Bytes) {
+        match upgraded.downcast::<ServedIo>() {
+            Ok(parts) => (ClientIo::Direct(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => {
+                // serve's accept loop hands hyper a ServedIo; only a router served
+                // some other way gets here.
+                debug_assert!(false, "an upgraded connection that is not a ServedIo");
+                (ClientIo::Upgraded(TokioIo::new(upgraded)), Bytes::new())
+            }
+        }
+    }
+}
+
+impl AsyncRead for ClientIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Direct(io) => Pin::new(io).poll_read(cx, buf),
+            ClientIo::Upgraded(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientIo::Direct(io) => Pin::new(io).poll_write(cx, data),
+            ClientIo::Upgraded(io) => Pin::new(io).poll_write(cx, data),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientIo::Direct(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            ClientIo::Upgraded(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            ClientIo::Direct(io) => io.is_write_vectored(),
+            ClientIo::Upgraded(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Direct(io) => Pin::new(io).poll_flush(cx),
+            ClientIo::Upgraded(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Direct(io) => Pin::new(io).poll_shutdown(cx),
+            ClientIo::Upgraded(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
+}
 
 /// A client's socket once the connection is upgraded.
-pub(super) struct ClientSocket(WireSocket<Upgraded>);
+pub(super) struct ClientSocket(WireSocket<ClientIo>);
 
 impl ClientSocket {
     pub async fn next(&mut self) -> Option<Result<Message, tungstenite::Error>> {
@@ -225,12 +308,12 @@ pub(super) fn upgrade(
         h.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
     }
     let socket = async move {
-        let upgraded = on_upgrade.await.ok()?;
+        let (io, already_read) = ClientIo::from_upgraded(on_upgrade.await.ok()?);
         Some(ClientSocket(WireSocket::new(
-            TokioIo::new(upgraded),
+            io,
             Role::Server,
             agreed,
-            &[],
+            &already_read,
             read_buffer,
             max_message,
         )))

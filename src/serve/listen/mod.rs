@@ -28,8 +28,8 @@ mod watched;
 use super::observe::Metrics;
 use crate::shutdown::Shutdown;
 use slots::{Clock, Open, Phase};
-pub use watched::ConnAddrs;
-use watched::{AccountedService, Counted, Watched};
+use watched::{AccountedService, Counted};
+pub use watched::{ConnAddrs, Watched};
 
 /// How client connections are held to account.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +51,11 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_WAITING_AT_THE_DOOR: usize = 64;
 /// How long a newcomer waits for an evicted connection to give up its slot.
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
+/// A connection as hyper holds it: an upgraded stream is taken back out of hyper as
+/// this type (`hyper::upgrade::Upgraded::downcast`), so a WebSocket reads and
+/// writes the socket without hyper's layers in between.
+pub type ServedIo = TokioIo<Watched>;
+
 /// How long a refused connection is given to finish sending its request head.
 const REFUSAL_READ: Duration = Duration::from_millis(500);
 /// How long a refusal may take to write and to drain what follows.
@@ -212,7 +217,7 @@ impl Conn {
         let connection = http1::Builder::new()
             .max_buf_size(MAX_HEAD_BYTES)
             .header_read_timeout(None)
-            .serve_connection(TokioIo::new(io), service)
+            .serve_connection(ServedIo::new(io), service)
             .with_upgrades();
         tokio::pin!(connection);
         let mut closing = false;

@@ -70,7 +70,7 @@ impl Drop for Counted {
 /// The socket, holding its slot for as long as it lives, and marking activity: the
 /// first byte of a request head starts the header clock; traffic while idle resets
 /// the idle clock.
-pub(super) struct Watched {
+pub struct Watched {
     pub(super) tcp: TcpStream,
     pub(super) clock: Arc<Clock>,
     pub(super) open: Arc<Open>,
