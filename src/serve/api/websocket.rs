@@ -588,7 +588,7 @@ impl Connection {
     }
 
     /// The client started the closing handshake: answer with its code before the
-    /// connection ends (tungstenite queued the reply when it read the Close; a flush
+    /// connection ends (the socket queued the reply when it read the Close; a flush
     /// sends it).
     async fn answer_close(&mut self, frame: Option<CloseFrame>) -> End {
         let grace = self.state.0.ws.close_grace;
