@@ -221,10 +221,17 @@ async fn each_ops_group_shows_what_a_known_sequence_did() {
         )
         .await;
     influx.resume().await;
+    // The stream goes on writing (a flush every 100 ms here), so a sample of the
+    // queue catches at most a flush's worth of lines once the backlog is gone: on a
+    // busy machine the sample rarely lands just after a flush, so exactly 0 is not
+    // what drained means.
     browser
         .wait_for(
             "the queue drained",
-            &format!("{} === '0'", figure("queued")),
+            &format!(
+                "((queued) => queued !== null && queued !== '' && Number(queued) < 30)({})",
+                figure("queued")
+            ),
         )
         .await;
     let p99 = browser.eval(&figure("write_p99")).await;

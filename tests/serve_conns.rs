@@ -1,5 +1,6 @@
-//! Connection hygiene (issue 11): header and idle timeouts, a cap on every open
-//! connection, and room made at the cap by the connection that waited longest.
+//! Connection hygiene: header and idle timeouts, a cap on every open connection,
+//! room made at the cap by the connection that waited longest, and an answer for a
+//! client that shut its write side after its request.
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,32 @@ async fn dropped(server: &livegames::serve::ServerHandle, reason: &str) -> f64 {
         &format!("livegames_connections_dropped_total{{reason=\"{reason}\"}}"),
     )
     .await
+}
+
+#[tokio::test]
+async fn a_request_followed_by_a_half_close_still_gets_its_answer() {
+    // As `nc -N`, some health checkers and proxies do: the request, then FIN.
+    let server = start(fast_config()).await;
+    let game = live_game(&server).await;
+    for path in [
+        "/api/live/games".to_owned(),
+        "/metrics".to_owned(),
+        "/health".to_owned(),
+        format!("/api/games/{game}/timeline"),
+    ] {
+        let mut tcp = TcpStream::connect(server.local_addr).await.unwrap();
+        tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        tcp.shutdown().await.unwrap();
+        let (_, answer) = closed_after(&mut tcp).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "{path}: {:?}",
+            livegames::text::cut(&answer, 200)
+        );
+    }
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]

@@ -272,3 +272,44 @@ async fn frames_sent_with_the_handshake_are_read() {
     assert_eq!(close_code_after(&mut tcp, rest).await, Some(4000));
     server.stop().await.unwrap();
 }
+
+/// Reads server frames until a text frame contains `needle`; returns its text.
+async fn text_frame_containing(tcp: &mut TcpStream, mut buffer: Vec<u8>, needle: &str) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        while let Some((header, at)) = frame::parse(&buffer).unwrap() {
+            let end = at + header.len as usize;
+            if buffer.len() < end {
+                break;
+            }
+            let text = String::from_utf8_lossy(&buffer[at..end]).into_owned();
+            buffer.drain(..end);
+            if text.contains(needle) {
+                return text;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, tcp.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("no frame with {needle:?} within the deadline"))
+            .unwrap();
+        assert!(n > 0, "closed before a frame with {needle:?}");
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_ping_id_comes_back_exactly_as_written() {
+    let server = start(fast_config()).await;
+    let (mut tcp, head, rest) = handshake(&server, GOOD_KEY).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    let ping = br#"{"type":"ping","id":18446744073709551616}"#;
+    tcp.write_all(&client_frame(0x81, ping)).await.unwrap();
+    let pong = text_frame_containing(&mut tcp, rest, r#""type":"pong""#).await;
+    assert!(
+        pong.contains(r#""id":18446744073709551616"#),
+        "the id changed on the way back: {pong}"
+    );
+    server.stop().await.unwrap();
+}

@@ -131,8 +131,22 @@ impl<'s> FrameChecker<'s> {
             .get("type")
             .and_then(Value::as_str)
             .and_then(FrameType::parse)?;
-        let seq = value.get("seq").and_then(Value::as_u64)?;
         let game = value.get("game_id").and_then(Value::as_str)?;
+        let seq = match value.get("seq")? {
+            Value::Number(n) => match n.as_u64() {
+                Some(seq) => seq,
+                // 1e300, 2^64 or 1.5 may pass a schema's "integer" but are no seq
+                // a tracker can follow.
+                None => {
+                    return Some((
+                        "an integer seq from 0 to 18446744073709551615".to_owned(),
+                        format!("seq {n}"),
+                    ));
+                }
+            },
+            // Not a number at all: the schema names it.
+            _ => return None,
+        };
         if self.seq.len() >= MAX_GAMES && !self.seq.contains_key(game) {
             return None;
         }
@@ -194,6 +208,26 @@ mod tests {
         let names: Vec<(&str, u64)> = found.iter().map(|v| (v.check, v.frame)).collect();
         assert_eq!(names, [("json", 2), ("json", 3), ("seq", 4)]);
         assert_eq!(found[0].actual, "an array");
+    }
+
+    #[test]
+    fn seqs_no_tracker_can_follow_are_violations() {
+        for seq in ["1e300", "18446744073709551616", "1.5"] {
+            let frame = format!(
+                r#"{{"type":"update","game_id":"g","seq":{seq},"ts":1763900000000000,"data":{{}}}}"#
+            );
+            let found = check(&[&frame]);
+            let seq_rule: Vec<&Violation> = found.iter().filter(|v| v.check == "seq").collect();
+            assert_eq!(seq_rule.len(), 1, "{seq}: {found:?}");
+            assert!(seq_rule[0].expected.contains("integer seq"), "{seq}");
+        }
+        // The largest seq, then 0: not in order.
+        let at = |seq: &str| {
+            format!(r#"{{"type":"heartbeat","game_id":"g","seq":{seq},"ts":1763900000000000}}"#)
+        };
+        let found = check(&[&at("18446744073709551615"), &at("0")]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].check, found[0].frame), ("seq", 2));
     }
 
     #[test]

@@ -107,7 +107,8 @@ pub struct ErrorBody<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct PongBody<'a> {
-    pub id: &'a serde_json::Value,
+    /// The ping's `id`, as the client wrote it.
+    pub id: &'a serde_json::value::RawValue,
 }
 
 /// Machine-readable reason in an `error` frame.
@@ -137,12 +138,24 @@ pub enum ErrorCode {
     RateLimited,
 }
 
-/// A frame a client may send.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientFrame {
-    /// Answered with a `pong` that echoes `id`, for round-trip measurement.
-    Ping { id: serde_json::Value },
+/// The one frame a client may send: `{"type":"ping","id":ID}`, answered with a `pong`
+/// that echoes `id` for round-trip measurement. `id` is any JSON value and comes back
+/// exactly as written (`18446744073709551616` stays that, not a float).
+#[derive(Debug, Deserialize)]
+pub struct ClientPing<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub id: &'a serde_json::value::RawValue,
+}
+
+impl<'a> ClientPing<'a> {
+    /// The ping in `text`, or None when it is not one.
+    pub fn parse(text: &'a str) -> Option<Self> {
+        serde_json::from_str::<Self>(text)
+            .ok()
+            .filter(|ping| ping.kind == "ping")
+    }
 }
 
 /// The envelope of a received frame, decoded without building a DOM of the body.
@@ -219,9 +232,28 @@ mod tests {
 
     #[test]
     fn client_ping_parses_and_others_do_not() {
-        let ping: ClientFrame = serde_json::from_str(r#"{"type":"ping","id":3}"#).unwrap();
-        assert_eq!(ping, ClientFrame::Ping { id: 3.into() });
-        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"subscribe"}"#).is_err());
-        assert!(serde_json::from_str::<ClientFrame>(r#"{"id":3}"#).is_err());
+        let ping = ClientPing::parse(r#"{"type":"ping","id":3}"#).unwrap();
+        assert_eq!(ping.id.get(), "3");
+        assert!(ClientPing::parse(r#"{"type":"subscribe","id":3}"#).is_none());
+        assert!(ClientPing::parse(r#"{"id":3}"#).is_none());
+        assert!(ClientPing::parse(r#"{"type":"ping"}"#).is_none());
+        assert!(ClientPing::parse(r#"{"type":"p\u0069ng","id":1}"#).is_some());
+    }
+
+    #[test]
+    fn ping_ids_come_back_exactly_as_written() {
+        for id in [
+            "18446744073709551616",
+            "-9223372036854775809",
+            "1e400",
+            "0.1000000000000000055511151231257827",
+            r#"{"nested":[1,2.50]}"#,
+            r#""text \" with a quote""#,
+        ] {
+            let text = format!(r#"{{"type":"ping","id":{id}}}"#);
+            let ping = ClientPing::parse(&text).unwrap();
+            let pong = serde_json::to_string(&PongBody { id: ping.id }).unwrap();
+            assert_eq!(pong, format!(r#"{{"id":{id}}}"#));
+        }
     }
 }

@@ -49,15 +49,18 @@ impl SeqTracker {
             return SeqEvent::InOrder;
         };
         if kind.is_data_bearing() {
-            if seq == latest + 1 {
+            // After the largest seq there is no next one: whatever follows is a
+            // duplicate or goes backwards (never "in order" by wrapping to 0).
+            let next = latest.checked_add(1);
+            if next == Some(seq) {
                 self.latest = Some(seq);
                 SeqEvent::InOrder
-            } else if seq > latest + 1 {
+            } else if let Some(next) = next.filter(|&next| seq > next) {
                 self.latest = Some(seq);
                 SeqEvent::Gap {
-                    expected: latest + 1,
+                    expected: next,
                     got: seq,
-                    missing: seq - latest - 1,
+                    missing: seq - next,
                 }
             } else if seq == latest {
                 SeqEvent::Duplicate { seq }
@@ -248,6 +251,23 @@ mod tests {
         assert_eq!(t.observe(Update, 6), SeqEvent::InOrder);
         assert_eq!(t.observe(Heartbeat, 6), SeqEvent::InOrder);
         assert_eq!(t.observe(Status, 7), SeqEvent::InOrder);
+    }
+
+    #[test]
+    fn nothing_follows_the_largest_seq_in_order() {
+        let mut t = SeqTracker::starting_at(u64::MAX - 1);
+        assert_eq!(t.observe(Update, u64::MAX), SeqEvent::InOrder);
+        assert_eq!(
+            t.observe(Update, 0),
+            SeqEvent::Backwards {
+                latest: u64::MAX,
+                got: 0
+            }
+        );
+        assert_eq!(
+            t.observe(Update, u64::MAX),
+            SeqEvent::Duplicate { seq: u64::MAX }
+        );
     }
 
     #[test]

@@ -201,8 +201,36 @@ fn validate_array(mut input: impl BufRead, checker: &mut Checker) -> std::io::Re
         let (used, done) = splitter.feed(buf, checker);
         input.consume(used);
         if done {
+            return refuse_trailing_input(input, checker);
+        }
+    }
+}
+
+/// After the array's closing `]` only whitespace may follow: anything else (a second
+/// array, a frame on its own line) would otherwise never be checked.
+fn refuse_trailing_input(mut input: impl BufRead, checker: &mut Checker) -> std::io::Result<()> {
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
             return Ok(());
         }
+        if let Some(start) = buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            let excerpt = &buf[start..buf.len().min(start + RAW_EXCERPT_BYTES)];
+            checker.report.frames += 1;
+            let frame = checker.report.frames;
+            let violation = Violation::new(
+                "json",
+                frame,
+                "",
+                "nothing after the array's closing ]",
+                "more input after it",
+                &String::from_utf8_lossy(excerpt),
+            );
+            checker.report.add(violation);
+            return Ok(());
+        }
+        let n = buf.len();
+        input.consume(n);
     }
 }
 
@@ -395,6 +423,23 @@ mod tests {
         assert_eq!((r.violations[0].check, r.valid_frames), ("size", 1));
         let r = check(b"[1, {\"type\":");
         assert!(!r.passed());
+    }
+
+    #[test]
+    fn input_after_the_arrays_closing_bracket_is_a_violation() {
+        let frame = r#"{"type":"heartbeat","game_id":"g","seq":1,"ts":1763900000000000}"#;
+        let report = check(format!("[{frame}]\n{{\"type\":\"bogus\"}}\n").as_bytes());
+        assert!(!report.passed(), "{}", report.render_text());
+        assert!(
+            report
+                .render_text()
+                .contains("nothing after the array's closing ]"),
+            "{}",
+            report.render_text()
+        );
+        // Whitespace after it is fine.
+        let report = check(format!("[{frame}]\n\n  \n").as_bytes());
+        assert!(report.passed(), "{}", report.render_text());
     }
 
     #[test]

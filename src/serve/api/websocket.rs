@@ -20,8 +20,8 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::client_socket::{self, ClientSocket};
 use crate::contract::{
-    ClientFrame, ErrorBody, ErrorCode, Frame, FrameType, GameId, MAX_CLIENT_FRAME_BYTES,
-    UnixMicros, close,
+    ClientPing, ErrorBody, ErrorCode, Frame, FrameType, GameId, MAX_CLIENT_FRAME_BYTES, UnixMicros,
+    close,
 };
 use crate::serve::error::{ApiError, Params};
 use crate::serve::state::AppState;
@@ -406,9 +406,9 @@ impl Connection {
 
     /// Answers a client text frame: a ping gets its pong, anything else an error.
     async fn answer(&mut self, text: &Utf8Bytes) -> Result<(), End> {
-        let reply = match serde_json::from_str::<ClientFrame>(text.as_str()) {
-            Ok(ClientFrame::Ping { id }) => self.channel.pong(self.last_seq, &id),
-            Err(_) => match serde_json::from_str::<serde_json::Value>(text.as_str()) {
+        let reply = match ClientPing::parse(text.as_str()) {
+            Some(ping) => self.channel.pong(self.last_seq, ping.id),
+            None => match serde_json::from_str::<serde_json::Value>(text.as_str()) {
                 Err(e) => self.channel.client_error(
                     self.last_seq,
                     ErrorCode::InvalidJson,

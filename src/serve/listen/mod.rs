@@ -217,6 +217,9 @@ impl Conn {
         let connection = http1::Builder::new()
             .max_buf_size(MAX_HEAD_BYTES)
             .header_read_timeout(None)
+            // A client may send its request and shut its write side (`nc -N`, some
+            // health checkers and proxies): it still gets its answer.
+            .half_close(true)
             .serve_connection(ServedIo::new(io), service)
             .with_upgrades();
         tokio::pin!(connection);

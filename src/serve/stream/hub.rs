@@ -331,7 +331,7 @@ impl GameChannel {
     }
 
     /// A `pong` echoing `id`, carrying the last seq this client was sent.
-    pub fn pong(&self, seq: u64, id: &serde_json::Value) -> Utf8Bytes {
+    pub fn pong(&self, seq: u64, id: &serde_json::value::RawValue) -> Utf8Bytes {
         Frame {
             kind: FrameType::Pong,
             game_id: self.info.id.as_str(),
