@@ -126,33 +126,58 @@ fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The server's frames as they arrive on a raw connection, after whatever came with
+/// the response head.
+struct ServerFrames<'a> {
+    tcp: &'a mut TcpStream,
+    buffer: Vec<u8>,
+    deadline: Instant,
+}
+
+impl<'a> ServerFrames<'a> {
+    fn new(tcp: &'a mut TcpStream, already: Vec<u8>) -> Self {
+        Self {
+            tcp,
+            buffer: already,
+            deadline: Instant::now() + DEADLINE,
+        }
+    }
+
+    /// The next frame's opcode and payload; None when the connection ended.
+    async fn next(&mut self) -> Option<(OpCode, Vec<u8>)> {
+        loop {
+            if let Some((header, at)) = frame::parse(&self.buffer).unwrap() {
+                let end = at + header.len as usize;
+                if self.buffer.len() >= end {
+                    let payload = self.buffer[at..end].to_vec();
+                    self.buffer.drain(..end);
+                    return Some((header.opcode, payload));
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            let n = tokio::time::timeout(left, self.tcp.read(&mut chunk))
+                .await
+                .expect("the server's frames within the deadline")
+                .unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
 /// Reads server frames until a Close arrives; returns its code (None for an empty
 /// Close, or when the connection ended without one).
-async fn close_code_after(tcp: &mut TcpStream, mut buffer: Vec<u8>) -> Option<u16> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        while let Some((header, at)) = frame::parse(&buffer).unwrap() {
-            let end = at + header.len as usize;
-            if buffer.len() < end {
-                break;
-            }
-            let payload = buffer[at..end].to_vec();
-            buffer.drain(..end);
-            if header.opcode == OpCode::Control(Control::Close) {
-                return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
-            }
+async fn close_code_after(tcp: &mut TcpStream, already: Vec<u8>) -> Option<u16> {
+    let mut frames = ServerFrames::new(tcp, already);
+    while let Some((opcode, payload)) = frames.next().await {
+        if opcode == OpCode::Control(Control::Close) {
+            return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
         }
-        let mut chunk = [0u8; 4096];
-        let left = deadline.saturating_duration_since(Instant::now());
-        let n = tokio::time::timeout(left, tcp.read(&mut chunk))
-            .await
-            .expect("a Close within the deadline")
-            .unwrap_or(0);
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
     }
+    None
 }
 
 #[tokio::test]
@@ -274,29 +299,15 @@ async fn frames_sent_with_the_handshake_are_read() {
 }
 
 /// Reads server frames until a text frame contains `needle`; returns its text.
-async fn text_frame_containing(tcp: &mut TcpStream, mut buffer: Vec<u8>, needle: &str) -> String {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        while let Some((header, at)) = frame::parse(&buffer).unwrap() {
-            let end = at + header.len as usize;
-            if buffer.len() < end {
-                break;
-            }
-            let text = String::from_utf8_lossy(&buffer[at..end]).into_owned();
-            buffer.drain(..end);
-            if text.contains(needle) {
-                return text;
-            }
+async fn text_frame_containing(tcp: &mut TcpStream, already: Vec<u8>, needle: &str) -> String {
+    let mut frames = ServerFrames::new(tcp, already);
+    while let Some((_, payload)) = frames.next().await {
+        let text = String::from_utf8_lossy(&payload).into_owned();
+        if text.contains(needle) {
+            return text;
         }
-        let mut chunk = [0u8; 4096];
-        let left = deadline.saturating_duration_since(Instant::now());
-        let n = tokio::time::timeout(left, tcp.read(&mut chunk))
-            .await
-            .unwrap_or_else(|_| panic!("no frame with {needle:?} within the deadline"))
-            .unwrap();
-        assert!(n > 0, "closed before a frame with {needle:?}");
-        buffer.extend_from_slice(&chunk[..n]);
     }
+    panic!("the connection ended before a frame with {needle:?}");
 }
 
 #[tokio::test]
