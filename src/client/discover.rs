@@ -57,12 +57,19 @@ pub async fn games(
         }
     };
     let list: List = serde_json::from_slice(&body).map_err(|e| DiscoverError::Invalid {
-        url: shown,
+        url: shown.clone(),
         reason: e.to_string(),
     })?;
     let mut games: Vec<Listed> = list
         .games
         .into_iter()
+        .filter(|g| {
+            let keep = super::target::addressable(&g.id);
+            if !keep {
+                tracing::warn!(url = %shown, id = ?g.id, "skipping a listed game whose id no URL path can hold");
+            }
+            keep
+        })
         .map(|g| Listed {
             live: g.latest.and_then(|l| l.state).is_some_and(|s| s == "live"),
             id: g.id,

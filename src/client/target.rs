@@ -223,6 +223,13 @@ impl std::fmt::Display for Target {
 }
 
 /// `text` as one path segment: everything but RFC 3986's unreserved characters is
+/// Whether a game id can be one segment of a URL path. "." and ".." cannot: URLs
+/// remove dot segments (percent-encoded ones too), so such an id would address
+/// another path on the server, and an empty one the directory itself.
+pub fn addressable(game: &str) -> bool {
+    !matches!(game, "" | "." | "..")
+}
+
 /// percent-encoded, so a game id can never add a segment or a query.
 pub fn encode_segment(text: &str) -> String {
     utf8_percent_encode(text, SEGMENT).to_string()
@@ -431,5 +438,51 @@ mod tests {
         assert!(t("ws://localhost:1").is_loopback());
         assert!(t("ws://127.0.0.2").is_loopback());
         assert!(!t("wss://example.com").is_loopback());
+    }
+
+    #[test]
+    fn dot_segments_and_the_empty_id_are_not_addressable() {
+        for game in ["", ".", ".."] {
+            assert!(!addressable(game), "{game:?}");
+        }
+        for game in ["...", ".a", "%2e", "nba-1"] {
+            assert!(addressable(game), "{game:?}");
+            let url = t("ws://h:1").stream(game);
+            assert_eq!(url.path_segments().unwrap().count(), 3, "{url}");
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever game id discovery accepts ([`addressable`]), it fills exactly one path segment of the
+            /// stream URL: it never adds a segment, a query or a fragment, and it
+            /// reads back from the URL as it was.
+            #[test]
+            fn any_game_id_stays_one_segment(game in "\\PC{0,30}") {
+                prop_assume!(addressable(&game));
+                for base in ["ws://h:1", "ws://h:1/feed/{game_id}/live", "ws://h:1/feed?game={game_id}"] {
+                    let url = t(base).stream(&game);
+                    prop_assert!(url.fragment().is_none(), "{url}");
+                    if base.contains('?') {
+                        let pairs: Vec<_> = url.query_pairs().collect();
+                        prop_assert_eq!(pairs.len(), 1, "{}", url);
+                        prop_assert_eq!(&pairs[0].1, &game);
+                    } else {
+                        prop_assert!(url.query().is_none(), "{url}");
+                        let segments: Vec<_> = url.path_segments().unwrap().collect();
+                        prop_assert_eq!(segments.len(), 3, "{}", url);
+                        // The id's place: /ws/live/ID on a bare server, /feed/ID/live.
+                        let at = if base.ends_with("/live") { 1 } else { 2 };
+                        let decoded = percent_encoding::percent_decode_str(segments[at])
+                            .decode_utf8()
+                            .unwrap();
+                        prop_assert_eq!(decoded, game.as_str());
+                    }
+                }
+            }
+        }
     }
 }

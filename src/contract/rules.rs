@@ -393,4 +393,41 @@ mod tests {
         same.snapshot_epoch("e");
         assert_eq!(same.observe(Snapshot, 7), Seq(SeqEvent::InOrder));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn kind() -> impl Strategy<Value = FrameType> {
+            prop::sample::select(vec![
+                Snapshot, Update, Status, Final, Heartbeat, Pong, Error,
+            ])
+        }
+
+        proptest! {
+            /// Any seqs, near 0, near the largest or anywhere: never a panic; the
+            /// tracker only moves forward; a data frame is in order only when it is
+            /// exactly the one after the latest.
+            #[test]
+            fn any_seqs_are_judged_without_wrapping(
+                frames in proptest::collection::vec(
+                    (kind(), prop_oneof![0u64..8, (u64::MAX - 8)..=u64::MAX, any::<u64>()]),
+                    1..40,
+                )
+            ) {
+                let mut tracker = SeqTracker::new();
+                for (kind, seq) in frames {
+                    let before = tracker.latest();
+                    let event = tracker.observe(kind, seq);
+                    if let (Some(latest), true) = (before, kind.is_data_bearing()) {
+                        let next = latest.checked_add(1);
+                        prop_assert_eq!(event == SeqEvent::InOrder, next == Some(seq));
+                    }
+                    if let (Some(before), Some(after)) = (before, tracker.latest()) {
+                        prop_assert!(after >= before);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -100,13 +100,15 @@ impl Line<'_> {
     }
 }
 
-/// Appends `text` with a backslash before each of `special`, and line breaks (which
-/// would end the line) as spaces.
+/// Appends `text` with a backslash before each of `special` and before each of its
+/// own backslashes (a reader takes any backslash as escaping the next character, so
+/// an unescaped one at the end of a tag would swallow the separator after it), and
+/// line breaks (which would end the line) as spaces.
 fn escape_into(out: &mut String, text: &str, special: &[char]) {
     for c in text.chars() {
         match c {
             '\n' | '\r' => out.push(' '),
-            c if special.contains(&c) => {
+            c if c == '\\' || special.contains(&c) => {
                 out.push('\\');
                 out.push(c);
             }
@@ -170,5 +172,70 @@ mod tests {
             .field("x", Field::Float(0.5))
             .finish(2);
         assert_eq!(out, "before\nm x=0.5 2\n");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Splits text at the separators the protocol sees: an unescaped `sep`, and
+        /// with `quotes` (the field set) only outside a quoted string value. A
+        /// backslash escapes the character after it.
+        fn split_unescaped(text: &str, sep: char, quotes: bool) -> Vec<String> {
+            let mut parts = vec![String::new()];
+            let (mut escaped, mut quoted) = (false, false);
+            for c in text.chars() {
+                if escaped {
+                    parts.last_mut().unwrap().push(c);
+                    escaped = false;
+                } else if c == '\\' {
+                    parts.last_mut().unwrap().push(c);
+                    escaped = true;
+                } else if c == '"' && quotes {
+                    quoted = !quoted;
+                    parts.last_mut().unwrap().push(c);
+                } else if c == sep && !quoted {
+                    parts.push(String::new());
+                } else {
+                    parts.last_mut().unwrap().push(c);
+                }
+            }
+            parts
+        }
+
+        proptest! {
+            /// Whatever text reaches a line (a play's description, a team name), the
+            /// line keeps its shape as the protocol reads it: one line, three
+            /// space-separated parts (series, fields, timestamp), one tag and two
+            /// fields, each tag with one `=`.
+            #[test]
+            fn any_text_keeps_the_line_in_shape(
+                measurement in "\\PC{1,12}",
+                tag_value in "\\PC{1,20}",
+                text in "\\PC{0,40}",
+            ) {
+                let mut out = String::new();
+                let written = line(&mut out, &measurement)
+                    .tag("team", &tag_value)
+                    .field("play", Field::Text(text))
+                    .field("n", Field::Int(1))
+                    .finish(1);
+                prop_assert!(written);
+                prop_assert!(out.ends_with('\n'));
+                let body = &out[..out.len() - 1];
+                prop_assert!(!body.contains('\n'), "{:?}", out);
+                // The series (measurement and tags) ends at the first unescaped
+                // space; quotes mean nothing there. Then fields, then the time.
+                let series_end = split_unescaped(body, ' ', false)[0].len();
+                let series = split_unescaped(&body[..series_end], ',', false);
+                let rest: Vec<String> = split_unescaped(&body[series_end + 1..], ' ', true);
+                let parts = [vec![body[..series_end].to_owned()], rest].concat();
+                prop_assert_eq!(parts.len(), 3, "{:?}", out);
+                prop_assert_eq!(series.len(), 2, "{:?}", out);
+                prop_assert_eq!(split_unescaped(&series[1], '=', false).len(), 2, "{:?}", out);
+                prop_assert_eq!(split_unescaped(&parts[1], ',', true).len(), 2, "{:?}", out);
+                prop_assert_eq!(parts[2].as_str(), "1");
+            }
+        }
     }
 }

@@ -472,4 +472,51 @@ mod tests {
             "the input ended inside the array"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Text that looks like recorded frames: pieces of frames, brackets, commas,
+        /// quotes and escapes, numbers of every size, line breaks.
+        fn recording() -> impl Strategy<Value = String> {
+            let piece = prop::sample::select(vec![
+                GOOD,
+                "[",
+                "]",
+                ",",
+                "{",
+                "}",
+                "\"",
+                "\\",
+                "\n",
+                " ",
+                "\"seq\":",
+                "18446744073709551616",
+                "-1",
+                "1e300",
+                "null",
+                "{\"type\":\"update\"}",
+                r#"{"type":"heartbeat","game_id":"g","seq":4,"ts":1763900000000000}"#,
+            ]);
+            proptest::collection::vec(piece, 0..30).prop_map(|pieces| pieces.concat())
+        }
+
+        proptest! {
+            /// Whatever the input, validate reads it to a verdict that adds up: no
+            /// panic, no frame counted as valid and violating at once.
+            #[test]
+            fn any_recording_gets_a_verdict_that_adds_up(text in recording()) {
+                let report = check(text.as_bytes());
+                prop_assert!(report.valid_frames <= report.frames);
+                prop_assert_eq!(report.passed(), report.violation_count == 0);
+            }
+
+            #[test]
+            fn any_bytes_get_a_verdict(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                let report = check(&bytes);
+                prop_assert!(report.valid_frames <= report.frames);
+            }
+        }
+    }
 }

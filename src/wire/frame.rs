@@ -188,4 +188,48 @@ mod tests {
         apply_mask(&mut data, [9, 8, 7, 6]);
         assert_eq!(data, original);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any bytes are a header, "need more", or an error; never a panic,
+            /// and never a header that claims more bytes than it was given.
+            #[test]
+            fn any_bytes_parse_or_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..24)) {
+                if let Ok(Some((header, at))) = parse(&bytes) {
+                    prop_assert!((2..=14).contains(&at) && at <= bytes.len());
+                    if let OpCode::Control(_) = header.opcode {
+                        prop_assert!(header.fin && header.len <= MAX_CONTROL_PAYLOAD);
+                    }
+                }
+            }
+
+            /// Every header this module writes reads back as written.
+            #[test]
+            fn written_headers_read_back(
+                code in prop::sample::select(vec![0u8, 1, 2, 8, 9, 10]),
+                rsv1: bool,
+                mask: Option<[u8; 4]>,
+                len in 0usize..300_000,
+            ) {
+                let opcode = OpCode::from(code);
+                let len = if code >= 8 { len % 126 } else { len };
+                let bytes = written(opcode, rsv1, mask, len);
+                let (header, at) = parse(&bytes).unwrap().unwrap();
+                prop_assert_eq!(at, bytes.len());
+                prop_assert_eq!(header, Header { fin: true, rsv1, opcode, mask, len: len as u64 });
+            }
+
+            /// Masking twice gives the payload back, whatever its length.
+            #[test]
+            fn masking_is_its_own_inverse(data in proptest::collection::vec(any::<u8>(), 0..64), key: [u8; 4]) {
+                let mut masked = data.clone();
+                apply_mask(&mut masked, key);
+                apply_mask(&mut masked, key);
+                prop_assert_eq!(masked, data);
+            }
+        }
+    }
 }

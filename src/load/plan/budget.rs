@@ -291,4 +291,29 @@ mod tests {
         assert!(e.reason.contains("between"), "{e}");
         assert_eq!("lost<=2".parse::<Budget>().unwrap().op, Op::Le);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any text is a budget or a specific error, never a panic.
+            #[test]
+            fn any_text_parses_or_is_refused(text in "[ -~]{0,40}") {
+                let _ = text.parse::<Budget>();
+            }
+
+            /// Budget-shaped text with any numbers and units: the same.
+            #[test]
+            fn budget_shaped_text_parses_or_is_refused(
+                metric in prop::sample::select(vec!["p99", "p50", "p99.9", "max", "conns", "lost", "errors", "fps", "rtt_p99", "x"]),
+                op in prop::sample::select(vec!["<", "<=", ">", ">=", "==", "=", "!"]),
+                number in prop_oneof![any::<f64>().prop_map(|f| f.to_string()), "[0-9]{1,30}", Just("1e400".to_owned())],
+                unit in prop::sample::select(vec!["", "ms", "s", "us", "%", "/s", "µs", "h"]),
+                window in prop::sample::select(vec!["", " over 10s", " over 0s", " over 99999999999999999999s", " over"]),
+            ) {
+                let _ = format!("{metric}{op}{number}{unit}{window}").parse::<Budget>();
+            }
+        }
+    }
 }

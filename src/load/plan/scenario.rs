@@ -516,4 +516,30 @@ mod tests {
             "{e}"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any text is a scenario or a specific error, never a panic.
+            #[test]
+            fn any_text_parses_or_is_refused(text in "[ -~\n]{0,200}") {
+                let _ = parse("fuzz.toml", &text);
+            }
+
+            /// Scenario-shaped text with hostile values: the same.
+            #[test]
+            fn scenario_shaped_text_parses_or_is_refused(
+                conns in prop_oneof!["[0-9]{1,25}", Just("-1".to_owned()), Just("1.5".to_owned())],
+                duration in prop::sample::select(vec!["1s", "0s", "", "18446744073709551615s", "9999999999999d", "x"]),
+                rate in prop::sample::select(vec!["1", "0", "-1", "1e400", "nan", "inf"]),
+            ) {
+                let text = format!(
+                    "send_rate = {rate}\n[[stages]]\nconns = {conns}\nduration = \"{duration}\"\n"
+                );
+                let _ = parse("fuzz.toml", &text);
+            }
+        }
+    }
 }

@@ -307,3 +307,106 @@ fn broken_rules_name_their_close_codes() {
     assert_eq!(code(Error::Io(corrupt)), Some(1002));
     assert_eq!(code(Error::Io(std::io::ErrorKind::BrokenPipe.into())), None);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A server socket reads `bytes` from a client that then goes away; returns what
+    /// it made of them: messages, then the error it ended with (if any).
+    fn server_reads(bytes: Vec<u8>, agreed: Option<Agreed>) -> (Vec<Message>, Option<Error>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (mut client, server) = duplex(1 << 16);
+            let mut server = WireSocket::new(server, Role::Server, agreed, b"", 256, 4096);
+            let writer = tokio::spawn(async move {
+                let _ = client.write_all(&bytes).await;
+                let _ = client.shutdown().await;
+                // Drain what the server answers (pongs, its Close) so it never blocks.
+                let mut sink = Vec::new();
+                let _ = client.read_to_end(&mut sink).await;
+            });
+            let mut messages = Vec::new();
+            let mut error = None;
+            while let Some(next) = server.next().await {
+                match next {
+                    Ok(message) => messages.push(message),
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+            drop(server);
+            writer.await.unwrap();
+            (messages, error)
+        })
+    }
+
+    /// Frames a client might send, some broken: masked or not, any opcode and bits.
+    fn client_bytes() -> impl Strategy<Value = Vec<u8>> {
+        // Mostly well-formed first bytes (FIN or not, a known opcode), so the reader
+        // gets past the first frame into fragments and interleaved control frames;
+        // now and then any byte at all, and now and then an unmasked frame.
+        let well_formed = (
+            any::<bool>(),
+            prop::sample::select(vec![0u8, 1, 2, 8, 9, 10]),
+        )
+            .prop_map(|(fin, opcode)| if fin { 0x80 | opcode } else { opcode });
+        let first = prop_oneof![8 => well_formed, 1 => any::<u8>()];
+        let masked = prop_oneof![9 => Just(true), 1 => Just(false)];
+        let frame = (
+            first,
+            masked,
+            proptest::collection::vec(any::<u8>(), 0..200),
+        )
+            .prop_map(|(first, masked, payload)| {
+                let mut out = Vec::new();
+                let mask = masked.then_some([7, 1, 2, 3]);
+                let opcode = OpCode::from(first & 0x0f);
+                super::frame::write(&mut out, opcode, false, mask, payload.len());
+                // Any FIN and RSV bits, as they came.
+                out[0] = first;
+                let start = out.len();
+                out.extend_from_slice(&payload);
+                if let Some(key) = mask {
+                    super::frame::apply_mask(&mut out[start..], key);
+                }
+                out
+            });
+        proptest::collection::vec(frame, 0..6).prop_map(|frames| frames.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Whatever a client sends, the server socket reads messages within the cap
+        /// and ends with an error that has a close code, or with the connection
+        /// gone; it never panics or hangs.
+        #[test]
+        fn any_client_bytes_end_in_messages_and_a_named_error(bytes in client_bytes(), deflate: bool) {
+            let agreed = deflate.then(Agreed::default);
+            let (messages, error) = server_reads(bytes, agreed);
+            for message in &messages {
+                prop_assert!(message.len() <= 4096);
+            }
+            if let Some(error) = error {
+                let gone = matches!(error, Error::Protocol(ProtocolError::ResetWithoutClosingHandshake));
+                prop_assert!(gone || close_code_for(&error).is_some(), "{error:?} has no close code");
+            }
+        }
+
+        /// Random bytes, not even shaped as frames: the same.
+        #[test]
+        fn any_bytes_at_all_are_survived(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let (_, error) = server_reads(bytes, None);
+            if let Some(error) = error {
+                let gone = matches!(error, Error::Protocol(ProtocolError::ResetWithoutClosingHandshake));
+                prop_assert!(gone || close_code_for(&error).is_some(), "{error:?} has no close code");
+            }
+        }
+    }
+}
