@@ -82,10 +82,18 @@ async fn games_are_found_and_matched_and_one_without_a_market_is_served_and_name
     let (_, espn) = start_espn(scoreboard(vec![knicks(), magic()])).await;
     let (_, kalshi) = start_kalshi(Value::Array(knicks_markets())).await;
     let server = serve_on(espn, kalshi).await;
-    let listed = wait_for("the Knicks' market price", || async {
-        let listed = games(&server).await;
-        (listed.len() == 2 && listed[0]["latest"]["market"]["last_price"] == 0.62).then_some(listed)
-    })
+    // Both games' first readings: the Knicks' price, and ESPN's state of the game
+    // without a market (on a slow machine one can land well before the other).
+    let listed = wait_for(
+        "the Knicks' market price and the Magic's ESPN state",
+        || async {
+            let listed = games(&server).await;
+            (listed.len() == 2
+                && listed[0]["latest"]["market"]["last_price"] == 0.62
+                && listed[1]["latest"]["as_of"]["espn"] != Value::Null)
+                .then_some(listed)
+        },
+    )
     .await;
     let knicks = &listed[0];
     assert_eq!(
