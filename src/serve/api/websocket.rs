@@ -71,8 +71,9 @@ pub async fn upgrade(
         Ok(Params(query)) => query,
         Err(e) => return e.into_response(),
     };
+    // A connection hyper cannot hand over (not HTTP/1.1) cannot become a WebSocket.
     let Some(handle) = handle else {
-        return unavailable_upgrade();
+        return client_socket::Refusal::NotAnUpgrade.into_response();
     };
     // An id that does not even decode (invalid UTF-8) still gets the protocol's answer
     // (error frame + 4404) rather than an HTTP 400, so clients handle one failure mode.
@@ -111,23 +112,6 @@ pub async fn upgrade(
         drop(permit);
         drop(hold);
     });
-    response
-}
-
-/// A request that asked for WebSocket on a connection hyper cannot hand over (not
-/// HTTP/1.1).
-fn unavailable_upgrade() -> Response {
-    let mut response = (
-        StatusCode::UPGRADE_REQUIRED,
-        axum::Json(serde_json::json!({
-            "error": "upgrade_required",
-            "message": "WebSocket needs an HTTP/1.1 connection that can be upgraded",
-        })),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     response
 }
 
