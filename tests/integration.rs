@@ -9,6 +9,8 @@ mod serve_rest;
 mod serve_ws;
 // The WebSocket protocol's rules: refused handshakes, and Close codes for broken frames.
 mod serve_ws_protocol;
+// The fuzz bench's engine: each broken server found out, serve left with no finding.
+mod fuzz_harness;
 // Lossless resume with ?since=.
 mod serve_resume;
 // The stream as Server-Sent Events, with Last-Event-ID resume.

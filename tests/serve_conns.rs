@@ -75,6 +75,31 @@ async fn a_request_followed_by_a_half_close_still_gets_its_answer() {
 }
 
 #[tokio::test]
+async fn a_request_head_over_64_kib_gets_431_however_it_arrives() {
+    // The limit is on the head's bytes, not on how many of them one read brought:
+    // heads from just over the limit to twice it arrive whole in one or two reads.
+    let server = start(fast_config()).await;
+    for (value_len, status) in [(60_000, "200"), (66_000, "431"), (100_000, "431")] {
+        let mut tcp = TcpStream::connect(server.local_addr).await.unwrap();
+        let head = format!(
+            "GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+            "a".repeat(value_len)
+        );
+        // The server may answer and close before reading it all.
+        let _ = tcp.write_all(head.as_bytes()).await;
+        let _ = tcp.shutdown().await;
+        let (_, answer) = closed_after(&mut tcp).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "a {}-byte head: {:?}",
+            head.len(),
+            livegames::text::cut(&answer, 80)
+        );
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_head_that_never_completes_is_dropped_at_the_header_timeout() {
     let server = start(hygiene_config(400, 5_000, None)).await;
     let mut trickler = TcpStream::connect(server.local_addr).await.unwrap();

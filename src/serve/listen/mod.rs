@@ -45,7 +45,7 @@ pub struct ListenSettings {
     pub send_buffer: Option<usize>,
 }
 
-/// Longest request head, in bytes (hyper answers 431 beyond it).
+/// Longest request head (request line and headers), in bytes: 431 beyond it.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Newcomers waiting for an evicted connection's slot, or being told 503.
 const MAX_WAITING_AT_THE_DOOR: usize = 64;
@@ -215,7 +215,10 @@ impl Conn {
             addrs,
         };
         let connection = http1::Builder::new()
+            // The buffer cap alone is checked between reads, and one read can bring
+            // up to another 64 KiB; the head's own size is checked once it is parsed.
             .max_buf_size(MAX_HEAD_BYTES)
+            .max_header_size(MAX_HEAD_BYTES)
             .header_read_timeout(None)
             // A client may send its request and shut its write side (`nc -N`, some
             // health checkers and proxies): it still gets its answer.
