@@ -115,6 +115,7 @@ async fn fuzz(args: &Args) -> Result<Report, String> {
     if let Some(served) = &mut server {
         served.judge(before, bounds(args), &mut report).await;
     }
+    report.findings.sort_by_key(|f| f.kind);
     print_report(&report, seed, addr);
     write_findings(&args.out, &report)
         .map_err(|e| format!("writing {}: {e}", args.out.display()))?;
@@ -204,10 +205,10 @@ impl Served {
                     b.rss_mib, a.rss_mib, b.open_files, a.open_files
                 );
                 if let Some(said) = grown(b, a, bounds) {
-                    report.findings.push(process_finding(Kind::Growth, said));
+                    report.add(process_finding(Kind::Growth, said));
                 }
             }
-            _ => report.findings.push(process_finding(
+            _ => report.add(process_finding(
                 Kind::Panic,
                 format!("the server exited: {:?}", self.child.try_wait()),
             )),
@@ -216,9 +217,7 @@ impl Served {
         // still in the pipe.
         tokio::time::sleep(Duration::from_millis(300)).await;
         for line in self.panics.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            report
-                .findings
-                .push(process_finding(Kind::Panic, line.clone()));
+            report.add(process_finding(Kind::Panic, line.clone()));
         }
     }
 }
@@ -231,12 +230,7 @@ impl Drop for Served {
 }
 
 fn process_finding(kind: Kind, detail: String) -> Finding {
-    Finding {
-        kind,
-        target: "process",
-        detail,
-        input: Vec::new(),
-    }
+    Finding::new(kind, "process", detail, Vec::new())
 }
 
 fn print_report(report: &Report, seed: u64, addr: SocketAddr) {
@@ -266,11 +260,19 @@ fn print_report(report: &Report, seed: u64, addr: SocketAddr) {
     for (i, f) in report.findings.iter().enumerate() {
         println!("  {}", finding_line(i, f));
     }
+    if report.unlisted_findings > 0 {
+        println!("  ... and {} more", report.unlisted_findings);
+    }
 }
 
 fn finding_line(i: usize, f: &Finding) -> String {
+    let times = if f.times > 1 {
+        format!(" (x{})", f.times)
+    } else {
+        String::new()
+    };
     format!(
-        "{:03} {:?} {}: {} [{}]",
+        "{:03} {:?} {}{times}: {} [{}]",
         i + 1,
         f.kind,
         f.target,

@@ -94,12 +94,7 @@ pub async fn request(
     shared.outcome(format!("http {}", answer.class()), &bytes);
     let expect = control.then_some(seed.expect);
     if let Some((kind, detail)) = judge(&answer, expect) {
-        shared.finding(Finding {
-            kind,
-            target: "http",
-            detail,
-            input: bytes,
-        });
+        shared.finding(Finding::new(kind, "http", detail, bytes));
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Plan {
 /// What a finding is about, in a word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
+    /// A panic: in the server's log, or in `contract validate`.
+    Panic,
     /// A 5xx other than the documented 502/503 with a JSON `error`.
     ServerError,
     /// No answer and no end within the deadline.
@@ -56,8 +58,6 @@ pub enum Kind {
     ControlFailed,
     /// `/health` did not answer in time during the campaign.
     Unresponsive,
-    /// A panic: in the server's log, or in `contract validate`.
-    Panic,
     /// Memory or open files grew past the bound and did not come back.
     Growth,
 }
@@ -69,7 +69,34 @@ pub struct Finding {
     /// `http`, `ws`, `validate`, `health` or `process`.
     pub target: &'static str,
     pub detail: String,
+    /// The first input that did it.
     pub input: Vec<u8>,
+    /// How many inputs did the same (same kind, target and detail).
+    pub times: u64,
+}
+
+impl Finding {
+    pub fn new(kind: Kind, target: &'static str, detail: String, input: Vec<u8>) -> Finding {
+        Finding {
+            kind,
+            target,
+            detail,
+            input,
+            times: 1,
+        }
+    }
+
+    /// What makes two findings the same one: a panic's place and message (not the
+    /// thread that hit it), anything else's whole description.
+    fn same_as(&self, other: &Finding) -> bool {
+        let what = |f: &Finding| -> String {
+            match f.detail.split_once("panicked at") {
+                Some((_, place)) => place.to_owned(),
+                None => f.detail.clone(),
+            }
+        };
+        self.kind == other.kind && self.target == other.target && what(self) == what(other)
+    }
 }
 
 /// Findings listed in full; the rest are counted.
@@ -89,12 +116,16 @@ pub struct Report {
 }
 
 impl Report {
+    /// Inputs that found something, each counted (the same finding many times, too).
     pub fn finding_count(&self) -> u64 {
-        self.findings.len() as u64 + self.unlisted_findings
+        self.findings.iter().map(|f| f.times).sum::<u64>() + self.unlisted_findings
     }
 
-    fn add(&mut self, finding: Finding) {
-        if self.findings.len() < MAX_LISTED {
+    /// Adds a finding, or counts it against the same one already listed.
+    pub fn add(&mut self, finding: Finding) {
+        if let Some(same) = self.findings.iter_mut().find(|f| f.same_as(&finding)) {
+            same.times += 1;
+        } else if self.findings.len() < MAX_LISTED {
             self.findings.push(finding);
         } else {
             self.unlisted_findings += 1;
@@ -173,16 +204,12 @@ async fn health_loop(addr: SocketAddr, plan: Plan, until: Instant, shared: Share
         let answer = http::exchange(addr, request, plan.answer_deadline).await;
         match answer {
             http::Answer::Response { status, .. } if status == 200 || status == 503 => {}
-            other => shared.finding(Finding {
-                kind: Kind::Unresponsive,
-                target: "health",
-                detail: format!(
-                    "GET /health after {:.1} s: {}",
-                    started.elapsed().as_secs_f64(),
-                    other.describe()
-                ),
-                input: request.to_vec(),
-            }),
+            other => shared.finding(Finding::new(
+                Kind::Unresponsive,
+                "health",
+                format!("GET /health: {}", other.describe()),
+                request.to_vec(),
+            )),
         }
         tokio::time::sleep(EVERY.saturating_sub(started.elapsed())).await;
     }
@@ -223,4 +250,31 @@ pub async fn discover(
         game_ids,
         sample_frames,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_finding_is_listed_once_and_counted() {
+        let mut report = Report::default();
+        let panic = |thread: u32| {
+            let detail =
+                format!("thread 'tokio-rt-worker' ({thread}) panicked at src/a.rs:1:2: boom");
+            Finding::new(Kind::Panic, "process", detail, Vec::new())
+        };
+        report.add(panic(1));
+        report.add(panic(2));
+        report.add(Finding::new(
+            Kind::Hang,
+            "http",
+            "no end".into(),
+            b"GET".to_vec(),
+        ));
+        report.add(Finding::new(Kind::Hang, "ws", "no end".into(), Vec::new()));
+        assert_eq!(report.findings.len(), 3);
+        assert_eq!(report.findings[0].times, 2);
+        assert_eq!(report.finding_count(), 4);
+    }
 }

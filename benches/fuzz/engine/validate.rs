@@ -59,12 +59,8 @@ impl Validating {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            shared.finding(Finding {
-                kind: Kind::Hang,
-                target: "validate",
-                detail: format!("still validating {} bytes after the run", input.len()),
-                input,
-            });
+            let detail = format!("still validating {} bytes after the run", input.len());
+            shared.finding(Finding::new(Kind::Hang, "validate", detail, input));
         }
     }
 }
@@ -81,12 +77,12 @@ fn check(input: &[u8], schemas: &Schemas, shared: &Shared) {
             shared.outcome(format!("validate {verdict}"), input);
         }
         Ok(Err(e)) => shared.outcome(format!("validate read error: {e}"), input),
-        Err(panic) => shared.finding(Finding {
-            kind: Kind::Panic,
-            target: "validate",
-            detail: format!("panicked: {}", escaped(panic_text(&panic).as_bytes(), 300)),
-            input: input.to_vec(),
-        }),
+        Err(panic) => shared.finding(Finding::new(
+            Kind::Panic,
+            "validate",
+            format!("panicked: {}", escaped(panic_text(&panic).as_bytes(), 300)),
+            input.to_vec(),
+        )),
     }
 }
 

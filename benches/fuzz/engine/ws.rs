@@ -41,12 +41,8 @@ pub async fn session(rng: &mut Rng, target: &Target, deadline: Duration, shared:
     let outcome = outcome.unwrap_or(Outcome::Hang);
     shared.outcome(format!("ws {}", outcome.class()), &frames);
     if let Some((kind, detail)) = judge(&outcome) {
-        shared.finding(Finding {
-            kind,
-            target: "ws",
-            detail: format!("/ws/live/{game} (deflate offered: {compress}): {detail}"),
-            input: frames,
-        });
+        let detail = format!("/ws/live/{game} (deflate offered: {compress}): {detail}");
+        shared.finding(Finding::new(kind, "ws", detail, frames));
     }
 }
 
