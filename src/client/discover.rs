@@ -78,3 +78,46 @@ pub async fn games(
     games.sort_by_key(|g| !g.live);
     Ok(games)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server whose every answer is `body` as JSON.
+    async fn listing(body: &'static str) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tcp.write_all(answer.as_bytes()).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn ids_that_would_address_another_path_are_skipped_and_the_rest_kept() {
+        let addr = listing(
+            r#"{"games":[{"id":"."},{"id":".."},{"id":""},{"id":"%2e%2e"},{"id":"g 1"},{"id":"g2","latest":{"state":"live"}}]}"#,
+        )
+        .await;
+        let target = Target::parse(&format!("http://{addr}")).unwrap();
+        let listed = games(&target, &ConnectOptions::default()).await.unwrap();
+        let ids: Vec<&str> = listed.iter().map(|g| g.id.as_str()).collect();
+        // Live first; "%2e%2e" and "g 1" are encoded into one segment, so they stay.
+        assert_eq!(ids, ["g2", "%2e%2e", "g 1"]);
+    }
+}

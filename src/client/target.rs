@@ -222,7 +222,6 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// `text` as one path segment: everything but RFC 3986's unreserved characters is
 /// Whether a game id can be one segment of a URL path. "." and ".." cannot: URLs
 /// remove dot segments (percent-encoded ones too), so such an id would address
 /// another path on the server, and an empty one the directory itself.
@@ -230,6 +229,7 @@ pub fn addressable(game: &str) -> bool {
     !matches!(game, "" | "." | "..")
 }
 
+/// `text` as one path segment: everything but RFC 3986's unreserved characters is
 /// percent-encoded, so a game id can never add a segment or a query.
 pub fn encode_segment(text: &str) -> String {
     utf8_percent_encode(text, SEGMENT).to_string()
