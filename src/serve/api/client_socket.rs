@@ -102,8 +102,11 @@ impl AsyncWrite for ClientIo {
     }
 }
 
-/// A client's socket once the connection is upgraded.
-pub(super) struct ClientSocket(WireSocket<ClientIo>);
+/// A client's socket once the connection is upgraded. Boxed: the connection's task
+/// moves it from the upgrade into the stream session, and an async fn keeps a slot
+/// for each place a value lived, so a socket held inline would be paid for twice
+/// in every idle client's task.
+pub(super) struct ClientSocket(Box<WireSocket<ClientIo>>);
 
 impl ClientSocket {
     pub async fn next(&mut self) -> Option<Result<Message, tungstenite::Error>> {
@@ -309,14 +312,14 @@ pub(super) fn upgrade(
     }
     let socket = async move {
         let (io, already_read) = ClientIo::from_upgraded(on_upgrade.await.ok()?);
-        Some(ClientSocket(WireSocket::new(
+        Some(ClientSocket(Box::new(WireSocket::new(
             io,
             Role::Server,
             agreed,
             &already_read,
             read_buffer,
             max_message,
-        )))
+        ))))
     };
     (response, socket)
 }

@@ -14,9 +14,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
 use super::client_socket::{self, ClientSocket};
 use crate::contract::{
@@ -24,6 +25,7 @@ use crate::contract::{
     close,
 };
 use crate::serve::error::{ApiError, Params};
+use crate::serve::observe::Metrics;
 use crate::serve::state::AppState;
 use crate::serve::stream::hub::{GameChannel, Outgoing};
 use crate::serve::stream::inbound::{Admit, InboundLimit};
@@ -142,25 +144,37 @@ pub(super) fn unavailable(reason: &str, message: &str) -> Response {
 
 /// Frames waiting to be written: the stream's (framed once for every client) or
 /// this client's own.
-#[derive(Clone, Copy)]
 enum Pending<'a> {
-    Live(Live<'a>),
+    /// A frame of the game's stream, then whatever the receiver already holds behind
+    /// it: fed to the socket straight from the ring, no batch kept per client.
+    Live {
+        first: Outgoing,
+        rx: &'a mut Receiver<Outgoing>,
+    },
     Own(&'a [Utf8Bytes]),
 }
 
-/// Frames of the stream for one client, some of which it may have had already.
-#[derive(Clone, Copy)]
-struct Live<'a> {
-    batch: &'a [Outgoing],
-    /// Data frames up to this seq were in the client's snapshot or replay.
-    replayed_up_to: u64,
+/// What one write handed to the socket. Kept outside the write so that what a
+/// write timed out on still says how far it got (atomics only because the task
+/// must be Send; one task touches them).
+#[derive(Default)]
+struct Handed {
+    frames: AtomicU64,
+    bytes: AtomicU64,
+    /// The seq of the last data-bearing frame handed over.
+    last_seq: AtomicU64,
+    /// How many frames the receiver fell behind, seen while draining it (0: not).
+    lagged: AtomicU64,
 }
 
-impl<'a> Live<'a> {
-    fn fresh(self) -> impl Iterator<Item = &'a Outgoing> {
-        self.batch
-            .iter()
-            .filter(move |out| !(out.kind.is_data_bearing() && out.seq <= self.replayed_up_to))
+impl Handed {
+    fn add(&self, text: &[u8]) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+    }
+
+    fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
     }
 }
 
@@ -192,7 +206,9 @@ async fn serve_socket(state: AppState, mut socket: ClientSocket, raw_id: String,
         Err(_) => None,
     };
     let Some(channel) = channel else {
-        reject_unknown_game(&state, &mut socket, &raw_id).await;
+        // Boxed, as every path a connection takes once: the task stays the size
+        // of its live loop, which every idle client holds.
+        Box::pin(reject_unknown_game(&state, &mut socket, &raw_id)).await;
         return;
     };
     let metrics = &state.0.metrics;
@@ -231,7 +247,7 @@ async fn serve_socket(state: AppState, mut socket: ClientSocket, raw_id: String,
                 .client_error(conn.last_seq, ErrorCode::InvalidSince, &message),
         );
     }
-    let end = match conn.write_all(preamble).await {
+    let end = match Box::pin(conn.write_all(preamble)).await {
         Ok(()) => conn.live(subscription.rx).await,
         Err(end) => end,
     };
@@ -281,46 +297,81 @@ async fn reject_unknown_game(state: &AppState, socket: &mut ClientSocket, raw_id
     state.0.metrics.count_close(close::UNKNOWN_GAME);
 }
 
+/// Feeds `pending` to the socket (stream frames straight from the ring, at most
+/// [`MAX_BATCH`] a wake-up) and flushes it, noting in `handed` what went over.
+async fn feed_and_flush(
+    socket: &mut ClientSocket,
+    pending: Pending<'_>,
+    handed: &Handed,
+    metrics: &Metrics,
+) -> Result<(), tungstenite::Error> {
+    match pending {
+        Pending::Live { first, rx } => {
+            let replayed_up_to = Handed::get(&handed.last_seq);
+            let mut next = Some(first);
+            let mut taken = 0;
+            while let Some(out) = next.take() {
+                if !(out.kind.is_data_bearing() && out.seq <= replayed_up_to) {
+                    socket.feed_broadcast(&out, metrics).await?;
+                    metrics
+                        .broadcast_latency
+                        .observe(out.published.elapsed().as_secs_f64());
+                    handed.add(out.text().as_bytes());
+                    if out.kind.is_data_bearing() {
+                        handed.last_seq.store(out.seq, Ordering::Relaxed);
+                    }
+                }
+                taken += 1;
+                if taken < MAX_BATCH {
+                    next = match rx.try_recv() {
+                        Ok(out) => Some(out),
+                        Err(TryRecvError::Lagged(n)) => {
+                            handed.lagged.store(n, Ordering::Relaxed);
+                            None
+                        }
+                        Err(_) => None,
+                    };
+                }
+            }
+        }
+        Pending::Own(frames) => {
+            for text in frames {
+                socket.feed_text(text.as_bytes()).await?;
+                handed.add(text.as_bytes());
+            }
+        }
+    }
+    socket.flush().await
+}
+
 impl Connection {
-    async fn live(&mut self, mut rx: tokio::sync::broadcast::Receiver<Outgoing>) -> End {
+    /// The live stream until the connection ends. Every way out, and every answer
+    /// to a client frame, runs boxed: this loop's state is what an idle client holds.
+    async fn live(&mut self, mut rx: Receiver<Outgoing>) -> End {
         // Registered once: re-creating it per frame would take the token's lock
         // on every wake-up of every connection.
         let token = self.state.0.shutdown.token().clone();
         let cancelled = token.cancelled();
         tokio::pin!(cancelled);
-        let mut batch: Vec<Outgoing> = Vec::with_capacity(8);
         loop {
             tokio::select! {
                 // The stream first: a wake-up for a frame then polls nothing else. The
                 // shutdown is seen at the next quiet moment (the feeds stop first).
                 biased;
                 received = rx.recv() => match received {
-                    Ok(first) => {
-                        batch.clear();
-                        batch.push(first);
-                        let mut lagged = None;
-                        while batch.len() < MAX_BATCH {
-                            match rx.try_recv() {
-                                Ok(next) => batch.push(next),
-                                Err(TryRecvError::Lagged(n)) => { lagged = Some(n); break; }
-                                Err(_) => break,
-                            }
-                        }
-                        if let Err(end) = self.write_batch(&batch).await {
-                            return end;
-                        }
-                        if let Some(n) = lagged {
-                            return self.slow_consumer(&format!("fell {n} frames behind")).await;
-                        }
-                    }
-                    Err(RecvError::Lagged(n)) => return self.slow_consumer(&format!("fell {n} frames behind")).await,
-                    Err(RecvError::Closed) => return self.close(close::GOING_AWAY, "stream ended").await,
+                    Ok(first) => match self.write_timed(Pending::Live { first, rx: &mut rx }).await {
+                        Ok(None) => {}
+                        Ok(Some(n)) => return Box::pin(self.slow_consumer(&format!("fell {n} frames behind"))).await,
+                        Err(end) => return end,
+                    },
+                    Err(RecvError::Lagged(n)) => return Box::pin(self.slow_consumer(&format!("fell {n} frames behind"))).await,
+                    Err(RecvError::Closed) => return Box::pin(self.close(close::GOING_AWAY, "stream ended")).await,
                 },
                 incoming = self.socket.next() => {
                     if let Some(Ok(message)) = &incoming {
                         let verdict = self.admit(message);
                         if verdict != Admit::Yes {
-                            if let Err(end) = self.over_the_limit(verdict).await {
+                            if let Err(end) = Box::pin(self.over_the_limit(verdict)).await {
                                 return end;
                             }
                             continue;
@@ -328,24 +379,24 @@ impl Connection {
                     }
                     match incoming {
                     Some(Ok(Message::Text(text))) => {
-                        if let Err(end) = self.answer(&text).await {
+                        if let Err(end) = Box::pin(self.answer(&text)).await {
                             return end;
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
                         let frame = self.channel.client_error(self.last_seq, ErrorCode::BinaryNotSupported, "binary frames are not accepted; send JSON text frames");
-                        if let Err(end) = self.write_all(vec![frame]).await {
+                        if let Err(end) = Box::pin(self.write_all(vec![frame])).await {
                             return end;
                         }
                     }
-                    Some(Ok(Message::Close(frame))) => return self.answer_close(frame).await,
+                    Some(Ok(Message::Close(frame))) => return Box::pin(self.answer_close(frame)).await,
                     None => return End::ClientLeft,
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => return self.protocol_error(&e).await,
+                    Some(Err(e)) => return Box::pin(self.protocol_error(&e)).await,
                     }
                 }
                 _ = &mut cancelled => {
-                    return self.close(close::GOING_AWAY, "server shutting down").await;
+                    return Box::pin(self.close(close::GOING_AWAY, "server shutting down")).await;
                 }
             }
         }
@@ -412,58 +463,21 @@ impl Connection {
         self.write_all(vec![reply]).await
     }
 
-    /// Writes frames of the game's stream, skipping data frames this client was
-    /// already sent in its snapshot or replay.
-    async fn write_batch(&mut self, batch: &[Outgoing]) -> Result<(), End> {
-        let live = Live {
-            batch,
-            replayed_up_to: self.last_seq,
-        };
-        self.write_timed(Pending::Live(live)).await?;
-        let metrics = &self.state.0.metrics;
-        let now = Instant::now();
-        for out in batch {
-            metrics
-                .broadcast_latency
-                .observe(now.duration_since(out.published).as_secs_f64());
-        }
-        Ok(())
-    }
-
     /// Writes frames made for this client alone (replay, snapshot, replies).
     async fn write_all(&mut self, frames: Vec<Utf8Bytes>) -> Result<(), End> {
-        self.write_timed(Pending::Own(&frames)).await
+        self.write_timed(Pending::Own(&frames)).await.map(|_| ())
     }
 
     /// Hands `pending` to the socket and flushes it, within the write timeout; a
-    /// client that does not take it in time is closed as a slow consumer.
-    async fn write_timed(&mut self, pending: Pending<'_>) -> Result<(), End> {
+    /// client that does not take it in time is closed as a slow consumer. Stream
+    /// frames this client already had in its snapshot or replay are skipped. Some(n)
+    /// when draining the ring found the client n frames behind.
+    async fn write_timed(&mut self, pending: Pending<'_>) -> Result<Option<u64>, End> {
         let timeout = self.state.0.ws.write_timeout;
-        let before = self.last_seq;
-        // The last data seq handed to the socket: after a stall it is where a resume
-        // must start, since everything handed over is sent before the close frame.
-        let handed_over = AtomicU64::new(before);
+        let handed = Handed::default();
+        handed.last_seq.store(self.last_seq, Ordering::Relaxed);
         let outcome = {
-            let socket = &mut self.socket;
-            let metrics = &self.state.0.metrics;
-            let write = async {
-                match pending {
-                    Pending::Live(live) => {
-                        for out in live.fresh() {
-                            socket.feed_broadcast(out, metrics).await?;
-                            if out.kind.is_data_bearing() {
-                                handed_over.store(out.seq, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                    Pending::Own(frames) => {
-                        for text in frames {
-                            socket.feed_text(text.as_bytes()).await?;
-                        }
-                    }
-                }
-                socket.flush().await
-            };
+            let write = feed_and_flush(&mut self.socket, pending, &handed, &self.state.0.metrics);
             // Most writes complete at once: arm the timer only for one that does not.
             let mut write = std::pin::pin!(write);
             let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
@@ -472,34 +486,28 @@ impl Connection {
                 Poll::Pending => tokio::time::timeout(timeout, write).await,
             }
         };
+        // After a stall too, everything handed over goes out before the close frame,
+        // so a resume starts after it.
+        self.last_seq = Handed::get(&handed.last_seq);
         match outcome {
             Ok(Ok(())) => {
-                self.last_seq = handed_over.load(Ordering::Relaxed);
-                self.count_sent(pending);
-                Ok(())
+                self.count_sent(&handed);
+                Ok(Some(Handed::get(&handed.lagged)).filter(|&n| n > 0))
             }
             Ok(Err(_)) => Err(End::ClientLeft),
             Err(_) => {
-                self.last_seq = handed_over.load(Ordering::Relaxed);
-                Err(self
-                    .slow_consumer(&format!("a write took over {timeout:?}"))
-                    .await)
+                let why = format!("a write took over {timeout:?}");
+                Err(Box::pin(self.slow_consumer(&why)).await)
             }
         }
     }
 
     /// Adds what was just written to the metrics: frames and their bytes as sent,
     /// and what the socket wrote on the wire (headers, compression) since last time.
-    fn count_sent(&mut self, sent: Pending<'_>) {
-        let (frames, bytes) = match sent {
-            Pending::Live(live) => live
-                .fresh()
-                .fold((0, 0), |(n, bytes), out| (n + 1, bytes + out.text().len())),
-            Pending::Own(frames) => (frames.len(), frames.iter().map(|text| text.len()).sum()),
-        };
+    fn count_sent(&mut self, handed: &Handed) {
         let metrics = &self.state.0.metrics;
-        metrics.ws_frames_sent.inc_by(frames as u64);
-        metrics.ws_bytes_sent.inc_by(bytes as u64);
+        metrics.ws_frames_sent.inc_by(Handed::get(&handed.frames));
+        metrics.ws_bytes_sent.inc_by(Handed::get(&handed.bytes));
         let stats = self.socket.wire_stats();
         let before = std::mem::replace(&mut self.wire_counted, stats);
         metrics

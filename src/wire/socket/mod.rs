@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, Stream};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -40,6 +40,9 @@ pub enum Role {
 /// Messages shorter than this go out uncompressed: DEFLATE's block overhead would
 /// make them longer.
 const COMPRESS_FROM: usize = 32;
+
+/// Most bytes read at once by a socket with nothing buffered (on the stack).
+const IDLE_READ: usize = 512;
 
 /// Buffered output beyond which a send waits for the socket.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -112,8 +115,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
         read_chunk: usize,
         max_message: usize,
     ) -> Self {
-        let mut read = BytesMut::with_capacity(read_chunk.max(already_read.len()));
-        read.extend_from_slice(already_read);
+        // No buffer until bytes arrive: most clients send nothing after the handshake.
+        let read = BytesMut::from(already_read);
         Self {
             io,
             role,
@@ -364,15 +367,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
             }
             match self.take_frame() {
                 Err(e) => return self.finish(Err(e)),
-                Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
+                Ok(Some(message)) => {
+                    self.release_read_buffer();
+                    return Poll::Ready(Some(Ok(message)));
+                }
                 Ok(None) => {}
             }
-            self.read.reserve(self.read_chunk);
-            let n = match ready!(tokio_util::io::poll_read_buf(
-                Pin::new(&mut self.io),
-                cx,
-                &mut self.read
-            )) {
+            let read = if self.read.is_empty() {
+                ready!(self.poll_read_idle(cx))
+            } else {
+                self.read.reserve(self.read_chunk);
+                ready!(tokio_util::io::poll_read_buf(
+                    Pin::new(&mut self.io),
+                    cx,
+                    &mut self.read
+                ))
+            };
+            let n = match read {
                 Ok(n) => n,
                 Err(e) => return self.finish(Err(Error::Io(e))),
             };
@@ -386,6 +397,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
                 };
             }
             self.stats.bytes_read += n as u64;
+        }
+    }
+
+    /// Reads with nothing buffered: into the stack, so a socket whose peer is quiet
+    /// (most of a server's clients, most of the time) holds no read buffer; the
+    /// bytes move to the heap only when some arrive.
+    fn poll_read_idle(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let mut stack = [0u8; IDLE_READ];
+        let mut buf = ReadBuf::new(&mut stack);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+        self.read.extend_from_slice(buf.filled());
+        Poll::Ready(Ok(buf.filled().len()))
+    }
+
+    /// Gives the read buffer back once everything in it was taken: it is allocated
+    /// again by the next bytes that arrive.
+    fn release_read_buffer(&mut self) {
+        if self.read.is_empty() && self.read.capacity() > 0 {
+            self.read = BytesMut::new();
         }
     }
 

@@ -410,3 +410,33 @@ mod properties {
         }
     }
 }
+
+#[tokio::test]
+async fn a_quiet_peer_costs_no_read_buffer_and_one_that_spoke_gives_it_back() {
+    let (mut client, mut server) = pair(None);
+    assert_eq!(
+        server.read.capacity(),
+        0,
+        "nothing allocated before any byte"
+    );
+    // A read that finds nothing (polled once, as select! does) allocates nothing.
+    let waker = futures_util::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(Pin::new(&mut server).poll_next(&mut cx).is_pending());
+    assert_eq!(server.read.capacity(), 0);
+    // Messages of every size arrive whole, from the stack or the heap...
+    for len in [10, 511, 512, 513, 5_000] {
+        let text = "x".repeat(len);
+        client.send(Message::text(text.clone())).await.unwrap();
+        assert_eq!(server.next().await.unwrap().unwrap(), Message::text(text));
+        // ...and with nothing left to read the buffer is given back.
+        assert_eq!(server.read.capacity(), 0, "after a {len}-byte message");
+    }
+    // Two messages in one read: the second is kept until it is taken.
+    client.feed(Message::text("one")).await.unwrap();
+    client.feed(Message::text("two")).await.unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(server.next().await.unwrap().unwrap(), Message::text("one"));
+    assert_eq!(server.next().await.unwrap().unwrap(), Message::text("two"));
+    assert_eq!(server.read.capacity(), 0);
+}
