@@ -263,7 +263,7 @@ impl Metrics {
             ws_rate_limited: "ws_rate_limited",
                 "Clients warned for sending frames over --client-rate (closed with 1008 if they went on)";
             broadcast_latency: "broadcast_latency_seconds",
-                "Time from serializing a frame to writing it to a client socket";
+                "Time from serializing a frame to handing it to a client socket";
             frames_published: "frames_published",
                 "Frames published by the hub (once per game, not per client)";
             http_requests: "http_requests",
