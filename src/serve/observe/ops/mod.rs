@@ -250,7 +250,7 @@ impl<'a> View<'a> {
                 figure("ws_connections", "WebSocket clients", now.sum("livegames_ws_connections", &[]), "",
                     "Open WebSocket connections now."),
                 figure("delivery_p99", "Delivery p99", self.p99(n, self.range_of("DeliveryP99AboveBudget", Duration::from_secs(300)), DELIVERY), "s",
-                    "99th percentile time from serializing a live frame to writing it to a client socket."),
+                    "99th percentile time from serializing a live frame to handing it to a client socket."),
             ],
             "series": [
                 series("requests", "requests/s", "/s", self.over_time(|i| self.rate(i, Duration::ZERO, REQUESTS, &[]))),
