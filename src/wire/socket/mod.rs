@@ -404,8 +404,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
     /// (most of a server's clients, most of the time) holds no read buffer; the
     /// bytes move to the heap only when some arrive.
     fn poll_read_idle(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        let mut stack = [0u8; IDLE_READ];
-        let mut buf = ReadBuf::new(&mut stack);
+        // Uninitialised: this runs on every wake-up of every quiet client.
+        let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); IDLE_READ];
+        let mut buf = ReadBuf::uninit(&mut stack);
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
         self.read.extend_from_slice(buf.filled());
         Poll::Ready(Ok(buf.filled().len()))
