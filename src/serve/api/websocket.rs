@@ -154,27 +154,27 @@ enum Pending<'a> {
     Own(&'a [Utf8Bytes]),
 }
 
-/// What one write handed to the socket. Kept outside the write so that what a
-/// write timed out on still says how far it got (atomics only because the task
-/// must be Send; one task touches them).
+/// What one write handed to the socket: counted as it goes, in plain integers
+/// but for the last seq, which a write that timed out must still report (one task
+/// touches it; an atomic only because the task must be Send).
 #[derive(Default)]
 struct Handed {
-    frames: AtomicU64,
-    bytes: AtomicU64,
-    /// The seq of the last data-bearing frame handed over.
     last_seq: AtomicU64,
-    /// How many frames the receiver fell behind, seen while draining it (0: not).
-    lagged: AtomicU64,
 }
 
-impl Handed {
-    fn add(&self, text: &[u8]) {
-        self.frames.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
-    }
+/// What a write that completed sent.
+#[derive(Default)]
+struct Sent {
+    frames: u64,
+    bytes: u64,
+    /// How many frames the receiver fell behind, seen while draining it.
+    lagged: Option<u64>,
+}
 
-    fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+impl Sent {
+    fn add(&mut self, text: &[u8]) {
+        self.frames += 1;
+        self.bytes += text.len() as u64;
     }
 }
 
@@ -298,25 +298,27 @@ async fn reject_unknown_game(state: &AppState, socket: &mut ClientSocket, raw_id
 }
 
 /// Feeds `pending` to the socket (stream frames straight from the ring, at most
-/// [`MAX_BATCH`] a wake-up) and flushes it, noting in `handed` what went over.
+/// [`MAX_BATCH`] a wake-up) and flushes it; what it sent, with the last data seq
+/// handed over noted in `handed` as it goes.
 async fn feed_and_flush(
     socket: &mut ClientSocket,
     pending: Pending<'_>,
     handed: &Handed,
     metrics: &Metrics,
-) -> Result<(), tungstenite::Error> {
+) -> Result<Sent, tungstenite::Error> {
+    let mut sent = Sent::default();
     match pending {
         Pending::Live { first, rx } => {
-            let replayed_up_to = Handed::get(&handed.last_seq);
+            let replayed_up_to = handed.last_seq.load(Ordering::Relaxed);
             let mut next = Some(first);
             let mut taken = 0;
             while let Some(out) = next.take() {
                 if !(out.kind.is_data_bearing() && out.seq <= replayed_up_to) {
                     socket.feed_broadcast(&out, metrics).await?;
-                    metrics
-                        .broadcast_latency
-                        .observe(out.published.elapsed().as_secs_f64());
-                    handed.add(out.text().as_bytes());
+                    // Read after the hand-over, which waits while the socket is full.
+                    let waited = out.published.elapsed();
+                    metrics.broadcast_latency.observe(waited.as_secs_f64());
+                    sent.add(out.text().as_bytes());
                     if out.kind.is_data_bearing() {
                         handed.last_seq.store(out.seq, Ordering::Relaxed);
                     }
@@ -326,7 +328,7 @@ async fn feed_and_flush(
                     next = match rx.try_recv() {
                         Ok(out) => Some(out),
                         Err(TryRecvError::Lagged(n)) => {
-                            handed.lagged.store(n, Ordering::Relaxed);
+                            sent.lagged = Some(n);
                             None
                         }
                         Err(_) => None,
@@ -337,11 +339,12 @@ async fn feed_and_flush(
         Pending::Own(frames) => {
             for text in frames {
                 socket.feed_text(text.as_bytes()).await?;
-                handed.add(text.as_bytes());
+                sent.add(text.as_bytes());
             }
         }
     }
-    socket.flush().await
+    socket.flush().await?;
+    Ok(sent)
 }
 
 impl Connection {
@@ -474,8 +477,9 @@ impl Connection {
     /// when draining the ring found the client n frames behind.
     async fn write_timed(&mut self, pending: Pending<'_>) -> Result<Option<u64>, End> {
         let timeout = self.state.0.ws.write_timeout;
-        let handed = Handed::default();
-        handed.last_seq.store(self.last_seq, Ordering::Relaxed);
+        let handed = Handed {
+            last_seq: AtomicU64::new(self.last_seq),
+        };
         let outcome = {
             let write = feed_and_flush(&mut self.socket, pending, &handed, &self.state.0.metrics);
             // Most writes complete at once: arm the timer only for one that does not.
@@ -488,11 +492,11 @@ impl Connection {
         };
         // After a stall too, everything handed over goes out before the close frame,
         // so a resume starts after it.
-        self.last_seq = Handed::get(&handed.last_seq);
+        self.last_seq = handed.last_seq.load(Ordering::Relaxed);
         match outcome {
-            Ok(Ok(())) => {
-                self.count_sent(&handed);
-                Ok(Some(Handed::get(&handed.lagged)).filter(|&n| n > 0))
+            Ok(Ok(sent)) => {
+                self.count_sent(&sent);
+                Ok(sent.lagged)
             }
             Ok(Err(_)) => Err(End::ClientLeft),
             Err(_) => {
@@ -504,10 +508,10 @@ impl Connection {
 
     /// Adds what was just written to the metrics: frames and their bytes as sent,
     /// and what the socket wrote on the wire (headers, compression) since last time.
-    fn count_sent(&mut self, handed: &Handed) {
+    fn count_sent(&mut self, sent: &Sent) {
         let metrics = &self.state.0.metrics;
-        metrics.ws_frames_sent.inc_by(Handed::get(&handed.frames));
-        metrics.ws_bytes_sent.inc_by(Handed::get(&handed.bytes));
+        metrics.ws_frames_sent.inc_by(sent.frames);
+        metrics.ws_bytes_sent.inc_by(sent.bytes);
         let stats = self.socket.wire_stats();
         let before = std::mem::replace(&mut self.wire_counted, stats);
         metrics

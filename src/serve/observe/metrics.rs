@@ -8,6 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::sharded::{ShardedCounter, ShardedHistogram};
 use crate::contract::{Source, SourceHealth, close};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -109,15 +110,16 @@ pub struct Metrics {
     pub sse_slow_consumers: Counter,
     pub ws_connections_opened: Counter,
     pub ws_rejected: Family<ReasonLabel, Counter>,
-    pub ws_frames_sent: Counter,
-    pub ws_bytes_sent: Counter,
-    pub ws_wire_bytes_sent: Counter,
+    // Added to by every client's task for every write: sharded (see `sharded`).
+    pub ws_frames_sent: ShardedCounter,
+    pub ws_bytes_sent: ShardedCounter,
+    pub ws_wire_bytes_sent: ShardedCounter,
     pub ws_deflate_connections: Counter,
     pub ws_deflate_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     pub ws_closes: Family<CodeLabel, Counter>,
     pub slow_consumer_closes: Counter,
     pub ws_rate_limited: Counter,
-    pub broadcast_latency: Histogram,
+    pub broadcast_latency: ShardedHistogram,
     pub frames_published: Counter,
     pub source_state: Family<SourceLabel, Gauge>,
     pub upstream_failures: Family<SourceLabel, Counter>,
@@ -171,16 +173,16 @@ impl Metrics {
             sse_slow_consumers: Counter::default(),
             ws_connections_opened: Counter::default(),
             ws_rejected: Family::default(),
-            ws_frames_sent: Counter::default(),
-            ws_bytes_sent: Counter::default(),
-            ws_wire_bytes_sent: Counter::default(),
+            ws_frames_sent: ShardedCounter::default(),
+            ws_bytes_sent: ShardedCounter::default(),
+            ws_wire_bytes_sent: ShardedCounter::default(),
             ws_deflate_connections: Counter::default(),
             ws_deflate_seconds: Counter::default(),
             ws_closes: Family::default(),
             slow_consumer_closes: Counter::default(),
             ws_rate_limited: Counter::default(),
             // 50 µs .. ~1.6 s
-            broadcast_latency: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            broadcast_latency: ShardedHistogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             frames_published: Counter::default(),
             source_state: Family::default(),
             upstream_failures: Family::default(),

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod exposition;
 pub mod metrics;
 pub mod ops;
+pub mod sharded;
 pub mod sources;
 
 pub use metrics::{
