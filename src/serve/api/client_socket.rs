@@ -147,6 +147,11 @@ impl ClientSocket {
         std::future::poll_fn(|cx| self.0.poll_ready_unpin(cx)).await
     }
 
+    /// Whether the next frame fed will wait for the socket to take what is queued.
+    pub fn is_full(&self) -> bool {
+        self.0.over_high_water()
+    }
+
     /// What was written on the wire so far.
     pub fn wire_stats(&self) -> WireStats {
         self.0.stats()

@@ -310,13 +310,19 @@ async fn feed_and_flush(
     match pending {
         Pending::Live { first, rx } => {
             let replayed_up_to = handed.last_seq.load(Ordering::Relaxed);
+            // One clock read a wake-up (the frames of a batch are handed over
+            // together), and again after a hand-over that had to wait for the socket.
+            let mut now = Instant::now();
             let mut next = Some(first);
             let mut taken = 0;
             while let Some(out) = next.take() {
                 if !(out.kind.is_data_bearing() && out.seq <= replayed_up_to) {
+                    let waits = socket.is_full();
                     socket.feed_broadcast(&out, metrics).await?;
-                    // Read after the hand-over, which waits while the socket is full.
-                    let waited = out.published.elapsed();
+                    if waits {
+                        now = Instant::now();
+                    }
+                    let waited = now.saturating_duration_since(out.published);
                     metrics.broadcast_latency.observe(waited.as_secs_f64());
                     sent.add(out.text().as_bytes());
                     if out.kind.is_data_bearing() {

@@ -190,7 +190,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
     }
 
     /// Whether the queued output is past the point where a sender should wait.
-    fn over_high_water(&self) -> bool {
+    pub fn over_high_water(&self) -> bool {
         self.queued + self.scratch.len() > WRITE_HIGH_WATER
     }
 
