@@ -192,13 +192,13 @@ pub fn frames(rng: &mut Rng) -> Vec<u8> {
 fn one_frame(rng: &mut Rng, out: &mut Vec<u8>) {
     let ping = format!(r#"{{"type":"ping","id":{}}}"#, rng.u64(..));
     match rng.u8(0..10) {
-        0 => push(out, 0x81, Some(ping.as_bytes()), rng),
-        1 => push(out, 0x81, Some(&mutate(rng, ping.as_bytes(), 3)), rng),
-        2 => push(out, 0x82, Some(&random_bytes(rng, 0..200)), rng),
+        0 => push(out, 0x81, ping.as_bytes(), rng),
+        1 => push(out, 0x81, &mutate(rng, ping.as_bytes(), 3), rng),
+        2 => push(out, 0x82, &random_bytes(rng, 0..200), rng),
         // Control frames: some with a payload over the 125 bytes allowed.
         3 => {
             let opcode = rng.choice([0x89u8, 0x8a]).expect("an opcode");
-            push(out, opcode, Some(&random_bytes(rng, 0..140)), rng);
+            push(out, opcode, &random_bytes(rng, 0..140), rng);
         }
         4 => {
             let code = rng
@@ -206,20 +206,20 @@ fn one_frame(rng: &mut Rng, out: &mut Vec<u8>) {
                 .expect("a code");
             let mut payload = code.to_be_bytes().to_vec();
             payload.extend(random_bytes(rng, 0..20));
-            push(out, 0x88, Some(&payload), rng);
+            push(out, 0x88, &payload, rng);
         }
         // A message in pieces, sometimes with something else between them.
         5 => {
-            push(out, 0x01, Some(b"{\"type\":"), rng);
+            push(out, 0x01, b"{\"type\":", rng);
             if rng.bool() {
-                push(out, 0x81, Some(ping.as_bytes()), rng);
+                push(out, 0x81, ping.as_bytes(), rng);
             }
-            push(out, 0x80, Some(b"\"ping\",\"id\":1}"), rng);
+            push(out, 0x80, b"\"ping\",\"id\":1}", rng);
         }
         // RSV bits and reserved opcodes; with deflate, RSV1 on data that is not deflate.
         6 => {
             let first = 0x80 | (rng.u8(1..8) << 4) | rng.u8(0..16);
-            push(out, first, Some(&random_bytes(rng, 0..60)), rng);
+            push(out, first, &random_bytes(rng, 0..60), rng);
         }
         // A length the frame does not have: the rest of the stream becomes its payload.
         7 => {
@@ -232,15 +232,14 @@ fn one_frame(rng: &mut Rng, out: &mut Vec<u8>) {
         // A message over the server's cap (1 MiB by default).
         8 => {
             let big = vec![b' '; 1_100_000];
-            push(out, 0x81, Some(&big), rng);
+            push(out, 0x81, &big, rng);
         }
         _ => out.extend(random_bytes(rng, 1..30)),
     }
 }
 
 /// Appends a frame with this first byte; masked (as a client must) nine times in ten.
-fn push(out: &mut Vec<u8>, first: u8, payload: Option<&[u8]>, rng: &mut Rng) {
-    let payload = payload.unwrap_or_default();
+fn push(out: &mut Vec<u8>, first: u8, payload: &[u8], rng: &mut Rng) {
     let mask = (rng.u8(0..10) != 0).then(|| rng.u32(..).to_be_bytes());
     let start = out.len();
     frame::write(
@@ -318,7 +317,7 @@ mod tests {
     fn frames_built_follow_the_wire_format_when_not_mutated() {
         let mut out = Vec::new();
         let mut rng = Rng::with_seed(3);
-        push(&mut out, 0x81, Some(b"hello"), &mut rng);
+        push(&mut out, 0x81, b"hello", &mut rng);
         let (header, at) = frame::parse(&out).unwrap().unwrap();
         assert_eq!(header.len, 5);
         let mut payload = out[at..].to_vec();

@@ -154,14 +154,6 @@ enum Pending<'a> {
     Own(&'a [Utf8Bytes]),
 }
 
-/// What one write handed to the socket: counted as it goes, in plain integers
-/// but for the last seq, which a write that timed out must still report (one task
-/// touches it; an atomic only because the task must be Send).
-#[derive(Default)]
-struct Handed {
-    last_seq: AtomicU64,
-}
-
 /// What a write that completed sent.
 #[derive(Default)]
 struct Sent {
@@ -299,17 +291,18 @@ async fn reject_unknown_game(state: &AppState, socket: &mut ClientSocket, raw_id
 
 /// Feeds `pending` to the socket (stream frames straight from the ring, at most
 /// [`MAX_BATCH`] a wake-up) and flushes it; what it sent, with the last data seq
-/// handed over noted in `handed` as it goes.
+/// handed over stored in `handed_over` as it goes (a write that times out must still
+/// say how far it got; an atomic only because the task must be Send).
 async fn feed_and_flush(
     socket: &mut ClientSocket,
     pending: Pending<'_>,
-    handed: &Handed,
+    handed_over: &AtomicU64,
     metrics: &Metrics,
 ) -> Result<Sent, tungstenite::Error> {
     let mut sent = Sent::default();
     match pending {
         Pending::Live { first, rx } => {
-            let replayed_up_to = handed.last_seq.load(Ordering::Relaxed);
+            let replayed_up_to = handed_over.load(Ordering::Relaxed);
             // One clock read a wake-up (the frames of a batch are handed over
             // together), and again after a hand-over that had to wait for the socket.
             let mut now = Instant::now();
@@ -326,7 +319,7 @@ async fn feed_and_flush(
                     metrics.broadcast_latency.observe(waited.as_secs_f64());
                     sent.add(out.text().as_bytes());
                     if out.kind.is_data_bearing() {
-                        handed.last_seq.store(out.seq, Ordering::Relaxed);
+                        handed_over.store(out.seq, Ordering::Relaxed);
                     }
                 }
                 taken += 1;
@@ -483,11 +476,14 @@ impl Connection {
     /// when draining the ring found the client n frames behind.
     async fn write_timed(&mut self, pending: Pending<'_>) -> Result<Option<u64>, End> {
         let timeout = self.state.0.ws.write_timeout;
-        let handed = Handed {
-            last_seq: AtomicU64::new(self.last_seq),
-        };
+        let handed_over = AtomicU64::new(self.last_seq);
         let outcome = {
-            let write = feed_and_flush(&mut self.socket, pending, &handed, &self.state.0.metrics);
+            let write = feed_and_flush(
+                &mut self.socket,
+                pending,
+                &handed_over,
+                &self.state.0.metrics,
+            );
             // Most writes complete at once: arm the timer only for one that does not.
             let mut write = std::pin::pin!(write);
             let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
@@ -498,7 +494,7 @@ impl Connection {
         };
         // After a stall too, everything handed over goes out before the close frame,
         // so a resume starts after it.
-        self.last_seq = handed.last_seq.load(Ordering::Relaxed);
+        self.last_seq = handed_over.load(Ordering::Relaxed);
         match outcome {
             Ok(Ok(sent)) => {
                 self.count_sent(&sent);
