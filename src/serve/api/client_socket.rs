@@ -147,6 +147,36 @@ impl ClientSocket {
         std::future::poll_fn(|cx| self.0.poll_ready_unpin(cx)).await
     }
 
+    /// The descriptor a game's writer may write this client's stream to: a socket
+    /// of our own accept loop that sends every broadcast as framed for all (no
+    /// compression agreed).
+    pub fn direct_fd(&self) -> Option<std::os::fd::RawFd> {
+        match self.0.get_ref() {
+            ClientIo::Direct(io) if self.0.agreed().is_none() => Some(io.raw_fd()),
+            _ => None,
+        }
+    }
+
+    /// Whether nothing waits to be written.
+    pub fn is_drained(&self) -> bool {
+        !self.0.has_output()
+    }
+
+    /// Lends the sending side to the game's writer (see [`WireSocket::hold_output`]).
+    pub fn lend_output(&mut self) {
+        self.0.hold_output();
+    }
+
+    /// Whether the sending side is lent to the game's writer.
+    pub fn output_lent(&self) -> bool {
+        self.0.output_held()
+    }
+
+    /// Takes the sending side back, `unsent` to be written first.
+    pub fn reclaim_output(&mut self, unsent: Vec<Bytes>) {
+        self.0.resume_output(unsent);
+    }
+
     /// Whether the next frame fed will wait for the socket to take what is queued.
     pub fn is_full(&self) -> bool {
         self.0.over_high_water()

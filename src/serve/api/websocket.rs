@@ -27,6 +27,7 @@ use crate::contract::{
 use crate::serve::error::{ApiError, Params};
 use crate::serve::observe::Metrics;
 use crate::serve::state::AppState;
+use crate::serve::stream::direct::{DeliveryLog, HandBack, Slot};
 use crate::serve::stream::hub::{GameChannel, Outgoing};
 use crate::serve::stream::inbound::{Admit, InboundLimit};
 use crate::serve::stream::resume::ResumeFrom;
@@ -148,7 +149,7 @@ enum Pending<'a> {
     /// A frame of the game's stream, then whatever the receiver already holds behind
     /// it: fed to the socket straight from the ring, no batch kept per client.
     Live {
-        first: Outgoing,
+        first: Option<Outgoing>,
         rx: &'a mut Receiver<Outgoing>,
     },
     Own(&'a [Utf8Bytes]),
@@ -189,6 +190,51 @@ struct Connection {
     /// The seq of the last data-bearing frame this client was sent.
     last_seq: u64,
     inbound: Option<InboundLimit>,
+    /// The stream's receiver while this task writes the stream; None while the
+    /// game's writer has it.
+    rx: Option<Receiver<Outgoing>>,
+    /// This client's place with the game's writer, if its socket can be lent.
+    slot: Option<Arc<Slot>>,
+    /// How far behind the receiver fell, found while the writer had it.
+    lagged: Option<u64>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Before the socket closes (fields drop after this): the writer must not
+        // hold its descriptor past it.
+        if let Some(slot) = &self.slot {
+            slot.close();
+        }
+    }
+}
+
+/// What the stream brought.
+enum Event {
+    Frame(Result<Outgoing, RecvError>),
+    /// The game's writer gave the stream back.
+    HandedBack(HandBack),
+}
+
+/// The stream's next frame, or the writer giving it back while it has it.
+async fn next_event(rx: &mut Option<Receiver<Outgoing>>, slot: Option<&Slot>) -> Event {
+    match (rx, slot) {
+        (Some(rx), _) => Event::Frame(rx.recv().await),
+        (None, Some(slot)) => Event::HandedBack(slot.handed_back().await),
+        (None, None) => std::future::pending().await,
+    }
+}
+
+impl DeliveryLog for Metrics {
+    fn delivered(&self, frames: u64, text_bytes: u64, wire_bytes: u64) {
+        self.ws_frames_sent.inc_by(frames);
+        self.ws_bytes_sent.inc_by(text_bytes);
+        self.ws_wire_bytes_sent.inc_by(wire_bytes);
+    }
+
+    fn waited(&self, seconds: f64) {
+        self.broadcast_latency.observe(seconds);
+    }
 }
 
 async fn serve_socket(state: AppState, mut socket: ClientSocket, raw_id: String, query: WsQuery) {
@@ -215,6 +261,15 @@ async fn serve_socket(state: AppState, mut socket: ClientSocket, raw_id: String,
             epoch: epoch.as_deref(),
         });
     let subscription = channel.subscribe(resume_from);
+    let slot = socket.direct_fd().map(|_| {
+        let fanout = &channel.fanout;
+        fanout.start_once(|| {
+            let log: Arc<dyn DeliveryLog> = state.0.metrics.clone();
+            let stop = state.0.shutdown.token().clone();
+            state.0.shutdown.spawn(fanout.clone().run(log, stop));
+        });
+        fanout.join()
+    });
     let mut conn = Connection {
         state: state.clone(),
         socket,
@@ -226,6 +281,9 @@ async fn serve_socket(state: AppState, mut socket: ClientSocket, raw_id: String,
             .ws
             .inbound
             .map(|rate| InboundLimit::new(rate, Instant::now())),
+        rx: None,
+        slot,
+        lagged: None,
     };
     let mut preamble = subscription.preamble;
     if let (Some(raw), Some(Err(_))) = (&since, since_parsed) {
@@ -306,7 +364,10 @@ async fn feed_and_flush(
             // One clock read a wake-up (the frames of a batch are handed over
             // together), and again after a hand-over that had to wait for the socket.
             let mut now = Instant::now();
-            let mut next = Some(first);
+            let mut next = match first {
+                Some(first) => Some(first),
+                None => take_next(rx, &mut sent),
+            };
             let mut taken = 0;
             while let Some(out) = next.take() {
                 if !(out.kind.is_data_bearing() && out.seq <= replayed_up_to) {
@@ -324,14 +385,7 @@ async fn feed_and_flush(
                 }
                 taken += 1;
                 if taken < MAX_BATCH {
-                    next = match rx.try_recv() {
-                        Ok(out) => Some(out),
-                        Err(TryRecvError::Lagged(n)) => {
-                            sent.lagged = Some(n);
-                            None
-                        }
-                        Err(_) => None,
-                    };
+                    next = take_next(rx, &mut sent);
                 }
             }
         }
@@ -346,30 +400,57 @@ async fn feed_and_flush(
     Ok(sent)
 }
 
+/// The receiver's next frame if one waits; a lag found is noted in `sent`.
+fn take_next(rx: &mut Receiver<Outgoing>, sent: &mut Sent) -> Option<Outgoing> {
+    match rx.try_recv() {
+        Ok(out) => Some(out),
+        Err(TryRecvError::Lagged(n)) => {
+            sent.lagged = Some(n);
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 impl Connection {
     /// The live stream until the connection ends. Every way out, and every answer
     /// to a client frame, runs boxed: this loop's state is what an idle client holds.
-    async fn live(&mut self, mut rx: Receiver<Outgoing>) -> End {
+    async fn live(&mut self, rx: Receiver<Outgoing>) -> End {
+        self.rx = Some(rx);
         // Registered once: re-creating it per frame would take the token's lock
         // on every wake-up of every connection.
         let token = self.state.0.shutdown.token().clone();
         let cancelled = token.cancelled();
         tokio::pin!(cancelled);
         loop {
+            if let Some(n) = self.lagged.take() {
+                return Box::pin(self.slow_consumer(&format!("fell {n} frames behind"))).await;
+            }
+            self.lend_to_writer();
             tokio::select! {
                 // The stream first: a wake-up for a frame then polls nothing else. The
                 // shutdown is seen at the next quiet moment (the feeds stop first).
                 biased;
-                received = rx.recv() => match received {
-                    Ok(first) => match self.write_timed(Pending::Live { first, rx: &mut rx }).await {
+                event = next_event(&mut self.rx, self.slot.as_deref()) => {
+                    let first = match event {
+                        Event::Frame(Ok(first)) => Some(first),
+                        Event::Frame(Err(RecvError::Lagged(n))) => return Box::pin(self.slow_consumer(&format!("fell {n} frames behind"))).await,
+                        Event::Frame(Err(RecvError::Closed)) => return Box::pin(self.close(close::GOING_AWAY, "stream ended")).await,
+                        Event::HandedBack(back) => {
+                            self.resume_from(back);
+                            None
+                        }
+                    };
+                    match self.write_live(first).await {
                         Ok(None) => {}
-                        Ok(Some(n)) => return Box::pin(self.slow_consumer(&format!("fell {n} frames behind"))).await,
+                        Ok(Some(n)) => self.lagged = Some(n),
                         Err(end) => return end,
-                    },
-                    Err(RecvError::Lagged(n)) => return Box::pin(self.slow_consumer(&format!("fell {n} frames behind"))).await,
-                    Err(RecvError::Closed) => return Box::pin(self.close(close::GOING_AWAY, "stream ended")).await,
+                    }
                 },
                 incoming = self.socket.next() => {
+                    // Every answer carries the seq the client was sent last, and goes
+                    // out after it: take the socket (and that seq) back first.
+                    self.reclaim();
                     if let Some(Ok(message)) = &incoming {
                         let verdict = self.admit(message);
                         if verdict != Admit::Yes {
@@ -402,6 +483,58 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Lends the socket to the game's writer when this task has nothing left to
+    /// write: from then on a frame costs the writer one write and this task nothing.
+    fn lend_to_writer(&mut self) {
+        let (Some(slot), Some(fd)) = (&self.slot, self.socket.direct_fd()) else {
+            return;
+        };
+        if self.socket.output_lent() || !self.socket.is_drained() {
+            return;
+        }
+        let Some(rx) = self.rx.take() else {
+            return;
+        };
+        // The socket stays open until `slot.close()` in `Drop`.
+        match slot.hand_over(rx, fd, self.last_seq, &self.channel.fanout) {
+            Ok(()) => self.socket.lend_output(),
+            Err(rx) => self.rx = Some(rx),
+        }
+    }
+
+    /// Takes the socket back from the game's writer before this task writes.
+    fn reclaim(&mut self) {
+        if !self.socket.output_lent() {
+            return;
+        }
+        match self.slot.as_ref().and_then(|slot| slot.take_back()) {
+            Some(back) => self.resume_from(back),
+            None => self.socket.reclaim_output(Vec::new()),
+        }
+    }
+
+    /// The stream as the writer gave it back: its receiver, how far it got, and the
+    /// bytes the socket did not take, queued first.
+    fn resume_from(&mut self, back: HandBack) {
+        self.rx = Some(back.rx);
+        self.last_seq = self.last_seq.max(back.last_seq);
+        if back.lagged.is_some() {
+            self.lagged = back.lagged;
+        }
+        self.socket.reclaim_output(back.unsent);
+    }
+
+    /// Writes the stream's frames from `first` (or whatever waits) on. Some(n) when
+    /// the receiver turned out n frames behind.
+    async fn write_live(&mut self, first: Option<Outgoing>) -> Result<Option<u64>, End> {
+        let Some(mut rx) = self.rx.take() else {
+            return Ok(None);
+        };
+        let written = self.write_timed(Pending::Live { first, rx: &mut rx }).await;
+        self.rx = Some(rx);
+        written
     }
 
     /// Whether the next client frame is within the inbound limit. Every frame counts,
@@ -475,6 +608,7 @@ impl Connection {
     /// frames this client already had in its snapshot or replay are skipped. Some(n)
     /// when draining the ring found the client n frames behind.
     async fn write_timed(&mut self, pending: Pending<'_>) -> Result<Option<u64>, End> {
+        self.reclaim();
         let timeout = self.state.0.ws.write_timeout;
         let handed_over = AtomicU64::new(self.last_seq);
         let outcome = {
@@ -556,6 +690,7 @@ impl Connection {
     }
 
     async fn close_within(&mut self, code: u16, reason: &str, grace: Duration) -> End {
+        self.reclaim();
         let frame = CloseFrame {
             code: code.into(),
             reason: reason.into(),
@@ -589,6 +724,7 @@ impl Connection {
     /// connection ends (the socket queued the reply when it read the Close; a flush
     /// sends it).
     async fn answer_close(&mut self, frame: Option<CloseFrame>) -> End {
+        self.reclaim();
         let grace = self.state.0.ws.close_grace;
         let _ = tokio::time::timeout(grace, self.socket.flush()).await;
         match frame {

@@ -79,6 +79,11 @@ pub struct Watched {
 }
 
 impl Watched {
+    /// The socket's descriptor, for a writer outside the task that owns it.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.tcp)
+    }
+
     fn activity(&self, read: bool) {
         match self.clock.phase() {
             Phase::Idle if read => {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::direct::Fanout;
 use super::history::{History, Retained};
 use super::lanes::Lanes;
 use crate::wire::SharedText;
@@ -145,6 +146,8 @@ pub struct Held {
 pub struct GameChannel {
     pub info: GameInfo,
     pub(super) epoch: Arc<str>,
+    /// The game's writer and the viewers it serves.
+    pub fanout: Arc<Fanout>,
     state: Mutex<ChannelState>,
 }
 
@@ -153,6 +156,7 @@ impl GameChannel {
         Self {
             info,
             epoch,
+            fanout: Arc::default(),
             state: Mutex::new(ChannelState {
                 seq: 0,
                 latest: initial,
@@ -265,6 +269,7 @@ impl GameChannel {
         // No subscribers is fine: the frame is in the history for later resumes.
         let out = Outgoing::new(s.seq, kind, text, s.last_sent);
         s.lanes.send(out);
+        self.fanout.wake();
     }
 
     /// Broadcasts a heartbeat if nothing was sent for `idle`; returns whether it did.
@@ -284,6 +289,7 @@ impl GameChannel {
         s.last_sent = now;
         let out = Outgoing::new(s.seq, FrameType::Heartbeat, text.into(), now);
         s.lanes.send(out);
+        self.fanout.wake();
         true
     }
 

@@ -97,6 +97,9 @@ pub struct WireSocket<S> {
     written: usize,
     /// Bytes in `out` not yet written.
     queued: usize,
+    /// Another writer has the socket: what this one queues waits (see
+    /// [`WireSocket::hold_output`]).
+    output_held: bool,
     close_sent: bool,
     close_received: bool,
     /// The peer's end of the stream was reported (an error or the end once).
@@ -133,6 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
             out: VecDeque::new(),
             written: 0,
             queued: 0,
+            output_held: false,
             close_sent: false,
             close_received: false,
             finished: false,
@@ -186,6 +190,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
         match text.deflated(compress) {
             Some(framed) => self.queue_bytes(framed.clone()),
             None => self.queue_bytes(text.framed().clone()),
+        }
+    }
+
+    /// The connection underneath.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The connection underneath, to write past the socket as another writer does.
+    #[cfg(test)]
+    fn get_mut_for_tests(&mut self) -> &mut S {
+        &mut self.io
+    }
+
+    /// Lends the socket's sending side to another writer: replies a read queues
+    /// (pongs, the Close echo) wait until [`WireSocket::resume_output`]. Reads go on.
+    pub fn hold_output(&mut self) {
+        debug_assert!(!self.has_output(), "lent with output queued");
+        self.output_held = true;
+    }
+
+    /// Whether the sending side is lent to another writer.
+    pub fn output_held(&self) -> bool {
+        self.output_held
+    }
+
+    /// Takes the sending side back; `unsent`, what the other writer could not write,
+    /// goes out first, ahead of anything queued meanwhile.
+    pub fn resume_output(&mut self, unsent: Vec<Bytes>) {
+        self.output_held = false;
+        self.seal_scratch();
+        // Nothing was written while lent, so the queue's front is whole.
+        debug_assert_eq!(self.written, 0);
+        for bytes in unsent.into_iter().rev() {
+            self.queued += bytes.len();
+            self.out.push_front(bytes);
         }
     }
 
@@ -347,7 +387,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
     }
 
     /// Whether anything waits to be written.
-    fn has_output(&self) -> bool {
+    pub fn has_output(&self) -> bool {
         self.queued > 0 || !self.scratch.is_empty()
     }
 
@@ -356,8 +396,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WireSocket<S> {
             return Poll::Ready(None);
         }
         loop {
-            // Pongs and close replies queued by earlier reads go out as soon as they can.
-            if self.has_output()
+            // Pongs and close replies queued by earlier reads go out as soon as they
+            // can, unless another writer has the socket.
+            if !self.output_held
+                && self.has_output()
                 && let Poll::Ready(Err(e)) = self.poll_write_out(cx)
             {
                 return self.finish(Err(e));

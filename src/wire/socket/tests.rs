@@ -440,3 +440,31 @@ async fn a_quiet_peer_costs_no_read_buffer_and_one_that_spoke_gives_it_back() {
     assert_eq!(server.next().await.unwrap().unwrap(), Message::text("two"));
     assert_eq!(server.read.capacity(), 0);
 }
+
+#[tokio::test]
+async fn a_lent_socket_holds_its_pong_and_takes_back_the_rest_of_a_frame_first() {
+    let (mut client, mut server) = pair(None);
+    server.hold_output();
+    client
+        .send(Message::Ping(Bytes::from_static(b"hi")))
+        .await
+        .unwrap();
+    // Read while lent: the ping is seen, its pong waits.
+    assert_eq!(
+        server.next().await.unwrap().unwrap(),
+        Message::Ping(Bytes::from_static(b"hi"))
+    );
+    assert!(server.output_held() && server.has_output());
+    // The other writer got half a frame out; the rest comes back to go first.
+    let framed = super::super::shared::SharedText::new(FRAME.into());
+    let (sent, rest) = framed.framed().split_at(10);
+    server.get_mut_for_tests().write_all(sent).await.unwrap();
+    server.resume_output(vec![Bytes::copy_from_slice(rest)]);
+    assert!(!server.output_held());
+    server.flush().await.unwrap();
+    assert_eq!(client.next().await.unwrap().unwrap(), Message::text(FRAME));
+    assert_eq!(
+        client.next().await.unwrap().unwrap(),
+        Message::Pong(Bytes::from_static(b"hi"))
+    );
+}
