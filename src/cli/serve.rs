@@ -172,6 +172,12 @@ pub struct ServeArgs {
     /// and CPU per client), `off` declines.
     #[arg(long, value_enum, default_value = "shared", value_name = "MODE")]
     pub ws_compress: crate::wire::ServerMode,
+    /// Frames of one game published closer together than this reach each client in
+    /// one write: fewer system calls and wake-ups on both ends at hundreds of frames
+    /// a second, at the cost of up to this much latency for such frames (a game
+    /// publishing less often never waits). 0 writes every frame at once.
+    #[arg(long, default_value = show_duration(DEFAULTS.ws.batch_window), value_parser = duration)]
+    pub ws_batch_window: Duration,
     /// Bearer token for /admin; the admin API is off without one.
     #[arg(long, env = "LIVEGAMES_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -306,6 +312,7 @@ impl ServeArgs {
                 write_timeout: self.write_timeout,
                 inbound: crate::serve::stream::inbound::InboundRate::per_second(self.client_rate),
                 deflate: self.ws_compress,
+                batch_window: self.ws_batch_window,
                 ..defaults.ws
             },
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),

@@ -123,6 +123,7 @@ impl Default for ServeConfig {
                 close_grace: Duration::from_secs(2),
                 inbound: InboundRate::per_second(DEFAULT_CLIENT_RATE),
                 deflate: crate::wire::ServerMode::Shared,
+                batch_window: Duration::from_millis(10),
             },
             socket_send_buffer: Some(64 * 1024),
             admin_token: None,
@@ -183,6 +184,9 @@ pub struct WsSettings {
     pub inbound: Option<InboundRate>,
     /// How permessage-deflate offers are taken (`--ws-compress`).
     pub deflate: crate::wire::ServerMode,
+    /// The shortest time between two writes of a game's stream to one socket
+    /// (`--ws-batch-window`): frames published closer together go out together.
+    pub batch_window: Duration,
 }
 
 /// Client frames per second per connection. The contract's only client frame is a

@@ -263,10 +263,10 @@ async fn serve_socket(state: AppState, mut socket: ClientSocket, raw_id: String,
     let subscription = channel.subscribe(resume_from);
     let slot = socket.direct_fd().map(|_| {
         let fanout = &channel.fanout;
-        fanout.start_once(|| {
-            let log: Arc<dyn DeliveryLog> = state.0.metrics.clone();
-            let stop = state.0.shutdown.token().clone();
-            state.0.shutdown.spawn(fanout.clone().run(log, stop));
+        let log: Arc<dyn DeliveryLog> = state.0.metrics.clone();
+        let window = state.0.ws.batch_window;
+        fanout.start_once(window, &log, state.0.shutdown.token(), |writer| {
+            state.0.shutdown.spawn(writer);
         });
         fanout.join()
     });

@@ -15,10 +15,11 @@
 use std::future::Future;
 use std::io::IoSlice;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
@@ -28,6 +29,9 @@ use tokio::sync::broadcast::error::TryRecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::hub::Outgoing;
+
+/// Most writers a game has.
+const MAX_WRITERS: usize = 8;
 
 /// Most frames handed to one socket in one write.
 const MAX_BATCH: usize = 64;
@@ -47,67 +51,136 @@ pub trait DeliveryLog: Send + Sync + 'static {
     fn waited(&self, seconds: f64);
 }
 
-/// A game's viewers that the writer may serve, and its wake-up.
-#[derive(Default)]
+/// A game's viewers that its writers may serve, split in shards, one writer task
+/// each: a round over thousands of sockets takes every core, as the viewers' own
+/// tasks would.
 pub struct Fanout {
+    shards: Box<[Shard]>,
+    /// Where the next viewer joins.
+    next: AtomicUsize,
+    started: AtomicBool,
+}
+
+/// One writer's viewers and its wake-up.
+#[derive(Default)]
+struct Shard {
     /// Viewers joined since the writer's last round.
     arrivals: Mutex<Vec<Arc<Slot>>>,
     wake: Notify,
-    started: AtomicBool,
     /// Set once the writer has stopped: nothing may be handed to it any more.
     stopped: AtomicBool,
 }
 
-impl Fanout {
-    /// Tells the writer a frame was published.
-    pub fn wake(&self) {
-        self.wake.notify_one();
+impl Default for Fanout {
+    /// As many writers as the machine has cores.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_writers(cores.min(MAX_WRITERS))
     }
+}
 
-    /// Starts the writer (`spawn` runs it) unless it was started before.
-    pub fn start_once(&self, spawn: impl FnOnce()) {
-        if !self.started.swap(true, Ordering::AcqRel) {
-            spawn();
+impl Fanout {
+    pub fn with_writers(writers: usize) -> Self {
+        Self {
+            shards: (0..writers.max(1)).map(|_| Shard::default()).collect(),
+            next: AtomicUsize::new(0),
+            started: AtomicBool::new(false),
         }
     }
 
-    /// A new viewer's slot, known to the writer from its next round on.
+    /// Tells the writers a frame was published.
+    pub fn wake(&self) {
+        for shard in &self.shards {
+            shard.wake.notify_one();
+        }
+    }
+
+    /// Starts the writers (`spawn` runs each) unless they were started before.
+    /// `window`: the shortest time between two rounds of a writer. Frames published
+    /// closer together than that go out in one write per socket: at hundreds of
+    /// frames a second per game, a segment per frame costs the sender and every
+    /// receiver a system call and a wake-up each, where a batch costs one. A game
+    /// publishing less often never waits for it.
+    pub fn start_once(
+        self: &Arc<Self>,
+        window: Duration,
+        log: &Arc<dyn DeliveryLog>,
+        stop: &CancellationToken,
+        spawn: impl Fn(Pin<Box<dyn Future<Output = ()> + Send>>),
+    ) {
+        if self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for shard in 0..self.shards.len() {
+            let writer = self.clone().run(shard, window, log.clone(), stop.clone());
+            spawn(Box::pin(writer));
+        }
+    }
+
+    /// A new viewer's slot, known to its writer from the next round on.
     pub fn join(&self) -> Arc<Slot> {
-        let slot = Arc::new(Slot::default());
-        lock(&self.arrivals).push(slot.clone());
+        let shard = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        let slot = Arc::new(Slot {
+            shard,
+            ..Slot::default()
+        });
+        lock(&self.shards[shard].arrivals).push(slot.clone());
         slot
     }
 
-    /// The writer: a round over every viewer after each wake-up, until `stop`;
+    /// A writer: a round over its viewers after each wake-up, until `stop`;
     /// whatever it holds is handed back when it ends, however it ends.
-    pub async fn run(self: Arc<Self>, log: Arc<dyn DeliveryLog>, stop: CancellationToken) {
+    async fn run(
+        self: Arc<Self>,
+        shard: usize,
+        window: Duration,
+        log: Arc<dyn DeliveryLog>,
+        stop: CancellationToken,
+    ) {
         let mut writer = Writer {
             fanout: self,
+            shard,
             slots: Vec::new(),
             batch: Vec::with_capacity(MAX_BATCH),
             turn: 0,
         };
+        let mut last_round: Option<Instant> = None;
         loop {
             tokio::select! {
-                _ = writer.fanout.wake.notified() => {}
+                _ = writer.shard().wake.notified() => {}
                 _ = stop.cancelled() => return,
             }
+            // Frames coming faster than one a window go out together.
+            let since = last_round.map_or(window, |at| at.elapsed());
+            if since < window {
+                tokio::select! {
+                    _ = tokio::time::sleep(window - since) => {}
+                    _ = stop.cancelled() => return,
+                }
+            }
+            last_round = Some(Instant::now());
             writer.round(&*log).await;
         }
     }
 }
 
-/// The writer's own state; dropping it hands every viewer back.
+/// A writer's own state; dropping it hands every viewer back.
 struct Writer {
     fanout: Arc<Fanout>,
+    shard: usize,
     slots: Vec<Arc<Slot>>,
     batch: Vec<Outgoing>,
     turn: usize,
 }
 
 impl Writer {
+    fn shard(&self) -> &Shard {
+        &self.fanout.shards[self.shard]
+    }
+
     async fn round(&mut self, log: &dyn DeliveryLog) {
-        self.slots.append(&mut lock(&self.fanout.arrivals));
+        let arrived = std::mem::take(&mut *lock(&self.shard().arrivals));
+        self.slots.extend(arrived);
         let count = self.slots.len();
         if count == 0 {
             return;
@@ -140,8 +213,8 @@ fn round_order(turn: usize, count: usize) -> impl Iterator<Item = usize> {
 impl Drop for Writer {
     fn drop(&mut self) {
         // Stopped first, so no viewer hands over again once handed back below.
-        self.fanout.stopped.store(true, Ordering::SeqCst);
-        let arrivals = std::mem::take(&mut *lock(&self.fanout.arrivals));
+        self.shard().stopped.store(true, Ordering::SeqCst);
+        let arrivals = std::mem::take(&mut *lock(&self.shard().arrivals));
         for slot in self.slots.iter().chain(&arrivals) {
             slot.give_back(Vec::new(), None);
         }
@@ -151,6 +224,8 @@ impl Drop for Writer {
 /// One viewer as the writer sees it.
 #[derive(Default)]
 pub struct Slot {
+    /// Whose writer serves it.
+    shard: usize,
     state: Mutex<SlotState>,
     /// The viewer's task, waiting for its receiver back.
     waker: AtomicWaker,
@@ -209,7 +284,7 @@ impl Slot {
         let mut state = self.state();
         if !matches!(state.mode, Mode::Task)
             || !rx.is_empty()
-            || fanout.stopped.load(Ordering::SeqCst)
+            || fanout.shards[self.shard].stopped.load(Ordering::SeqCst)
         {
             return Err(rx);
         }
@@ -412,10 +487,13 @@ mod tests {
     struct Counted {
         frames: AtomicU64,
         wire_bytes: AtomicU64,
+        /// Frames per write, in order.
+        writes: Mutex<Vec<u64>>,
     }
 
     impl DeliveryLog for Counted {
         fn delivered(&self, frames: u64, _text_bytes: u64, wire_bytes: u64) {
+            lock(&self.writes).push(frames);
             self.frames.fetch_add(frames, Ordering::Relaxed);
             self.wire_bytes.fetch_add(wire_bytes, Ordering::Relaxed);
         }
@@ -445,9 +523,19 @@ mod tests {
     }
 
     fn start(fanout: &Arc<Fanout>, log: &Arc<Counted>) -> CancellationToken {
+        start_with_window(fanout, log, Duration::ZERO)
+    }
+
+    fn start_with_window(
+        fanout: &Arc<Fanout>,
+        log: &Arc<Counted>,
+        window: Duration,
+    ) -> CancellationToken {
         let stop = CancellationToken::new();
         let log: Arc<dyn DeliveryLog> = log.clone();
-        tokio::spawn(fanout.clone().run(log, stop.clone()));
+        fanout.start_once(window, &log, &stop, |writer| {
+            tokio::spawn(writer);
+        });
         stop
     }
 
@@ -462,7 +550,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_lent_socket_gets_each_frame_as_framed_once_in_order() {
-        let fanout = Arc::new(Fanout::default());
+        let fanout = Arc::new(Fanout::with_writers(2));
         let log = Arc::new(Counted::default());
         let (tx, _) = broadcast::channel(16);
         let mut viewers = Vec::new();
@@ -501,7 +589,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_socket_that_takes_part_comes_back_with_the_rest_to_write_first() {
-        let fanout = Arc::new(Fanout::default());
+        let fanout = Arc::new(Fanout::with_writers(2));
         let log = Arc::new(Counted::default());
         let (tx, rx) = broadcast::channel(64);
         let (server, mut client) = pair().await;
@@ -557,7 +645,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_receiver_a_ring_behind_comes_back_with_its_lag() {
-        let fanout = Arc::new(Fanout::default());
+        let fanout = Arc::new(Fanout::with_writers(2));
         let log = Arc::new(Counted::default());
         let (tx, rx) = broadcast::channel(4);
         let (server, _client) = pair().await;
@@ -577,7 +665,7 @@ mod tests {
 
     #[tokio::test]
     async fn hand_over_waits_for_an_empty_receiver_and_a_running_writer() {
-        let fanout = Arc::new(Fanout::default());
+        let fanout = Arc::new(Fanout::with_writers(2));
         let log = Arc::new(Counted::default());
         let (tx, rx) = broadcast::channel(4);
         let (server, _client) = pair().await;
@@ -606,7 +694,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_viewer_is_forgotten_by_the_next_round() {
-        let fanout = Arc::new(Fanout::default());
+        let fanout = Arc::new(Fanout::with_writers(2));
         let log = Arc::new(Counted::default());
         let (tx, rx) = broadcast::channel(4);
         let (server, _client) = pair().await;
@@ -627,6 +715,37 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(log.frames.load(Ordering::Relaxed), 0);
+        stop.cancel();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn frames_closer_together_than_the_window_go_out_in_one_write() {
+        let fanout = Arc::new(Fanout::with_writers(1));
+        let log = Arc::new(Counted::default());
+        let (tx, rx) = broadcast::channel(16);
+        let (server, mut client) = pair().await;
+        let slot = fanout.join();
+        assert!(slot.hand_over(rx, server.as_raw_fd(), 0, &fanout).is_ok());
+        let stop = start_with_window(&fanout, &log, Duration::from_millis(300));
+        let frames: Vec<Outgoing> = (1..=4).map(|seq| frame(seq, 10)).collect();
+        let publish = |out: &Outgoing| {
+            tx.send(out.clone()).unwrap();
+            fanout.wake();
+        };
+        // The first frame goes at once (no round before it).
+        publish(&frames[0]);
+        read_exactly(&mut client, frames[0].frame.framed().len()).await;
+        // The next, published within the window, waits for it; the writer runs
+        // meanwhile (it is asleep) and the two after join it.
+        publish(&frames[1]);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        publish(&frames[2]);
+        publish(&frames[3]);
+        let rest: usize = frames[1..].iter().map(|o| o.frame.framed().len()).sum();
+        read_exactly(&mut client, rest).await;
+        assert_eq!(*lock(&log.writes), [1, 3]);
         stop.cancel();
     }
 
