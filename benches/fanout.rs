@@ -383,7 +383,7 @@ async fn clients(
         // The stream comes first below, so a client that always has frames waiting
         // (a server at saturation) would never see the stop: look now and then.
         read = read.wrapping_add(1);
-        if read % 256 == 0 && stop.is_cancelled() {
+        if read.is_multiple_of(256) && stop.is_cancelled() {
             break;
         }
         let next = tokio::select! {
