@@ -368,18 +368,31 @@ fn latencies_by_second(runs: &[Run], start_s: f64) -> (Recorder, BTreeMap<u64, R
     let mut total = Recorder::new();
     let mut by_second: BTreeMap<u64, Recorder> = BTreeMap::new();
     for run in runs {
+        let series_end = run.start_s + run.report.per_second.last().map_or(f64::INFINITY, |s| s.t);
         for interval in &run.intervals {
             let Some(d) = Distribution::from_name(&interval.tag) else {
                 continue;
             };
-            let bucket = (interval.start_s - start_s).max(0.0).floor() as u64;
             let mut one = Recorder::new();
             one.add_histogram(d, &interval.histogram);
-            by_second.entry(bucket).or_default().add(&one);
             total.add(&one);
+            if in_series(interval.start_s + interval.length_s, series_end) {
+                let bucket = (interval.start_s - start_s).max(0.0).floor() as u64;
+                by_second.entry(bucket).or_default().add(&one);
+            }
         }
     }
     (total, by_second)
+}
+
+/// Whether an interval that ended at `end_s` belongs to its run's per-second series,
+/// which ends at `series_end`: the one folded while the users were closing their
+/// sockets (it starts where the series ends) counts in the totals only, as in the
+/// run's own report. Its frames were read by a client busy closing thousands of
+/// sockets, and as a second of the series it would be a stub with nobody connected.
+fn in_series(end_s: f64, series_end: f64) -> bool {
+    // The report's start is written to the millisecond; the log's to the microsecond.
+    end_s <= series_end + 0.002
 }
 
 /// Open connections, frames and errors per wall-clock second, summed over the runs.
@@ -481,4 +494,23 @@ fn sum_totals(runs: &[Run], seconds: f64) -> Totals {
     }
     t.frames_per_s = t.counts.frames as f64 / seconds;
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_folded_while_users_closed_is_not_a_second_of_the_series() {
+        // A run that started at 1000 s and whose series ends at its second 120.0.
+        let series_end = 1000.0 + 120.0;
+        assert!(in_series(1001.0, series_end));
+        // The last second, its start rounded down to the millisecond in the report.
+        assert!(in_series(1120.0009, series_end));
+        // The closing fold starts where the series ended and lasts.
+        assert!(!in_series(1120.5, series_end));
+        assert!(!in_series(1123.8, series_end));
+        // A run with no series keeps every interval.
+        assert!(in_series(5000.0, f64::INFINITY));
+    }
 }
