@@ -7,7 +7,8 @@
 //! `--compress shared|per-client` runs livegames alone with `--ws-compress` so, its
 //! clients offering permessage-deflate as browsers do (`off`: they offer nothing, the
 //! same clients otherwise); `wire B/frame` is what serve wrote on the wire per frame
-//! delivered (its `livegames_ws_wire_bytes_sent_total`).
+//! delivered (its `livegames_ws_wire_bytes_sent_total`). `--serve-arg=ARG`
+//! (repeatable) passes ARG to `livegames serve`, e.g. `--serve-arg=--ws-batch-window=0`.
 //!
 //! Each server runs in its own process so its CPU time (from /proc) and memory (RSS)
 //! are its own. Clients run in this process, spread over the server's live games;
@@ -91,6 +92,11 @@ fn main() {
         .position(|a| a == "--compress")
         .and_then(|i| args.get(i + 1))
         .map(|mode| mode.to_owned());
+    let serve_args: Vec<String> = args
+        .iter()
+        .filter_map(|a| a.strip_prefix("--serve-arg="))
+        .map(str::to_owned)
+        .collect();
     let kinds: Vec<ServerKind> = [ServerKind::Bare, ServerKind::Raw, ServerKind::Livegames]
         .into_iter()
         .filter(|k| only.is_none_or(|name| k.name().starts_with(name.as_str())))
@@ -129,7 +135,7 @@ fn main() {
     );
     for s in scenarios {
         for kind in kinds.iter().copied() {
-            let result = rt.block_on(run(kind, s, compress.as_deref()));
+            let result = rt.block_on(run(kind, s, compress.as_deref(), &serve_args));
             let wire = result
                 .wire_per_frame
                 .map_or_else(|| "n/a".to_owned(), |b| format!("{b:.0}"));
@@ -194,14 +200,15 @@ struct Outcome {
     client_medians_ms: (f64, f64),
 }
 
-async fn start(kind: ServerKind, rate: f64, compress: Option<&str>) -> Server {
+async fn start(kind: ServerKind, rate: f64, compress: Option<&str>, extra: &[&str]) -> Server {
     match kind {
-        ServerKind::Livegames => match compress {
-            Some(mode) if mode != "off" => {
-                common::start_livegames_with(rate, &["--ws-compress", mode]).await
+        ServerKind::Livegames => {
+            let mut args = extra.to_vec();
+            if let Some(mode) = compress.filter(|&mode| mode != "off") {
+                args.extend(["--ws-compress", mode]);
             }
-            _ => common::start_livegames(rate).await,
-        },
+            common::start_livegames_with(rate, &args).await
+        }
         ServerKind::Bare | ServerKind::Raw => {
             let mode = if matches!(kind, ServerKind::Raw) {
                 "raw"
@@ -237,8 +244,14 @@ async fn wire_bytes_sent(server: &Server) -> Option<f64> {
         .ok()
 }
 
-async fn run(kind: ServerKind, s: Scenario, compress: Option<&str>) -> Outcome {
-    let server = start(kind, s.rate, compress).await;
+async fn run(
+    kind: ServerKind,
+    s: Scenario,
+    compress: Option<&str>,
+    serve_args: &[String],
+) -> Outcome {
+    let extra: Vec<&str> = serve_args.iter().map(String::as_str).collect();
+    let server = start(kind, s.rate, compress, &extra).await;
     let offer = match compress {
         Some(mode) if mode != "off" => livegames::wire::Offer::On,
         _ => livegames::wire::Offer::Off,
