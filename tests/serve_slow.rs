@@ -95,3 +95,45 @@ async fn a_slow_client_is_closed_with_4008_while_others_keep_their_latency() {
     assert_eq!(first.seq, since + 1);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_receiver_that_falls_a_ring_behind_between_writes_gets_4008_after_its_last_whole_frame() {
+    // The game's writers wait 300 ms between rounds while 100 frames a second are
+    // published into a ring of 8: every viewer's receiver falls behind between two
+    // rounds, and the writer gives it back to its task saying so.
+    let mut config = fast_config();
+    config.rate = 100.0;
+    config.send_queue = 8;
+    config.ws.batch_window = Duration::from_millis(300);
+    let server = start(config).await;
+    let game = live_game(&server).await;
+
+    let mut client = connect(&server, &format!("/ws/live/{game}")).await;
+    // Every frame the client reads is checked in order (no gap may be sent).
+    let close = client
+        .closed()
+        .await
+        .expect("a close frame, not a dropped connection");
+    assert_eq!(close.0, 4008, "{close:?}");
+    let since: u64 = close
+        .1
+        .rsplit("since=")
+        .next()
+        .unwrap()
+        .parse()
+        .expect("the reason says where to resume");
+    let last_data = client
+        .frames
+        .iter()
+        .filter(|f| f.kind != "heartbeat")
+        .map(|f| f.seq)
+        .max()
+        .expect("the snapshot at least");
+    assert_eq!(since, last_data, "resume right after the last frame sent");
+
+    let mut resumed = connect(&server, &format!("/ws/live/{game}?since={since}")).await;
+    let first = resumed.next_frame().await;
+    assert!(first.kind != "error", "{:?}", first.value);
+    assert_eq!(first.seq, since + 1);
+    server.stop().await.unwrap();
+}

@@ -438,6 +438,14 @@ impl Connection {
                         Event::Frame(Err(RecvError::Closed)) => return Box::pin(self.close(close::GOING_AWAY, "stream ended")).await,
                         Event::HandedBack(back) => {
                             self.resume_from(back);
+                            if self.lagged.is_some() {
+                                // What the writer took before the gap goes out, nothing
+                                // after it: the close says to resume from there.
+                                if let Err(end) = Box::pin(self.write_all(Vec::new())).await {
+                                    return end;
+                                }
+                                continue;
+                            }
                             None
                         }
                     };
