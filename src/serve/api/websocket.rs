@@ -1,6 +1,7 @@
-//! One WebSocket client: snapshot (or resume), then live frames in batches, pings
-//! answered, junk answered with `error` frames, slow readers closed with 4008, and a
-//! 1001 goodbye on shutdown.
+//! One WebSocket client: snapshot (or resume), then live frames (handed to its socket
+//! by the game's writers while nothing is queued for it, by this task otherwise),
+//! pings answered, junk answered with `error` frames, slow readers closed with 4008,
+//! and a 1001 goodbye on shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
