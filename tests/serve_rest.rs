@@ -171,6 +171,7 @@ async fn metrics_expose_connections_frames_sources_and_latency() {
         "livegames_broadcast_latency_seconds_bucket",
         "livegames_source_state{source=\"espn\"}",
         "livegames_ws_slow_consumer_closes_total",
+        "livegames_ws_handed_back_total",
         "livegames_frames_published_total",
     ] {
         assert!(text.contains(name), "missing {name} in\n{text}");

@@ -55,6 +55,8 @@ async fn a_slow_client_is_closed_with_4008_while_others_keep_their_latency() {
         (metric(&server, "livegames_ws_slow_consumer_closes_total").await >= 1.0).then_some(())
     })
     .await;
+    // The game's writer had the stalled client's socket until it was full.
+    assert!(metric(&server, "livegames_ws_handed_back_total").await >= 1.0);
     // Keep measuring the fast client for a moment after the slow one was dealt with.
     let published = game_seq(&server, &game).await;
     wait_for("more frames after the close", || async {

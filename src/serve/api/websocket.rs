@@ -236,6 +236,10 @@ impl DeliveryLog for Metrics {
     fn waited(&self, seconds: f64) {
         self.broadcast_latency.observe(seconds);
     }
+
+    fn handed_back(&self) {
+        self.ws_handed_back.inc();
+    }
 }
 
 async fn serve_socket(state: AppState, mut socket: ClientSocket, raw_id: String, query: WsQuery) {

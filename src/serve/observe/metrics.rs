@@ -118,6 +118,7 @@ pub struct Metrics {
     pub ws_deflate_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     pub ws_closes: Family<CodeLabel, Counter>,
     pub slow_consumer_closes: Counter,
+    pub ws_handed_back: Counter,
     pub ws_rate_limited: Counter,
     pub broadcast_latency: ShardedHistogram,
     pub frames_published: Counter,
@@ -180,6 +181,7 @@ impl Metrics {
             ws_deflate_seconds: Counter::default(),
             ws_closes: Family::default(),
             slow_consumer_closes: Counter::default(),
+            ws_handed_back: Counter::default(),
             ws_rate_limited: Counter::default(),
             // 50 µs .. ~1.6 s
             broadcast_latency: ShardedHistogram::new(exponential_buckets(0.000_05, 2.0, 16)),
@@ -262,6 +264,8 @@ impl Metrics {
                 "WebSocket connections closed by the server, by close code";
             slow_consumer_closes: "ws_slow_consumer_closes",
                 "Clients closed with 4008 for not keeping up";
+            ws_handed_back: "ws_handed_back",
+                "Times a game's writer found a client's socket full (or its receiver a ring behind) and gave the client's stream back to the client's own task";
             ws_rate_limited: "ws_rate_limited",
                 "Clients warned for sending frames over --client-rate (closed with 1008 if they went on)";
             broadcast_latency: "broadcast_latency_seconds",

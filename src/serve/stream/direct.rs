@@ -49,6 +49,8 @@ pub trait DeliveryLog: Send + Sync + 'static {
     fn delivered(&self, frames: u64, text_bytes: u64, wire_bytes: u64);
     /// How long a frame waited between publishing and its hand-over.
     fn waited(&self, seconds: f64);
+    /// A viewer was given back to its task (a full socket, a receiver behind).
+    fn handed_back(&self);
 }
 
 /// A game's viewers that its writers may serve, split in shards, one writer task
@@ -383,6 +385,7 @@ impl Slot {
                         _ => None,
                     };
                     drop(state);
+                    log.handed_back();
                     return self.give_back(unsent.unwrap_or_default(), lagged);
                 }
             }
@@ -489,6 +492,7 @@ mod tests {
         wire_bytes: AtomicU64,
         /// Frames per write, in order.
         writes: Mutex<Vec<u64>>,
+        handed_back: AtomicU64,
     }
 
     impl DeliveryLog for Counted {
@@ -499,6 +503,10 @@ mod tests {
         }
 
         fn waited(&self, _seconds: f64) {}
+
+        fn handed_back(&self) {
+            self.handed_back.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// A connected pair on loopback: (the server's end, the client's end).
@@ -621,6 +629,7 @@ mod tests {
         };
         assert!(back.lagged.is_none());
         assert!(!back.unsent.is_empty());
+        assert_eq!(log.handed_back.load(Ordering::Relaxed), 1);
         let mut rx = back.rx;
         let mut left = Vec::new();
         while let Ok(out) = rx.try_recv() {
