@@ -17,6 +17,17 @@ async fn stalled_client(server: &livegames::serve::ServerHandle, path: &str) -> 
     Client::new(ws)
 }
 
+/// Where a 4008 close's reason says to resume (`... resume with ?since=N`).
+fn resume_point(close: &(u16, String)) -> u64 {
+    close
+        .1
+        .rsplit("since=")
+        .next()
+        .unwrap()
+        .parse()
+        .expect("the reason says where to resume")
+}
+
 #[tokio::test]
 async fn a_slow_client_is_closed_with_4008_while_others_keep_their_latency() {
     let mut config = fast_config();
@@ -71,13 +82,7 @@ async fn a_slow_client_is_closed_with_4008_while_others_keep_their_latency() {
         .await
         .expect("a close frame, not a dropped connection");
     assert_eq!(close.0, 4008, "{close:?}");
-    let since: u64 = close
-        .1
-        .rsplit("since=")
-        .next()
-        .unwrap()
-        .parse()
-        .expect("the reason says where to resume");
+    let since = resume_point(&close);
 
     assert!(
         latencies.len() >= 50,
@@ -117,13 +122,7 @@ async fn a_receiver_that_falls_a_ring_behind_between_writes_gets_4008_after_its_
         .await
         .expect("a close frame, not a dropped connection");
     assert_eq!(close.0, 4008, "{close:?}");
-    let since: u64 = close
-        .1
-        .rsplit("since=")
-        .next()
-        .unwrap()
-        .parse()
-        .expect("the reason says where to resume");
+    let since = resume_point(&close);
     let last_data = client
         .frames
         .iter()

@@ -556,6 +556,58 @@ mod tests {
         got
     }
 
+    /// A game's writers, their log, a ring, and one viewer over a loopback pair.
+    struct Rig {
+        fanout: Arc<Fanout>,
+        log: Arc<Counted>,
+        tx: broadcast::Sender<Outgoing>,
+        server: TcpStream,
+        client: TcpStream,
+        slot: Arc<Slot>,
+    }
+
+    impl Rig {
+        /// The viewer joined, its receiver (on a ring of `capacity`) still its own.
+        async fn joined(writers: usize, capacity: usize) -> (Self, broadcast::Receiver<Outgoing>) {
+            let fanout = Arc::new(Fanout::with_writers(writers));
+            let (tx, rx) = broadcast::channel(capacity);
+            let (server, client) = pair().await;
+            let slot = fanout.join();
+            let log = Arc::new(Counted::default());
+            let rig = Self {
+                fanout,
+                log,
+                tx,
+                server,
+                client,
+                slot,
+            };
+            (rig, rx)
+        }
+
+        /// The viewer joined and its receiver handed over.
+        async fn lent(writers: usize, capacity: usize) -> Self {
+            let (rig, rx) = Self::joined(writers, capacity).await;
+            assert!(rig.hand_over(rx, 0).is_ok());
+            rig
+        }
+
+        fn hand_over(
+            &self,
+            rx: broadcast::Receiver<Outgoing>,
+            last_seq: u64,
+        ) -> Result<(), broadcast::Receiver<Outgoing>> {
+            self.slot
+                .hand_over(rx, self.server.as_raw_fd(), last_seq, &self.fanout)
+        }
+
+        fn publish(&self, out: &Outgoing) {
+            // With every receiver gone, only the round matters.
+            let _ = self.tx.send(out.clone());
+            self.fanout.wake();
+        }
+    }
+
     #[tokio::test]
     async fn every_lent_socket_gets_each_frame_as_framed_once_in_order() {
         let fanout = Arc::new(Fanout::with_writers(2));
@@ -597,28 +649,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_socket_that_takes_part_comes_back_with_the_rest_to_write_first() {
-        let fanout = Arc::new(Fanout::with_writers(2));
-        let log = Arc::new(Counted::default());
-        let (tx, rx) = broadcast::channel(64);
-        let (server, mut client) = pair().await;
-        socket2::SockRef::from(&server)
+        let mut rig = Rig::lent(2, 64).await;
+        let log = rig.log.clone();
+        socket2::SockRef::from(&rig.server)
             .set_send_buffer_size(4096)
             .unwrap();
-        socket2::SockRef::from(&client)
+        socket2::SockRef::from(&rig.client)
             .set_recv_buffer_size(4096)
             .unwrap();
-        let slot = fanout.join();
-        assert!(slot.hand_over(rx, server.as_raw_fd(), 0, &fanout).is_ok());
-        let stop = start(&fanout, &log);
+        let stop = start(&rig.fanout, &log);
         // Frames until the writer gives the socket back; the client reads nothing.
         let mut published = Vec::new();
         let back = loop {
             let out = frame(published.len() as u64 + 1, 20_000);
-            published.push(out.clone());
-            tx.send(out).unwrap();
-            fanout.wake();
+            rig.publish(&out);
+            published.push(out);
             if let Ok(back) =
-                tokio::time::timeout(Duration::from_millis(50), slot.handed_back()).await
+                tokio::time::timeout(Duration::from_millis(50), rig.slot.handed_back()).await
             {
                 break back;
             }
@@ -642,7 +689,7 @@ mod tests {
             .collect();
         let written = all.len() - unsent.len() - left.len();
         assert_eq!(log.wire_bytes.load(Ordering::Relaxed), written as u64);
-        let mut on_the_wire = read_exactly(&mut client, written).await;
+        let mut on_the_wire = read_exactly(&mut rig.client, written).await;
         on_the_wire.extend(unsent);
         on_the_wire.extend(left);
         assert!(
@@ -654,18 +701,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_receiver_a_ring_behind_comes_back_with_its_lag() {
-        let fanout = Arc::new(Fanout::with_writers(2));
-        let log = Arc::new(Counted::default());
-        let (tx, rx) = broadcast::channel(4);
-        let (server, _client) = pair().await;
-        let slot = fanout.join();
-        assert!(slot.hand_over(rx, server.as_raw_fd(), 0, &fanout).is_ok());
+        let rig = Rig::lent(2, 4).await;
         for seq in 1..=10 {
-            tx.send(frame(seq, 10)).unwrap();
+            rig.tx.send(frame(seq, 10)).unwrap();
         }
-        let stop = start(&fanout, &log);
-        fanout.wake();
-        let back = tokio::time::timeout(PATIENCE, slot.handed_back())
+        let stop = start(&rig.fanout, &rig.log);
+        rig.fanout.wake();
+        let back = tokio::time::timeout(PATIENCE, rig.slot.handed_back())
             .await
             .unwrap();
         assert_eq!(back.lagged, Some(6));
@@ -674,87 +716,62 @@ mod tests {
 
     #[tokio::test]
     async fn hand_over_waits_for_an_empty_receiver_and_a_running_writer() {
-        let fanout = Arc::new(Fanout::with_writers(2));
-        let log = Arc::new(Counted::default());
-        let (tx, rx) = broadcast::channel(4);
-        let (server, _client) = pair().await;
-        let slot = fanout.join();
-        tx.send(frame(1, 10)).unwrap();
-        let mut rx = slot
-            .hand_over(rx, server.as_raw_fd(), 0, &fanout)
-            .expect_err("a frame waits");
+        let (rig, rx) = Rig::joined(2, 4).await;
+        rig.tx.send(frame(1, 10)).unwrap();
+        let mut rx = rig.hand_over(rx, 0).expect_err("a frame waits");
         rx.try_recv().unwrap();
-        let stop = start(&fanout, &log);
-        assert!(slot.hand_over(rx, server.as_raw_fd(), 1, &fanout).is_ok());
+        let stop = start(&rig.fanout, &rig.log);
+        assert!(rig.hand_over(rx, 1).is_ok());
         // Stopping gives it back and refuses it from then on.
         stop.cancel();
-        let back = tokio::time::timeout(PATIENCE, slot.handed_back())
+        let back = tokio::time::timeout(PATIENCE, rig.slot.handed_back())
             .await
             .unwrap();
         assert_eq!(
             (back.last_seq, back.unsent.len(), back.lagged),
             (1, 0, None)
         );
-        assert!(
-            slot.hand_over(back.rx, server.as_raw_fd(), 1, &fanout)
-                .is_err()
-        );
+        assert!(rig.hand_over(back.rx, 1).is_err());
     }
 
     #[tokio::test]
     async fn a_closed_viewer_is_forgotten_by_the_next_round() {
-        let fanout = Arc::new(Fanout::with_writers(2));
-        let log = Arc::new(Counted::default());
-        let (tx, rx) = broadcast::channel(4);
-        let (server, _client) = pair().await;
-        let slot = fanout.join();
-        assert!(slot.hand_over(rx, server.as_raw_fd(), 0, &fanout).is_ok());
-        let stop = start(&fanout, &log);
-        slot.close();
-        assert!(slot.take_back().is_none());
-        // Nobody receives it now: only the round matters.
-        let _ = tx.send(frame(1, 10));
-        fanout.wake();
+        let rig = Rig::lent(2, 4).await;
+        let stop = start(&rig.fanout, &rig.log);
+        rig.slot.close();
+        assert!(rig.slot.take_back().is_none());
+        rig.publish(&frame(1, 10));
         let deadline = Instant::now() + PATIENCE;
-        while Arc::strong_count(&slot) > 1 {
+        while Arc::strong_count(&rig.slot) > 1 {
             assert!(
                 Instant::now() < deadline,
                 "the writer still holds a closed viewer"
             );
             tokio::task::yield_now().await;
         }
-        assert_eq!(log.frames.load(Ordering::Relaxed), 0);
+        assert_eq!(rig.log.frames.load(Ordering::Relaxed), 0);
         stop.cancel();
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn frames_closer_together_than_the_window_go_out_in_one_write() {
-        let fanout = Arc::new(Fanout::with_writers(1));
-        let log = Arc::new(Counted::default());
-        let (tx, rx) = broadcast::channel(16);
-        let (server, mut client) = pair().await;
-        let slot = fanout.join();
-        assert!(slot.hand_over(rx, server.as_raw_fd(), 0, &fanout).is_ok());
-        let stop = start_with_window(&fanout, &log, Duration::from_millis(300));
+        let mut rig = Rig::lent(1, 16).await;
+        let stop = start_with_window(&rig.fanout, &rig.log, Duration::from_millis(300));
         let frames: Vec<Outgoing> = (1..=4).map(|seq| frame(seq, 10)).collect();
-        let publish = |out: &Outgoing| {
-            tx.send(out.clone()).unwrap();
-            fanout.wake();
-        };
         // The first frame goes at once (no round before it).
-        publish(&frames[0]);
-        read_exactly(&mut client, frames[0].frame.framed().len()).await;
+        rig.publish(&frames[0]);
+        read_exactly(&mut rig.client, frames[0].frame.framed().len()).await;
         // The next, published within the window, waits for it; the writer runs
         // meanwhile (it is asleep) and the two after join it.
-        publish(&frames[1]);
+        rig.publish(&frames[1]);
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
-        publish(&frames[2]);
-        publish(&frames[3]);
+        rig.publish(&frames[2]);
+        rig.publish(&frames[3]);
         let rest: usize = frames[1..].iter().map(|o| o.frame.framed().len()).sum();
-        read_exactly(&mut client, rest).await;
-        assert_eq!(*lock(&log.writes), [1, 3]);
+        read_exactly(&mut rig.client, rest).await;
+        assert_eq!(*lock(&rig.log.writes), [1, 3]);
         stop.cancel();
     }
 
