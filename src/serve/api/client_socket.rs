@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key
 
 use crate::serve::listen::{ServedIo, Watched};
 use crate::serve::observe::Metrics;
-use crate::serve::stream::hub::Outgoing;
+use crate::serve::stream::outgoing::Outgoing;
 use crate::wire::{Agreed, Role, ServerMode, WireSocket, WireStats, deflate};
 
 /// An upgraded connection: the accept loop's own socket taken back from hyper, or

@@ -21,7 +21,7 @@ use crate::serve::error::{ApiError, Params};
 use super::websocket::unavailable;
 use crate::contract::{FrameType, GameId};
 use crate::serve::state::AppState;
-use crate::serve::stream::hub::Outgoing;
+use crate::serve::stream::outgoing::Outgoing;
 use crate::serve::stream::resume::ResumeFrom;
 
 #[derive(Deserialize)]

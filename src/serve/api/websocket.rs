@@ -29,8 +29,9 @@ use crate::serve::error::{ApiError, Params};
 use crate::serve::observe::Metrics;
 use crate::serve::state::AppState;
 use crate::serve::stream::direct::{DeliveryLog, HandBack, Slot};
-use crate::serve::stream::hub::{GameChannel, Outgoing};
+use crate::serve::stream::hub::GameChannel;
 use crate::serve::stream::inbound::{Admit, InboundLimit};
+use crate::serve::stream::outgoing::Outgoing;
 use crate::serve::stream::resume::ResumeFrom;
 
 /// Most frames written per socket wake-up before one flush: batching is what makes

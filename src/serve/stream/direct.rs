@@ -28,7 +28,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio_util::sync::CancellationToken;
 
-use super::hub::Outgoing;
+use super::outgoing::Outgoing;
 
 /// Most writers a game has.
 const MAX_WRITERS: usize = 8;

@@ -14,39 +14,12 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::direct::Fanout;
 use super::history::{History, Retained};
 use super::lanes::Lanes;
-use crate::wire::SharedText;
+use super::outgoing::Outgoing;
 
 use crate::contract::{
     DataBody, EmptyBody, ErrorBody, ErrorCode, Frame, FrameType, GameId, GameInfo, Point,
     SourceTimes, StatusBody, Timeline, TimelinePoint, UnixMicros,
 };
-
-/// A frame on its way to subscribers: serialized and WebSocket-framed once, shared
-/// by every client (and its compressed twin, once some client needs it).
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub seq: u64,
-    pub kind: FrameType,
-    pub frame: SharedText,
-    /// When it was serialized, for the broadcast latency histogram.
-    pub published: Instant,
-}
-
-impl Outgoing {
-    pub fn new(seq: u64, kind: FrameType, text: Utf8Bytes, published: Instant) -> Self {
-        Self {
-            seq,
-            kind,
-            frame: SharedText::new(text),
-            published,
-        }
-    }
-
-    /// The frame's JSON text.
-    pub fn text(&self) -> &Utf8Bytes {
-        self.frame.text()
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct HubConfig {

@@ -5,7 +5,8 @@
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::hub::{ChannelState, GameChannel, Outgoing};
+use super::hub::{ChannelState, GameChannel};
+use super::outgoing::Outgoing;
 use crate::contract::{ErrorCode, Frame, FrameType, SnapshotBody, UnixMicros};
 
 /// How a resume request was answered.
