@@ -110,7 +110,8 @@ pub struct Metrics {
     pub sse_slow_consumers: Counter,
     pub ws_connections_opened: Counter,
     pub ws_rejected: Family<ReasonLabel, Counter>,
-    // Added to by every client's task for every write: sharded (see `sharded`).
+    // Added to for every write by the games' writers and the clients' tasks: sharded
+    // (see `sharded`).
     pub ws_frames_sent: ShardedCounter,
     pub ws_bytes_sent: ShardedCounter,
     pub ws_wire_bytes_sent: ShardedCounter,

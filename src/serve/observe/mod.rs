@@ -1,8 +1,8 @@
 //! The figures behind `/health` and `/metrics` (their handlers are in `api::probes`):
 //! the Prometheus counters ([`metrics`]) and each upstream source's health
 //! ([`sources`]). Hot paths hold the metric handles directly, never a registry
-//! lookup; the ones every client's task adds to for every write are sharded per
-//! thread ([`sharded`]).
+//! lookup; the ones added to for every write (by the games' writers and the
+//! clients' tasks) are sharded per thread ([`sharded`]).
 
 pub mod alerts;
 pub mod exposition;
