@@ -31,6 +31,13 @@
 //! connection opened, for `--seconds`; 40 s at 100 x 10/s): frames/s, CPU-seconds per
 //! 100,000 frames (the kernel's run-time clock), memory per connection (peak RSS minus
 //! RSS before connecting, divided by the connections), delivery p99 (receive - `ts`).
+//! `--unpinned` measures instead the way a user runs each client: nothing pinned, the
+//! server and each client sharing the machine's cores; `livegames load` is the CLI with
+//! its defaults (`load ws://HOST --games ... --conns N`), the bare client this bench's
+//! minimal client on a default multi-threaded runtime, and node's `ws`; each client's
+//! whole process tree is read from /proc over the steady window (frames: the client's
+//! own count, or the server's for the CLI); `--repeat` rounds, each starting with the
+//! next client; the headline ratios are the medians of each round's own.
 //! Traffic goes to 127.0.0.1 only, for a bounded time.
 
 use std::sync::Arc;
@@ -60,10 +67,10 @@ fn main() {
     let number = |name: &str| value(name).map(|v| v.parse::<f64>().expect(name));
     livegames::load::measure::host::raise_open_files_limit(12_000);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if value("--client").is_some() {
-        // A client gets one core (CLIENT_CPU), and a runtime of one worker to match:
-        // two workers taking turns on one core made the same client's CPU per frame
-        // land on one of two values ~30 % apart from run to run.
+    if value("--cpu").is_some() {
+        // A pinned client gets one core (CLIENT_CPU), and a runtime of one worker to
+        // match: two workers taking turns on one core made the same client's CPU per
+        // frame land on one of two values ~30 % apart from run to run.
         runtime.worker_threads(1);
     }
     let rt = runtime.enable_all().build().unwrap();
@@ -79,11 +86,30 @@ fn main() {
             .split(',')
             .map(str::to_owned)
             .collect();
+        if std::env::args().any(|a| a == "--ticks") {
+            // Watched from outside (`--unpinned`): ticks until SIGTERM, like node-ws.js.
+            rt.block_on(async {
+                // As node-ws.js: `ready` before connecting, so the memory the watcher
+                // reads then is the baseline, without connections already opening.
+                println!("ready");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                minimal_client(&urls, conns, false).ticks().await
+            });
+            return;
+        }
         let outcome = rt.block_on(async {
             match (client.as_str(), flag_value("--protocol").as_deref()) {
                 ("minimal", Some("sse")) => minimal_sse_client(&urls, conns, seconds).await,
-                ("minimal", Some("socketio")) => minimal_client(&urls, conns, seconds, true).await,
-                ("minimal", _) => minimal_client(&urls, conns, seconds, false).await,
+                ("minimal", Some("socketio")) => {
+                    minimal_client(&urls, conns, true)
+                        .measure(conns, seconds)
+                        .await
+                }
+                ("minimal", _) => {
+                    minimal_client(&urls, conns, false)
+                        .measure(conns, seconds)
+                        .await
+                }
                 _ => livegames_load(&urls, conns, seconds).await,
             }
         });
@@ -111,6 +137,12 @@ fn main() {
             "{:<34} {:>10} {:>12} {:>12} {:>9}",
             "scenario / client", "frames/s", "cpu-s/100k", "KiB/conn", "p99 ms"
         );
+        if std::env::args().any(|a| a == "--unpinned") {
+            for (conns, rate, seconds) in rows {
+                unpinned_row(conns, rate, seconds, repeat).await;
+            }
+            return;
+        }
         for (conns, rate, seconds) in rows {
             let mut server = match socketio_asked() {
                 true => start_socketio_feed(rate),
@@ -147,7 +179,10 @@ fn main() {
                 .filter(|peer| wanted(peer.name, only_peers.as_deref()))
                 .map(|peer| match peer.missing() {
                     Some(why) => (peer.name, Err(why)),
-                    None => (peer.name, peer.run(&server.urls, conns, seconds, CLIENT_CPU)),
+                    None => (
+                        peer.name,
+                        peer.run(&server.urls, conns, seconds, Some(CLIENT_CPU)),
+                    ),
                 })
                 .collect();
             drop(server);
@@ -192,6 +227,88 @@ fn main() {
             }
         }
     });
+}
+
+/// One row of `--unpinned`: the bare client, the `livegames load` CLI with its
+/// defaults and node's `ws`, each in its own process, none pinned, beside the server on
+/// the same cores; their CPU is their whole process tree's over the steady window.
+/// Rounds alternate the order (round r starts with client r mod 3), so a drift of the
+/// machine falls on all alike; the headline ratios are each round's own, their median.
+async fn unpinned_row(conns: usize, rate: f64, seconds: u64, repeat: usize) {
+    let server = common::start_livegames(rate).await;
+    let name = format!("{conns} x {rate}/s");
+    let clients: Vec<&peers::Peer> = peers::UNPINNED
+        .iter()
+        .filter(|peer| match peer.missing() {
+            Some(why) => {
+                println!("{:<34} {why}", format!("{name} {}", peer.name));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    // rounds[r][c]: client c's figures in round r.
+    let mut rounds: Vec<Vec<Option<Outcome>>> = Vec::new();
+    for round in 0..repeat {
+        let mut this_round: Vec<Option<Outcome>> = (0..clients.len()).map(|_| None).collect();
+        for k in 0..clients.len() {
+            let c = (round + k) % clients.len();
+            match clients[c].run(&server.urls, conns, seconds, None) {
+                Ok(outcome) => this_round[c] = Some(outcome),
+                Err(why) => println!("  {} (round {}): {why}", clients[c].name, round + 1),
+            }
+        }
+        rounds.push(this_round);
+    }
+    drop(server);
+    for (c, client) in clients.iter().enumerate() {
+        let runs: Vec<&Outcome> = rounds.iter().filter_map(|r| r[c].as_ref()).collect();
+        let each: Vec<String> = runs
+            .iter()
+            .map(|o| format!("{:.3}", o.cpu_per_100k))
+            .collect();
+        println!(
+            "  cpu-s/100k of each run: {} {}",
+            client.name,
+            each.join(" ")
+        );
+    }
+    for (c, client) in clients.iter().enumerate() {
+        let runs: Vec<Outcome> = rounds.iter().filter_map(|r| r[c].clone()).collect();
+        if !runs.is_empty() {
+            print_row(
+                &format!("{name} {} (unpinned)", client.name),
+                &Outcome::median(&runs),
+            );
+        }
+    }
+    let position = |wanted: &str| clients.iter().position(|p| p.name == wanted);
+    let Some(load) = position("livegames load") else {
+        return;
+    };
+    for other in ["bare client", "node ws"] {
+        let Some(o) = position(other) else { continue };
+        let ratios: Vec<f64> = rounds
+            .iter()
+            .filter_map(|r| Some(r[load].as_ref()?.cpu_per_100k / r[o].as_ref()?.cpu_per_100k))
+            .collect();
+        let memory: Vec<f64> = rounds
+            .iter()
+            .filter_map(|r| Some(r[load].as_ref()?.kib_per_conn / r[o].as_ref()?.kib_per_conn))
+            .collect();
+        if ratios.is_empty() {
+            println!("  -> livegames load against {other}: no round with both");
+            continue;
+        }
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "  -> livegames load: {:.2}x {other}'s CPU per frame (median of {} rounds' ratios: {}), {:.2}x its memory per connection",
+            median(ratios.clone()),
+            ratios.len(),
+            each.join(" "),
+            median(memory)
+        );
+    }
 }
 
 /// Whether the peer `name` runs: all do without `--peers`; with it, those whose names
@@ -267,6 +384,7 @@ fn child(client: &str, urls: &[String], conns: usize, seconds: u64) -> Outcome {
     Outcome::from_line(text.lines().last().unwrap_or(""))
 }
 
+#[derive(Clone)]
 pub struct Outcome {
     fps: f64,
     cpu_per_100k: f64,
@@ -571,7 +689,7 @@ async fn minimal_sse_client(urls: &[String], conns: usize, seconds: u64) -> Outc
 /// With `engine_io`, the socket.io baseline: just enough Engine.IO on the same socket
 /// (the open packet is read, `40` connects the namespace, each `2` ping gets its `3`),
 /// each `42["tick",…]` event's `ts` taken.
-async fn minimal_client(urls: &[String], conns: usize, seconds: u64, engine_io: bool) -> Outcome {
+fn minimal_client(urls: &[String], conns: usize, engine_io: bool) -> Clients {
     let window = Window::new();
     // Stopped by a token, not a polling timeout: a timer per connection would cost
     // the baseline what a minimal client does not spend.
@@ -632,14 +750,13 @@ async fn minimal_client(urls: &[String], conns: usize, seconds: u64, engine_io: 
             latencies
         }));
     }
-    let clients = Clients {
+    Clients {
         window,
         stop,
         frames,
         open,
         tasks,
-    };
-    clients.measure(conns, seconds).await
+    }
 }
 
 /// A minimal client's running connections and what they count.
@@ -655,7 +772,7 @@ struct Clients {
 impl Clients {
     /// Samples the frame count each second until the steady window is done, stops
     /// the connections and gives the figures with their p99.
-    async fn measure(self, conns: usize, seconds: u64) -> Outcome {
+    async fn measure(mut self, conns: usize, seconds: u64) -> Outcome {
         let mut all_open_at = None;
         while !self.window.done() {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -668,17 +785,38 @@ impl Clients {
                 seconds,
             );
         }
+        let p99_us = self.stop_all().await;
+        self.window.outcome(conns, p99_us as f64 / 1000.0)
+    }
+
+    /// Prints `tick FRAMES OPEN` each second until SIGTERM, then `p99 MICROS`.
+    async fn ticks(mut self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).expect("a SIGTERM listener");
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => break,
+                _ = every.tick() => println!(
+                    "tick {} {}",
+                    self.frames.load(Ordering::Relaxed),
+                    self.open.load(Ordering::Relaxed)
+                ),
+            }
+        }
+        println!("p99 {}", self.stop_all().await);
+    }
+
+    /// Stops every connection; the p99 (µs) of their latencies.
+    async fn stop_all(&mut self) -> u32 {
         self.stop.cancel();
         let mut all = Vec::new();
-        for t in self.tasks {
+        for t in self.tasks.drain(..) {
             all.extend(t.await.unwrap());
         }
         all.sort_unstable();
-        let p99 = all
-            .get(((all.len() as f64 - 1.0) * 0.99) as usize)
+        all.get(((all.len() as f64 - 1.0) * 0.99) as usize)
             .copied()
-            .unwrap_or(0) as f64
-            / 1000.0;
-        self.window.outcome(conns, p99)
+            .unwrap_or(0)
     }
 }

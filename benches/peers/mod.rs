@@ -42,6 +42,11 @@ pub struct Peer {
 
 #[derive(Clone, Copy)]
 enum Tool {
+    /// This bench's bare tokio-tungstenite client (`--client minimal --ticks`), on a
+    /// default runtime: what a user's own `#[tokio::main]` client would be.
+    Bare,
+    /// The `livegames` CLI's `load` with its defaults.
+    LoadCli,
     NodeWs,
     PythonWebsockets,
     Artillery,
@@ -55,6 +60,23 @@ pub const SOCKETIO_PEERS: [Peer; 1] = [Peer {
     name: "artillery socket.io",
     tool: Tool::ArtillerySocketio,
 }];
+
+/// The clients of an unpinned run (`--unpinned`): each one as a user runs it, its own
+/// process on a machine it shares with the server; rounds alternate among them.
+pub const UNPINNED: [Peer; 3] = [
+    Peer {
+        name: "bare client",
+        tool: Tool::Bare,
+    },
+    Peer {
+        name: "livegames load",
+        tool: Tool::LoadCli,
+    },
+    Peer {
+        name: "node ws",
+        tool: Tool::NodeWs,
+    },
+];
 
 pub const PEERS: [Peer; 5] = [
     Peer {
@@ -122,6 +144,7 @@ impl Peer {
     /// Why this peer cannot run here, if it cannot.
     pub fn missing(&self) -> Option<String> {
         let (present, hint) = match self.tool {
+            Tool::Bare | Tool::LoadCli => (true, ""),
             Tool::NodeWs => (
                 runs("node", &["-e", "require('ws')"]),
                 "not installed (npm install --prefix benches/peers)",
@@ -146,19 +169,23 @@ impl Peer {
         (!present).then(|| hint.to_owned())
     }
 
-    /// Runs the peer with `conns` connections over `urls` on `cpu`; its figures over
-    /// `seconds` from one second after all are open, or why there are none.
+    /// Runs the peer with `conns` connections over `urls` on `cpu` (None: wherever the
+    /// kernel puts it); its figures over `seconds` from one second after all are open,
+    /// or why there are none.
     pub fn run(
         &self,
         urls: &[String],
         conns: usize,
         seconds: u64,
-        cpu: usize,
+        cpu: Option<usize>,
     ) -> Result<Outcome, String> {
         let scratch = Scratch::new(self.name.split(' ').next().unwrap_or("peer"))
             .map_err(|e| format!("no scratch folder: {e}"))?;
         let epmd_was_running = runs("pgrep", &["-x", "epmd"]);
-        let mut command = on_cpu(self.command(urls, conns, &scratch.0)?, cpu);
+        let mut command = self.command(urls, conns, &scratch.0)?;
+        if let Some(cpu) = cpu {
+            command = on_cpu(command, cpu);
+        }
         // Its own process group, so the whole tree (a launcher script, its VM) stops.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command
@@ -170,7 +197,7 @@ impl Peer {
         let pid = child.id();
         let lines = read_lines(&mut child);
         let outcome = match self.tool {
-            Tool::NodeWs | Tool::PythonWebsockets => {
+            Tool::NodeWs | Tool::PythonWebsockets | Tool::Bare => {
                 watch(pid, conns, seconds, || own_tick(&lines))
             }
             _ => {
@@ -194,6 +221,26 @@ impl Peer {
     fn command(&self, urls: &[String], conns: usize, scratch: &Path) -> Result<Command, String> {
         let mut c;
         match self.tool {
+            Tool::Bare => {
+                c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+                c.args(["--client", "minimal", "--ticks", "--seconds", "0"])
+                    .args(["--conns", &conns.to_string(), "--urls", &urls.join(",")]);
+            }
+            Tool::LoadCli => {
+                // The CLI as a user types it: the host, the games, the connections; every
+                // other setting its default. It runs until stopped (SIGINT), then prints
+                // its summary as JSON.
+                let games: Vec<&str> = urls
+                    .iter()
+                    .filter_map(|u| u.rsplit_once("/ws/live/").map(|(_, id)| id))
+                    .collect();
+                let host = urls[0].split("/ws/live/").next().unwrap_or(&urls[0]);
+                c = Command::new(env!("CARGO_BIN_EXE_livegames"));
+                c.args(["load", host, "--games", &games.join(",")])
+                    .args(["--conns", &conns.to_string(), "--duration", "1h"])
+                    .args(["--quiet", "--json", "--report"])
+                    .arg(scratch.join("report"));
+            }
             Tool::NodeWs | Tool::PythonWebsockets => {
                 let (program, script) = match self.tool {
                     Tool::NodeWs => ("node", "node-ws.js"),
@@ -253,7 +300,7 @@ impl Peer {
     fn stop(&self, child: &mut Child, lines: &mpsc::Receiver<String>, scratch: &Path) -> f64 {
         let group = format!("-{}", child.id());
         let p99_ms = match self.tool {
-            Tool::NodeWs | Tool::PythonWebsockets => {
+            Tool::NodeWs | Tool::PythonWebsockets | Tool::Bare => {
                 // SIGTERM: the client prints its p99 (µs) and exits.
                 let _ = Command::new("kill").arg(child.id().to_string()).status();
                 let deadline = Instant::now() + Duration::from_secs(10);
@@ -264,6 +311,13 @@ impl Peer {
                 })
                 .find_map(|l| l.strip_prefix("p99 ")?.trim().parse::<f64>().ok())
                 .map_or(f64::NAN, |us| us / 1000.0)
+            }
+            // SIGINT: load stops as on Ctrl-C and prints its summary.
+            Tool::LoadCli => {
+                let _ = Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status();
+                load_p99(lines)
             }
             // The last p99 of Artillery's `delivery_ms` histogram in its 10 s reports.
             Tool::Artillery | Tool::ArtillerySocketio => last_artillery_p99(lines),
@@ -384,6 +438,18 @@ fn last_artillery_p99(lines: &mpsc::Receiver<String>) -> f64 {
         }
     }
     p99
+}
+
+/// The delivery p99 (ms) of `load --json`'s summary, printed as it stops.
+fn load_p99(lines: &mpsc::Receiver<String>) -> f64 {
+    let mut text = String::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) {
+        text.push_str(&line);
+    }
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|summary| summary.pointer("/latency/delivery/p99_us")?.as_f64())
+        .map_or(f64::NAN, |us| us / 1000.0)
 }
 
 fn locust_p99(csv: &Path) -> f64 {

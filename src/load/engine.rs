@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use url::Url;
 
+use crate::load::lanes::{LaneHandle, Lanes};
 use crate::load::measure::collector::{Collector, SecondsOut, Tick};
 use crate::load::measure::gauges::Gauges;
 use crate::load::measure::host;
@@ -72,7 +73,10 @@ pub async fn run(
     let started_wall = std::time::SystemTime::now();
     let cpu_before = host::process_cpu_seconds();
     let conns = config.share.conns;
-    let shards: Vec<Arc<Mutex<Recorder>>> = (0..shard_count(conns, cores()))
+    let lanes = Lanes::start_or_current(cores().min(conns.max(1)));
+    // A multiple of the lanes, so no shard is shared between two lanes' users.
+    let shards: Vec<Arc<Mutex<Recorder>>> = (0..shard_count(conns, cores())
+        .next_multiple_of(lanes.len()))
         .map(|_| Arc::new(Mutex::new(Recorder::new())))
         .collect();
     let gauges = Arc::new(Gauges::new(conns as u64));
@@ -86,6 +90,7 @@ pub async fn run(
         gauges: &gauges,
         users: &users,
         tracker: &tracker,
+        lanes: (0..lanes.len()).map(|i| lanes.handle(i)).collect(),
     };
     let spawner = ramp.spawn();
     let mut collector = Collector::new(
@@ -103,6 +108,7 @@ pub async fn run(
     tracker.close();
     // Every user closes its socket (each close is bounded on its own).
     let _ = tokio::time::timeout(USERS_CLOSE_GRACE, tracker.wait()).await;
+    lanes.finish().await;
     // What arrived while the users were closing counts in the totals; as a point of
     // the per-second series it would be a stub of a second with nobody connected.
     let _closing = collector.fold();
@@ -141,20 +147,25 @@ struct Ramp<'a> {
     gauges: &'a Arc<Gauges>,
     users: &'a CancellationToken,
     tracker: &'a TaskTracker,
+    /// Where the users run: user `local` on lane `local mod lanes`.
+    lanes: Vec<LaneHandle>,
 }
 
 impl Ramp<'_> {
     /// Starts this process's connections, each at the instant the ramp gives its
     /// index in the whole run (`ramp * j / conns`), as a task owned by the tracker and
     /// stopped by `users`. Connection `j` streams target `j mod targets`, so shards
-    /// of a run spread over the games as one process would.
+    /// of a run spread over the games as one process would. The users go to the lanes
+    /// in turn; with the recorder shards a multiple of the lanes (see [`run`]),
+    /// a shard's users share its lock only with users of their own lane.
     fn spawn(&self) -> tokio::task::JoinHandle<()> {
-        let (tracker, users, shards, gauges, targets) = (
+        let (tracker, users, shards, gauges, targets, lanes) = (
             self.tracker.clone(),
             self.users.clone(),
             self.shards.to_vec(),
             self.gauges.clone(),
             self.config.targets.clone(),
+            self.lanes.clone(),
         );
         let vu_config = Arc::new(with_sse_client(self.config.vu.clone()));
         let (share, ramp, started) = (self.config.share, self.config.ramp, self.started);
@@ -175,7 +186,7 @@ impl Ramp<'_> {
                     gauges: gauges.clone(),
                     stop: users.clone(),
                 };
-                tracker.spawn(user.run());
+                lanes[local % lanes.len()].spawn(&tracker, user.run());
             }
         })
     }

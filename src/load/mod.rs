@@ -6,11 +6,13 @@
 //! [`session`] (the connection: user loop, handshake, frame reading, replies) ->
 //! [`measure`] (recorders, the per-second fold, the interval log, progress) ->
 //! [`results`] (summary, judging budgets, report files, merging workers).
-//! [`runner`] runs a [`Plan`] stage by stage; [`engine`] runs one WebSocket stage.
+//! [`runner`] runs a [`Plan`] stage by stage; [`engine`] runs one WebSocket stage,
+//! its users on `lanes` (a single-threaded runtime per core).
 //! `load` never imports the server: with no URL, the CLI hands [`runner::run`] a way to
 //! start one (`client::local`).
 
 pub mod engine;
+mod lanes;
 pub mod measure;
 pub mod plan;
 pub mod results;

@@ -32,8 +32,9 @@ impl Connection<'_> {
         }
     }
 
-    /// A data frame arrived: the link is alive, and the first one is timed.
-    pub(super) fn on_frame(&mut self) {
+    /// A data frame arrived: the link is alive, and the first one is timed. Gives the
+    /// instant it took, the frame's arrival (one clock read per frame for both).
+    pub(super) fn on_frame(&mut self) -> Instant {
         let now = Instant::now();
         self.last_frame = now;
         if self.first_frame {
@@ -51,6 +52,7 @@ impl Connection<'_> {
                 }
             });
         }
+        now
     }
 
     /// A STOMP frame: a heart-beat keeps the link alive; a frame is read as JSON,
@@ -71,11 +73,11 @@ impl Connection<'_> {
                 });
             }
         };
-        self.on_frame();
+        let arrived = self.on_frame();
         let config = self.user.config;
         match config.replies.iter().find(|r| r.when.matches(&frame)) {
             Some(reply) => self.reply = Some(reply.send.render(&self.fill(0))),
-            None => self.measure(&frame, bytes.len(), Instant::now()),
+            None => self.measure(&frame, bytes.len(), arrived),
         }
     }
 
@@ -93,8 +95,7 @@ impl Connection<'_> {
 
     /// A binary frame, read as `--decode` says: JSON in UTF-8 by default,
     /// MessagePack or CBOR decoded into the same pointers, or arrival only.
-    pub(super) fn on_binary(&mut self, bytes: &[u8]) {
-        let now = Instant::now();
+    pub(super) fn on_binary(&mut self, bytes: &[u8], now: Instant) {
         let decoded = match self.user.config.decode {
             Decode::Bytes => return self.arrived(bytes.len()),
             Decode::Json => match std::str::from_utf8(bytes) {

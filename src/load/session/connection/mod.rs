@@ -367,7 +367,7 @@ impl<'a> Connection<'a> {
                 None
             }
             Some(Ok(Message::Text(text))) => {
-                self.on_frame();
+                let arrived = self.on_frame();
                 // A server's own ping is answered, not measured.
                 let config = self.user.config;
                 match config
@@ -378,15 +378,15 @@ impl<'a> Connection<'a> {
                     Some(reply) => self.reply = Some(reply.send.render(&self.fill(0))),
                     None => match config.decode {
                         Decode::Text | Decode::Bytes => self.arrived(text.len()),
-                        _ => self.measure(text.as_str(), text.len(), Instant::now()),
+                        _ => self.measure(text.as_str(), text.len(), arrived),
                     },
                 }
                 None
             }
             Some(Ok(Message::Binary(bytes))) => {
-                self.on_frame();
+                let arrived = self.on_frame();
                 self.record(|r| r.counters.binary_frames += 1);
-                self.on_binary(&bytes);
+                self.on_binary(&bytes, arrived);
                 None
             }
             Some(Ok(Message::Pong(payload))) => {
