@@ -119,7 +119,7 @@ pub struct FrameFacts {
 }
 
 /// The contract's error codes that refuse a resume.
-fn resume_refusal(code: &str) -> Option<&'static str> {
+pub(super) fn resume_refusal(code: &str) -> Option<&'static str> {
     match code {
         "resume_ahead" => Some("resume_ahead"),
         "resume_gap" => Some("resume_gap"),
@@ -180,6 +180,18 @@ impl FrameReader {
 
     /// The facts of one frame; an error when it is not JSON.
     pub fn read(&self, text: &str) -> Result<FrameFacts, serde_json::Error> {
+        match self {
+            // Our servers' frames, in one pass; what it does not take on, serde reads.
+            FrameReader::Contract => match super::head_scan::scan(text) {
+                Some(facts) => Ok(facts),
+                None => self.read_with_serde(text),
+            },
+            FrameReader::Shaped(shaped) => shaped.read(text),
+        }
+    }
+
+    /// [`FrameReader::read`] through serde_json alone (the contract's derived head).
+    pub(super) fn read_with_serde(&self, text: &str) -> Result<FrameFacts, serde_json::Error> {
         match self {
             FrameReader::Contract => {
                 let head: Head = serde_json::from_str(text)?;

@@ -1,7 +1,7 @@
 //! The connection: what one virtual user does, from the handshake to the last frame.
 //!
 //! In: a stream URL and the stage's [`config::VuConfig`]. Out: every frame read
-//! ([`frame`], [`pointers`]), timed and checked (seq, loss, replies), recorded into a
+//! ([`frame`], its one-pass contract scan, [`pointers`]), timed and checked (seq, loss, replies), recorded into a
 //! `measure` recorder shard. Also the clock probe a sharded worker makes before it
 //! starts, and the HTTP users of an `--http` stage.
 
@@ -9,6 +9,7 @@ pub mod clock_probe;
 pub mod config;
 pub mod connection;
 pub mod frame;
+mod head_scan;
 pub mod http;
 pub mod link;
 pub mod pointers;
