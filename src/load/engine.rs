@@ -12,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use url::Url;
 
-use crate::load::lanes::{LaneHandle, Lanes};
 use crate::load::measure::collector::{Collector, SecondsOut, Tick};
 use crate::load::measure::gauges::Gauges;
 use crate::load::measure::host;
@@ -23,6 +22,7 @@ use crate::load::results::summary::{self, LoadSummary};
 use crate::load::session::link::Protocol;
 use crate::load::session::user::VirtualUser;
 use crate::load::session::{StreamTarget, VuConfig};
+use crate::load::user_threads::{UserThread, UserThreads};
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -73,10 +73,10 @@ pub async fn run(
     let started_wall = std::time::SystemTime::now();
     let cpu_before = host::process_cpu_seconds();
     let conns = config.share.conns;
-    let lanes = Lanes::start_or_current(cores().min(conns.max(1)));
-    // A multiple of the lanes, so no shard is shared between two lanes' users.
+    let threads = UserThreads::start_or_current(cores().min(conns.max(1)));
+    // A multiple of the threads, so no shard is shared between two threads' users.
     let shards: Vec<Arc<Mutex<Recorder>>> = (0..shard_count(conns, cores())
-        .next_multiple_of(lanes.len()))
+        .next_multiple_of(threads.len()))
         .map(|_| Arc::new(Mutex::new(Recorder::new())))
         .collect();
     let gauges = Arc::new(Gauges::new(conns as u64));
@@ -90,7 +90,7 @@ pub async fn run(
         gauges: &gauges,
         users: &users,
         tracker: &tracker,
-        lanes: (0..lanes.len()).map(|i| lanes.handle(i)).collect(),
+        threads: (0..threads.len()).map(|i| threads.handle(i)).collect(),
     };
     let spawner = ramp.spawn();
     let mut collector = Collector::new(
@@ -108,7 +108,7 @@ pub async fn run(
     tracker.close();
     // Every user closes its socket (each close is bounded on its own).
     let _ = tokio::time::timeout(USERS_CLOSE_GRACE, tracker.wait()).await;
-    lanes.finish().await;
+    threads.finish().await;
     // What arrived while the users were closing counts in the totals; as a point of
     // the per-second series it would be a stub of a second with nobody connected.
     let _closing = collector.fold();
@@ -147,25 +147,25 @@ struct Ramp<'a> {
     gauges: &'a Arc<Gauges>,
     users: &'a CancellationToken,
     tracker: &'a TaskTracker,
-    /// Where the users run: user `local` on lane `local mod lanes`.
-    lanes: Vec<LaneHandle>,
+    /// Where the users run: user `local` on thread `local mod threads`.
+    threads: Vec<UserThread>,
 }
 
 impl Ramp<'_> {
     /// Starts this process's connections, each at the instant the ramp gives its
     /// index in the whole run (`ramp * j / conns`), as a task owned by the tracker and
     /// stopped by `users`. Connection `j` streams target `j mod targets`, so shards
-    /// of a run spread over the games as one process would. The users go to the lanes
-    /// in turn; with the recorder shards a multiple of the lanes (see [`run`]),
-    /// a shard's users share its lock only with users of their own lane.
+    /// of a run spread over the games as one process would. The users go to the user
+    /// threads in turn; with the recorder shards a multiple of the threads (see
+    /// [`run`]), a shard's users share its lock only with users of their own thread.
     fn spawn(&self) -> tokio::task::JoinHandle<()> {
-        let (tracker, users, shards, gauges, targets, lanes) = (
+        let (tracker, users, shards, gauges, targets, threads) = (
             self.tracker.clone(),
             self.users.clone(),
             self.shards.to_vec(),
             self.gauges.clone(),
             self.config.targets.clone(),
-            self.lanes.clone(),
+            self.threads.clone(),
         );
         let vu_config = Arc::new(with_sse_client(self.config.vu.clone()));
         let (share, ramp, started) = (self.config.share, self.config.ramp, self.started);
@@ -186,7 +186,7 @@ impl Ramp<'_> {
                     gauges: gauges.clone(),
                     stop: users.clone(),
                 };
-                lanes[local % lanes.len()].spawn(&tracker, user.run());
+                threads[local % threads.len()].spawn(&tracker, user.run());
             }
         })
     }

@@ -7,17 +7,17 @@
 //! [`measure`] (recorders, the per-second fold, the interval log, progress) ->
 //! [`results`] (summary, judging budgets, report files, merging workers).
 //! [`runner`] runs a [`Plan`] stage by stage; [`engine`] runs one WebSocket stage,
-//! its users on `lanes` (a single-threaded runtime per core).
+//! its users on `user_threads` (a single-threaded runtime per core).
 //! `load` never imports the server: with no URL, the CLI hands [`runner::run`] a way to
 //! start one (`client::local`).
 
 pub mod engine;
-mod lanes;
 pub mod measure;
 pub mod plan;
 pub mod results;
 pub mod runner;
 pub mod session;
+mod user_threads;
 
 pub use engine::{LoadConfig, run};
 pub use measure::collector::Tick;
