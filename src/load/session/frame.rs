@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::pointers::{Extractor, Field, FieldVisitor, PointerError};
 use crate::contract::FrameType;
@@ -203,7 +203,7 @@ impl FrameReader {
                     reply_id: (kind == Some(FrameType::Pong))
                         .then(|| head.id.0.and_then(|i| u64::try_from(i).ok()))
                         .flatten(),
-                    observed_at: head.data.and_then(|d| d.observed_at.0),
+                    observed_at: head.data.observed_at.0,
                     resume_refused: (kind == Some(FrameType::Error))
                         .then(|| head.code.as_deref().and_then(resume_refusal))
                         .flatten(),
@@ -265,7 +265,7 @@ struct Head<'a> {
     #[serde(default)]
     id: Number,
     #[serde(default)]
-    data: Option<DataHead>,
+    data: DataHead,
     /// An error frame's code.
     #[serde(borrow, default)]
     code: Option<Text<'a>>,
@@ -314,10 +314,73 @@ impl<'de> Visitor<'de> for TextVisitor {
     }
 }
 
-#[derive(Deserialize)]
+/// `data`: its `observed_at` when it is an object. Any other value (null, or a
+/// foreign server's string or array) has none and is no reason to call the frame
+/// unreadable: it is valid JSON.
+#[derive(Default)]
 struct DataHead {
-    #[serde(default)]
     observed_at: Number,
+}
+
+impl<'de> Deserialize<'de> for DataHead {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DataVisitor)
+    }
+}
+
+struct DataVisitor;
+
+impl<'de> Visitor<'de> for DataVisitor {
+    type Value = DataHead;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataHead, A::Error> {
+        let mut observed_at = None;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            if &*key != "observed_at" {
+                map.next_value::<IgnoredAny>()?;
+            } else if observed_at.is_some() {
+                return Err(serde::de::Error::duplicate_field("observed_at"));
+            } else {
+                observed_at = Some(map.next_value::<Number>()?);
+            }
+        }
+        Ok(DataHead {
+            observed_at: observed_at.unwrap_or_default(),
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DataHead, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(DataHead::default())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<DataHead, E> {
+        Ok(DataHead::default())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<DataHead, E> {
+        Ok(DataHead::default())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<DataHead, E> {
+        Ok(DataHead::default())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<DataHead, E> {
+        Ok(DataHead::default())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<DataHead, E> {
+        Ok(DataHead::default())
+    }
+
+    fn visit_unit<E>(self) -> Result<DataHead, E> {
+        Ok(DataHead::default())
+    }
 }
 
 /// A field that counts only when it is a number: a foreign server's `"id":"abc"` or
@@ -424,6 +487,18 @@ mod tests {
         assert_eq!(
             (foreign.reply_id, foreign.ts, foreign.seq),
             (None, None, None)
+        );
+        // A foreign `data` that is not an object is valid JSON with no observed_at.
+        for data in [r#""text""#, "[7]", "3", "true", "null"] {
+            let frame = format!(r#"{{"type":"update","seq":1,"ts":2,"data":{data}}}"#);
+            let facts = FrameReader::Contract.read_with_serde(&frame).unwrap();
+            assert_eq!((facts.seq, facts.observed_at), (Some(1), None), "{frame}");
+        }
+        assert!(
+            FrameReader::Contract
+                .read_with_serde(r#"{"data":{"observed_at":1,"observed_at":2}}"#)
+                .is_err(),
+            "a repeated field is an error, as in the rest of the head"
         );
     }
 
