@@ -11,6 +11,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::head_scan::{self, HeadFields};
 use super::pointers::{Extractor, Field, FieldVisitor, PointerError};
 use crate::contract::FrameType;
 
@@ -119,7 +120,7 @@ pub struct FrameFacts {
 }
 
 /// The contract's error codes that refuse a resume.
-pub(super) fn resume_refusal(code: &str) -> Option<&'static str> {
+fn resume_refusal(code: &str) -> Option<&'static str> {
     match code {
         "resume_ahead" => Some("resume_ahead"),
         "resume_gap" => Some("resume_gap"),
@@ -182,8 +183,8 @@ impl FrameReader {
     pub fn read(&self, text: &str) -> Result<FrameFacts, serde_json::Error> {
         match self {
             // Our servers' frames, in one pass; what it does not take on, serde reads.
-            FrameReader::Contract => match super::head_scan::scan(text) {
-                Some(facts) => Ok(facts),
+            FrameReader::Contract => match head_scan::scan(text) {
+                Some(fields) => Ok(facts_of(fields)),
                 None => self.read_with_serde(text),
             },
             FrameReader::Shaped(shaped) => shaped.read(text),
@@ -195,26 +196,40 @@ impl FrameReader {
         match self {
             FrameReader::Contract => {
                 let head: Head = serde_json::from_str(text)?;
-                let kind = head.kind.as_deref().and_then(FrameType::parse);
-                Ok(FrameFacts {
-                    kind,
-                    seq: head.seq.0.and_then(|s| u64::try_from(s).ok()),
+                Ok(facts_of(HeadFields {
+                    kind: head.kind.as_deref(),
+                    seq: head.seq.0,
                     ts: head.ts.0,
-                    reply_id: (kind == Some(FrameType::Pong))
-                        .then(|| head.id.0.and_then(|i| u64::try_from(i).ok()))
-                        .flatten(),
+                    id: head.id.0,
                     observed_at: head.data.observed_at.0,
-                    resume_refused: (kind == Some(FrameType::Error))
-                        .then(|| head.code.as_deref().and_then(resume_refusal))
-                        .flatten(),
-                    epoch: head
-                        .epoch
-                        .filter(|_| kind == Some(FrameType::Snapshot))
-                        .map(|e| Box::from(&*e)),
-                })
+                    code: head.code.as_deref(),
+                    epoch: head.epoch.as_deref(),
+                }))
             }
             FrameReader::Shaped(shaped) => shaped.read(text),
         }
+    }
+}
+
+/// The facts of a contract frame's fields: a pong's id is its reply id, an error's
+/// code may refuse a resume, a snapshot's epoch is kept.
+pub(super) fn facts_of(head: HeadFields) -> FrameFacts {
+    let kind = head.kind.and_then(FrameType::parse);
+    FrameFacts {
+        kind,
+        seq: head.seq.and_then(|s| u64::try_from(s).ok()),
+        ts: head.ts,
+        reply_id: (kind == Some(FrameType::Pong))
+            .then(|| head.id.and_then(|i| u64::try_from(i).ok()))
+            .flatten(),
+        observed_at: head.observed_at,
+        resume_refused: (kind == Some(FrameType::Error))
+            .then(|| head.code.and_then(resume_refusal))
+            .flatten(),
+        epoch: head
+            .epoch
+            .filter(|_| kind == Some(FrameType::Snapshot))
+            .map(Box::from),
     }
 }
 

@@ -10,14 +10,12 @@
 //! by serde_json, whose verdict stands: so it can never accept what the reader would
 //! refuse, nor read a field differently (a property test holds it to that).
 
-use super::frame::{FrameFacts, resume_refusal};
-use crate::contract::FrameType;
-
 /// Deeper than this, the scan leaves the frame to serde_json (which refuses 128).
 const MAX_DEPTH: usize = 64;
 
-/// The facts of a frame, or None when the scan is not sure (see the module's doc).
-pub(super) fn scan(text: &str) -> Option<FrameFacts> {
+/// The wanted fields of a frame, or None when the scan is not sure (see the module's
+/// doc).
+pub(super) fn scan(text: &str) -> Option<HeadFields<'_>> {
     let mut scanner = Scanner {
         text,
         bytes: text.as_bytes(),
@@ -29,43 +27,29 @@ pub(super) fn scan(text: &str) -> Option<FrameFacts> {
     scanner.members(|s, key| s.head_field(key?, &mut head))?;
     scanner.space();
     (scanner.at == scanner.bytes.len()).then_some(())?;
-    Some(head.facts())
+    Some(head.fields)
 }
 
-/// The wanted fields as they were found.
+/// The contract's fields `load` reads, as the frame has them (numbers that are not
+/// integers and strings that are null: None). The frame reader makes its facts of
+/// them, from this scan or from serde_json alike.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(super) struct HeadFields<'a> {
+    pub kind: Option<&'a str>,
+    pub seq: Option<i64>,
+    pub ts: Option<i64>,
+    pub id: Option<i64>,
+    pub observed_at: Option<i64>,
+    pub code: Option<&'a str>,
+    pub epoch: Option<&'a str>,
+}
+
+/// The wanted fields as they are found.
 #[derive(Default)]
 struct Head<'a> {
-    kind: Option<&'a str>,
-    seq: Option<i64>,
-    ts: Option<i64>,
-    id: Option<i64>,
-    observed_at: Option<i64>,
-    code: Option<&'a str>,
-    epoch: Option<&'a str>,
+    fields: HeadFields<'a>,
     /// Which wanted fields were seen (a bit each): a repeated one is serde's error.
     seen: u8,
-}
-
-impl Head<'_> {
-    fn facts(&self) -> FrameFacts {
-        let kind = self.kind.and_then(FrameType::parse);
-        FrameFacts {
-            kind,
-            seq: self.seq.and_then(|s| u64::try_from(s).ok()),
-            ts: self.ts,
-            reply_id: (kind == Some(FrameType::Pong))
-                .then(|| self.id.and_then(|i| u64::try_from(i).ok()))
-                .flatten(),
-            observed_at: self.observed_at,
-            resume_refused: (kind == Some(FrameType::Error))
-                .then(|| self.code.and_then(resume_refusal))
-                .flatten(),
-            epoch: self
-                .epoch
-                .filter(|_| kind == Some(FrameType::Snapshot))
-                .map(Box::from),
-        }
-    }
 }
 
 /// Bytes that end a run of plain string bytes: the quote, the backslash and the
@@ -331,13 +315,13 @@ impl<'a> Scanner<'a> {
         (head.seen & bit == 0).then_some(())?;
         head.seen |= bit;
         match key {
-            "type" => head.kind = self.string_field()?,
-            "seq" => head.seq = self.number_field()?,
-            "ts" => head.ts = self.number_field()?,
-            "id" => head.id = self.number_field()?,
-            "code" => head.code = self.string_field()?,
-            "epoch" => head.epoch = self.string_field()?,
-            _ => head.observed_at = self.data()?,
+            "type" => head.fields.kind = self.string_field()?,
+            "seq" => head.fields.seq = self.number_field()?,
+            "ts" => head.fields.ts = self.number_field()?,
+            "id" => head.fields.id = self.number_field()?,
+            "code" => head.fields.code = self.string_field()?,
+            "epoch" => head.fields.epoch = self.string_field()?,
+            _ => head.fields.observed_at = self.data()?,
         }
         Some(())
     }
@@ -366,7 +350,8 @@ impl<'a> Scanner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::session::frame::FrameReader;
+    use crate::contract::FrameType;
+    use crate::load::session::frame::{FrameFacts, FrameReader, facts_of};
     use proptest::prelude::*;
 
     const UPDATE: &str = include_str!("../../../benches/data/update-frame.json");
@@ -375,6 +360,11 @@ mod tests {
     /// What serde_json's reader makes of a frame.
     fn by_serde(text: &str) -> Option<FrameFacts> {
         FrameReader::Contract.read_with_serde(text).ok()
+    }
+
+    /// What the scan makes of it, as the reader's facts.
+    fn by_scan(text: &str) -> Option<FrameFacts> {
+        scan(text).map(facts_of)
     }
 
     #[test]
@@ -390,13 +380,13 @@ mod tests {
             r#"{"type":"update","seq":1,"data":[7]}"#,
             r#"{"type":"update","seq":1,"data":{"observed_at":7,"x":[1,-2.5e3,{"y":[]},true,false,null,"a\"b\u00e9"]}}"#,
         ] {
-            let scanned = scan(frame).unwrap_or_else(|| panic!("not scanned: {frame}"));
+            let scanned = by_scan(frame).unwrap_or_else(|| panic!("not scanned: {frame}"));
             assert_eq!(Some(scanned), by_serde(frame), "{frame}");
         }
-        let update = scan(UPDATE).unwrap();
+        let update = by_scan(UPDATE).unwrap();
         assert_eq!(update.kind, Some(FrameType::Update));
         assert!(update.seq.is_some() && update.ts.is_some() && update.observed_at.is_some());
-        let snapshot = scan(SNAPSHOT).unwrap();
+        let snapshot = by_scan(SNAPSHOT).unwrap();
         assert!(snapshot.epoch.is_some(), "a snapshot's epoch is read");
     }
 
@@ -495,7 +485,7 @@ mod tests {
         /// The scan never accepts what serde refuses, nor reads a field otherwise.
         #[test]
         fn whatever_the_scan_reads_serde_reads_the_same(text in frames()) {
-            if let Some(scanned) = scan(&text) {
+            if let Some(scanned) = by_scan(&text) {
                 prop_assert_eq!(Some(scanned), by_serde(&text), "{}", text);
             }
         }
