@@ -88,7 +88,7 @@
     let timer = null;
     subtitle.textContent = "live games";
     const body = el("tbody");
-    const table = el("table", { id: "games" },
+    const table = el("table", { id: "games", "aria-label": "Live games" },
       el("thead", {}, el("tr", {}, ...["Game", "Score", "Clock", "State", "Home win", "Market", "Sources"].map((h) => el("th", {}, h)))),
       body);
     const note = el("p", { class: "muted", id: "list-note" }, "Loading…");
@@ -199,7 +199,7 @@
     const detail = el("div", { class: "muted", id: "detail" }, "");
     const staleNote = el("p", { class: "warn", id: "stale" }, "");
     const note = el("p", { class: "warn", id: "game-note" }, "");
-    const canvas = el("canvas", { class: "chart tall", id: "chart", "data-points": "0" });
+    const canvas = el("canvas", { class: "chart tall", id: "chart", "data-points": "0", role: "img", "aria-label": "Win probability and market price chart" });
     const gapLine = el("span", { id: "gap", class: "gap" }, "");
     const legend = el("div", { class: "legend" },
       el("span", {}, el("i", { style: "background: var(--accent)" }), "ESPN home win probability"),
@@ -210,7 +210,7 @@
     view.replaceChildren(
       el("section", {}, el("p", {}, el("a", { href: "#/live" }, "← All games")), scoreline, detail, staleNote, note),
       el("section", {}, el("h2", {}, "Biggest moves"),
-        el("table", { class: "moves" }, el("thead", {}, el("tr", {}, ...["", "Move", "When", "Clock", "Play"].map((h) => el("th", {}, h)))), moves)),
+        el("table", { class: "moves", "aria-label": "Biggest moves" }, el("thead", {}, el("tr", {}, ...["", "Move", "When", "Clock", "Play"].map((h) => el("th", {}, h)))), moves)),
       el("section", { class: "wide" }, el("h2", {}, "Win probability and market price"), canvas, legend));
     const plot = chart(canvas);
     let info = null;
@@ -402,7 +402,7 @@
       const badge = el("span", { class: "badge muted cache", id: "cache-" + league, "data-state": "loading" }, "loading");
       const body = el("div", { id: "scores-" + league, "data-state": "loading" },
         el("p", { class: "muted" }, "Loading " + league.toUpperCase() + " scores…"));
-      const section = el("section", {}, el("h2", {}, league.toUpperCase() + " ", badge), body);
+      const section = el("section", { "aria-label": league.toUpperCase() + " scores" }, el("h2", {}, league.toUpperCase() + " ", badge), body);
       return { league, badge, body, section, table: null, fetchedAt: null };
     });
     view.replaceChildren(...leagues.map((l) => l.section));
@@ -413,7 +413,7 @@
         el("td", { class: "teams" }, g.away.name + " @ " + g.home.name),
         el("td", {}, g.away.score == null ? "–" : g.away.score + " – " + g.home.score),
         el("td", {}, g.status_detail), el("td", {}, g.clock || "")));
-      return el("table", { class: "scores" },
+      return el("table", { class: "scores", "aria-label": l.league.toUpperCase() + " scores" },
         el("thead", {}, el("tr", {}, ...["Game", "Score", "Status", "Clock"].map((h) => el("th", {}, h)))),
         el("tbody", {}, ...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "4", class: "muted" }, "No " + l.league.toUpperCase() + " games today."))])));
     }
@@ -526,17 +526,17 @@
       const firing = alerts.filter((a) => a.state === "firing").length;
       const heading = el("h2", {}, "Alerts ", el("span", { class: "badge " + (firing ? "fail" : "pass"), id: "ops-firing", "data-firing": String(firing) },
         firing ? firing + " firing" : "none firing"));
-      alertsBox.replaceChildren(heading, el("table", { class: "scores" }, el("tbody", {}, ...rows)));
+      alertsBox.replaceChildren(heading, el("table", { class: "scores", "aria-label": "Alerts" }, el("tbody", {}, ...rows)));
     }
 
     function renderGroup(g) {
-      const figures = g.figures.map((f) => el("div", { class: "figure", "data-figure": f.id, "data-value": f.value == null ? "" : String(f.value), title: f.help },
+      const figures = g.figures.map((f) => el("div", { class: "figure", role: "group", "aria-label": f.label, "data-figure": f.id, "data-value": f.value == null ? "" : String(f.value), title: f.help },
         el("div", { class: "muted" }, f.label), el("div", { class: "value" }, shown(f))));
       const charts = g.series.map((s) => {
         const canvas = el("canvas", { class: "ops-chart", "data-series": s.id });
         return { s, canvas, box: el("div", { class: "ops-series" }, el("div", { class: "muted" }, s.label), canvas) };
       });
-      const section = el("section", { class: "ops-group", id: "ops-" + g.id }, el("h2", {}, g.title),
+      const section = el("section", { class: "ops-group", id: "ops-" + g.id, "aria-label": g.title }, el("h2", {}, g.title),
         el("div", { class: "figures" }, ...figures), ...charts.map((c) => c.box));
       return { section, charts };
     }

@@ -193,6 +193,13 @@ pub struct ServeArgs {
     /// API-SPORTS requests allowed per minute (client-side quota).
     #[arg(long, default_value_t = DEFAULTS.scores.per_minute_quota)]
     pub apisports_minute_quota: u32,
+    /// Failed API-SPORTS fetches in a row (per league) that open its circuit breaker.
+    #[arg(long, default_value_t = DEFAULTS.scores.breaker_failures,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub apisports_breaker_failures: u32,
+    /// How long an open circuit refuses fetches before one probe is let through.
+    #[arg(long, default_value = show_duration(DEFAULTS.scores.breaker_open_for), value_parser = nonzero_duration)]
+    pub apisports_breaker_open_for: Duration,
     /// Write live points, source health and scores to InfluxDB: http://host:8086/DB
     /// (1.x; user and password in the URL or LIVEGAMES_INFLUXDB_USER/_PASSWORD) or
     /// http://host:8086?org=ORG&bucket=BUCKET (2.x; token in LIVEGAMES_INFLUXDB_TOKEN).
@@ -325,7 +332,8 @@ impl ServeArgs {
                 ttl: self.scores_ttl,
                 daily_quota: self.apisports_daily_quota,
                 per_minute_quota: self.apisports_minute_quota,
-                ..defaults.scores
+                breaker_failures: self.apisports_breaker_failures,
+                breaker_open_for: self.apisports_breaker_open_for,
             },
             influxdb,
             influx: crate::influx::WriterConfig {
@@ -453,6 +461,29 @@ mod tests {
         assert!(e.contains("unknown fault mode"), "{e}");
         let e = serve(&["--espn-url", "ftp://x"]).unwrap_err().to_string();
         assert!(e.contains("unsupported scheme"), "{e}");
+    }
+
+    #[test]
+    fn the_scores_circuit_breaker_is_tuned_by_flags() {
+        let c = serve(&[
+            "--apisports-breaker-failures",
+            "1",
+            "--apisports-breaker-open-for",
+            "2s",
+        ])
+        .unwrap()
+        .lower()
+        .unwrap();
+        assert_eq!(c.scores.breaker_failures, 1);
+        assert_eq!(c.scores.breaker_open_for, Duration::from_secs(2));
+        let e = serve(&["--apisports-breaker-failures", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--apisports-breaker-failures"), "{e}");
+        let e = serve(&["--apisports-breaker-open-for", "0s"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--apisports-breaker-open-for"), "{e}");
     }
 
     #[test]

@@ -310,7 +310,7 @@ impl<'a> View<'a> {
                     "Hits among lookups over the ScoresCacheHitRateLow alert's range; empty with no lookups."),
                 figure("evictions", "Evictions", now.sum(EVICTIONS, &[]), "",
                     "Entries removed: found past --scores-ttl, or cleared through the admin API."),
-                figure("eviction_rate", "Evictions", self.rate(n, RECENT, EVICTIONS, &[]).map(|r| r * 60.0), "/min",
+                figure("eviction_rate", "Eviction rate", self.rate(n, RECENT, EVICTIONS, &[]).map(|r| r * 60.0), "/min",
                     "Entries removed per minute over the last minute."),
             ],
             "series": [
@@ -380,7 +380,7 @@ impl<'a> View<'a> {
                 &format!("{} failures in a row", league.to_uppercase()),
                 now.sum("livegames_circuit_failures", &of),
                 "",
-                "API-SPORTS failures in a row; the circuit opens at --breaker-failures.",
+                "API-SPORTS failures in a row; the circuit opens at --apisports-breaker-failures.",
             ));
             figures.push(figure(
                 &format!("{league}_opens"),
