@@ -59,9 +59,10 @@ mod netns_shards;
 mod smoke;
 // load, smoke and record against servers that are not ours: tokens, subprotocols, TLS.
 mod foreign;
-// The dashboard in headless Chromium: list, game chart, reconnect, memory.
+// The dashboard's page and assets as served.
 mod dashboard;
-mod ops;
+// The dashboard's pages in Chromium: the Playwright specs of tests/e2e.
+mod playwright;
 // deploy/'s alerting: promtool and amtool checks, and an alert delivered for real
 // (serve -> Prometheus -> Alertmanager -> webhook).
 mod alerting;

@@ -98,5 +98,5 @@ test("each group shows what a known sequence did, and the alerts follow", async 
   // Charts on the game chart's time ticks.
   const ticks = await page.locator('canvas[data-series="requests"]').evaluate((c: any) => c.__axes.x.ticks.length);
   expect(ticks).toBeGreaterThanOrEqual(2);
-  await screenshot(page, "ops");
+  await screenshot(page, "ops", { fullPage: true });
 });

@@ -2,7 +2,6 @@
 
 #![allow(dead_code)] // each test module uses a different part of the harness
 
-pub mod browser;
 pub mod contract_server;
 pub mod fake;
 pub mod foreign;

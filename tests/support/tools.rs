@@ -80,6 +80,31 @@ pub fn tool(name: &'static str, package: &str) -> Option<PathBuf> {
     if proceed(need) { found } else { None }
 }
 
+/// The Chromium the browser tests drive: `$CHROMIUM`, or a distribution's; None (after
+/// saying how to install it) where it is missing or `LIVEGAMES_SKIP_BROWSER_TESTS=1`.
+#[track_caller]
+pub fn chromium() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("CHROMIUM").unwrap_or_default(),
+        "/usr/bin/chromium".into(),
+        "/usr/bin/chromium-browser".into(),
+        "/usr/bin/google-chrome".into(),
+    ];
+    let found = candidates
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    let need = decide(
+        "chromium",
+        "chromium",
+        found.is_some(),
+        env_flag("LIVEGAMES_SKIP_BROWSER_TESTS"),
+        env_flag("LIVEGAMES_REQUIRE_TOOLS"),
+    );
+    if proceed(need) { found } else { None }
+}
+
 #[test]
 fn a_missing_tool_is_skipped_unless_required_and_a_skip_is_only_on_request() {
     assert_eq!(

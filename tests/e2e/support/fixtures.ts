@@ -26,15 +26,10 @@ export const test = base.extend<{ serveArgs: string[]; serve: Serve }>({
 
 /** A picture of the page for the README: target/e2e/screenshots/NAME.png, and
  * docs/screenshots with LIVEGAMES_UPDATE_SCREENSHOTS=1. */
-export async function screenshot(page: Page, name: string): Promise<void> {
-  const png = await page.screenshot();
+export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
+  const png = await page.screenshot(options);
   for (const dir of screenshotDirs()) {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, `${name}.png`), png);
   }
-}
-
-/** The connection badge in the header: what the page says of its link to the server. */
-export function connection(page: Page) {
-  return page.getByRole("status", { name: "connection" });
 }

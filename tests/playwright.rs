@@ -1,0 +1,78 @@
+//! The dashboard's end-to-end specs (tests/e2e: Playwright in TypeScript, one
+//! `livegames serve` per spec) run as part of `cargo test`, against this build's binary
+//! and the system's Chromium. Like the other tools' tests, they are skipped (saying
+//! how to install what is missing) without Node, the specs' npm packages or Chromium,
+//! and fail instead where `LIVEGAMES_REQUIRE_TOOLS=1` (CI). Playwright's own output is
+//! in target/e2e/run.log; traces, screenshots and the HTML report of a failure under
+//! target/e2e.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::peers::peer_installed;
+use crate::support::tools;
+
+/// Longer than the suite takes on a loaded 2-core machine (about 3 minutes alone).
+const SUITE_DEADLINE: Duration = Duration::from_secs(20 * 60);
+
+#[test]
+fn the_dashboard_specs_pass_in_playwright() {
+    let Some(chromium) = tools::chromium() else {
+        return;
+    };
+    let Some(npx) = tools::tool("npx", "nodejs npm") else {
+        return;
+    };
+    let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+    let installed = e2e.join("node_modules/@playwright/test").is_dir();
+    let how = "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/e2e";
+    if !peer_installed("Playwright", installed, how) {
+        return;
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
+    std::fs::create_dir_all(&target).unwrap();
+    let log_path = target.join("run.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut run = Command::new(npx)
+        .args(["playwright", "test"])
+        .current_dir(&e2e)
+        .env("LIVEGAMES_BIN", env!("CARGO_BIN_EXE_livegames"))
+        .env("CHROMIUM", &chromium)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("npx starts");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > SUITE_DEADLINE {
+            let _ = run.kill();
+            let _ = run.wait();
+            panic!(
+                "the Playwright specs ran past {SUITE_DEADLINE:?}:\n{}",
+                tail(&log_path)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let output = tail(&log_path);
+    assert!(
+        status.success(),
+        "the Playwright specs failed ({status}); traces, screenshots and the report under target/e2e:\n{output}"
+    );
+    assert!(
+        output.contains(" passed") && !output.contains(" skipped"),
+        "every spec ran (none skipped):\n{output}"
+    );
+}
+
+/// The last lines Playwright printed (its failures and summary come last).
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(200)..].join("\n")
+}
