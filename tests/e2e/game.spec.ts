@@ -68,6 +68,17 @@ test("a game's chart grows from the stream, fits its axes, and its socket closes
     .poll(async () => { const m = (await chartOf(page)).moves; return m.prob.length + m.price.length; }, { timeout: 20_000 })
     .toBeGreaterThan(0)
     .catch(() => {});
+  // The biggest moves the chart marks are the table's rows, oldest first.
+  const moves = page.getByRole("table", { name: "Biggest moves" }).getByRole("row").filter({ has: page.getByRole("cell") });
+  await expect
+    .poll(async () => {
+      const marked = (await chartOf(page)).moves;
+      const n = marked.prob.length + marked.price.length;
+      const rows = await moves.allInnerTexts();
+      if (n === 0) return rows.join("|") === "No move of 5 points or more yet." || rows.join("|");
+      return (rows.length === n && rows.every((r) => /^(ESPN|Market)\s+\d+% → \d+%\s+\d\d:\d\d:\d\d/.test(r))) || `${n} moves marked: ${rows.join("|")}`;
+    })
+    .toBe(true);
   await screenshot(page, "live-game");
 
   await page.getByRole("link", { name: "← All games" }).click();
