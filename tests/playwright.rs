@@ -31,11 +31,22 @@ fn the_dashboard_specs_pass_in_playwright() {
     if !peer_installed("Playwright", installed, how) {
         return;
     }
+    // The specs' types first (Playwright itself runs TypeScript without checking it).
+    let typecheck = Command::new(&npx)
+        .args(["tsc", "-p", "."])
+        .current_dir(&e2e)
+        .output()
+        .expect("npx starts");
+    assert!(
+        typecheck.status.success(),
+        "the specs do not type-check (npm run typecheck --prefix tests/e2e):\n{}",
+        String::from_utf8_lossy(&typecheck.stdout)
+    );
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
     std::fs::create_dir_all(&target).unwrap();
     let log_path = target.join("run.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut run = Command::new(npx)
+    let mut run = Command::new(&npx)
         .args(["playwright", "test"])
         .current_dir(&e2e)
         .env("LIVEGAMES_BIN", env!("CARGO_BIN_EXE_livegames"))

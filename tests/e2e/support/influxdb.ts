@@ -6,6 +6,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { waitFor } from "./serve";
+import { stopProcess } from "./tools";
 
 /** A loopback port free now (bound, then let go), for influxd to listen on. */
 function freePort(): Promise<number> {
@@ -63,10 +64,8 @@ export class InfluxDb {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = null;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGKILL");
-    await exited;
+    // Killed outright: the ops page is to see InfluxDB gone, not shutting down.
+    await stopProcess(child, "SIGKILL", 0);
   }
 
   async remove(): Promise<void> {

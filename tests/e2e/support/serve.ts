@@ -3,7 +3,7 @@
 // through its admin API, stopped with SIGTERM (and restarted on the same port).
 import { spawn, type ChildProcess } from "node:child_process";
 import * as readline from "node:readline";
-import { livegamesPath } from "./tools";
+import { livegamesPath, stopProcess } from "./tools";
 
 /** The admin API's bearer token in every spec's server. */
 export const ADMIN_TOKEN = "e2e-admin";
@@ -92,12 +92,7 @@ export class Serve {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = null;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-    await exited;
-    clearTimeout(timer);
+    await stopProcess(child, "SIGTERM", STOP_TIMEOUT_MS);
   }
 
   /** Stops this server and starts a new run on the same port, with `args` added. */

@@ -1,4 +1,5 @@
 // Where the programs the specs run are: the livegames binary and Chromium.
+import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -34,4 +35,15 @@ export function influxdPath(): string | null {
     if (dir && fs.existsSync(candidate)) return candidate;
   }
   return null;
+}
+
+/** Sends `signal` to a running child and waits for it to exit, with SIGKILL after
+ * `killAfterMs`; nothing for a child that already exited (or none). */
+export async function stopProcess(child: ChildProcess | null, signal: NodeJS.Signals, killAfterMs: number): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+  await exited;
+  clearTimeout(timer);
 }
