@@ -40,6 +40,10 @@ test("lists every game with its score, a fan's clock, and who won a finished one
   for (const final of await finals.all()) {
     await expect(final.getByRole("cell").nth(4)).toHaveText(/ (won|lost)$|^tied$/);
   }
+  // A game not started yet shows its state and no clock.
+  const scheduled = games.getByRole("row").filter({ has: page.getByRole("cell", { name: "scheduled", exact: true }) });
+  if (listed.some((g) => g.latest?.state === "scheduled")) await expect(scheduled).not.toHaveCount(0);
+  for (const upcoming of await scheduled.all()) await expect(upcoming.getByRole("cell").nth(2)).toHaveText("");
   await expect(page.getByRole("status", { name: "connection" })).toHaveText(/^updated \d\d:\d\d:\d\d$/);
   await screenshot(page, "live-list");
 });
