@@ -8,7 +8,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::peers::peer_installed;
@@ -31,10 +31,31 @@ fn the_dashboard_specs_pass_in_playwright() {
     if !peer_installed("Playwright", installed, how) {
         return;
     }
-    // The specs' types first (Playwright itself runs TypeScript without checking it).
-    let typecheck = Command::new(&npx)
-        .args(["tsc", "-p", "."])
+    assert_types_check(&npx, &e2e);
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
+    std::fs::create_dir_all(&target).unwrap();
+    let log_path = target.join("run.log");
+    let mut playwright = Command::new(&npx);
+    playwright
+        .args(["playwright", "test"])
         .current_dir(&e2e)
+        .env("LIVEGAMES_BIN", env!("CARGO_BIN_EXE_livegames"))
+        .env("CHROMIUM", &chromium);
+    let status = run_logged(playwright, &log_path);
+    let output = tail(&log_path);
+    assert!(
+        status.success(),
+        "the Playwright specs failed ({status}); traces, screenshots and the report under target/e2e:\n{output}"
+    );
+    assert!(output.contains(" passed"), "no spec ran:\n{output}");
+    say_skipped(&output);
+}
+
+/// The specs' types (Playwright itself runs TypeScript without checking it).
+fn assert_types_check(npx: &Path, e2e: &Path) {
+    let typecheck = Command::new(npx)
+        .args(["tsc", "-p", "."])
+        .current_dir(e2e)
         .output()
         .expect("npx starts");
     assert!(
@@ -42,48 +63,39 @@ fn the_dashboard_specs_pass_in_playwright() {
         "the specs do not type-check (npm run typecheck --prefix tests/e2e):\n{}",
         String::from_utf8_lossy(&typecheck.stdout)
     );
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
-    std::fs::create_dir_all(&target).unwrap();
-    let log_path = target.join("run.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut run = Command::new(&npx)
-        .args(["playwright", "test"])
-        .current_dir(&e2e)
-        .env("LIVEGAMES_BIN", env!("CARGO_BIN_EXE_livegames"))
-        .env("CHROMIUM", &chromium)
+}
+
+/// Runs `command` with its output in `log_path`, killed past [`SUITE_DEADLINE`].
+fn run_logged(mut command: Command, log_path: &Path) -> ExitStatus {
+    let log = std::fs::File::create(log_path).unwrap();
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
         .expect("npx starts");
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = run.try_wait().unwrap() {
-            break status;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
         }
         if started.elapsed() > SUITE_DEADLINE {
-            let _ = run.kill();
-            let _ = run.wait();
+            let _ = child.kill();
+            let _ = child.wait();
             panic!(
                 "the Playwright specs ran past {SUITE_DEADLINE:?}:\n{}",
-                tail(&log_path)
+                tail(log_path)
             );
         }
         std::thread::sleep(Duration::from_millis(200));
-    };
-    let output = tail(&log_path);
-    assert!(
-        status.success(),
-        "the Playwright specs failed ({status}); traces, screenshots and the report under target/e2e:\n{output}"
-    );
-    assert!(output.contains(" passed"), "no spec ran:\n{output}");
-    // A spec whose own tool is missing (influxd for the ops page) skips itself; where
-    // tools are required it fails instead, so a skip here is said, like the others.
-    if output.contains(" skipped") {
-        let skipped = output
-            .lines()
-            .filter(|l| l.contains("skipped"))
-            .collect::<Vec<_>>();
+    }
+}
+
+/// A spec whose own tool is missing (influxd for the ops page) skips itself (where
+/// tools are required it fails instead): said on stderr, like the other skips.
+fn say_skipped(output: &str) {
+    let skipped: Vec<&str> = output.lines().filter(|l| l.contains("skipped")).collect();
+    if !skipped.is_empty() {
         let _ = writeln!(
             std::io::stderr(),
             "SKIPPED: some Playwright specs ({}): see target/e2e/run.log",
